@@ -1,0 +1,204 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrBatcherClosed matches the error recorded when Put or Delete is called after Close: those writes are
+// dropped, which the engine must treat like a crash (it re-matches next cycle).
+var ErrBatcherClosed = errors.New("batcher closed")
+
+// Default batcher limits, used when NewBatcher gets zero or negative values.
+const (
+	DefaultBatchItems = 1000
+	DefaultBatchDelay = time.Second
+)
+
+// Batcher groups the per-object results of the apply phase into few transactions. Each bbolt transaction
+// costs an fsync, which would dominate a 10,000-object initial cycle if every object committed alone.
+//
+// Writes are applied in the order Put and Delete were called. A batch is committed when it reaches
+// maxItems (synchronously, in the caller that filled it, which gives back-pressure) or maxDelay after
+// its first write (in the background), so a crash loses at most maxDelay of results; that is safe
+// because the engine finds lost creates again by matching.
+//
+// A failed commit keeps its writes queued for the next attempt and the error is returned by the next
+// Flush or Close. Methods are safe for concurrent use.
+type Batcher struct {
+	s     *Store
+	max   int
+	delay time.Duration
+
+	mu      sync.Mutex // guards the fields below
+	pending []batchOp
+	armed   bool // a delay timer is running
+	timer   *time.Timer
+	err     error // first unreported error
+	closed  bool
+
+	flushMu sync.Mutex // serialises commits so batches land in order
+}
+
+type batchOp struct {
+	put    bool
+	anchor Anchor // for a delete only Kind and SourceID are set
+}
+
+// NewBatcher returns a Batcher on s; Close it before closing s.
+func (s *Store) NewBatcher(maxItems int, maxDelay time.Duration) *Batcher {
+	if maxItems <= 0 {
+		maxItems = DefaultBatchItems
+	}
+	if maxDelay <= 0 {
+		maxDelay = DefaultBatchDelay
+	}
+	return &Batcher{s: s, max: maxItems, delay: maxDelay}
+}
+
+// Put queues an anchor write; the anchor is stored as given at the time of the call (Values and
+// Members are not copied, so do not mutate them afterwards).
+func (b *Batcher) Put(a Anchor) { b.add(batchOp{put: true, anchor: a}) }
+
+// Delete queues the removal of an anchor.
+func (b *Batcher) Delete(kind Kind, sourceID string) {
+	b.add(batchOp{anchor: Anchor{Kind: kind, SourceID: sourceID}})
+}
+
+func (b *Batcher) add(op batchOp) {
+	b.mu.Lock()
+	var reject error
+	switch {
+	case b.closed:
+		reject = ErrBatcherClosed
+	case op.anchor.Kind == "" || op.anchor.SourceID == "":
+		// Rejected here rather than at commit, where a permanent error would fail every later batch.
+		reject = errors.New("kind and source id are required")
+	}
+	if reject != nil {
+		if b.err == nil {
+			b.err = fmt.Errorf("%s %s: %w", opName(op), op.anchor, reject)
+		}
+		b.mu.Unlock()
+		return
+	}
+	b.pending = append(b.pending, op)
+	full := len(b.pending) >= b.max
+	if !full && !b.armed {
+		b.armed = true
+		b.timer = time.AfterFunc(b.delay, b.onTimer)
+	}
+	b.mu.Unlock()
+	if full {
+		b.record(b.flush())
+	}
+}
+
+func opName(op batchOp) string {
+	if op.put {
+		return "put anchor"
+	}
+	return "delete anchor"
+}
+
+func (b *Batcher) onTimer() {
+	b.mu.Lock()
+	b.armed = false
+	b.mu.Unlock()
+	b.record(b.flush())
+}
+
+// record keeps the first error of a background or size-triggered commit for Flush or Close to return.
+func (b *Batcher) record(err error) {
+	if err == nil {
+		return
+	}
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+}
+
+// takeErr returns and forgets the recorded error, so each failure is reported once.
+func (b *Batcher) takeErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	err := b.err
+	b.err = nil
+	return err
+}
+
+// flush commits everything queued so far. The queue is taken while holding flushMu, so a later batch can
+// never commit before an earlier one.
+func (b *Batcher) flush() error {
+	b.flushMu.Lock()
+	defer b.flushMu.Unlock()
+	b.mu.Lock()
+	batch := b.pending
+	b.pending = nil
+	b.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	now := time.Now().UTC()
+	err := b.s.update(func(tx *bolt.Tx) error {
+		for i := range batch {
+			op := &batch[i]
+			var err error
+			if op.put {
+				err = putAnchor(tx, &op.anchor, now)
+			} else {
+				err = deleteAnchor(tx, op.anchor.Kind, op.anchor.SourceID)
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", opName(*op), op.anchor, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Requeue in front of anything added meanwhile, so order is kept and nothing is lost.
+		b.mu.Lock()
+		b.pending = append(batch, b.pending...)
+		b.mu.Unlock()
+		return fmt.Errorf("batch of %d anchor writes: %w", len(batch), err)
+	}
+	return nil
+}
+
+// Flush commits everything queued so far and returns it or any earlier unreported commit error; the
+// engine calls it before storing the watermark, so the watermark never gets ahead of the anchors.
+func (b *Batcher) Flush() error {
+	err := b.flush()
+	if prev := b.takeErr(); prev != nil {
+		if err == nil {
+			return prev
+		}
+		return errors.Join(prev, err)
+	}
+	return err
+}
+
+// Close flushes and stops the Batcher; later Puts are dropped with ErrBatcherClosed. It is idempotent.
+func (b *Batcher) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	if b.timer != nil {
+		b.timer.Stop()
+		b.armed = false
+	}
+	b.mu.Unlock()
+	return b.Flush()
+}
+
+// Pending returns how many writes are queued, for metrics and tests.
+func (b *Batcher) Pending() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending)
+}

@@ -1,0 +1,349 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// MaxCycles is how many cycles the history keeps: enough for a week of 20-minute cycles, small enough that
+// `scimsync status` reads it instantly.
+const MaxCycles = 500
+
+// Cycle is one run of the engine, for `scimsync status`, metrics after a restart and quarantine decisions
+// that look at recent cycles (reference §1.8 lastExecution, countSuccessiveCompleteFailures).
+type Cycle struct {
+	ID string
+	// Kind is "initial" or "incremental".
+	Kind              string
+	Started, Finished time.Time
+
+	// Object counts by outcome.
+	Created, Updated, Disabled, Deleted, Unchanged, Skipped, Failed int
+
+	// Requests counts SCIM requests sent.
+	Requests    int64
+	Error       string
+	Quarantined bool
+}
+
+// AddCycle records a cycle. Adding a cycle whose ID is already stored replaces it in place, so the engine
+// can record a cycle when it starts and again when it finishes.
+func (s *Store) AddCycle(c Cycle) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		if c.ID == "" {
+			return errors.New("empty cycle id")
+		}
+		cycles, err := bucketOrErr(tx, bktCycles)
+		if err != nil {
+			return err
+		}
+		ids, err := bucketOrErr(tx, bktCycleIDs)
+		if err != nil {
+			return err
+		}
+		key := ids.Get([]byte(c.ID))
+		if key == nil {
+			seq, err := cycles.NextSequence()
+			if err != nil {
+				return err
+			}
+			key = binary.BigEndian.AppendUint64(nil, seq)
+			if err := ids.Put([]byte(c.ID), key); err != nil {
+				return err
+			}
+		} else {
+			key = append([]byte(nil), key...)
+		}
+		if err := putJSON(tx, bktCycles, key, c); err != nil {
+			return err
+		}
+		return pruneCycles(cycles, ids)
+	})
+	if err != nil {
+		return fmt.Errorf("add cycle %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// pruneCycles keeps the newest MaxCycles entries; sequence numbers are dense, so everything below
+// last-MaxCycles+1 goes.
+func pruneCycles(cycles, ids *bolt.Bucket) error {
+	last := cycles.Sequence()
+	if last <= MaxCycles {
+		return nil
+	}
+	cutoff := binary.BigEndian.AppendUint64(nil, last-MaxCycles+1)
+	c := cycles.Cursor()
+	for k, v := c.First(); k != nil && string(k) < string(cutoff); k, v = c.First() {
+		var old struct{ ID string }
+		if err := json.Unmarshal(v, &old); err == nil && old.ID != "" {
+			if err := ids.Delete([]byte(old.ID)); err != nil {
+				return err
+			}
+		}
+		if err := c.Delete(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cycles returns up to limit cycles, newest first; limit <= 0 means all that are kept.
+func (s *Store) Cycles(limit int) ([]Cycle, error) {
+	var out []Cycle
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktCycles)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.Last(); k != nil; k, v = c.Prev() {
+			if limit > 0 && len(out) >= limit {
+				break
+			}
+			var cy Cycle
+			if err := json.Unmarshal(v, &cy); err != nil {
+				return &CorruptError{Path: s.path, Err: fmt.Errorf("cycle %x: %w", k, err)}
+			}
+			out = append(out, cy)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list cycles: %w", err)
+	}
+	return out, nil
+}
+
+// Escrow is a failed object operation waiting for a retry (reference §1.7): it survives a restart so the
+// backoff continues instead of hammering the target again.
+type Escrow struct {
+	Kind     Kind
+	SourceID string
+	// Op is the operation that failed (create, update, disable, delete, members, manager, ...).
+	Op                                 string
+	Attempts                           int
+	FirstFailed, LastFailed, NextRetry time.Time
+	// ErrorClass is the error taxonomy class (e.g. "transient", "conflict"), for the retry decision
+	// and the escrow-threshold counts of quarantine; Error is the message.
+	ErrorClass, Error string
+}
+
+func objectKey(kind Kind, sourceID string) ([]byte, error) {
+	if kind == "" || sourceID == "" {
+		return nil, errors.New("kind and source id are required")
+	}
+	return []byte(string(kind) + "\x00" + sourceID), nil
+}
+
+// PutEscrow inserts or replaces the escrow of one object; one escrow per object, the latest failure wins.
+func (s *Store) PutEscrow(e Escrow) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		key, err := objectKey(e.Kind, e.SourceID)
+		if err != nil {
+			return err
+		}
+		return putJSON(tx, bktEscrows, key, e)
+	})
+	if err != nil {
+		return fmt.Errorf("put escrow %s/%s: %w", e.Kind, e.SourceID, err)
+	}
+	return nil
+}
+
+// DeleteEscrow drops the escrow of an object whose operation finally succeeded; absent is not an error.
+func (s *Store) DeleteEscrow(kind Kind, sourceID string) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		key, err := objectKey(kind, sourceID)
+		if err != nil {
+			return err
+		}
+		b, err := bucketOrErr(tx, bktEscrows)
+		if err != nil {
+			return err
+		}
+		return b.Delete(key)
+	})
+	if err != nil {
+		return fmt.Errorf("delete escrow %s/%s: %w", kind, sourceID, err)
+	}
+	return nil
+}
+
+// Escrows returns all escrows ordered by kind and source id; the engine picks those whose NextRetry is due.
+func (s *Store) Escrows() ([]Escrow, error) {
+	var out []Escrow
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktEscrows)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var e Escrow
+			if err := json.Unmarshal(v, &e); err != nil {
+				return &CorruptError{Path: s.path, Err: fmt.Errorf("escrow %q: %w", k, err)}
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list escrows: %w", err)
+	}
+	return out, nil
+}
+
+// ClearEscrows stops all retries (reference §1.8 resetScope Escrows).
+func (s *Store) ClearEscrows() error {
+	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktEscrows) }); err != nil {
+		return fmt.Errorf("clear escrows: %w", err)
+	}
+	return nil
+}
+
+// Quarantine is the job's quarantine state (reference §2, Graph synchronizationQuarantine), persisted so a
+// daemon restart neither lifts a quarantine nor restarts its 28-day series.
+type Quarantine struct {
+	// Reason is the Graph reason code, e.g. EncounteredQuarantineException, TooManyDeletes.
+	Reason                                 string
+	SeriesBegan, CurrentBegan, NextAttempt time.Time
+	// SeriesCount counts re-evaluations in this series.
+	SeriesCount int
+	Error       string
+	// NotifiedReason is the reason last emailed, so an email goes out once per quarantine and again
+	// only when the reason changes.
+	NotifiedReason string
+}
+
+// Quarantine returns the current quarantine, or nil when the job is not quarantined.
+func (s *Store) Quarantine() (*Quarantine, error) {
+	var q Quarantine
+	var ok bool
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		ok, err = getJSON(tx, bktMeta, keyQuarantine, &q)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get quarantine: %w", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &q, nil
+}
+
+// SetQuarantine stores the quarantine state, replacing any previous one.
+func (s *Store) SetQuarantine(q Quarantine) error {
+	if err := s.update(func(tx *bolt.Tx) error { return putJSON(tx, bktMeta, keyQuarantine, q) }); err != nil {
+		return fmt.Errorf("set quarantine: %w", err)
+	}
+	return nil
+}
+
+// ClearQuarantine lifts the quarantine (reference §1.8 resetScope QuarantineState).
+func (s *Store) ClearQuarantine() error {
+	err := s.update(func(tx *bolt.Tx) error {
+		b, err := bucketOrErr(tx, bktMeta)
+		if err != nil {
+			return err
+		}
+		return b.Delete(keyQuarantine)
+	})
+	if err != nil {
+		return fmt.Errorf("clear quarantine: %w", err)
+	}
+	return nil
+}
+
+// StagedOp is a disable or delete held back by the accidental-deletion threshold (reference §3) until an
+// admin runs `scimsync allow-deletes` or restarts the job.
+type StagedOp struct {
+	Kind     Kind
+	SourceID string
+	TargetID string
+	// Op is "disable" or "delete".
+	Op       string
+	StagedAt time.Time
+}
+
+// StageOps records held operations in one transaction; staging an object again replaces its entry.
+func (s *Store) StageOps(ops ...StagedOp) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	err := s.update(func(tx *bolt.Tx) error {
+		for _, op := range ops {
+			key, err := objectKey(op.Kind, op.SourceID)
+			if err != nil {
+				return err
+			}
+			if err := putJSON(tx, bktStaged, key, op); err != nil {
+				return fmt.Errorf("%s/%s: %w", op.Kind, op.SourceID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("stage %d ops: %w", len(ops), err)
+	}
+	return nil
+}
+
+// StagedOps returns the held operations ordered by kind and source id.
+func (s *Store) StagedOps() ([]StagedOp, error) {
+	var out []StagedOp
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktStaged)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var op StagedOp
+			if err := json.Unmarshal(v, &op); err != nil {
+				return &CorruptError{Path: s.path, Err: fmt.Errorf("staged op %q: %w", k, err)}
+			}
+			out = append(out, op)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list staged ops: %w", err)
+	}
+	return out, nil
+}
+
+// ClearStaged drops the held operations, after they were allowed and carried out or rejected.
+func (s *Store) ClearStaged() error {
+	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktStaged) }); err != nil {
+		return fmt.Errorf("clear staged ops: %w", err)
+	}
+	return nil
+}
+
+// Restart is the portal's "Restart provisioning" (reference §1.8: Watermark, Escrows, QuarantineState)
+// plus the rejection of staged deletes (§3), in one transaction. It keeps anchors, so source-target links
+// survive and the next initial cycle updates rather than re-creates.
+func (s *Store) Restart() error {
+	err := s.update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bktWatermarks, bktEscrows, bktStaged} {
+			if err := resetBucket(tx, name); err != nil {
+				return err
+			}
+		}
+		b, err := bucketOrErr(tx, bktMeta)
+		if err != nil {
+			return err
+		}
+		return b.Delete(keyQuarantine)
+	})
+	if err != nil {
+		return fmt.Errorf("restart: %w", err)
+	}
+	return nil
+}

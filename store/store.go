@@ -1,0 +1,552 @@
+// Package store keeps a provisioning job's state across restarts in one bbolt file per job: the connector
+// data store (anchors linking source and target objects), the delta watermark, escrows, quarantine, staged
+// deletes, cycle history and the provisioning log (reference §1.1, §1.7-1.8, §2, §3, §7.3).
+//
+// Every write is one bbolt transaction, so a crash at any point leaves the file as it was before or after a
+// write, never in between. The package holds no business rules: it stores what the engine decides.
+//
+// One process writes a file at a time. bbolt takes an exclusive flock on open; a second opener, in this
+// process or another, gets an error matching ErrLocked that names the file.
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout this build writes. A file with a newer version is refused rather than
+// misread, so downgrading scimsync can never corrupt state written by a newer release.
+const SchemaVersion = 1
+
+// DefaultTimeout bounds how long Open waits for another process to release the file; long enough to ride
+// out a daemon restart, short enough that a CLI command run beside a live daemon fails promptly.
+const DefaultTimeout = 2 * time.Second
+
+// Bucket names. Anchors, targets, escrows and staged operations nest one bucket per Kind so that a kind
+// can be listed or cleared without scanning the others.
+var (
+	bktMeta       = []byte("meta")       // schema version, fingerprint, quarantine
+	bktKV         = []byte("kv")         // GetMeta/SetMeta, kept apart so callers cannot clobber internal keys
+	bktWatermarks = []byte("watermarks") // delta links by name
+	bktAnchors    = []byte("anchors")    // kind -> source id -> encoded Anchor
+	bktTargets    = []byte("targets")    // kind -> target id -> source id
+	bktEscrows    = []byte("escrows")    // kind\x00source id -> JSON Escrow
+	bktStaged     = []byte("staged")     // kind\x00source id -> JSON StagedOp
+	bktCycles     = []byte("cycles")     // big-endian sequence -> JSON Cycle
+	bktCycleIDs   = []byte("cycleids")   // cycle id -> sequence, so re-adding a cycle replaces it
+	bktLog        = []byte("log")        // big-endian time + id -> JSON LogEntry
+
+	keySchema      = []byte("schema")
+	keyFingerprint = []byte("fingerprint")
+	keyQuarantine  = []byte("quarantine")
+
+	allBuckets = [][]byte{bktMeta, bktKV, bktWatermarks, bktAnchors, bktTargets, bktEscrows, bktStaged,
+		bktCycles, bktCycleIDs, bktLog}
+)
+
+// ErrLocked matches (errors.Is) the error Open returns when another Store holds the file, so the CLI can
+// tell "daemon running" apart from a broken file. errors.As with *LockedError gives the path.
+var ErrLocked = errors.New("state file is in use")
+
+// ErrCorrupt matches errors caused by a damaged file, so the CLI can advise restoring a backup or starting
+// afresh instead of retrying. errors.As with *CorruptError gives the path.
+var ErrCorrupt = errors.New("state file is corrupt")
+
+// ErrSchemaTooNew matches the refusal to open a file written by a newer scimsync, which this build could
+// misread.
+var ErrSchemaTooNew = errors.New("state file schema is newer than supported")
+
+// ErrReadOnly matches a write attempted on a Store opened with Options.ReadOnly, a programming error in the
+// caller that should not be mistaken for an I/O failure.
+var ErrReadOnly = errors.New("state file opened read-only")
+
+// LockedError names the file that is held elsewhere, because with one file per job the operator needs to
+// know which job's daemon is running.
+type LockedError struct {
+	Path string
+	// InProcess is true when this process already has the file open; false when another process
+	// holds the lock (or it could not be taken within Options.Timeout).
+	InProcess bool
+}
+
+// Error says which file is held and by whom, worded for an operator who started a second daemon.
+func (e *LockedError) Error() string {
+	if e.InProcess {
+		return fmt.Sprintf("state file %s is already open in this process", e.Path)
+	}
+	return fmt.Sprintf("state file %s is in use by another scimsync process", e.Path)
+}
+
+// Is makes errors.Is(err, ErrLocked) work without string matching.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// CorruptError names the damaged file and keeps the underlying cause for the log.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+// Error names the file and the way out, since retrying will not help.
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("state file %s is corrupt (restore a backup or move it away to start afresh): %v", e.Path, e.Err)
+}
+
+// Is makes errors.Is(err, ErrCorrupt) work without string matching.
+func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
+
+// Unwrap exposes bbolt's own error (ErrInvalid, ErrChecksum, ...).
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Options tunes Open; the zero value is what the daemon wants.
+type Options struct {
+	// Timeout is how long to wait for the file lock; 0 means DefaultTimeout. bbolt would otherwise wait
+	// forever, hanging a CLI command started beside a running daemon.
+	Timeout time.Duration
+
+	// ReadOnly opens with a shared lock for inspection (`scimsync status`, `logs`) and never creates the
+	// file or buckets. Several read-only openers may coexist, but bbolt's writer holds an exclusive
+	// lock for as long as it is open, so a read-only Open of a file that a running daemon holds still
+	// fails with ErrLocked after Timeout: inspect a live job through the daemon (its status page),
+	// and the file directly only when the daemon is stopped.
+	ReadOnly bool
+}
+
+// Store is one job's state file. Its methods are safe for concurrent use: bbolt serialises writers and
+// lets readers run beside them.
+type Store struct {
+	db       *bolt.DB
+	path     string
+	readOnly bool
+	release  func()
+	closeMu  sync.Mutex
+	closed   bool
+}
+
+// Open opens or creates the state file at path (creating its directory), upgrades or checks its schema
+// and returns a Store. It refuses a file held by another Store (ErrLocked), a damaged file (ErrCorrupt)
+// and a file from a newer scimsync (ErrSchemaTooNew), each naming the path.
+func Open(path string, o Options) (st *Store, err error) {
+	if path == "" {
+		return nil, errors.New("open state file: empty path")
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	if o.ReadOnly {
+		if _, err := os.Stat(abs); err != nil {
+			return nil, fmt.Errorf("open state file %s: %w", path, err)
+		}
+	} else if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	if fi, err := os.Stat(abs); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("open state file %s: is a directory", path)
+	}
+
+	release, err := acquire(abs, path, o.ReadOnly)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+
+	db, err := openBolt(abs, path, o)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, path: path, readOnly: o.ReadOnly, release: release}
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openBolt opens the bbolt file and maps its failures to the package's typed errors. bbolt can panic on a
+// damaged file while loading the freelist, so the panic is turned into ErrCorrupt too.
+func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("panic while opening: %v", r)}
+		}
+	}()
+	db, err = bolt.Open(abs, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
+	switch {
+	case err == nil:
+		return db, nil
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, &LockedError{Path: path}
+	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch),
+		errors.Is(err, bolt.ErrInvalidMapping):
+		return nil, &CorruptError{Path: path, Err: err}
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	default:
+		// bbolt reports short or garbled files with untyped errors ("file size too small", ...), so
+		// an untyped failure on a file that already had content is taken as damage; on a new or
+		// empty file it is an I/O problem (disk full, read-only file system).
+		if fi, statErr := os.Stat(abs); statErr == nil && fi.Size() > 0 {
+			return nil, &CorruptError{Path: path, Err: err}
+		}
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+}
+
+// init creates missing buckets and checks the schema version in one transaction.
+func (s *Store) init() error {
+	if s.readOnly {
+		return s.view(func(tx *bolt.Tx) error {
+			return checkSchema(s.path, tx.Bucket(bktMeta))
+		})
+	}
+	return s.update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bktMeta)
+		if err := checkSchema(s.path, meta); err != nil {
+			return err
+		}
+		// Migrations from older versions go here, keyed on the stored version.
+		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+	})
+}
+
+func checkSchema(path string, meta *bolt.Bucket) error {
+	if meta == nil {
+		return nil
+	}
+	raw := meta.Get(keySchema)
+	if raw == nil {
+		return nil
+	}
+	v, err := strconv.Atoi(string(raw))
+	if err != nil {
+		return &CorruptError{Path: path, Err: fmt.Errorf("schema version %q is not a number", raw)}
+	}
+	if v > SchemaVersion {
+		return fmt.Errorf("state file %s has schema version %d but this scimsync supports up to %d; upgrade scimsync: %w",
+			path, v, SchemaVersion, ErrSchemaTooNew)
+	}
+	return nil
+}
+
+// Path returns the file name given to Open, for messages.
+func (s *Store) Path() string { return s.path }
+
+// Close releases the file lock so the next process (or a restarted job) can open it. Close any Batcher
+// first: its pending writes are otherwise lost.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	err := s.db.Close()
+	s.release()
+	if err != nil {
+		return fmt.Errorf("close state file %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Check walks every page of the file; for `scimsync status --check` and after an unclean shutdown of the
+// machine, since bbolt itself verifies only the meta pages on open.
+func (s *Store) Check() error {
+	return s.view(func(tx *bolt.Tx) error {
+		var errs []error
+		for err := range tx.Check() {
+			errs = append(errs, err)
+			if len(errs) >= 10 {
+				break
+			}
+		}
+		if len(errs) > 0 {
+			return &CorruptError{Path: s.path, Err: errors.Join(errs...)}
+		}
+		return nil
+	})
+}
+
+// Backup writes a consistent copy of the whole file while the daemon keeps running, which is the way to
+// hand the state of a live job to another tool since the file itself is locked.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup state file %s: %w", s.path, err)
+	}
+	return n, nil
+}
+
+// view runs a read transaction, converting a bbolt panic on a damaged page into ErrCorrupt.
+func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Path: s.path, Err: fmt.Errorf("panic while reading: %v", r)}
+		}
+	}()
+	return s.db.View(fn)
+}
+
+// update runs a write transaction; bbolt rolls it back if fn fails or panics.
+func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
+	if s.readOnly {
+		return fmt.Errorf("%s: %w", s.path, ErrReadOnly)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{Path: s.path, Err: fmt.Errorf("panic while writing: %v", r)}
+		}
+	}()
+	return s.db.Update(fn)
+}
+
+// bucket returns a top-level bucket, or an error when it is missing: only possible for a read-only open
+// of a file that was never initialised, which reads as empty via the callers' nil checks instead.
+func bucketOrErr(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
+	b := tx.Bucket(name)
+	if b == nil {
+		return nil, fmt.Errorf("bucket %s missing", name)
+	}
+	return b, nil
+}
+
+// ---- in-process guard ----
+
+// bbolt's flock is per open file description, so on Linux a second Open of the same file in this process
+// already fails; the guard makes that immediate (no Timeout wait), gives a clearer message and keeps the
+// guarantee on platforms where bbolt falls back to per-process fcntl locks.
+var (
+	guardMu sync.Mutex
+	guard   = map[string]int{} // absolute path -> -1 writer, n>0 readers
+)
+
+func acquire(abs, path string, readOnly bool) (func(), error) {
+	key := abs
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		key = r
+	}
+	guardMu.Lock()
+	defer guardMu.Unlock()
+	n := guard[key]
+	if n < 0 || (n > 0 && !readOnly) {
+		return nil, &LockedError{Path: path, InProcess: true}
+	}
+	if readOnly {
+		guard[key] = n + 1
+	} else {
+		guard[key] = -1
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			guardMu.Lock()
+			defer guardMu.Unlock()
+			if guard[key] <= 1 {
+				delete(guard, key)
+			} else {
+				guard[key]--
+			}
+		})
+	}, nil
+}
+
+// ---- meta, watermarks, fingerprint ----
+
+// Watermark returns the delta link stored under name ("users", "groups", ...), or "" when there is none,
+// which the engine reads as "run an initial cycle".
+func (s *Store) Watermark(name string) (string, error) {
+	var link string
+	err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bktWatermarks); b != nil {
+			link = string(b.Get([]byte(name)))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("get watermark %s: %w", name, err)
+	}
+	return link, nil
+}
+
+// SetWatermark stores the delta link of a completed cycle; the engine calls it only after every object
+// of the cycle is settled, so a failed cycle is re-read from the previous watermark.
+func (s *Store) SetWatermark(name, link string) error {
+	return s.setWatermarks(map[string]string{name: link}, "set watermark "+name)
+}
+
+// SetWatermarks stores several delta links atomically, so users and groups never end up from different
+// cycles after a crash.
+func (s *Store) SetWatermarks(links map[string]string) error {
+	return s.setWatermarks(links, "set watermarks")
+}
+
+func (s *Store) setWatermarks(links map[string]string, what string) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		b, err := bucketOrErr(tx, bktWatermarks)
+		if err != nil {
+			return err
+		}
+		for name, link := range links {
+			if name == "" {
+				return errors.New("empty watermark name")
+			}
+			if link == "" {
+				err = b.Delete([]byte(name))
+			} else {
+				err = b.Put([]byte(name), []byte(link))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+// ClearWatermarks forgets all delta links so the next cycle is initial (reference §1.8 resetScope
+// Watermark).
+func (s *Store) ClearWatermarks() error {
+	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktWatermarks) }); err != nil {
+		return fmt.Errorf("clear watermarks: %w", err)
+	}
+	return nil
+}
+
+// Fingerprint returns the hash of mappings and scoping that the last cycle ran with, or "" when none
+// was stored; the engine compares it to the current one to decide whether the next cycle must be initial.
+func (s *Store) Fingerprint() (string, error) {
+	var fp string
+	err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bktMeta); b != nil {
+			fp = string(b.Get(keyFingerprint))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("get fingerprint: %w", err)
+	}
+	return fp, nil
+}
+
+// SetFingerprint records the configuration hash the current state was built with.
+func (s *Store) SetFingerprint(fp string) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		b, err := bucketOrErr(tx, bktMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyFingerprint, []byte(fp))
+	})
+	if err != nil {
+		return fmt.Errorf("set fingerprint: %w", err)
+	}
+	return nil
+}
+
+// GetMeta returns a value stored with SetMeta, or nil when absent; an escape hatch so small new pieces of
+// state need no schema change.
+func (s *Store) GetMeta(key string) ([]byte, error) {
+	var v []byte
+	err := s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bktKV); b != nil {
+			if raw := b.Get([]byte(key)); raw != nil {
+				v = bytes.Clone(raw)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get meta %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// SetMeta stores value under key; a nil value deletes the key.
+func (s *Store) SetMeta(key string, value []byte) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		if key == "" {
+			return errors.New("empty key")
+		}
+		b, err := bucketOrErr(tx, bktKV)
+		if err != nil {
+			return err
+		}
+		if value == nil {
+			return b.Delete([]byte(key))
+		}
+		return b.Put([]byte(key), value)
+	})
+	if err != nil {
+		return fmt.Errorf("set meta %s: %w", key, err)
+	}
+	return nil
+}
+
+// resetBucket empties a top-level bucket by recreating it, which is cheaper than deleting keys one by one.
+func resetBucket(tx *bolt.Tx, name []byte) error {
+	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+		return err
+	}
+	_, err := tx.CreateBucket(name)
+	return err
+}
+
+// getJSON decodes a JSON value stored under key in bucket name; ok is false when absent.
+func getJSON(tx *bolt.Tx, name, key []byte, v any) (bool, error) {
+	b := tx.Bucket(name)
+	if b == nil {
+		return false, nil
+	}
+	raw := b.Get(key)
+	if raw == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return false, fmt.Errorf("decode %s/%s: %w", name, key, err)
+	}
+	return true, nil
+}
+
+// putJSON stores v as JSON under key in bucket name.
+func putJSON(tx *bolt.Tx, name, key []byte, v any) error {
+	b, err := bucketOrErr(tx, name)
+	if err != nil {
+		return err
+	}
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, raw)
+}
