@@ -1,0 +1,109 @@
+package scoping
+
+import (
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"strings"
+)
+
+// compileRegex compiles a .NET regular expression as Go's RE2, after rewriting the .NET named-group
+// syntaxes (?<name>...) and (?'name'...) to (?P<name>...). Constructs RE2 lacks (lookaround,
+// backreferences, atomic groups, \Z) are left alone so that they fail here, at Compile, rather than
+// silently matching differently at evaluation.
+func compileRegex(pattern string) (*regexp.Regexp, error) {
+	translated := translateRegex(pattern)
+	re, err := regexp.Compile(translated)
+	if err != nil {
+		return nil, fmt.Errorf("%w (.NET lookaround, backreferences, atomic groups and \\Z have no equivalent here)", err)
+	}
+	if fast := trimDotStars(translated); fast != translated {
+		if fre, err := regexp.Compile(fast); err == nil {
+			return fre, nil
+		}
+	}
+	return re, nil
+}
+
+// trimDotStars drops leading and trailing top-level ".*" from a pattern. Administrators write
+// `.*\@contoso.com` (Microsoft's own example); for an unanchored IsMatch, `.*X` and `X.*` match exactly
+// the strings X matches somewhere, because ".*" may match nothing. Without them RE2 can search for a
+// literal prefix instead of backtracking from every position, several times faster. The result is only
+// used with MatchString: it would report different match positions.
+func trimDotStars(pattern string) string {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil || re.Op != syntax.OpConcat {
+		return pattern
+	}
+	dotStar := func(r *syntax.Regexp) bool {
+		return r.Op == syntax.OpStar && len(r.Sub) == 1 &&
+			(r.Sub[0].Op == syntax.OpAnyCharNotNL || r.Sub[0].Op == syntax.OpAnyChar)
+	}
+	subs := re.Sub
+	for len(subs) > 1 && dotStar(subs[0]) {
+		subs = subs[1:]
+	}
+	for len(subs) > 1 && dotStar(subs[len(subs)-1]) {
+		subs = subs[:len(subs)-1]
+	}
+	if len(subs) == len(re.Sub) {
+		return pattern
+	}
+	trimmed := *re
+	trimmed.Sub = subs
+	return trimmed.String()
+}
+
+// translateRegex rewrites .NET named groups, skipping escaped characters and character classes, where
+// "(?<" is literal text.
+func translateRegex(p string) string {
+	if !strings.Contains(p, "(?<") && !strings.Contains(p, "(?'") {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p) + 8)
+	inClass := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\':
+			b.WriteByte(c)
+			if i+1 < len(p) {
+				i++
+				b.WriteByte(p[i])
+			}
+			continue
+		case inClass:
+			if c == ']' {
+				inClass = false
+			}
+		case c == '[':
+			inClass = true
+			b.WriteByte(c)
+			// A ']' right after '[' or '[^' is literal in both flavours.
+			if i+1 < len(p) && p[i+1] == '^' {
+				i++
+				b.WriteByte(p[i])
+			}
+			if i+1 < len(p) && p[i+1] == ']' {
+				i++
+				b.WriteByte(p[i])
+			}
+			continue
+		case c == '(' && strings.HasPrefix(p[i:], "(?<") && len(p) > i+3 && p[i+3] != '=' && p[i+3] != '!':
+			b.WriteString("(?P<")
+			i += 2
+			continue
+		case c == '(' && strings.HasPrefix(p[i:], "(?'"):
+			if end := strings.IndexByte(p[i+3:], '\''); end >= 0 {
+				b.WriteString("(?P<")
+				b.WriteString(p[i+3 : i+3+end])
+				b.WriteByte('>')
+				i += 3 + end
+				continue
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
