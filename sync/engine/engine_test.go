@@ -1,0 +1,331 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/plan"
+)
+
+// fakeDir is an in-memory directory.
+type fakeDir struct {
+	users       []directory.User
+	assignments []directory.Assignment
+	groups      []directory.Group
+	err         error
+}
+
+func (d *fakeDir) Users(context.Context, []string, string) (*directory.UserRound, error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	return &directory.UserRound{Users: d.users, Full: true, DeltaLink: "link-1"}, nil
+}
+
+func (d *fakeDir) Groups(context.Context, []string, string) (*directory.GroupRound, error) {
+	return &directory.GroupRound{Groups: d.groups, Full: true, DeltaLink: "g-1"}, nil
+}
+
+func (d *fakeDir) AppRoleAssignedTo(context.Context, string) ([]directory.Assignment, error) {
+	return d.assignments, nil
+}
+
+// fakeTarget is an in-memory SCIM target that counts requests and can lose a create's answer.
+type fakeTarget struct {
+	mu       sync.Mutex
+	users    map[string]scimclient.Resource
+	next     int
+	creates  int
+	patches  int
+	queries  int
+	lists    int
+	deletes  int
+	patchOps map[string][][]scimclient.PatchOp
+	// loseCreate makes the next create succeed in the target but return an error to the caller.
+	loseCreate bool
+}
+
+func newFakeTarget() *fakeTarget {
+	return &fakeTarget{users: map[string]scimclient.Resource{}, patchOps: map[string][][]scimclient.PatchOp{}}
+}
+
+func (f *fakeTarget) writes() int { return f.creates + f.patches + f.deletes }
+
+func (f *fakeTarget) FindUsers(_ context.Context, path, value string) ([]scimclient.Resource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.queries++
+	var out []scimclient.Resource
+	for _, u := range f.users {
+		if v, ok := scimclient.ValueAt(u, path); ok && strings.EqualFold(fmt.Sprint(v), value) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeTarget) ListUsers(_ context.Context, _ int, fn func(scimclient.Resource) error) error {
+	f.mu.Lock()
+	f.lists++
+	all := make([]scimclient.Resource, 0, len(f.users))
+	for _, u := range f.users {
+		all = append(all, u)
+	}
+	f.mu.Unlock()
+	for _, u := range all {
+		if err := fn(u); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeTarget) CreateUser(_ context.Context, r scimclient.Resource) (scimclient.Resource, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.creates++
+	for _, u := range f.users {
+		if strings.EqualFold(fmt.Sprint(u["userName"]), fmt.Sprint(r["userName"])) {
+			return nil, &scimclient.Error{Kind: scimclient.ErrConflict, Status: 409, Method: "POST", Path: "/Users"}
+		}
+	}
+	f.next++
+	id := fmt.Sprintf("t%d", f.next)
+	r["id"] = id
+	f.users[id] = r
+	if f.loseCreate {
+		f.loseCreate = false
+		return nil, &scimclient.Error{Kind: scimclient.ErrTransient, Method: "POST", Path: "/Users", Detail: "connection reset"}
+	}
+	return r, nil
+}
+
+func (f *fakeTarget) PatchUser(_ context.Context, id string, ops []scimclient.PatchOp) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.patches++
+	if _, ok := f.users[id]; !ok {
+		return &scimclient.Error{Kind: scimclient.ErrNotFound, Status: 404}
+	}
+	f.patchOps[id] = append(f.patchOps[id], ops)
+	return nil
+}
+
+func (f *fakeTarget) DeleteUser(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletes++
+	delete(f.users, id)
+	return nil
+}
+
+func gongLikeTable(t *testing.T) *mapping.Table {
+	t.Helper()
+	active, err := mapping.Compile("Not([IsSoftDeleted])", mapping.CompileOptions{})
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	return &mapping.Table{Mappings: []mapping.Mapping{
+		{Target: "userName", Kind: mapping.Direct, Attribute: "userPrincipalName", Matching: 1},
+		{Target: "active", Kind: mapping.Expression, Expr: active, Type: mapping.TypeBoolean},
+		{Target: "title", Kind: mapping.Direct, Attribute: "jobTitle"},
+		{Target: "name.givenName", Kind: mapping.Direct, Attribute: "givenName"},
+		{Target: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager", Kind: mapping.Direct, Attribute: "manager", Type: mapping.TypeReference},
+	}}
+}
+
+func user(id, upn, title, manager string, enabled bool) directory.User {
+	attrs := mapping.AttributeMap{
+		"objectId":          mapping.Str(id),
+		"userPrincipalName": mapping.Str(upn),
+		"givenName":         mapping.Str(strings.Split(upn, "@")[0]),
+		"accountEnabled":    mapping.Bool(enabled),
+	}
+	if title != "" {
+		attrs["jobTitle"] = mapping.Str(title)
+	}
+	if manager != "" {
+		attrs["manager"] = mapping.Str(manager)
+	}
+	return directory.User{ID: id, Attributes: attrs, ManagerKnown: true}
+}
+
+func newEngine(t *testing.T, dir Directory, tgt Target, st *store.Store, scope string) *Engine {
+	t.Helper()
+	return New(dir, tgt, st, Options{
+		Users: gongLikeTable(t), Scope: scope, ServicePrincipalID: "sp",
+		Policy: plan.Policy{Create: true, Update: true, Delete: true}, Concurrency: 4, PatchMode: scimclient.ModeAADOptSCIM062020,
+		ListThreshold: 2, Fingerprint: "fp1",
+	})
+}
+
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "state.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestInitialCycleCreatesThenSecondCycleWritesNothing(t *testing.T) {
+	// C manages B manages A, listed in the order A, B, C so that managers come after their reports.
+	dir := &fakeDir{users: []directory.User{
+		user("a", "ann@contoso.com", "Engineer", "b", true),
+		user("b", "bob@contoso.com", "Lead", "c", true),
+		user("c", "cy@contoso.com", "CTO", "", true),
+		user("d", "dan@contoso.com", "Intern", "", false),
+	}}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	rep, err := e.Cycle(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 3 || rep.Skipped != 1 || rep.Failed != 0 {
+		t.Fatalf("report = %+v", rep)
+	}
+	// Every user's manager is linked by target id, whatever the order.
+	byUPN := map[string]scimclient.Resource{}
+	for _, u := range tgt.users {
+		byUPN[u["userName"].(string)] = u
+	}
+	links, _ := st.Anchors(store.KindUser)
+	mgr := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
+	if got := links["a"].Values[mgr]; got != links["b"].TargetID {
+		t.Errorf("ann's manager = %v, want bob's target id %s", got, links["b"].TargetID)
+	}
+	if got := links["b"].Values[mgr]; got != links["c"].TargetID {
+		t.Errorf("bob's manager = %v, want cy's target id %s", got, links["c"].TargetID)
+	}
+	if _, ok := byUPN["dan@contoso.com"]; ok {
+		t.Error("a disabled user was provisioned")
+	}
+
+	before := tgt.writes()
+	rep, err = e.Cycle(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tgt.writes() != before {
+		t.Fatalf("second cycle wrote %d times: %+v", tgt.writes()-before, rep)
+	}
+	if rep.Unchanged != 3 {
+		t.Fatalf("second cycle report = %+v", rep)
+	}
+}
+
+func TestAttributeChangeIsMinimalPatch(t *testing.T) {
+	dir := &fakeDir{users: []directory.User{user("a", "ann@contoso.com", "Engineer", "", true)}}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	if _, err := e.Cycle(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	dir.users[0].Attributes["jobTitle"] = mapping.Str("Staff Engineer")
+	rep, err := e.Cycle(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Updated != 1 {
+		t.Fatalf("report = %+v", rep)
+	}
+	links, _ := st.Anchors(store.KindUser)
+	ops := tgt.patchOps[links["a"].TargetID]
+	if len(ops) != 1 || len(ops[0]) != 1 || ops[0][0].Op != "replace" {
+		t.Fatalf("ops = %#v", ops)
+	}
+}
+
+func TestPreExistingAccountIsAdoptedNotDuplicated(t *testing.T) {
+	dir := &fakeDir{users: []directory.User{user("a", "ann@contoso.com", "Engineer", "", true)}}
+	tgt := newFakeTarget()
+	tgt.users["x1"] = scimclient.Resource{"id": "x1", "userName": "Ann@Contoso.com", "title": "Old"}
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	rep, err := e.Cycle(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Adopted != 1 || tgt.creates != 0 || len(tgt.users) != 1 {
+		t.Fatalf("report = %+v, creates = %d", rep, tgt.creates)
+	}
+	if a, _, _ := st.Anchor(store.KindUser, "a"); a.TargetID != "x1" || !a.Managed {
+		t.Fatalf("anchor = %+v", a)
+	}
+}
+
+func TestLostCreateAnswerDoesNotDuplicate(t *testing.T) {
+	dir := &fakeDir{users: []directory.User{user("a", "ann@contoso.com", "Engineer", "", true)}}
+	tgt := newFakeTarget()
+	tgt.loseCreate = true
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	rep, _ := e.Cycle(context.Background(), true)
+	if rep.Failed != 1 {
+		t.Fatalf("first cycle = %+v", rep)
+	}
+	// The account exists in the target but not in our state: the next cycle must find it.
+	rep, err := e.Cycle(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tgt.users) != 1 || rep.Adopted != 1 {
+		t.Fatalf("users = %d, report = %+v", len(tgt.users), rep)
+	}
+}
+
+func TestReadErrorAbortsBeforeAnyWrite(t *testing.T) {
+	dir := &fakeDir{err: errors.New("graph: 503")}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	_, err := e.Cycle(context.Background(), true)
+	if !errors.Is(err, ErrAborted) {
+		t.Fatalf("err = %v", err)
+	}
+	if tgt.writes()+tgt.queries+tgt.lists != 0 {
+		t.Fatal("the target was contacted")
+	}
+	if wm, _ := st.Watermark("users"); wm != "" {
+		t.Fatal("watermark advanced")
+	}
+}
+
+func TestAssignedScope(t *testing.T) {
+	dir := &fakeDir{
+		users: []directory.User{
+			user("a", "ann@contoso.com", "", "", true),
+			user("b", "bob@contoso.com", "", "", true),
+			user("c", "cy@contoso.com", "", "", true),
+			user("n", "nested@contoso.com", "", "", true),
+		},
+		assignments: []directory.Assignment{{PrincipalID: "a", PrincipalType: "User"}, {PrincipalID: "g1", PrincipalType: "Group"}},
+		groups: []directory.Group{
+			{ID: "g1", Members: []directory.Member{{ID: "b", Type: "user"}, {ID: "g2", Type: "group"}}},
+			{ID: "g2", Members: []directory.Member{{ID: "n", Type: "user"}}},
+		},
+	}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAssigned)
+	rep, err := e.Cycle(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Created != 2 || rep.Skipped != 2 {
+		t.Fatalf("report = %+v", rep)
+	}
+}
