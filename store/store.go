@@ -46,13 +46,14 @@ var (
 	bktCycles     = []byte("cycles")     // big-endian sequence -> JSON Cycle
 	bktCycleIDs   = []byte("cycleids")   // cycle id -> sequence, so re-adding a cycle replaces it
 	bktLog        = []byte("log")        // big-endian time + id -> JSON LogEntry
+	bktSets       = []byte("sets")       // set name -> key -> JSON []string (group members, assignments)
 
 	keySchema      = []byte("schema")
 	keyFingerprint = []byte("fingerprint")
 	keyQuarantine  = []byte("quarantine")
 
 	allBuckets = [][]byte{bktMeta, bktKV, bktWatermarks, bktAnchors, bktTargets, bktEscrows, bktStaged,
-		bktCycles, bktCycleIDs, bktLog}
+		bktCycles, bktCycleIDs, bktLog, bktSets}
 )
 
 // ErrLocked matches (errors.Is) the error Open returns when another Store holds the file, so the CLI can

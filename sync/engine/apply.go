@@ -17,24 +17,33 @@ import (
 
 // apply sends the planned changes with bounded concurrency and records each result as soon as it
 // succeeds, so a crash mid-cycle loses at most the batcher's window (and the next cycle re-matches
-// those objects instead of creating them again).
-func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, refs userRefs, links map[string]store.Anchor) error {
+// those objects instead of creating them again). links is updated in place with what was recorded;
+// linked counts the objects newly linked (created or adopted).
+func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, refs userRefs, links map[string]store.Anchor) (linked int, err error) {
 	b := e.st.NewBatcher(256, 500*time.Millisecond)
 	defer b.Close()
 	var mu sync.Mutex
+	record := func(a store.Anchor) {
+		b.Put(a)
+		mu.Lock()
+		links[a.SourceID] = a
+		mu.Unlock()
+	}
 	count := func(c plan.Change, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
 			rep.Failed++
-			rep.Failures = append(rep.Failures, Failure{SourceID: c.SourceID, Identity: c.Identity, Op: c.Op.String(), Err: err.Error()})
+			rep.Failures = append(rep.Failures, Failure{SourceID: c.SourceID, Identity: c.Identity, Op: c.Op.String(), Err: err.Error(), err: err})
 			return
 		}
 		switch c.Op {
 		case plan.Create:
 			rep.Created++
+			linked++
 		case plan.Adopt:
 			rep.Adopted++
+			linked++
 		case plan.Update:
 			rep.Updated++
 		case plan.Disable:
@@ -46,7 +55,7 @@ func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, 
 		case plan.Skip:
 			if c.Failed {
 				rep.Failed++
-				rep.Failures = append(rep.Failures, Failure{SourceID: c.SourceID, Identity: c.Identity, Op: "match", Err: c.Reason})
+				rep.Failures = append(rep.Failures, Failure{SourceID: c.SourceID, Identity: c.Identity, Op: "match", Err: c.Reason, err: c.Cause})
 			} else {
 				rep.Skipped++
 			}
@@ -58,10 +67,19 @@ func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, 
 		case plan.Create, plan.Adopt, plan.Update, plan.Disable, plan.Delete:
 			work = append(work, c)
 		case plan.Unchanged:
-			// A case-only difference updates what we remember without a request.
-			if a, ok := links[c.SourceID]; ok && c.Hash != "" && c.Hash != a.Hash {
-				a.Values, a.Hash = c.Values, c.Hash
-				b.Put(a)
+			// Nothing to send, but what we remember may move: a case-only difference, or a new
+			// manager whose link the reference pass sends.
+			if a, ok := links[c.SourceID]; ok {
+				mgr, known := refs.manager(c.SourceID, e.refs)
+				if (c.Hash != "" && c.Hash != a.Hash) || (known && mgr != a.ManagerID) {
+					if c.Hash != "" {
+						a.Values, a.Hash = c.Values, c.Hash
+					}
+					if known {
+						a.ManagerID = mgr
+					}
+					record(a)
+				}
 			}
 			count(c, nil)
 		default:
@@ -74,12 +92,19 @@ func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, 
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.o.Concurrency)
 	for _, c := range work {
+		mu.Lock()
+		old, hadOld := links[c.SourceID]
+		mu.Unlock()
 		g.Go(func() error {
-			a, err := e.applyOne(gctx, c, refs, links)
-			if err == nil && a != nil {
-				b.Put(*a)
-			} else if err == nil && c.Op == plan.Delete {
+			a, err := e.applyOne(gctx, c, refs, old, hadOld)
+			switch {
+			case err == nil && a != nil:
+				record(*a)
+			case err == nil && c.Op == plan.Delete:
 				b.Delete(store.KindUser, c.SourceID)
+				mu.Lock()
+				delete(links, c.SourceID)
+				mu.Unlock()
 			}
 			if err != nil {
 				e.log.Warn("provisioning failed", zap.String("op", c.Op.String()), zap.String("user", c.Identity), zap.Error(err))
@@ -95,17 +120,21 @@ func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, 
 	}
 	_ = g.Wait()
 	if err := b.Flush(); err != nil {
-		return fmt.Errorf("record results: %w", err)
+		return linked, fmt.Errorf("record results: %w", err)
 	}
-	return ctx.Err()
+	return linked, ctx.Err()
 }
 
 // applyOne sends one change and returns the link to record.
-func (e *Engine) applyOne(ctx context.Context, c plan.Change, refs userRefs, links map[string]store.Anchor) (*store.Anchor, error) {
+func (e *Engine) applyOne(ctx context.Context, c plan.Change, refs userRefs, old store.Anchor, hadOld bool) (*store.Anchor, error) {
 	now := e.o.Now()
-	a := store.Anchor{Kind: store.KindUser, SourceID: c.SourceID, TargetID: c.TargetID, Managed: true, Hash: c.Hash, Values: c.Values, UpdatedAt: now}
-	if old, ok := links[c.SourceID]; ok {
+	a := store.Anchor{Kind: store.KindUser, SourceID: c.SourceID, TargetID: c.TargetID, Managed: true, Hash: c.Hash, Values: c.Values,
+		UpdatedAt: now, Disabled: c.Op == plan.Disable}
+	if hadOld {
 		a.CreatedAt, a.MatchedBy, a.ManagerID = old.CreatedAt, old.MatchedBy, old.ManagerID
+	}
+	if mgr, known := refs.manager(c.SourceID, e.refs); known {
+		a.ManagerID = mgr
 	}
 	switch c.Op {
 	case plan.Create:
@@ -113,7 +142,7 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change, refs userRefs, lin
 		if errors.Is(err, scimclient.ErrConflict) {
 			// The account exists after all (a create whose answer was lost, or created by someone
 			// else since the lookup): adopt it rather than fail or duplicate.
-			return e.adoptAfterConflict(ctx, c, err)
+			return e.adoptAfterConflict(ctx, c, a, err)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("create user %s: %w", c.Identity, err)
@@ -123,7 +152,6 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change, refs userRefs, lin
 			return nil, fmt.Errorf("create user %s: the target answered without an id", c.Identity)
 		}
 		a.TargetID, a.CreatedAt, a.MatchedBy = id, now, "created"
-		a.ManagerID = createdManager(c, refs)
 		return &a, nil
 	case plan.Adopt:
 		if len(c.Attrs) > 0 {
@@ -147,17 +175,7 @@ func (e *Engine) applyOne(ctx context.Context, c plan.Change, refs userRefs, lin
 	return nil, fmt.Errorf("unexpected op %s", c.Op)
 }
 
-// createdManager returns the manager source id whose target id went into the create body.
-func createdManager(c plan.Change, refs userRefs) string {
-	for path, src := range refs[c.SourceID] {
-		if _, ok := c.Values[path]; ok {
-			return src
-		}
-	}
-	return ""
-}
-
-func (e *Engine) adoptAfterConflict(ctx context.Context, c plan.Change, cause error) (*store.Anchor, error) {
+func (e *Engine) adoptAfterConflict(ctx context.Context, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
 	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}
 	lk := e.query(ctx, o, e.matchPaths(), e.exportPaths())
 	if lk.Err != nil || len(lk.Candidates) != 1 {
@@ -170,9 +188,11 @@ func (e *Engine) adoptAfterConflict(ctx context.Context, c plan.Change, cause er
 			return nil, fmt.Errorf("update matched user %s (%s): %w", c.Identity, cd.TargetID, err)
 		}
 	}
-	now := e.o.Now()
-	return &store.Anchor{Kind: store.KindUser, SourceID: c.SourceID, TargetID: cd.TargetID, Managed: true,
-		Hash: plan.ValuesHash(c.Values), Values: c.Values, MatchedBy: lk.By, CreatedAt: now, UpdatedAt: now}, nil
+	a.TargetID, a.MatchedBy, a.CreatedAt = cd.TargetID, lk.By, e.o.Now()
+	// Remember what the account holds now: the diff was sent, and anything not mapped is as found.
+	a.Values = merged(cd.Values, c.Values)
+	a.Hash = plan.ValuesHash(a.Values)
+	return &a, nil
 }
 
 func toChanges(attrs []plan.AttrChange) []scimclient.Change {
@@ -183,52 +203,69 @@ func toChanges(attrs []plan.AttrChange) []scimclient.Change {
 	return out
 }
 
+// merged returns base overlaid with over.
+func merged(base, over map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
 // linkReferences sets or clears each provisioned user's manager after every user of the cycle exists
 // in the target, so a chain A manages B manages C links whatever order the users came in. A manager
-// who is not provisioned (out of scope) is left out, and linked in a later cycle when they are.
-func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, refs userRefs) error {
-	if len(e.refs) == 0 {
+// who is not provisioned (out of scope) is left out, and linked in a later cycle as soon as they are:
+// the stored manager id of every report is checked again whenever a user was newly linked (all
+// reports is true), otherwise only the users evaluated in this cycle.
+func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Anchor, all bool) error {
+	if len(e.refs) == 0 || !e.o.Policy.Update {
 		return nil
 	}
-	links, err := e.st.Anchors(store.KindUser)
-	if err != nil {
-		return fmt.Errorf("read state: %w", err)
+	path := e.refs[0]
+	var err error
+	if all && len(links) < len(objs) {
+		// An incremental cycle linked a new user: load every link to find that user's reports.
+		if links, err = e.st.Anchors(store.KindUser); err != nil {
+			return fmt.Errorf("read state: %w", err)
+		}
 	}
 	type refChange struct {
-		a       store.Anchor
-		attrs   []plan.AttrChange
-		manager string
+		a    store.Anchor
+		attr plan.AttrChange
 	}
 	var work []refChange
-	for _, o := range objs {
-		a, ok := links[o.SourceID]
-		if !ok || !a.Managed || !o.InScope || o.Err != nil || o.HardDeleted {
-			continue
+	consider := func(a store.Anchor) {
+		if !a.Managed || a.Disabled || a.TargetID == "" {
+			return
 		}
-		var attrs []plan.AttrChange
-		manager := a.ManagerID
-		for _, path := range e.refs {
-			src := refs[o.SourceID][path]
-			want := ""
-			if m, ok := links[src]; ok && m.Managed && src != "" {
-				want = m.TargetID
-			}
-			have, _ := a.Values[path].(string)
-			switch {
-			case want != "" && want != have:
-				attrs = append(attrs, plan.AttrChange{Path: path, Old: have, New: want, Add: have == ""})
-				manager = src
-			case src == "" && have != "":
-				// The source no longer has a manager: clear it in the target.
-				attrs = append(attrs, plan.AttrChange{Path: path, Old: have, New: nil})
-				manager = ""
-			}
+		want := ""
+		if m, ok := links[a.ManagerID]; ok && m.Managed && a.ManagerID != "" {
+			want = m.TargetID
 		}
-		if len(attrs) > 0 {
-			work = append(work, refChange{a: a, attrs: attrs, manager: manager})
+		have, _ := a.Values[path].(string)
+		switch {
+		case want != "" && want != have:
+			work = append(work, refChange{a, plan.AttrChange{Path: path, Old: have, New: want, Add: have == ""}})
+		case a.ManagerID == "" && have != "":
+			// The source no longer has a manager: clear it in the target.
+			work = append(work, refChange{a, plan.AttrChange{Path: path, Old: have}})
 		}
 	}
-	if len(work) == 0 || !e.o.Policy.Update {
+	if all {
+		for _, a := range links {
+			consider(a)
+		}
+	} else {
+		for _, o := range objs {
+			if a, ok := links[o.SourceID]; ok {
+				consider(a)
+			}
+		}
+	}
+	if len(work) == 0 {
 		return nil
 	}
 	b := e.st.NewBatcher(256, 500*time.Millisecond)
@@ -238,7 +275,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	g.SetLimit(e.o.Concurrency)
 	for _, w := range work {
 		g.Go(func() error {
-			err := e.tgt.PatchUser(gctx, w.a.TargetID, scimclient.UserPatch(e.o.PatchMode, toChanges(w.attrs)))
+			err := e.tgt.PatchUser(gctx, w.a.TargetID, scimclient.UserPatch(e.o.PatchMode, toChanges([]plan.AttrChange{w.attr})))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -247,18 +284,14 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 				e.log.Warn("linking the manager failed", zap.String("targetId", w.a.TargetID), zap.Error(err))
 				return nil
 			}
-			vals := make(map[string]any, len(w.a.Values))
-			for k, v := range w.a.Values {
-				vals[k] = v
+			vals := merged(w.a.Values, nil)
+			if w.attr.New == nil {
+				delete(vals, w.attr.Path)
+			} else {
+				vals[w.attr.Path] = w.attr.New
 			}
-			for _, at := range w.attrs {
-				if at.New == nil {
-					delete(vals, at.Path)
-				} else {
-					vals[at.Path] = at.New
-				}
-			}
-			w.a.Values, w.a.Hash, w.a.ManagerID, w.a.UpdatedAt = vals, plan.ValuesHash(vals), w.manager, e.o.Now()
+			w.a.Values, w.a.Hash, w.a.UpdatedAt = vals, plan.ValuesHash(vals), e.o.Now()
+			rep.Linked++
 			b.Put(w.a)
 			return nil
 		})

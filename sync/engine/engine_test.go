@@ -16,23 +16,65 @@ import (
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
-// fakeDir is an in-memory directory.
+// fakeDir is an in-memory directory with delta semantics: a round from a link returns only the users
+// marked changed since the previous round.
 type fakeDir struct {
 	users       []directory.User
 	assignments []directory.Assignment
 	groups      []directory.Group
+	changed     map[string]bool
 	err         error
+	rounds      int
 }
 
-func (d *fakeDir) Users(context.Context, []string, string) (*directory.UserRound, error) {
+func (d *fakeDir) change(id string) {
+	if d.changed == nil {
+		d.changed = map[string]bool{}
+	}
+	d.changed[id] = true
+}
+
+func (d *fakeDir) Users(_ context.Context, _ []string, link string) (*directory.UserRound, error) {
 	if d.err != nil {
 		return nil, d.err
 	}
-	return &directory.UserRound{Users: d.users, Full: true, DeltaLink: "link-1"}, nil
+	d.rounds++
+	next := fmt.Sprintf("link-%d", d.rounds)
+	if link == "" {
+		d.changed = nil
+		return &directory.UserRound{Users: d.users, Full: true, DeltaLink: next}, nil
+	}
+	var out []directory.User
+	for _, u := range d.users {
+		if d.changed[u.ID] {
+			out = append(out, u)
+		}
+	}
+	d.changed = nil
+	return &directory.UserRound{Users: out, DeltaLink: next}, nil
 }
 
-func (d *fakeDir) Groups(context.Context, []string, string) (*directory.GroupRound, error) {
-	return &directory.GroupRound{Groups: d.groups, Full: true, DeltaLink: "g-1"}, nil
+func (d *fakeDir) UsersByID(_ context.Context, _ []string, ids []string) ([]directory.User, error) {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []directory.User
+	for _, u := range d.users {
+		if want[u.ID] {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+func (d *fakeDir) Groups(_ context.Context, _ []string, link string) (*directory.GroupRound, error) {
+	gs := make([]directory.Group, len(d.groups))
+	for i, g := range d.groups {
+		g.MembersKnown = true
+		gs[i] = g
+	}
+	return &directory.GroupRound{Groups: gs, Full: true, DeltaLink: "g-1"}, nil
 }
 
 func (d *fakeDir) AppRoleAssignedTo(context.Context, string) ([]directory.Assignment, error) {
@@ -213,16 +255,24 @@ func TestInitialCycleCreatesThenSecondCycleWritesNothing(t *testing.T) {
 		t.Error("a disabled user was provisioned")
 	}
 
-	before := tgt.writes()
+	before, queries := tgt.writes(), tgt.queries+tgt.lists
 	rep, err = e.Cycle(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tgt.writes() != before {
-		t.Fatalf("second cycle wrote %d times: %+v", tgt.writes()-before, rep)
+	if tgt.writes() != before || tgt.queries+tgt.lists != queries {
+		t.Fatalf("quiet incremental cycle sent requests: %+v", rep)
 	}
-	if rep.Unchanged != 3 {
+	if rep.Kind != "incremental" || rep.Read != 0 {
 		t.Fatalf("second cycle report = %+v", rep)
+	}
+	// A forced initial cycle re-evaluates everyone and still sends nothing.
+	rep, err = e.Cycle(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tgt.writes() != before || rep.Unchanged != 3 || rep.Kind != "initial" {
+		t.Fatalf("initial re-run wrote %d times: %+v", tgt.writes()-before, rep)
 	}
 }
 
@@ -235,6 +285,7 @@ func TestAttributeChangeIsMinimalPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir.users[0].Attributes["jobTitle"] = mapping.Str("Staff Engineer")
+	dir.change("a")
 	rep, err := e.Cycle(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)

@@ -146,6 +146,8 @@ type Change struct {
 	Reason string
 	// Failed marks a Skip that is a failure (to escrow and count), not a deliberate no-op.
 	Failed bool
+	// Cause is the error behind a failed Skip, when there is one (mapping or lookup errors).
+	Cause error
 	// MatchedBy names the matching attribute an Adopt used.
 	MatchedBy string
 }
@@ -189,6 +191,7 @@ func planOne(o *Object, in Input) Change {
 	}
 	switch {
 	case o.Err != nil:
+		c.Cause = o.Err
 		return skip(o.Err.Error(), true)
 	case o.HardDeleted:
 		if !managed {
@@ -212,6 +215,7 @@ func planOne(o *Object, in Input) Change {
 	lk := in.Lookups[o.SourceID]
 	switch {
 	case lk.Err != nil:
+		c.Cause = lk.Err
 		return skip("matching lookup failed: "+lk.Err.Error(), true)
 	case len(lk.Candidates) > 1:
 		ids := make([]string, len(lk.Candidates))

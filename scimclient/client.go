@@ -1,0 +1,548 @@
+package scimclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// Mode selects the request shapes. Targets were built against Entra's default shapes, and some only
+// accept those (or only the fixed ones), so the shape is a per-target switch exactly as in Entra.
+type Mode int
+
+const (
+	// ModeDefault sends what Entra sends today without feature flags: ops "Add"/"Replace"/"Remove", one
+	// Replace op per path, active as the string "True"/"False" in PATCH, member removal as
+	// {"op":"Remove","path":"members","value":[{"value":id}]}.
+	ModeDefault Mode = iota
+	// ModeAADOptSCIM062020 sends the shapes of Entra's aadOptscim062020 flag: lower-case ops, filtered
+	// multi-value paths as separate replace ops, simple attributes grouped into one path-less replace with
+	// dotted / URN-qualified keys, active as a JSON boolean, member removal as
+	// {"op":"remove","path":"members[value eq \"id\"]"}.
+	ModeAADOptSCIM062020
+	// ModeStrict is ModeAADOptSCIM062020 made RFC 7643/7644-strict for targets that validate every
+	// request against the schema (SCIMMY among them): the manager as the complex {"value": id} the
+	// enterprise schema defines instead of a bare id, and a new value-filtered element (a first work
+	// phone) added to its multi-valued attribute ({"op":"add","path":"phoneNumbers","value":[{"type":
+	// "work","value":...}]}) instead of an add on a filter path that has no target yet.
+	ModeStrict
+)
+
+// lowerCase reports whether the mode spells ops in lower case and groups simple replaces, as the
+// aadOptscim062020 flag does.
+func (m Mode) lowerCase() bool { return m == ModeAADOptSCIM062020 || m == ModeStrict }
+
+// String names the mode for logs and config.
+func (m Mode) String() string {
+	switch m {
+	case ModeDefault:
+		return "default"
+	case ModeAADOptSCIM062020:
+		return "aadOptscim062020"
+	case ModeStrict:
+		return "strict"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// flagAADOpt is the query flag Entra admins append to the tenant URL to select the fixed shapes.
+const flagAADOpt = "aadOptscim062020"
+
+// Defaults, chosen for a gallery SaaS target: Entra expects targets to take 25 requests/s, most answer
+// within a few seconds, and a few retries ride out a deploy or a throttling burst.
+const (
+	DefaultTimeout     = 30 * time.Second
+	DefaultConcurrency = 4
+	DefaultMaxRetries  = 4
+	// DefaultMaxRetryWait bounds how long one request sleeps on Retry-After before giving the error back to
+	// the engine, which can postpone the object instead of holding a worker.
+	DefaultMaxRetryWait = 60 * time.Second
+	maxResponseBytes    = 64 << 20
+	maxPages            = 100000
+)
+
+// Options configure a Client. Zero values take the defaults above, so a config file only names what differs.
+type Options struct {
+	// BaseURL is the SCIM root, e.g. https://host/scim or https://host/scim/v2. A ?aadOptscim062020 query
+	// flag selects ModeAADOptSCIM062020 (as in Entra) and is stripped from request URLs.
+	BaseURL string
+	// Token is sent as "Authorization: Bearer <Token>". It never appears in errors or logs.
+	Token string
+	// HTTPClient, when nil, is a tuned client whose keep-alive pool is sized to Concurrency.
+	HTTPClient *http.Client
+	// Timeout bounds each HTTP attempt (not the retries together; the caller's ctx does that).
+	Timeout time.Duration
+	// Concurrency is how many requests the engine will run at once; it sizes the connection pool.
+	Concurrency int
+	// RequestsPerSecond caps the request rate across all goroutines, retries included; 0 = unlimited.
+	RequestsPerSecond float64
+	// MaxRetries is the number of retries after the first attempt: 0 takes DefaultMaxRetries, negative disables.
+	MaxRetries int
+	// MaxRetryWait caps a single Retry-After sleep; a longer demand ends the request with ErrThrottled.
+	MaxRetryWait time.Duration
+	// RetryInitialInterval and RetryMaxInterval shape the exponential backoff (defaults 500ms and 30s);
+	// tests shorten them.
+	RetryInitialInterval time.Duration
+	RetryMaxInterval     time.Duration
+	// Mode selects the request shapes; the URL flag overrides it.
+	Mode Mode
+	// Logger may be nil. Retries are logged at Info, with method, path, status and wait; never the token.
+	Logger *zap.Logger
+	// UserAgent is sent on every request so target operators can tell scimsync from Entra in their logs.
+	UserAgent string
+}
+
+// Client is a SCIM 2.0 client for one target. It is safe for concurrent use; the engine shares one per job.
+type Client struct {
+	base    *url.URL
+	query   url.Values // other query parameters of BaseURL, kept on every request
+	token   string
+	http    *http.Client
+	timeout time.Duration
+	limiter *rate.Limiter
+	retries int
+	maxWait time.Duration
+	backoff backoffParams
+	mode    Mode
+	log     *zap.Logger
+	ua      string
+	stats   counters
+}
+
+type backoffParams struct{ initial, max time.Duration }
+
+// New validates the options and builds a client. A bad URL fails here, at config load, with a message
+// that names the problem rather than as a transport error in the first cycle.
+func New(o Options) (*Client, error) {
+	if strings.TrimSpace(o.BaseURL) == "" {
+		return nil, errors.New("scim client: base URL is empty")
+	}
+	u, err := url.Parse(strings.TrimSpace(o.BaseURL))
+	if err != nil {
+		return nil, fmt.Errorf("scim client: base URL: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+	case "":
+		return nil, fmt.Errorf("scim client: base URL %q has no scheme (want https://host/scim)", redactURL(u))
+	default:
+		return nil, fmt.Errorf("scim client: base URL %q: scheme %q is not http or https", redactURL(u), u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("scim client: base URL %q has no host", redactURL(u))
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("scim client: base URL %q must not carry credentials; use the token", redactURL(u))
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("scim client: base URL %q must not have a fragment", redactURL(u))
+	}
+	c := &Client{token: o.Token, mode: o.Mode, log: o.Logger, ua: o.UserAgent}
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, flagAADOpt) {
+			if c.mode == ModeDefault {
+				c.mode = ModeAADOptSCIM062020
+			}
+			q.Del(k)
+		}
+	}
+	if len(q) > 0 {
+		c.query = q
+	}
+	u.RawQuery, u.ForceQuery = "", false
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	c.base = u
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	if c.ua == "" {
+		c.ua = "scimsync"
+	}
+	conc := o.Concurrency
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	c.timeout = o.Timeout
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	c.http = o.HTTPClient
+	if c.http == nil {
+		c.http = &http.Client{Transport: defaultTransport(conc)}
+	}
+	if o.RequestsPerSecond > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(o.RequestsPerSecond), 1)
+	}
+	switch {
+	case o.MaxRetries < 0:
+		c.retries = 0
+	case o.MaxRetries == 0:
+		c.retries = DefaultMaxRetries
+	default:
+		c.retries = o.MaxRetries
+	}
+	c.maxWait = o.MaxRetryWait
+	if c.maxWait <= 0 {
+		c.maxWait = DefaultMaxRetryWait
+	}
+	c.backoff = backoffParams{initial: o.RetryInitialInterval, max: o.RetryMaxInterval}
+	if c.backoff.initial <= 0 {
+		c.backoff.initial = 500 * time.Millisecond
+	}
+	if c.backoff.max <= 0 {
+		c.backoff.max = 30 * time.Second
+	}
+	return c, nil
+}
+
+func defaultTransport(conc int) *http.Transport {
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          conc * 2,
+		MaxIdleConnsPerHost:   conc * 2,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+}
+
+func redactURL(u *url.URL) string {
+	c := *u
+	c.User = nil
+	c.RawQuery = ""
+	return c.String()
+}
+
+// Mode reports the request shapes in force, after the URL flag was applied, so the engine builds PATCH
+// bodies that match.
+func (c *Client) Mode() Mode { return c.mode }
+
+// BaseURL returns the base URL without the mode flag, for logs and the status page.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Stats is a snapshot of request counters, for benchmarks ("SCIM requests sent") and metrics.
+type Stats struct {
+	Requests  int64            // HTTP attempts, retries included
+	ByMethod  map[string]int64 // attempts per HTTP method
+	ByStatus  map[int]int64    // responses per status code (0 = transport error)
+	Retries   int64            // attempts that were retries
+	Throttled int64            // 429 responses seen
+	Errors    int64            // requests that finally failed (after retries)
+}
+
+type counters struct {
+	requests, retries, throttled, errors atomic.Int64
+	get, post, patch, put, delete, other atomic.Int64
+	status                               [6]atomic.Int64 // index status/100; 0 for transport errors
+	byCode                               [600]atomic.Int64
+}
+
+// Stats returns the counters since New. Safe to call concurrently with requests.
+func (c *Client) Stats() Stats {
+	s := Stats{
+		Requests:  c.stats.requests.Load(),
+		Retries:   c.stats.retries.Load(),
+		Throttled: c.stats.throttled.Load(),
+		Errors:    c.stats.errors.Load(),
+		ByMethod:  map[string]int64{},
+		ByStatus:  map[int]int64{},
+	}
+	for m, v := range map[string]*atomic.Int64{
+		http.MethodGet: &c.stats.get, http.MethodPost: &c.stats.post, http.MethodPatch: &c.stats.patch,
+		http.MethodPut: &c.stats.put, http.MethodDelete: &c.stats.delete, "OTHER": &c.stats.other,
+	} {
+		if n := v.Load(); n > 0 {
+			s.ByMethod[m] = n
+		}
+	}
+	for code := range c.stats.byCode {
+		if n := c.stats.byCode[code].Load(); n > 0 {
+			s.ByStatus[code] = n
+		}
+	}
+	return s
+}
+
+func (c *Client) countAttempt(method string, retry bool) {
+	c.stats.requests.Add(1)
+	if retry {
+		c.stats.retries.Add(1)
+	}
+	switch method {
+	case http.MethodGet:
+		c.stats.get.Add(1)
+	case http.MethodPost:
+		c.stats.post.Add(1)
+	case http.MethodPatch:
+		c.stats.patch.Add(1)
+	case http.MethodPut:
+		c.stats.put.Add(1)
+	case http.MethodDelete:
+		c.stats.delete.Add(1)
+	default:
+		c.stats.other.Add(1)
+	}
+}
+
+// request is one logical SCIM call; do turns it into one or more HTTP attempts.
+type request struct {
+	method string
+	path   string     // relative to base, e.g. /Users/123
+	query  url.Values // nil for none
+	body   any        // marshalled as JSON; nil for none
+	// filterQuery marks a GET with a filter: 404 there is a protocol violation, not a missing object.
+	filterQuery bool
+}
+
+// response is a successful answer: status and raw body (nil for 204).
+type response struct {
+	status int
+	body   []byte
+}
+
+func (r *request) display() string {
+	if len(r.query) == 0 {
+		return r.path
+	}
+	return r.path + "?" + encodeQuery(r.query)
+}
+
+// encodeQuery percent-encodes spaces as %20 rather than '+': both are valid in a query, but some SCIM
+// servers decode only %20 inside filter values.
+func encodeQuery(q url.Values) string {
+	return strings.ReplaceAll(q.Encode(), "+", "%20")
+}
+
+func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
+	var payload []byte
+	if rq.body != nil {
+		var err error
+		if payload, err = json.Marshal(rq.body); err != nil {
+			return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)
+		}
+	}
+	u := *c.base
+	u.Path = c.base.Path + rq.path
+	q := rq.query
+	if len(c.query) > 0 {
+		q = url.Values{}
+		for k, v := range c.query {
+			q[k] = v
+		}
+		for k, v := range rq.query {
+			q[k] = v
+		}
+	}
+	if len(q) > 0 {
+		u.RawQuery = encodeQuery(q)
+	}
+	target := u.String()
+
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     c.backoff.initial,
+		RandomizationFactor: backoff.DefaultRandomizationFactor,
+		Multiplier:          2,
+		MaxInterval:         c.backoff.max,
+	}
+	bo.Reset()
+	var lastErr *Error
+	for attempt := 0; ; attempt++ {
+		if c.limiter != nil {
+			if err := c.limiter.Wait(ctx); err != nil {
+				return nil, c.ctxErr(ctx, rq, lastErr, err)
+			}
+		}
+		c.countAttempt(rq.method, attempt > 0)
+		resp, serr, retry := c.attempt(ctx, rq, target, payload, attempt)
+		if serr == nil {
+			return resp, nil
+		}
+		serr.Attempts = attempt + 1
+		if ctx.Err() != nil {
+			return nil, c.ctxErr(ctx, rq, serr, ctx.Err())
+		}
+		lastErr = serr
+		if !retry || attempt >= c.retries {
+			c.stats.errors.Add(1)
+			return nil, serr
+		}
+		wait := serr.RetryAfter
+		if wait > c.maxWait {
+			// Sleeping this long would hold a worker for nothing; the engine postpones the object.
+			c.stats.errors.Add(1)
+			return nil, serr
+		}
+		if wait <= 0 {
+			wait = bo.NextBackOff()
+		}
+		c.log.Info("scim request failed, retrying",
+			zap.String("method", rq.method), zap.String("path", rq.path), zap.Int("status", serr.Status),
+			zap.String("kind", strings.TrimPrefix(fmt.Sprint(serr.Kind), "scim: ")),
+			zap.Int("attempt", attempt+1), zap.Duration("wait", wait))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, c.ctxErr(ctx, rq, serr, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// ctxErr reports a cancelled or expired caller context. It wraps the context error (so errors.Is(err,
+// context.Canceled) works) and, when an attempt had failed before, that failure too.
+func (c *Client) ctxErr(ctx context.Context, rq *request, last *Error, err error) error {
+	c.stats.errors.Add(1)
+	if cause := context.Cause(ctx); cause != nil {
+		err = cause
+	}
+	if last != nil {
+		return fmt.Errorf("%s %s: %w (after: %w)", rq.method, rq.path, err, last)
+	}
+	return fmt.Errorf("%s %s: %w", rq.method, rq.path, err)
+}
+
+// attempt sends one HTTP request. It returns the response, or an *Error and whether a retry may help.
+func (c *Client) attempt(ctx context.Context, rq *request, target string, payload []byte, n int) (*response, *Error, bool) {
+	actx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(actx, rq.method, target, body)
+	if err != nil {
+		return nil, &Error{Kind: ErrInvalid, Method: rq.method, Path: rq.display(), Detail: "build request: " + err.Error()}, false
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	req.Header.Set("Accept", mediaTypeSCIM+", "+mediaTypeJSON+";q=0.9")
+	if payload != nil {
+		req.Header.Set("Content-Type", mediaTypeSCIM)
+	}
+	req.Header.Set("User-Agent", c.ua)
+	res, err := c.http.Do(req)
+	if err != nil {
+		c.stats.byCode[0].Add(1)
+		detail := transportDetail(err)
+		if actx.Err() != nil && ctx.Err() == nil {
+			detail = fmt.Sprintf("no answer within %s", c.timeout)
+		}
+		refused := errors.Is(err, syscall.ECONNREFUSED)
+		return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: detail},
+			retryable(rq.method, 0, true, refused)
+	}
+	defer res.Body.Close()
+	if res.StatusCode > 0 && res.StatusCode < len(c.stats.byCode) {
+		c.stats.byCode[res.StatusCode].Add(1)
+	}
+	raw, rerr := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes))
+	if rerr != nil {
+		// The status line arrived but the body did not: for a POST the object may exist now.
+		return nil, &Error{Kind: ErrTransient, Status: res.StatusCode, Method: rq.method, Path: rq.display(),
+			Detail: "read body: " + transportDetail(rerr)}, rq.method != http.MethodPost
+	}
+	status := res.StatusCode
+	if status >= 200 && status < 300 {
+		if len(bytes.TrimSpace(raw)) == 0 || status == http.StatusNoContent {
+			return &response{status: status}, nil, false
+		}
+		if !jsonContentType(res.Header.Get("Content-Type")) {
+			return nil, &Error{Kind: ErrCompliance, Status: status, Method: rq.method, Path: rq.display(),
+				Detail: fmt.Sprintf("response content type %q is not %s", res.Header.Get("Content-Type"), mediaTypeSCIM)}, false
+		}
+		return &response{status: status, body: raw}, nil, false
+	}
+	if status == http.StatusTooManyRequests {
+		c.stats.throttled.Add(1)
+	}
+	// A DELETE retried after a lost answer finds the object gone: the first attempt succeeded.
+	if rq.method == http.MethodDelete && status == http.StatusNotFound && n > 0 {
+		return &response{status: http.StatusNoContent}, nil, false
+	}
+	e := &Error{Kind: kindForStatus(status), Status: status, Method: rq.method, Path: rq.display(),
+		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+	if e.Kind == nil {
+		e.Kind = ErrCompliance
+	}
+	if rq.filterQuery && status == http.StatusNotFound {
+		e.Kind = ErrCompliance
+	}
+	e.ScimType, e.Detail = parseSCIMError(raw)
+	if rq.filterQuery && status == http.StatusNotFound && e.Detail == "" {
+		e.Detail = "a filter query must answer 200 with an empty ListResponse, not 404"
+	}
+	return nil, e, retryable(rq.method, status, false, false)
+}
+
+func jsonContentType(ct string) bool {
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == mediaTypeSCIM || mt == mediaTypeJSON
+}
+
+// transportDetail shortens a transport error to its cause. url.Error would repeat the full URL, which is
+// already in Error.Path; it never contains the token, which travels in a header.
+func transportDetail(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err.Error()
+}
+
+// parseSCIMError reads an RFC 7644 §3.12 error body; status may be a string or a number and detail is
+// optional, so anything unparseable just yields a short excerpt as the detail.
+func parseSCIMError(raw []byte) (scimType, detail string) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", ""
+	}
+	var e struct {
+		ScimType string `json:"scimType"`
+		Detail   string `json:"detail"`
+		Message  string `json:"message"`
+	}
+	if err := json.Unmarshal(raw, &e); err == nil {
+		if e.Detail == "" {
+			e.Detail = e.Message
+		}
+		return e.ScimType, truncate(e.Detail, 500)
+	}
+	return "", truncate(string(raw), 200)
+}
+
+func truncate(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,13 @@
+// Package scimclient is the SCIM 2.0 client the sync engine uses to write to a target application.
+//
+// It reproduces the requests the Microsoft Entra provisioning service sends (reference §6), in both of
+// Entra's request shapes (Mode), so a target built and certified against Entra behaves the same with
+// scimsync. It also owns the flat attribute model the mapping table speaks: paths such as
+// `emails[type eq "work"].value` are parsed (ParsePath), assembled into POST bodies (BuildUser), read back
+// from live resources (ValueAt) and turned into PATCH operations (UserPatch).
+//
+// Failures come back as *Error wrapping one sentinel kind (ErrNotFound, ErrConflict, ErrThrottled,
+// ErrUnauthorized, ErrCompliance, ErrTransient, ErrInvalid), so the engine's escrow and quarantine rules
+// are written against kinds, never against messages. Transient failures are retried here with backoff
+// (see README.md for the policy); everything else is the engine's decision.
+package scimclient

@@ -1,0 +1,344 @@
+package scimclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Resource is a SCIM resource as decoded JSON. A map rather than a struct because targets add attributes
+// and extensions we do not know about, and the engine must diff and echo them without loss.
+type Resource map[string]any
+
+// ID returns the resource's id, "" if absent; the anchor the engine caches after a match or create.
+func (r Resource) ID() string {
+	s, _ := r["id"].(string)
+	return s
+}
+
+// PatchOp is one operation of a PATCH request (RFC 7644 §3.5.2). Value is omitted when nil so that a
+// flag-mode member removal carries only op and path, as Entra sends it.
+type PatchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path,omitempty"`
+	Value any    `json:"value,omitempty"`
+}
+
+// PatchBody wraps ops in the PatchOp message; exported so tests and golden files use the same shape.
+func PatchBody(ops []PatchOp) map[string]any {
+	return map[string]any{"schemas": []string{SchemaPatchOp}, "Operations": ops}
+}
+
+const (
+	usersPath  = "/Users"
+	groupsPath = "/Groups"
+)
+
+// FindUsers looks users up by one matching attribute, as Entra does before creating: GET
+// /Users?filter=<attrPath> eq "<value>". A path with a value filter is sent in the RFC-valid form
+// emails[type eq "work" and value eq "x"]. All pages are followed, so the engine can report
+// DuplicateTargetEntries when more than one comes back.
+func (c *Client) FindUsers(ctx context.Context, attrPath, value string) ([]Resource, error) {
+	f, err := FilterEq(attrPath, value)
+	if err != nil {
+		return nil, fmt.Errorf("find users: %w", err)
+	}
+	return c.find(ctx, usersPath, url.Values{"filter": {f}})
+}
+
+// FindGroups looks groups up by displayName, the only group matching attribute Entra uses, without members
+// (a target that returned them would make the answer huge, and Entra treats it as an error).
+func (c *Client) FindGroups(ctx context.Context, displayName string) ([]Resource, error) {
+	f, _ := FilterEq("displayName", displayName)
+	return c.find(ctx, groupsPath, url.Values{"excludedAttributes": {"members"}, "filter": {f}})
+}
+
+// HasMember asks whether a group contains a user, with the query Entra sends before membership changes:
+// GET /Groups?excludedAttributes=members&filter=id eq "g" and members[value eq "u"].
+func (c *Client) HasMember(ctx context.Context, groupID, userID string) (bool, error) {
+	f := "id eq " + Quote(groupID) + " and members[value eq " + Quote(userID) + "]"
+	rs, err := c.find(ctx, groupsPath, url.Values{"excludedAttributes": {"members"}, "filter": {f}})
+	if err != nil {
+		return false, err
+	}
+	return len(rs) > 0, nil
+}
+
+// TestConnection is Entra's Test Connection: it queries for a user that cannot exist (a random GUID as the
+// matching attribute) and expects 200 with an empty ListResponse. This checks URL, token and filtering in
+// one request without touching data. A 404 is ErrCompliance, as in Entra's quarantine reason.
+func (c *Client) TestConnection(ctx context.Context, matchAttr string) error {
+	if matchAttr == "" {
+		matchAttr = "userName"
+	}
+	rs, err := c.FindUsers(ctx, matchAttr, uuid.NewString())
+	if err != nil {
+		return fmt.Errorf("test connection: %w", err)
+	}
+	if len(rs) > 0 {
+		return fmt.Errorf("test connection: %w", &Error{Kind: ErrCompliance, Status: http.StatusOK, Method: http.MethodGet,
+			Path: usersPath, Detail: fmt.Sprintf("filter on a random %s returned %d resources", matchAttr, len(rs))})
+	}
+	return nil
+}
+
+// GetUser reads one user by its target id.
+func (c *Client) GetUser(ctx context.Context, id string) (Resource, error) {
+	return c.get(ctx, usersPath, id, nil)
+}
+
+// GetGroup reads one group by its target id, without members (as Entra does).
+func (c *Client) GetGroup(ctx context.Context, id string) (Resource, error) {
+	return c.get(ctx, groupsPath, id, url.Values{"excludedAttributes": {"members"}})
+}
+
+// CreateUser posts a user (see BuildUser) and returns the created resource, whose id the engine caches as
+// the anchor. A 409 means the user exists already: match it instead.
+func (c *Client) CreateUser(ctx context.Context, r Resource) (Resource, error) {
+	return c.create(ctx, usersPath, r)
+}
+
+// CreateGroup posts a group (see BuildGroup); members are added afterwards by PATCH, as Entra does.
+func (c *Client) CreateGroup(ctx context.Context, r Resource) (Resource, error) {
+	return c.create(ctx, groupsPath, r)
+}
+
+// PatchUser applies ops (see UserPatch) to a user. 200 with a body and 204 are both success; the body is
+// not needed because the engine already knows what it sent.
+func (c *Client) PatchUser(ctx context.Context, id string, ops []PatchOp) error {
+	return c.patch(ctx, usersPath, id, ops)
+}
+
+// PatchGroup applies ops (see GroupPatch, MembersAdd, MembersRemove) to a group.
+func (c *Client) PatchGroup(ctx context.Context, id string, ops []PatchOp) error {
+	return c.patch(ctx, groupsPath, id, ops)
+}
+
+// DeleteUser hard-deletes a user. Entra disables (active=false) by default and deletes only when told, so
+// the engine calls this only for a delete action.
+func (c *Client) DeleteUser(ctx context.Context, id string) error {
+	return c.delete(ctx, usersPath, id)
+}
+
+// DeleteGroup deletes a group.
+func (c *Client) DeleteGroup(ctx context.Context, id string) error {
+	return c.delete(ctx, groupsPath, id)
+}
+
+// ListUsers walks all users with startIndex/count paging, for an initial cycle where one listing is cheaper
+// than one filter query per object. fn's error stops the walk and is returned as is.
+func (c *Client) ListUsers(ctx context.Context, pageSize int, fn func(Resource) error) error {
+	return c.list(ctx, usersPath, nil, pageSize, fn)
+}
+
+// ListGroups walks all groups, without members.
+func (c *Client) ListGroups(ctx context.Context, pageSize int, fn func(Resource) error) error {
+	return c.list(ctx, groupsPath, url.Values{"excludedAttributes": {"members"}}, pageSize, fn)
+}
+
+func checkID(id string) error {
+	if id == "" || strings.ContainsAny(id, "/?#") {
+		return fmt.Errorf("invalid resource id %q", id)
+	}
+	return nil
+}
+
+func (c *Client) get(ctx context.Context, coll, id string, q url.Values) (Resource, error) {
+	if err := checkID(id); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", coll, err)
+	}
+	rq := &request{method: http.MethodGet, path: coll + "/" + url.PathEscape(id), query: q}
+	res, err := c.do(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	return c.decodeResource(rq, res, "resource")
+}
+
+func (c *Client) create(ctx context.Context, coll string, r Resource) (Resource, error) {
+	rq := &request{method: http.MethodPost, path: coll, body: r}
+	res, err := c.do(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	return c.decodeResource(rq, res, "created resource")
+}
+
+func (c *Client) patch(ctx context.Context, coll, id string, ops []PatchOp) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("PATCH %s: %w", coll, err)
+	}
+	if len(ops) == 0 {
+		return nil // nothing to send: an unchanged object costs no request
+	}
+	rq := &request{method: http.MethodPatch, path: coll + "/" + url.PathEscape(id), body: PatchBody(ops)}
+	_, err := c.do(ctx, rq)
+	return err
+}
+
+func (c *Client) delete(ctx context.Context, coll, id string) error {
+	if err := checkID(id); err != nil {
+		return fmt.Errorf("DELETE %s: %w", coll, err)
+	}
+	_, err := c.do(ctx, &request{method: http.MethodDelete, path: coll + "/" + url.PathEscape(id)})
+	return err
+}
+
+func (c *Client) decodeResource(rq *request, res *response, what string) (Resource, error) {
+	if res.body == nil {
+		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
+			Detail: what + " missing from the response"}
+	}
+	var r Resource
+	if err := json.Unmarshal(res.body, &r); err != nil || r == nil {
+		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
+			Detail: "unparseable " + what + ": " + jsonErr(err)}
+	}
+	if r.ID() == "" {
+		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
+			Detail: what + " has no id"}
+	}
+	return r, nil
+}
+
+func jsonErr(err error) string {
+	if err == nil {
+		return "not an object"
+	}
+	return err.Error()
+}
+
+// listResponse is RFC 7644 §3.4.2. Numbers are decoded leniently because some targets send them as strings.
+type listResponse struct {
+	Total        flexInt    `json:"totalResults"`
+	StartIndex   flexInt    `json:"startIndex"`
+	ItemsPerPage flexInt    `json:"itemsPerPage"`
+	Resources    []Resource `json:"Resources"`
+	hasResources bool
+}
+
+// UnmarshalJSON matches member names case-insensitively: some targets send "resources".
+func (l *listResponse) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for k, v := range raw {
+		var err error
+		switch strings.ToLower(k) {
+		case "totalresults":
+			err = json.Unmarshal(v, &l.Total)
+		case "startindex":
+			err = json.Unmarshal(v, &l.StartIndex)
+		case "itemsperpage":
+			err = json.Unmarshal(v, &l.ItemsPerPage)
+		case "resources":
+			l.hasResources = string(v) != "null"
+			err = json.Unmarshal(v, &l.Resources)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+type flexInt int
+
+// UnmarshalJSON accepts 3 and "3".
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "null" || s == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return err
+	}
+	*f = flexInt(n)
+	return nil
+}
+
+func (c *Client) fetchPage(ctx context.Context, rq *request) (*listResponse, error) {
+	res, err := c.do(ctx, rq)
+	if err != nil {
+		return nil, err
+	}
+	var l listResponse
+	if res.body == nil {
+		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
+			Detail: "empty body where a ListResponse was expected"}
+	}
+	if err := json.Unmarshal(res.body, &l); err != nil {
+		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
+			Detail: "unparseable ListResponse: " + err.Error()}
+	}
+	// RFC 7644 makes Resources required only when totalResults is non-zero; a server that leaves it out of
+	// an empty answer is compliant and must pass Test Connection.
+	if !l.hasResources && l.Total > 0 {
+		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
+			Detail: fmt.Sprintf("ListResponse with totalResults %d has no Resources", l.Total)}
+	}
+	return &l, nil
+}
+
+// find runs a filter query and follows paging until totalResults are in hand.
+func (c *Client) find(ctx context.Context, coll string, q url.Values) ([]Resource, error) {
+	var out []Resource
+	err := c.walk(ctx, coll, q, 0, true, func(r Resource) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+func (c *Client) list(ctx context.Context, coll string, q url.Values, pageSize int, fn func(Resource) error) error {
+	if pageSize <= 0 {
+		pageSize = 100
+	}
+	return c.walk(ctx, coll, q, pageSize, false, fn)
+}
+
+// walk pages through a collection. Paging stops on totalResults, on an empty page (a server whose total
+// is wrong must not loop us forever) or after maxPages.
+func (c *Client) walk(ctx context.Context, coll string, base url.Values, pageSize int, filter bool, fn func(Resource) error) error {
+	start, seen := 1, 0
+	for page := 0; page < maxPages; page++ {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		if start > 1 || pageSize > 0 {
+			q.Set("startIndex", strconv.Itoa(start))
+		}
+		if pageSize > 0 {
+			q.Set("count", strconv.Itoa(pageSize))
+		}
+		rq := &request{method: http.MethodGet, path: coll, query: q, filterQuery: filter}
+		l, err := c.fetchPage(ctx, rq)
+		if err != nil {
+			return err
+		}
+		for _, r := range l.Resources {
+			if r.ID() == "" {
+				return &Error{Kind: ErrCompliance, Status: http.StatusOK, Method: rq.method, Path: rq.display(),
+					Detail: "a listed resource has no id"}
+			}
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		seen += len(l.Resources)
+		if len(l.Resources) == 0 || seen >= int(l.Total) {
+			return nil
+		}
+		start += len(l.Resources)
+	}
+	return fmt.Errorf("GET %s: more than %d pages", coll, maxPages)
+}

@@ -1,0 +1,333 @@
+package scimtest
+
+import (
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/scimsync/scimsync/scimclient"
+)
+
+type patchOperation struct {
+	op    string // lower-case add, replace, remove
+	path  string
+	value any
+}
+
+func parsePatchBody(body map[string]any) ([]patchOperation, *apiError) {
+	schemas, _ := body["schemas"].([]any)
+	found := false
+	for _, s := range schemas {
+		if str, _ := s.(string); strings.EqualFold(str, scimclient.SchemaPatchOp) {
+			found = true
+		}
+	}
+	if !found {
+		return nil, errf(http.StatusBadRequest, "invalidSyntax", "schemas must be [%s]", scimclient.SchemaPatchOp)
+	}
+	raw, ok := getFold(body, "Operations").([]any)
+	if !ok || len(raw) == 0 {
+		return nil, errf(http.StatusBadRequest, "invalidSyntax", "Operations is required")
+	}
+	ops := make([]patchOperation, 0, len(raw))
+	for _, r := range raw {
+		m, ok := r.(map[string]any)
+		if !ok {
+			return nil, errf(http.StatusBadRequest, "invalidSyntax", "an operation must be an object")
+		}
+		opName, _ := getFold(m, "op").(string)
+		op := patchOperation{op: strings.ToLower(opName), value: getFold(m, "value")}
+		op.path, _ = getFold(m, "path").(string)
+		switch op.op {
+		case "add", "replace":
+			if op.value == nil {
+				return nil, errf(http.StatusBadRequest, "invalidValue", "%s needs a value", opName)
+			}
+		case "remove":
+			if op.path == "" {
+				return nil, errf(http.StatusBadRequest, "noTarget", "remove needs a path")
+			}
+		default:
+			return nil, errf(http.StatusBadRequest, "invalidSyntax", "unknown op %q", opName)
+		}
+		ops = append(ops, op)
+	}
+	return ops, nil
+}
+
+// applyOp applies one operation to r in place (r is the server's private copy).
+func applyOp(r map[string]any, op patchOperation, exts []string) *apiError {
+	if op.path == "" {
+		obj, ok := op.value.(map[string]any)
+		if !ok {
+			return errf(http.StatusBadRequest, "invalidValue", "%s without path needs an object value", op.op)
+		}
+		for k, v := range obj {
+			// {"urn:...:enterprise:2.0:User": {...}} addresses the extension object as a whole.
+			if containsFold(exts, k) {
+				if sub, ok := v.(map[string]any); ok {
+					for sk, sv := range sub {
+						if e := applyPath(r, op.op, k+":"+sk, sv, exts); e != nil {
+							return e
+						}
+					}
+					continue
+				}
+			}
+			if e := applyPath(r, op.op, k, v, exts); e != nil {
+				return e
+			}
+		}
+		return nil
+	}
+	return applyPath(r, op.op, op.path, op.value, exts)
+}
+
+func isIDAttr(pp patchPath) bool {
+	return pp.urn == "" && pp.filter == nil && pp.sub == "" &&
+		(strings.EqualFold(pp.attr, "id") || strings.EqualFold(pp.attr, "meta") || strings.EqualFold(pp.attr, "schemas"))
+}
+
+func applyPath(r map[string]any, op, path string, value any, exts []string) *apiError {
+	pp, err := parsePatchPath(path, exts)
+	if err != nil {
+		return errf(http.StatusBadRequest, "invalidPath", "%v", err)
+	}
+	if isIDAttr(pp) {
+		return errf(http.StatusBadRequest, "mutability", "%s is read-only", pp.attr)
+	}
+	container := r
+	if pp.urn != "" {
+		if !containsFold(exts, pp.urn) {
+			return errf(http.StatusBadRequest, "invalidPath", "unknown schema %q", pp.urn)
+		}
+		k := keyFold(r, pp.urn)
+		m, _ := r[k].(map[string]any)
+		if m == nil {
+			if op == "remove" {
+				return nil
+			}
+			m = map[string]any{}
+			r[k] = m
+			addSchema(r, pp.urn)
+		}
+		container = m
+	} else if containsFold(exts, pp.attr) {
+		addSchema(r, pp.attr)
+	}
+	key := keyFold(container, pp.attr)
+	cur := container[key]
+	ev := &evaluator{caseExact: map[string]bool{"members.value": true}}
+
+	if pp.filter != nil {
+		list, _ := cur.([]any)
+		switch op {
+		case "remove":
+			kept := list[:0:0]
+			for _, it := range list {
+				m, ok := it.(map[string]any)
+				if !ok || !pp.filter.match(m, ev) {
+					kept = append(kept, it)
+					continue
+				}
+				if pp.sub != "" {
+					nm := shallowCopy(m)
+					delete(nm, keyFold(nm, pp.sub))
+					if hasPayload(nm) {
+						kept = append(kept, nm)
+					}
+				}
+			}
+			if strings.EqualFold(pp.attr, "members") {
+				container[key] = kept
+				return nil
+			}
+			setOrDelete(container, key, kept)
+			return nil
+		default: // add, replace
+			hit := false
+			for i, it := range list {
+				m, ok := it.(map[string]any)
+				if !ok || !pp.filter.match(m, ev) {
+					continue
+				}
+				hit = true
+				if pp.sub != "" {
+					m[keyFold(m, pp.sub)] = value
+					continue
+				}
+				nv, ok := value.(map[string]any)
+				if !ok {
+					return errf(http.StatusBadRequest, "invalidValue", "value for %s must be an object", path)
+				}
+				if op == "replace" {
+					list[i] = nv
+				} else {
+					for k, v := range nv {
+						m[keyFold(m, k)] = v
+					}
+				}
+			}
+			if !hit {
+				// No element of that type yet: create it from the filter's eq clause, as targets built for
+				// Entra do (Entra sends Replace for emails[type eq "work"].value on a user without one).
+				elem := map[string]any{}
+				if c, ok := pp.filter.(*cmpNode); ok && c.op == "eq" && len(c.attr.names) == 1 {
+					elem[c.attr.names[0]] = c.val
+				} else {
+					return errf(http.StatusBadRequest, "noTarget", "no element matches %s", path)
+				}
+				if pp.sub != "" {
+					elem[pp.sub] = value
+				} else if nv, ok := value.(map[string]any); ok {
+					for k, v := range nv {
+						elem[k] = v
+					}
+				}
+				list = append(list, elem)
+			}
+			container[key] = list
+			return nil
+		}
+	}
+
+	if pp.sub != "" {
+		m, _ := cur.(map[string]any)
+		if m == nil {
+			if _, isList := cur.([]any); isList {
+				return errf(http.StatusBadRequest, "invalidPath", "%s is multi-valued; use a value filter", pp.attr)
+			}
+			if op == "remove" {
+				return nil
+			}
+			m = map[string]any{}
+			container[key] = m
+		}
+		sk := keyFold(m, pp.sub)
+		if op == "remove" {
+			delete(m, sk)
+			if len(m) == 0 {
+				delete(container, key)
+			}
+			return nil
+		}
+		m[sk] = value
+		return nil
+	}
+
+	switch op {
+	case "remove":
+		if list, ok := cur.([]any); ok && value != nil {
+			// Entra's default member removal: path "members" with a value list.
+			drop, ok := value.([]any)
+			if !ok {
+				return errf(http.StatusBadRequest, "invalidValue", "remove value must be a list")
+			}
+			kept := list[:0:0]
+			for _, it := range list {
+				if !containsElem(drop, it) {
+					kept = append(kept, it)
+				}
+			}
+			container[key] = kept
+			if strings.EqualFold(pp.attr, "members") {
+				return nil
+			}
+			setOrDelete(container, key, kept)
+			return nil
+		}
+		if strings.EqualFold(pp.attr, "members") {
+			container[key] = []any{}
+			return nil
+		}
+		delete(container, key)
+		return nil
+	case "add":
+		if list, ok := cur.([]any); ok {
+			add, ok := value.([]any)
+			if !ok {
+				add = []any{value}
+			}
+			for _, it := range add {
+				if !containsElem(list, it) {
+					list = append(list, it)
+				}
+			}
+			container[key] = list
+			return nil
+		}
+		if m, ok := cur.(map[string]any); ok {
+			if nv, ok := value.(map[string]any); ok && !strings.EqualFold(pp.attr, "manager") {
+				for k, v := range nv {
+					m[keyFold(m, k)] = v
+				}
+				return nil
+			}
+		}
+		container[key] = value
+		return nil
+	default: // replace
+		if m, ok := cur.(map[string]any); ok && !strings.EqualFold(pp.attr, "manager") {
+			if nv, ok := value.(map[string]any); ok {
+				for k, v := range nv {
+					m[keyFold(m, k)] = v
+				}
+				return nil
+			}
+		}
+		container[key] = value
+		return nil
+	}
+}
+
+func addSchema(r map[string]any, urn string) {
+	list, _ := r["schemas"].([]any)
+	for _, s := range list {
+		if str, _ := s.(string); strings.EqualFold(str, urn) {
+			return
+		}
+	}
+	r["schemas"] = append(list, urn)
+}
+
+// containsElem compares multi-valued elements; elements with a "value" compare by it (members, emails).
+func containsElem(list []any, it any) bool {
+	im, isMap := it.(map[string]any)
+	for _, o := range list {
+		if isMap {
+			if om, ok := o.(map[string]any); ok {
+				iv, ov := getFold(im, "value"), getFold(om, "value")
+				if iv != nil && ov != nil {
+					if iv == ov {
+						return true
+					}
+					continue
+				}
+			}
+		}
+		if reflect.DeepEqual(o, it) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPayload reports whether an element still says something beyond its type and primary flags.
+func hasPayload(m map[string]any) bool {
+	for k := range m {
+		switch strings.ToLower(k) {
+		case "type", "primary":
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func setOrDelete(m map[string]any, key string, list []any) {
+	if len(list) == 0 {
+		delete(m, key)
+		return
+	}
+	m[key] = list
+}

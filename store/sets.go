@@ -1,0 +1,85 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Well-known set names.
+const (
+	// SetGroupMembers keeps, per source group id, the ids of its direct members as Graph last reported
+	// them. Group delta rounds only report membership changes, so the full lists live here to compute
+	// the assigned scope and group memberships incrementally.
+	SetGroupMembers = "groupMembers"
+	// SetAssignments keeps the app's assignments of the last cycle under the key "principals", so that a
+	// cycle can see who was assigned or unassigned since.
+	SetAssignments = "assignments"
+)
+
+// Sets returns every list of the named set, keyed as they were stored.
+func (s *Store) Sets(name string) (map[string][]string, error) {
+	out := map[string][]string{}
+	err := s.view(func(tx *bolt.Tx) error {
+		top := tx.Bucket(bktSets)
+		if top == nil {
+			return nil
+		}
+		b := top.Bucket([]byte(name))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var list []string
+			if err := json.Unmarshal(v, &list); err != nil {
+				return fmt.Errorf("decode %s/%s: %w", name, k, err)
+			}
+			out[string(k)] = list
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read set %s: %w", name, err)
+	}
+	return out, nil
+}
+
+// PutSets stores lists under the named set in one transaction: replace drops every existing key first
+// (a full round), otherwise put keys are overwritten and del keys removed (a delta round).
+func (s *Store) PutSets(name string, put map[string][]string, del []string, replace bool) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		top, err := bucketOrErr(tx, bktSets)
+		if err != nil {
+			return err
+		}
+		if replace {
+			if err := top.DeleteBucket([]byte(name)); err != nil && err != bolt.ErrBucketNotFound {
+				return err
+			}
+		}
+		b, err := top.CreateBucketIfNotExists([]byte(name))
+		if err != nil {
+			return err
+		}
+		for _, k := range del {
+			if err := b.Delete([]byte(k)); err != nil {
+				return err
+			}
+		}
+		for k, list := range put {
+			raw, err := json.Marshal(list)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(k), raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write set %s: %w", name, err)
+	}
+	return nil
+}

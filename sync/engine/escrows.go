@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/plan"
+)
+
+// recordEscrows keeps the objects that failed this cycle as escrows, so that incremental cycles read
+// and retry them although they did not change in the directory, and drops the escrows of objects that
+// succeeded.
+func (e *Engine) recordEscrows(rep *Report, objs []plan.Object) error {
+	all, err := e.st.Escrows()
+	if err != nil {
+		return fmt.Errorf("read escrows: %w", err)
+	}
+	prev := map[string]store.Escrow{}
+	for _, es := range all {
+		if es.Kind == store.KindUser {
+			prev[es.SourceID] = es
+		}
+	}
+	failed := map[string]bool{}
+	now := e.o.Now()
+	for _, f := range rep.Failures {
+		if failed[f.SourceID] || f.SourceID == "" {
+			continue
+		}
+		failed[f.SourceID] = true
+		es, had := prev[f.SourceID]
+		if !had {
+			es = store.Escrow{Kind: store.KindUser, SourceID: f.SourceID, FirstFailed: now}
+		}
+		es.Op, es.Attempts, es.LastFailed, es.NextRetry, es.Error = f.Op, es.Attempts+1, now, now, f.Err
+		es.ErrorClass = errorClass(f.Cause())
+		if err := e.st.PutEscrow(es); err != nil {
+			return fmt.Errorf("record escrow: %w", err)
+		}
+	}
+	for _, o := range objs {
+		if _, had := prev[o.SourceID]; had && !failed[o.SourceID] {
+			if err := e.st.DeleteEscrow(store.KindUser, o.SourceID); err != nil {
+				return fmt.Errorf("clear escrow: %w", err)
+			}
+		}
+	}
+	rep.Escrowed = len(prev) - countCleared(prev, objs, failed) + countNew(prev, failed)
+	return nil
+}
+
+func countCleared(prev map[string]store.Escrow, objs []plan.Object, failed map[string]bool) int {
+	n := 0
+	for _, o := range objs {
+		if _, had := prev[o.SourceID]; had && !failed[o.SourceID] {
+			n++
+		}
+	}
+	return n
+}
+
+func countNew(prev map[string]store.Escrow, failed map[string]bool) int {
+	n := 0
+	for id := range failed {
+		if _, had := prev[id]; !had {
+			n++
+		}
+	}
+	return n
+}
+
+// errorClass names the class of a failure for the escrow record.
+func errorClass(err error) string {
+	if err == nil {
+		return "InvalidData"
+	}
+	return fmt.Sprintf("%T", err)
+}

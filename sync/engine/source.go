@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/store"
+)
+
+// snapshot is what one cycle read from the directory, and what to record once it is applied.
+type snapshot struct {
+	// users are the users to evaluate this cycle: every user in a full round; in a delta round the
+	// changed users plus those whose assignment changed or who wait in escrow.
+	users []directory.User
+	// full is true when the users were read in a full round (initial cycle or forced resync).
+	full     bool
+	userLink string
+	// assigned is the set of user ids in the assignment scope, nil when the scope is all users.
+	assigned map[string]bool
+
+	groupsRead bool
+	groupsFull bool
+	groupLink  string
+	groups     []directory.Group
+	// members is the direct membership of every group after this round; membersPut/membersDel are
+	// the changes to record.
+	members    map[string][]string
+	membersPut map[string][]string
+	membersDel []string
+}
+
+// read gets everything the cycle needs from the directory. Any error aborts the cycle (ErrAborted);
+// an expired delta token falls back to a full round.
+func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
+	snap := &snapshot{}
+	attrs := e.o.Users.Attributes()
+	userLink, groupLink := "", ""
+	if !initial {
+		var err error
+		if userLink, err = e.st.Watermark("users"); err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		if groupLink, err = e.st.Watermark("groups"); err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+	}
+	round, err := e.dir.Users(ctx, attrs, userLink)
+	if errors.Is(err, directory.ErrResyncRequired) && userLink != "" {
+		e.log.Warn("Graph no longer accepts the users watermark; running a full round and reconciling", zap.Error(err))
+		round, err = e.dir.Users(ctx, attrs, "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: read users from Graph: %v", ErrAborted, err)
+	}
+	snap.full = userLink == "" || round.Full
+	snap.userLink = round.DeltaLink
+	snap.users = round.Users
+
+	if e.o.Scope == ScopeAssigned {
+		if err := e.readGroups(ctx, snap, groupLink); err != nil {
+			return nil, err
+		}
+		as, err := e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read app assignments from Graph: %v", ErrAborted, err)
+		}
+		snap.assigned = assignedUsers(as, snap.members)
+	}
+
+	if snap.full {
+		return snap, nil
+	}
+	seen := make(map[string]bool, len(snap.users))
+	for _, u := range snap.users {
+		seen[u.ID] = true
+	}
+	// A delta round only returns users that changed themselves; users who were assigned or
+	// unassigned (directly or through a group) and users waiting in escrow are read by id.
+	extra := map[string]bool{}
+	if snap.assigned != nil {
+		prev, err := e.st.Sets(store.SetAssignments)
+		if err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		was := map[string]bool{}
+		for _, id := range prev["users"] {
+			was[id] = true
+			if !snap.assigned[id] {
+				extra[id] = true
+			}
+		}
+		for id := range snap.assigned {
+			if !was[id] {
+				extra[id] = true
+			}
+		}
+	}
+	escrows, err := e.st.Escrows()
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	for _, es := range escrows {
+		if es.Kind == store.KindUser {
+			extra[es.SourceID] = true
+		}
+	}
+	var ids []string
+	for id := range extra {
+		if !seen[id] {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) > 0 {
+		more, err := e.dir.UsersByID(ctx, attrs, ids)
+		if err != nil {
+			return nil, fmt.Errorf("%w: read %d users by id from Graph: %v", ErrAborted, len(ids), err)
+		}
+		snap.users = append(snap.users, more...)
+	}
+	return snap, nil
+}
+
+// readGroups reads a groups round and folds its membership changes into the stored member lists.
+func (e *Engine) readGroups(ctx context.Context, snap *snapshot, link string) error {
+	gr, err := e.dir.Groups(ctx, nil, link)
+	if errors.Is(err, directory.ErrResyncRequired) && link != "" {
+		e.log.Warn("Graph no longer accepts the groups watermark; running a full round", zap.Error(err))
+		link = ""
+		gr, err = e.dir.Groups(ctx, nil, "")
+	}
+	if err != nil {
+		return fmt.Errorf("%w: read groups from Graph: %v", ErrAborted, err)
+	}
+	snap.groupsRead, snap.groupsFull, snap.groupLink, snap.groups = true, link == "" || gr.Full, gr.DeltaLink, gr.Groups
+	snap.members = map[string][]string{}
+	snap.membersPut = map[string][]string{}
+	if !snap.groupsFull && !snap.full {
+		prev, err := e.st.Sets(store.SetGroupMembers)
+		if err != nil {
+			return fmt.Errorf("read state: %w", err)
+		}
+		snap.members = prev
+	}
+	for _, g := range gr.Groups {
+		if g.Removed != directory.NotRemoved {
+			delete(snap.members, g.ID)
+			snap.membersDel = append(snap.membersDel, g.ID)
+			continue
+		}
+		if !g.MembersKnown && !snap.groupsFull {
+			continue
+		}
+		cur := map[string]bool{}
+		if !snap.groupsFull {
+			for _, id := range snap.members[g.ID] {
+				cur[id] = true
+			}
+		}
+		for _, m := range g.Members {
+			if m.Removed {
+				delete(cur, m.ID)
+			} else {
+				cur[m.ID] = true
+			}
+		}
+		list := sortedKeys(cur)
+		snap.members[g.ID] = list
+		snap.membersPut[g.ID] = list
+	}
+	if snap.full {
+		// A full users round is reconciled against a full membership picture.
+		snap.groupsFull = true
+	}
+	return nil
+}
+
+// assignedUsers computes the assignment scope: users assigned directly, and the direct members of
+// assigned groups. Nested groups are not expanded, as in Entra.
+func assignedUsers(as []directory.Assignment, members map[string][]string) map[string]bool {
+	users := map[string]bool{}
+	for _, a := range as {
+		switch strings.ToLower(a.PrincipalType) {
+		case "user":
+			users[a.PrincipalID] = true
+		case "group":
+			for _, id := range members[a.PrincipalID] {
+				users[id] = true
+			}
+		}
+	}
+	return users
+}
+
+// missingUsers plans linked users that a full round no longer returns as gone from the directory.
+// Graph cannot tell a soft delete from a hard delete here, so they are disabled (never deleted): the
+// safe choice, and what the service does for soft-deleted users.
+func (e *Engine) missingUsers(ids []string) []plan.Object {
+	out := make([]plan.Object, 0, len(ids))
+	for _, id := range ids {
+		o := plan.Object{SourceID: id, Identity: id, InScope: false, ScopeReason: "no longer in the directory"}
+		d, err := e.o.Users.Evaluate(mapping.AttributeMap{"IsSoftDeleted": mapping.Bool(true), "objectId": mapping.Str(id)}, e.o.Env, false)
+		if err != nil {
+			o.Err = fmt.Errorf("evaluate mappings for %s: %w", id, err)
+		} else {
+			o.Values, _ = e.export(d.Values)
+		}
+		out = append(out, o)
+	}
+	return out
+}
