@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -96,6 +97,9 @@ func (e *Expr) Attributes() []string {
 // Eval evaluates the expression for one object. env may be nil. A failure for this object is returned
 // as an error (an *EvalError naming the function and the bad value); Eval never panics.
 func (e *Expr) Eval(attrs Attributes, env *Env) (res Result, err error) {
+	if e == nil || e.root == nil {
+		return Result{}, errors.New("evaluating an expression that was not compiled")
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			res = Result{}

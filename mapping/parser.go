@@ -196,7 +196,6 @@ func isIdentStart(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <=
 func isIdentPart(c byte) bool  { return isIdentStart(c) || isDigit(c) }
 
 func (p *parser) parseString() (string, error) {
-	start := p.pos
 	p.pos++ // opening quote
 	var b strings.Builder
 	plain := p.pos
@@ -224,7 +223,6 @@ func (p *parser) parseString() (string, error) {
 		}
 		p.pos++
 	}
-	_ = start
 	return "", p.syntaxError(`closing '"'`)
 }
 

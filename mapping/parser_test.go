@@ -167,3 +167,13 @@ func TestPanicBecomesError(t *testing.T) {
 type panicAttrs struct{}
 
 func (panicAttrs) Lookup(string) (Value, bool) { panic("boom") }
+
+func TestEvalUncompiled(t *testing.T) {
+	var e *Expr
+	if _, err := e.Eval(nil, nil); err == nil {
+		t.Error("a nil Expr must fail, not panic")
+	}
+	if _, err := (&Expr{}).Eval(nil, nil); err == nil {
+		t.Error("a zero Expr must fail, not panic")
+	}
+}

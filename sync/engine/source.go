@@ -10,8 +10,8 @@ import (
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
-	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/plan"
 )
 
 // snapshot is what one cycle read from the directory, and what to record once it is applied.
