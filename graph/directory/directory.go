@@ -6,6 +6,8 @@
 package directory
 
 import (
+	"errors"
+
 	"github.com/scimsync/scimsync/mapping"
 )
 
@@ -79,3 +81,8 @@ type Assignment struct {
 	PrincipalType string
 	AppRoleID     string
 }
+
+// ErrResyncRequired is wrapped by readers when the directory no longer accepts a saved delta link (the
+// token expired, or Graph reset the sync state): the caller drops the watermark, runs a full round and
+// reconciles. It lives here so the engine can branch on it without importing the Graph SDK.
+var ErrResyncRequired = errors.New("delta token expired or reset: full resync required")
