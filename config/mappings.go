@@ -1,0 +1,629 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/scoping"
+)
+
+// row is one mapping row during the merge: the preset's, or the file entry that added or replaced it.
+type row struct {
+	spec  MappingSpec
+	entry *rawMapping
+}
+
+// objectNoun returns "user" or "group" for messages.
+func objectNoun(groups bool) string {
+	if groups {
+		return "group"
+	}
+	return "user"
+}
+
+func (f *finalizer) object(r *rawObject, groups bool, inheritedPreset string) Object {
+	o := Object{}
+	noun := objectNoun(groups)
+	presetPos := r.at.pos()
+	if r.Preset != nil {
+		presetPos = r.Preset.pos
+		if o.Preset = f.enum(r.Preset, "", PresetGong, "none"); o.Preset == "none" {
+			o.Preset = ""
+		}
+	} else if groups {
+		// The group preset follows the user preset: a gallery app provisions both by default.
+		o.Preset = inheritedPreset
+	}
+	pre, hasPreset := lookupPreset(o.Preset, groups)
+	var rows []row
+	for _, s := range pre.rows {
+		rows = append(rows, row{spec: s})
+	}
+	seen := map[string]*rawMapping{}
+	for _, m := range r.Mappings {
+		rows = f.merge(rows, m, pre, hasPreset, o.Preset, noun, seen)
+	}
+
+	o.Enabled = !groups || len(rows) > 0
+	if r.Enabled != nil {
+		o.Enabled = r.Enabled.V
+	}
+	if len(rows) > 0 {
+		o.Table = &mapping.Table{}
+	}
+	for _, rw := range rows {
+		if m, ok := f.compileRow(rw, groups, presetPos); ok {
+			o.Table.Mappings = append(o.Table.Mappings, m)
+			o.Mappings = append(o.Mappings, rowSpec(m, rw.spec))
+		}
+	}
+	if o.Enabled {
+		f.checkMatching(r, rows, noun)
+	}
+	if groups {
+		o.MemberBatchSize = DefaultMemberBatchSize
+		if v := r.MemberBatchSize; v != nil {
+			if v.V < 1 || v.V > 1000 {
+				f.errorf(v.pos, "must be from 1 to 1000, got %d", v.V)
+			}
+			o.MemberBatchSize = v.V
+		}
+	}
+	o.Scoping, o.Filters = f.scoping(r, groups)
+	return o
+}
+
+// rowSpec is the canonical form of a compiled row: attribute names as the directory spells them.
+func rowSpec(m mapping.Mapping, s MappingSpec) MappingSpec {
+	if m.Kind == mapping.Direct {
+		s.Source = m.Attribute
+	}
+	return s
+}
+
+// merge applies one file entry to the rows: it replaces (or partly overrides) the row with the same
+// target, removes it, or adds a row.
+func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool, presetName, noun string, seen map[string]*rawMapping) []row {
+	if m.Target == nil {
+		f.missing(m.at, "target")
+		return rows
+	}
+	tgt := strings.TrimSpace(m.Target.V)
+	if strings.EqualFold(tgt, "id") {
+		f.errorf(m.Target.pos, "id cannot be a mapped target; the target system assigns it")
+		return rows
+	}
+	var known *TargetAttribute
+	if hasPreset {
+		paths := make([]string, len(pre.targets))
+		for i := range pre.targets {
+			paths[i] = pre.targets[i].Path
+			// SCIM attribute names are case-insensitive (RFC 7643 §2.1); keep the app's spelling.
+			if strings.EqualFold(pre.targets[i].Path, tgt) {
+				known = &pre.targets[i]
+			}
+		}
+		if known == nil {
+			hint := didYouMean(tgt, paths)
+			if hint == "" {
+				hint = " (known: " + strings.Join(paths, ", ") + ")"
+			}
+			f.errorf(m.Target.pos, "%s is not a %s %s attribute%s", tgt, presetName, noun, hint)
+			return rows
+		}
+		tgt = known.Path
+	} else if err := checkSCIMPath(tgt); err != nil {
+		f.errorf(m.Target.pos, "invalid SCIM attribute path %q: %v", tgt, err)
+		return rows
+	}
+	if prev, dup := seen[strings.ToLower(tgt)]; dup {
+		f.errorf(m.Target.pos, "%s is already mapped on line %d", tgt, prev.Target.line)
+		return rows
+	}
+	seen[strings.ToLower(tgt)] = m
+
+	idx := -1
+	for i := range rows {
+		if strings.EqualFold(rows[i].spec.Target, tgt) {
+			idx = i
+		}
+	}
+	if m.Remove != nil && m.Remove.V {
+		for _, o := range []*pos{posOf(m.Source), posOf(m.Constant), posOf(m.Expression), posOf(m.None),
+			posOf(m.Matching), posOf(m.Apply), posOf(m.Default), posOf(m.Type), posOf(m.CaseExact)} {
+			if o != nil {
+				f.errorf(*o, "an entry with remove: true takes no other keys than target")
+			}
+		}
+		if idx < 0 {
+			if hasPreset {
+				f.errorf(m.Remove.pos, "%s is not mapped by the %s preset; there is nothing to remove", tgt, presetName)
+			} else {
+				f.errorf(m.Remove.pos, "remove applies to preset rows, and there is no preset")
+			}
+			return rows
+		}
+		return append(rows[:idx:idx], rows[idx+1:]...)
+	}
+
+	type given struct {
+		kind mapping.SourceKind
+		key  string
+		v    string
+		p    pos
+	}
+	var gs []given
+	if m.Source != nil {
+		gs = append(gs, given{mapping.Direct, "source", strings.TrimSpace(m.Source.V), m.Source.pos})
+	}
+	if m.Constant != nil {
+		gs = append(gs, given{mapping.Constant, "constant", m.Constant.V, m.Constant.pos})
+	}
+	if m.Expression != nil {
+		gs = append(gs, given{mapping.Expression, "expression", m.Expression.V, m.Expression.pos})
+	}
+	if m.None != nil && m.None.V {
+		gs = append(gs, given{mapping.None, "none", "", m.None.pos})
+	}
+	for _, g := range gs[min(1, len(gs)):] {
+		f.errorf(g.p, "conflicts with %s on line %d; give exactly one of source, constant, expression or none: true", gs[0].key, gs[0].p.line)
+	}
+
+	var spec MappingSpec
+	if idx >= 0 {
+		// Replacing a preset row keeps the properties the entry does not set, as editing a row in the
+		// portal does: changing userName's source keeps it the matching attribute.
+		spec = rows[idx].spec
+	} else {
+		spec = MappingSpec{Target: tgt}
+		if known != nil {
+			spec.Type = known.Type
+		}
+		if len(gs) == 0 {
+			f.errorf(m.at.pos(), "needs one of source, constant, expression or none: true")
+			return rows
+		}
+	}
+	if len(gs) > 0 {
+		spec.Kind, spec.Source = gs[0].kind, gs[0].v
+	}
+	if v := m.Matching; v != nil {
+		if v.V < 0 {
+			f.errorf(v.pos, "must be 0 (not a matching attribute) or a positive precedence, got %d", v.V)
+		}
+		spec.Matching = v.V
+	}
+	if v := m.Apply; v != nil {
+		if f.enum(v, "always", "always", "onCreate") == "onCreate" {
+			spec.Flow = mapping.OnCreate
+		} else {
+			spec.Flow = mapping.Always
+		}
+	}
+	if v := m.Default; v != nil {
+		d := v.V
+		spec.Default = &d
+	}
+	if v := m.Type; v != nil {
+		if t, ok := typeNames[strings.ToLower(strings.TrimSpace(v.V))]; ok {
+			spec.Type = t
+		} else {
+			f.errorf(v.pos, "unknown value %q; expected string, boolean, integer, reference or multi", v.V)
+		}
+	}
+	if v := m.CaseExact; v != nil {
+		spec.CaseExact = v.V
+	}
+	if idx >= 0 {
+		rows[idx] = row{spec: spec, entry: m}
+		return rows
+	}
+	return append(rows, row{spec: spec, entry: m})
+}
+
+func posOf[T any](v *val[T]) *pos {
+	if v == nil {
+		return nil
+	}
+	return &v.pos
+}
+
+// compileRow checks a merged row against the source schema and compiles it. Errors in rows the file
+// did not touch (preset rows) are reported at the preset key.
+func (f *finalizer) compileRow(rw row, groups bool, presetPos pos) (mapping.Mapping, bool) {
+	s := rw.spec
+	m := mapping.Mapping{
+		Target: s.Target, Kind: s.Kind, Matching: s.Matching, Flow: s.Flow,
+		Default: s.Default, Type: s.Type, CaseExact: s.CaseExact,
+	}
+	at, prefix := presetPos, fmt.Sprintf("preset row %s: ", s.Target)
+	if e := rw.entry; e != nil {
+		for _, v := range []*val[string]{e.Source, e.Constant, e.Expression} {
+			if v != nil {
+				at, prefix = v.pos, ""
+				break
+			}
+		}
+	}
+	lookup, names := directory.UserAttribute, directory.UserAttributeNames
+	if groups {
+		lookup, names = directory.GroupAttribute, directory.GroupAttributeNames
+	}
+	noun := objectNoun(groups)
+	ok := true
+	var srcKind directory.AttrKind
+	switch s.Kind {
+	case mapping.Direct:
+		a, found := lookup(s.Source)
+		if !found {
+			f.errorf(at, "%sunknown source attribute %s%s", prefix, s.Source, unknownHint(s.Source, names(), noun))
+			return m, false
+		}
+		m.Attribute, srcKind = a.Name, a.Kind
+	case mapping.Constant:
+		m.Constant = s.Source
+	case mapping.Expression:
+		expr, err := mapping.Compile(s.Source, mapping.CompileOptions{KnownAttribute: func(n string) bool {
+			_, found := lookup(n)
+			return found
+		}})
+		if err != nil {
+			msg := err.Error()
+			var ce *mapping.CompileError
+			if errors.As(err, &ce) && ce.Kind == mapping.UnknownAttribute {
+				msg += didYouMean(ce.Attribute, names())
+			}
+			f.errorf(at, "%s%s", prefix, msg)
+			return m, false
+		}
+		m.Expr = expr
+	}
+	typeAt := at
+	if e := rw.entry; e != nil && e.Type != nil {
+		typeAt = e.Type.pos
+	}
+	// The engine resolves reference values (source object ids) to target ids; any other value in a
+	// reference target, or a reference sent as a plain string, would put a wrong id in the target.
+	switch {
+	case s.Kind == mapping.Direct && srcKind == directory.AttrReference && s.Type != mapping.TypeReference:
+		f.errorf(typeAt, "%s%s is a reference attribute; its target needs type: reference", prefix, m.Attribute)
+		ok = false
+	case s.Type == mapping.TypeReference && s.Kind != mapping.None && (s.Kind != mapping.Direct || srcKind != directory.AttrReference):
+		f.errorf(typeAt, "%stype reference needs a direct mapping from a reference attribute (manager, members)", prefix)
+		ok = false
+	}
+	return m, ok
+}
+
+func unknownHint(name string, names []string, noun string) string {
+	if h := didYouMean(name, names); h != "" {
+		return h
+	}
+	return fmt.Sprintf(" (see the %s attributes listed in config/README.md)", noun)
+}
+
+// checkMatching enforces Entra's rule that every object type has at least one matching attribute, and
+// that precedences are distinct, because the engine looks objects up in precedence order.
+func (f *finalizer) checkMatching(r *rawObject, rows []row, noun string) {
+	if len(rows) == 0 {
+		f.errorf(r.at.pos(), "%ss are provisioned but no mappings are configured; set preset: gong or add mappings (or set enabled: false)", noun)
+		return
+	}
+	byPrec := map[int]row{}
+	for _, rw := range rows {
+		p := rw.spec.Matching
+		if p <= 0 {
+			continue
+		}
+		if prev, dup := byPrec[p]; dup {
+			at := r.at.pos()
+			if rw.entry != nil {
+				at = rw.entry.at.pos()
+				if rw.entry.Matching != nil {
+					at = rw.entry.Matching.pos
+				}
+			}
+			where := "in the preset"
+			if prev.entry != nil && prev.entry.Target != nil {
+				where = "on line " + strconv.Itoa(prev.entry.Target.line)
+			}
+			f.errorf(at, "matching precedence %d is also used by %s (%s); each matching attribute needs its own precedence", p, prev.spec.Target, where)
+			continue
+		}
+		byPrec[p] = rw
+	}
+	if len(byPrec) == 0 {
+		p := r.at.pos()
+		p.path = join(r.at.path, "mappings")
+		f.errorf(p, "no %s mapping has a matching precedence; set matching: 1 on the attribute that identifies a %s in the target", noun, noun)
+	}
+}
+
+// scoping compiles the object's scoping filters and reports each mistake at its clause.
+func (f *finalizer) scoping(r *rawObject, groups bool) (*scoping.Set, []scoping.Filter) {
+	if len(r.Scoping) == 0 {
+		return nil, nil
+	}
+	type filterMeta struct {
+		f       *rawFilter
+		clauses []*rawClause
+	}
+	var filters []scoping.Filter
+	var metas []filterMeta
+	for _, rf := range r.Scoping {
+		sf := scoping.Filter{}
+		if rf.Title != nil {
+			sf.Title = rf.Title.V
+		}
+		meta := filterMeta{f: rf}
+		incomplete := false
+		for _, rc := range rf.Clauses {
+			if rc.Attribute == nil || rc.Operator == nil {
+				if rc.Attribute == nil {
+					f.missing(rc.at, "attribute")
+				}
+				if rc.Operator == nil {
+					f.missing(rc.at, "operator")
+				}
+				incomplete = true
+				continue
+			}
+			c := scoping.Clause{Attribute: strings.TrimSpace(rc.Attribute.V), Operator: rc.Operator.V}
+			if a, ok := lookupAttr(groups, c.Attribute); ok {
+				c.Attribute = a.Name
+			}
+			if rc.Value != nil {
+				c.Value = rc.Value.V
+			}
+			sf.Clauses = append(sf.Clauses, c)
+			meta.clauses = append(meta.clauses, rc)
+		}
+		if incomplete && len(sf.Clauses) == 0 {
+			continue
+		}
+		filters = append(filters, sf)
+		metas = append(metas, meta)
+	}
+	validate := validateUserScoping
+	if groups {
+		validate = validateGroupScoping
+	}
+	set, err := scoping.Compile(filters, scoping.Options{Validate: validate})
+	if err == nil {
+		return set, set.Filters()
+	}
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if _, single := err.(*scoping.Error); !single {
+			list = j.Unwrap()
+		}
+	}
+	if list == nil {
+		list = []error{err}
+	}
+	for _, e := range list {
+		var se *scoping.Error
+		if !errors.As(e, &se) || se.Filter < 0 || se.Filter >= len(metas) {
+			p := r.at.pos()
+			p.path = join(r.at.path, "scoping")
+			f.errorf(p, "%v", e)
+			continue
+		}
+		meta := metas[se.Filter]
+		msg := se.Msg
+		if se.Err != nil {
+			if errors.Is(se, scoping.ErrAttribute) {
+				msg = se.Err.Error()
+			} else {
+				msg += ": " + se.Err.Error()
+			}
+		}
+		if se.Clause < 0 || se.Clause >= len(meta.clauses) {
+			p := meta.f.clausesAt
+			p.path = join(meta.f.at.path, "clauses")
+			f.errorf(p, "%s", msg)
+			continue
+		}
+		rc := meta.clauses[se.Clause]
+		var at *pos
+		key := "value"
+		switch {
+		case errors.Is(se, scoping.ErrAttribute):
+			at, key = &rc.Attribute.pos, "attribute"
+		case errors.Is(se, scoping.ErrUnknownOperator):
+			at, key = &rc.Operator.pos, "operator"
+		case rc.Value != nil:
+			at = &rc.Value.pos
+		}
+		if at == nil {
+			p := rc.at.pos()
+			p.path = join(rc.at.path, key)
+			at = &p
+		}
+		f.errorf(*at, "%s", msg)
+	}
+	return nil, nil
+}
+
+func lookupAttr(groups bool, name string) (directory.SourceAttribute, bool) {
+	if groups {
+		return directory.GroupAttribute(name)
+	}
+	return directory.UserAttribute(name)
+}
+
+// validateUserScoping rejects attributes Entra does not support in scoping filters (known-issues.md),
+// with the reason, so the admin learns the rule rather than guessing.
+func validateUserScoping(name string) error {
+	a, ok := directory.UserAttribute(name)
+	if !ok {
+		return fmt.Errorf("unknown user attribute %s%s", name, unknownHint(name, directory.UserAttributeNames(), "user"))
+	}
+	return scopingUsable(a)
+}
+
+func validateGroupScoping(name string) error {
+	a, ok := directory.GroupAttribute(name)
+	if !ok {
+		return fmt.Errorf("unknown group attribute %s%s", name, unknownHint(name, directory.GroupAttributeNames(), "group"))
+	}
+	return scopingUsable(a)
+}
+
+func scopingUsable(a directory.SourceAttribute) error {
+	switch {
+	case a.Name == "userType":
+		return fmt.Errorf("userType is not supported in scoping filters (an Entra limitation)")
+	case a.Name == "appRoleAssignments":
+		return fmt.Errorf("appRoleAssignments is not supported in scoping filters; use scope: assigned")
+	case a.Kind == directory.AttrMulti:
+		return fmt.Errorf("%s is multi-valued; scoping filters do not support multi-valued attributes", a.Name)
+	case a.Kind == directory.AttrReference:
+		return fmt.Errorf("%s is a reference; scoping filters do not support manager, members or other references", a.Name)
+	case a.Kind == directory.AttrDate:
+		return fmt.Errorf("%s is a date; scoping filters do not support date attributes", a.Name)
+	case a.Kind == directory.AttrComputed:
+		return fmt.Errorf("%s is computed by the provisioning service from scope itself and cannot be used in scoping filters", a.Name)
+	}
+	return nil
+}
+
+// checkSCIMPath validates a target attribute path when no preset lists the valid ones: an attribute,
+// an optional [subAttr eq "value"] filter, an optional .subAttribute (required after a filter), and an
+// optional schema URN prefix (urn:...:User:attribute).
+func checkSCIMPath(p string) error {
+	if p == "" {
+		return fmt.Errorf("empty")
+	}
+	if len(p) > 512 {
+		return fmt.Errorf("longer than 512 characters")
+	}
+	attr := p
+	if len(p) >= 4 && strings.EqualFold(p[:4], "urn:") {
+		head := p
+		if j := strings.IndexByte(p, '['); j >= 0 {
+			head = p[:j]
+		}
+		i := strings.LastIndexByte(head, ':')
+		schema := p[:i]
+		attr = p[i+1:]
+		parts := strings.Split(schema, ":")
+		if len(parts) < 3 {
+			return fmt.Errorf("a schema-qualified path is urn:<namespace>:<schema>:<attribute>")
+		}
+		for _, part := range parts {
+			if part == "" {
+				return fmt.Errorf("empty segment in the schema URN")
+			}
+			for _, r := range part {
+				if r <= ' ' || r >= 0x7f || strings.ContainsRune(`[]"`, r) {
+					return fmt.Errorf("invalid character %q in the schema URN", r)
+				}
+			}
+		}
+	}
+	s := &pathScanner{s: attr}
+	if !s.name(false) {
+		return s.fail("an attribute name")
+	}
+	filtered := false
+	if s.peek('[') {
+		filtered = true
+		s.i++
+		s.spaces()
+		if !s.name(false) {
+			return s.fail("a sub-attribute name in the filter")
+		}
+		if !s.spaces() || !s.word("eq") || !s.spaces() {
+			return s.fail(`" eq "`)
+		}
+		if !s.quoted() {
+			return s.fail("a quoted value")
+		}
+		s.spaces()
+		if !s.peek(']') {
+			return s.fail("]")
+		}
+		s.i++
+	}
+	if s.peek('.') {
+		s.i++
+		if !s.name(true) {
+			return s.fail("a sub-attribute name")
+		}
+	} else if filtered {
+		return s.fail(".subAttribute after the filter")
+	}
+	if s.i != len(s.s) {
+		return s.fail("the end of the path")
+	}
+	return nil
+}
+
+type pathScanner struct {
+	s string
+	i int
+}
+
+func (s *pathScanner) fail(want string) error {
+	if s.i >= len(s.s) {
+		return fmt.Errorf("expected %s at the end", want)
+	}
+	return fmt.Errorf("expected %s at %q", want, s.s[s.i:])
+}
+
+func (s *pathScanner) peek(c byte) bool { return s.i < len(s.s) && s.s[s.i] == c }
+
+// name scans an RFC 7644 ATTRNAME (ALPHA *(ALPHA / DIGIT / "-" / "_")), or $ref where ref is true.
+func (s *pathScanner) name(ref bool) bool {
+	if ref && strings.HasPrefix(s.s[s.i:], "$ref") {
+		s.i += 4
+		return true
+	}
+	start := s.i
+	for s.i < len(s.s) {
+		c := s.s[s.i]
+		alpha := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !(alpha || s.i > start && (c >= '0' && c <= '9' || c == '-' || c == '_')) {
+			break
+		}
+		s.i++
+	}
+	return s.i > start
+}
+
+func (s *pathScanner) spaces() bool {
+	start := s.i
+	for s.peek(' ') {
+		s.i++
+	}
+	return s.i > start
+}
+
+func (s *pathScanner) word(w string) bool {
+	if len(s.s)-s.i >= len(w) && strings.EqualFold(s.s[s.i:s.i+len(w)], w) {
+		s.i += len(w)
+		return true
+	}
+	return false
+}
+
+func (s *pathScanner) quoted() bool {
+	if !s.peek('"') {
+		return false
+	}
+	for j := s.i + 1; j < len(s.s); j++ {
+		switch s.s[j] {
+		case '\\':
+			j++
+		case '"':
+			s.i = j + 1
+			return true
+		}
+	}
+	return false
+}
