@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimsync/scimsync/graph/graphtest"
+	"github.com/scimsync/scimsync/scimclient/scimtest"
+)
+
+const (
+	enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	gongURN       = "urn:ietf:params:scim:schemas:extension:Gong:2.0:User"
+)
+
+// binary returns the scimsync binary under test: the one `make test` built (SCIMSYNC_BIN), or a fresh
+// build, so the end-to-end test always runs the real command, not the package's functions.
+func binary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SCIMSYNC_BIN"); p != "" {
+		return p
+	}
+	out := filepath.Join(t.TempDir(), "scimsync")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build scimsync: %v", err)
+	}
+	return out
+}
+
+// e2eEnv is an emulated tenant, a SCIMMY target and a job configuration pointing at both.
+type e2eEnv struct {
+	bin    string
+	graph  *graphtest.Server
+	tenant *graphtest.Tenant
+	scimmy *scimtest.SCIMMY
+	cfg    string
+	dir    string
+}
+
+func newE2E(t *testing.T) *e2eEnv {
+	t.Helper()
+	e := &e2eEnv{bin: binary(t), dir: t.TempDir(), tenant: graphtest.SampleTenant()}
+	e.graph = graphtest.StartForTest(t, e.tenant, graphtest.Options{PageSize: 7})
+	e.scimmy = scimtest.SCIMMYForTest(t)
+	ca := filepath.Join(e.dir, "ca.pem")
+	if err := e.graph.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(e.dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	secret := write("graph-secret", "e2e-secret\n")
+	token := write("target-token", e.scimmy.Token()+"\n")
+	e.cfg = write("job.yaml", fmt.Sprintf(`name: e2e
+source:
+  tenantId: %s
+  clientId: 11111111-2222-3333-4444-555555555555
+  credential: {type: clientSecret, secretFile: %s}
+  graphEndpoint: %s
+  authorityHost: %s
+  caFile: %s
+  servicePrincipalId: %s
+target:
+  url: %s
+  tokenFile: %s
+  compatibility: strict
+  concurrency: 4
+users:
+  preset: gong
+groups:
+  enabled: false
+state: %s
+logging: {level: info, format: json}
+`, e.graph.TenantID(), secret, e.graph.GraphURL(), e.graph.AuthorityHost(), ca, e.tenant.ServicePrincipal.ID,
+		e.scimmy.URL(), token, filepath.Join(e.dir, "state.db")))
+	return e
+}
+
+func (e *e2eEnv) run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.bin, append(args, "--config", e.cfg)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	if strings.Contains(errb.String()+out.String(), "e2e-secret") || strings.Contains(errb.String()+out.String(), e.scimmy.Token()) {
+		t.Fatalf("a secret appeared in the output")
+	}
+	t.Logf("scimsync %s: exit %d\n%s\n%s", strings.Join(args, " "), code, out.String(), lastLines(errb.String(), 15))
+	return out.String(), code
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// expectedUser is what the Gong preset must produce for one source user, computed here from the
+// tenant file without any scimsync code.
+type expectedUser struct {
+	id                                       string
+	userName, title, email, given, family    string
+	phone, externalID, locale, state, county string
+	managerSourceID                          string
+}
+
+func expectedUsers(t *Tenant) map[string]expectedUser {
+	assigned := map[string]bool{}
+	groups := map[string]bool{}
+	for _, a := range t.Assignments {
+		switch a.PrincipalType {
+		case "User":
+			assigned[a.PrincipalID] = true
+		case "Group":
+			groups[a.PrincipalID] = true
+		}
+	}
+	for _, g := range t.Groups {
+		if groups[g.ID] {
+			for _, m := range g.Members {
+				assigned[m] = true // nested groups are not users and never match a user id below
+			}
+		}
+	}
+	out := map[string]expectedUser{}
+	for _, u := range t.Users {
+		id := s(u["id"])
+		if !assigned[id] || u["accountEnabled"] == false {
+			continue
+		}
+		upn := s(u["userPrincipalName"])
+		if i := strings.Index(upn, "#EXT#"); i >= 0 {
+			local := upn[:i]
+			j := strings.LastIndex(local, "_")
+			upn = local[:j] + "@" + local[j+1:]
+		}
+		phone := ""
+		if ps, ok := u["businessPhones"].([]any); ok && len(ps) > 0 {
+			phone = s(ps[0])
+		}
+		out[upn] = expectedUser{id: id, userName: upn, title: s(u["jobTitle"]), email: s(u["mail"]), given: s(u["givenName"]),
+			family: s(u["surname"]), phone: phone, externalID: s(u["mailNickname"]), locale: s(u["preferredLanguage"]),
+			state: s(u["state"]), county: s(u["country"]), managerSourceID: t.Managers[id]}
+	}
+	return out
+}
+
+// Tenant aliases graphtest.Tenant for brevity.
+type Tenant = graphtest.Tenant
+
+func s(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// field reads a nested attribute of a stored SCIMMY resource: "name.givenName",
+// "emails[work]", "<urn>.manager.value".
+func field(r map[string]any, path string) string {
+	switch path {
+	case "emails[work]", "phoneNumbers[work]":
+		list, _ := r[strings.TrimSuffix(path, "[work]")].([]any)
+		for _, e := range list {
+			if m, ok := e.(map[string]any); ok && m["type"] == "work" {
+				return s(m["value"])
+			}
+		}
+		return ""
+	}
+	var cur any = r
+	for _, part := range splitPath(path) {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return ""
+		}
+		cur = m[part]
+	}
+	return s(cur)
+}
+
+func splitPath(p string) []string {
+	for _, urn := range []string{enterpriseURN, gongURN} {
+		if strings.HasPrefix(p, urn+".") {
+			return append([]string{urn}, strings.Split(strings.TrimPrefix(p, urn+"."), ".")...)
+		}
+	}
+	return strings.Split(p, ".")
+}
+
+func TestEndToEndInitialSyncIntoSCIMMY(t *testing.T) {
+	e := newE2E(t)
+	want := expectedUsers(e.tenant)
+	if len(want) < 10 {
+		t.Fatalf("the sample tenant assigns only %d enabled users", len(want))
+	}
+	// A pre-existing target account with the same userName as one assigned user: it must be adopted
+	// (linked and updated), never duplicated.
+	var adoptUPN string
+	for upn := range want {
+		adoptUPN = upn
+		break
+	}
+	preID := createRaw(t, e.scimmy, map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": adoptUPN, "title": "Stale title", "active": true,
+	})
+	// A pre-existing account nobody in the tenant matches: it must stay untouched.
+	otherID := createRaw(t, e.scimmy, map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": "contractor@elsewhere.example", "title": "Contractor", "active": true,
+	})
+
+	out, code := e.run(t, "sync")
+	if code != 0 {
+		t.Fatalf("sync exit code %d", code)
+	}
+	if !strings.Contains(out, "created") {
+		t.Fatalf("no summary printed:\n%s", out)
+	}
+
+	users := dumpUsers(t, e.scimmy)
+	if len(users) != len(want)+1 {
+		t.Fatalf("target holds %d users, want %d provisioned + 1 unmanaged", len(users), len(want))
+	}
+	bySource := map[string]string{} // source id -> target id
+	for upn, w := range want {
+		u, ok := users[upn]
+		if !ok {
+			t.Errorf("%s was not provisioned", upn)
+			continue
+		}
+		bySource[w.id] = s(u["id"])
+	}
+	for upn, w := range want {
+		u := users[upn]
+		if u == nil {
+			continue
+		}
+		check := func(path, got, wantV string) {
+			if got != wantV {
+				t.Errorf("%s: %s = %q, want %q", upn, path, got, wantV)
+			}
+		}
+		check("active", field(u, "active"), "true")
+		check("title", field(u, "title"), w.title)
+		check("emails[work]", field(u, "emails[work]"), w.email)
+		check("name.givenName", field(u, "name.givenName"), w.given)
+		check("name.familyName", field(u, "name.familyName"), w.family)
+		check("phoneNumbers[work]", field(u, "phoneNumbers[work]"), w.phone)
+		check("externalId", field(u, "externalId"), w.externalID)
+		check("locale", field(u, "locale"), w.locale)
+		check("stateOrProvince", field(u, gongURN+".stateOrProvince"), w.state)
+		check("country", field(u, gongURN+".country"), w.county)
+		wantMgr := bySource[w.managerSourceID] // empty when the manager is not provisioned
+		check("manager", field(u, enterpriseURN+".manager.value"), wantMgr)
+	}
+	if got := s(users[adoptUPN]["id"]); got != preID {
+		t.Errorf("the pre-existing account %s was replaced: id %s, want %s", adoptUPN, got, preID)
+	}
+	if other := users["contractor@elsewhere.example"]; other == nil || s(other["id"]) != otherID || field(other, "title") != "Contractor" {
+		t.Errorf("the unmanaged account was changed: %v", other)
+	}
+
+	// A second run with nothing changed sends no write at all.
+	writes := func() int {
+		st, err := e.scimmy.Stats(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.ByMethod["POST"] + st.ByMethod["PATCH"] + st.ByMethod["PUT"] + st.ByMethod["DELETE"]
+	}
+	before := writes()
+	if _, code := e.run(t, "sync"); code != 0 {
+		t.Fatalf("second sync exit code %d", code)
+	}
+	if n := writes() - before; n != 0 {
+		t.Fatalf("the second run wrote %d times", n)
+	}
+}
+
+func TestEndToEndValidateReportsFileLineKey(t *testing.T) {
+	e := &e2eEnv{bin: binary(t), dir: t.TempDir()}
+	e.cfg = filepath.Join(e.dir, "bad.yaml")
+	bad := "name: bad\nsource:\n  tenantId: t\n  clientId: c\n  credential: {type: clientSecret, secretEnv: NOPE_NOT_SET}\ntarget:\n  url: ftp://x\n  tokenEnv: NOPE\nusers:\n  preset: gong\n  mappings:\n    - target: title\n      expression: 'Append([jobTitle], \"x\"'\n"
+	if err := os.WriteFile(e.cfg, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(e.bin, "validate", "--config", e.cfg)
+	out, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != exitConfig {
+		t.Fatalf("validate: err %v, output:\n%s", err, out)
+	}
+	for _, want := range []string{"bad.yaml:7:", "target.url", "bad.yaml:13:", "users.mappings[0].expression"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func createRaw(t *testing.T, sc *scimtest.SCIMMY, body map[string]any) string {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, sc.URL()+"/Users", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+sc.Token())
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("seed user: %d %v", resp.StatusCode, out)
+	}
+	return s(out["id"])
+}
+
+func dumpUsers(t *testing.T, sc *scimtest.SCIMMY) map[string]map[string]any {
+	t.Helper()
+	users, _, err := sc.Dump(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, u := range users {
+		name := s(u["userName"])
+		if _, dup := out[name]; dup {
+			t.Errorf("duplicate account for %s", name)
+		}
+		out[name] = u
+	}
+	return out
+}

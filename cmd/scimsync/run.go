@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/sync/engine"
+)
+
+// newRunCmd is the daemon systemd runs: a first cycle at start, then one per schedule tick.
+func newRunCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run as a daemon: a cycle at start, then on the schedule (default every 40 minutes)",
+		Long: `Run as a daemon. The first cycle starts at once, later ones follow the configured cron
+schedule (default "@every 40m"); a tick that comes while a cycle still runs is skipped. SIGTERM or
+SIGINT cancels the cycle in flight (what was already sent is recorded, the watermark is not
+advanced) and exits; SIGHUP reloads the configuration before the next cycle.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, _ := cmd.Flags().GetString("config")
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
+			if err != nil {
+				return withCode(exitConfig, err)
+			}
+			defer log.Sync() //nolint:errcheck // nothing useful to do when stderr is gone
+			d := &daemon{path: path, log: log, metrics: newMetrics()}
+			return d.run(cmd.Context(), cfg)
+		},
+	}
+}
+
+// daemon owns the schedule, the signals and the current job.
+type daemon struct {
+	path    string
+	log     *zap.Logger
+	metrics *metrics
+
+	mu  sync.Mutex
+	job *job
+}
+
+func (d *daemon) run(parent context.Context, cfg *config.Config) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	j, err := openJob(cfg, d.log, nil)
+	if err != nil {
+		return err
+	}
+	d.job = j
+	defer func() {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		if err := d.job.Close(); err != nil {
+			d.log.Error("closing the state file failed", zap.Error(err))
+		}
+	}()
+	if cfg.Metrics != nil {
+		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
+			return withCode(exitConfig, err)
+		}
+	}
+
+	sched, err := cron.ParseStandard(cfg.Schedule)
+	if err != nil {
+		return withCode(exitConfig, fmt.Errorf("schedule %q: %w", cfg.Schedule, err))
+	}
+	cycles := make(chan struct{}, 1)
+	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
+	c.Schedule(sched, cron.FuncJob(func() {
+		select {
+		case cycles <- struct{}{}:
+		default: // a cycle is still pending or running: skip this tick
+		}
+	}))
+	c.Start()
+	defer c.Stop()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.loop(ctx, cycles)
+	}()
+	notifySystemd("READY=1")
+	d.log.Info("scimsync started", zap.String("job", cfg.Name), zap.String("schedule", cfg.Schedule), zap.String("state", cfg.StatePath))
+	cycles <- struct{}{} // the first cycle runs at start
+	for {
+		select {
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				d.reload()
+				continue
+			}
+			d.log.Info("stopping", zap.String("signal", s.String()))
+			notifySystemd("STOPPING=1")
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				d.log.Warn("the cycle did not stop within 30s; exiting anyway")
+			}
+			return nil
+		case <-done:
+			return nil
+		}
+	}
+}
+
+// loop runs cycles one at a time as ticks arrive.
+func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-cycles:
+			d.mu.Lock()
+			j := d.job
+			d.mu.Unlock()
+			start := time.Now()
+			rep, err := j.cycle(ctx, false)
+			d.metrics.observe(rep, err, time.Since(start))
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+		}
+	}
+}
+
+// reload re-reads the configuration; a bad file keeps the running one.
+func (d *daemon) reload() {
+	cfg, err := loadConfig(d.path)
+	if err != nil {
+		d.log.Error("reload: the configuration is invalid; keeping the running one", zap.Error(err))
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cfg.StatePath != d.job.cfg.StatePath {
+		d.log.Error("reload: changing the state path needs a restart; keeping the running configuration")
+		return
+	}
+	r, err := newReader(cfg, d.log)
+	if err != nil {
+		d.log.Error("reload failed", zap.Error(err))
+		return
+	}
+	t, err := newTarget(cfg, d.log)
+	if err != nil {
+		d.log.Error("reload failed", zap.Error(err))
+		return
+	}
+	d.job.cfg, d.job.reader, d.job.target = cfg, r, t
+	d.job.eng = engine.New(r, t, d.job.st, engineOptions(cfg, t.Mode(), d.log, nil))
+	d.log.Info("configuration reloaded")
+}
+
+// notifySystemd sends an sd_notify message when running under systemd with Type=notify.
+func notifySystemd(state string) {
+	sock := os.Getenv("NOTIFY_SOCKET")
+	if sock == "" {
+		return
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte(state))
+}
+
+// metrics are the Prometheus series the daemon exports.
+type metrics struct {
+	reg      *prometheus.Registry
+	duration prometheus.Histogram
+	objects  *prometheus.CounterVec
+	cycles   *prometheus.CounterVec
+	last     prometheus.Gauge
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scimsync_cycle_duration_seconds",
+			Help: "Duration of provisioning cycles.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 14)}),
+		objects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimsync_objects_total",
+			Help: "Objects processed, by action."}, []string{"action"}),
+		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimsync_cycles_total",
+			Help: "Cycles run, by result."}, []string{"result"}),
+		last: prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_last_success_timestamp_seconds",
+			Help: "Unix time of the last cycle that completed."}),
+	}
+	m.reg.MustRegister(m.duration, m.objects, m.cycles, m.last)
+	return m
+}
+
+func (m *metrics) observe(r *engine.Report, err error, took time.Duration) {
+	m.duration.Observe(took.Seconds())
+	switch {
+	case err != nil:
+		m.cycles.WithLabelValues("aborted").Inc()
+		return
+	case r.Failed > 0:
+		m.cycles.WithLabelValues("failures").Inc()
+	default:
+		m.cycles.WithLabelValues("success").Inc()
+	}
+	m.last.SetToCurrentTime()
+	for action, n := range map[string]int{"create": r.Created, "match": r.Adopted, "update": r.Updated, "disable": r.Disabled,
+		"delete": r.Deleted, "unchanged": r.Unchanged, "skip": r.Skipped, "fail": r.Failed} {
+		m.objects.WithLabelValues(action).Add(float64(n))
+	}
+}
+
+// serveMetrics exposes /metrics and /healthz.
+func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics.listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	d.log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
+	return nil
+}

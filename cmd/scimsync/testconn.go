@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// newTestConnectionCmd is the portal's "Test Connection": it checks the target's credentials and SCIM
+// compliance with a query for a user that cannot exist, and that Graph answers.
+func newTestConnectionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "test-connection",
+		Short: "Check that the SCIM target and Microsoft Graph answer with the configured credentials",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			path, _ := cmd.Flags().GetString("config")
+			cfg, err := loadConfig(path)
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
+			if err != nil {
+				return withCode(exitConfig, err)
+			}
+			tgt, err := newTarget(cfg, log)
+			if err != nil {
+				return withCode(exitConfig, err)
+			}
+			match := "userName"
+			for _, m := range cfg.Users.Table.Mappings {
+				if m.Matching == 1 {
+					match = m.Target
+				}
+			}
+			if err := tgt.TestConnection(cmd.Context(), match); err != nil {
+				return withCode(exitAborted, fmt.Errorf("target %s: %w", cfg.Target.URL, err))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "target %s: ok\n", cfg.Target.URL)
+			r, err := newReader(cfg, log)
+			if err != nil {
+				return withCode(exitConfig, err)
+			}
+			if cfg.Scope == "assigned" {
+				if _, err := r.AppRoleAssignedTo(cmd.Context(), cfg.Source.ServicePrincipalID); err != nil {
+					return withCode(exitAborted, fmt.Errorf("graph %s: %w", cfg.Source.GraphEndpoint, err))
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "graph %s: ok\n", cfg.Source.GraphEndpoint)
+			return nil
+		},
+	}
+}

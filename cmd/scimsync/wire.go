@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/graph"
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/engine"
+	"github.com/scimsync/scimsync/sync/plan"
+)
+
+// job is one configured provisioning job with its live parts.
+type job struct {
+	cfg    *config.Config
+	log    *zap.Logger
+	st     *store.Store
+	reader *graph.Reader
+	target *scimclient.Client
+	eng    *engine.Engine
+}
+
+// loadConfig loads the configuration and turns its errors into exit code 2.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, withCode(exitConfig, err)
+	}
+	return cfg, nil
+}
+
+// httpClientWithCA returns an HTTP client that trusts the system roots plus the PEM bundle in caFile.
+func httpClientWithCA(caFile string, timeout time.Duration, conns int) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if conns > 0 {
+		tr.MaxIdleConnsPerHost = conns
+		tr.MaxConnsPerHost = 0
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA bundle: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA bundle %s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: timeout}, nil
+}
+
+// newReader builds the Graph reader from the source configuration.
+func newReader(cfg *config.Config, log *zap.Logger) (*graph.Reader, error) {
+	src := cfg.Source
+	hc, err := httpClientWithCA(src.CAFile, 0, 4)
+	if err != nil {
+		return nil, fmt.Errorf("source.caFile: %w", err)
+	}
+	cred, err := graph.NewCredential(graph.CredentialOptions{
+		Type:                src.Credential.Type,
+		TenantID:            src.TenantID,
+		ClientID:            src.ClientID,
+		ClientSecret:        src.Credential.Secret.Reveal(),
+		Certificate:         src.Credential.Certificate,
+		CertificatePassword: src.Credential.CertificatePassword.Reveal(),
+		TokenFile:           src.Credential.TokenFile,
+		Cloud:               src.Cloud,
+		AuthorityHost:       src.AuthorityHost,
+		HTTPClient:          hc,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("graph credential: %w", err)
+	}
+	return graph.New(graph.Options{GraphURL: src.GraphEndpoint, Credential: cred, HTTPClient: hc, Logger: log})
+}
+
+// newTarget builds the SCIM client from the target configuration.
+func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, error) {
+	t := cfg.Target
+	hc, err := httpClientWithCA(t.CAFile, t.Timeout, t.Concurrency)
+	if err != nil {
+		return nil, fmt.Errorf("target.caFile: %w", err)
+	}
+	mode := scimclient.ModeDefault
+	switch t.Compatibility {
+	case config.CompatibilityAADOptSCIM062020:
+		mode = scimclient.ModeAADOptSCIM062020
+	case config.CompatibilityStrict:
+		mode = scimclient.ModeStrict
+	}
+	return scimclient.New(scimclient.Options{
+		BaseURL: t.URL, Token: t.Token.Reveal(), HTTPClient: hc, Timeout: t.Timeout,
+		Concurrency: t.Concurrency, RequestsPerSecond: t.RequestsPerSecond, Mode: mode, Logger: log,
+	})
+}
+
+// openJob wires a job: state, Graph, target and engine.
+func openJob(cfg *config.Config, log *zap.Logger, progress engine.Progress) (*job, error) {
+	st, err := store.Open(cfg.StatePath, store.Options{})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, withCode(exitAborted, err)
+		}
+		return nil, withCode(exitAborted, fmt.Errorf("open state: %w", err))
+	}
+	j := &job{cfg: cfg, log: log, st: st}
+	if j.reader, err = newReader(cfg, log); err != nil {
+		st.Close()
+		return nil, withCode(exitConfig, err)
+	}
+	if j.target, err = newTarget(cfg, log); err != nil {
+		st.Close()
+		return nil, withCode(exitConfig, err)
+	}
+	j.eng = engine.New(j.reader, j.target, st, engineOptions(cfg, j.target.Mode(), log, progress))
+	return j, nil
+}
+
+func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, progress engine.Progress) engine.Options {
+	return engine.Options{
+		Users:              cfg.Users.Table,
+		UserScoping:        cfg.Users.Scoping,
+		Scope:              cfg.Scope,
+		ServicePrincipalID: cfg.Source.ServicePrincipalID,
+		Policy: plan.Policy{
+			Create: cfg.Actions.Create, Update: cfg.Actions.Update, Delete: cfg.Actions.Delete,
+			SkipOutOfScopeDeletions: cfg.SkipOutOfScopeDeletions,
+		},
+		PatchMode:   mode,
+		Concurrency: cfg.Target.Concurrency,
+		Fingerprint: cfg.Fingerprint(),
+		Env:         &mapping.Env{},
+		Logger:      log,
+		Progress:    progress,
+	}
+}
+
+func (j *job) Close() error { return j.st.Close() }
+
+// cycle runs one cycle and logs its summary.
+func (j *job) cycle(ctx context.Context, initial bool) (*engine.Report, error) {
+	rep, err := j.eng.Cycle(ctx, initial)
+	if err != nil {
+		j.log.Error("cycle failed", zap.Error(err))
+		return rep, err
+	}
+	j.log.Info("cycle finished",
+		zap.String("cycle", rep.CycleID), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
+		zap.Int("adopted", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
+		zap.Int("deleted", rep.Deleted), zap.Int("unchanged", rep.Unchanged), zap.Int("skipped", rep.Skipped),
+		zap.Int("failed", rep.Failed), zap.Duration("took", rep.Finished.Sub(rep.Started)))
+	return rep, nil
+}
