@@ -101,4 +101,3 @@ func (p *terminalProgress) Done(n int) {
 		_ = p.bar.Add(n)
 	}
 }
-
