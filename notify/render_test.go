@@ -1,0 +1,195 @@
+package notify
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// fixedNow is the clock of every golden file.
+var fixedNow = time.Date(2026, 3, 2, 14, 5, 0, 0, time.UTC)
+
+func failures(n int) []ObjectFailure {
+	out := make([]ObjectFailure, n)
+	for i := range out {
+		out[i] = ObjectFailure{
+			Identity:  fmt.Sprintf("user%02d@contoso.com", i+1),
+			SourceID:  fmt.Sprintf("6f1c2b3a-0000-4000-8000-0000000000%02d", i+1),
+			Op:        "Update",
+			ErrorCode: "SystemForCrossDomainIdentityManagementServiceIncompatible",
+			Error:     "400 Bad Request: attribute 'emails' is required\nby the target",
+		}
+	}
+	return out
+}
+
+// goldenEvents are the emails the golden files pin down, one per kind and advice.
+func goldenEvents() map[string]Event {
+	base := Event{
+		Job:        "gong",
+		Host:       "sync01.example.com",
+		ConfigPath: "/etc/scimsync/gong.yaml",
+		StatePath:  "/var/lib/scimsync/gong.db",
+		Now:        fixedNow,
+	}
+	credentials := base
+	credentials.Kind = QuarantineEntered
+	credentials.Reason = ReasonQuarantineException
+	credentials.ReasonText = "The target rejected the credentials: 401 Unauthorized from https://api.gong.io/v2/scim/Users"
+	credentials.Since = fixedNow.Add(-5 * time.Hour)
+	credentials.NextAttempt = fixedNow.Add(time.Hour)
+	credentials.Failures = []ObjectFailure{{
+		Identity: "alice@contoso.com", SourceID: "0a1b2c3d-1111-4222-8333-444455556666", Op: "Create",
+		ErrorCode: "ScimUnauthorized", Error: "401 Unauthorized: invalid bearer token",
+	}}
+
+	escrow := base
+	escrow.Kind = QuarantineEntered
+	escrow.Reason = ReasonEscrowProportion
+	escrow.ReasonText = "More than 40% of provisioning events failed (5,012 of 9,870)."
+	escrow.Since = fixedNow.Add(-26*time.Hour - 30*time.Minute)
+	escrow.NextAttempt = fixedNow.Add(21*time.Hour + 55*time.Minute)
+	escrow.Failures = failures(12)
+
+	changed := base
+	changed.Kind = QuarantineReasonChanged
+	changed.Reason = ReasonEscrowProportion
+	changed.PreviousReason = ReasonQuarantineException
+	changed.ReasonText = "More than 40% of provisioning events failed (5,012 of 9,870)."
+	changed.Since = fixedNow.Add(-3 * 24 * time.Hour)
+	changed.NextAttempt = fixedNow.Add(10 * time.Hour)
+	changed.Failures = failures(3)
+	changed.TotalFailures = 5012
+
+	deletes := base
+	deletes.Kind = DeletionThreshold
+	deletes.Reason = ReasonTooManyDeletes
+	deletes.ReasonText = "612 users and groups left the scope in one cycle."
+	deletes.Since = fixedNow.Add(-2 * time.Minute)
+	deletes.NextAttempt = fixedNow.Add(38 * time.Minute)
+	deletes.Staged = 612
+	deletes.Threshold = 500
+
+	stopped := base
+	stopped.Kind = JobStopped
+	stopped.Reason = ReasonQuarantineException
+	stopped.ReasonText = "The target rejected the credentials: 401 Unauthorized."
+	stopped.Since = fixedNow.Add(-28 * 24 * time.Hour)
+
+	return map[string]Event{
+		"quarantine_credentials":    credentials,
+		"quarantine_escrow":         escrow,
+		"quarantine_reason_changed": changed,
+		"deletion_threshold":        deletes,
+		"job_stopped":               stopped,
+	}
+}
+
+// goldenText is how a golden file stores an email: the subject, a blank line, the body.
+func goldenText(subject, body string) string { return "Subject: " + subject + "\n\n" + body }
+
+func TestRenderGolden(t *testing.T) {
+	for name, e := range goldenEvents() {
+		t.Run(name, func(t *testing.T) {
+			subject, body, err := Render(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := goldenText(subject, body)
+			path := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./notify -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the rendered email (go test ./notify -update rewrites it)\n--- got\n%s\n--- want\n%s", path, got, want)
+			}
+		})
+	}
+}
+
+func TestRenderListsTenThenCounts(t *testing.T) {
+	_, body, err := Render(goldenEvents()["quarantine_escrow"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"user10@contoso.com", "and 2 more", "Failing objects: 12, 10 listed"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "user11@contoso.com") {
+		t.Error("body lists an 11th failure")
+	}
+}
+
+func TestRenderAdvice(t *testing.T) {
+	ev := goldenEvents()
+	cases := []struct {
+		name string
+		want []string
+	}{
+		{"quarantine_credentials", []string{"Check the target token", "scimsync sync --config /etc/scimsync/gong.yaml", "scimsync restart --config /etc/scimsync/gong.yaml", "lifts the quarantine"}},
+		{"deletion_threshold", []string{"scimsync logs --config /etc/scimsync/gong.yaml --status Skipped --action StagedDelete", "scimsync allow-deletes --config /etc/scimsync/gong.yaml", "apply the 612 held operations", "scimsync restart"}},
+		{"job_stopped", []string{"stopped after 28 days in quarantine", "scimsync restart --config /etc/scimsync/gong.yaml"}},
+	}
+	for _, c := range cases {
+		_, body, err := Render(ev[c.name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("%s: body lacks %q", c.name, w)
+			}
+		}
+	}
+}
+
+func TestRenderSanitises(t *testing.T) {
+	e := goldenEvents()["quarantine_credentials"]
+	e.Job = "gong\r\nBcc: evil@example.com"
+	e.ConfigPath = "/etc/scim sync/it's.yaml"
+	subject, body, err := Render(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.ContainsAny(subject, "\r\n") {
+		t.Errorf("subject has a line break: %q", subject)
+	}
+	if !strings.Contains(body, `scimsync sync --config '/etc/scim sync/it'\''s.yaml'`) {
+		t.Errorf("config path not shell-quoted:\n%s", body)
+	}
+}
+
+func TestRenderUnknownKind(t *testing.T) {
+	if _, _, err := Render(Event{Job: "gong"}); err == nil {
+		t.Fatal("want an error for a zero Kind")
+	}
+}
+
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		10 * time.Second:              "less than a minute",
+		time.Minute:                   "1 minute",
+		90 * time.Minute:              "1 hour 30 minutes",
+		5 * time.Hour:                 "5 hours",
+		26*time.Hour + 30*time.Minute: "1 day 2 hours",
+		28 * 24 * time.Hour:           "28 days",
+	} {
+		if got := humanDuration(d); got != want {
+			t.Errorf("humanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
