@@ -16,7 +16,7 @@ build: $(BIN)
 
 $(BIN): $(shell find . -name '*.go' -not -path './node_modules/*' 2>/dev/null) go.mod go.sum
 	@mkdir -p bin
-	$(GO) build -trimpath -o $(BIN) ./cmd/scimsync
+	$(GO) build -o $(BIN) ./cmd/scimsync
 
 # The whole suite: vet, unit and integration tests (real msgraph-sdk-go against the emulated Graph,
 # SCIMMY from npm, SMTP on loopback), the end-to-end test of the built binary, and short fuzz runs.

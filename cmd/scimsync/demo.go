@@ -39,8 +39,6 @@ target:
 scope: assigned
 users:
   preset: gong
-groups:
-  enabled: false
 state: %s
 logging:
   level: warn
@@ -125,14 +123,15 @@ func runDemo(w io.Writer, keep bool) error {
 	fmt.Fprintf(w, "  SCIM requests %5d\n\n", j.target.Stats().Requests)
 
 	printTarget(w, target.Users())
+	printGroups(w, target.Groups(), target.Users())
 
 	before := j.target.Stats().Requests
 	rep, err = j.cycle(cmdContext(), false)
 	if err != nil {
 		return withCode(exitAborted, err)
 	}
-	fmt.Fprintf(w, "\nSecond cycle, nothing changed in the tenant: %d unchanged, %d SCIM requests sent.\n",
-		rep.Unchanged, j.target.Stats().Requests-before)
+	fmt.Fprintf(w, "\nSecond cycle (%s, nothing changed in the tenant): %d changed users read, %d SCIM requests sent.\n",
+		rep.Kind, rep.Read, j.target.Stats().Requests-before)
 	if keep {
 		fmt.Fprintf(w, "Kept %s\n", dir)
 	}
@@ -171,4 +170,28 @@ func str(r scimclient.Resource, path string) string {
 	}
 	s := fmt.Sprint(v)
 	return strings.TrimSpace(s)
+}
+
+// printGroups shows the provisioned groups with their members' userNames.
+func printGroups(w io.Writer, groups, users []scimclient.Resource) {
+	names := map[string]string{}
+	for _, u := range users {
+		id, _ := u["id"].(string)
+		names[id] = str(u, "userName")
+	}
+	sort.Slice(groups, func(i, j int) bool { return str(groups[i], "displayName") < str(groups[j], "displayName") })
+	fmt.Fprintf(w, "\nThe target now holds %d groups:\n", len(groups))
+	for _, g := range groups {
+		var members []string
+		if list, ok := g["members"].([]any); ok {
+			for _, m := range list {
+				if mm, ok := m.(map[string]any); ok {
+					id, _ := mm["value"].(string)
+					members = append(members, names[id])
+				}
+			}
+		}
+		sort.Strings(members)
+		fmt.Fprintf(w, "  %-28s %2d members: %s\n", str(g, "displayName"), len(members), strings.Join(members, ", "))
+	}
 }

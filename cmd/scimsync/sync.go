@@ -51,8 +51,8 @@ configuration and 3 when the cycle could not run at all (nothing was changed the
 				return withCode(exitAborted, err)
 			}
 			printReport(cmd.OutOrStdout(), rep)
-			if rep.Failed > 0 {
-				return withCode(exitFailures, fmt.Errorf("%d object(s) failed; they are retried in the next cycle", rep.Failed))
+			if n := rep.TotalFailed(); n > 0 {
+				return withCode(exitFailures, fmt.Errorf("%d object(s) failed; they are retried in the next cycle", n))
 			}
 			return nil
 		},
@@ -72,7 +72,13 @@ func printReport(w io.Writer, r *engine.Report) {
 	fmt.Fprintf(w, "  deleted      %6d\n", r.Deleted)
 	fmt.Fprintf(w, "  unchanged    %6d\n", r.Unchanged)
 	fmt.Fprintf(w, "  skipped      %6d  (out of scope or disabled)\n", r.Skipped)
-	fmt.Fprintf(w, "  failed       %6d\n", r.Failed)
+	fmt.Fprintf(w, "  manager links %5d\n", r.Linked)
+	if g := r.Groups; g != (engine.Counts{}) || r.MembersAdded+r.MembersRemoved > 0 {
+		fmt.Fprintf(w, "  groups: created %d, matched %d, updated %d, deleted %d, unchanged %d, skipped %d, failed %d\n",
+			g.Created, g.Adopted, g.Updated, g.Deleted, g.Unchanged, g.Skipped, g.Failed)
+		fmt.Fprintf(w, "  memberships: %d added, %d removed\n", r.MembersAdded, r.MembersRemoved)
+	}
+	fmt.Fprintf(w, "  failed       %6d\n", r.TotalFailed())
 	for i, f := range r.Failures {
 		if i == 20 {
 			fmt.Fprintf(w, "  ... and %d more failures (see the log)\n", len(r.Failures)-i)

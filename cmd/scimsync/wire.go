@@ -132,9 +132,10 @@ func openJob(cfg *config.Config, log *zap.Logger, progress engine.Progress) (*jo
 }
 
 func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, progress engine.Progress) engine.Options {
-	return engine.Options{
+	o := engine.Options{
 		Users:              cfg.Users.Table,
 		UserScoping:        cfg.Users.Scoping,
+		MemberBatchSize:    cfg.Groups.MemberBatchSize,
 		Scope:              cfg.Scope,
 		ServicePrincipalID: cfg.Source.ServicePrincipalID,
 		Policy: plan.Policy{
@@ -148,6 +149,10 @@ func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, pr
 		Logger:      log,
 		Progress:    progress,
 	}
+	if cfg.Groups.Enabled {
+		o.Groups, o.GroupScoping = cfg.Groups.Table, cfg.Groups.Scoping
+	}
+	return o
 }
 
 func (j *job) Close() error { return j.st.Close() }
@@ -160,9 +165,11 @@ func (j *job) cycle(ctx context.Context, initial bool) (*engine.Report, error) {
 		return rep, err
 	}
 	j.log.Info("cycle finished",
-		zap.String("cycle", rep.CycleID), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
+		zap.String("cycle", rep.CycleID), zap.String("kind", rep.Kind), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
 		zap.Int("adopted", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
 		zap.Int("deleted", rep.Deleted), zap.Int("unchanged", rep.Unchanged), zap.Int("skipped", rep.Skipped),
-		zap.Int("failed", rep.Failed), zap.Duration("took", rep.Finished.Sub(rep.Started)))
+		zap.Int("groupsCreated", rep.Groups.Created), zap.Int("groupsDeleted", rep.Groups.Deleted),
+		zap.Int("membersAdded", rep.MembersAdded), zap.Int("membersRemoved", rep.MembersRemoved),
+		zap.Int("failed", rep.TotalFailed()), zap.Duration("took", rep.Finished.Sub(rep.Started)))
 	return rep, nil
 }

@@ -15,11 +15,24 @@ import (
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
-// apply sends the planned changes with bounded concurrency and records each result as soon as it
-// succeeds, so a crash mid-cycle loses at most the batcher's window (and the next cycle re-matches
-// those objects instead of creating them again). links is updated in place with what was recorded;
-// linked counts the objects newly linked (created or adopted).
-func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, refs userRefs, links map[string]store.Anchor) (linked int, err error) {
+// applied tells later steps of the cycle what the apply step changed.
+type applied struct {
+	// linked counts objects newly linked (created or adopted).
+	linked int
+	// changed holds the source ids whose target object was created, adopted, disabled, re-enabled
+	// or deleted: their group memberships need another look.
+	changed map[string]bool
+}
+
+// apply sends the planned changes of one object type with bounded concurrency and records each
+// result as soon as it succeeds, so a crash mid-cycle loses at most the batcher's window (and the next
+// cycle re-matches those objects instead of creating them again). links is updated in place.
+//
+// Creates run in waves by manager depth: a manager created in this cycle exists before the users
+// reporting to them are created, so their create body carries the manager and no separate PATCH is
+// needed.
+func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *Counts, changes []plan.Change, refs userRefs, links map[string]store.Anchor) (applied, error) {
+	res := applied{changed: map[string]bool{}}
 	b := e.st.NewBatcher(256, 500*time.Millisecond)
 	defer b.Close()
 	var mu sync.Mutex
@@ -32,34 +45,24 @@ func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, 
 	count := func(c plan.Change, err error) {
 		mu.Lock()
 		defer mu.Unlock()
-		if err != nil {
-			rep.Failed++
-			rep.Failures = append(rep.Failures, Failure{SourceID: c.SourceID, Identity: c.Identity, Op: c.Op.String(), Err: err.Error(), err: err})
+		switch {
+		case err != nil:
+			counts.Failed++
+			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: c.Op.String(), Err: err.Error(), err: err})
 			return
-		}
-		switch c.Op {
-		case plan.Create:
-			rep.Created++
-			linked++
-		case plan.Adopt:
-			rep.Adopted++
-			linked++
-		case plan.Update:
-			rep.Updated++
-		case plan.Disable:
-			rep.Disabled++
-		case plan.Delete:
-			rep.Deleted++
-		case plan.Unchanged:
-			rep.Unchanged++
-		case plan.Skip:
-			if c.Failed {
-				rep.Failed++
-				rep.Failures = append(rep.Failures, Failure{SourceID: c.SourceID, Identity: c.Identity, Op: "match", Err: c.Reason, err: c.Cause})
-			} else {
-				rep.Skipped++
+		case c.Op == plan.Skip && c.Failed:
+			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: "match", Err: c.Reason, err: c.Cause})
+		case c.Op == plan.Create || c.Op == plan.Adopt:
+			res.linked++
+			res.changed[c.SourceID] = true
+		case c.Op == plan.Disable || c.Op == plan.Delete:
+			res.changed[c.SourceID] = true
+		case c.Op == plan.Update:
+			if old, ok := links[c.SourceID]; ok && old.Disabled {
+				res.changed[c.SourceID] = true // re-enabled
 			}
 		}
+		counts.add(c.Op, c.Failed)
 	}
 	var work []plan.Change
 	for _, c := range changes {
@@ -87,109 +90,164 @@ func (e *Engine) apply(ctx context.Context, rep *Report, changes []plan.Change, 
 		}
 	}
 	if e.o.Progress != nil {
-		e.o.Progress.Start("provisioning", len(work))
+		e.o.Progress.Start("provisioning "+k.name+"s", len(work))
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.o.Concurrency)
-	for _, c := range work {
-		mu.Lock()
-		old, hadOld := links[c.SourceID]
-		mu.Unlock()
-		g.Go(func() error {
-			a, err := e.applyOne(gctx, c, refs, old, hadOld)
-			switch {
-			case err == nil && a != nil:
-				record(*a)
-			case err == nil && c.Op == plan.Delete:
-				b.Delete(store.KindUser, c.SourceID)
-				mu.Lock()
-				delete(links, c.SourceID)
-				mu.Unlock()
+	for _, wave := range waves(work, refs, e.refs) {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(e.o.Concurrency)
+		for _, c := range wave {
+			mu.Lock()
+			old, hadOld := links[c.SourceID]
+			if c.Op == plan.Create && len(e.refs) > 0 && refs != nil {
+				// The manager may have been created in an earlier wave.
+				if mgr, _ := refs.manager(c.SourceID, e.refs); mgr != "" {
+					if m, ok := links[mgr]; ok && m.Managed && m.TargetID != "" {
+						c.Values = merged(c.Values, map[string]any{e.refs[0]: m.TargetID})
+						c.Hash = plan.ValuesHash(c.Values)
+					}
+				}
 			}
-			if err != nil {
-				e.log.Warn("provisioning failed", zap.String("op", c.Op.String()), zap.String("user", c.Identity), zap.Error(err))
-			} else {
-				e.log.Debug("provisioned", zap.String("op", c.Op.String()), zap.String("user", c.Identity), zap.String("targetId", c.TargetID))
-			}
-			count(c, err)
-			if e.o.Progress != nil {
-				e.o.Progress.Done(1)
-			}
-			return nil
-		})
+			mu.Unlock()
+			g.Go(func() error {
+				a, err := e.applyOne(gctx, k, c, refs, old, hadOld)
+				switch {
+				case err == nil && a != nil:
+					record(*a)
+				case err == nil && c.Op == plan.Delete:
+					b.Delete(k.store, c.SourceID)
+					mu.Lock()
+					delete(links, c.SourceID)
+					mu.Unlock()
+				}
+				if err != nil {
+					e.log.Warn("provisioning failed", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.Error(err))
+				} else {
+					e.log.Debug("provisioned", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
+				}
+				count(c, err)
+				if e.o.Progress != nil {
+					e.o.Progress.Done(1)
+				}
+				return nil
+			})
+		}
+		_ = g.Wait()
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	_ = g.Wait()
 	if err := b.Flush(); err != nil {
-		return linked, fmt.Errorf("record results: %w", err)
+		return res, fmt.Errorf("record results: %w", err)
 	}
-	return linked, ctx.Err()
+	return res, ctx.Err()
+}
+
+// waves orders the work so that users created in this cycle come after their manager: wave 0 holds
+// everything that does not wait for a manager created in the same cycle, wave n the creates whose
+// manager is in wave n-1. A manager cycle (A manages B manages A) is cut and linked afterwards.
+func waves(work []plan.Change, refs userRefs, paths []string) [][]plan.Change {
+	if refs == nil || len(paths) == 0 {
+		return [][]plan.Change{work}
+	}
+	creating := map[string]bool{}
+	for _, c := range work {
+		if c.Op == plan.Create {
+			creating[c.SourceID] = true
+		}
+	}
+	depth := map[string]int{}
+	var depthOf func(id string, seen int) int
+	depthOf = func(id string, seen int) int {
+		if d, ok := depth[id]; ok {
+			return d
+		}
+		mgr, _ := refs.manager(id, paths)
+		d := 0
+		if creating[mgr] && mgr != id && seen < 64 {
+			d = depthOf(mgr, seen+1) + 1
+		}
+		depth[id] = d
+		return d
+	}
+	var out [][]plan.Change
+	for _, c := range work {
+		d := 0
+		if c.Op == plan.Create {
+			d = depthOf(c.SourceID, 0)
+		}
+		for len(out) <= d {
+			out = append(out, nil)
+		}
+		out[d] = append(out[d], c)
+	}
+	return out
 }
 
 // applyOne sends one change and returns the link to record.
-func (e *Engine) applyOne(ctx context.Context, c plan.Change, refs userRefs, old store.Anchor, hadOld bool) (*store.Anchor, error) {
+func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, refs userRefs, old store.Anchor, hadOld bool) (*store.Anchor, error) {
 	now := e.o.Now()
-	a := store.Anchor{Kind: store.KindUser, SourceID: c.SourceID, TargetID: c.TargetID, Managed: true, Hash: c.Hash, Values: c.Values,
+	a := store.Anchor{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: true, Hash: c.Hash, Values: c.Values,
 		UpdatedAt: now, Disabled: c.Op == plan.Disable}
 	if hadOld {
-		a.CreatedAt, a.MatchedBy, a.ManagerID = old.CreatedAt, old.MatchedBy, old.ManagerID
+		a.CreatedAt, a.MatchedBy, a.ManagerID, a.Members = old.CreatedAt, old.MatchedBy, old.ManagerID, old.Members
 	}
 	if mgr, known := refs.manager(c.SourceID, e.refs); known {
 		a.ManagerID = mgr
 	}
 	switch c.Op {
 	case plan.Create:
-		res, err := e.tgt.CreateUser(ctx, scimclient.BuildUser(c.Values))
+		res, err := k.create(ctx, c.Values)
 		if errors.Is(err, scimclient.ErrConflict) {
-			// The account exists after all (a create whose answer was lost, or created by someone
+			// The object exists after all (a create whose answer was lost, or created by someone
 			// else since the lookup): adopt it rather than fail or duplicate.
-			return e.adoptAfterConflict(ctx, c, a, err)
+			return e.adoptAfterConflict(ctx, k, c, a, err)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("create user %s: %w", c.Identity, err)
+			return nil, fmt.Errorf("create %s %s: %w", k.name, c.Identity, err)
 		}
 		id, _ := res["id"].(string)
 		if id == "" {
-			return nil, fmt.Errorf("create user %s: the target answered without an id", c.Identity)
+			return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
 		}
-		a.TargetID, a.CreatedAt, a.MatchedBy = id, now, "created"
+		a.TargetID, a.CreatedAt, a.MatchedBy, a.Members = id, now, "created", nil
 		return &a, nil
 	case plan.Adopt:
 		if len(c.Attrs) > 0 {
-			if err := e.tgt.PatchUser(ctx, c.TargetID, scimclient.UserPatch(e.o.PatchMode, toChanges(c.Attrs))); err != nil {
-				return nil, fmt.Errorf("update matched user %s (%s): %w", c.Identity, c.TargetID, err)
+			if err := k.patch(ctx, c.TargetID, toChanges(c.Attrs)); err != nil {
+				return nil, fmt.Errorf("update matched %s %s (%s): %w", k.name, c.Identity, c.TargetID, err)
 			}
 		}
 		a.CreatedAt, a.MatchedBy = now, c.MatchedBy
 		return &a, nil
 	case plan.Update, plan.Disable:
-		if err := e.tgt.PatchUser(ctx, c.TargetID, scimclient.UserPatch(e.o.PatchMode, toChanges(c.Attrs))); err != nil {
-			return nil, fmt.Errorf("%s user %s (%s): %w", c.Op, c.Identity, c.TargetID, err)
+		if err := k.patch(ctx, c.TargetID, toChanges(c.Attrs)); err != nil {
+			return nil, fmt.Errorf("%s %s %s (%s): %w", c.Op, k.name, c.Identity, c.TargetID, err)
 		}
 		return &a, nil
 	case plan.Delete:
-		if err := e.tgt.DeleteUser(ctx, c.TargetID); err != nil && !errors.Is(err, scimclient.ErrNotFound) {
-			return nil, fmt.Errorf("delete user %s (%s): %w", c.Identity, c.TargetID, err)
+		if err := k.del(ctx, c.TargetID); err != nil && !errors.Is(err, scimclient.ErrNotFound) {
+			return nil, fmt.Errorf("delete %s %s (%s): %w", k.name, c.Identity, c.TargetID, err)
 		}
 		return nil, nil
 	}
 	return nil, fmt.Errorf("unexpected op %s", c.Op)
 }
 
-func (e *Engine) adoptAfterConflict(ctx context.Context, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
+func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
 	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}
-	lk := e.query(ctx, o, e.matchPaths(), e.exportPaths())
+	lk := query(ctx, k, o)
 	if lk.Err != nil || len(lk.Candidates) != 1 {
-		return nil, fmt.Errorf("create user %s: %w (and no single matching account found to adopt)", c.Identity, cause)
+		return nil, fmt.Errorf("create %s %s: %w (and no single matching object found to adopt)", k.name, c.Identity, cause)
 	}
 	cd := lk.Candidates[0]
-	attrs := plan.Diff(c.Values, cd.Values, e.o.Policy.CaseExact)
-	if len(attrs) > 0 && e.o.Policy.Update {
-		if err := e.tgt.PatchUser(ctx, cd.TargetID, scimclient.UserPatch(e.o.PatchMode, toChanges(attrs))); err != nil {
-			return nil, fmt.Errorf("update matched user %s (%s): %w", c.Identity, cd.TargetID, err)
+	attrs := plan.Diff(c.Values, cd.Values, k.policy.CaseExact)
+	if len(attrs) > 0 && k.policy.Update {
+		if err := k.patch(ctx, cd.TargetID, toChanges(attrs)); err != nil {
+			return nil, fmt.Errorf("update matched %s %s (%s): %w", k.name, c.Identity, cd.TargetID, err)
 		}
 	}
-	a.TargetID, a.MatchedBy, a.CreatedAt = cd.TargetID, lk.By, e.o.Now()
-	// Remember what the account holds now: the diff was sent, and anything not mapped is as found.
+	a.TargetID, a.MatchedBy, a.CreatedAt, a.Members = cd.TargetID, lk.By, e.o.Now(), nil
+	// Remember what the object holds now: the diff was sent, and anything not mapped is as found.
 	a.Values = merged(cd.Values, c.Values)
 	a.Hash = plan.ValuesHash(a.Values)
 	return &a, nil
@@ -219,18 +277,22 @@ func merged(base, over map[string]any) map[string]any {
 // in the target, so a chain A manages B manages C links whatever order the users came in. A manager
 // who is not provisioned (out of scope) is left out, and linked in a later cycle as soon as they are:
 // the stored manager id of every report is checked again whenever a user was newly linked (all
-// reports is true), otherwise only the users evaluated in this cycle.
-func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Anchor, all bool) error {
+// is true), otherwise only the users evaluated in this cycle.
+func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Anchor, all, complete bool) error {
 	if len(e.refs) == 0 || !e.o.Policy.Update {
 		return nil
 	}
 	path := e.refs[0]
-	var err error
-	if all && len(links) < len(objs) {
-		// An incremental cycle linked a new user: load every link to find that user's reports.
-		if links, err = e.st.Anchors(store.KindUser); err != nil {
+	if all && !complete {
+		// Find every report of a newly linked manager: the cycle loaded only some links.
+		stored, err := e.st.Anchors(store.KindUser)
+		if err != nil {
 			return fmt.Errorf("read state: %w", err)
 		}
+		for id, a := range links {
+			stored[id] = a
+		}
+		links = stored
 	}
 	type refChange struct {
 		a    store.Anchor
@@ -275,12 +337,12 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	g.SetLimit(e.o.Concurrency)
 	for _, w := range work {
 		g.Go(func() error {
-			err := e.tgt.PatchUser(gctx, w.a.TargetID, scimclient.UserPatch(e.o.PatchMode, toChanges([]plan.AttrChange{w.attr})))
+			err := e.users.patch(gctx, w.a.TargetID, toChanges([]plan.AttrChange{w.attr}))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				rep.Failed++
-				rep.Failures = append(rep.Failures, Failure{SourceID: w.a.SourceID, Op: "link manager", Err: err.Error()})
+				rep.OtherFailed++
+				rep.Failures = append(rep.Failures, Failure{Kind: "manager", SourceID: w.a.SourceID, Identity: w.a.SourceID, Op: "link manager", Err: err.Error(), err: err})
 				e.log.Warn("linking the manager failed", zap.String("targetId", w.a.TargetID), zap.Error(err))
 				return nil
 			}

@@ -12,12 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
@@ -52,10 +49,20 @@ type UserWriter interface {
 	DeleteUser(ctx context.Context, id string) error
 }
 
-// Target is the SCIM side the engine needs; *scimclient.Client implements it.
+// Target is the SCIM side the engine needs for users; *scimclient.Client implements it.
 type Target interface {
 	UserFinder
 	UserWriter
+}
+
+// GroupTarget is the SCIM side for groups; the engine asks the Target for it only when groups are
+// provisioned, so a users-only fake needs none of it.
+type GroupTarget interface {
+	FindGroups(ctx context.Context, displayName string) ([]scimclient.Resource, error)
+	ListGroups(ctx context.Context, pageSize int, fn func(scimclient.Resource) error) error
+	CreateGroup(ctx context.Context, r scimclient.Resource) (scimclient.Resource, error)
+	PatchGroup(ctx context.Context, id string, ops []scimclient.PatchOp) error
+	DeleteGroup(ctx context.Context, id string) error
 }
 
 // Scope values of Options.Scope.
@@ -68,6 +75,11 @@ const (
 type Options struct {
 	Users       *mapping.Table
 	UserScoping *scoping.Set
+	// Groups is the group mapping table; nil when groups are not provisioned.
+	Groups       *mapping.Table
+	GroupScoping *scoping.Set
+	// MemberBatchSize is the number of members added or removed per PATCH (default 100).
+	MemberBatchSize int
 	// Scope is ScopeAssigned (users assigned to the app directly or through a group) or ScopeAll.
 	Scope              string
 	ServicePrincipalID string
@@ -98,13 +110,15 @@ type Progress interface {
 
 // Engine runs cycles for one job.
 type Engine struct {
-	dir   Directory
-	tgt   Target
-	st    *store.Store
-	o     Options
-	log   *zap.Logger
-	refs  []string // target paths of reference-typed user mappings (manager)
-	types map[string]mapping.TargetType
+	dir Directory
+	tgt Target
+	st  *store.Store
+	o   Options
+	log *zap.Logger
+	// refs are the target paths of reference-typed user mappings (the manager).
+	refs   []string
+	users  *objectKind
+	groups *objectKind
 }
 
 // New returns an Engine. The store must be open for writing.
@@ -124,24 +138,51 @@ func New(dir Directory, tgt Target, st *store.Store, o Options) *Engine {
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
 	}
-	e := &Engine{dir: dir, tgt: tgt, st: st, o: o, log: o.Logger, types: map[string]mapping.TargetType{}}
+	if o.MemberBatchSize <= 0 {
+		o.MemberBatchSize = 100
+	}
+	e := &Engine{dir: dir, tgt: tgt, st: st, o: o, log: o.Logger}
 	for _, m := range o.Users.Mappings {
-		e.types[m.Target] = m.Type
 		if m.Type == mapping.TypeReference {
 			e.refs = append(e.refs, m.Target)
 		}
-		if m.Target == "active" || strings.HasSuffix(strings.ToLower(m.Target), ":active") {
-			e.o.Policy.Active = m.Target
-		}
 	}
-	if e.o.Policy.CaseExact == nil {
-		caseExact := map[string]bool{}
-		for _, m := range o.Users.Mappings {
-			caseExact[m.Target] = m.CaseExact
+	e.users = e.userKind()
+	if o.Groups != nil {
+		if gt, ok := tgt.(GroupTarget); ok {
+			e.groups = e.groupKind(gt)
+		} else {
+			e.log.Warn("the target does not support groups; group provisioning is off")
 		}
-		e.o.Policy.CaseExact = func(p string) bool { return caseExact[p] }
 	}
 	return e
+}
+
+// Counts are the outcomes of one object type in a cycle.
+type Counts struct {
+	Created, Adopted, Updated, Disabled, Deleted, Unchanged, Skipped, Failed int
+}
+
+// add counts one planned or applied change.
+func (c *Counts) add(op plan.Op, failed bool) {
+	switch {
+	case failed:
+		c.Failed++
+	case op == plan.Create:
+		c.Created++
+	case op == plan.Adopt:
+		c.Adopted++
+	case op == plan.Update:
+		c.Updated++
+	case op == plan.Disable:
+		c.Disabled++
+	case op == plan.Delete:
+		c.Deleted++
+	case op == plan.Unchanged:
+		c.Unchanged++
+	default:
+		c.Skipped++
+	}
 }
 
 // Report summarises one cycle for the CLI, the status command and the failure email.
@@ -150,8 +191,14 @@ type Report struct {
 	Kind     string
 	Started  time.Time
 	Finished time.Time
-	// Counts by outcome.
-	Created, Adopted, Updated, Disabled, Deleted, Unchanged, Skipped, Failed int
+	// Counts are the users' outcomes; Failed also counts group, membership and reference failures.
+	Counts
+	// Groups are the groups' outcomes.
+	Groups Counts
+	// MembersAdded and MembersRemoved count group memberships changed in the target.
+	MembersAdded, MembersRemoved int
+	// OtherFailed counts failed membership and manager updates.
+	OtherFailed int
 	// Failures lists the objects that failed, with their errors (all of them).
 	Failures []Failure
 	// Read is the number of source users read.
@@ -166,6 +213,8 @@ type Report struct {
 
 // Failure is one object that could not be provisioned in a cycle.
 type Failure struct {
+	// Kind is "user", "group", "membership" or "manager".
+	Kind     string
 	SourceID string
 	Identity string
 	Op       string
@@ -176,8 +225,14 @@ type Failure struct {
 // Cause returns the error behind the failure, for classification (nil for plan-level failures).
 func (f Failure) Cause() error { return f.err }
 
+// TotalFailed is every failure of the cycle: users, groups, memberships and manager links.
+func (r *Report) TotalFailed() int { return r.Failed + r.Groups.Failed + r.OtherFailed }
+
 // Writes is the number of objects changed in the target.
-func (r *Report) Writes() int { return r.Created + r.Adopted + r.Updated + r.Disabled + r.Deleted }
+func (r *Report) Writes() int {
+	return r.Created + r.Adopted + r.Updated + r.Disabled + r.Deleted + r.Groups.Created + r.Groups.Adopted +
+		r.Groups.Updated + r.Groups.Deleted + r.MembersAdded + r.MembersRemoved
+}
 
 // ErrAborted wraps an error that stopped a cycle before anything was written (a Graph outage, an
 // incomplete page): nothing was planned, so nothing can be wrongly disabled.
@@ -198,6 +253,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 		}
 		initial = true
 	}
+
 	// 1. read: any error here aborts the cycle before planning, so an outage never looks like
 	// mass unassignment.
 	snap, err := e.read(ctx, initial)
@@ -209,45 +265,58 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	}
 	rep.Read = len(snap.users)
 
-	// 2-3. scope and map.
-	objs, refs := e.mapUsers(snap.users, snap.assigned, snap.full)
+	// 2-5. users: scope, map, match, plan.
+	objs, refs := e.mapUsers(e.users, snap.users, snap.assigned, snap.full)
 	links, missing, err := e.loadLinks(snap, objs, refs)
 	if err != nil {
 		return rep, err
 	}
-	objs = append(objs, e.missingUsers(missing)...)
+	objs = append(objs, e.missingUsers(e.users, missing)...)
 	log.Info("read the directory", zap.String("kind", rep.Kind), zap.Int("users", len(snap.users)),
-		zap.Int("gone", len(missing)))
-
-	// 4. match: look up unlinked objects in the target.
-	planLinks := make(map[string]plan.Link, len(links))
-	for id, a := range links {
-		planLinks[id] = plan.Link{TargetID: a.TargetID, Managed: a.Managed, Values: a.Values, Hash: a.Hash}
-	}
-	e.resolveCreateRefs(objs, refs, links)
-	lookups, err := e.match(ctx, objs, planLinks)
+		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.groups)))
+	changes, err := e.planKind(ctx, e.users, objs, links, refs)
 	if err != nil {
 		return rep, err
 	}
-
-	// 5. plan.
-	changes := plan.Plan(plan.Input{Objects: objs, Links: planLinks, Lookups: lookups, Policy: e.o.Policy})
+	var gp *groupPlan
+	if e.groups != nil {
+		if gp, err = e.planGroups(ctx, snap); err != nil {
+			return rep, err
+		}
+	}
 	if e.o.DryRun {
-		e.countPlanned(rep, changes)
+		countPlanned(rep, &rep.Counts, changes)
+		if gp != nil {
+			countPlanned(rep, &rep.Groups, gp.changes)
+		}
 		rep.Finished = e.o.Now()
 		return rep, nil
 	}
 
-	// 6-8. apply and record, then references once every user exists.
-	linked, err := e.apply(ctx, rep, changes, refs, links)
+	// 6-8. apply and record: users and groups, then memberships, then manager references, so every
+	// reference points at an object that already exists in the target.
+	changed, err := e.apply(ctx, e.users, rep, &rep.Counts, changes, refs, links)
 	if err != nil {
 		return rep, err
 	}
-	if err := e.linkReferences(ctx, rep, objs, links, snap.full || linked > 0); err != nil {
+	if gp != nil {
+		if _, err := e.apply(ctx, e.groups, rep, &rep.Groups, gp.changes, nil, gp.links); err != nil {
+			return rep, err
+		}
+		if err := e.syncMembers(ctx, rep, snap, gp, links, changed); err != nil {
+			return rep, err
+		}
+	}
+	if err := e.linkReferences(ctx, rep, objs, links, snap.full || changed.linked > 0, snap.full); err != nil {
 		return rep, err
 	}
-	if err := e.recordEscrows(rep, objs); err != nil {
+	if err := e.recordEscrows(rep, store.KindUser, objs); err != nil {
 		return rep, err
+	}
+	if gp != nil {
+		if err := e.recordEscrows(rep, store.KindGroup, gp.objs); err != nil {
+			return rep, err
+		}
 	}
 	if err := e.commit(snap); err != nil {
 		return rep, err
@@ -256,31 +325,30 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	return rep, nil
 }
 
+// planKind matches the objects that have no link and plans every change.
+func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]store.Anchor, refs userRefs) ([]plan.Change, error) {
+	planLinks := make(map[string]plan.Link, len(links))
+	for id, a := range links {
+		planLinks[id] = plan.Link{TargetID: a.TargetID, Managed: a.Managed, Values: a.Values, Hash: a.Hash}
+	}
+	if refs != nil {
+		e.resolveCreateRefs(objs, refs, links)
+	}
+	lookups, err := e.match(ctx, k, objs, planLinks)
+	if err != nil {
+		return nil, err
+	}
+	return plan.Plan(plan.Input{Objects: objs, Links: planLinks, Lookups: lookups, Policy: k.policy}), nil
+}
+
 // countPlanned fills a dry-run report from the plan without sending anything.
-func (e *Engine) countPlanned(rep *Report, changes []plan.Change) {
-	for _, c := range changes {
-		switch c.Op {
-		case plan.Create:
-			rep.Created++
-		case plan.Adopt:
-			rep.Adopted++
-		case plan.Update:
-			rep.Updated++
-		case plan.Disable:
-			rep.Disabled++
-		case plan.Delete:
-			rep.Deleted++
-		case plan.Unchanged:
-			rep.Unchanged++
-		case plan.Skip:
-			if c.Failed {
-				rep.Failed++
-				rep.Failures = append(rep.Failures, Failure{SourceID: c.SourceID, Identity: c.Identity, Op: "match", Err: c.Reason})
-			} else {
-				rep.Skipped++
-			}
+func countPlanned(rep *Report, c *Counts, changes []plan.Change) {
+	for _, ch := range changes {
+		c.add(ch.Op, ch.Failed)
+		if ch.Failed {
+			rep.Failures = append(rep.Failures, Failure{SourceID: ch.SourceID, Identity: ch.Identity, Op: "match", Err: ch.Reason})
 		}
-		rep.Planned = append(rep.Planned, c)
+		rep.Planned = append(rep.Planned, ch)
 	}
 }
 
@@ -293,7 +361,8 @@ func (e *Engine) commit(snap *snapshot) error {
 		}
 	}
 	if snap.assigned != nil {
-		if err := e.st.PutSets(store.SetAssignments, map[string][]string{"users": sortedKeys(snap.assigned)}, nil, true); err != nil {
+		sets := map[string][]string{"users": sortedKeys(snap.assigned), "groups": sortedKeys(snap.assignedGroups)}
+		if err := e.st.PutSets(store.SetAssignments, sets, nil, true); err != nil {
 			return fmt.Errorf("save assignments: %w", err)
 		}
 	}
@@ -374,293 +443,3 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// userRefs holds, per source user, the source ids its reference mappings point at (manager). A user
-// is absent when this cycle learned nothing about its references (a delta record without manager@delta),
-// and present with an empty map when it has none.
-type userRefs map[string]map[string]string
-
-// manager returns the source id of the user's manager and whether the cycle knows it.
-func (r userRefs) manager(id string, paths []string) (string, bool) {
-	m, ok := r[id]
-	if !ok || len(paths) == 0 {
-		return "", ok
-	}
-	return m[paths[0]], true
-}
-
-// mapUsers scopes and maps users. full tells that the round returned every user whole, so a user
-// without a manager annotation has no manager (in a delta round it means "unchanged").
-func (e *Engine) mapUsers(users []directory.User, assigned map[string]bool, full bool) ([]plan.Object, userRefs) {
-	objs := make([]plan.Object, 0, len(users))
-	refs := userRefs{}
-	for _, u := range users {
-		o := plan.Object{SourceID: u.ID, HardDeleted: u.Removed == directory.HardDeleted}
-		attrs := u.Attributes
-		if attrs == nil {
-			attrs = mapping.AttributeMap{}
-		}
-		if v, ok := attrs.Lookup("userPrincipalName"); ok {
-			o.Identity = v.String()
-		} else if v, ok := attrs.Lookup("displayName"); ok {
-			o.Identity = v.String()
-		} else {
-			o.Identity = u.ID
-		}
-		if o.HardDeleted {
-			objs = append(objs, o)
-			continue
-		}
-		enabled := true
-		if v, ok := attrs.Lookup("accountEnabled"); ok {
-			if b, ok := v.AsBool(); ok {
-				enabled = b
-			}
-		}
-		o.Enabled = enabled && u.Removed == directory.NotRemoved
-		o.InScope, o.ScopeReason = true, "assigned and passed the scoping filters"
-		switch {
-		case u.Removed == directory.SoftDeleted:
-			o.InScope, o.ScopeReason = false, "soft-deleted in the directory"
-		case assigned != nil && !assigned[u.ID]:
-			o.InScope, o.ScopeReason = false, "not assigned to the app"
-		case e.o.UserScoping != nil:
-			d := e.o.UserScoping.Evaluate(attrs)
-			if !d.InScope {
-				o.InScope, o.ScopeReason = false, d.Reason
-			}
-		}
-		// IsSoftDeleted is computed, as in Entra: unassigned, out of the scoping filters,
-		// soft-deleted or accountEnabled false.
-		computed := make(mapping.AttributeMap, len(attrs)+2)
-		for k, v := range attrs {
-			computed[k] = v
-		}
-		computed["IsSoftDeleted"] = mapping.Bool(!o.InScope || !o.Enabled)
-		if _, ok := computed["objectId"]; !ok {
-			computed["objectId"] = mapping.Str(u.ID)
-		}
-		upd, err := e.o.Users.Evaluate(computed, e.o.Env, false)
-		if err != nil {
-			o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
-			objs = append(objs, o)
-			continue
-		}
-		crt, err := e.o.Users.Evaluate(computed, e.o.Env, true)
-		if err != nil {
-			o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
-			objs = append(objs, o)
-			continue
-		}
-		var r map[string]string
-		o.Values, r = e.export(upd.Values)
-		o.CreateValues, _ = e.export(crt.Values)
-		if len(e.refs) > 0 && (full || u.ManagerKnown) {
-			if r == nil {
-				r = map[string]string{}
-			}
-			refs[u.ID] = r
-		}
-		objs = append(objs, o)
-	}
-	return objs, refs
-}
-
-// export turns mapped Values into the JSON-able values the target receives, and splits off the
-// reference attributes (which carry source ids until resolved).
-func (e *Engine) export(vals map[string]mapping.Value) (map[string]any, map[string]string) {
-	out := make(map[string]any, len(vals))
-	var refs map[string]string
-	for path, v := range vals {
-		switch e.types[path] {
-		case mapping.TypeReference:
-			if refs == nil {
-				refs = map[string]string{}
-			}
-			refs[path] = v.String()
-		case mapping.TypeBoolean:
-			if b, ok := v.AsBool(); ok {
-				out[path] = b
-			} else {
-				out[path] = v.String()
-			}
-		case mapping.TypeInteger:
-			if n, ok := v.AsInt(); ok {
-				out[path] = n
-			} else {
-				out[path] = v.String()
-			}
-		case mapping.TypeMulti:
-			out[path] = append([]string(nil), v.Strings()...)
-		default:
-			out[path] = v.String()
-		}
-	}
-	return out, refs
-}
-
-// resolveCreateRefs puts the manager's target id into the create body when the manager is already
-// provisioned, which saves the separate PATCH Entra sends after every create.
-func (e *Engine) resolveCreateRefs(objs []plan.Object, refs userRefs, links map[string]store.Anchor) {
-	for i := range objs {
-		r := refs[objs[i].SourceID]
-		for path, src := range r {
-			if a, ok := links[src]; ok && a.Managed && a.TargetID != "" && objs[i].CreateValues != nil {
-				objs[i].CreateValues[path] = a.TargetID
-			}
-		}
-	}
-}
-
-// match looks up, for every in-scope object without a link, target accounts by the matching
-// attributes in precedence order.
-func (e *Engine) match(ctx context.Context, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
-	var need []int
-	for i, o := range objs {
-		if l, ok := links[o.SourceID]; (ok && l.Managed) || !o.InScope || !o.Enabled || o.Err != nil || o.HardDeleted {
-			continue
-		}
-		need = append(need, i)
-	}
-	out := make(map[string]plan.Lookup, len(need))
-	if len(need) == 0 {
-		return out, nil
-	}
-	matchOrder := e.matchPaths()
-	if len(matchOrder) == 0 {
-		return nil, fmt.Errorf("%w: no matching attribute is mapped", ErrAborted)
-	}
-	paths := e.exportPaths()
-	if len(need) > e.o.ListThreshold {
-		idx, err := e.indexTarget(ctx, matchOrder, paths)
-		if err == nil {
-			for _, i := range need {
-				out[objs[i].SourceID] = idx.lookup(objs[i], matchOrder)
-			}
-			return out, nil
-		}
-		e.log.Warn("listing the target's users failed; matching one query per user instead", zap.Error(err))
-	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.o.Concurrency)
-	for _, i := range need {
-		o := objs[i]
-		g.Go(func() error {
-			lk := e.query(gctx, o, matchOrder, paths)
-			mu.Lock()
-			out[o.SourceID] = lk
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// matchPaths lists the matching target paths in precedence order.
-func (e *Engine) matchPaths() []string {
-	type mp struct {
-		prec int
-		path string
-	}
-	var ms []mp
-	for _, m := range e.o.Users.Mappings {
-		if m.Matching > 0 {
-			ms = append(ms, mp{m.Matching, m.Target})
-		}
-	}
-	sort.SliceStable(ms, func(i, j int) bool { return ms[i].prec < ms[j].prec })
-	out := make([]string, len(ms))
-	for i, m := range ms {
-		out[i] = m.path
-	}
-	return out
-}
-
-// exportPaths lists every target path the mappings write, so a found account's values can be diffed.
-func (e *Engine) exportPaths() []string {
-	out := make([]string, 0, len(e.o.Users.Mappings))
-	for _, m := range e.o.Users.Mappings {
-		out = append(out, m.Target)
-	}
-	return out
-}
-
-func (e *Engine) query(ctx context.Context, o plan.Object, order, paths []string) plan.Lookup {
-	for _, path := range order {
-		v, ok := o.Values[path].(string)
-		if !ok || v == "" {
-			continue
-		}
-		found, err := e.tgt.FindUsers(ctx, path, v)
-		if err != nil {
-			return plan.Lookup{By: path, Err: fmt.Errorf("query target by %s: %w", path, err)}
-		}
-		if len(found) > 0 {
-			return plan.Lookup{By: path, Candidates: candidates(found, paths)}
-		}
-	}
-	return plan.Lookup{}
-}
-
-func candidates(rs []scimclient.Resource, paths []string) []plan.Candidate {
-	out := make([]plan.Candidate, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, candidate(r, paths))
-	}
-	return out
-}
-
-func candidate(r scimclient.Resource, paths []string) plan.Candidate {
-	id, _ := r["id"].(string)
-	c := plan.Candidate{TargetID: id, Values: make(map[string]any, len(paths))}
-	for _, p := range paths {
-		if v, ok := scimclient.ValueAt(r, p); ok && v != nil {
-			c.Values[p] = v
-		}
-	}
-	return c
-}
-
-// targetIndex is one listing of the target's users, indexed by the matching attributes.
-type targetIndex map[string]map[string][]plan.Candidate
-
-func (e *Engine) indexTarget(ctx context.Context, order, paths []string) (targetIndex, error) {
-	idx := targetIndex{}
-	for _, p := range order {
-		idx[p] = map[string][]plan.Candidate{}
-	}
-	err := e.tgt.ListUsers(ctx, 500, func(r scimclient.Resource) error {
-		c := candidate(r, paths)
-		for _, p := range order {
-			v, ok := scimclient.ValueAt(r, p)
-			if s, isStr := v.(string); ok && isStr && s != "" {
-				k := strings.ToLower(s)
-				idx[p][k] = append(idx[p][k], c)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list target users: %w", err)
-	}
-	return idx, nil
-}
-
-// lookup matches case-insensitively, as SCIM's caseExact=false default for userName says a target
-// filter would.
-func (idx targetIndex) lookup(o plan.Object, order []string) plan.Lookup {
-	for _, p := range order {
-		v, ok := o.Values[p].(string)
-		if !ok || v == "" {
-			continue
-		}
-		if cs := idx[p][strings.ToLower(v)]; len(cs) > 0 {
-			return plan.Lookup{By: p, Candidates: cs}
-		}
-	}
-	return plan.Lookup{}
-}

@@ -10,27 +10,27 @@ import (
 // recordEscrows keeps the objects that failed this cycle as escrows, so that incremental cycles read
 // and retry them although they did not change in the directory, and drops the escrows of objects that
 // succeeded.
-func (e *Engine) recordEscrows(rep *Report, objs []plan.Object) error {
+func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object) error {
 	all, err := e.st.Escrows()
 	if err != nil {
 		return fmt.Errorf("read escrows: %w", err)
 	}
 	prev := map[string]store.Escrow{}
 	for _, es := range all {
-		if es.Kind == store.KindUser {
+		if es.Kind == kind {
 			prev[es.SourceID] = es
 		}
 	}
 	failed := map[string]bool{}
 	now := e.o.Now()
 	for _, f := range rep.Failures {
-		if failed[f.SourceID] || f.SourceID == "" {
+		if failed[f.SourceID] || f.SourceID == "" || f.Kind != string(kind) {
 			continue
 		}
 		failed[f.SourceID] = true
 		es, had := prev[f.SourceID]
 		if !had {
-			es = store.Escrow{Kind: store.KindUser, SourceID: f.SourceID, FirstFailed: now}
+			es = store.Escrow{Kind: kind, SourceID: f.SourceID, FirstFailed: now}
 		}
 		es.Op, es.Attempts, es.LastFailed, es.NextRetry, es.Error = f.Op, es.Attempts+1, now, now, f.Err
 		es.ErrorClass = errorClass(f.Cause())
@@ -40,12 +40,12 @@ func (e *Engine) recordEscrows(rep *Report, objs []plan.Object) error {
 	}
 	for _, o := range objs {
 		if _, had := prev[o.SourceID]; had && !failed[o.SourceID] {
-			if err := e.st.DeleteEscrow(store.KindUser, o.SourceID); err != nil {
+			if err := e.st.DeleteEscrow(kind, o.SourceID); err != nil {
 				return fmt.Errorf("clear escrow: %w", err)
 			}
 		}
 	}
-	rep.Escrowed = len(prev) - countCleared(prev, objs, failed) + countNew(prev, failed)
+	rep.Escrowed += len(prev) - countCleared(prev, objs, failed) + countNew(prev, failed)
 	return nil
 }
 

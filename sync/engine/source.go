@@ -22,8 +22,10 @@ type snapshot struct {
 	// full is true when the users were read in a full round (initial cycle or forced resync).
 	full     bool
 	userLink string
-	// assigned is the set of user ids in the assignment scope, nil when the scope is all users.
-	assigned map[string]bool
+	// assigned is the set of user ids in the assignment scope, nil when the scope is all users;
+	// assignedGroups the same for groups.
+	assigned       map[string]bool
+	assignedGroups map[string]bool
 
 	groupsRead bool
 	groupsFull bool
@@ -63,14 +65,30 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 	snap.userLink = round.DeltaLink
 	snap.users = round.Users
 
+	var as []directory.Assignment
 	if e.o.Scope == ScopeAssigned {
+		if as, err = e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID); err != nil {
+			return nil, fmt.Errorf("%w: read app assignments from Graph: %v", ErrAborted, err)
+		}
+		snap.assignedGroups = assignedGroups(as)
+		if groupLink != "" && e.groups != nil {
+			// A newly assigned group must be read whole (its attributes are not in a delta round
+			// unless it changed): an assignment change of groups makes the group round a full one.
+			prev, err := e.st.Sets(store.SetAssignments)
+			if err != nil {
+				return nil, fmt.Errorf("read state: %w", err)
+			}
+			if !sameSet(prev["groups"], snap.assignedGroups) {
+				groupLink = ""
+			}
+		}
+	}
+	if e.o.Scope == ScopeAssigned || e.groups != nil {
 		if err := e.readGroups(ctx, snap, groupLink); err != nil {
 			return nil, err
 		}
-		as, err := e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID)
-		if err != nil {
-			return nil, fmt.Errorf("%w: read app assignments from Graph: %v", ErrAborted, err)
-		}
+	}
+	if e.o.Scope == ScopeAssigned {
 		snap.assigned = assignedUsers(as, snap.members)
 	}
 
@@ -129,11 +147,15 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 
 // readGroups reads a groups round and folds its membership changes into the stored member lists.
 func (e *Engine) readGroups(ctx context.Context, snap *snapshot, link string) error {
-	gr, err := e.dir.Groups(ctx, nil, link)
+	var attrs []string
+	if e.o.Groups != nil {
+		attrs = e.o.Groups.Attributes()
+	}
+	gr, err := e.dir.Groups(ctx, attrs, link)
 	if errors.Is(err, directory.ErrResyncRequired) && link != "" {
 		e.log.Warn("Graph no longer accepts the groups watermark; running a full round", zap.Error(err))
 		link = ""
-		gr, err = e.dir.Groups(ctx, nil, "")
+		gr, err = e.dir.Groups(ctx, attrs, "")
 	}
 	if err != nil {
 		return fmt.Errorf("%w: read groups from Graph: %v", ErrAborted, err)
@@ -181,6 +203,30 @@ func (e *Engine) readGroups(ctx context.Context, snap *snapshot, link string) er
 	return nil
 }
 
+// assignedGroups is the set of groups assigned to the app.
+func assignedGroups(as []directory.Assignment) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range as {
+		if strings.EqualFold(a.PrincipalType, "group") {
+			out[a.PrincipalID] = true
+		}
+	}
+	return out
+}
+
+// sameSet reports whether list holds exactly the keys of set.
+func sameSet(list []string, set map[string]bool) bool {
+	if len(list) != len(set) {
+		return false
+	}
+	for _, id := range list {
+		if !set[id] {
+			return false
+		}
+	}
+	return true
+}
+
 // assignedUsers computes the assignment scope: users assigned directly, and the direct members of
 // assigned groups. Nested groups are not expanded, as in Entra.
 func assignedUsers(as []directory.Assignment, members map[string][]string) map[string]bool {
@@ -201,7 +247,7 @@ func assignedUsers(as []directory.Assignment, members map[string][]string) map[s
 // missingUsers plans linked users that a full round no longer returns as gone from the directory.
 // Graph cannot tell a soft delete from a hard delete here, so they are disabled (never deleted): the
 // safe choice, and what the service does for soft-deleted users.
-func (e *Engine) missingUsers(ids []string) []plan.Object {
+func (e *Engine) missingUsers(uk *objectKind, ids []string) []plan.Object {
 	out := make([]plan.Object, 0, len(ids))
 	for _, id := range ids {
 		o := plan.Object{SourceID: id, Identity: id, InScope: false, ScopeReason: "no longer in the directory"}
@@ -209,7 +255,7 @@ func (e *Engine) missingUsers(ids []string) []plan.Object {
 		if err != nil {
 			o.Err = fmt.Errorf("evaluate mappings for %s: %w", id, err)
 		} else {
-			o.Values, _ = e.export(d.Values)
+			o.Values, _ = uk.export(d.Values)
 		}
 		out = append(out, o)
 	}

@@ -13,6 +13,8 @@
 //	                       |                      |                  |   (Skip when skipOutOfScopeDeletions)
 //	 out of scope          | managed, disabled    | -                | Unchanged
 //	 out of scope          | none or unmanaged    | -                | Skip (not effectively entitled)
+//	 out of scope (group)  | managed              | -                | Delete (DeleteOutOfScope; Delete action
+//	                       |                      |                  |   on and skipOutOfScopeDeletions off)
 //	 in scope              | managed              | -                | Update with the minimal diff against the
 //	                       |                      |                  |   last exported values, or Unchanged
 //	 in scope, disabled    | none                 | -                | Skip (disabled users are never provisioned)
@@ -127,6 +129,9 @@ type Policy struct {
 	// Active is the path that carries the account's active flag (usually "active"), used to tell a
 	// Disable from an Update; empty when the mappings do not map IsSoftDeleted.
 	Active string
+	// DeleteOutOfScope deletes linked objects that leave the scope instead of disabling them: groups,
+	// which have no active flag. The Delete action and SkipOutOfScopeDeletions still apply.
+	DeleteOutOfScope bool
 }
 
 // Change is one planned operation.
@@ -205,6 +210,16 @@ func planOne(o *Object, in Input) Change {
 	case !o.InScope:
 		if !managed {
 			return skip("not in scope: "+o.ScopeReason, false)
+		}
+		if in.Policy.DeleteOutOfScope {
+			switch {
+			case in.Policy.SkipOutOfScopeDeletions:
+				return skip("not in scope ("+o.ScopeReason+"); skipOutOfScopeDeletions is on", false)
+			case !in.Policy.Delete:
+				return skip("not in scope ("+o.ScopeReason+"); the Delete action is off", false)
+			}
+			c.Op, c.Reason = Delete, "not in scope: "+o.ScopeReason
+			return c
 		}
 		return planUpdate(c, o, link, in.Policy, true)
 	case managed:

@@ -1,0 +1,135 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/sync/plan"
+)
+
+// match looks up, for every in-scope object without a link, target objects by the matching
+// attributes in precedence order: one query per object, or one paged listing of the target when many
+// objects need a lookup (an initial cycle), which is far cheaper than thousands of queries.
+func (e *Engine) match(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
+	var need []int
+	for i, o := range objs {
+		if l, ok := links[o.SourceID]; (ok && l.Managed) || !o.InScope || !o.Enabled || o.Err != nil || o.HardDeleted {
+			continue
+		}
+		need = append(need, i)
+	}
+	out := make(map[string]plan.Lookup, len(need))
+	if len(need) == 0 {
+		return out, nil
+	}
+	if len(k.matchOrder) == 0 {
+		return nil, fmt.Errorf("%w: no %s matching attribute is mapped", ErrAborted, k.name)
+	}
+	if len(need) > e.o.ListThreshold {
+		idx, err := e.indexTarget(ctx, k)
+		if err == nil {
+			for _, i := range need {
+				out[objs[i].SourceID] = idx.lookup(objs[i], k.matchOrder)
+			}
+			return out, nil
+		}
+		e.log.Warn("listing the target failed; matching one query per object instead", zap.String("kind", k.name), zap.Error(err))
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.o.Concurrency)
+	for _, i := range need {
+		o := objs[i]
+		g.Go(func() error {
+			lk := query(gctx, k, o)
+			mu.Lock()
+			out[o.SourceID] = lk
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// query looks one object up by its matching attributes; the first attribute that finds anything wins.
+func query(ctx context.Context, k *objectKind, o plan.Object) plan.Lookup {
+	for _, path := range k.matchOrder {
+		v, ok := o.Values[path].(string)
+		if !ok || v == "" {
+			continue
+		}
+		found, err := k.find(ctx, path, v)
+		if err != nil {
+			return plan.Lookup{By: path, Err: fmt.Errorf("query target by %s: %w", path, err)}
+		}
+		if len(found) > 0 {
+			out := make([]plan.Candidate, 0, len(found))
+			for _, r := range found {
+				out = append(out, candidate(r, k.exportPaths))
+			}
+			return plan.Lookup{By: path, Candidates: out}
+		}
+	}
+	return plan.Lookup{}
+}
+
+func candidate(r scimclient.Resource, paths []string) plan.Candidate {
+	id, _ := r["id"].(string)
+	c := plan.Candidate{TargetID: id, Values: make(map[string]any, len(paths))}
+	for _, p := range paths {
+		if v, ok := scimclient.ValueAt(r, p); ok && v != nil {
+			c.Values[p] = v
+		}
+	}
+	return c
+}
+
+// targetIndex is one listing of the target's objects, indexed by the matching attributes.
+type targetIndex map[string]map[string][]plan.Candidate
+
+func (e *Engine) indexTarget(ctx context.Context, k *objectKind) (targetIndex, error) {
+	idx := targetIndex{}
+	for _, p := range k.matchOrder {
+		idx[p] = map[string][]plan.Candidate{}
+	}
+	err := k.list(ctx, 500, func(r scimclient.Resource) error {
+		c := candidate(r, k.exportPaths)
+		for _, p := range k.matchOrder {
+			v, ok := scimclient.ValueAt(r, p)
+			if s, isStr := v.(string); ok && isStr && s != "" {
+				key := strings.ToLower(s)
+				idx[p][key] = append(idx[p][key], c)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list target %ss: %w", k.name, err)
+	}
+	return idx, nil
+}
+
+// lookup matches case-insensitively, as SCIM's caseExact=false default for userName and displayName
+// says a target filter would.
+func (idx targetIndex) lookup(o plan.Object, order []string) plan.Lookup {
+	for _, p := range order {
+		v, ok := o.Values[p].(string)
+		if !ok || v == "" {
+			continue
+		}
+		if cs := idx[p][strings.ToLower(v)]; len(cs) > 0 {
+			return plan.Lookup{By: p, Candidates: cs}
+		}
+	}
+	return plan.Lookup{}
+}
