@@ -112,4 +112,3 @@ func (e *Engine) resolveCreateRefs(objs []plan.Object, refs userRefs, links map[
 		}
 	}
 }
-
