@@ -239,3 +239,22 @@ func (s *Set) Filters() []Filter {
 	}
 	return out
 }
+
+// Attributes lists the attributes the filters read, so the source reader can select them alongside
+// the mapped ones: a filter on an attribute that is not read would see null and fail every user.
+func (s *Set) Attributes() []string {
+	if s == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, f := range s.Filters() {
+		for _, c := range f.Clauses {
+			if !seen[c.Attribute] {
+				seen[c.Attribute] = true
+				out = append(out, c.Attribute)
+			}
+		}
+	}
+	return out
+}

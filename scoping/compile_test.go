@@ -187,3 +187,21 @@ func TestTrimDotStarsSameMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestSetAttributes(t *testing.T) {
+	s, err := Compile([]Filter{
+		{Clauses: []Clause{{Attribute: "department", Operator: "EQUALS", Value: "Sales"}, {Attribute: "country", Operator: "IS NOT NULL"}}},
+		{Clauses: []Clause{{Attribute: "department", Operator: "ENDS_WITH", Value: "ing"}}},
+	}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Attributes()
+	if len(got) != 2 || got[0] != "department" || got[1] != "country" {
+		t.Fatalf("Attributes() = %v", got)
+	}
+	var none *Set
+	if none.Attributes() != nil {
+		t.Fatal("nil set has attributes")
+	}
+}

@@ -12,7 +12,9 @@ import (
 
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
 // applied tells later steps of the cycle what the apply step changed.
@@ -35,6 +37,10 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	res := applied{changed: map[string]bool{}}
 	b := e.st.NewBatcher(256, 500*time.Millisecond)
 	defer b.Close()
+	// A credentials or compliance failure fails every object the same way: stop at the first one
+	// instead of sending thousands of doomed requests, and let the judge quarantine the job.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var mu sync.Mutex
 	record := func(a store.Anchor) {
 		b.Put(a)
@@ -45,7 +51,16 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	count := func(c plan.Change, err error) {
 		mu.Lock()
 		defer mu.Unlock()
+		if le, ok := e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged()); ok {
+			rep.logs = append(rep.logs, le)
+		}
+		if err != nil && quarantine.IsFatal(err) && rep.Fatal == nil {
+			rep.Fatal = err
+			cancel()
+		}
 		switch {
+		case err != nil && rep.Fatal != nil && err != rep.Fatal && errors.Is(err, context.Canceled):
+			return // cancelled because of the fatal failure: not an object failure of its own
 		case err != nil:
 			counts.Failed++
 			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: c.Op.String(), Err: err.Error(), err: err})
@@ -139,6 +154,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	if err := b.Flush(); err != nil {
 		return res, fmt.Errorf("record results: %w", err)
 	}
+	if rep.Fatal != nil {
+		return res, fmt.Errorf("%s provisioning stopped: %w", k.name, rep.Fatal)
+	}
 	return res, ctx.Err()
 }
 
@@ -186,7 +204,7 @@ func waves(work []plan.Change, refs userRefs, paths []string) [][]plan.Change {
 // applyOne sends one change and returns the link to record.
 func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, refs userRefs, old store.Anchor, hadOld bool) (*store.Anchor, error) {
 	now := e.o.Now()
-	a := store.Anchor{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: true, Hash: c.Hash, Values: c.Values,
+	a := store.Anchor{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Hash: c.Hash, Values: c.Values,
 		UpdatedAt: now, Disabled: c.Op == plan.Disable}
 	if hadOld {
 		a.CreatedAt, a.MatchedBy, a.ManagerID, a.Members = old.CreatedAt, old.MatchedBy, old.ManagerID, old.Members
@@ -220,7 +238,13 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, ref
 		a.CreatedAt, a.MatchedBy = now, c.MatchedBy
 		return &a, nil
 	case plan.Update, plan.Disable:
-		if err := k.patch(ctx, c.TargetID, toChanges(c.Attrs)); err != nil {
+		err := k.patch(ctx, c.TargetID, toChanges(c.Attrs))
+		if isNotFound(err) && c.Op == plan.Update && k.policy.Create {
+			// InvalidAnchor: the object was deleted in the target behind our back. Match again, or
+			// create it again, instead of retrying a dead id forever.
+			return e.recreate(ctx, k, c, a, err)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%s %s %s (%s): %w", c.Op, k.name, c.Identity, c.TargetID, err)
 		}
 		return &a, nil
@@ -250,6 +274,33 @@ func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.C
 	// Remember what the object holds now: the diff was sent, and anything not mapped is as found.
 	a.Values = merged(cd.Values, c.Values)
 	a.Hash = plan.ValuesHash(a.Values)
+	return &a, nil
+}
+
+// recreate handles an update whose target object is gone: adopt a matching object if one exists,
+// else create the object again from the full set of values.
+func (e *Engine) recreate(ctx context.Context, k *objectKind, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
+	e.log.Warn("the linked target object no longer exists; matching again", zap.String("kind", k.name),
+		zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
+	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}
+	lk := query(ctx, k, o)
+	switch {
+	case lk.Err != nil:
+		return nil, fmt.Errorf("update %s %s: %w; matching again failed: %v", k.name, c.Identity, cause, lk.Err)
+	case len(lk.Candidates) > 1:
+		return nil, fmt.Errorf("update %s %s: %w; %d target objects match on %s: %w", k.name, c.Identity, cause, len(lk.Candidates), lk.By, escrow.ErrDuplicateTargetEntries)
+	case len(lk.Candidates) == 1:
+		return e.adoptAfterConflict(ctx, k, c, a, cause)
+	}
+	res, err := k.create(ctx, c.Values)
+	if err != nil {
+		return nil, fmt.Errorf("create %s %s again after %v: %w", k.name, c.Identity, cause, err)
+	}
+	id, _ := res["id"].(string)
+	if id == "" {
+		return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
+	}
+	a.TargetID, a.MatchedBy, a.CreatedAt, a.Members = id, "created", e.o.Now(), nil
 	return &a, nil
 }
 
@@ -340,6 +391,8 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 			err := e.users.patch(gctx, w.a.TargetID, toChanges([]plan.AttrChange{w.attr}))
 			mu.Lock()
 			defer mu.Unlock()
+			prop := []store.Property{{Name: w.attr.Path, Old: fmt.Sprint(orNil(w.attr.Old)), New: fmt.Sprint(orNil(w.attr.New))}}
+			rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindUser, w.a.SourceID, w.a.TargetID, "link the manager", prop, err))
 			if err != nil {
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: "manager", SourceID: w.a.SourceID, Identity: w.a.SourceID, Op: "link manager", Err: err.Error(), err: err})
@@ -363,4 +416,12 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 		return fmt.Errorf("record manager links: %w", err)
 	}
 	return ctx.Err()
+}
+
+// orNil renders an absent value as "" in the log.
+func orNil(v any) any {
+	if v == nil {
+		return ""
+	}
+	return v
 }

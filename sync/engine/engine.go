@@ -100,6 +100,15 @@ type Options struct {
 	Progress Progress
 	// DryRun plans without sending anything or recording state; the report lists the plan.
 	DryRun bool
+	// DeletionThreshold stages a cycle's disables and deletes when they are at least this many;
+	// 0 switches the guard off.
+	DeletionThreshold int
+	// LogRetention is how long provisioning-log entries are kept (default 30 days).
+	LogRetention time.Duration
+	// Alerter sends the failure emails; nil when none are configured.
+	Alerter Alerter
+	// Job, StatePath and ConfigPath name the job in emails and the commands they suggest.
+	Job, StatePath, ConfigPath string
 }
 
 // Progress receives progress of the apply phase (a terminal progress bar, metrics).
@@ -140,6 +149,9 @@ func New(dir Directory, tgt Target, st *store.Store, o Options) *Engine {
 	}
 	if o.MemberBatchSize <= 0 {
 		o.MemberBatchSize = 100
+	}
+	if o.LogRetention == 0 {
+		o.LogRetention = 30 * 24 * time.Hour
 	}
 	e := &Engine{dir: dir, tgt: tgt, st: st, o: o, log: o.Logger}
 	for _, m := range o.Users.Mappings {
@@ -199,6 +211,12 @@ type Report struct {
 	MembersAdded, MembersRemoved int
 	// OtherFailed counts failed membership and manager updates.
 	OtherFailed int
+	// Staged counts the disables and deletes the deletion threshold held back in this cycle.
+	Staged int
+	// Fatal is the credentials or compliance failure that stopped the cycle early, if any.
+	Fatal error
+	// logs are the provisioning-log entries of the cycle, written when it ends.
+	logs []store.LogEntry
 	// Failures lists the objects that failed, with their errors (all of them).
 	Failures []Failure
 	// Read is the number of source users read.
@@ -243,6 +261,7 @@ var ErrAborted = errors.New("cycle aborted before any change was sent")
 func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "incremental"}
 	log := e.log.With(zap.String("cycle", rep.CycleID))
+	defer e.flushLogs(rep)
 	fp, err := e.st.Fingerprint()
 	if err != nil {
 		return rep, fmt.Errorf("read state: %w", err)
@@ -284,6 +303,10 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 			return rep, err
 		}
 	}
+	// 6. guard: the deletion threshold holds back mass disables and deletes.
+	if err := e.guard(rep, changes, gp); err != nil {
+		return rep, err
+	}
 	if e.o.DryRun {
 		countPlanned(rep, &rep.Counts, changes)
 		if gp != nil {
@@ -323,6 +346,74 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	}
 	rep.Finished = e.o.Now()
 	return rep, nil
+}
+
+// guard stages the cycle's disables and deletes instead of sending them when there are at least
+// DeletionThreshold of them (Entra's accidental-deletions prevention): they wait for
+// `scimsync allow-deletes`, and the job is quarantined with reason TooManyDeletes.
+func (e *Engine) guard(rep *Report, users []plan.Change, gp *groupPlan) error {
+	if e.o.DeletionThreshold <= 0 {
+		return nil
+	}
+	type ref struct {
+		list []plan.Change
+		i    int
+		kind store.Kind
+	}
+	var hits []ref
+	for i, c := range users {
+		if c.Op == plan.Disable || c.Op == plan.Delete {
+			hits = append(hits, ref{users, i, store.KindUser})
+		}
+	}
+	if gp != nil {
+		for i, c := range gp.changes {
+			if c.Op == plan.Delete {
+				hits = append(hits, ref{gp.changes, i, store.KindGroup})
+			}
+		}
+	}
+	if len(hits) < e.o.DeletionThreshold {
+		return nil
+	}
+	now := e.o.Now()
+	ops := make([]store.StagedOp, 0, len(hits))
+	for _, h := range hits {
+		c := &h.list[h.i]
+		op := "disable"
+		if c.Op == plan.Delete {
+			op = "delete"
+		}
+		ops = append(ops, store.StagedOp{Kind: h.kind, SourceID: c.SourceID, TargetID: c.TargetID, Op: op, StagedAt: now})
+		c.Reason = fmt.Sprintf("%s%d disables and deletes reach the deletion threshold of %d; held until `scimsync allow-deletes`",
+			plan.StagedPrefix, len(hits), e.o.DeletionThreshold)
+		c.Op = plan.Skip
+	}
+	e.log.Warn("deletion threshold reached: disables and deletes are staged, not sent",
+		zap.Int("count", len(hits)), zap.Int("threshold", e.o.DeletionThreshold))
+	rep.Staged = len(hits)
+	if e.o.DryRun {
+		return nil
+	}
+	if err := e.st.StageOps(ops...); err != nil {
+		return fmt.Errorf("stage deletions: %w", err)
+	}
+	return nil
+}
+
+// flushLogs writes the cycle's provisioning-log entries and prunes entries past the retention.
+func (e *Engine) flushLogs(rep *Report) {
+	if e.o.DryRun || len(rep.logs) == 0 {
+		return
+	}
+	if err := e.st.AppendLog(rep.logs...); err != nil {
+		e.log.Error("writing the provisioning log failed", zap.Error(err))
+	}
+	if e.o.LogRetention > 0 {
+		if _, err := e.st.PruneLog(e.o.Now().Add(-e.o.LogRetention)); err != nil {
+			e.log.Error("pruning the provisioning log failed", zap.Error(err))
+		}
+	}
 }
 
 // planKind matches the objects that have no link and plans every change.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
@@ -28,12 +29,15 @@ func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object)
 			continue
 		}
 		failed[f.SourceID] = true
-		es, had := prev[f.SourceID]
-		if !had {
-			es = store.Escrow{Kind: kind, SourceID: f.SourceID, FirstFailed: now}
+		var last *store.Escrow
+		if es, had := prev[f.SourceID]; had {
+			last = &es
 		}
-		es.Op, es.Attempts, es.LastFailed, es.NextRetry, es.Error = f.Op, es.Attempts+1, now, now, f.Err
-		es.ErrorClass = errorClass(f.Cause())
+		class := escrow.Classify(f.Cause())
+		if f.Cause() == nil {
+			class = escrow.InvalidData
+		}
+		es := escrow.Next(last, kind, f.SourceID, f.Op, class, f.Err, now)
 		if err := e.st.PutEscrow(es); err != nil {
 			return fmt.Errorf("record escrow: %w", err)
 		}
@@ -67,12 +71,4 @@ func countNew(prev map[string]store.Escrow, failed map[string]bool) int {
 		}
 	}
 	return n
-}
-
-// errorClass names the class of a failure for the escrow record.
-func errorClass(err error) string {
-	if err == nil {
-		return "InvalidData"
-	}
-	return fmt.Sprintf("%T", err)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -205,6 +206,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 			fail := func(op string, err error) {
 				mu.Lock()
 				defer mu.Unlock()
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, w.group.TargetID, op, nil, err))
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: "membership", SourceID: w.group.SourceID, Identity: w.group.SourceID, Op: op, Err: err.Error(), err: err})
 				e.log.Warn("updating group members failed", zap.String("group", w.group.TargetID), zap.Error(err))
@@ -230,6 +232,8 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				}
 				mu.Lock()
 				rep.MembersAdded += len(batch)
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, w.group.TargetID,
+					fmt.Sprintf("add %d members", len(batch)), []store.Property{{Name: "members", New: strings.Join(batch, ",")}}, nil))
 				mu.Unlock()
 			}
 			for _, batch := range chunks(w.remove, e.o.MemberBatchSize) {
@@ -246,6 +250,8 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				}
 				mu.Lock()
 				rep.MembersRemoved += len(batch)
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, w.group.TargetID,
+					fmt.Sprintf("remove %d members", len(batch)), []store.Property{{Name: "members", Old: strings.Join(batch, ",")}}, nil))
 				mu.Unlock()
 			}
 			list := make([]string, 0, len(members))

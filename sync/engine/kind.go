@@ -20,9 +20,11 @@ type objectKind struct {
 	table  *mapping.Table
 	types  map[string]mapping.TargetType
 	policy plan.Policy
-	// matchOrder lists the matching target paths in precedence order; exportPaths every mapped path.
-	matchOrder  []string
-	exportPaths []string
+	// matchOrder lists the matching target paths in precedence order; readPaths every mapped path
+	// read back from a found target object (references too, so a matched user's manager is known;
+	// group members are tracked apart).
+	matchOrder []string
+	readPaths  []string
 
 	find   func(ctx context.Context, path, value string) ([]scimclient.Resource, error)
 	list   func(ctx context.Context, pageSize int, fn func(scimclient.Resource) error) error
@@ -42,8 +44,8 @@ func newKind(name string, sk store.Kind, t *mapping.Table, p plan.Policy) *objec
 	for _, m := range t.Mappings {
 		k.types[m.Target] = m.Type
 		caseExact[m.Target] = m.CaseExact
-		if m.Type != mapping.TypeReference {
-			k.exportPaths = append(k.exportPaths, m.Target)
+		if !(m.Type == mapping.TypeReference && sk == store.KindGroup) {
+			k.readPaths = append(k.readPaths, m.Target)
 		}
 		if m.Matching > 0 {
 			ms = append(ms, mp{m.Matching, m.Target})

@@ -75,7 +75,7 @@ func query(ctx context.Context, k *objectKind, o plan.Object) plan.Lookup {
 		if len(found) > 0 {
 			out := make([]plan.Candidate, 0, len(found))
 			for _, r := range found {
-				out = append(out, candidate(r, k.exportPaths))
+				out = append(out, candidate(r, k.readPaths))
 			}
 			return plan.Lookup{By: path, Candidates: out}
 		}
@@ -103,7 +103,7 @@ func (e *Engine) indexTarget(ctx context.Context, k *objectKind) (targetIndex, e
 		idx[p] = map[string][]plan.Candidate{}
 	}
 	err := k.list(ctx, 500, func(r scimclient.Resource) error {
-		c := candidate(r, k.exportPaths)
+		c := candidate(r, k.readPaths)
 		for _, p := range k.matchOrder {
 			v, ok := scimclient.ValueAt(r, p)
 			if s, isStr := v.(string); ok && isStr && s != "" {

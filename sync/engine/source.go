@@ -10,7 +10,9 @@ import (
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/scoping"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
@@ -42,7 +44,7 @@ type snapshot struct {
 // an expired delta token falls back to a full round.
 func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 	snap := &snapshot{}
-	attrs := e.o.Users.Attributes()
+	attrs := withFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping)
 	userLink, groupLink := "", ""
 	if !initial {
 		var err error
@@ -124,8 +126,17 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
+	now := e.o.Now()
 	for _, es := range escrows {
-		if es.Kind == store.KindUser {
+		switch {
+		case es.Kind != store.KindUser:
+		case escrow.Expired(es, now):
+			// 28 days of failures: give up on the object, as the service drops the escrow entry.
+			e.log.Warn("dropping an escrow after 28 days of failures", zap.String("user", es.SourceID), zap.String("error", es.Error))
+			if err := e.st.DeleteEscrow(es.Kind, es.SourceID); err != nil {
+				return nil, fmt.Errorf("drop escrow: %w", err)
+			}
+		case escrow.DueAt(es, now):
 			extra[es.SourceID] = true
 		}
 	}
@@ -149,7 +160,7 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 func (e *Engine) readGroups(ctx context.Context, snap *snapshot, link string) error {
 	var attrs []string
 	if e.o.Groups != nil {
-		attrs = e.o.Groups.Attributes()
+		attrs = withFilterAttributes(e.o.Groups.Attributes(), e.o.GroupScoping)
 	}
 	gr, err := e.dir.Groups(ctx, attrs, link)
 	if errors.Is(err, directory.ErrResyncRequired) && link != "" {
@@ -250,7 +261,8 @@ func assignedUsers(as []directory.Assignment, members map[string][]string) map[s
 func (e *Engine) missingUsers(uk *objectKind, ids []string) []plan.Object {
 	out := make([]plan.Object, 0, len(ids))
 	for _, id := range ids {
-		o := plan.Object{SourceID: id, Identity: id, InScope: false, ScopeReason: "no longer in the directory"}
+		// Treated like a soft delete: disabled and still managed.
+		o := plan.Object{SourceID: id, Identity: id, InScope: true, ScopeReason: "no longer in the directory"}
 		d, err := e.o.Users.Evaluate(mapping.AttributeMap{"IsSoftDeleted": mapping.Bool(true), "objectId": mapping.Str(id)}, e.o.Env, false)
 		if err != nil {
 			o.Err = fmt.Errorf("evaluate mappings for %s: %w", id, err)
@@ -260,4 +272,18 @@ func (e *Engine) missingUsers(uk *objectKind, ids []string) []plan.Object {
 		out = append(out, o)
 	}
 	return out
+}
+
+// withFilterAttributes adds the scoping filters' attributes to the mapped ones: both must be read.
+func withFilterAttributes(attrs []string, s *scoping.Set) []string {
+	seen := map[string]bool{}
+	for _, a := range attrs {
+		seen[a] = true
+	}
+	for _, a := range s.Attributes() {
+		if !seen[a] {
+			attrs = append(attrs, a)
+		}
+	}
+	return attrs
 }

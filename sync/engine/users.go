@@ -51,11 +51,17 @@ func (e *Engine) mapUsers(uk *objectKind, users []directory.User, assigned map[s
 				enabled = b
 			}
 		}
+		// A soft-deleted or disabled user stays in scope but is not enabled: the service disables
+		// the account and keeps managing it, so the hard delete 30 days later sends the DELETE.
 		o.Enabled = enabled && u.Removed == directory.NotRemoved
 		o.InScope, o.ScopeReason = true, "assigned and passed the scoping filters"
 		switch {
 		case u.Removed == directory.SoftDeleted:
-			o.InScope, o.ScopeReason = false, "soft-deleted in the directory"
+			o.ScopeReason = "soft-deleted in the directory"
+		case !enabled:
+			o.ScopeReason = "accountEnabled is false"
+		}
+		switch {
 		case assigned != nil && !assigned[u.ID]:
 			o.InScope, o.ScopeReason = false, "not assigned to the app"
 		case e.o.UserScoping != nil:
@@ -88,6 +94,7 @@ func (e *Engine) mapUsers(uk *objectKind, users []directory.User, assigned map[s
 		}
 		var r map[string]string
 		o.Values, r = uk.export(upd.Values)
+		o.Redacted = upd.Redacted
 		o.CreateValues, _ = uk.export(crt.Values)
 		if len(e.refs) > 0 && (full || u.ManagerKnown) {
 			if r == nil {

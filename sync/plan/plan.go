@@ -89,6 +89,8 @@ type Object struct {
 	CreateValues map[string]any
 	// Err is set when evaluating the mappings failed for this object.
 	Err error
+	// Redacted marks the target paths whose values logs must show as "[Redact]".
+	Redacted map[string]bool
 }
 
 // Link is what the state store knows about an object from earlier cycles.
@@ -155,6 +157,23 @@ type Change struct {
 	Cause error
 	// MatchedBy names the matching attribute an Adopt used.
 	MatchedBy string
+	// Unmanage is set on the Disable of an object that left the scope (unassigned, or failing the
+	// scoping filters): as in Entra, the service stops managing it then, so a later delete in the
+	// source sends no DELETE. Reassignment matches the account again and re-activates it.
+	Unmanage bool
+	// InScope and ScopeReason repeat the object's scoping outcome, and Redacted its redacted paths,
+	// for the provisioning log.
+	InScope     bool
+	ScopeReason string
+	Redacted    map[string]bool
+}
+
+// StagedPrefix starts the Reason of a change held back by the deletion threshold.
+const StagedPrefix = "StagedDelete: "
+
+// Staged reports whether the deletion threshold held this change back.
+func (c Change) Staged() bool {
+	return len(c.Reason) >= len(StagedPrefix) && c.Reason[:len(StagedPrefix)] == StagedPrefix
 }
 
 // AttrChange is one attribute to change in the target.
@@ -184,7 +203,7 @@ func Plan(in Input) []Change {
 }
 
 func planOne(o *Object, in Input) Change {
-	c := Change{SourceID: o.SourceID, Identity: o.Identity}
+	c := Change{SourceID: o.SourceID, Identity: o.Identity, InScope: o.InScope, ScopeReason: o.ScopeReason, Redacted: o.Redacted}
 	link, linked := in.Links[o.SourceID]
 	managed := linked && link.Managed
 	if managed {
@@ -296,6 +315,7 @@ func planUpdate(c Change, o *Object, link Link, p Policy, outOfScope bool) Chang
 		c.Op = Disable
 		if outOfScope {
 			c.Reason = "not in scope: " + o.ScopeReason
+			c.Unmanage = true
 		} else {
 			c.Reason = "disabled in the source"
 		}

@@ -95,6 +95,9 @@ func TestPlanDecisionTable(t *testing.T) {
 			if !reflect.DeepEqual(c.Attrs, tc.wantAttr) {
 				t.Errorf("attrs = %#v, want %#v", c.Attrs, tc.wantAttr)
 			}
+			if c.Unmanage != (c.Op == Disable && !tc.obj.InScope) {
+				t.Errorf("unmanage = %v for %v of an object in scope %v", c.Unmanage, c.Op, tc.obj.InScope)
+			}
 			if (c.Op == Create || c.Op == Update || c.Op == Adopt || c.Op == Disable) && c.Hash != ValuesHash(c.Values) {
 				t.Errorf("hash does not match values")
 			}
