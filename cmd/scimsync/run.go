@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -67,13 +68,6 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 		return err
 	}
 	d.job = j
-	defer func() {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if err := d.job.Close(); err != nil {
-			d.log.Error("closing the state file failed", zap.Error(err))
-		}
-	}()
 	if cfg.Metrics != nil {
 		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
 			return withCode(exitConfig, err)
@@ -140,10 +134,16 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 			j := d.job
 			d.mu.Unlock()
 			start := time.Now()
-			rep, err := j.cycle(ctx, false)
-			d.metrics.observe(rep, err, time.Since(start))
-			if errors.Is(err, context.Canceled) {
+			res, err := j.run(ctx, engine.RunOptions{})
+			switch {
+			case errors.Is(err, store.ErrLocked):
+				d.log.Warn("the state file is in use (a manual sync?); skipping this tick", zap.Error(err))
+				continue
+			case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 				return
+			}
+			if res != nil && res.Ran {
+				d.metrics.observe(res, err, time.Since(start))
 			}
 		}
 	}
@@ -162,18 +162,12 @@ func (d *daemon) reload() {
 		d.log.Error("reload: changing the state path needs a restart; keeping the running configuration")
 		return
 	}
-	r, err := newReader(cfg, d.log)
+	j, err := openJob(cfg, d.log, nil)
 	if err != nil {
-		d.log.Error("reload failed", zap.Error(err))
+		d.log.Error("reload failed; keeping the running configuration", zap.Error(err))
 		return
 	}
-	t, err := newTarget(cfg, d.log)
-	if err != nil {
-		d.log.Error("reload failed", zap.Error(err))
-		return
-	}
-	d.job.cfg, d.job.reader, d.job.target = cfg, r, t
-	d.job.eng = engine.New(r, t, d.job.st, engineOptions(cfg, t.Mode(), d.log, nil))
+	d.job = j
 	d.log.Info("configuration reloaded")
 }
 
@@ -193,11 +187,12 @@ func notifySystemd(state string) {
 
 // metrics are the Prometheus series the daemon exports.
 type metrics struct {
-	reg      *prometheus.Registry
-	duration prometheus.Histogram
-	objects  *prometheus.CounterVec
-	cycles   *prometheus.CounterVec
-	last     prometheus.Gauge
+	reg         *prometheus.Registry
+	duration    prometheus.Histogram
+	objects     *prometheus.CounterVec
+	cycles      *prometheus.CounterVec
+	last        prometheus.Gauge
+	quarantined prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -211,25 +206,35 @@ func newMetrics() *metrics {
 			Help: "Cycles run, by result."}, []string{"result"}),
 		last: prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_last_success_timestamp_seconds",
 			Help: "Unix time of the last cycle that completed."}),
+		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_quarantined",
+			Help: "1 while the job is quarantined."}),
 	}
-	m.reg.MustRegister(m.duration, m.objects, m.cycles, m.last)
+	m.reg.MustRegister(m.duration, m.objects, m.cycles, m.last, m.quarantined)
 	return m
 }
 
-func (m *metrics) observe(r *engine.Report, err error, took time.Duration) {
+func (m *metrics) observe(res *engine.Result, err error, took time.Duration) {
 	m.duration.Observe(took.Seconds())
+	if res.Quarantine != nil {
+		m.quarantined.Set(1)
+	} else {
+		m.quarantined.Set(0)
+	}
+	r := res.Report
 	switch {
-	case err != nil:
+	case err != nil || r == nil:
 		m.cycles.WithLabelValues("aborted").Inc()
 		return
-	case r.Failed > 0:
+	case r.TotalFailed() > 0:
 		m.cycles.WithLabelValues("failures").Inc()
 	default:
 		m.cycles.WithLabelValues("success").Inc()
 	}
 	m.last.SetToCurrentTime()
 	for action, n := range map[string]int{"create": r.Created, "match": r.Adopted, "update": r.Updated, "disable": r.Disabled,
-		"delete": r.Deleted, "unchanged": r.Unchanged, "skip": r.Skipped, "fail": r.Failed} {
+		"delete": r.Deleted, "unchanged": r.Unchanged, "skip": r.Skipped, "fail": r.TotalFailed(), "staged": r.Staged,
+		"group-create": r.Groups.Created, "group-update": r.Groups.Updated, "group-delete": r.Groups.Deleted,
+		"member-add": r.MembersAdded, "member-remove": r.MembersRemoved} {
 		m.objects.WithLabelValues(action).Add(float64(n))
 	}
 }

@@ -1,28 +1,35 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
+	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
 // newSyncCmd runs one cycle now: the admin's initial sync by hand, or a retry after fixing something.
 func newSyncCmd() *cobra.Command {
-	var initial bool
+	var initial, dryRun bool
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Run one provisioning cycle now and print a summary",
 		Long: `Run one provisioning cycle now and print a summary of what was created, updated and
 what failed. The exit code is 0 when every object succeeded, 1 when some failed, 2 for a bad
-configuration and 3 when the cycle could not run at all (nothing was changed then).`,
+configuration and 3 when the cycle could not run at all (nothing was changed then).
+A cycle started with sync runs at once even while the job is quarantined, and lifts the
+quarantine when it succeeds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, _ := cmd.Flags().GetString("config")
@@ -45,19 +52,34 @@ configuration and 3 when the cycle could not run at all (nothing was changed the
 			if err != nil {
 				return err
 			}
-			defer j.Close()
-			rep, err := j.cycle(ctx, initial)
+			if dryRun {
+				return dryRunCycle(ctx, cmd.OutOrStdout(), j, initial)
+			}
+			res, err := j.run(ctx, engine.RunOptions{Initial: initial, Manual: true})
+			w := cmd.OutOrStdout()
+			if res != nil && res.Why != "" && res.Why != "not quarantined" {
+				fmt.Fprintln(w, res.Why)
+			}
+			if res != nil && res.Report != nil && !res.Report.Finished.IsZero() {
+				printReport(w, res.Report)
+			}
+			if res != nil && res.Quarantine != nil {
+				printQuarantine(w, res.Quarantine)
+			}
 			if err != nil {
 				return withCode(exitAborted, err)
 			}
-			printReport(cmd.OutOrStdout(), rep)
-			if n := rep.TotalFailed(); n > 0 {
+			if n := res.Report.TotalFailed(); n > 0 {
 				return withCode(exitFailures, fmt.Errorf("%d object(s) failed; they are retried in the next cycle", n))
+			}
+			if res.Quarantine != nil {
+				return withCode(exitFailures, fmt.Errorf("the job is quarantined (%s)", res.Quarantine.Reason))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&initial, "initial", false, "re-evaluate every object, as an initial cycle does")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan the cycle and print what it would send, without sending or recording anything")
 	return cmd
 }
 
@@ -105,5 +127,61 @@ func (p *terminalProgress) Start(phase string, total int) {
 func (p *terminalProgress) Done(n int) {
 	if p.bar != nil {
 		_ = p.bar.Add(n)
+	}
+}
+
+// dryRunCycle plans a cycle against the live directory and target (it reads both, writes neither and
+// records nothing) and prints what it would send.
+func dryRunCycle(ctx context.Context, w io.Writer, j *job, initial bool) error {
+	j.dryRun = true
+	return j.withEngine(func(e *engine.Engine) error {
+		rep, err := e.Cycle(ctx, initial)
+		if err != nil {
+			return withCode(exitAborted, err)
+		}
+		fmt.Fprintf(w, "dry run: nothing was sent or recorded\n")
+		printReport(w, rep)
+		for _, c := range rep.Planned {
+			switch c.Op {
+			case plan.Unchanged:
+				continue
+			case plan.Skip:
+				if !c.Failed && !c.Staged() {
+					continue
+				}
+			}
+			fmt.Fprintf(w, "  %-9s %s", c.Op, c.Identity)
+			if c.TargetID != "" {
+				fmt.Fprintf(w, " (%s)", c.TargetID)
+			}
+			if c.Reason != "" {
+				fmt.Fprintf(w, ": %s", c.Reason)
+			}
+			fmt.Fprintln(w)
+			for _, a := range c.Attrs {
+				fmt.Fprintf(w, "      %s: %v -> %v\n", a.Path, show(c, a.Path, a.Old), show(c, a.Path, a.New))
+			}
+		}
+		return nil
+	})
+}
+
+// show renders a planned value, honouring Redact.
+func show(c plan.Change, path string, v any) any {
+	if v == nil {
+		return "(none)"
+	}
+	if c.Redacted[path] {
+		return "[Redact]"
+	}
+	return v
+}
+
+// printQuarantine tells the admin the job is quarantined and what happens next.
+func printQuarantine(w io.Writer, q *store.Quarantine) {
+	fmt.Fprintf(w, "QUARANTINED: %s since %s; next attempt %s\n", q.Reason, q.SeriesBegan.UTC().Format(time.RFC3339),
+		quarantine.NextAttempt(*q).UTC().Format(time.RFC3339))
+	if q.Error != "" {
+		fmt.Fprintf(w, "  cause: %s\n", q.Error)
 	}
 }

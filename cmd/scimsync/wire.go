@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/graph"
 	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
@@ -23,13 +25,18 @@ import (
 
 // job is one configured provisioning job with its live parts.
 type job struct {
-	cfg    *config.Config
-	log    *zap.Logger
-	st     *store.Store
-	reader *graph.Reader
-	target *scimclient.Client
-	eng    *engine.Engine
+	cfg      *config.Config
+	log      *zap.Logger
+	reader   *graph.Reader
+	target   *scimclient.Client
+	alerter  engine.Alerter
+	progress engine.Progress
+	// dryRun makes the engine plan without sending or recording anything.
+	dryRun bool
 }
+
+// Close releases nothing today: the state is opened per cycle. It stays so callers need not care.
+func (j *job) Close() error { return nil }
 
 // loadConfig loads the configuration and turns its errors into exit code 2.
 func loadConfig(path string) (*config.Config, error) {
@@ -109,29 +116,57 @@ func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, error) 
 	})
 }
 
-// openJob wires a job: state, Graph, target and engine.
+// openJob wires a job: Graph, the target, the failure emails. The state file is opened per cycle
+// (job.withState), so `scimsync status`, `logs` and a manual `sync` can use it between the daemon's
+// cycles.
 func openJob(cfg *config.Config, log *zap.Logger, progress engine.Progress) (*job, error) {
-	st, err := store.Open(cfg.StatePath, store.Options{})
-	if err != nil {
-		if errors.Is(err, store.ErrLocked) {
-			return nil, withCode(exitAborted, err)
-		}
-		return nil, withCode(exitAborted, fmt.Errorf("open state: %w", err))
-	}
-	j := &job{cfg: cfg, log: log, st: st}
+	j := &job{cfg: cfg, log: log, progress: progress}
+	var err error
 	if j.reader, err = newReader(cfg, log); err != nil {
-		st.Close()
 		return nil, withCode(exitConfig, err)
 	}
 	if j.target, err = newTarget(cfg, log); err != nil {
-		st.Close()
 		return nil, withCode(exitConfig, err)
 	}
-	j.eng = engine.New(j.reader, j.target, st, engineOptions(cfg, j.target.Mode(), log, progress))
+	if n := cfg.Notify; n != nil {
+		m, err := notify.NewMailer(notify.SMTPConfig{Host: n.SMTP.Host, Port: n.SMTP.Port, TLS: n.SMTP.TLS, Username: n.SMTP.Username,
+			Password: n.SMTP.Password.Reveal(), From: n.From, To: n.To}, log)
+		if err != nil {
+			return nil, withCode(exitConfig, fmt.Errorf("notify: %w", err))
+		}
+		j.alerter = notify.NewNotifier(m, log)
+	}
 	return j, nil
 }
 
-func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, progress engine.Progress) engine.Options {
+// openState opens the job's state file, turning a lock held by another scimsync into exit code 3.
+func openState(cfg *config.Config, readOnly bool) (*store.Store, error) {
+	st, err := store.Open(cfg.StatePath, store.Options{ReadOnly: readOnly})
+	if err != nil {
+		if errors.Is(err, store.ErrLocked) {
+			return nil, withCode(exitAborted, fmt.Errorf("%w (a cycle is running; try again when it ends)", err))
+		}
+		if errors.Is(err, fs.ErrNotExist) && readOnly {
+			return nil, withCode(exitAborted, fmt.Errorf("no state yet at %s: no cycle has run", cfg.StatePath))
+		}
+		return nil, withCode(exitAborted, fmt.Errorf("open state: %w", err))
+	}
+	return st, nil
+}
+
+// withEngine opens the state, builds the engine and runs fn; the state is closed afterwards.
+func (j *job) withEngine(fn func(*engine.Engine) error) error {
+	st, err := openState(j.cfg, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	o := engineOptions(j.cfg, j.target.Mode(), j.log, j.progress, j.alerter)
+	o.DryRun = j.dryRun
+	return fn(engine.New(j.reader, j.target, st, o))
+}
+
+func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, progress engine.Progress, alerter engine.Alerter) engine.Options {
 	o := engine.Options{
 		Users:              cfg.Users.Table,
 		UserScoping:        cfg.Users.Scoping,
@@ -142,12 +177,19 @@ func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, pr
 			Create: cfg.Actions.Create, Update: cfg.Actions.Update, Delete: cfg.Actions.Delete,
 			SkipOutOfScopeDeletions: cfg.SkipOutOfScopeDeletions,
 		},
-		PatchMode:   mode,
-		Concurrency: cfg.Target.Concurrency,
-		Fingerprint: cfg.Fingerprint(),
-		Env:         &mapping.Env{},
-		Logger:      log,
-		Progress:    progress,
+		PatchMode:         mode,
+		Concurrency:       cfg.Target.Concurrency,
+		Fingerprint:       cfg.Fingerprint(),
+		DeletionThreshold: cfg.DeletionThreshold,
+		Env:               &mapping.Env{},
+		Logger:            log,
+		Progress:          progress,
+		Job:               cfg.Name,
+		StatePath:         cfg.StatePath,
+		ConfigPath:        cfg.File,
+	}
+	if alerter != nil {
+		o.Alerter = alerter
 	}
 	if cfg.Groups.Enabled {
 		o.Groups, o.GroupScoping = cfg.Groups.Table, cfg.Groups.Scoping
@@ -155,21 +197,43 @@ func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, pr
 	return o
 }
 
-func (j *job) Close() error { return j.st.Close() }
-
-// cycle runs one cycle and logs its summary.
-func (j *job) cycle(ctx context.Context, initial bool) (*engine.Report, error) {
-	rep, err := j.eng.Cycle(ctx, initial)
+// run runs one cycle through the engine's quarantine-aware Run and logs its summary.
+func (j *job) run(ctx context.Context, ro engine.RunOptions) (*engine.Result, error) {
+	var res *engine.Result
+	err := j.withEngine(func(e *engine.Engine) error {
+		var err error
+		res, err = e.Run(ctx, ro)
+		return err
+	})
+	if res == nil || !res.Ran {
+		if res != nil {
+			j.log.Info("cycle skipped", zap.String("why", res.Why))
+		}
+		return res, err
+	}
 	if err != nil {
 		j.log.Error("cycle failed", zap.Error(err))
-		return rep, err
 	}
-	j.log.Info("cycle finished",
-		zap.String("cycle", rep.CycleID), zap.String("kind", rep.Kind), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
-		zap.Int("adopted", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
-		zap.Int("deleted", rep.Deleted), zap.Int("unchanged", rep.Unchanged), zap.Int("skipped", rep.Skipped),
-		zap.Int("groupsCreated", rep.Groups.Created), zap.Int("groupsDeleted", rep.Groups.Deleted),
-		zap.Int("membersAdded", rep.MembersAdded), zap.Int("membersRemoved", rep.MembersRemoved),
-		zap.Int("failed", rep.TotalFailed()), zap.Duration("took", rep.Finished.Sub(rep.Started)))
-	return rep, nil
+	if rep := res.Report; rep != nil && rep.Finished.After(rep.Started) {
+		j.log.Info("cycle finished",
+			zap.String("cycle", rep.CycleID), zap.String("kind", rep.Kind), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
+			zap.Int("adopted", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
+			zap.Int("deleted", rep.Deleted), zap.Int("unchanged", rep.Unchanged), zap.Int("skipped", rep.Skipped),
+			zap.Int("groupsCreated", rep.Groups.Created), zap.Int("groupsDeleted", rep.Groups.Deleted),
+			zap.Int("membersAdded", rep.MembersAdded), zap.Int("membersRemoved", rep.MembersRemoved),
+			zap.Int("staged", rep.Staged), zap.Int("failed", rep.TotalFailed()), zap.Duration("took", rep.Finished.Sub(rep.Started)))
+	}
+	return res, err
+}
+
+// cycle runs one manual cycle and returns its report: the demo's and the tests' entry point.
+func (j *job) cycle(ctx context.Context, initial bool) (*engine.Report, error) {
+	res, err := j.run(ctx, engine.RunOptions{Initial: initial, Manual: true})
+	if res == nil || res.Report == nil {
+		if err == nil {
+			err = fmt.Errorf("the cycle did not run")
+		}
+		return &engine.Report{}, err
+	}
+	return res.Report, err
 }

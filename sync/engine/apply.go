@@ -125,6 +125,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 			mu.Unlock()
 			g.Go(func() error {
 				a, err := e.applyOne(gctx, k, c, refs, old, hadOld)
+				if a != nil {
+					c.TargetID = a.TargetID
+				}
 				switch {
 				case err == nil && a != nil:
 					record(*a)
@@ -392,7 +395,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 			mu.Lock()
 			defer mu.Unlock()
 			prop := []store.Property{{Name: w.attr.Path, Old: fmt.Sprint(orNil(w.attr.Old)), New: fmt.Sprint(orNil(w.attr.New))}}
-			rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindUser, w.a.SourceID, w.a.TargetID, "link the manager", prop, err))
+			rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindUser, w.a.SourceID, userName(w.a), w.a.TargetID, "link the manager", prop, err))
 			if err != nil {
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: "manager", SourceID: w.a.SourceID, Identity: w.a.SourceID, Op: "link manager", Err: err.Error(), err: err})
@@ -424,4 +427,12 @@ func orNil(v any) any {
 		return ""
 	}
 	return v
+}
+
+// userName is how a user shows in the provisioning log: the userName sent, else the source id.
+func userName(a store.Anchor) string {
+	if n, ok := a.Values["userName"].(string); ok && n != "" {
+		return n
+	}
+	return a.SourceID
 }

@@ -206,7 +206,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 			fail := func(op string, err error) {
 				mu.Lock()
 				defer mu.Unlock()
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, w.group.TargetID, op, nil, err))
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, groupName(w.group), w.group.TargetID, op, nil, err))
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: "membership", SourceID: w.group.SourceID, Identity: w.group.SourceID, Op: op, Err: err.Error(), err: err})
 				e.log.Warn("updating group members failed", zap.String("group", w.group.TargetID), zap.Error(err))
@@ -232,7 +232,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				}
 				mu.Lock()
 				rep.MembersAdded += len(batch)
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, w.group.TargetID,
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, groupName(w.group), w.group.TargetID,
 					fmt.Sprintf("add %d members", len(batch)), []store.Property{{Name: "members", New: strings.Join(batch, ",")}}, nil))
 				mu.Unlock()
 			}
@@ -250,7 +250,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				}
 				mu.Lock()
 				rep.MembersRemoved += len(batch)
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, w.group.TargetID,
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, groupName(w.group), w.group.TargetID,
 					fmt.Sprintf("remove %d members", len(batch)), []store.Property{{Name: "members", Old: strings.Join(batch, ",")}}, nil))
 				mu.Unlock()
 			}
@@ -284,4 +284,12 @@ func chunks(ids []string, n int) [][]string {
 		ids = ids[k:]
 	}
 	return out
+}
+
+// groupName is how a group shows in the provisioning log.
+func groupName(a store.Anchor) string {
+	if n, ok := a.Values["displayName"].(string); ok && n != "" {
+		return n
+	}
+	return a.SourceID
 }

@@ -129,8 +129,8 @@ func orText(s, def string) string {
 }
 
 // referenceEntry logs a manager link or a group membership change.
-func (e *Engine) referenceEntry(rep *Report, kind store.Kind, sourceID, targetID, what string, props []store.Property, err error) store.LogEntry {
-	le := store.LogEntry{CycleID: rep.CycleID, Time: e.o.Now(), Kind: kind, SourceID: sourceID, TargetID: targetID, Identity: sourceID,
+func (e *Engine) referenceEntry(rep *Report, kind store.Kind, sourceID, identity, targetID, what string, props []store.Property, err error) store.LogEntry {
+	le := store.LogEntry{CycleID: rep.CycleID, Time: e.o.Now(), Kind: kind, SourceID: sourceID, TargetID: targetID, Identity: identity,
 		Action: ActionUpdate, Status: StatusSuccess, Modified: props}
 	st := store.Step{Name: "referenceResolution", Status: "success", Description: what}
 	if err != nil {

@@ -1,0 +1,303 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/engine"
+	"github.com/scimsync/scimsync/sync/quarantine"
+)
+
+// newStatusCmd is the portal's provisioning status page for the terminal: state, quarantine, escrows
+// and the last cycles, read from the state file without touching Graph or the target.
+func newStatusCmd() *cobra.Command {
+	var cycles int
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the job's state: quarantine, escrows, staged deletions and the last cycles",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configPath(cmd))
+			if err != nil {
+				return err
+			}
+			st, err := openState(cfg, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			return printStatus(cmd.OutOrStdout(), cfg, st, cycles, time.Now())
+		},
+	}
+	cmd.Flags().IntVar(&cycles, "cycles", 10, "how many recent cycles to show")
+	return cmd
+}
+
+func configPath(cmd *cobra.Command) string {
+	p, _ := cmd.Flags().GetString("config")
+	return p
+}
+
+// printStatus renders the status page.
+func printStatus(w io.Writer, cfg *config.Config, st *store.Store, n int, now time.Time) error {
+	q, err := st.Quarantine()
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
+	users, err := st.CountAnchors(store.KindUser)
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
+	groups, err := st.CountAnchors(store.KindGroup)
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
+	escrows, err := st.Escrows()
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
+	staged, err := st.StagedOps()
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
+	wm, err := st.Watermark("users")
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
+	fmt.Fprintf(w, "job        %s\nconfig     %s\nstate      %s\n", cfg.Name, cfg.File, cfg.StatePath)
+	switch {
+	case q == nil:
+		fmt.Fprintf(w, "status     Active\n")
+	case quarantine.Expired(*q, now) || quarantine.Exhausted(*q):
+		fmt.Fprintf(w, "status     Stopped: quarantined (%s) since %s; run `scimsync restart` after fixing the cause\n", q.Reason, stamp(q.SeriesBegan))
+	default:
+		fmt.Fprintf(w, "status     Quarantine: %s since %s, next attempt %s\n", q.Reason, stamp(q.SeriesBegan), stamp(quarantine.NextAttempt(*q)))
+	}
+	if q != nil && q.Error != "" {
+		fmt.Fprintf(w, "           cause: %s\n", q.Error)
+	}
+	next := "initial (no watermark)"
+	if wm != "" {
+		next = "incremental"
+	}
+	fmt.Fprintf(w, "next cycle %s\nlinked     %d users, %d groups\n", next, users, groups)
+	fmt.Fprintf(w, "escrows    %d\n", len(escrows))
+	for i, e := range escrows {
+		if i == 5 {
+			fmt.Fprintf(w, "           ... and %d more (scimsync logs --status Failure)\n", len(escrows)-i)
+			break
+		}
+		fmt.Fprintf(w, "           %s %s: %s after %d attempts (%s), next retry %s\n", e.Kind, e.SourceID, e.Op, e.Attempts, e.ErrorClass, stamp(e.NextRetry))
+	}
+	if len(staged) > 0 {
+		fmt.Fprintf(w, "staged     %d disables/deletes held by the deletion threshold: review with `scimsync logs --action StagedDelete`, apply with `scimsync allow-deletes`\n", len(staged))
+	}
+	cs, err := st.Cycles(n)
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
+	if len(cs) == 0 {
+		fmt.Fprintln(w, "cycles     none yet")
+		return nil
+	}
+	fmt.Fprintln(w, "\nlast cycles:")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "started\tkind\ttook\tcreated\tupdated\tdisabled\tdeleted\tunchanged\tfailed\tnote")
+	for _, c := range cs {
+		note := c.Error
+		if note == "" && c.Quarantined {
+			note = "quarantined"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", stamp(c.Started), c.Kind, c.Finished.Sub(c.Started).Round(time.Millisecond),
+			c.Created, c.Updated, c.Disabled, c.Deleted, c.Unchanged, c.Failed, oneLine(note, 80))
+	}
+	return tw.Flush()
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}
+
+// newLogsCmd queries the provisioning log, like the portal's provisioning logs blade.
+func newLogsCmd() *cobra.Command {
+	var q store.LogQuery
+	var since, until string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "logs",
+		Short: "Query the provisioning log (one entry per object per cycle that did something or failed)",
+		Long: `Query the provisioning log. Filters combine: --status Success|Failure|Skipped|Warning,
+--action Create|Update|Disable|Delete|StagedDelete|Other, --object (a source id, target id or part of
+the name), --cycle, --since and --until (RFC 3339 times or durations such as 24h). Entries are shown
+newest first as a table, or as JSON lines with --json.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configPath(cmd))
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			if q.Since, err = parseWhen(since, now); err != nil {
+				return withCode(exitConfig, fmt.Errorf("--since: %w", err))
+			}
+			if q.Until, err = parseWhen(until, now); err != nil {
+				return withCode(exitConfig, fmt.Errorf("--until: %w", err))
+			}
+			st, err := openState(cfg, true)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			entries, err := st.QueryLog(q)
+			if err != nil {
+				return withCode(exitAborted, err)
+			}
+			return printLogs(cmd.OutOrStdout(), entries, asJSON)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&q.Status, "status", "", "Success, Failure, Skipped or Warning")
+	f.StringVar(&q.Action, "action", "", "Create, Update, Disable, Delete, StagedDelete or Other")
+	f.StringVar(&q.Object, "object", "", "source id, target id or part of the identity")
+	f.StringVar(&q.CycleID, "cycle", "", "cycle id")
+	f.StringVar(&since, "since", "", "entries at or after this time (RFC 3339) or this long ago (24h)")
+	f.StringVar(&until, "until", "", "entries before this time (RFC 3339) or this long ago")
+	f.IntVar(&q.Limit, "limit", 100, "at most this many entries (0: all)")
+	f.BoolVar(&asJSON, "json", false, "print JSON lines")
+	return cmd
+}
+
+// parseWhen reads an RFC 3339 time or a duration back from now.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
+	}
+	return now.Add(-d), nil
+}
+
+func printLogs(w io.Writer, entries []store.LogEntry, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, e := range entries {
+			if err := enc.Encode(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "time\tcycle\tkind\taction\tstatus\tidentity\ttarget id\tdetails")
+	for _, e := range entries {
+		details := e.Error
+		if details == "" {
+			var parts []string
+			for _, p := range e.Modified {
+				parts = append(parts, fmt.Sprintf("%s: %q -> %q", p.Name, p.Old, p.New))
+			}
+			details = strings.Join(parts, "; ")
+		}
+		if details == "" && len(e.Steps) > 0 {
+			details = e.Steps[len(e.Steps)-1].Description
+		}
+		if e.ErrorCode != "" {
+			details = e.ErrorCode + ": " + details
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(e.Time), e.CycleID, e.Kind, e.Action, e.Status, e.Identity, e.TargetID, oneLine(details, 120))
+	}
+	if len(entries) == 0 {
+		fmt.Fprintln(tw, "(no entries)")
+	}
+	return tw.Flush()
+}
+
+// newRestartCmd is the portal's "Restart provisioning": the next cycle is an initial one, escrows and
+// quarantine are cleared, and the links between source and target objects are kept.
+func newRestartCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "restart",
+		Short: "Clear the watermark, escrows, quarantine and staged deletions (links are kept); the next cycle is initial",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configPath(cmd))
+			if err != nil {
+				return err
+			}
+			st, err := openState(cfg, false)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Restart(); err != nil {
+				return withCode(exitAborted, err)
+			}
+			users, _ := st.CountAnchors(store.KindUser)
+			groups, _ := st.CountAnchors(store.KindGroup)
+			fmt.Fprintf(cmd.OutOrStdout(), "restarted job %s: watermark, escrows, quarantine and staged deletions cleared; %d user and %d group links kept; the next cycle is an initial one\n",
+				cfg.Name, users, groups)
+			return nil
+		},
+	}
+}
+
+// newAllowDeletesCmd is the portal's "Allow deletes": it sends what the deletion threshold held back.
+func newAllowDeletesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "allow-deletes",
+		Short: "Send the disables and deletes that the deletion threshold staged, and lift the quarantine",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configPath(cmd))
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
+			if err != nil {
+				return withCode(exitConfig, err)
+			}
+			j, err := openJob(cfg, log, nil)
+			if err != nil {
+				return err
+			}
+			var done, failed int
+			err = j.withEngine(func(e *engine.Engine) error {
+				var err error
+				done, failed, err = e.AllowDeletes(cmd.Context())
+				return err
+			})
+			if err != nil {
+				return withCode(exitAborted, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "applied %d staged operation(s), %d failed\n", done, failed)
+			if failed > 0 {
+				return withCode(exitFailures, fmt.Errorf("%d staged operation(s) failed and stay staged", failed))
+			}
+			return nil
+		},
+	}
+}
