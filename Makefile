@@ -30,6 +30,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzEval$$' -fuzztime $(FUZZTIME) ./mapping
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./scoping
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAnchor$$' -fuzztime $(FUZZTIME) ./store
 
 # Longer fuzzing, by hand.
 fuzz:
@@ -38,7 +39,7 @@ fuzz:
 # Benchmarks print figures; nothing here asserts a speed.
 bench: scimmy-deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./mapping ./scoping ./store ./scimclient/... ./sync/...
-	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) run ./cmd/scimsync-bench
+	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Scale' -benchtime 1x -timeout 60m ./cmd/scimsync
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
