@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -358,4 +360,101 @@ func dumpUsers(t *testing.T, sc *scimtest.SCIMMY) map[string]map[string]any {
 		out[name] = u
 	}
 	return out
+}
+
+// TestEndToEndDaemon runs `scimsync run`: the first cycle at start, more on the schedule, a clean stop
+// on SIGTERM, and a state file that `status` reads afterwards.
+func TestEndToEndDaemon(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	tenant := graphtest.SampleTenant()
+	g := graphtest.StartForTest(t, tenant, graphtest.Options{})
+	target := scimtest.New(scimtest.Options{Token: "daemon-token"})
+	url := target.Start()
+	t.Cleanup(target.Close)
+	ca := filepath.Join(dir, "ca.pem")
+	if err := g.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "job.yaml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: daemon
+source:
+  tenantId: %s
+  clientId: 11111111-2222-3333-4444-555555555555
+  credential: {type: clientSecret, secretEnv: E2E_GRAPH_SECRET}
+  graphEndpoint: %s
+  authorityHost: %s
+  caFile: %s
+  servicePrincipalId: %s
+target: {url: %s, tokenEnv: E2E_TARGET_TOKEN}
+users: {preset: gong}
+schedule: "@every 1s"
+state: %s
+logging: {level: info, format: json}
+`, g.TenantID(), g.GraphURL(), g.AuthorityHost(), ca, tenant.ServicePrincipal.ID, url, filepath.Join(dir, "state.db"))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	cmd.Env = append(os.Environ(), "E2E_GRAPH_SECRET=daemon-secret", "E2E_TARGET_TOKEN=daemon-token")
+	logs := &syncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(logs.String(), `"cycle finished"`) < 2 {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the daemon did not run two cycles:\n%s", lastLines(logs.String(), 20))
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the daemon exited early: %v\n%s", err, lastLines(logs.String(), 20))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if len(target.Users()) == 0 {
+		t.Fatal("the first cycle provisioned nobody")
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the daemon did not stop cleanly: %v\n%s", err, lastLines(logs.String(), 20))
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("the daemon did not stop within 30s of SIGTERM")
+	}
+	if strings.Contains(logs.String(), "daemon-secret") || strings.Contains(logs.String(), "daemon-token") {
+		t.Fatal("a secret reached the logs")
+	}
+	st := exec.Command(bin, "status", "--config", cfg)
+	st.Env = cmd.Env
+	out, err := st.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "status     Active") || !strings.Contains(string(out), "linked     ") {
+		t.Fatalf("status after the daemon stopped: %v\n%s", err, out)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the exec package's copying goroutine and the test reading it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
