@@ -11,15 +11,17 @@ import (
 // (lookaround, backreferences, atomic groups) fail here, at compile time, instead of silently matching
 // differently.
 func compileRegex(pattern string) (*regexp.Regexp, error) {
-	re, err := regexp.Compile(translateRegex(pattern))
+	re, err := regexp.Compile(TranslateDotNetRegex(pattern))
 	if err != nil {
 		return nil, fmt.Errorf("invalid regular expression %q: %w (.NET lookaround, backreferences and atomic groups are not supported)", pattern, err)
 	}
 	return re, nil
 }
 
-// translateRegex rewrites .NET named groups outside character classes and escapes.
-func translateRegex(p string) string {
+// TranslateDotNetRegex rewrites .NET's named groups (?<name>...) and (?'name'...) to Go's (?P<name>...),
+// outside character classes and escapes. Entra writes its regular expressions (in Replace and in the
+// scoping filters' REGEX MATCH) in the .NET flavour; this is the one place that translates them.
+func TranslateDotNetRegex(p string) string {
 	if !strings.Contains(p, "(?<") && !strings.Contains(p, "(?'") {
 		return p
 	}

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/scimsync/scimsync/mapping"
 )
 
 func TestCompileErrors(t *testing.T) {
@@ -146,8 +148,8 @@ func TestTranslateRegex(t *testing.T) {
 		{`(?<`, `(?<`},
 		{`x\`, `x\`},
 	} {
-		if got := translateRegex(tt.in); got != tt.want {
-			t.Errorf("translateRegex(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := mapping.TranslateDotNetRegex(tt.in); got != tt.want {
+			t.Errorf("mapping.TranslateDotNetRegex(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }

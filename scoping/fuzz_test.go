@@ -145,7 +145,7 @@ func FuzzEvaluate(f *testing.F) {
 				if c.re == nil {
 					continue
 				}
-				plain := regexp.MustCompile(translateRegex(c.value))
+				plain := regexp.MustCompile(mapping.TranslateDotNetRegex(c.value))
 				for name, v := range attrs {
 					if got, want := c.re.MatchString(v.String()), plain.MatchString(v.String()); got != want {
 						t.Fatalf("regex %q (as %q) on %s=%q: %v, untrimmed %v", c.value, c.re, name, v.String(), got, want)

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"regexp/syntax"
-	"strings"
+
+	"github.com/scimsync/scimsync/mapping"
 )
 
 // compileRegex compiles a .NET regular expression as Go's RE2, after rewriting the .NET named-group
@@ -12,7 +13,7 @@ import (
 // backreferences, atomic groups, \Z) are left alone so that they fail here, at Compile, rather than
 // silently matching differently at evaluation.
 func compileRegex(pattern string) (*regexp.Regexp, error) {
-	translated := translateRegex(pattern)
+	translated := mapping.TranslateDotNetRegex(pattern)
 	re, err := regexp.Compile(translated)
 	if err != nil {
 		return nil, fmt.Errorf("%w (.NET lookaround, backreferences, atomic groups and \\Z have no equivalent here)", err)
@@ -52,58 +53,4 @@ func trimDotStars(pattern string) string {
 	trimmed := *re
 	trimmed.Sub = subs
 	return trimmed.String()
-}
-
-// translateRegex rewrites .NET named groups, skipping escaped characters and character classes, where
-// "(?<" is literal text.
-func translateRegex(p string) string {
-	if !strings.Contains(p, "(?<") && !strings.Contains(p, "(?'") {
-		return p
-	}
-	var b strings.Builder
-	b.Grow(len(p) + 8)
-	inClass := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '\\':
-			b.WriteByte(c)
-			if i+1 < len(p) {
-				i++
-				b.WriteByte(p[i])
-			}
-			continue
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
-		case c == '[':
-			inClass = true
-			b.WriteByte(c)
-			// A ']' right after '[' or '[^' is literal in both flavours.
-			if i+1 < len(p) && p[i+1] == '^' {
-				i++
-				b.WriteByte(p[i])
-			}
-			if i+1 < len(p) && p[i+1] == ']' {
-				i++
-				b.WriteByte(p[i])
-			}
-			continue
-		case c == '(' && strings.HasPrefix(p[i:], "(?<") && len(p) > i+3 && p[i+3] != '=' && p[i+3] != '!':
-			b.WriteString("(?P<")
-			i += 2
-			continue
-		case c == '(' && strings.HasPrefix(p[i:], "(?'"):
-			if end := strings.IndexByte(p[i+3:], '\''); end >= 0 {
-				b.WriteString("(?P<")
-				b.WriteString(p[i+3 : i+3+end])
-				b.WriteByte('>')
-				i += 3 + end
-				continue
-			}
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }

@@ -272,13 +272,9 @@ func newAllowDeletesCmd() *cobra.Command {
 		Short: "Send the disables and deletes that the deletion threshold staged, and lift the quarantine",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configPath(cmd))
+			cfg, log, err := loadConfigAndLogger(cmd)
 			if err != nil {
 				return err
-			}
-			log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
-			if err != nil {
-				return withCode(exitConfig, err)
 			}
 			j, err := openJob(cfg, log, nil)
 			if err != nil {

@@ -34,17 +34,12 @@ SIGINT cancels the cycle in flight (what was already sent is recorded, the water
 advanced) and exits; SIGHUP reloads the configuration before the next cycle.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, _ := cmd.Flags().GetString("config")
-			cfg, err := loadConfig(path)
+			cfg, log, err := loadConfigAndLogger(cmd)
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
-			if err != nil {
-				return withCode(exitConfig, err)
-			}
 			defer log.Sync() //nolint:errcheck // nothing useful to do when stderr is gone
-			d := &daemon{path: path, log: log, metrics: newMetrics()}
+			d := &daemon{path: configPath(cmd), log: log, metrics: newMetrics()}
 			return d.run(cmd.Context(), cfg)
 		},
 	}

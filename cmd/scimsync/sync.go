@@ -32,14 +32,9 @@ A cycle started with sync runs at once even while the job is quarantined, and li
 quarantine when it succeeds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, _ := cmd.Flags().GetString("config")
-			cfg, err := loadConfig(path)
+			cfg, log, err := loadConfigAndLogger(cmd)
 			if err != nil {
 				return err
-			}
-			log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
-			if err != nil {
-				return withCode(exitConfig, err)
 			}
 			defer log.Sync() //nolint:errcheck // nothing useful to do when stderr is gone
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

@@ -14,14 +14,9 @@ func newTestConnectionCmd() *cobra.Command {
 		Short: "Check that the SCIM target and Microsoft Graph answer with the configured credentials",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, _ := cmd.Flags().GetString("config")
-			cfg, err := loadConfig(path)
+			cfg, log, err := loadConfigAndLogger(cmd)
 			if err != nil {
 				return err
-			}
-			log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
-			if err != nil {
-				return withCode(exitConfig, err)
 			}
 			tgt, err := newTarget(cfg, log)
 			if err != nil {

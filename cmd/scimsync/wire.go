@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/config"
@@ -45,6 +46,20 @@ func loadConfig(path string) (*config.Config, error) {
 		return nil, withCode(exitConfig, err)
 	}
 	return cfg, nil
+}
+
+// loadConfigAndLogger loads the --config file and builds the logger it asks for: every command that
+// talks to Graph or the target starts this way.
+func loadConfigAndLogger(cmd *cobra.Command) (*config.Config, *zap.Logger, error) {
+	cfg, err := loadConfig(configPath(cmd))
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
+	if err != nil {
+		return nil, nil, withCode(exitConfig, err)
+	}
+	return cfg, log, nil
 }
 
 // httpClientWithCA returns an HTTP client that trusts the system roots plus the PEM bundle in caFile.

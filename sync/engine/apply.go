@@ -117,7 +117,7 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 				// The manager may have been created in an earlier wave.
 				if mgr, _ := refs.manager(c.SourceID, e.refs); mgr != "" {
 					if m, ok := links[mgr]; ok && m.Managed && m.TargetID != "" {
-						c.Values = merged(c.Values, map[string]any{e.refs[0]: m.TargetID})
+						c.Values = plan.Merged(c.Values, map[string]any{e.refs[0]: m.TargetID})
 						c.Hash = plan.ValuesHash(c.Values)
 					}
 				}
@@ -275,7 +275,7 @@ func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.C
 	}
 	a.TargetID, a.MatchedBy, a.CreatedAt, a.Members = cd.TargetID, lk.By, e.o.Now(), nil
 	// Remember what the object holds now: the diff was sent, and anything not mapped is as found.
-	a.Values = merged(cd.Values, c.Values)
+	a.Values = plan.Merged(cd.Values, c.Values)
 	a.Hash = plan.ValuesHash(a.Values)
 	return &a, nil
 }
@@ -311,18 +311,6 @@ func toChanges(attrs []plan.AttrChange) []scimclient.Change {
 	out := make([]scimclient.Change, len(attrs))
 	for i, a := range attrs {
 		out[i] = scimclient.Change{Path: a.Path, Value: a.New, Add: a.Add}
-	}
-	return out
-}
-
-// merged returns base overlaid with over.
-func merged(base, over map[string]any) map[string]any {
-	out := make(map[string]any, len(base)+len(over))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range over {
-		out[k] = v
 	}
 	return out
 }
@@ -402,7 +390,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 				e.log.Warn("linking the manager failed", zap.String("targetId", w.a.TargetID), zap.Error(err))
 				return nil
 			}
-			vals := merged(w.a.Values, nil)
+			vals := plan.Merged(w.a.Values, nil)
 			if w.attr.New == nil {
 				delete(vals, w.attr.Path)
 			} else {

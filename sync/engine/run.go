@@ -199,7 +199,7 @@ func (e *Engine) applyStaged(ctx context.Context, rep *Report, op store.StagedOp
 		}
 		c.Op = plan.Disable
 		c.Attrs = []plan.AttrChange{{Path: k.policy.Active, Old: a.Values[k.policy.Active], New: false}}
-		c.Values = merged(a.Values, map[string]any{k.policy.Active: false})
+		c.Values = plan.Merged(a.Values, map[string]any{k.policy.Active: false})
 		c.Hash = plan.ValuesHash(c.Values)
 	}
 	na, err := e.applyOne(ctx, k, c, nil, a, true)

@@ -269,7 +269,7 @@ func planOne(o *Object, in Input) Change {
 		cd := lk.Candidates[0]
 		c.Op, c.TargetID, c.MatchedBy = Adopt, cd.TargetID, lk.By
 		c.Attrs = Diff(o.Values, cd.Values, in.Policy.CaseExact)
-		c.Values = merged(cd.Values, o.Values)
+		c.Values = Merged(cd.Values, o.Values)
 		c.Hash = ValuesHash(c.Values)
 		return c
 	}
@@ -283,7 +283,7 @@ func planOne(o *Object, in Input) Change {
 }
 
 func planUpdate(c Change, o *Object, link Link, p Policy, outOfScope bool) Change {
-	values := merged(link.Values, o.Values)
+	values := Merged(link.Values, o.Values)
 	h := ValuesHash(values)
 	var attrs []AttrChange
 	if h != link.Hash {
@@ -339,8 +339,9 @@ func deactivates(attrs []AttrChange, active string) bool {
 	return false
 }
 
-// merged returns base overlaid with over; neither map is modified.
-func merged(base, over map[string]any) map[string]any {
+// Merged returns base overlaid with over; neither map is modified. The engine uses it too, to keep
+// what a target object holds beside what it just sent.
+func Merged(base, over map[string]any) map[string]any {
 	out := make(map[string]any, len(base)+len(over))
 	for k, v := range base {
 		out[k] = v

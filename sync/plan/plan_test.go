@@ -14,7 +14,7 @@ func TestPlanDecisionTable(t *testing.T) {
 	base := map[string]any{"userName": "ann@contoso.com", "active": true, "title": "Engineer"}
 	link := Link{TargetID: "t1", Managed: true, Values: base, Hash: ValuesHash(base)}
 	with := func(m map[string]any, k string, v any) map[string]any {
-		out := merged(m, nil)
+		out := Merged(m, nil)
 		out[k] = v
 		return out
 	}
