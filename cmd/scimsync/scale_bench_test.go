@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -362,9 +363,11 @@ type memFigures struct {
 	RSSScoped bool
 }
 
-// startMemProbe collects garbage first so the baseline is the live heap, then starts sampling.
+// startMemProbe collects garbage and returns freed memory to the OS first, so the baseline is the
+// live heap and the reset VmHWM starts near the live RSS rather than at what earlier (bigger)
+// scenarios left mapped; then it starts sampling.
 func startMemProbe() *memProbe {
-	runtime.GC()
+	debug.FreeOSMemory()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	p := &memProbe{stop: make(chan struct{}), done: make(chan struct{}), peakHeap: ms.HeapAlloc,
