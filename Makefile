@@ -38,7 +38,7 @@ fuzz:
 
 # Benchmarks print figures; nothing here asserts a speed.
 bench: scimmy-deps build
-	$(GO) test -run '^$$' -bench . -benchmem ./mapping ./scoping ./store ./scimclient/... ./sync/...
+	$(GO) test -run '^$$' -bench . -benchmem ./mapping ./scoping ./config ./store ./scimclient/... ./sync/...
 	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Scale' -benchtime 1x -timeout 60m ./cmd/scimsync
 
 lint:
