@@ -458,3 +458,59 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestEndToEndTestConnection runs `test-connection` against the emulated Graph and an in-process
+// target: ok with the right token, exit 3 naming the target with a wrong one.
+func TestEndToEndTestConnection(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	tenant := graphtest.SampleTenant()
+	g := graphtest.StartForTest(t, tenant, graphtest.Options{})
+	target := scimtest.New(scimtest.Options{Token: "right-token"})
+	url := target.Start()
+	t.Cleanup(target.Close)
+	ca := filepath.Join(dir, "ca.pem")
+	if err := g.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	for _, scope := range []string{"assigned", "all"} {
+		cfg := filepath.Join(dir, scope+".yaml")
+		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: conn
+source:
+  tenantId: %s
+  clientId: 11111111-2222-3333-4444-555555555555
+  credential: {type: clientSecret, secretEnv: E2E_GRAPH_SECRET}
+  graphEndpoint: %s
+  authorityHost: %s
+  caFile: %s
+  servicePrincipalId: %s
+target: {url: %s, tokenEnv: E2E_TARGET_TOKEN}
+scope: %s
+users: {preset: gong}
+state: %s
+`, g.TenantID(), g.GraphURL(), g.AuthorityHost(), ca, tenant.ServicePrincipal.ID, url, scope, filepath.Join(dir, "state.db"))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			token string
+			code  int
+		}{{"right-token", 0}, {"wrong-token", exitAborted}} {
+			cmd := exec.Command(bin, "test-connection", "--config", cfg)
+			cmd.Env = append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TARGET_TOKEN="+tc.token)
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != tc.code {
+				t.Fatalf("scope %s, token %s: exit %d, want %d\n%s", scope, tc.token, code, tc.code, out)
+			}
+			if tc.code == 0 && !strings.Contains(string(out), "graph "+g.GraphURL()+": ok") {
+				t.Errorf("scope %s: output lacks the Graph check:\n%s", scope, out)
+			}
+			if strings.Contains(string(out), tc.token) {
+				t.Errorf("the token reached the output")
+			}
+		}
+	}
+}

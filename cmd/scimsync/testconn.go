@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+
+	"github.com/scimsync/scimsync/config"
 )
 
 // newTestConnectionCmd is the portal's "Test Connection": it checks the target's credentials and SCIM
@@ -36,10 +39,14 @@ func newTestConnectionCmd() *cobra.Command {
 			if err != nil {
 				return withCode(exitConfig, err)
 			}
-			if cfg.Scope == "assigned" {
+			// A token, then a read: the app's assignments in the assigned scope, else a user that
+			// cannot exist (a 404 the reader treats as "not found", which still proves access).
+			if cfg.Scope == config.ScopeAssigned {
 				if _, err := r.AppRoleAssignedTo(cmd.Context(), cfg.Source.ServicePrincipalID); err != nil {
 					return withCode(exitAborted, fmt.Errorf("graph %s: %w", cfg.Source.GraphEndpoint, err))
 				}
+			} else if _, err := r.UsersByID(cmd.Context(), []string{"userPrincipalName"}, []string{uuid.NewString()}); err != nil {
+				return withCode(exitAborted, fmt.Errorf("graph %s: %w", cfg.Source.GraphEndpoint, err))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "graph %s: ok\n", cfg.Source.GraphEndpoint)
 			return nil
