@@ -135,7 +135,10 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	if len(look) == 0 {
 		return nil
 	}
+	var linkMu sync.Mutex
 	userLink := func(id string) (store.Anchor, bool) {
+		linkMu.Lock()
+		defer linkMu.Unlock()
 		if a, ok := users[id]; ok {
 			return a, true
 		}
@@ -145,6 +148,14 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 		}
 		users[id] = a
 		return a, true
+	}
+	// A group that is out of scope or deleted in the source keeps its members: it is deleted (Delete
+	// action on) or left alone (off), never emptied.
+	skip := map[string]bool{}
+	for _, o := range gp.objs {
+		if !o.InScope || o.HardDeleted {
+			skip[o.SourceID] = true
+		}
 	}
 	type memberWork struct {
 		group       store.Anchor
@@ -158,7 +169,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	sort.Strings(ids)
 	for _, gid := range ids {
 		g := gp.links[gid]
-		if g.Disabled {
+		if _, known := snap.members[gid]; g.Disabled || skip[gid] || !known {
 			continue
 		}
 		want := map[string]bool{}
@@ -211,19 +222,21 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				rep.Failures = append(rep.Failures, Failure{Kind: "membership", SourceID: w.group.SourceID, Identity: w.group.SourceID, Op: op, Err: err.Error(), err: err})
 				e.log.Warn("updating group members failed", zap.String("group", w.group.TargetID), zap.Error(err))
 			}
-			targetIDs := func(src []string) []string {
-				mu.Lock()
-				defer mu.Unlock()
-				out := make([]string, 0, len(src))
+			// targetIDs maps members to their target ids; gone lists those without a target object
+			// (deleted with their account, which took the membership with it).
+			targetIDs := func(src []string) (ids, gone []string) {
 				for _, m := range src {
-					if a, ok := users[m]; ok && a.TargetID != "" {
-						out = append(out, a.TargetID)
+					if a, ok := userLink(m); ok && a.TargetID != "" {
+						ids = append(ids, a.TargetID)
+					} else {
+						gone = append(gone, m)
 					}
 				}
-				return out
+				return ids, gone
 			}
 			for _, batch := range chunks(w.add, e.o.MemberBatchSize) {
-				if err := gt.PatchGroup(gctx, w.group.TargetID, scimclient.MembersAdd(e.o.PatchMode, targetIDs(batch))); err != nil {
+				ids, _ := targetIDs(batch)
+				if err := gt.PatchGroup(gctx, w.group.TargetID, scimclient.MembersAdd(e.o.PatchMode, ids)); err != nil {
 					fail("add members", err)
 					break
 				}
@@ -238,7 +251,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 			}
 			for _, batch := range chunks(w.remove, e.o.MemberBatchSize) {
 				// A member whose target account is gone (deleted) left the group with it.
-				ids := targetIDs(batch)
+				ids, _ := targetIDs(batch)
 				if len(ids) > 0 {
 					if err := gt.PatchGroup(gctx, w.group.TargetID, scimclient.MembersRemove(e.o.PatchMode, ids)); err != nil {
 						fail("remove members", err)
