@@ -232,6 +232,9 @@ func formatTime(t time.Time) string { return t.UTC().Format("Mon, 02 Jan 2006 15
 // relative says "3 hours ago" or "in 6 hours", coarse on purpose: the exact time is next to it.
 func relative(t, now time.Time) string {
 	d := t.Sub(now)
+	if d > -time.Minute && d < time.Minute {
+		return "just now"
+	}
 	if d < 0 {
 		return humanDuration(-d) + " ago"
 	}

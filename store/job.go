@@ -143,15 +143,29 @@ func objectKey(kind Kind, sourceID string) ([]byte, error) {
 
 // PutEscrow inserts or replaces the escrow of one object; one escrow per object, the latest failure wins.
 func (s *Store) PutEscrow(e Escrow) error {
+	return s.PutEscrows(e)
+}
+
+// PutEscrows records several escrows in one transaction: a cycle with thousands of failures must not
+// pay one fsync per object.
+func (s *Store) PutEscrows(es ...Escrow) error {
+	if len(es) == 0 {
+		return nil
+	}
 	err := s.update(func(tx *bolt.Tx) error {
-		key, err := objectKey(e.Kind, e.SourceID)
-		if err != nil {
-			return err
+		for _, e := range es {
+			key, err := objectKey(e.Kind, e.SourceID)
+			if err != nil {
+				return err
+			}
+			if err := putJSON(tx, bktEscrows, key, e); err != nil {
+				return err
+			}
 		}
-		return putJSON(tx, bktEscrows, key, e)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("put escrow %s/%s: %w", e.Kind, e.SourceID, err)
+		return fmt.Errorf("put %d escrows (first %s/%s): %w", len(es), es[0].Kind, es[0].SourceID, err)
 	}
 	return nil
 }
@@ -268,7 +282,10 @@ type StagedOp struct {
 	SourceID string
 	TargetID string
 	// Op is "disable" or "delete".
-	Op       string
+	Op string
+	// Unmanage is set on the disable of an object that left the scope: once sent, scimsync stops
+	// managing the object, exactly as when the disable is sent without staging.
+	Unmanage bool `json:",omitempty"`
 	StagedAt time.Time
 }
 

@@ -63,10 +63,10 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 			return // cancelled because of the fatal failure: not an object failure of its own
 		case err != nil:
 			counts.Failed++
-			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: c.Op.String(), Err: err.Error(), err: err})
+			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: actionName(c.Op), Err: err.Error(), err: err})
 			return
 		case c.Op == plan.Skip && c.Failed:
-			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: "match", Err: c.Reason, err: c.Cause})
+			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: "Match", Err: c.Reason, err: c.Cause})
 		case c.Op == plan.Create || c.Op == plan.Adopt:
 			res.linked++
 			res.changed[c.SourceID] = true
@@ -126,6 +126,17 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 			g.Go(func() error {
 				a, err := e.applyOne(gctx, k, c, refs, old, hadOld)
 				if a != nil {
+					// Count and log what really happened: a create that met a 409 adopted the
+					// existing object; an update whose object was gone created it again.
+					switch {
+					case c.Op == plan.Create && a.MatchedBy != "created":
+						c.Op, c.MatchedBy = plan.Adopt, a.MatchedBy
+					case c.Op == plan.Update && a.TargetID != c.TargetID:
+						c.Op = plan.Create
+						if a.MatchedBy != "created" {
+							c.Op, c.MatchedBy = plan.Adopt, a.MatchedBy
+						}
+					}
 					c.TargetID = a.TargetID
 				}
 				switch {

@@ -22,6 +22,7 @@ import (
 	"github.com/scimsync/scimsync/scoping"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
 // Directory reads the source tenant. graph.Reader implements it; tests use graphtest or a fake.
@@ -295,12 +296,12 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.groups)))
 	changes, err := e.planKind(ctx, e.users, objs, links, refs)
 	if err != nil {
-		return rep, err
+		return rep, e.fatal(rep, err)
 	}
 	var gp *groupPlan
 	if e.groups != nil {
 		if gp, err = e.planGroups(ctx, snap); err != nil {
-			return rep, err
+			return rep, e.fatal(rep, err)
 		}
 	}
 	// 6. guard: the deletion threshold holds back mass disables and deletes.
@@ -384,7 +385,7 @@ func (e *Engine) guard(rep *Report, users []plan.Change, gp *groupPlan) error {
 		if c.Op == plan.Delete {
 			op = "delete"
 		}
-		ops = append(ops, store.StagedOp{Kind: h.kind, SourceID: c.SourceID, TargetID: c.TargetID, Op: op, StagedAt: now})
+		ops = append(ops, store.StagedOp{Kind: h.kind, SourceID: c.SourceID, TargetID: c.TargetID, Op: op, Unmanage: c.Unmanage, StagedAt: now})
 		c.Reason = fmt.Sprintf("%s%d disables and deletes reach the deletion threshold of %d; held until `scimsync allow-deletes`",
 			plan.StagedPrefix, len(hits), e.o.DeletionThreshold)
 		c.Op = plan.Skip
@@ -403,17 +404,28 @@ func (e *Engine) guard(rep *Report, users []plan.Change, gp *groupPlan) error {
 
 // flushLogs writes the cycle's provisioning-log entries and prunes entries past the retention.
 func (e *Engine) flushLogs(rep *Report) {
-	if e.o.DryRun || len(rep.logs) == 0 {
+	if e.o.DryRun {
 		return
 	}
-	if err := e.st.AppendLog(rep.logs...); err != nil {
-		e.log.Error("writing the provisioning log failed", zap.Error(err))
+	if len(rep.logs) > 0 {
+		if err := e.st.AppendLog(rep.logs...); err != nil {
+			e.log.Error("writing the provisioning log failed", zap.Error(err))
+		}
 	}
 	if e.o.LogRetention > 0 {
 		if _, err := e.st.PruneLog(e.o.Now().Add(-e.o.LogRetention)); err != nil {
 			e.log.Error("pruning the provisioning log failed", zap.Error(err))
 		}
 	}
+}
+
+// fatal records a credentials or compliance failure met while matching as the cycle's fatal error.
+func (e *Engine) fatal(rep *Report, err error) error {
+	if quarantine.IsFatal(err) && rep.Fatal == nil {
+		rep.Fatal = err
+		return fmt.Errorf("matching stopped: %w", err)
+	}
+	return err
 }
 
 // planKind matches the objects that have no link and plans every change.
@@ -437,7 +449,7 @@ func countPlanned(rep *Report, c *Counts, changes []plan.Change) {
 	for _, ch := range changes {
 		c.add(ch.Op, ch.Failed)
 		if ch.Failed {
-			rep.Failures = append(rep.Failures, Failure{SourceID: ch.SourceID, Identity: ch.Identity, Op: "match", Err: ch.Reason})
+			rep.Failures = append(rep.Failures, Failure{SourceID: ch.SourceID, Identity: ch.Identity, Kind: "user", Op: "Match", Err: ch.Reason})
 		}
 		rep.Planned = append(rep.Planned, ch)
 	}

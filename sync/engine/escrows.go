@@ -24,6 +24,7 @@ func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object)
 	}
 	failed := map[string]bool{}
 	now := e.o.Now()
+	var put []store.Escrow
 	for _, f := range rep.Failures {
 		if failed[f.SourceID] || f.SourceID == "" || f.Kind != string(kind) {
 			continue
@@ -37,10 +38,10 @@ func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object)
 		if f.Cause() == nil {
 			class = escrow.InvalidData
 		}
-		es := escrow.Next(last, kind, f.SourceID, f.Op, class, f.Err, now)
-		if err := e.st.PutEscrow(es); err != nil {
-			return fmt.Errorf("record escrow: %w", err)
-		}
+		put = append(put, escrow.Next(last, kind, f.SourceID, f.Op, class, f.Err, now))
+	}
+	if err := e.st.PutEscrows(put...); err != nil {
+		return fmt.Errorf("record escrows: %w", err)
 	}
 	for _, o := range objs {
 		if _, had := prev[o.SourceID]; had && !failed[o.SourceID] {

@@ -55,18 +55,7 @@ func (e *Engine) logEntry(rep *Report, k *objectKind, c plan.Change, err error, 
 	case c.TargetID != "":
 		le.Steps = append(le.Steps, store.Step{Name: "matching", Status: "success", Description: "Linked to target " + k.name + " " + c.TargetID})
 	}
-	switch c.Op {
-	case plan.Create:
-		le.Action = ActionCreate
-	case plan.Adopt, plan.Update:
-		le.Action = ActionUpdate
-	case plan.Disable:
-		le.Action = ActionDisable
-	case plan.Delete:
-		le.Action = ActionDelete
-	default:
-		le.Action = ActionOther
-	}
+	le.Action = actionName(c.Op)
 	le.Modified = modified(c)
 	switch {
 	case staged:
@@ -143,3 +132,18 @@ func (e *Engine) referenceEntry(rep *Report, kind store.Kind, sourceID, identity
 
 // isNotFound reports an InvalidAnchor: the cached target object no longer exists.
 func isNotFound(err error) bool { return errors.Is(err, scimclient.ErrNotFound) }
+
+// actionName names a planned op the way the provisioning log and the emails do.
+func actionName(op plan.Op) string {
+	switch op {
+	case plan.Create:
+		return ActionCreate
+	case plan.Adopt, plan.Update:
+		return ActionUpdate
+	case plan.Disable:
+		return ActionDisable
+	case plan.Delete:
+		return ActionDelete
+	}
+	return ActionOther
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
 // match looks up, for every in-scope object without a link, target objects by the matching
@@ -39,22 +40,32 @@ func (e *Engine) match(ctx context.Context, k *objectKind, objs []plan.Object, l
 			}
 			return out, nil
 		}
+		if quarantine.IsFatal(err) {
+			return nil, err
+		}
 		e.log.Warn("listing the target failed; matching one query per object instead", zap.String("kind", k.name), zap.Error(err))
 	}
 	var mu sync.Mutex
+	// A credentials or compliance failure would fail every lookup the same way: the first one stops
+	// the matching (and the cycle), and the judge quarantines the job.
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.o.Concurrency)
 	for _, i := range need {
 		o := objs[i]
 		g.Go(func() error {
 			lk := query(gctx, k, o)
+			if lk.Err != nil && quarantine.IsFatal(lk.Err) {
+				return lk.Err
+			}
 			mu.Lock()
 			out[o.SourceID] = lk
 			mu.Unlock()
 			return nil
 		})
 	}
-	_ = g.Wait()
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -189,7 +189,10 @@ func (e *Engine) applyStaged(ctx context.Context, rep *Report, op store.StagedOp
 	if !ok || !a.Managed {
 		return nil // already gone
 	}
-	c := plan.Change{SourceID: op.SourceID, Identity: op.SourceID, TargetID: a.TargetID, Values: a.Values}
+	c := plan.Change{SourceID: op.SourceID, Identity: userName(a), TargetID: a.TargetID, Values: a.Values, Unmanage: op.Unmanage}
+	if op.Kind == store.KindGroup {
+		c.Identity = groupName(a)
+	}
 	switch op.Op {
 	case "delete":
 		c.Op = plan.Delete
