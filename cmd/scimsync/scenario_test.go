@@ -1033,3 +1033,26 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// Restart: `scimsync restart` clears the watermark, escrows and quarantine and keeps the links, so the
+// next cycle is an initial one that re-evaluates everyone and, with nothing changed, writes nothing;
+// a change made meanwhile flows as usual.
+func TestScenarioRestartKeepsLinks(t *testing.T) {
+	e := newScenario(t, scenarioConfig{})
+	ids := e.initial()
+	out, _, err := runCLI("restart", "--config", e.cfg)
+	if err != nil || !strings.Contains(out, "4 user and") {
+		t.Fatalf("restart: %v\n%s", err, out)
+	}
+	must(t, e.graph.UpdateUser(idAlice, map[string]any{"jobTitle": "Sales Director"}))
+	rep, reqs := e.cycle("after restart")
+	if rep.Kind != "initial" {
+		t.Errorf("the cycle after restart is %s, want initial", rep.Kind)
+	}
+	if rep.Created+rep.Adopted != 0 {
+		t.Errorf("restart lost the links: created %d, adopted %d", rep.Created, rep.Adopted)
+	}
+	e.expectOnlyPatch("after restart", reqs, ids["alice"], "title")
+	e.expectQuiet("after the restart cycle")
+	e.checkUnmanaged()
+}
