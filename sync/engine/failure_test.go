@@ -1413,3 +1413,45 @@ func TestFailureProvisioningLogs(t *testing.T) {
 		t.Errorf("cycle 3's entries within the retention: %d, want 2", n)
 	}
 }
+
+// TestFailureTimeoutIsTransient: a target that answers a PATCH too slowly (the client's timeout) fails
+// that object as transient: escrowed for the next cycle, no quarantine, retried once it answers again.
+func TestFailureTimeoutIsTransient(t *testing.T) {
+	h := newHarness(t, fuser("a", "ann@contoso.com", "Engineer"), fuser("b", "bob@contoso.com", "Sales"))
+	e := h.engine(goodToken, nil)
+	h.mustRun(e, false)
+
+	slow := New(h.dir, func() *scimclient.Client {
+		c, err := scimclient.New(scimclient.Options{BaseURL: h.srv.URL(), Token: goodToken, Timeout: 50 * time.Millisecond,
+			MaxRetries: -1, Mode: scimclient.ModeAADOptSCIM062020})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}(), h.st, h.options())
+	h.setFault(func(r *http.Request, _ string) *scimtest.Fault {
+		if r.Method == http.MethodPatch {
+			return &scimtest.Fault{Delay: 500 * time.Millisecond}
+		}
+		return nil
+	})
+	h.dir.find(t, "b").Attributes["jobTitle"] = mapping.Str("Sales Lead")
+	h.dir.touch("b")
+	h.advance(40 * time.Minute)
+	res := h.mustRun(slow, false)
+	if res.Report.Failed != 1 || res.Quarantine != nil {
+		t.Fatalf("timed-out update: failed %d, quarantine %+v; want 1 failure and no quarantine", res.Report.Failed, res.Quarantine)
+	}
+	if es := h.escrows()["b"]; es.ErrorClass != "InternalServerError" && es.ErrorClass != "Timeout" {
+		t.Fatalf("escrow class %q, want a transient class", es.ErrorClass)
+	}
+	h.setFault(nil)
+	h.advance(40 * time.Minute)
+	res = h.mustRun(e, false)
+	if res.Report.Updated != 1 || len(h.escrows()) != 0 {
+		t.Fatalf("retry after the target recovered: %+v, escrows %+v", res.Report, h.escrows())
+	}
+	if got := h.srv.UserByName("bob@contoso.com")["title"]; got != "Sales Lead" {
+		t.Fatalf("bob's title in the target = %v", got)
+	}
+}
