@@ -1056,3 +1056,51 @@ func TestScenarioRestartKeepsLinks(t *testing.T) {
 	e.expectQuiet("after the restart cycle")
 	e.checkUnmanaged()
 }
+
+// On-demand provisioning: `scimsync provision` provisions an assigned user at once (with every step
+// printed), explains why an unassigned user or one failing the scoping filter is not provisioned, and
+// leaves the schedule's watermark alone.
+func TestScenarioProvisionOnDemand(t *testing.T) {
+	e := newScenario(t, scenarioConfig{salesOnly: true})
+	out, _, err := runCLI("provision", "--config", e.cfg, "--user", upn("alice"), "--user", idErin, "--user", idBob)
+	if err != nil {
+		t.Fatalf("provision: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"user alice@", "import: ", "scoping: success", "matching: success: No matching user in the target", "result: Create Success",
+		"user erin@", "not assigned to the app",
+		"user bob@", "department EQUALS",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	users := e.dumpByName()
+	if _, ok := users[upn("alice")]; !ok {
+		t.Fatal("alice was not provisioned on demand")
+	}
+	if _, ok := users[upn("erin")]; ok {
+		t.Fatal("an unassigned user was provisioned")
+	}
+	if _, ok := users[upn("bob")]; ok {
+		t.Fatal("a user failing the scoping filter was provisioned")
+	}
+	// The schedule's first cycle is still an initial one and finds alice already linked.
+	rep, _ := e.cycle("first scheduled cycle")
+	if rep.Kind != "initial" || rep.Adopted != 0 {
+		t.Fatalf("first cycle after on-demand: kind %s, adopted %d", rep.Kind, rep.Adopted)
+	}
+	if _, ok := e.dumpByName()[upn("alice")]; !ok {
+		t.Fatal("alice disappeared")
+	}
+	// A dry run sends nothing.
+	before := e.stats().Total
+	out, _, err = runCLI("provision", "--config", e.cfg, "--user", upn("carol"), "--dry-run")
+	if err != nil || !strings.Contains(out, "dry run") {
+		t.Fatalf("provision --dry-run: %v\n%s", err, out)
+	}
+	if n := e.stats().Total - before; n > 1 {
+		t.Fatalf("a dry run sent %d requests (one lookup at most)", n)
+	}
+	e.checkUnmanaged()
+}

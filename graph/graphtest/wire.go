@@ -492,6 +492,15 @@ func (s *Server) serveUser(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	s.mu.Lock()
 	u, ok := s.users[id]
+	if !ok && strings.Contains(id, "@") {
+		// Graph addresses a user by id or by userPrincipalName.
+		for _, c := range s.users {
+			if upn, _ := c.props["userPrincipalName"].(string); strings.EqualFold(upn, id) && c.removed == "" {
+				u, ok = c, true
+				break
+			}
+		}
+	}
 	if !ok || u.removed != "" {
 		s.mu.Unlock()
 		notFound(w, id)

@@ -36,6 +36,12 @@ func (e *Engine) logEntry(rep *Report, k *objectKind, c plan.Change, err error, 
 	if c.Op == plan.Unchanged || (c.Op == plan.Skip && !c.Failed && !staged && c.TargetID == "") {
 		return store.LogEntry{}, false
 	}
+	return e.entry(rep, k, c, err, staged), true
+}
+
+// entry describes any change, logged or not: on-demand provisioning shows every step, even of an
+// object that needs nothing.
+func (e *Engine) entry(rep *Report, k *objectKind, c plan.Change, err error, staged bool) store.LogEntry {
 	le := store.LogEntry{CycleID: rep.CycleID, Time: e.o.Now(), Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID,
 		Identity: c.Identity, Status: StatusSuccess}
 	le.Steps = append(le.Steps, store.Step{Name: "import", Status: "success", Description: fmt.Sprintf("Received %s %s from Microsoft Graph", k.name, c.Identity)})
@@ -70,10 +76,13 @@ func (e *Engine) logEntry(rep *Report, k *objectKind, c plan.Change, err error, 
 	case err != nil:
 		le.Status, le.ErrorCode, le.Error = StatusFailure, failureCode(err), err.Error()
 		le.Steps = append(le.Steps, store.Step{Name: "export", Status: "failure", Description: err.Error()})
+	case c.Op == plan.Unchanged:
+		le.Status = StatusSkipped
+		le.Steps = append(le.Steps, store.Step{Name: "processing", Status: "skipped", Description: "The target already holds these values: nothing to send"})
 	default:
 		le.Steps = append(le.Steps, store.Step{Name: "export", Status: "success", Description: fmt.Sprintf("%s %s in the target", le.Action, k.name)})
 	}
-	return le, true
+	return le
 }
 
 // failureCode names an error the way Entra's provisioning log does (InvalidAnchor, EntryConflict, ...).

@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/store"
+)
+
+// OnDemand is the outcome of provisioning chosen users now, with every step for each of them.
+type OnDemand struct {
+	Report *Report
+	// Users are the users read from the directory, with their source attributes.
+	Users []directory.User
+	// Entries hold, per user, the steps (import, scoping, matching, processing, export) and the
+	// attributes sent, also for users that needed nothing.
+	Entries []store.LogEntry
+	// NotFound lists requested ids the directory does not know.
+	NotFound []string
+}
+
+// Provision provisions the given users now, outside the schedule, like the portal's "Provision on
+// demand": read them by id (object id or userPrincipalName), scope them against the current
+// assignments and filters, match, and send what they need, manager link included. The watermark does
+// not move. With Options.DryRun nothing is sent or recorded.
+func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error) {
+	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "on-demand"}
+	defer e.flushLogs(rep)
+	out := &OnDemand{Report: rep}
+	attrs := withFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping)
+	users, err := e.dir.UsersByID(ctx, attrs, ids)
+	if err != nil {
+		return out, fmt.Errorf("%w: read users from Graph: %v", ErrAborted, err)
+	}
+	found := map[string]bool{}
+	for _, u := range users {
+		found[u.ID] = true
+		if v, ok := u.Attributes.Lookup("userPrincipalName"); ok {
+			found[v.String()] = true
+		}
+	}
+	for _, id := range ids {
+		if !found[id] {
+			out.NotFound = append(out.NotFound, id)
+		}
+	}
+	out.Users = users
+	snap := &snapshot{users: users}
+	if e.o.Scope == ScopeAssigned {
+		as, err := e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID)
+		if err != nil {
+			return out, fmt.Errorf("%w: read app assignments from Graph: %v", ErrAborted, err)
+		}
+		members, err := e.st.Sets(store.SetGroupMembers)
+		if err != nil {
+			return out, fmt.Errorf("read state: %w", err)
+		}
+		if len(members) == 0 {
+			// No cycle has stored the groups' members yet: read them.
+			if err := e.readGroups(ctx, snap, ""); err != nil {
+				return out, err
+			}
+			members = snap.members
+		}
+		snap.assigned = assignedUsers(as, members)
+	}
+	rep.Read = len(users)
+	objs, refs := e.mapUsers(e.users, users, snap.assigned, true)
+	links, _, err := e.loadLinks(snap, objs, refs)
+	if err != nil {
+		return out, err
+	}
+	changes, err := e.planKind(ctx, e.users, objs, links, refs)
+	if err != nil {
+		return out, e.fatal(rep, err)
+	}
+	if e.o.DryRun {
+		countPlanned(rep, &rep.Counts, changes)
+		for _, c := range changes {
+			out.Entries = append(out.Entries, e.entry(rep, e.users, c, nil, false))
+		}
+		rep.Finished = e.o.Now()
+		return out, nil
+	}
+	before := len(rep.logs)
+	if _, err := e.apply(ctx, e.users, rep, &rep.Counts, changes, refs, links); err != nil {
+		return out, err
+	}
+	if err := e.linkReferences(ctx, rep, objs, links, false, false); err != nil {
+		return out, err
+	}
+	if err := e.recordEscrows(rep, store.KindUser, objs); err != nil {
+		return out, err
+	}
+	// Every user gets its steps: the log's entries for those that changed, fresh ones for the rest.
+	logged := map[string]bool{}
+	for _, le := range rep.logs[before:] {
+		logged[le.SourceID] = true
+		out.Entries = append(out.Entries, le)
+	}
+	for _, c := range changes {
+		if !logged[c.SourceID] {
+			out.Entries = append(out.Entries, e.entry(rep, e.users, c, nil, false))
+		}
+	}
+	sort.SliceStable(out.Entries, func(i, j int) bool { return out.Entries[i].Identity < out.Entries[j].Identity })
+	rep.Finished = e.o.Now()
+	return out, nil
+}
