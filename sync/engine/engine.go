@@ -441,7 +441,20 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 	if err != nil {
 		return nil, err
 	}
-	return plan.Plan(plan.Input{Objects: objs, Links: planLinks, Lookups: lookups, Policy: k.policy}), nil
+	changes := plan.Plan(plan.Input{Objects: objs, Links: planLinks, Lookups: lookups, Policy: k.policy})
+	// A deleted object arrives as a bare id: name it in logs and emails by what it was sent as.
+	for i := range changes {
+		if c := &changes[i]; c.Identity == c.SourceID {
+			if a, ok := links[c.SourceID]; ok {
+				if k.store == store.KindGroup {
+					c.Identity = groupName(a)
+				} else {
+					c.Identity = userName(a)
+				}
+			}
+		}
+	}
+	return changes, nil
 }
 
 // countPlanned fills a dry-run report from the plan without sending anything.
