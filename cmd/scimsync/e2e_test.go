@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -376,6 +378,7 @@ func TestEndToEndDaemon(t *testing.T) {
 	if err := g.WriteCA(ca); err != nil {
 		t.Fatal(err)
 	}
+	metricsAddr := freeAddr(t)
 	cfg := filepath.Join(dir, "job.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: daemon
 source:
@@ -391,7 +394,8 @@ users: {preset: gong}
 schedule: "@every 1s"
 state: %s
 logging: {level: info, format: json}
-`, g.TenantID(), g.GraphURL(), g.AuthorityHost(), ca, tenant.ServicePrincipal.ID, url, filepath.Join(dir, "state.db"))), 0o600); err != nil {
+metrics: {listen: "%s"}
+`, g.TenantID(), g.GraphURL(), g.AuthorityHost(), ca, tenant.ServicePrincipal.ID, url, filepath.Join(dir, "state.db"), metricsAddr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run", "--config", cfg)
@@ -417,6 +421,20 @@ logging: {level: info, format: json}
 	}
 	if len(target.Users()) == 0 {
 		t.Fatal("the first cycle provisioned nobody")
+	}
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": `scimsync_cycles_total{result="success"}`} {
+		resp, err := http.Get("http://" + metricsAddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("GET %s lacks %q:\n%s", path, want, body)
+		}
+		if path == "/metrics" && !strings.Contains(string(body), `scimsync_scim_requests_total{status="201"}`) {
+			t.Errorf("/metrics lacks the SCIM request counts:\n%s", body)
+		}
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -607,4 +625,15 @@ logging: {level: warn, format: json}
 	if posts != want-before {
 		t.Fatalf("the run after the crash sent %d creates, want %d (%d users existed already)", posts, want-before, before)
 	}
+}
+
+// freeAddr returns a free 127.0.0.1 address for a listener the test does not own.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 )
@@ -140,6 +142,7 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 			if res != nil && res.Ran {
 				d.metrics.observe(res, err, time.Since(start))
 			}
+			d.metrics.observeRequests(j.target)
 		}
 	}
 }
@@ -188,6 +191,11 @@ type metrics struct {
 	cycles      *prometheus.CounterVec
 	last        prometheus.Gauge
 	quarantined prometheus.Gauge
+	requests    *prometheus.CounterVec
+	// seen is the SCIM client's status counts already exported, so each cycle adds its difference;
+	// client is the client they came from (a reload brings a new one, counting from zero).
+	seen   map[int]int64
+	client *scimclient.Client
 }
 
 func newMetrics() *metrics {
@@ -203,9 +211,25 @@ func newMetrics() *metrics {
 			Help: "Unix time of the last cycle that completed."}),
 		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_quarantined",
 			Help: "1 while the job is quarantined."}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimsync_scim_requests_total",
+			Help: "SCIM requests sent to the target, by response status (0: no response)."}, []string{"status"}),
+		seen: map[int]int64{},
 	}
-	m.reg.MustRegister(m.duration, m.objects, m.cycles, m.last, m.quarantined)
+	m.reg.MustRegister(m.duration, m.objects, m.cycles, m.last, m.quarantined, m.requests)
 	return m
+}
+
+// observeRequests exports the SCIM client's request counts by status since the last call.
+func (m *metrics) observeRequests(c *scimclient.Client) {
+	if c != m.client {
+		m.client, m.seen = c, map[int]int64{}
+	}
+	for status, n := range c.Stats().ByStatus {
+		if d := n - m.seen[status]; d > 0 {
+			m.requests.WithLabelValues(strconv.Itoa(status)).Add(float64(d))
+		}
+		m.seen[status] = n
+	}
 }
 
 func (m *metrics) observe(res *engine.Result, err error, took time.Duration) {
