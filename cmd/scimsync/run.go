@@ -267,6 +267,23 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	// /status is `scimsync status` over HTTP; while a cycle holds the state file it says so.
+	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+		d.mu.Lock()
+		cfg := d.job.cfg
+		d.mu.Unlock()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		st, err := openState(cfg, true)
+		if err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, err)
+			return
+		}
+		defer st.Close()
+		if err := printStatus(w, cfg, st, 10, time.Now()); err != nil {
+			fmt.Fprintln(w, err)
+		}
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
