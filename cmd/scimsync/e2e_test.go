@@ -330,8 +330,15 @@ func TestEndToEndValidateReportsFileLineKey(t *testing.T) {
 
 func createRaw(t *testing.T, sc *scimtest.SCIMMY, body map[string]any) string {
 	t.Helper()
+	return createResource(t, sc, "Users", body)
+}
+
+// createResource creates a user or group directly in SCIMMY (endpoint "Users" or "Groups"), as
+// something that exists in the target before scimsync ever runs.
+func createResource(t *testing.T, sc *scimtest.SCIMMY, endpoint string, body map[string]any) string {
+	t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, sc.URL()+"/Users", bytes.NewReader(b))
+	req, _ := http.NewRequest(http.MethodPost, sc.URL()+"/"+endpoint, bytes.NewReader(b))
 	req.Header.Set("Authorization", "Bearer "+sc.Token())
 	req.Header.Set("Content-Type", "application/scim+json")
 	resp, err := http.DefaultClient.Do(req)
@@ -342,7 +349,7 @@ func createRaw(t *testing.T, sc *scimtest.SCIMMY, body map[string]any) string {
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("seed user: %d %v", resp.StatusCode, out)
+		t.Fatalf("seed %s: %d %v", endpoint, resp.StatusCode, out)
 	}
 	return s(out["id"])
 }

@@ -20,21 +20,15 @@ package main
 // later), the issue asks for the reference to follow in the next cycle.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,78 +137,10 @@ type grpOptions struct {
 	pageSize int
 }
 
-// grpRequest is one request scimsync sent to the target.
-type grpRequest struct {
-	Method string
-	// Path is relative to the SCIM base, e.g. "/Groups/<id>".
-	Path string
-	Body []byte
-	// At is when the request reached the recorder.
-	At time.Time
-}
-
-func (r grpRequest) String() string {
-	body := bytes.TrimSpace(r.Body)
-	if len(body) > 600 {
-		body = append(body[:600:600], "..."...)
-	}
-	return fmt.Sprintf("%s %s %s", r.Method, r.Path, body)
-}
-
-// resource returns the endpoint ("Users", "Groups") and the resource id ("" for the collection).
-func (r grpRequest) resource() (string, string) {
-	parts := strings.Split(strings.Trim(r.Path, "/"), "/")
-	if len(parts) >= 2 {
-		return parts[0], parts[1]
-	}
-	return parts[0], ""
-}
-
-// grpRecorder is a reverse proxy in front of SCIMMY that records every request scimsync sends.
-type grpRecorder struct {
-	mu   sync.Mutex
-	reqs []grpRequest
-	base string
-}
-
-func grpStartRecorder(t *testing.T, target string) (*grpRecorder, string) {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &grpRecorder{base: strings.TrimRight(u.Path, "/")}
-	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, grpRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, rec.base), Body: body, At: time.Now()})
-		rec.mu.Unlock()
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return rec, srv.URL + u.Path
-}
-
-func (r *grpRecorder) mark() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.reqs)
-}
-
-func (r *grpRecorder) since(mark int) []grpRequest {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]grpRequest(nil), r.reqs[mark:]...)
-}
-
-func (r *grpRecorder) all() []grpRequest { return r.since(0) }
-
 // grpFilter returns the requests with the given method ("" any but GET) to the given endpoint
 // ("Users", "Groups").
-func grpFilter(reqs []grpRequest, method, endpoint string) []grpRequest {
-	var out []grpRequest
+func grpFilter(reqs []scimRequest, method, endpoint string) []scimRequest {
+	var out []scimRequest
 	for _, r := range reqs {
 		ep, _ := r.resource()
 		if ep != endpoint {
@@ -225,17 +151,6 @@ func grpFilter(reqs []grpRequest, method, endpoint string) []grpRequest {
 		}
 	}
 	return out
-}
-
-func grpDescribe(reqs []grpRequest) string {
-	if len(reqs) == 0 {
-		return " (none)"
-	}
-	lines := make([]string, len(reqs))
-	for i, r := range reqs {
-		lines[i] = "  " + r.String()
-	}
-	return "\n" + strings.Join(lines, "\n")
 }
 
 // grpMemberOps reads a group PATCH body: the member ids it adds and removes, whether it replaces the
@@ -312,7 +227,7 @@ type grpEnv struct {
 	ctx    context.Context
 	graph  *graphtest.Server
 	scimmy *scimtest.SCIMMY
-	rec    *grpRecorder
+	rec    *scimRecorder
 	dir    string
 	o      grpOptions
 	job    *job
@@ -336,7 +251,7 @@ func newGrpEnv(t *testing.T, o grpOptions) *grpEnv {
 	e.graph = graphtest.StartForTest(t, o.tenant, graphtest.Options{PageSize: o.pageSize})
 	e.scimmy = scimtest.SCIMMYForTest(t)
 	var scimURL string
-	e.rec, scimURL = grpStartRecorder(t, e.scimmy.URL())
+	e.rec, scimURL = startRecorder(t, e.scimmy.URL())
 	ca := filepath.Join(e.dir, "ca.pem")
 	if err := e.graph.WriteCA(ca); err != nil {
 		t.Fatal(err)
@@ -349,7 +264,7 @@ func newGrpEnv(t *testing.T, o grpOptions) *grpEnv {
 		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
 		"userName": "outsider@elsewhere.example", "active": true,
 	})
-	e.legacyID = grpCreateGroup(t, e.scimmy, map[string]any{
+	e.legacyID = createResource(t, e.scimmy, "Groups", map[string]any{
 		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
 		"displayName": grpLegacyName,
 		"members":     []map[string]any{{"value": outsider}},
@@ -419,7 +334,7 @@ func (e *grpEnv) write(name, content string) string {
 
 // cycle runs one cycle, fails the test on an error and reports failed objects, and returns the report
 // and the SCIM requests the cycle sent.
-func (e *grpEnv) cycle(what string) (*engine.Report, []grpRequest) {
+func (e *grpEnv) cycle(what string) (*engine.Report, []scimRequest) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Minute)
 	defer cancel()
@@ -427,23 +342,23 @@ func (e *grpEnv) cycle(what string) (*engine.Report, []grpRequest) {
 	rep, err := e.job.cycle(ctx, false)
 	reqs := e.rec.since(m)
 	if err != nil {
-		e.t.Fatalf("%s: cycle failed: %v\nrequests:%s", what, err, grpDescribe(grpWrites(reqs)))
+		e.t.Fatalf("%s: cycle failed: %v\nrequests:%s", what, err, describe(grpWrites(reqs)))
 	}
 	if rep.TotalFailed() != 0 {
 		e.t.Errorf("%s: %d failures: %+v", what, rep.TotalFailed(), rep.Failures)
 	}
 	w := grpWrites(reqs)
 	if len(w) > 40 {
-		w = append(w[:40:40], grpRequest{Method: "...", Path: fmt.Sprintf("(%d more)", len(grpWrites(reqs))-40)})
+		w = append(w[:40:40], scimRequest{Method: "...", Path: fmt.Sprintf("(%d more)", len(grpWrites(reqs))-40)})
 	}
 	e.t.Logf("%s: %s cycle, read %d, users created %d updated %d disabled %d, groups created %d updated %d deleted %d, members +%d -%d, managers linked %d; writes:%s",
 		what, rep.Kind, rep.Read, rep.Created, rep.Updated, rep.Disabled, rep.Groups.Created, rep.Groups.Updated,
-		rep.Groups.Deleted, rep.MembersAdded, rep.MembersRemoved, rep.Linked, grpDescribe(w))
+		rep.Groups.Deleted, rep.MembersAdded, rep.MembersRemoved, rep.Linked, describe(w))
 	return rep, reqs
 }
 
-func grpWrites(reqs []grpRequest) []grpRequest {
-	var out []grpRequest
+func grpWrites(reqs []scimRequest) []scimRequest {
+	var out []scimRequest
 	for _, r := range reqs {
 		if r.Method != http.MethodGet {
 			out = append(out, r)
@@ -579,32 +494,6 @@ func grpJSON(v any) string {
 	return string(b)
 }
 
-func grpCreateGroup(t *testing.T, sc *scimtest.SCIMMY, body map[string]any) string {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, sc.URL()+"/Groups", bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+sc.Token())
-	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("seed group: %d %v", resp.StatusCode, out)
-	}
-	return s(out["id"])
-}
-
-func grpMust(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // grpInitialGroups is what the first cycle on grpTenant with the Sales filter must produce.
 var grpInitialGroups = map[string][]string{
 	"Sales Team": {"ben", "cat"},
@@ -633,7 +522,7 @@ func TestGroupsInitialMembers(t *testing.T) {
 
 	posts := grpFilter(reqs, http.MethodPost, "Groups")
 	if len(posts) != 2 {
-		t.Errorf("want 2 POST /Groups, got:%s", grpDescribe(posts))
+		t.Errorf("want 2 POST /Groups, got:%s", describe(posts))
 	}
 	for _, p := range posts {
 		var body map[string]any
@@ -653,7 +542,7 @@ func TestGroupsInitialMembers(t *testing.T) {
 	// Nothing changed: the next cycle leaves the groups alone.
 	_, reqs = e.cycle("quiet")
 	if w := grpFilter(reqs, "", "Groups"); len(w) != 0 {
-		t.Errorf("a quiet cycle wrote to groups:%s", grpDescribe(w))
+		t.Errorf("a quiet cycle wrote to groups:%s", describe(w))
 	}
 	e.expectGroups("after a quiet cycle", grpInitialGroups)
 	e.checkLegacy()
@@ -670,10 +559,10 @@ func TestGroupsMembershipChangesSendOnlyTheDifference(t *testing.T) {
 
 	// ann (assigned directly) and fay (provisioned through Deal Desk) join Sales Team; cat leaves it
 	// but stays in Deal Desk; ann leaves Deal Desk but stays assigned directly. Nobody changes scope.
-	grpMust(t, e.graph.AddMember(grpSales, grpAnn))
-	grpMust(t, e.graph.AddMember(grpSales, grpFay))
-	grpMust(t, e.graph.RemoveMember(grpSales, grpCat))
-	grpMust(t, e.graph.RemoveMember(grpDesk, grpAnn))
+	must(t, e.graph.AddMember(grpSales, grpAnn))
+	must(t, e.graph.AddMember(grpSales, grpFay))
+	must(t, e.graph.RemoveMember(grpSales, grpCat))
+	must(t, e.graph.RemoveMember(grpDesk, grpAnn))
 	before := e.stats().ByEndpoint["PATCH /Groups/{id}"]
 	_, reqs := e.cycle("membership changes")
 	patches := grpFilter(reqs, http.MethodPatch, "Groups")
@@ -721,16 +610,16 @@ func TestGroupsMembershipChangesSendOnlyTheDifference(t *testing.T) {
 	}
 	// One PATCH per group and direction at most (3 here), all with batches of 50.
 	if len(patches) > 3 || len(patches) < 2 {
-		t.Errorf("want 2-3 PATCH /Groups (only the difference), got %d:%s", len(patches), grpDescribe(patches))
+		t.Errorf("want 2-3 PATCH /Groups (only the difference), got %d:%s", len(patches), describe(patches))
 	}
 	if n := e.stats().ByEndpoint["PATCH /Groups/{id}"] - before; n != len(patches) {
 		t.Errorf("SCIMMY counted %d PATCH /Groups, the recorder %d", n, len(patches))
 	}
 	if w := append(grpFilter(reqs, http.MethodPost, "Groups"), grpFilter(reqs, http.MethodDelete, "Groups")...); len(w) != 0 {
-		t.Errorf("membership changes created or deleted groups:%s", grpDescribe(w))
+		t.Errorf("membership changes created or deleted groups:%s", describe(w))
 	}
 	if w := grpFilter(reqs, "", "Users"); len(w) != 0 {
-		t.Errorf("nobody changed scope, yet users were written:%s", grpDescribe(w))
+		t.Errorf("nobody changed scope, yet users were written:%s", describe(w))
 	}
 
 	e.expectGroups("after the membership changes", map[string][]string{
@@ -750,7 +639,7 @@ func TestGroupsSingleMembershipChange(t *testing.T) {
 	users, _ := e.dump()
 	cat, fay := e.userIDs(users, "cat")[0], e.userIDs(users, "fay")[0]
 
-	check := func(what string, reqs []grpRequest, add, remove []string) {
+	check := func(what string, reqs []scimRequest, add, remove []string) {
 		t.Helper()
 		w := grpFilter(reqs, "", "Groups")
 		var gotAdd, gotRemove []string
@@ -767,14 +656,14 @@ func TestGroupsSingleMembershipChange(t *testing.T) {
 		}
 		if !slices.Equal(gotAdd, add) || !slices.Equal(gotRemove, remove) || len(w) != 1 {
 			t.Errorf("%s: want one PATCH /Groups/%s adding %v and removing %v, got:%s", what, ids["Sales Team"],
-				e.names(users, add), e.names(users, remove), grpDescribe(w))
+				e.names(users, add), e.names(users, remove), describe(w))
 		}
 		if u := grpFilter(reqs, "", "Users"); len(u) != 0 {
-			t.Errorf("%s: nobody changed scope, yet users were written:%s", what, grpDescribe(u))
+			t.Errorf("%s: nobody changed scope, yet users were written:%s", what, describe(u))
 		}
 	}
 
-	grpMust(t, e.graph.RemoveMember(grpSales, grpCat))
+	must(t, e.graph.RemoveMember(grpSales, grpCat))
 	_, reqs := e.cycle("cat leaves Sales Team (stays in Deal Desk)")
 	check("cat leaves Sales Team", reqs, nil, []string{cat})
 	e.expectGroups("cat left Sales Team", map[string][]string{
@@ -782,7 +671,7 @@ func TestGroupsSingleMembershipChange(t *testing.T) {
 		"Deal Desk":  {"ann", "cat", "fay"},
 	})
 
-	grpMust(t, e.graph.AddMember(grpSales, grpFay))
+	must(t, e.graph.AddMember(grpSales, grpFay))
 	_, reqs = e.cycle("fay joins Sales Team (already provisioned)")
 	check("fay joins Sales Team", reqs, []string{fay}, nil)
 	e.expectGroups("fay joined Sales Team", map[string][]string{
@@ -799,11 +688,11 @@ func TestGroupsMemberComesIntoScope(t *testing.T) {
 	e.cycle("initial")
 	e.expectGroups("initial", grpInitialGroups)
 
-	grpMust(t, e.graph.EnableUser(grpDan))
-	grpMust(t, e.graph.UpdateUser(grpEve, map[string]any{"department": "Sales"}))
+	must(t, e.graph.EnableUser(grpDan))
+	must(t, e.graph.UpdateUser(grpEve, map[string]any{"department": "Sales"}))
 	_, reqs := e.cycle("dan enabled, eve moved to Sales")
 	if posts := grpFilter(reqs, http.MethodPost, "Users"); len(posts) != 2 {
-		t.Errorf("want dan and eve created (2 POST /Users), got:%s", grpDescribe(posts))
+		t.Errorf("want dan and eve created (2 POST /Users), got:%s", describe(posts))
 	}
 	users, _ := e.dump()
 	for _, n := range []string{"dan", "eve"} {
@@ -817,7 +706,7 @@ func TestGroupsMemberComesIntoScope(t *testing.T) {
 	})
 
 	// And back out of scope: disabled in the source, the account is disabled and leaves the group.
-	grpMust(t, e.graph.DisableUser(grpDan))
+	must(t, e.graph.DisableUser(grpDan))
 	e.cycle("dan disabled")
 	e.expectGroups("dan disabled", map[string][]string{
 		"Sales Team": {"ben", "cat", "eve"},
@@ -851,7 +740,7 @@ func TestGroupsLargeGroup(t *testing.T) {
 	if took > 60*time.Second {
 		t.Logf("NOTE: the initial cycle took more than 60 s (%s)", took.Round(time.Second))
 	}
-	span := func(what string, rs []grpRequest) {
+	span := func(what string, rs []scimRequest) {
 		if len(rs) > 0 {
 			first, last := rs[0].At, rs[len(rs)-1].At
 			t.Logf("%d %s from +%s to +%s", len(rs), what, first.Sub(start).Round(time.Millisecond), last.Sub(start).Round(time.Millisecond))
@@ -982,7 +871,7 @@ func TestGroupsManagerChainInOneCycle(t *testing.T) {
 			e.expectManagers("initial", map[string]string{"mia": "", "noa": "mia", "oli": "noa"})
 			_, reqs := e.cycle("quiet")
 			if w := grpWrites(reqs); len(w) != 0 {
-				t.Errorf("a quiet cycle wrote:%s", grpDescribe(w))
+				t.Errorf("a quiet cycle wrote:%s", describe(w))
 			}
 			e.checkLegacy()
 		})
@@ -996,7 +885,7 @@ func TestGroupsManagerRemoved(t *testing.T) {
 	e.cycle("initial")
 	e.expectManagers("initial", map[string]string{"mia": "", "noa": "mia", "oli": "noa"})
 
-	grpMust(t, e.graph.SetManager(grpOli, ""))
+	must(t, e.graph.SetManager(grpOli, ""))
 	_, reqs := e.cycle("oli's manager removed")
 	e.expectManagers("manager removed", map[string]string{"mia": "", "noa": "mia", "oli": ""})
 	users, _ := e.dump()
@@ -1007,7 +896,7 @@ func TestGroupsManagerRemoved(t *testing.T) {
 		}
 	}
 
-	grpMust(t, e.graph.SetManager(grpOli, grpMia))
+	must(t, e.graph.SetManager(grpOli, grpMia))
 	e.cycle("oli now reports to mia")
 	e.expectManagers("new manager", map[string]string{"mia": "", "noa": "mia", "oli": "mia"})
 	e.checkLegacy()
@@ -1030,7 +919,7 @@ func TestGroupsManagerComesIntoScope(t *testing.T) {
 	}
 	e.expectManagers("manager out of scope", map[string]string{"ray": ""})
 
-	grpMust(t, e.graph.Assign(grpPia, "User"))
+	must(t, e.graph.Assign(grpPia, "User"))
 	e.cycle("pia assigned")
 	e.expectManagers("manager came into scope", map[string]string{"pia": "", "ray": "pia"})
 	e.checkLegacy()
@@ -1042,11 +931,11 @@ func TestGroupsRenamed(t *testing.T) {
 	e.cycle("initial")
 	ids := e.expectGroups("initial", grpInitialGroups)
 
-	grpMust(t, e.graph.RenameGroup(grpDesk, "Deal Desk EMEA"))
+	must(t, e.graph.RenameGroup(grpDesk, "Deal Desk EMEA"))
 	_, reqs := e.cycle("Deal Desk renamed")
 	w := grpFilter(reqs, "", "Groups")
 	if len(w) != 1 || w[0].Method != http.MethodPatch {
-		t.Errorf("want exactly one PATCH /Groups/{id}, got:%s", grpDescribe(w))
+		t.Errorf("want exactly one PATCH /Groups/{id}, got:%s", describe(w))
 	}
 	for _, p := range w {
 		if _, id := p.resource(); id != ids["Deal Desk"] {
@@ -1087,20 +976,20 @@ func TestGroupsDeletedOrUnassigned(t *testing.T) {
 			ids := e.expectGroups("initial", grpInitialGroups)
 			desk := ids["Deal Desk"]
 
-			grpMust(t, tc.remove(e.graph))
+			must(t, tc.remove(e.graph))
 			_, reqs := e.cycle(tc.name)
 			dels := grpFilter(reqs, http.MethodDelete, "Groups")
 			_, groups := e.dump()
 			if tc.actions == "" {
 				if len(dels) != 1 || !strings.HasSuffix(dels[0].Path, "/Groups/"+desk) {
-					t.Errorf("want DELETE /Groups/%s, got:%s", desk, grpDescribe(dels))
+					t.Errorf("want DELETE /Groups/%s, got:%s", desk, describe(dels))
 				}
 				if g := groups["Deal Desk"]; g != nil {
 					t.Errorf("Deal Desk is still in the target: %v", g)
 				}
 			} else {
 				if len(dels) != 0 {
-					t.Errorf("the Delete action is off, yet groups were deleted:%s", grpDescribe(dels))
+					t.Errorf("the Delete action is off, yet groups were deleted:%s", describe(dels))
 				}
 				if g := groups["Deal Desk"]; g == nil || s(g["id"]) != desk {
 					t.Errorf("Deal Desk should stay in the target with id %s: %v", desk, g)
@@ -1125,13 +1014,13 @@ func TestGroupsUnmanagedGroupUntouched(t *testing.T) {
 	e := newGrpEnv(t, grpOptions{salesOnly: true})
 	e.cycle("initial")
 	e.checkLegacy()
-	grpMust(t, e.graph.AddMember(grpSales, grpAnn))
-	grpMust(t, e.graph.RenameGroup(grpSales, "Sales Team West"))
-	grpMust(t, e.graph.DeleteGroup(grpDesk))
+	must(t, e.graph.AddMember(grpSales, grpAnn))
+	must(t, e.graph.RenameGroup(grpSales, "Sales Team West"))
+	must(t, e.graph.DeleteGroup(grpDesk))
 	_, err := e.graph.CreateGroup(graphtest.Group{ID: "6e000000-0000-4000-8000-0000000000a5", DisplayName: "Renewals",
 		SecurityEnabled: true, Members: []string{grpAnn, grpBen}})
-	grpMust(t, err)
-	grpMust(t, e.graph.Assign("6e000000-0000-4000-8000-0000000000a5", "Group"))
+	must(t, err)
+	must(t, e.graph.Assign("6e000000-0000-4000-8000-0000000000a5", "Group"))
 	e.cycle("changes")
 	e.expectGroups("after the changes", map[string][]string{
 		"Sales Team West": {"ann", "ben", "cat"},

@@ -132,6 +132,17 @@ type scimRequest struct {
 	// Path is relative to the SCIM base, e.g. "/Users/<id>".
 	Path string
 	Body []byte
+	// At is when the request reached the recorder.
+	At time.Time
+}
+
+// resource returns the endpoint ("Users", "Groups") and the resource id ("" for the collection).
+func (r scimRequest) resource() (string, string) {
+	parts := strings.Split(strings.Trim(r.Path, "/"), "/")
+	if len(parts) >= 2 {
+		return parts[0], parts[1]
+	}
+	return parts[0], ""
 }
 
 // ID returns the resource id of a request to /Users/{id}, or "".
@@ -144,7 +155,11 @@ func (r scimRequest) ID() string {
 }
 
 func (r scimRequest) String() string {
-	return fmt.Sprintf("%s %s %s", r.Method, r.Path, bytes.TrimSpace(r.Body))
+	body := bytes.TrimSpace(r.Body)
+	if len(body) > 600 {
+		body = append(body[:600:600], "..."...)
+	}
+	return fmt.Sprintf("%s %s %s", r.Method, r.Path, body)
 }
 
 // scimRecorder is a reverse proxy in front of SCIMMY that records every request scimsync sends.
@@ -166,7 +181,7 @@ func startRecorder(t *testing.T, target string) (*scimRecorder, string) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, scimRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, rec.base), Body: body})
+		rec.reqs = append(rec.reqs, scimRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, rec.base), Body: body, At: time.Now()})
 		rec.mu.Unlock()
 		proxy.ServeHTTP(w, r)
 	}))
@@ -187,6 +202,9 @@ func (r *scimRecorder) since(mark int) []scimRequest {
 	defer r.mu.Unlock()
 	return append([]scimRequest(nil), r.reqs[mark:]...)
 }
+
+// all returns every request recorded.
+func (r *scimRecorder) all() []scimRequest { return r.since(0) }
 
 // writes filters the requests that change the target (anything but GET).
 func writes(reqs []scimRequest) []scimRequest {
