@@ -71,15 +71,7 @@ func newE2E(t *testing.T) *e2eEnv {
 	secret := write("graph-secret", "e2e-secret\n")
 	token := write("target-token", e.scimmy.Token()+"\n")
 	e.cfg = write("job.yaml", fmt.Sprintf(`name: e2e
-source:
-  tenantId: %s
-  clientId: 11111111-2222-3333-4444-555555555555
-  credential: {type: clientSecret, secretFile: %s}
-  graphEndpoint: %s
-  authorityHost: %s
-  caFile: %s
-  servicePrincipalId: %s
-target:
+%starget:
   url: %s
   tokenFile: %s
   compatibility: strict
@@ -90,7 +82,7 @@ groups:
   enabled: false
 state: %s
 logging: {level: info, format: json}
-`, e.graph.TenantID(), secret, e.graph.GraphURL(), e.graph.AuthorityHost(), ca, e.tenant.ServicePrincipal.ID,
+`, emulatedSource(e.graph, e.tenant.ServicePrincipal.ID, ca, "secretFile: "+secret),
 		e.scimmy.URL(), token, filepath.Join(e.dir, "state.db")))
 	return e
 }
@@ -388,21 +380,13 @@ func TestEndToEndDaemon(t *testing.T) {
 	metricsAddr := freeAddr(t)
 	cfg := filepath.Join(dir, "job.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: daemon
-source:
-  tenantId: %s
-  clientId: 11111111-2222-3333-4444-555555555555
-  credential: {type: clientSecret, secretEnv: E2E_GRAPH_SECRET}
-  graphEndpoint: %s
-  authorityHost: %s
-  caFile: %s
-  servicePrincipalId: %s
-target: {url: %s, tokenEnv: E2E_TARGET_TOKEN}
+%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN}
 users: {preset: gong}
 schedule: "@every 1s"
 state: %s
 logging: {level: info, format: json}
 metrics: {listen: "%s"}
-`, g.TenantID(), g.GraphURL(), g.AuthorityHost(), ca, tenant.ServicePrincipal.ID, url, filepath.Join(dir, "state.db"), metricsAddr)), 0o600); err != nil {
+`, emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, filepath.Join(dir, "state.db"), metricsAddr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run", "--config", cfg)
@@ -508,19 +492,11 @@ func TestEndToEndTestConnection(t *testing.T) {
 	for _, scope := range []string{"assigned", "all"} {
 		cfg := filepath.Join(dir, scope+".yaml")
 		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: conn
-source:
-  tenantId: %s
-  clientId: 11111111-2222-3333-4444-555555555555
-  credential: {type: clientSecret, secretEnv: E2E_GRAPH_SECRET}
-  graphEndpoint: %s
-  authorityHost: %s
-  caFile: %s
-  servicePrincipalId: %s
-target: {url: %s, tokenEnv: E2E_TARGET_TOKEN}
+%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN}
 scope: %s
 users: {preset: gong}
 state: %s
-`, g.TenantID(), g.GraphURL(), g.AuthorityHost(), ca, tenant.ServicePrincipal.ID, url, scope, filepath.Join(dir, "state.db"))), 0o600); err != nil {
+`, emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, scope, filepath.Join(dir, "state.db"))), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range []struct {
@@ -577,20 +553,12 @@ func TestEndToEndCrashMidCycleCreatesNoDuplicate(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "job.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: crash
-source:
-  tenantId: %s
-  clientId: 11111111-2222-3333-4444-555555555555
-  credential: {type: clientSecret, secretEnv: E2E_GRAPH_SECRET}
-  graphEndpoint: %s
-  authorityHost: %s
-  caFile: %s
-  servicePrincipalId: %s
-target: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: 2}
+%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: 2}
 users: {preset: gong}
 groups: {enabled: false}
 state: %s
 logging: {level: warn, format: json}
-`, g.TenantID(), g.GraphURL(), g.AuthorityHost(), ca, tenant.ServicePrincipal.ID, url, filepath.Join(dir, "state.db"))), 0o600); err != nil {
+`, emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, filepath.Join(dir, "state.db"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TARGET_TOKEN=crash-token")
@@ -650,4 +618,18 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// emulatedSource is the source section of a job that reads the emulated tenant g, with the client
+// secret given by credential ("secretFile: PATH" or "secretEnv: NAME").
+func emulatedSource(g *graphtest.Server, servicePrincipalID, ca, credential string) string {
+	return fmt.Sprintf(`source:
+  tenantId: %s
+  clientId: 11111111-2222-3333-4444-555555555555
+  credential: {type: clientSecret, %s}
+  graphEndpoint: %s
+  authorityHost: %s
+  caFile: %s
+  servicePrincipalId: %s
+`, g.TenantID(), credential, g.GraphURL(), g.AuthorityHost(), ca, servicePrincipalID)
 }

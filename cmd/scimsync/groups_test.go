@@ -285,15 +285,7 @@ func newGrpEnv(t *testing.T, o grpOptions) *grpEnv {
 			"        - {attribute: department, operator: EQUALS, value: Sales}\n")
 	}
 	cfgPath := e.write("job.yaml", fmt.Sprintf(`name: groups
-source:
-  tenantId: %s
-  clientId: 11111111-2222-3333-4444-555555555555
-  credential: {type: clientSecret, secretFile: %s}
-  graphEndpoint: %s
-  authorityHost: %s
-  caFile: %s
-  servicePrincipalId: %s
-target:
+%starget:
   url: %s
   tokenFile: %s
   compatibility: strict
@@ -305,7 +297,7 @@ target:
   memberBatchSize: %d
 state: %s
 logging: {level: warn, format: json}
-`, e.graph.TenantID(), secret, e.graph.GraphURL(), e.graph.AuthorityHost(), ca, o.tenant.ServicePrincipal.ID,
+`, emulatedSource(e.graph, o.tenant.ServicePrincipal.ID, ca, "secretFile: "+secret),
 		scimURL, token, extra.String(), users.String(), o.batch, filepath.Join(e.dir, "state.db")))
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {

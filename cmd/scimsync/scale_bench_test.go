@@ -198,15 +198,7 @@ func openScaleJob(b *testing.B, g *graphtest.Server, tenant *graphtest.Tenant, t
 		name = "job-groups.yaml"
 	}
 	cfgPath := write(name, fmt.Sprintf(`name: scale
-source:
-  tenantId: %s
-  clientId: 11111111-2222-3333-4444-555555555555
-  credential: {type: clientSecret, secretFile: %s}
-  graphEndpoint: %s
-  authorityHost: %s
-  caFile: %s
-  servicePrincipalId: %s
-target:
+%starget:
   url: %s
   tokenFile: %s
   compatibility: %s
@@ -220,7 +212,7 @@ groups:
   memberBatchSize: %d
 state: %s
 logging: {level: warn, format: json}
-`, g.TenantID(), secret, g.GraphURL(), g.AuthorityHost(), ca, tenant.ServicePrincipal.ID,
+`, emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretFile: "+secret),
 		tgt.url, token, tgt.compat, scaleConcurrency, groups, scaleMemberBatch, filepath.Join(dir, "state.db")))
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {

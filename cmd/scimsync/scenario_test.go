@@ -367,15 +367,7 @@ func (e *scenarioEnv) reconfigure(c scenarioConfig) {
 			"        - {attribute: department, operator: EQUALS, value: Sales}\n")
 	}
 	e.cfg = e.write("job.yaml", fmt.Sprintf(`name: scenario
-source:
-  tenantId: %s
-  clientId: 11111111-2222-3333-4444-555555555555
-  credential: {type: clientSecret, secretFile: %s}
-  graphEndpoint: %s
-  authorityHost: %s
-  caFile: %s
-  servicePrincipalId: %s
-target:
+%starget:
   url: %s
   tokenFile: %s
   compatibility: strict
@@ -386,7 +378,7 @@ target:
   enabled: false
 state: %s
 logging: {level: warn, format: json}
-`, e.graph.TenantID(), e.secret, e.graph.GraphURL(), e.graph.AuthorityHost(), e.ca, idSP,
+`, emulatedSource(e.graph, idSP, e.ca, "secretFile: "+e.secret),
 		e.scimURL, e.token, extra.String(), users.String(), filepath.Join(e.dir, "state.db")))
 	cfg, err := loadConfig(e.cfg)
 	if err != nil {
