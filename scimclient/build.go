@@ -177,13 +177,13 @@ func ValueAt(r Resource, path string) (any, bool) {
 	}
 	container := map[string]any(r)
 	if p.URN != "" {
-		m, ok := getFold(r, p.URN).(map[string]any)
+		m, ok := GetFold(r, p.URN).(map[string]any)
 		if !ok {
 			return nil, false
 		}
 		container = m
 	}
-	v := getFold(container, p.Attr)
+	v := GetFold(container, p.Attr)
 	if v == nil {
 		return nil, false
 	}
@@ -192,11 +192,11 @@ func ValueAt(r Resource, path string) (any, bool) {
 		case string:
 			return x, x != ""
 		case map[string]any:
-			return outValue(getFold(x, "value"))
+			return outValue(GetFold(x, "value"))
 		case []any: // legacy [{"value": id}]
 			if len(x) == 1 {
 				if m, ok := x[0].(map[string]any); ok {
-					return outValue(getFold(m, "value"))
+					return outValue(GetFold(m, "value"))
 				}
 			}
 		}
@@ -218,12 +218,12 @@ func ValueAt(r Resource, path string) (any, bool) {
 		}
 		switch x := v.(type) {
 		case map[string]any:
-			return outValue(getFold(x, p.Sub))
+			return outValue(GetFold(x, p.Sub))
 		case []any: // emails.value without a filter: every element's value
 			var out []any
 			for _, it := range x {
 				if m, ok := it.(map[string]any); ok {
-					if sv := getFold(m, p.Sub); sv != nil {
+					if sv := GetFold(m, p.Sub); sv != nil {
 						out = append(out, sv)
 					}
 				}
@@ -242,7 +242,7 @@ func ValueAt(r Resource, path string) (any, bool) {
 		if !ok {
 			continue
 		}
-		fv, _ := getFold(m, p.FilterAttr).(string)
+		fv, _ := GetFold(m, p.FilterAttr).(string)
 		if !strings.EqualFold(fv, p.FilterValue) {
 			continue
 		}
@@ -250,7 +250,7 @@ func ValueAt(r Resource, path string) (any, bool) {
 			out = append(out, m)
 			continue
 		}
-		if sv := getFold(m, p.Sub); sv != nil {
+		if sv := GetFold(m, p.Sub); sv != nil {
 			out = append(out, sv)
 		}
 	}
@@ -298,8 +298,10 @@ func outValue(v any) (any, bool) {
 	return v, true
 }
 
-// getFold returns m[key], falling back to a case-insensitive key match.
-func getFold(m map[string]any, key string) any {
+// GetFold returns m[key], falling back to a case-insensitive key match: SCIM attribute names are
+// case-insensitive (RFC 7643 §2.1), so a resource from any server must be read this way. The test
+// server reads stored resources with it too.
+func GetFold(m map[string]any, key string) any {
 	if v, ok := m[key]; ok {
 		return v
 	}

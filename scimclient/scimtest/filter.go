@@ -308,7 +308,7 @@ func (p *parser) comparison(attr attrRef, parent string) (*cmpNode, error) {
 func eachValue(m map[string]any, a attrRef, fn func(any) bool) bool {
 	var cur any = m
 	if a.urn != "" {
-		cur = getFold(m, a.urn)
+		cur = scimclient.GetFold(m, a.urn)
 	}
 	return walkNames(cur, a.names, fn)
 }
@@ -327,13 +327,13 @@ func walkNames(cur any, names []string, fn func(any) bool) bool {
 	}
 	switch x := cur.(type) {
 	case map[string]any:
-		if got := getFold(x, names[0]); got != nil {
+		if got := scimclient.GetFold(x, names[0]); got != nil {
 			return walkNames(got, names[1:], fn)
 		}
 	case []any:
 		for _, it := range x {
 			if im, ok := it.(map[string]any); ok {
-				if got := getFold(im, names[0]); got != nil && walkNames(got, names[1:], fn) {
+				if got := scimclient.GetFold(im, names[0]); got != nil && walkNames(got, names[1:], fn) {
 					return true
 				}
 			}
@@ -514,19 +514,6 @@ func parseFilterWithParent(s, parent string) (node, error) {
 		return nil, fmt.Errorf("unexpected %q", p.peek().text)
 	}
 	return n, nil
-}
-
-// getFold returns m[key], falling back to a case-insensitive match: SCIM attribute names are case-insensitive.
-func getFold(m map[string]any, key string) any {
-	if v, ok := m[key]; ok {
-		return v
-	}
-	for k, v := range m {
-		if strings.EqualFold(k, key) {
-			return v
-		}
-	}
-	return nil
 }
 
 // keyFold returns the key under which m stores name, or name itself when absent, so that updates keep

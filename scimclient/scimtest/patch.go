@@ -25,7 +25,7 @@ func parsePatchBody(body map[string]any) ([]patchOperation, *apiError) {
 	if !found {
 		return nil, errf(http.StatusBadRequest, "invalidSyntax", "schemas must be [%s]", scimclient.SchemaPatchOp)
 	}
-	raw, ok := getFold(body, "Operations").([]any)
+	raw, ok := scimclient.GetFold(body, "Operations").([]any)
 	if !ok || len(raw) == 0 {
 		return nil, errf(http.StatusBadRequest, "invalidSyntax", "Operations is required")
 	}
@@ -35,9 +35,9 @@ func parsePatchBody(body map[string]any) ([]patchOperation, *apiError) {
 		if !ok {
 			return nil, errf(http.StatusBadRequest, "invalidSyntax", "an operation must be an object")
 		}
-		opName, _ := getFold(m, "op").(string)
-		op := patchOperation{op: strings.ToLower(opName), value: getFold(m, "value")}
-		op.path, _ = getFold(m, "path").(string)
+		opName, _ := scimclient.GetFold(m, "op").(string)
+		op := patchOperation{op: strings.ToLower(opName), value: scimclient.GetFold(m, "value")}
+		op.path, _ = scimclient.GetFold(m, "path").(string)
 		switch op.op {
 		case "add", "replace":
 			if op.value == nil {
@@ -296,7 +296,7 @@ func containsElem(list []any, it any) bool {
 	for _, o := range list {
 		if isMap {
 			if om, ok := o.(map[string]any); ok {
-				iv, ov := getFold(im, "value"), getFold(om, "value")
+				iv, ov := scimclient.GetFold(im, "value"), scimclient.GetFold(om, "value")
 				if iv != nil && ov != nil {
 					if iv == ov {
 						return true

@@ -712,7 +712,7 @@ func normalize(r map[string]any) *apiError {
 			return errf(http.StatusBadRequest, "invalidValue", "active must be a boolean")
 		}
 	}
-	if ent, ok := getFold(r, scimclient.SchemaEnterprise).(map[string]any); ok {
+	if ent, ok := scimclient.GetFold(r, scimclient.SchemaEnterprise).(map[string]any); ok {
 		mk := keyFold(ent, "manager")
 		switch v := ent[mk].(type) {
 		case nil:
@@ -766,7 +766,7 @@ func (s *Server) createUser(r map[string]any, base string) *apiError {
 	if e := normalize(r); e != nil {
 		return e
 	}
-	userName, _ := getFold(r, "userName").(string)
+	userName, _ := scimclient.GetFold(r, "userName").(string)
 	if strings.TrimSpace(userName) == "" {
 		return errf(http.StatusBadRequest, "invalidValue", "userName is required")
 	}
@@ -803,7 +803,7 @@ func (s *Server) createGroup(r map[string]any, base string) *apiError {
 			delete(r, k)
 		}
 	}
-	name, _ := getFold(r, "displayName").(string)
+	name, _ := scimclient.GetFold(r, "displayName").(string)
 	if strings.TrimSpace(name) == "" {
 		return errf(http.StatusBadRequest, "invalidValue", "displayName is required")
 	}
@@ -834,7 +834,7 @@ func (s *Server) createGroup(r map[string]any, base string) *apiError {
 // checkMembersLocked rejects member ids that name no user or group, so tests catch an engine that sends
 // source ids instead of target ids.
 func (s *Server) checkMembersLocked(r map[string]any) *apiError {
-	list, _ := getFold(r, "members").([]any)
+	list, _ := scimclient.GetFold(r, "members").([]any)
 	seen := map[string]bool{}
 	kept := list[:0]
 	for _, it := range list {
@@ -842,7 +842,7 @@ func (s *Server) checkMembersLocked(r map[string]any) *apiError {
 		if !ok {
 			return errf(http.StatusBadRequest, "invalidValue", "members must be objects")
 		}
-		v, _ := getFold(m, "value").(string)
+		v, _ := scimclient.GetFold(m, "value").(string)
 		if _, u := s.users.byID[v]; !u {
 			if _, g := s.groups.byID[v]; !g {
 				return errf(http.StatusBadRequest, "invalidValue", "member %q does not exist", v)
@@ -875,10 +875,10 @@ func (s *Server) delete(w http.ResponseWriter, users bool, id string) {
 	}
 	st.remove(id)
 	if users {
-		name, _ := getFold(res, "userName").(string)
+		name, _ := scimclient.GetFold(res, "userName").(string)
 		delete(st.index, s.userKey(name))
 	} else {
-		name, _ := getFold(res, "displayName").(string)
+		name, _ := scimclient.GetFold(res, "displayName").(string)
 		delete(st.index, groupKey(name))
 	}
 	s.dropMemberLocked(id)
@@ -889,10 +889,10 @@ func (s *Server) delete(w http.ResponseWriter, users bool, id string) {
 // dropMemberLocked removes a deleted object from every group, as real targets do.
 func (s *Server) dropMemberLocked(id string) {
 	for gid, g := range s.groups.byID {
-		list, _ := getFold(g, "members").([]any)
+		list, _ := scimclient.GetFold(g, "members").([]any)
 		idx := -1
 		for i, it := range list {
-			if m, ok := it.(map[string]any); ok && getFold(m, "value") == id {
+			if m, ok := it.(map[string]any); ok && scimclient.GetFold(m, "value") == id {
 				idx = i
 				break
 			}
@@ -972,8 +972,8 @@ func (s *Server) reindexLocked(users bool, old, res map[string]any) *apiError {
 	if users {
 		attr, st, keyOf = "userName", s.users, s.userKey
 	}
-	oldName, _ := getFold(old, attr).(string)
-	newName, _ := getFold(res, attr).(string)
+	oldName, _ := scimclient.GetFold(old, attr).(string)
+	newName, _ := scimclient.GetFold(res, attr).(string)
 	if strings.TrimSpace(newName) == "" {
 		return errf(http.StatusBadRequest, "invalidValue", "%s is required", attr)
 	}
