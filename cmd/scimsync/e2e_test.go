@@ -434,6 +434,29 @@ metrics: {listen: "%s"}
 			t.Errorf("/metrics lacks the SCIM request counts:\n%s", body)
 		}
 	}
+	// SIGHUP re-reads the configuration; a broken one is refused and the running one kept.
+	orig, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(orig, []byte("bogusKey: 1\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitLog := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(logs.String(), what) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the daemon never logged %q:\n%s", what, lastLines(logs.String(), 20))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLog("keeping the running one")
+	if err := os.WriteFile(cfg, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGHUP)
+	waitLog("configuration reloaded")
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
