@@ -204,7 +204,7 @@ type Report struct {
 	Kind     string
 	Started  time.Time
 	Finished time.Time
-	// Counts are the users' outcomes; Failed also counts group, membership and reference failures.
+	// Counts are the users' outcomes (TotalFailed adds the groups', memberships' and managers').
 	Counts
 	// Groups are the groups' outcomes.
 	Groups Counts
@@ -317,7 +317,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 		return rep, nil
 	}
 
-	// 6-8. apply and record: users and groups, then memberships, then manager references, so every
+	// 7-8. apply and record: users and groups, then memberships, then manager references, so every
 	// reference points at an object that already exists in the target.
 	changed, err := e.apply(ctx, e.users, rep, &rep.Counts, changes, refs, links)
 	if err != nil {
