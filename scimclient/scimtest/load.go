@@ -56,10 +56,14 @@ func RawCreateLoad(ctx context.Context, baseURL, token string, n, concurrency in
 				if i >= int64(n) || ctx.Err() != nil {
 					return
 				}
+				// A user as the Gong preset sends it, so the raw rate compares like with like.
 				body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:Gong:2.0:User"],`+
-					`"userName":"load-%s-%d@example.com","active":true,"name":{"givenName":"Load","familyName":"User%d"},`+
+					`"userName":"load-%s-%d@example.com","active":true,"title":"Account Executive","externalId":"load-%s-%d","locale":"en-US",`+
+					`"name":{"givenName":"Load","familyName":"User%d"},`+
 					`"emails":[{"primary":true,"type":"work","value":"load-%s-%d@example.com"}],`+
-					`"urn:ietf:params:scim:schemas:extension:Gong:2.0:User":{"country":"US"}}`, run, i, i, run, i)
+					`"phoneNumbers":[{"type":"work","value":"+1 425 555 %04d"}],`+
+					`"urn:ietf:params:scim:schemas:extension:Gong:2.0:User":{"country":"United States","stateOrProvince":"WA"}}`,
+					run, i, run, i, i, run, i, i%10000)
 				req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewBufferString(body))
 				if err != nil {
 					once.Do(func() { firstErr = err; cancel() })
