@@ -116,6 +116,17 @@ func (t *Table) Attributes() []string {
 	return out
 }
 
+// CreateDiffers reports whether a create flows other values than an update: some row applies only on
+// create or has a default value. When it does not, one evaluation serves both.
+func (t *Table) CreateDiffers() bool {
+	for _, m := range t.Mappings {
+		if m.Flow == OnCreate || m.Default != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Mapping returns the row for a target path.
 func (t *Table) Mapping(target string) (*Mapping, bool) {
 	for i := range t.Mappings {

@@ -189,7 +189,9 @@ func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
 			db, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("panic while opening: %v", r)}
 		}
 	}()
-	db, err = bolt.Open(abs, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly})
+	// A generous initial mapping spares the remaps (and their copies of every node in flight) that a
+	// growing file costs during a large initial cycle; it reserves address space, not memory.
+	db, err = bolt.Open(abs, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, InitialMmapSize: 256 << 20})
 	switch {
 	case err == nil:
 		return db, nil

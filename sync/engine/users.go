@@ -28,6 +28,7 @@ func (r userRefs) manager(id string, paths []string) (string, bool) {
 func (e *Engine) mapUsers(uk *objectKind, users []directory.User, assigned map[string]bool, full bool) ([]plan.Object, userRefs) {
 	objs := make([]plan.Object, 0, len(users))
 	refs := userRefs{}
+	createDiffers := e.o.Users.CreateDiffers()
 	for _, u := range users {
 		o := plan.Object{SourceID: u.ID, HardDeleted: u.Removed == directory.HardDeleted}
 		attrs := u.Attributes
@@ -86,16 +87,19 @@ func (e *Engine) mapUsers(uk *objectKind, users []directory.User, assigned map[s
 			objs = append(objs, o)
 			continue
 		}
-		crt, err := e.o.Users.Evaluate(computed, e.o.Env, true)
-		if err != nil {
-			o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
-			objs = append(objs, o)
-			continue
-		}
 		var r map[string]string
 		o.Values, r = uk.export(upd.Values)
 		o.Redacted = upd.Redacted
-		o.CreateValues, _ = uk.export(crt.Values)
+		o.CreateValues = o.Values
+		if createDiffers {
+			crt, err := e.o.Users.Evaluate(computed, e.o.Env, true)
+			if err != nil {
+				o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
+				objs = append(objs, o)
+				continue
+			}
+			o.CreateValues, _ = uk.export(crt.Values)
+		}
 		if len(e.refs) > 0 && (full || u.ManagerKnown) {
 			if r == nil {
 				r = map[string]string{}
@@ -114,7 +118,8 @@ func (e *Engine) resolveCreateRefs(objs []plan.Object, refs userRefs, links map[
 		r := refs[objs[i].SourceID]
 		for path, src := range r {
 			if a, ok := links[src]; ok && a.Managed && a.TargetID != "" && objs[i].CreateValues != nil {
-				objs[i].CreateValues[path] = a.TargetID
+				// A copy: CreateValues may share its map with Values.
+				objs[i].CreateValues = plan.Merged(objs[i].CreateValues, map[string]any{path: a.TargetID})
 			}
 		}
 	}
