@@ -10,9 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/microsoft/kiota-abstractions-go/store"
+	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 	"go.uber.org/zap"
@@ -40,40 +39,37 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 	start := time.Now()
 	round := &directory.UserRound{Full: deltaLink == ""}
 	want := userAttrs(attrs)
+	fields := userFields(want)
 	sel := directory.UserSelect(attrs)
 	m := newMerger[directory.User]()
-	var page users.DeltaGetResponseable
-	err := r.call(ctx, "users delta", func(ctx context.Context) (err error) {
-		if deltaLink == "" {
-			page, err = r.users.Delta().GetAsDeltaGetResponse(ctx, &users.DeltaRequestBuilderGetRequestConfiguration{
-				Headers:         throttleHeaders(),
-				QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: sel},
-			})
-			return err
-		}
+	first := r.users.Delta()
+	var q *users.DeltaRequestBuilderGetQueryParameters
+	if deltaLink == "" {
+		q = &users.DeltaRequestBuilderGetQueryParameters{Select: sel}
+	} else {
 		if err := r.checkLink(deltaLink); err != nil {
-			return err
+			return nil, fmt.Errorf("graph: users delta: %w", err)
 		}
-		page, err = r.users.Delta().WithUrl(deltaLink).GetAsDeltaGetResponse(ctx,
-			&users.DeltaRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
-		return err
-	})
+		first = first.WithUrl(deltaLink)
+	}
+	page, err := getPage[deltaPage[userRecord]](r, ctx, "users delta",
+		func(ctx context.Context) (*abs.RequestInformation, error) {
+			return first.ToGetRequestInformation(ctx, &users.DeltaRequestBuilderGetRequestConfiguration{
+				Headers: throttleHeaders(), QueryParameters: q})
+		})
 	for pages := 1; ; pages++ {
 		if err != nil {
 			return nil, err
 		}
-		if page == nil {
-			return nil, errors.New("graph: users delta: empty response")
-		}
-		for _, u := range page.GetValue() {
+		for _, u := range page.Value {
 			if u == nil {
 				continue
 			}
-			if err := m.add(userFrom(u, want)); err != nil {
+			if err := m.add(userFrom(u, fields)); err != nil {
 				return nil, fmt.Errorf("graph: users delta: %w", err)
 			}
 		}
-		next, done, lerr := r.nextLink("users delta", page.GetOdataNextLink(), page.GetOdataDeltaLink(), pages)
+		next, done, lerr := r.nextLink("users delta", page.NextLink, page.DeltaLink, pages)
 		if lerr != nil {
 			return nil, lerr
 		}
@@ -93,11 +89,11 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
 			return round, nil
 		}
-		err = r.call(ctx, "users delta page", func(ctx context.Context) (err error) {
-			page, err = r.users.Delta().WithUrl(next).GetAsDeltaGetResponse(ctx,
-				&users.DeltaRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
-			return err
-		})
+		page, err = getPage[deltaPage[userRecord]](r, ctx, "users delta page",
+			func(ctx context.Context) (*abs.RequestInformation, error) {
+				return r.users.Delta().WithUrl(next).ToGetRequestInformation(ctx,
+					&users.DeltaRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
+			})
 	}
 }
 
@@ -106,41 +102,37 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (*directory.GroupRound, error) {
 	start := time.Now()
 	round := &directory.GroupRound{Full: deltaLink == ""}
-	want := groupAttrs(attrs)
+	fields := groupFields(groupAttrs(attrs))
 	sel := directory.GroupSelect(attrs)
 	m := newMerger[directory.Group]()
-	var page groups.DeltaGetResponseable
-	err := r.call(ctx, "groups delta", func(ctx context.Context) (err error) {
-		if deltaLink == "" {
-			page, err = r.groups.Delta().GetAsDeltaGetResponse(ctx, &groups.DeltaRequestBuilderGetRequestConfiguration{
-				Headers:         throttleHeaders(),
-				QueryParameters: &groups.DeltaRequestBuilderGetQueryParameters{Select: sel},
-			})
-			return err
-		}
+	first := r.groups.Delta()
+	var q *groups.DeltaRequestBuilderGetQueryParameters
+	if deltaLink == "" {
+		q = &groups.DeltaRequestBuilderGetQueryParameters{Select: sel}
+	} else {
 		if err := r.checkLink(deltaLink); err != nil {
-			return err
+			return nil, fmt.Errorf("graph: groups delta: %w", err)
 		}
-		page, err = r.groups.Delta().WithUrl(deltaLink).GetAsDeltaGetResponse(ctx,
-			&groups.DeltaRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
-		return err
-	})
+		first = first.WithUrl(deltaLink)
+	}
+	page, err := getPage[deltaPage[groupRecord]](r, ctx, "groups delta",
+		func(ctx context.Context) (*abs.RequestInformation, error) {
+			return first.ToGetRequestInformation(ctx, &groups.DeltaRequestBuilderGetRequestConfiguration{
+				Headers: throttleHeaders(), QueryParameters: q})
+		})
 	for pages := 1; ; pages++ {
 		if err != nil {
 			return nil, err
 		}
-		if page == nil {
-			return nil, errors.New("graph: groups delta: empty response")
-		}
-		for _, g := range page.GetValue() {
+		for _, g := range page.Value {
 			if g == nil {
 				continue
 			}
-			if err := m.add(groupFrom(g, want)); err != nil {
+			if err := m.add(groupFrom(g, fields)); err != nil {
 				return nil, fmt.Errorf("graph: groups delta: %w", err)
 			}
 		}
-		next, done, lerr := r.nextLink("groups delta", page.GetOdataNextLink(), page.GetOdataDeltaLink(), pages)
+		next, done, lerr := r.nextLink("groups delta", page.NextLink, page.DeltaLink, pages)
 		if lerr != nil {
 			return nil, lerr
 		}
@@ -151,11 +143,11 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
 			return round, nil
 		}
-		err = r.call(ctx, "groups delta page", func(ctx context.Context) (err error) {
-			page, err = r.groups.Delta().WithUrl(next).GetAsDeltaGetResponse(ctx,
-				&groups.DeltaRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
-			return err
-		})
+		page, err = getPage[deltaPage[groupRecord]](r, ctx, "groups delta page",
+			func(ctx context.Context) (*abs.RequestInformation, error) {
+				return r.groups.Delta().WithUrl(next).ToGetRequestInformation(ctx,
+					&groups.DeltaRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
+			})
 	}
 }
 
@@ -164,7 +156,7 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 // know (404) are left out; any other error aborts. The manager, when requested, comes from
 // $expand=manager and ManagerKnown is then always true.
 func (r *Reader) UsersByID(ctx context.Context, attrs []string, ids []string) ([]directory.User, error) {
-	want := userAttrs(attrs)
+	fields := userFields(userAttrs(attrs))
 	var sel []string
 	withManager := false
 	for _, p := range directory.UserSelect(attrs) {
@@ -180,11 +172,9 @@ func (r *Reader) UsersByID(ctx context.Context, attrs []string, ids []string) ([
 	}
 	out := make([]directory.User, 0, len(ids))
 	for _, id := range ids {
-		var u models.Userable
-		err := r.call(ctx, "user "+id, func(ctx context.Context) (err error) {
-			u, err = r.users.ByUserId(id).Get(ctx, &users.UserItemRequestBuilderGetRequestConfiguration{
-				Headers: throttleHeaders(), QueryParameters: q})
-			return err
+		u, err := getPage[userRecord](r, ctx, "user "+id, func(ctx context.Context) (*abs.RequestInformation, error) {
+			return r.users.ByUserId(id).ToGetRequestInformation(ctx,
+				&users.UserItemRequestBuilderGetRequestConfiguration{Headers: throttleHeaders(), QueryParameters: q})
 		})
 		var ge *Error
 		if errors.As(err, &ge) && ge.Status == http.StatusNotFound {
@@ -193,14 +183,11 @@ func (r *Reader) UsersByID(ctx context.Context, attrs []string, ids []string) ([
 		if err != nil {
 			return nil, err
 		}
-		if u == nil {
-			return nil, fmt.Errorf("graph: user %s: empty response", id)
-		}
-		du := userFrom(u, want)
+		du := userFrom(u, fields)
 		if withManager {
 			du.ManagerKnown = true
-			if m := u.GetManager(); m != nil && deref(m.GetId()) != "" {
-				du.Attributes["manager"] = mapping.Str(deref(m.GetId()))
+			if u.Manager != nil && u.Manager.ID != "" {
+				du.Attributes["manager"] = mapping.Str(u.Manager.ID)
 			}
 		}
 		out = append(out, du)
@@ -235,35 +222,38 @@ func (r *Reader) AppRoleAssignedTo(ctx context.Context, servicePrincipalID strin
 	}
 	b := r.sps.ByServicePrincipalId(servicePrincipalID).AppRoleAssignedTo()
 	top := int32(999)
-	var page models.AppRoleAssignmentCollectionResponseable
-	err := r.call(ctx, "appRoleAssignedTo", func(ctx context.Context) (err error) {
-		page, err = b.Get(ctx, &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
+	page, err := getPage[assignmentPage](r, ctx, "appRoleAssignedTo", func(ctx context.Context) (*abs.RequestInformation, error) {
+		return b.ToGetRequestInformation(ctx, &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
 			Headers: throttleHeaders(),
 			QueryParameters: &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetQueryParameters{
 				Top: &top, Select: []string{"id", "principalId", "principalType", "appRoleId"},
 			},
 		})
-		return err
 	})
 	var out []directory.Assignment
 	for pages := 1; ; pages++ {
 		if err != nil {
 			return nil, err
 		}
-		if page == nil {
-			return nil, errors.New("graph: appRoleAssignedTo: empty response")
-		}
-		for _, a := range page.GetValue() {
+		for _, a := range page.Value {
 			if a == nil {
 				continue
 			}
+			principal, err := canonicalUUID(a.PrincipalID)
+			if err != nil {
+				return nil, fmt.Errorf("graph: appRoleAssignedTo: principalId: %w", err)
+			}
+			role, err := canonicalUUID(a.AppRoleID)
+			if err != nil {
+				return nil, fmt.Errorf("graph: appRoleAssignedTo: appRoleId: %w", err)
+			}
 			out = append(out, directory.Assignment{
-				PrincipalID:   uuidString(a.GetPrincipalId()),
-				PrincipalType: deref(a.GetPrincipalType()),
-				AppRoleID:     uuidString(a.GetAppRoleId()),
+				PrincipalID:   principal,
+				PrincipalType: deref(a.PrincipalType),
+				AppRoleID:     role,
 			})
 		}
-		next := page.GetOdataNextLink()
+		next := page.NextLink
 		if next == nil || *next == "" {
 			return out, nil
 		}
@@ -273,19 +263,24 @@ func (r *Reader) AppRoleAssignedTo(ctx context.Context, servicePrincipalID strin
 		if err := r.checkLink(*next); err != nil {
 			return nil, fmt.Errorf("graph: appRoleAssignedTo: %w", err)
 		}
-		err = r.call(ctx, "appRoleAssignedTo page", func(ctx context.Context) (err error) {
-			page, err = b.WithUrl(*next).Get(ctx, &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
-				Headers: throttleHeaders()})
-			return err
+		page, err = getPage[assignmentPage](r, ctx, "appRoleAssignedTo page", func(ctx context.Context) (*abs.RequestInformation, error) {
+			return b.WithUrl(*next).ToGetRequestInformation(ctx,
+				&serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
 		})
 	}
 }
 
-func uuidString(u *uuid.UUID) string {
-	if u == nil {
-		return ""
+// canonicalUUID renders a GUID the way the SDK's uuid-typed properties did (lower case, hyphenated);
+// absent is "", and a value that is not a GUID makes the page malformed.
+func canonicalUUID(s *string) (string, error) {
+	if s == nil {
+		return "", nil
 	}
-	return u.String()
+	u, err := uuid.Parse(*s)
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
 }
 
 func deref(s *string) string {
@@ -394,34 +389,7 @@ func mergeMembers(e, l []directory.Member) []directory.Member {
 	return out
 }
 
-// --- translation from SDK models to directory types ---
-
-type backed interface {
-	GetBackingStore() store.BackingStore
-}
-
-type additional interface {
-	GetAdditionalData() map[string]any
-}
-
-// property reads a Graph property by its JSON name. msgraph-sdk-go keeps model values in a backing
-// store keyed by those names, so the Entra->Graph table drives the translation without one getter
-// per attribute; properties the model does not know land in the additional data.
-func property(m any, name string) any {
-	if b, ok := m.(backed); ok {
-		if bs := b.GetBackingStore(); bs != nil {
-			if v, err := bs.Get(name); err == nil && v != nil {
-				return v
-			}
-		}
-	}
-	if a, ok := m.(additional); ok {
-		if v, ok := a.GetAdditionalData()[name]; ok {
-			return v
-		}
-	}
-	return nil
-}
+// --- translation from page records to directory types ---
 
 func userAttrs(attrs []string) []directory.SourceAttribute {
 	var out []directory.SourceAttribute
@@ -451,57 +419,78 @@ func groupAttrs(attrs []string) []directory.SourceAttribute {
 	return out
 }
 
+// field is one wanted attribute with the accessor of the record property it is read from, resolved
+// once per round instead of once per object.
+type field[R any] struct {
+	attr directory.SourceAttribute
+	get  func(*R) any
+}
+
+// userFields resolves the wanted user attributes to record accessors. References (manager) come from
+// annotations, not properties.
+func userFields(want []directory.SourceAttribute) []field[userRecord] {
+	out := make([]field[userRecord], 0, len(want))
+	for _, a := range want {
+		if get, ok := userProperties[a.Property]; ok && a.Kind != directory.AttrReference {
+			out = append(out, field[userRecord]{a, get})
+		}
+	}
+	return out
+}
+
+func groupFields(want []directory.SourceAttribute) []field[groupRecord] {
+	out := make([]field[groupRecord], 0, len(want))
+	for _, a := range want {
+		if get, ok := groupProperties[a.Property]; ok {
+			out = append(out, field[groupRecord]{a, get})
+		}
+	}
+	return out
+}
+
 // removal reads the @removed annotation.
-func removal(ad map[string]any) (directory.Removal, bool) {
-	v, ok := ad["@removed"]
-	if !ok {
+func removal(m mark) (directory.Removal, bool) {
+	if !m.present {
 		return directory.NotRemoved, false
 	}
-	reason := strings.ToLower(str(asMap(v)["reason"]))
-	if reason == string(directory.HardDeleted) {
+	if strings.EqualFold(m.reason, string(directory.HardDeleted)) {
 		return directory.HardDeleted, true
 	}
 	// "changed", or anything unexpected: treat as restorable, which disables rather than deletes.
 	return directory.SoftDeleted, true
 }
 
-func userFrom(u models.Userable, want []directory.SourceAttribute) directory.User {
-	id := deref(u.GetId())
-	out := directory.User{ID: id, Attributes: mapping.AttributeMap{}}
-	ad := u.GetAdditionalData()
-	if r, ok := removal(ad); ok {
+func userFrom(u *userRecord, fields []field[userRecord]) directory.User {
+	out := directory.User{ID: u.ID}
+	if r, ok := removal(u.Removed); ok {
 		out.Removed = r
-		out.Attributes["objectId"] = mapping.Str(id)
+		out.Attributes = mapping.AttributeMap{"objectId": mapping.Str(u.ID)}
 		return out
 	}
-	for _, a := range want {
-		if a.Kind == directory.AttrReference {
-			continue
-		}
-		v, ok := attributeValue(u, a)
+	out.Attributes = make(mapping.AttributeMap, len(fields)+1)
+	for _, f := range fields {
+		v, ok := attributeValue(f.get(u), f.attr)
 		if !ok {
 			continue
 		}
-		switch a.Name {
-		case "userPrincipalName":
+		if f.attr.Name == "userPrincipalName" {
 			v = mapping.Str(directory.StripGuestUPN(v.String()))
 		}
-		out.Attributes[a.Name] = v
+		out.Attributes[f.attr.Name] = v
 	}
-	if md, ok := ad["manager@delta"]; ok {
+	if u.ManagerDelta.present {
 		out.ManagerKnown = true
 		// The last entry without @removed is the manager; only removed entries (or none) clear it.
 		mgr := ""
-		for _, e := range asList(md) {
-			em := asMap(e)
-			if _, removed := em["@removed"]; removed {
-				if str(em["id"]) == mgr {
+		for _, e := range u.ManagerDelta.items {
+			if e.Removed.present {
+				if e.ID == mgr {
 					mgr = ""
 				}
 				continue
 			}
-			if id := str(em["id"]); id != "" {
-				mgr = id
+			if e.ID != "" {
+				mgr = e.ID
 			}
 		}
 		if mgr != "" {
@@ -511,69 +500,64 @@ func userFrom(u models.Userable, want []directory.SourceAttribute) directory.Use
 	return out
 }
 
-func groupFrom(g models.Groupable, want []directory.SourceAttribute) directory.Group {
-	id := deref(g.GetId())
-	out := directory.Group{ID: id, Attributes: mapping.AttributeMap{}}
-	ad := g.GetAdditionalData()
-	if r, ok := removal(ad); ok {
+func groupFrom(g *groupRecord, fields []field[groupRecord]) directory.Group {
+	out := directory.Group{ID: g.ID}
+	if r, ok := removal(g.Removed); ok {
 		out.Removed = r
-		out.Attributes["objectId"] = mapping.Str(id)
+		out.Attributes = mapping.AttributeMap{"objectId": mapping.Str(g.ID)}
 		return out
 	}
-	for _, a := range want {
-		if v, ok := attributeValue(g, a); ok {
-			out.Attributes[a.Name] = v
+	out.Attributes = make(mapping.AttributeMap, len(fields))
+	for _, f := range fields {
+		if v, ok := attributeValue(f.get(g), f.attr); ok {
+			out.Attributes[f.attr.Name] = v
 		}
 	}
-	if md, ok := ad["members@delta"]; ok {
+	if g.MembersDelta.present {
 		out.MembersKnown = true
-		for _, e := range asList(md) {
-			em := asMap(e)
-			mid := str(em["id"])
-			if mid == "" {
+		for _, e := range g.MembersDelta.items {
+			if e.ID == "" {
 				continue
 			}
-			_, removed := em["@removed"]
-			out.Members = append(out.Members, directory.Member{ID: mid,
-				Type: strings.TrimPrefix(str(em["@odata.type"]), "#microsoft.graph."), Removed: removed})
+			out.Members = append(out.Members, directory.Member{ID: e.ID,
+				Type: strings.TrimPrefix(e.Type, "#microsoft.graph."), Removed: e.Removed.present})
 		}
 		out.Members = mergeMembers(nil, out.Members)
 	}
 	return out
 }
 
-// attributeValue reads one Entra attribute from a model following the directory table: objectId is
-// the id, Index picks one item of a collection (businessPhones[0]), Sub a field of a complex value
-// (onPremisesExtensionAttributes.extensionAttributeN).
-func attributeValue(m any, a directory.SourceAttribute) (mapping.Value, bool) {
-	v := property(m, a.Property)
+// attributeValue converts one record property (as returned by the userProperties/groupProperties
+// accessors) following the directory table: Index picks one item of a collection
+// (businessPhones[0]), Sub a field of a complex value (onPremisesExtensionAttributes.extensionAttributeN).
+// An absent or null property gives false.
+func attributeValue(v any, a directory.SourceAttribute) (mapping.Value, bool) {
 	if a.Sub != "" {
-		if v == nil {
+		ext, _ := v.(*extensionAttributes)
+		v = ext.get(a.Sub)
+	}
+	if a.Kind == directory.AttrMulti || a.Index >= 0 {
+		var items []string
+		switch x := v.(type) {
+		case []string:
+			items = x
+		case *string:
+			if x != nil {
+				items = []string{*x}
+			}
+		}
+		if items == nil {
 			return mapping.Null(), false
 		}
-		if mm, ok := v.(map[string]any); ok {
-			v = mm[a.Sub]
-		} else {
-			v = property(v, a.Sub)
+		if a.Kind == directory.AttrMulti {
+			return mapping.Multi(items), true
 		}
-	}
-	if a.Kind == directory.AttrMulti {
-		items, ok := strs(v)
-		if !ok {
-			return mapping.Null(), false
-		}
-		return mapping.Multi(items), true
-	}
-	if a.Index >= 0 {
-		items, ok := strs(v)
-		if !ok || a.Index >= len(items) {
+		if a.Index >= len(items) {
 			return mapping.Null(), false
 		}
 		return mapping.Str(items[a.Index]), true
 	}
 	switch x := v.(type) {
-	case nil:
-		return mapping.Null(), false
 	case *string:
 		if x == nil {
 			return mapping.Null(), false
@@ -584,80 +568,11 @@ func attributeValue(m any, a directory.SourceAttribute) (mapping.Value, bool) {
 			}
 		}
 		return mapping.Str(*x), true
-	case string:
-		return mapping.Str(x), true
 	case *bool:
 		if x == nil {
 			return mapping.Null(), false
 		}
 		return mapping.Bool(*x), true
-	case bool:
-		return mapping.Bool(x), true
-	case *time.Time:
-		if x == nil {
-			return mapping.Null(), false
-		}
-		return mapping.Date(*x), true
-	case *int32:
-		if x == nil {
-			return mapping.Null(), false
-		}
-		return mapping.Int(int64(*x)), true
-	case *int64:
-		if x == nil {
-			return mapping.Null(), false
-		}
-		return mapping.Int(*x), true
-	case *float64:
-		if x == nil {
-			return mapping.Null(), false
-		}
-		return mapping.Int(int64(*x)), true
-	case fmt.Stringer:
-		return mapping.Str(x.String()), true
 	}
-	return mapping.Str(fmt.Sprint(v)), true
-}
-
-func strs(v any) ([]string, bool) {
-	switch x := v.(type) {
-	case []string:
-		return append([]string{}, x...), true
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			if s := str(e); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out, true
-	case *string:
-		if x == nil {
-			return nil, false
-		}
-		return []string{*x}, true
-	}
-	return nil, false
-}
-
-func asMap(v any) map[string]any {
-	m, _ := v.(map[string]any)
-	return m
-}
-
-func asList(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-func str(v any) string {
-	switch x := v.(type) {
-	case *string:
-		if x != nil {
-			return *x
-		}
-	case string:
-		return x
-	}
-	return ""
+	return mapping.Null(), false
 }

@@ -1,7 +1,10 @@
 // Package graph reads the source directory from Microsoft Graph: users and groups through delta
 // query, and the app's role assignments. It is the only package that imports msgraph-sdk-go (and
 // only its users, groups, serviceprincipals and models subpackages, never the root package, which
-// halves the cold build); everything it returns is in terms of package directory.
+// halves the cold build); everything it returns is in terms of package directory. Requests are built
+// and sent by the SDK (request builders, authentication, allowed hosts, middleware, error mapping),
+// but response pages are decoded here with encoding/json (page.go) rather than into the SDK's
+// models, which dominated the CPU and memory of a round.
 //
 // A round is all-or-nothing: any read error, from the first page to the last, aborts it, so an
 // outage can never look like a directory that shrank.
@@ -65,6 +68,7 @@ type Options struct {
 type Reader struct {
 	log        *zap.Logger
 	base       *url.URL
+	adapter    abs.RequestAdapter
 	users      *users.UsersRequestBuilder
 	groups     *groups.GroupsRequestBuilder
 	sps        *serviceprincipals.ServicePrincipalsRequestBuilder
@@ -119,6 +123,7 @@ func New(o Options) (*Reader, error) {
 	r := &Reader{
 		log:        o.Logger,
 		base:       base,
+		adapter:    adapter,
 		users:      users.NewUsersRequestBuilderInternal(p, adapter),
 		groups:     groups.NewGroupsRequestBuilderInternal(p, adapter),
 		sps:        serviceprincipals.NewServicePrincipalsRequestBuilderInternal(p, adapter),
@@ -196,7 +201,8 @@ func sdkHTTPClient(base *http.Client) (*http.Client, time.Duration, error) {
 }
 
 // call runs one SDK request with retries. fn gets a context bounded by the per-request timeout. It
-// converts SDK errors to *Error and turns SDK panics (seen on malformed bodies) into errors.
+// converts SDK errors to *Error and turns panics (the SDK's error models panicked on malformed
+// bodies) into errors.
 func (r *Reader) call(ctx context.Context, what string, fn func(ctx context.Context) error) error {
 	var lastStatus int
 	for attempt := 0; ; attempt++ {
@@ -246,7 +252,8 @@ func (r *Reader) once(ctx context.Context, fn func(ctx context.Context) error) (
 	var ue *url.Error
 	if err != nil && !errors.As(err, &ge) && !errors.As(err, &ne) && !errors.As(err, &ue) &&
 		ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-		// The SDK's parse errors ("invalid json type") say nothing about where they came from.
+		// Decoding errors (a malformed page) and the SDK's own parse errors say nothing about where
+		// they came from.
 		err = fmt.Errorf("unexpected response: %w", err)
 	}
 	return err
