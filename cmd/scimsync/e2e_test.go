@@ -217,10 +217,13 @@ func TestEndToEndInitialSyncIntoSCIMMY(t *testing.T) {
 	}
 	// A pre-existing target account with the same userName as one assigned user: it must be adopted
 	// (linked and updated), never duplicated.
+	// (one with a title, so the stale title must be replaced; a null source value would leave it, as
+	// Entra never clears a target attribute).
 	var adoptUPN string
-	for upn := range want {
-		adoptUPN = upn
-		break
+	for upn, w := range want {
+		if w.title != "" && (adoptUPN == "" || upn < adoptUPN) {
+			adoptUPN = upn
+		}
 	}
 	preID := createRaw(t, e.scimmy, map[string]any{
 		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
