@@ -229,6 +229,21 @@ func TestEndToEndInitialSyncIntoSCIMMY(t *testing.T) {
 		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
 		"userName": adoptUPN, "title": "Stale title", "active": true,
 	})
+	// A pre-existing account of a user without a title: adopted, and its title left alone, because
+	// null source values never flow (Entra does not clear target attributes).
+	var nullUPN string
+	for upn, w := range want {
+		if w.title == "" && (nullUPN == "" || upn < nullUPN) {
+			nullUPN = upn
+		}
+	}
+	nullID := ""
+	if nullUPN != "" {
+		nullID = createRaw(t, e.scimmy, map[string]any{
+			"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+			"userName": nullUPN, "title": "Title set in the app", "active": true,
+		})
+	}
 	// A pre-existing account nobody in the tenant matches: it must stay untouched.
 	otherID := createRaw(t, e.scimmy, map[string]any{
 		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
@@ -267,7 +282,11 @@ func TestEndToEndInitialSyncIntoSCIMMY(t *testing.T) {
 			}
 		}
 		check("active", field(u, "active"), "true")
-		check("title", field(u, "title"), w.title)
+		if upn == nullUPN {
+			check("title (null in the source)", field(u, "title"), "Title set in the app")
+		} else {
+			check("title", field(u, "title"), w.title)
+		}
 		check("emails[work]", field(u, "emails[work]"), w.email)
 		check("name.givenName", field(u, "name.givenName"), w.given)
 		check("name.familyName", field(u, "name.familyName"), w.family)
@@ -281,6 +300,13 @@ func TestEndToEndInitialSyncIntoSCIMMY(t *testing.T) {
 	}
 	if got := s(users[adoptUPN]["id"]); got != preID {
 		t.Errorf("the pre-existing account %s was replaced: id %s, want %s", adoptUPN, got, preID)
+	}
+	if nullUPN != "" {
+		if got := s(users[nullUPN]["id"]); got != nullID {
+			t.Errorf("the pre-existing account %s was replaced: id %s, want %s", nullUPN, got, nullID)
+		}
+	} else {
+		t.Log("the sample tenant has no assigned user without a title; the null-value check did not run")
 	}
 	if other := users["contractor@elsewhere.example"]; other == nil || s(other["id"]) != otherID || field(other, "title") != "Contractor" {
 		t.Errorf("the unmanaged account was changed: %v", other)
