@@ -39,8 +39,6 @@ const (
 	opLe
 )
 
-var opNames = [...]string{opEq: "=", opNe: "<>", opGt: ">", opGe: ">=", opLt: "<", opLe: "<="}
-
 // node is one element of the compiled tree. Nodes are never written after Compile returns.
 type node struct {
 	kind nodeKind

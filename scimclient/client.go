@@ -254,7 +254,6 @@ type Stats struct {
 type counters struct {
 	requests, retries, throttled, errors atomic.Int64
 	get, post, patch, put, delete, other atomic.Int64
-	status                               [6]atomic.Int64 // index status/100; 0 for transport errors
 	byCode                               [600]atomic.Int64
 }
 

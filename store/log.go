@@ -133,7 +133,7 @@ func (s *Store) QueryLog(q LogQuery) ([]LogEntry, error) {
 			k, v = c.Last()
 		} else {
 			// Seek lands on the first key >= Until; everything from there on is excluded.
-			k, v = c.Seek(timePrefix(q.Until))
+			k, _ = c.Seek(timePrefix(q.Until))
 			if k == nil {
 				k, v = c.Last()
 			} else {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Well-known set names.
@@ -54,7 +55,7 @@ func (s *Store) PutSets(name string, put map[string][]string, del []string, repl
 			return err
 		}
 		if replace {
-			if err := top.DeleteBucket([]byte(name)); err != nil && err != bolt.ErrBucketNotFound {
+			if err := top.DeleteBucket([]byte(name)); err != nil && err != bolterrors.ErrBucketNotFound {
 				return err
 			}
 		}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout this build writes. A file with a newer version is refused rather than
@@ -195,10 +196,10 @@ func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
 	switch {
 	case err == nil:
 		return db, nil
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, &LockedError{Path: path}
-	case errors.Is(err, bolt.ErrInvalid), errors.Is(err, bolt.ErrChecksum), errors.Is(err, bolt.ErrVersionMismatch),
-		errors.Is(err, bolt.ErrInvalidMapping):
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch),
+		errors.Is(err, bolterrors.ErrInvalidMapping):
 		return nil, &CorruptError{Path: path, Err: err}
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
@@ -518,7 +519,7 @@ func (s *Store) SetMeta(key string, value []byte) error {
 
 // resetBucket empties a top-level bucket by recreating it, which is cheaper than deleting keys one by one.
 func resetBucket(tx *bolt.Tx, name []byte) error {
-	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolt.ErrBucketNotFound) {
+	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 		return err
 	}
 	_, err := tx.CreateBucket(name)

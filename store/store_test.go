@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 func openTest(t testing.TB) (*Store, string) {
@@ -328,7 +329,7 @@ func TestBboltFlockPerDescriptor(t *testing.T) {
 	}
 	defer db.Close()
 	_, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 200 * time.Millisecond})
-	if !errors.Is(err, bolt.ErrTimeout) {
+	if !errors.Is(err, bolterrors.ErrTimeout) {
 		t.Fatalf("second bolt.Open in-process: err = %v, want ErrTimeout", err)
 	}
 }

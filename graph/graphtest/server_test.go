@@ -247,7 +247,7 @@ func TestExpiry(t *testing.T) {
 	s := StartForTest(t, nil, Options{PageSize: 20, Token: testToken})
 	_, pages, link := round(t, s, s.GraphURL()+"/users/delta?$select=displayName")
 	_ = pages
-	code, _, b := get(t, s, s.GraphURL()+"/users/delta?$select=displayName")
+	_, _, b := get(t, s, s.GraphURL()+"/users/delta?$select=displayName")
 	var p page
 	_ = json.Unmarshal(b, &p)
 	s.ExpireDeltaTokens()

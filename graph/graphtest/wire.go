@@ -132,6 +132,7 @@ func parseSelect(q url.Values, known map[string]string, typ string) (sel []strin
 		}
 		c, ok := known[strings.ToLower(p)]
 		if !ok {
+			//lint:ignore ST1005 Graph's own message, verbatim, so clients see what real Graph says
 			return nil, false, fmt.Errorf("Parsing OData Select and Expand failed: Could not find a property named '%s' on type 'microsoft.graph.%s'.", p, typ)
 		}
 		if !slices.Contains(sel, c) {

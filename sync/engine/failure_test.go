@@ -893,7 +893,7 @@ func TestFailureDeletionThresholdStagesAndAllowDeletes(t *testing.T) {
 	// A scheduled cycle before the admin acts keeps the hold (and sends nothing).
 	h.srv.ResetCounters()
 	h.set(t0.Add(7 * time.Hour))
-	res = h.mustRun(e, false)
+	h.mustRun(e, false)
 	if h.quarantine() == nil || len(h.staged()) != 3 || h.srv.Requests()["PATCH /Users/{id}"] != 0 {
 		t.Fatalf("the hold did not survive a cycle: quarantine %+v, staged %d, %v", h.quarantine(), len(h.staged()), h.srv.Requests())
 	}
@@ -1195,9 +1195,9 @@ func TestFailureEmailJobStopped(t *testing.T) {
 
 func TestFailureEmailDeletionThreshold(t *testing.T) {
 	sink := startSink(t)
-	h, e := assignedHarness(t, 5, nil)
+	h, _ := assignedHarness(t, 5, nil)
 	alerter := newAlerter(t, sink.port, h.clock, nil)
-	e = h.engine(goodToken, func(o *Options) {
+	e := h.engine(goodToken, func(o *Options) {
 		o.Scope, o.DeletionThreshold, o.Alerter = ScopeAssigned, 3, alerter
 	})
 	h.dir.unassign("u00001", "u00002", "u00003")
