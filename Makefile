@@ -41,9 +41,13 @@ bench: scimmy-deps build
 	$(GO) test -run '^$$' -bench . -benchmem ./mapping ./scoping ./config ./store ./scimclient/... ./sync/...
 	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Scale' -benchtime 1x -timeout 60m ./cmd/scimsync
 
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# gofmt, go vet and staticcheck (its default checks; fetched through the Go module proxy on first use).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 # Runs a real sync against the embedded default: an emulated Graph tenant and a SCIM target on
 # loopback, and shows what the target holds afterwards.
