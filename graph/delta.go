@@ -220,6 +220,10 @@ func (r *Reader) AppRoleAssignedTo(ctx context.Context, servicePrincipalID strin
 	if servicePrincipalID == "" {
 		return nil, errors.New("graph: appRoleAssignedTo: no service principal id")
 	}
+	roles, err := r.appRoles(ctx, servicePrincipalID)
+	if err != nil {
+		return nil, err
+	}
 	b := r.sps.ByServicePrincipalId(servicePrincipalID).AppRoleAssignedTo()
 	top := int32(999)
 	page, err := getPage[assignmentPage](r, ctx, "appRoleAssignedTo", func(ctx context.Context) (*abs.RequestInformation, error) {
@@ -251,6 +255,7 @@ func (r *Reader) AppRoleAssignedTo(ctx context.Context, servicePrincipalID strin
 				PrincipalID:   principal,
 				PrincipalType: deref(a.PrincipalType),
 				AppRoleID:     role,
+				AppRole:       roles[role],
 			})
 		}
 		next := page.NextLink
@@ -575,4 +580,34 @@ func attributeValue(v any, a directory.SourceAttribute) (mapping.Value, bool) {
 		return mapping.Bool(*x), true
 	}
 	return mapping.Null(), false
+}
+
+// appRoles reads the app's role definitions: role id -> value (or display name when it has none).
+func (r *Reader) appRoles(ctx context.Context, servicePrincipalID string) (map[string]string, error) {
+	sp, err := getPage[servicePrincipalPage](r, ctx, "servicePrincipal", func(ctx context.Context) (*abs.RequestInformation, error) {
+		return r.sps.ByServicePrincipalId(servicePrincipalID).ToGetRequestInformation(ctx,
+			&serviceprincipals.ServicePrincipalItemRequestBuilderGetRequestConfiguration{
+				Headers:         throttleHeaders(),
+				QueryParameters: &serviceprincipals.ServicePrincipalItemRequestBuilderGetQueryParameters{Select: []string{"id", "appRoles"}},
+			})
+	})
+	if err != nil {
+		return nil, err
+	}
+	roles := map[string]string{}
+	for _, ar := range sp.AppRoles {
+		if ar == nil || ar.ID == nil {
+			continue
+		}
+		id, err := canonicalUUID(ar.ID)
+		if err != nil {
+			return nil, fmt.Errorf("graph: servicePrincipal appRoles: id: %w", err)
+		}
+		name := deref(ar.Value)
+		if name == "" {
+			name = deref(ar.DisplayName)
+		}
+		roles[id] = name
+	}
+	return roles, nil
 }

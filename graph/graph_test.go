@@ -327,6 +327,10 @@ func TestAppRoleAssignedTo(t *testing.T) {
 		as[2].AppRoleID != graphtest.DefaultAccessRole {
 		t.Errorf("assignments %+v", as)
 	}
+	// Role names come from the service principal's appRoles; the default-access role has none.
+	if as[0].AppRole != "User" || as[1].AppRole != "Admin" || as[2].AppRole != "" {
+		t.Errorf("role names %q %q %q, want User, Admin and none", as[0].AppRole, as[1].AppRole, as[2].AppRole)
+	}
 }
 
 func TestThrottlingRetryAfter(t *testing.T) {

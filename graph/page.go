@@ -295,3 +295,12 @@ type assignmentPage struct {
 	} `json:"value"`
 	NextLink *string `json:"@odata.nextLink"`
 }
+
+// servicePrincipalPage is the app's service principal with its role definitions.
+type servicePrincipalPage struct {
+	AppRoles []*struct {
+		ID          *string `json:"id"`
+		Value       *string `json:"value"`
+		DisplayName *string `json:"displayName"`
+	} `json:"appRoles"`
+}

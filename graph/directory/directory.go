@@ -80,6 +80,10 @@ type Assignment struct {
 	// PrincipalType is "User", "Group" or "ServicePrincipal".
 	PrincipalType string
 	AppRoleID     string
+	// AppRole is the assigned role's value (its display name when it has no value), from the service
+	// principal's appRoles; empty for the default-access role. It feeds the computed
+	// appRoleAssignments attribute that SingleAppRoleAssignment and AppRoleAssignmentsComplex read.
+	AppRole string
 }
 
 // ErrResyncRequired is wrapped by readers when the directory no longer accepts a saved delta link (the

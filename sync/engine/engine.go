@@ -286,7 +286,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	rep.Read = len(snap.users)
 
 	// 2-5. users: scope, map, match, plan.
-	objs, refs := e.mapUsers(e.users, snap.users, snap.assigned, snap.full)
+	objs, refs := e.mapUsers(e.users, snap.users, snap.assigned, snap.roles, snap.full)
 	links, missing, err := e.loadLinks(snap, objs, refs)
 	if err != nil {
 		return rep, err
@@ -477,7 +477,8 @@ func (e *Engine) commit(snap *snapshot) error {
 		}
 	}
 	if snap.assigned != nil {
-		sets := map[string][]string{"users": sortedKeys(snap.assigned), "groups": sortedKeys(snap.assignedGroups)}
+		sets := map[string][]string{"users": sortedKeys(snap.assigned), "groups": sortedKeys(snap.assignedGroups),
+			"roles": roleEntries(snap.roles)}
 		if err := e.st.PutSets(store.SetAssignments, sets, nil, true); err != nil {
 			return fmt.Errorf("save assignments: %w", err)
 		}

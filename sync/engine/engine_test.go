@@ -380,3 +380,67 @@ func TestAssignedScope(t *testing.T) {
 		t.Fatalf("report = %+v", rep)
 	}
 }
+
+// TestAppRoleAssignmentsComputed: the computed appRoleAssignments attribute holds the roles a user has
+// in the app (directly and through assigned groups), and a role change alone updates the user.
+func TestAppRoleAssignmentsComputed(t *testing.T) {
+	single, err := mapping.Compile("SingleAppRoleAssignment([appRoleAssignments])", mapping.CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := mapping.Compile(`Join(",", AppRoleAssignmentsComplex([appRoleAssignments]))`, mapping.CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := &mapping.Table{Mappings: []mapping.Mapping{
+		{Target: "userName", Kind: mapping.Direct, Attribute: "userPrincipalName", Matching: 1},
+		{Target: "title", Kind: mapping.Expression, Expr: single},
+		{Target: "nickName", Kind: mapping.Expression, Expr: all},
+	}}
+	dir := &fakeDir{
+		users: []directory.User{user("a", "ann@contoso.com", "", "", true), user("b", "bob@contoso.com", "", "", true)},
+		assignments: []directory.Assignment{
+			{PrincipalID: "a", PrincipalType: "User", AppRole: "User"},
+			{PrincipalID: "g1", PrincipalType: "Group", AppRole: "Admin"},
+			{PrincipalID: "b", PrincipalType: "User"}, // default access: no role
+		},
+		groups: []directory.Group{{ID: "g1", Members: []directory.Member{{ID: "a", Type: "user"}}}},
+	}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := New(dir, tgt, st, Options{Users: table, Scope: ScopeAssigned, ServicePrincipalID: "sp", Fingerprint: "f",
+		Policy: plan.Policy{Create: true, Update: true}, PatchMode: scimclient.ModeAADOptSCIM062020})
+	if _, err := e.Cycle(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	byName := func() map[string]scimclient.Resource {
+		out := map[string]scimclient.Resource{}
+		for _, u := range tgt.users {
+			out[u["userName"].(string)] = u
+		}
+		return out
+	}
+	users := byName()
+	if got := users["ann@contoso.com"]["title"]; got != "Admin" {
+		t.Errorf("ann's single role = %v, want Admin (first of Admin, User)", got)
+	}
+	if got := users["ann@contoso.com"]["nickName"]; got != "Admin,User" {
+		t.Errorf("ann's roles = %v, want Admin,User", got)
+	}
+	if _, ok := users["bob@contoso.com"]["title"]; ok {
+		t.Errorf("bob has no role but got title %v", users["bob@contoso.com"]["title"])
+	}
+	// Bob is given the Admin role: nothing else changed in the directory, yet he is updated.
+	dir.assignments[2].AppRole = "Admin"
+	rep, err := e.Cycle(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Updated != 1 || byName()["bob@contoso.com"] == nil {
+		t.Fatalf("role change: %+v", rep)
+	}
+	links, _ := st.Anchors(store.KindUser)
+	if got := links["b"].Values["title"]; got != "Admin" {
+		t.Errorf("bob's title after the role change = %v", got)
+	}
+}

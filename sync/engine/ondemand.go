@@ -64,10 +64,10 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 			}
 			members = snap.members
 		}
-		snap.assigned = assignedUsers(as, members)
+		snap.assigned, snap.roles = assignedUsers(as, members)
 	}
 	rep.Read = len(users)
-	objs, refs := e.mapUsers(e.users, users, snap.assigned, true)
+	objs, refs := e.mapUsers(e.users, users, snap.assigned, snap.roles, true)
 	links, _, err := e.loadLinks(snap, objs, refs)
 	if err != nil {
 		return out, err

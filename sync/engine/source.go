@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"go.uber.org/zap"
@@ -28,6 +30,9 @@ type snapshot struct {
 	// assignedGroups the same for groups.
 	assigned       map[string]bool
 	assignedGroups map[string]bool
+	// roles holds each assigned user's app role values (direct and through groups), the computed
+	// appRoleAssignments attribute; nil when the scope is all users.
+	roles map[string][]string
 
 	groupsRead bool
 	groupsFull bool
@@ -91,7 +96,7 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 		}
 	}
 	if e.o.Scope == ScopeAssigned {
-		snap.assigned = assignedUsers(as, snap.members)
+		snap.assigned, snap.roles = assignedUsers(as, snap.members)
 	}
 
 	if snap.full {
@@ -118,6 +123,12 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 		}
 		for id := range snap.assigned {
 			if !was[id] {
+				extra[id] = true
+			}
+		}
+		// A user whose assigned roles changed is read again: appRoleAssignments may be mapped.
+		for id, sig := range diffRoles(prev["roles"], snap.roles) {
+			if sig {
 				extra[id] = true
 			}
 		}
@@ -239,20 +250,60 @@ func sameSet(list []string, set map[string]bool) bool {
 }
 
 // assignedUsers computes the assignment scope: users assigned directly, and the direct members of
-// assigned groups. Nested groups are not expanded, as in Entra.
-func assignedUsers(as []directory.Assignment, members map[string][]string) map[string]bool {
+// assigned groups (nested groups are not expanded, as in Entra); and each user's role values.
+func assignedUsers(as []directory.Assignment, members map[string][]string) (map[string]bool, map[string][]string) {
 	users := map[string]bool{}
+	roles := map[string][]string{}
+	add := func(id, role string) {
+		users[id] = true
+		if role != "" && !slices.Contains(roles[id], role) {
+			roles[id] = append(roles[id], role)
+		}
+	}
 	for _, a := range as {
 		switch strings.ToLower(a.PrincipalType) {
 		case "user":
-			users[a.PrincipalID] = true
+			add(a.PrincipalID, a.AppRole)
 		case "group":
 			for _, id := range members[a.PrincipalID] {
-				users[id] = true
+				add(id, a.AppRole)
 			}
 		}
 	}
-	return users
+	for _, r := range roles {
+		sort.Strings(r)
+	}
+	return users, roles
+}
+
+// roleEntries renders roles for the state store, one "id=Role1,Role2" entry per user with roles.
+func roleEntries(roles map[string][]string) []string {
+	out := make([]string, 0, len(roles))
+	for id, r := range roles {
+		out = append(out, id+"="+strings.Join(r, ","))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// diffRoles returns the users whose roles differ between the stored entries and roles.
+func diffRoles(prev []string, roles map[string][]string) map[string]bool {
+	before := map[string]string{}
+	for _, e := range prev {
+		id, r, _ := strings.Cut(e, "=")
+		before[id] = r
+	}
+	out := map[string]bool{}
+	for id, r := range roles {
+		if before[id] != strings.Join(r, ",") {
+			out[id] = true
+		}
+		delete(before, id)
+	}
+	for id := range before {
+		out[id] = true
+	}
+	return out
 }
 
 // missingUsers plans linked users that a full round no longer returns as gone from the directory.

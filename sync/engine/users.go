@@ -25,7 +25,7 @@ func (r userRefs) manager(id string, paths []string) (string, bool) {
 
 // mapUsers scopes and maps users. full tells that the round returned every user whole, so a user
 // without a manager annotation has no manager (in a delta round it means "unchanged").
-func (e *Engine) mapUsers(uk *objectKind, users []directory.User, assigned map[string]bool, full bool) ([]plan.Object, userRefs) {
+func (e *Engine) mapUsers(uk *objectKind, users []directory.User, assigned map[string]bool, roles map[string][]string, full bool) ([]plan.Object, userRefs) {
 	objs := make([]plan.Object, 0, len(users))
 	refs := userRefs{}
 	createDiffers := e.o.Users.CreateDiffers()
@@ -78,6 +78,10 @@ func (e *Engine) mapUsers(uk *objectKind, users []directory.User, assigned map[s
 			computed[k] = v
 		}
 		computed["IsSoftDeleted"] = mapping.Bool(!o.InScope || !o.Enabled)
+		if roles != nil {
+			// appRoleAssignments is computed, as in Entra: the roles the user holds in this app.
+			computed["appRoleAssignments"] = mapping.Multi(roles[u.ID])
+		}
 		if _, ok := computed["objectId"]; !ok {
 			computed["objectId"] = mapping.Str(u.ID)
 		}
