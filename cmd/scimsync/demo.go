@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -56,14 +57,14 @@ cycle through msgraph-sdk-go, azidentity and the SCIM client, print the summary 
 holds, then run a second cycle to show that nothing changed is nothing sent.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.OutOrStdout(), keep)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), keep)
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the generated configuration and state directory")
 	return cmd
 }
 
-func runDemo(w io.Writer, keep bool) error {
+func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	dir, err := os.MkdirTemp("", "scimsync-demo-")
 	if err != nil {
 		return err
@@ -113,8 +114,7 @@ func runDemo(w io.Writer, keep bool) error {
 	if err != nil {
 		return err
 	}
-	defer j.Close()
-	rep, err := j.cycle(cmdContext(), false)
+	rep, err := j.cycle(ctx, false)
 	if err != nil {
 		return withCode(exitAborted, err)
 	}
@@ -126,7 +126,7 @@ func runDemo(w io.Writer, keep bool) error {
 	printGroups(w, target.Groups(), target.Users())
 
 	before := j.target.Stats().Requests
-	rep, err = j.cycle(cmdContext(), false)
+	rep, err = j.cycle(ctx, false)
 	if err != nil {
 		return withCode(exitAborted, err)
 	}

@@ -311,7 +311,6 @@ logging: {level: warn, format: json}
 	if e.job, err = openJob(cfg, log, nil); err != nil {
 		t.Fatalf("open job: %v", err)
 	}
-	t.Cleanup(func() { _ = e.job.Close() })
 	return e
 }
 

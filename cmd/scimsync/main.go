@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -63,6 +62,3 @@ func newRootCmd() *cobra.Command {
 		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd())
 	return root
 }
-
-// cmdContext is the context for commands that run outside cobra's (the demo's cycles).
-func cmdContext() context.Context { return context.Background() }

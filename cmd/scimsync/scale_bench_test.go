@@ -233,7 +233,6 @@ logging: {level: warn, format: json}
 }
 
 func (s *scaleJob) close() {
-	_ = s.job.Close()
 	s.graph.Close()
 }
 
@@ -681,7 +680,6 @@ func BenchmarkScaleGroupMemberships(b *testing.B) {
 		dir := b.TempDir()
 		usersOnly := openScaleJob(b, g, tenant, tgt, dir, false)
 		setup := usersOnly.runCycle(b, tgt, false)
-		_ = usersOnly.job.Close()
 		sj := openScaleJob(b, g, tenant, tgt, dir, true)
 		probe := startMemProbe()
 		f := sj.runCycle(b, tgt, true)

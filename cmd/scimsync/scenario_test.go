@@ -328,11 +328,6 @@ func newScenario(t *testing.T, c scenarioConfig) *scenarioEnv {
 		t.Fatalf("seeded unmanaged account not found in the dump")
 	}
 	e.reconfigure(c)
-	t.Cleanup(func() {
-		if e.job != nil {
-			_ = e.job.Close()
-		}
-	})
 	return e
 }
 
@@ -345,16 +340,10 @@ func (e *scenarioEnv) write(name, content string) string {
 	return p
 }
 
-// reconfigure (re)writes the job configuration, and closes and re-opens the job on it, as the daemon
-// does on a reload. The state file is kept.
+// reconfigure (re)writes the job configuration and re-opens the job on it, as the daemon does on a
+// reload. The state file is kept.
 func (e *scenarioEnv) reconfigure(c scenarioConfig) {
 	e.t.Helper()
-	if e.job != nil {
-		if err := e.job.Close(); err != nil {
-			e.t.Fatal(err)
-		}
-		e.job = nil
-	}
 	var extra, users strings.Builder
 	if c.actions != "" {
 		fmt.Fprintf(&extra, "actions: %s\n", c.actions)

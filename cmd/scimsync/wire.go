@@ -36,9 +36,6 @@ type job struct {
 	dryRun bool
 }
 
-// Close releases nothing today: the state is opened per cycle. It stays so callers need not care.
-func (j *job) Close() error { return nil }
-
 // loadConfig loads the configuration and turns its errors into exit code 2.
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
