@@ -272,11 +272,7 @@ func newAllowDeletesCmd() *cobra.Command {
 		Short: "Send the disables and deletes that the deletion threshold staged, and lift the quarantine",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfigAndLogger(cmd)
-			if err != nil {
-				return err
-			}
-			j, err := openJob(cfg, log, nil)
+			j, err := jobFromFlags(cmd, nil)
 			if err != nil {
 				return err
 			}

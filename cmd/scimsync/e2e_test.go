@@ -306,7 +306,7 @@ func TestEndToEndInitialSyncIntoSCIMMY(t *testing.T) {
 			t.Errorf("the pre-existing account %s was replaced: id %s, want %s", nullUPN, got, nullID)
 		}
 	} else {
-		t.Log("the sample tenant has no assigned user without a title; the null-value check did not run")
+		t.Fatal("the sample tenant has no assigned user without a title: the null-value check cannot run")
 	}
 	if other := users["contractor@elsewhere.example"]; other == nil || s(other["id"]) != otherID || field(other, "title") != "Contractor" {
 		t.Errorf("the unmanaged account was changed: %v", other)
@@ -395,17 +395,8 @@ func dumpUsers(t *testing.T, sc *scimtest.SCIMMY) map[string]map[string]any {
 // TestEndToEndDaemon runs `scimsync run`: the first cycle at start, more on the schedule, a clean stop
 // on SIGTERM, and a state file that `status` reads afterwards.
 func TestEndToEndDaemon(t *testing.T) {
-	bin := binary(t)
-	dir := t.TempDir()
-	tenant := graphtest.SampleTenant()
-	g := graphtest.StartForTest(t, tenant, graphtest.Options{})
-	target := scimtest.New(scimtest.Options{Token: "daemon-token"})
-	url := target.Start()
-	t.Cleanup(target.Close)
-	ca := filepath.Join(dir, "ca.pem")
-	if err := g.WriteCA(ca); err != nil {
-		t.Fatal(err)
-	}
+	l := newLocalTarget(t, scimtest.Options{Token: "daemon-token"})
+	bin, dir, target := l.bin, l.dir, l.target
 	metricsAddr := freeAddr(t)
 	cfg := filepath.Join(dir, "job.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: daemon
@@ -415,7 +406,7 @@ schedule: "@every 1s"
 state: %s
 logging: {level: info, format: json}
 metrics: {listen: "%s"}
-`, emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, filepath.Join(dir, "state.db"), metricsAddr)), 0o600); err != nil {
+`, l.source, l.url, filepath.Join(dir, "state.db"), metricsAddr)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "run", "--config", cfg)
@@ -530,17 +521,8 @@ func (s *syncBuffer) String() string {
 // TestEndToEndTestConnection runs `test-connection` against the emulated Graph and an in-process
 // target: ok with the right token, exit 3 naming the target with a wrong one.
 func TestEndToEndTestConnection(t *testing.T) {
-	bin := binary(t)
-	dir := t.TempDir()
-	tenant := graphtest.SampleTenant()
-	g := graphtest.StartForTest(t, tenant, graphtest.Options{})
-	target := scimtest.New(scimtest.Options{Token: "right-token"})
-	url := target.Start()
-	t.Cleanup(target.Close)
-	ca := filepath.Join(dir, "ca.pem")
-	if err := g.WriteCA(ca); err != nil {
-		t.Fatal(err)
-	}
+	l := newLocalTarget(t, scimtest.Options{Token: "right-token"})
+	bin, dir, g := l.bin, l.dir, l.graph
 	for _, scope := range []string{"assigned", "all"} {
 		cfg := filepath.Join(dir, scope+".yaml")
 		if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: conn
@@ -548,7 +530,7 @@ func TestEndToEndTestConnection(t *testing.T) {
 scope: %s
 users: {preset: gong}
 state: %s
-`, emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, scope, filepath.Join(dir, "state.db"))), 0o600); err != nil {
+`, l.source, l.url, scope, filepath.Join(dir, "state.db"))), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range []struct {
@@ -579,13 +561,9 @@ state: %s
 // users (some creates done, their links maybe not yet recorded) and runs it again: every user ends up
 // with exactly one account, and the second run creates only the users the first did not.
 func TestEndToEndCrashMidCycleCreatesNoDuplicate(t *testing.T) {
-	bin := binary(t)
-	dir := t.TempDir()
-	tenant := graphtest.SampleTenant()
-	g := graphtest.StartForTest(t, tenant, graphtest.Options{})
 	var mu sync.Mutex
 	slow, posts := true, 0
-	target := scimtest.New(scimtest.Options{Token: "crash-token", Fault: func(r *http.Request) *scimtest.Fault {
+	l := newLocalTarget(t, scimtest.Options{Token: "crash-token", Fault: func(r *http.Request) *scimtest.Fault {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Users") {
 			return nil
 		}
@@ -597,12 +575,7 @@ func TestEndToEndCrashMidCycleCreatesNoDuplicate(t *testing.T) {
 		}
 		return nil
 	}})
-	url := target.Start()
-	t.Cleanup(target.Close)
-	ca := filepath.Join(dir, "ca.pem")
-	if err := g.WriteCA(ca); err != nil {
-		t.Fatal(err)
-	}
+	bin, dir, tenant, target := l.bin, l.dir, l.tenant, l.target
 	cfg := filepath.Join(dir, "job.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: crash
 %starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: 2}
@@ -610,7 +583,7 @@ users: {preset: gong}
 groups: {enabled: false}
 state: %s
 logging: {level: warn, format: json}
-`, emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, filepath.Join(dir, "state.db"))), 0o600); err != nil {
+`, l.source, l.url, filepath.Join(dir, "state.db"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TARGET_TOKEN=crash-token")
@@ -684,4 +657,30 @@ func emulatedSource(g *graphtest.Server, servicePrincipalID, ca, credential stri
   caFile: %s
   servicePrincipalId: %s
 `, g.TenantID(), credential, g.GraphURL(), g.AuthorityHost(), ca, servicePrincipalID)
+}
+
+// localTarget is the emulated sample tenant and an in-process SCIM target, for end-to-end tests of
+// the binary that need no third-party server; source is the job's source section for them.
+type localTarget struct {
+	bin, dir string
+	tenant   *graphtest.Tenant
+	graph    *graphtest.Server
+	target   *scimtest.Server
+	url      string
+	source   string
+}
+
+func newLocalTarget(t *testing.T, o scimtest.Options) *localTarget {
+	t.Helper()
+	l := &localTarget{bin: binary(t), dir: t.TempDir(), tenant: graphtest.SampleTenant()}
+	l.graph = graphtest.StartForTest(t, l.tenant, graphtest.Options{})
+	l.target = scimtest.New(o)
+	l.url = l.target.Start()
+	t.Cleanup(l.target.Close)
+	ca := filepath.Join(l.dir, "ca.pem")
+	if err := l.graph.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	l.source = emulatedSource(l.graph, l.tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET")
+	return l
 }

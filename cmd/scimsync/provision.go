@@ -29,11 +29,7 @@ steps and sends nothing.`,
 			if len(users) == 0 {
 				return withCode(exitConfig, fmt.Errorf("--user is required"))
 			}
-			cfg, log, err := loadConfigAndLogger(cmd)
-			if err != nil {
-				return err
-			}
-			j, err := openJob(cfg, log, nil)
+			j, err := jobFromFlags(cmd, nil)
 			if err != nil {
 				return err
 			}

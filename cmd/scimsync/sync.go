@@ -32,21 +32,17 @@ A cycle started with sync runs at once even while the job is quarantined, and li
 quarantine when it succeeds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfigAndLogger(cmd)
-			if err != nil {
-				return err
-			}
-			defer log.Sync() //nolint:errcheck // nothing useful to do when stderr is gone
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			var bar engine.Progress
 			if term.IsTerminal(int(os.Stderr.Fd())) {
 				bar = &terminalProgress{w: os.Stderr}
 			}
-			j, err := openJob(cfg, log, bar)
+			j, err := jobFromFlags(cmd, bar)
 			if err != nil {
 				return err
 			}
+			defer j.log.Sync() //nolint:errcheck // nothing useful to do when stderr is gone
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			if dryRun {
 				return dryRunCycle(ctx, cmd.OutOrStdout(), j, initial)
 			}

@@ -59,6 +59,16 @@ func loadConfigAndLogger(cmd *cobra.Command) (*config.Config, *zap.Logger, error
 	return cfg, log, nil
 }
 
+// jobFromFlags loads the --config file and wires its job: the start of every command that sends
+// requests.
+func jobFromFlags(cmd *cobra.Command, progress engine.Progress) (*job, error) {
+	cfg, log, err := loadConfigAndLogger(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return openJob(cfg, log, progress)
+}
+
 // httpClientWithCA returns an HTTP client that trusts the system roots plus the PEM bundle in caFile.
 func httpClientWithCA(caFile string, timeout time.Duration, conns int) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
