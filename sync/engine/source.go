@@ -73,21 +73,19 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 	snap.users = round.Users
 
 	var as []directory.Assignment
+	var prev map[string][]string // the assignments the last cycle saw
 	if e.o.Scope == ScopeAssigned {
 		if as, err = e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID); err != nil {
 			return nil, fmt.Errorf("%w: read app assignments from Graph: %v", ErrAborted, err)
 		}
+		if prev, err = e.st.Sets(store.SetAssignments); err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
 		snap.assignedGroups = assignedGroups(as)
-		if groupLink != "" && e.groups != nil {
-			// A newly assigned group must be read whole (its attributes are not in a delta round
-			// unless it changed): an assignment change of groups makes the group round a full one.
-			prev, err := e.st.Sets(store.SetAssignments)
-			if err != nil {
-				return nil, fmt.Errorf("read state: %w", err)
-			}
-			if !sameSet(prev["groups"], snap.assignedGroups) {
-				groupLink = ""
-			}
+		// A newly assigned group must be read whole (its attributes are not in a delta round unless
+		// it changed): an assignment change of groups makes the group round a full one.
+		if groupLink != "" && e.groups != nil && !sameSet(prev["groups"], snap.assignedGroups) {
+			groupLink = ""
 		}
 	}
 	if e.o.Scope == ScopeAssigned || e.groups != nil {
@@ -110,10 +108,6 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 	// unassigned (directly or through a group) and users waiting in escrow are read by id.
 	extra := map[string]bool{}
 	if snap.assigned != nil {
-		prev, err := e.st.Sets(store.SetAssignments)
-		if err != nil {
-			return nil, fmt.Errorf("read state: %w", err)
-		}
 		was := map[string]bool{}
 		for _, id := range prev["users"] {
 			was[id] = true
@@ -127,10 +121,8 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 			}
 		}
 		// A user whose assigned roles changed is read again: appRoleAssignments may be mapped.
-		for id, sig := range diffRoles(prev["roles"], snap.roles) {
-			if sig {
-				extra[id] = true
-			}
+		for id := range diffRoles(prev["roles"], snap.roles) {
+			extra[id] = true
 		}
 	}
 	escrows, err := e.st.Escrows()
