@@ -43,33 +43,21 @@ func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object)
 	if err := e.st.PutEscrows(put...); err != nil {
 		return fmt.Errorf("record escrows: %w", err)
 	}
+	// held ends up as the escrows kept after this cycle: the earlier ones not cleared, plus the new.
+	held := len(prev)
+	for id := range failed {
+		if _, had := prev[id]; !had {
+			held++
+		}
+	}
 	for _, o := range objs {
 		if _, had := prev[o.SourceID]; had && !failed[o.SourceID] {
 			if err := e.st.DeleteEscrow(kind, o.SourceID); err != nil {
 				return fmt.Errorf("clear escrow: %w", err)
 			}
+			held--
 		}
 	}
-	rep.Escrowed += len(prev) - countCleared(prev, objs, failed) + countNew(prev, failed)
+	rep.Escrowed += held
 	return nil
-}
-
-func countCleared(prev map[string]store.Escrow, objs []plan.Object, failed map[string]bool) int {
-	n := 0
-	for _, o := range objs {
-		if _, had := prev[o.SourceID]; had && !failed[o.SourceID] {
-			n++
-		}
-	}
-	return n
-}
-
-func countNew(prev map[string]store.Escrow, failed map[string]bool) int {
-	n := 0
-	for id := range failed {
-		if _, had := prev[id]; !had {
-			n++
-		}
-	}
-	return n
 }
