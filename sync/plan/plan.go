@@ -161,6 +161,9 @@ type Change struct {
 	// scoping filters): as in Entra, the service stops managing it then, so a later delete in the
 	// source sends no DELETE. Reassignment matches the account again and re-activates it.
 	Unmanage bool
+	// Held is the Disable or Delete the deletion threshold turned into this Skip (see Guard); Unchanged
+	// when nothing was held.
+	Held Op
 	// InScope and ScopeReason repeat the object's scoping outcome, and Redacted its redacted paths,
 	// for the provisioning log.
 	InScope     bool
@@ -168,13 +171,8 @@ type Change struct {
 	Redacted    map[string]bool
 }
 
-// StagedPrefix starts the Reason of a change held back by the deletion threshold.
-const StagedPrefix = "StagedDelete: "
-
-// Staged reports whether the deletion threshold held this change back.
-func (c Change) Staged() bool {
-	return len(c.Reason) >= len(StagedPrefix) && c.Reason[:len(StagedPrefix)] == StagedPrefix
-}
+// Staged reports whether the deletion threshold held this change back (see Guard).
+func (c Change) Staged() bool { return c.Held != Unchanged }
 
 // AttrChange is one attribute to change in the target.
 type AttrChange struct {

@@ -1,0 +1,53 @@
+package plan
+
+// ReferenceInput is one provisioned user's manager reference: what the source says and what was last
+// sent.
+type ReferenceInput struct {
+	// Managed, Disabled and Linked describe the user's own link: only managed, active, linked users get
+	// reference updates (a disabled account keeps what it had).
+	Managed, Disabled, Linked bool
+	// ManagerKnown is false when the source named a manager that scimsync does not provision (out of
+	// scope, or failed): the link waits until the manager is provisioned.
+	ManagerKnown bool
+	// SourceHasManager is true when the source names a manager at all.
+	SourceHasManager bool
+	// WantTarget is the target id of the manager when the manager is provisioned.
+	WantTarget string
+	// Have is the manager target id last sent for this user ("" for none).
+	Have string
+}
+
+// ReferenceOp is what to do with one user's manager reference.
+type ReferenceOp uint8
+
+const (
+	// RefKeep: nothing to send.
+	RefKeep ReferenceOp = iota
+	// RefSet: set the reference to Want (an Add when Have is empty, else a Replace).
+	RefSet
+	// RefClear: the source has no manager any more; clear it in the target.
+	RefClear
+)
+
+// Reference decides one user's manager link. The table (first matching row wins):
+//
+//	 user link                 | source manager                    | change
+//	---------------------------+-----------------------------------+------------------------------
+//	 not linked/managed, or    | -                                 | keep (nothing is ours to send)
+//	   disabled                |                                   |
+//	 linked                    | provisioned, differs from sent    | set
+//	 linked                    | provisioned, same as sent         | keep
+//	 linked                    | named but not provisioned         | keep (linked once provisioned)
+//	 linked                    | none, something was sent          | clear
+//	 linked                    | none, nothing was sent            | keep
+func Reference(in ReferenceInput) ReferenceOp {
+	switch {
+	case !in.Linked || !in.Managed || in.Disabled:
+		return RefKeep
+	case in.SourceHasManager && in.ManagerKnown && in.WantTarget != "" && in.WantTarget != in.Have:
+		return RefSet
+	case !in.SourceHasManager && in.Have != "":
+		return RefClear
+	}
+	return RefKeep
+}
