@@ -98,6 +98,36 @@ func (c *Client) GetGroup(ctx context.Context, id string) (Resource, error) {
 	return c.get(ctx, groupsPath, id, url.Values{"excludedAttributes": {"members"}})
 }
 
+// GroupMembers reads the member ids a group holds, one entry per occurrence (a target that accepted the
+// same member twice lists it twice), with GET /Groups/{id}. returned is false when the target left the
+// members attribute out of its answer: Entra does not require targets to return members, so the caller
+// must then ask member by member (HasMember) instead of reading an absence as an empty group.
+func (c *Client) GroupMembers(ctx context.Context, id string) (ids []string, returned bool, err error) {
+	r, err := c.get(ctx, groupsPath, id, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	raw, ok := r["members"]
+	if !ok || raw == nil {
+		return nil, false, nil
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, false, fmt.Errorf("read members of group %s: %w", id, &Error{Kind: ErrCompliance, Status: http.StatusOK,
+			Method: http.MethodGet, Path: groupsPath + "/" + id, Detail: fmt.Sprintf("members is a %T, not a list", raw)})
+	}
+	for _, m := range list {
+		obj, ok := m.(map[string]any)
+		if !ok {
+			continue
+		}
+		if v, ok := obj["value"].(string); ok && v != "" {
+			ids = append(ids, v)
+		}
+	}
+	return ids, true, nil
+}
+
 // CreateUser posts a user (see BuildUser) and returns the created resource, whose id the engine caches as
 // the anchor. A 409 means the user exists already: match it instead.
 func (c *Client) CreateUser(ctx context.Context, r Resource) (Resource, error) {

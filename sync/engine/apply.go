@@ -24,6 +24,20 @@ type applied struct {
 	// changed holds the source ids whose target object was created, adopted, disabled, re-enabled
 	// or deleted: their group memberships need another look.
 	changed map[string]bool
+	// created holds the objects created in this cycle (a group created empty holds no member yet);
+	// moved the users now linked to another target object than before (recreated or re-matched).
+	created, moved map[string]bool
+}
+
+// retargeted reports whether any of the users moved to another target object in this cycle: a record
+// of a group's members names the old object then, so the group must be read from the target.
+func (a applied) retargeted(users []string) bool {
+	for _, u := range users {
+		if a.moved[u] {
+			return true
+		}
+	}
+	return false
 }
 
 // apply sends the planned changes of one object type with bounded concurrency and records each
@@ -34,7 +48,7 @@ type applied struct {
 // reporting to them are created, so their create body carries the manager and no separate PATCH is
 // needed.
 func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *Counts, changes []plan.Change, refs userRefs, links map[string]store.Anchor) (applied, error) {
-	res := applied{changed: map[string]bool{}}
+	res := applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}
 	b := e.st.NewBatcher(256, 500*time.Millisecond)
 	defer b.Close()
 	// A credentials or compliance failure fails every object the same way: stop at the first one
@@ -48,7 +62,8 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		links[a.SourceID] = a
 		mu.Unlock()
 	}
-	count := func(c plan.Change, err error) {
+	// count tallies one result; old is the object's link before the change.
+	count := func(c plan.Change, old store.Anchor, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if le, ok := e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged()); ok {
@@ -70,12 +85,17 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		case c.Op == plan.Create || c.Op == plan.Adopt:
 			res.linked++
 			res.changed[c.SourceID] = true
+			if c.Op == plan.Create {
+				res.created[c.SourceID] = true
+			}
 		case c.Op == plan.Disable || c.Op == plan.Delete:
 			res.changed[c.SourceID] = true
-		case c.Op == plan.Update:
-			if old, ok := links[c.SourceID]; ok && old.Disabled {
-				res.changed[c.SourceID] = true // re-enabled
-			}
+		case c.Op == plan.Update && old.Disabled:
+			res.changed[c.SourceID] = true // re-enabled: back into its groups
+		}
+		if err == nil && old.TargetID != "" && c.TargetID != "" && old.TargetID != c.TargetID {
+			res.moved[c.SourceID] = true
+			res.changed[c.SourceID] = true
 		}
 		counts.add(c.Op, c.Failed)
 	}
@@ -99,9 +119,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 					record(a)
 				}
 			}
-			count(c, nil)
+			count(c, store.Anchor{}, nil)
 		default:
-			count(c, nil)
+			count(c, store.Anchor{}, nil)
 		}
 	}
 	if e.o.Progress != nil {
@@ -153,7 +173,7 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 				} else {
 					e.log.Debug("provisioned", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
 				}
-				count(c, err)
+				count(c, old, err)
 				if e.o.Progress != nil {
 					e.o.Progress.Done(1)
 				}
@@ -226,49 +246,84 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, ref
 	if mgr, known := refs.manager(c.SourceID, e.refs); known {
 		a.ManagerID = mgr
 	}
+	// Send, then let plan.Recover decide what the answer means: the decisions live in the plan, this
+	// only executes them.
+	var err error
 	switch c.Op {
 	case plan.Create:
-		res, err := k.create(ctx, c.Values)
-		if errors.Is(err, scimclient.ErrConflict) {
-			// The object exists after all (a create whose answer was lost, or created by someone
-			// else since the lookup): adopt it rather than fail or duplicate.
-			return e.adoptAfterConflict(ctx, k, c, a, err)
+		var res scimclient.Resource
+		if res, err = k.create(ctx, c.Values); err == nil {
+			id, _ := res["id"].(string)
+			if id == "" {
+				return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
+			}
+			a.TargetID, a.CreatedAt, a.MatchedBy, a.Members = id, now, "created", nil
 		}
-		if err != nil {
-			return nil, fmt.Errorf("create %s %s: %w", k.name, c.Identity, err)
-		}
-		id, _ := res["id"].(string)
-		if id == "" {
-			return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
-		}
-		a.TargetID, a.CreatedAt, a.MatchedBy, a.Members = id, now, "created", nil
-		return &a, nil
 	case plan.Adopt:
 		if len(c.Attrs) > 0 {
-			if err := k.patch(ctx, c.TargetID, toChanges(c.Attrs)); err != nil {
-				return nil, fmt.Errorf("update matched %s %s (%s): %w", k.name, c.Identity, c.TargetID, err)
-			}
+			err = k.patch(ctx, c.TargetID, toChanges(c.Attrs))
 		}
 		a.CreatedAt, a.MatchedBy = now, c.MatchedBy
-		return &a, nil
 	case plan.Update, plan.Disable:
-		err := k.patch(ctx, c.TargetID, toChanges(c.Attrs))
-		if isNotFound(err) && c.Op == plan.Update && k.policy.Create {
-			// InvalidAnchor: the object was deleted in the target behind our back. Match again, or
-			// create it again, instead of retrying a dead id forever.
-			return e.recreate(ctx, k, c, a, err)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s %s %s (%s): %w", c.Op, k.name, c.Identity, c.TargetID, err)
+		err = k.patch(ctx, c.TargetID, toChanges(c.Attrs))
+	case plan.Delete:
+		err = k.del(ctx, c.TargetID)
+	default:
+		return nil, fmt.Errorf("unexpected op %s", c.Op)
+	}
+	switch plan.Recover(c.Op, false, outcomeOf(err), k.policy.Create) {
+	case plan.Record:
+		if c.Op == plan.Delete {
+			return nil, nil
 		}
 		return &a, nil
-	case plan.Delete:
-		if err := k.del(ctx, c.TargetID); err != nil && !errors.Is(err, scimclient.ErrNotFound) {
-			return nil, fmt.Errorf("delete %s %s (%s): %w", k.name, c.Identity, c.TargetID, err)
+	case plan.Forget:
+		// Already gone from the target: a delete is done; a disabled account that no longer exists
+		// keeps its link, so a re-enable finds the id gone and matches or creates again.
+		if c.Op == plan.Delete {
+			return nil, nil
 		}
-		return nil, nil
+		return &a, nil
+	case plan.Rematch:
+		if c.Op == plan.Create {
+			// The object exists after all (a create whose answer was lost, or created by someone else
+			// since the lookup): adopt it rather than fail or duplicate.
+			return e.adoptAfterConflict(ctx, k, c, a, err)
+		}
+		// InvalidAnchor: the object was deleted in the target behind our back. Match again, or create
+		// it again, instead of retrying a dead id forever.
+		return e.recreate(ctx, k, c, a, err)
 	}
-	return nil, fmt.Errorf("unexpected op %s", c.Op)
+	switch c.Op {
+	case plan.Create:
+		return nil, fmt.Errorf("create %s %s: %w", k.name, c.Identity, err)
+	case plan.Adopt:
+		return nil, fmt.Errorf("update matched %s %s (%s): %w", k.name, c.Identity, c.TargetID, err)
+	case plan.Delete:
+		return nil, fmt.Errorf("delete %s %s (%s): %w", k.name, c.Identity, c.TargetID, err)
+	}
+	return nil, fmt.Errorf("%s %s %s (%s): %w", c.Op, k.name, c.Identity, c.TargetID, err)
+}
+
+// outcomeOf classifies a write's error for plan.Recover. Anything that is not a definite answer from
+// the target (5xx, 429 after retries, timeouts, resets, cancellation) is Ambiguous: the write may have
+// been applied.
+func outcomeOf(err error) plan.Outcome {
+	switch {
+	case err == nil:
+		return plan.Succeeded
+	case quarantine.IsFatal(err):
+		return plan.Fatal
+	case errors.Is(err, scimclient.ErrConflict):
+		return plan.Conflict
+	case errors.Is(err, scimclient.ErrNotFound):
+		return plan.NotFound
+	}
+	switch escrow.Classify(err) {
+	case escrow.InvalidData:
+		return plan.Rejected
+	}
+	return plan.Ambiguous
 }
 
 func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
@@ -331,16 +386,16 @@ func toChanges(attrs []plan.AttrChange) []scimclient.Change {
 // who is not provisioned (out of scope) is left out, and linked in a later cycle as soon as they are:
 // the stored manager id of every report is checked again whenever a user was newly linked (all
 // is true), otherwise only the users evaluated in this cycle.
-func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Anchor, all, complete bool) error {
+func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Anchor, all, complete bool) (linked []string, err error) {
 	if len(e.refs) == 0 || !e.o.Policy.Update {
-		return nil
+		return nil, nil
 	}
 	path := e.refs[0]
 	if all && !complete {
 		// Find every report of a newly linked manager: the cycle loaded only some links.
 		stored, err := e.st.Anchors(store.KindUser)
 		if err != nil {
-			return fmt.Errorf("read state: %w", err)
+			return nil, fmt.Errorf("read state: %w", err)
 		}
 		for id, a := range links {
 			stored[id] = a
@@ -353,19 +408,17 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	}
 	var work []refChange
 	consider := func(a store.Anchor) {
-		if !a.Managed || a.Disabled || a.TargetID == "" {
-			return
-		}
-		want := ""
-		if m, ok := links[a.ManagerID]; ok && m.Managed && a.ManagerID != "" {
-			want = m.TargetID
-		}
 		have, _ := a.Values[path].(string)
-		switch {
-		case want != "" && want != have:
-			work = append(work, refChange{a, plan.AttrChange{Path: path, Old: have, New: want, Add: have == ""}})
-		case a.ManagerID == "" && have != "":
-			// The source no longer has a manager: clear it in the target.
+		m, mok := links[a.ManagerID]
+		in := plan.ReferenceInput{Linked: a.TargetID != "", Managed: a.Managed, Disabled: a.Disabled,
+			SourceHasManager: a.ManagerID != "", ManagerKnown: mok && m.Managed, Have: have}
+		if in.ManagerKnown {
+			in.WantTarget = m.TargetID
+		}
+		switch plan.Reference(in) {
+		case plan.RefSet:
+			work = append(work, refChange{a, plan.AttrChange{Path: path, Old: have, New: in.WantTarget, Add: have == ""}})
+		case plan.RefClear:
 			work = append(work, refChange{a, plan.AttrChange{Path: path, Old: have}})
 		}
 	}
@@ -381,7 +434,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 		}
 	}
 	if len(work) == 0 {
-		return nil
+		return nil, nil
 	}
 	b := e.st.NewBatcher(256, 500*time.Millisecond)
 	defer b.Close()
@@ -397,7 +450,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 			rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindUser, w.a.SourceID, userName(w.a), w.a.TargetID, "link the manager", prop, err))
 			if err != nil {
 				rep.OtherFailed++
-				rep.Failures = append(rep.Failures, Failure{Kind: "manager", SourceID: w.a.SourceID, Identity: w.a.SourceID, Op: "link manager", Err: err.Error(), err: err})
+				rep.Failures = append(rep.Failures, Failure{Kind: kindManager, SourceID: w.a.SourceID, Identity: userName(w.a), Op: "link manager", Err: err.Error(), err: err})
 				e.log.Warn("linking the manager failed", zap.String("targetId", w.a.TargetID), zap.Error(err))
 				return nil
 			}
@@ -409,16 +462,21 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 			}
 			w.a.Values, w.a.Hash, w.a.UpdatedAt = vals, plan.ValuesHash(vals), e.o.Now()
 			rep.Linked++
+			linked = append(linked, w.a.SourceID)
 			b.Put(w.a)
 			return nil
 		})
 	}
 	_ = g.Wait()
 	if err := b.Flush(); err != nil {
-		return fmt.Errorf("record manager links: %w", err)
+		return linked, fmt.Errorf("record manager links: %w", err)
 	}
-	return ctx.Err()
+	return linked, ctx.Err()
 }
+
+// kindManager names a failed manager link; it is escrowed under the user, whose escrow makes the next
+// cycle read the user again and retry the link.
+const kindManager = "manager"
 
 // orNil renders an absent value as "" in the log.
 func orNil(v any) any {

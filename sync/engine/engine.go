@@ -64,6 +64,10 @@ type GroupTarget interface {
 	CreateGroup(ctx context.Context, r scimclient.Resource) (scimclient.Resource, error)
 	PatchGroup(ctx context.Context, id string, ops []scimclient.PatchOp) error
 	DeleteGroup(ctx context.Context, id string) error
+	// GroupMembers and HasMember read what a group holds, when what scimsync recorded cannot be trusted
+	// (an initial cycle, an interrupted or failed change, an adopted group).
+	GroupMembers(ctx context.Context, id string) (ids []string, returned bool, err error)
+	HasMember(ctx context.Context, groupID, userID string) (bool, error)
 }
 
 // Scope values of Options.Scope.
@@ -324,21 +328,26 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 		return rep, err
 	}
 	if gp != nil {
-		if _, err := e.apply(ctx, e.groups, rep, &rep.Groups, gp.changes, nil, gp.links); err != nil {
+		ga, err := e.apply(ctx, e.groups, rep, &rep.Groups, gp.changes, nil, gp.links)
+		if err != nil {
 			return rep, err
 		}
-		if err := e.syncMembers(ctx, rep, snap, gp, links, changed); err != nil {
+		gp.created = ga.created
+		settled, err := e.syncMembers(ctx, rep, snap, gp, links, changed)
+		if err != nil {
 			return rep, err
 		}
+		gp.settled = settled
 	}
-	if err := e.linkReferences(ctx, rep, objs, links, snap.full || changed.linked > 0, snap.full); err != nil {
+	linkedRefs, err := e.linkReferences(ctx, rep, objs, links, snap.full || changed.linked > 0, snap.full)
+	if err != nil {
 		return rep, err
 	}
-	if err := e.recordEscrows(rep, store.KindUser, objs); err != nil {
+	if err := e.recordEscrows(rep, store.KindUser, objs, linkedRefs...); err != nil {
 		return rep, err
 	}
 	if gp != nil {
-		if err := e.recordEscrows(rep, store.KindGroup, gp.objs); err != nil {
+		if err := e.recordEscrows(rep, store.KindGroup, gp.objs, gp.settled...); err != nil {
 			return rep, err
 		}
 	}
@@ -353,46 +362,33 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 // DeletionThreshold of them (Entra's accidental-deletions prevention): they wait for
 // `scimsync allow-deletes`, and the job is quarantined with reason TooManyDeletes.
 func (e *Engine) guard(rep *Report, users []plan.Change, gp *groupPlan) error {
-	if e.o.DeletionThreshold <= 0 {
-		return nil
-	}
-	type ref struct {
-		list []plan.Change
-		i    int
-		kind store.Kind
-	}
-	var hits []ref
-	for i, c := range users {
-		if c.Op == plan.Disable || c.Op == plan.Delete {
-			hits = append(hits, ref{users, i, store.KindUser})
-		}
-	}
+	var groups []plan.Change
 	if gp != nil {
-		for i, c := range gp.changes {
-			if c.Op == plan.Delete {
-				hits = append(hits, ref{gp.changes, i, store.KindGroup})
-			}
-		}
+		groups = gp.changes
 	}
-	if len(hits) < e.o.DeletionThreshold {
+	held := plan.Guard(e.o.DeletionThreshold, users, groups)
+	if held == 0 {
 		return nil
 	}
 	now := e.o.Now()
-	ops := make([]store.StagedOp, 0, len(hits))
-	for _, h := range hits {
-		c := &h.list[h.i]
-		op := "disable"
-		if c.Op == plan.Delete {
-			op = "delete"
+	ops := make([]store.StagedOp, 0, held)
+	stage := func(kind store.Kind, list []plan.Change) {
+		for _, c := range list {
+			if !c.Staged() {
+				continue
+			}
+			op := "disable"
+			if c.Held == plan.Delete {
+				op = "delete"
+			}
+			ops = append(ops, store.StagedOp{Kind: kind, SourceID: c.SourceID, TargetID: c.TargetID, Op: op, Unmanage: c.Unmanage, StagedAt: now})
 		}
-		ops = append(ops, store.StagedOp{Kind: h.kind, SourceID: c.SourceID, TargetID: c.TargetID, Op: op, Unmanage: c.Unmanage, StagedAt: now})
-		c.Reason = fmt.Sprintf("%s%d disables and deletes reach the deletion threshold of %d; held until `scimsync allow-deletes`",
-			plan.StagedPrefix, len(hits), e.o.DeletionThreshold)
-		c.Op = plan.Skip
 	}
+	stage(store.KindUser, users)
+	stage(store.KindGroup, groups)
 	e.log.Warn("deletion threshold reached: disables and deletes are staged, not sent",
-		zap.Int("count", len(hits)), zap.Int("threshold", e.o.DeletionThreshold))
-	rep.Staged = len(hits)
+		zap.Int("count", held), zap.Int("threshold", e.o.DeletionThreshold))
+	rep.Staged = held
 	if e.o.DryRun {
 		return nil
 	}

@@ -10,8 +10,9 @@ import (
 
 // recordEscrows keeps the objects that failed this cycle as escrows, so that incremental cycles read
 // and retry them although they did not change in the directory, and drops the escrows of objects that
-// succeeded.
-func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object) error {
+// succeeded: those planned (objs) and those whose references or members were settled (done). A failed
+// manager link is escrowed under its user, a failed member change under its group.
+func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object, done ...string) error {
 	all, err := e.st.Escrows()
 	if err != nil {
 		return fmt.Errorf("read escrows: %w", err)
@@ -26,7 +27,7 @@ func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object)
 	now := e.o.Now()
 	var put []store.Escrow
 	for _, f := range rep.Failures {
-		if failed[f.SourceID] || f.SourceID == "" || f.Kind != string(kind) {
+		if failed[f.SourceID] || f.SourceID == "" || escrowKind(f.Kind) != kind {
 			continue
 		}
 		failed[f.SourceID] = true
@@ -50,14 +51,40 @@ func (e *Engine) recordEscrows(rep *Report, kind store.Kind, objs []plan.Object)
 			held++
 		}
 	}
+	cleared := map[string]bool{}
+	clear := func(id string) error {
+		if _, had := prev[id]; !had || failed[id] || cleared[id] {
+			return nil
+		}
+		cleared[id] = true
+		if err := e.st.DeleteEscrow(kind, id); err != nil {
+			return fmt.Errorf("clear escrow: %w", err)
+		}
+		held--
+		return nil
+	}
 	for _, o := range objs {
-		if _, had := prev[o.SourceID]; had && !failed[o.SourceID] {
-			if err := e.st.DeleteEscrow(kind, o.SourceID); err != nil {
-				return fmt.Errorf("clear escrow: %w", err)
-			}
-			held--
+		if err := clear(o.SourceID); err != nil {
+			return err
+		}
+	}
+	for _, id := range done {
+		if err := clear(id); err != nil {
+			return err
 		}
 	}
 	rep.Escrowed += held
 	return nil
+}
+
+// escrowKind is the object a failure is escrowed under: references under their user, member changes
+// under their group.
+func escrowKind(failureKind string) store.Kind {
+	switch failureKind {
+	case string(store.KindUser), kindManager:
+		return store.KindUser
+	case string(store.KindGroup), kindMembership:
+		return store.KindGroup
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,7 +16,15 @@ import (
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/plan"
+)
+
+// opMembers and kindMembership name a change of a group's members in escrows and failures; it is
+// escrowed under the group, so a failed or interrupted change retries the group.
+const (
+	opMembers      = "members"
+	kindMembership = "membership"
 )
 
 // groupPlan is the groups' part of a cycle.
@@ -25,6 +34,10 @@ type groupPlan struct {
 	links   map[string]store.Anchor
 	// inRound holds the groups the round returned; only their membership changes are known.
 	inRound map[string]bool
+	// settled are the groups whose members were brought in line this cycle: their escrows are cleared.
+	settled []string
+	// created are the groups created (empty) in this cycle.
+	created map[string]bool
 }
 
 // planGroups scopes, maps, matches and plans the groups of the round. Group links are few (one per
@@ -103,11 +116,25 @@ func (e *Engine) mapGroup(g directory.Group, assigned map[string]bool) plan.Obje
 	return o
 }
 
-// syncMembers brings the members of provisioned groups in line: the direct members of the group that
-// are provisioned, enabled users. Only the difference is sent, in PATCHes of MemberBatchSize members.
-// A member who is not provisioned is left out and added as soon as they are (Entra needs a restart
-// for that; the engine looks again whenever a member's link changes).
-func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, gp *groupPlan, users map[string]store.Anchor, changed applied) error {
+// syncMembers brings the members of provisioned groups in line. Which members a group should hold and
+// what to send are decided by plan.Members from what the target group holds: what scimsync recorded after
+// its last successful change, or, when that record cannot be trusted (plan.MembersOrigin), what the
+// target answers. Before a group's members are changed a pending escrow is written, so a process killed
+// mid-change leaves a marker that makes the next cycle read the target instead of adding members twice.
+func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, gp *groupPlan, users map[string]store.Anchor, changed applied) (settled []string, err error) {
+	if !e.o.Policy.Update {
+		return nil, nil
+	}
+	escrows, err := e.st.Escrows()
+	if err != nil {
+		return nil, fmt.Errorf("read escrows: %w", err)
+	}
+	uncertain := map[string]store.Escrow{}
+	for _, es := range escrows {
+		if es.Kind == store.KindGroup {
+			uncertain[es.SourceID] = es
+		}
+	}
 	// Which groups to look at: all of them after a full round; otherwise those whose membership or
 	// link changed, and those holding a user whose link changed.
 	look := map[string]bool{}
@@ -133,7 +160,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 		}
 	}
 	if len(look) == 0 {
-		return nil
+		return nil, nil
 	}
 	var linkMu sync.Mutex
 	userLink := func(id string) (store.Anchor, bool) {
@@ -157,50 +184,30 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 			skip[o.SourceID] = true
 		}
 	}
-	type memberWork struct {
-		group       store.Anchor
-		add, remove []string // source ids
-	}
-	var work []memberWork
 	ids := make([]string, 0, len(look))
 	for id := range look {
+		if g := gp.links[id]; g.Disabled || skip[id] || g.TargetID == "" {
+			continue
+		}
+		if _, known := snap.members[id]; !known {
+			continue
+		}
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	for _, gid := range ids {
-		g := gp.links[gid]
-		if _, known := snap.members[gid]; g.Disabled || skip[gid] || !known {
-			continue
-		}
-		want := map[string]bool{}
-		for _, m := range snap.members[gid] {
-			if a, ok := userLink(m); ok && a.Managed && !a.Disabled && a.TargetID != "" {
-				want[m] = true
-			}
-		}
-		have := map[string]bool{}
-		for _, m := range g.Members {
-			have[m] = true
-		}
-		w := memberWork{group: g}
-		for m := range want {
-			if !have[m] {
-				w.add = append(w.add, m)
-			}
-		}
-		for m := range have {
-			if !want[m] {
-				w.remove = append(w.remove, m)
-			}
-		}
-		if len(w.add)+len(w.remove) > 0 || g.Members == nil {
-			sort.Strings(w.add)
-			sort.Strings(w.remove)
-			work = append(work, w)
+	// Pending markers first, in one transaction: a crash from here on leaves them, and the next cycle
+	// reads those groups from the target. A group already in escrow keeps its escrow (and its backoff).
+	now := e.o.Now()
+	var pending []store.Escrow
+	for _, id := range ids {
+		if _, ok := uncertain[id]; !ok {
+			pending = append(pending, store.Escrow{Kind: store.KindGroup, SourceID: id, Op: opMembers,
+				FirstFailed: now, LastFailed: now, NextRetry: now, ErrorClass: escrow.Unknown.String(),
+				Error: "a change of the group's members was interrupted; its members are read from the target"})
 		}
 	}
-	if len(work) == 0 || !e.o.Policy.Update {
-		return nil
+	if err := e.st.PutEscrows(pending...); err != nil {
+		return nil, fmt.Errorf("mark member changes: %w", err)
 	}
 	gt := e.tgt.(GroupTarget)
 	b := e.st.NewBatcher(64, 500*time.Millisecond)
@@ -208,84 +215,133 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.o.Concurrency)
-	for _, w := range work {
+	for _, gid := range ids {
+		grp := gp.links[gid]
+		_, isUncertain := uncertain[gid]
+		origin := plan.MembersOrigin(gp.created[gid] && grp.MatchedBy == "created", snap.full, grp.Members != nil, isUncertain || changed.retargeted(snap.members[gid]))
 		g.Go(func() error {
-			members := map[string]bool{}
-			for _, m := range w.group.Members {
-				members[m] = true
-			}
 			fail := func(op string, err error) {
 				mu.Lock()
 				defer mu.Unlock()
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, groupName(w.group), w.group.TargetID, op, nil, err))
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID, op, nil, err))
 				rep.OtherFailed++
-				rep.Failures = append(rep.Failures, Failure{Kind: "membership", SourceID: w.group.SourceID, Identity: w.group.SourceID, Op: op, Err: err.Error(), err: err})
-				e.log.Warn("updating group members failed", zap.String("group", w.group.TargetID), zap.Error(err))
+				rep.Failures = append(rep.Failures, Failure{Kind: kindMembership, SourceID: grp.SourceID, Identity: groupName(grp), Op: op, Err: err.Error(), err: err})
+				e.log.Warn("updating group members failed", zap.String("group", grp.TargetID), zap.Error(err))
 			}
-			// targetIDs maps members to their target ids; gone lists those without a target object
-			// (deleted with their account, which took the membership with it).
-			targetIDs := func(src []string) (ids, gone []string) {
-				for _, m := range src {
-					if a, ok := userLink(m); ok && a.TargetID != "" {
-						ids = append(ids, a.TargetID)
-					} else {
-						gone = append(gone, m)
+			// The wanted members: direct source members that are provisioned and enabled.
+			var wantSrc []string
+			bySource := map[string]string{} // target id -> source id, for logs and the record
+			var want []string
+			for _, m := range snap.members[gid] {
+				if a, ok := userLink(m); ok && a.Managed && !a.Disabled && a.TargetID != "" {
+					wantSrc = append(wantSrc, m)
+					want = append(want, a.TargetID)
+					bySource[a.TargetID] = m
+				}
+			}
+			// The members the group holds, and which of them are scimsync's to remove.
+			ours := map[string]bool{}
+			var recorded []string
+			for _, m := range grp.Members {
+				if a, ok := userLink(m); ok && a.TargetID != "" {
+					recorded = append(recorded, a.TargetID)
+					ours[a.TargetID] = true
+					bySource[a.TargetID] = m
+				}
+			}
+			var held []string
+			switch origin {
+			case plan.FromRecord:
+				held = recorded
+			case plan.FromTarget:
+				got, returned, err := gt.GroupMembers(gctx, grp.TargetID)
+				if err != nil {
+					fail("read members", fmt.Errorf("read the members of group %s: %w", groupName(grp), err))
+					return nil
+				}
+				if !returned {
+					// The target does not list members: ask for each wanted member, as Entra does;
+					// removes of our members are sent as recorded (removing an absent member is harmless).
+					got = append(got, recorded...)
+					for _, tid := range want {
+						has, err := gt.HasMember(gctx, grp.TargetID, tid)
+						if err != nil {
+							fail("read members", fmt.Errorf("ask group %s for member %s: %w", groupName(grp), tid, err))
+							return nil
+						}
+						if has && !slices.Contains(recorded, tid) {
+							got = append(got, tid)
+						}
 					}
 				}
-				return ids, gone
-			}
-			for _, batch := range chunks(w.add, e.o.MemberBatchSize) {
-				ids, _ := targetIDs(batch)
-				if err := gt.PatchGroup(gctx, w.group.TargetID, scimclient.MembersAdd(e.o.PatchMode, ids)); err != nil {
-					fail("add members", err)
-					break
-				}
-				for _, m := range batch {
-					members[m] = true
-				}
-				mu.Lock()
-				rep.MembersAdded += len(batch)
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, groupName(w.group), w.group.TargetID,
-					fmt.Sprintf("add %d members", len(batch)), []store.Property{{Name: "members", New: strings.Join(batch, ",")}}, nil))
-				mu.Unlock()
-			}
-			for _, batch := range chunks(w.remove, e.o.MemberBatchSize) {
-				// A member whose target account is gone (deleted) left the group with it.
-				ids, _ := targetIDs(batch)
-				if len(ids) > 0 {
-					if err := gt.PatchGroup(gctx, w.group.TargetID, scimclient.MembersRemove(e.o.PatchMode, ids)); err != nil {
-						fail("remove members", err)
-						break
+				held = got
+				for _, tid := range held {
+					if ours[tid] {
+						continue
+					}
+					if a, ok, err := e.st.AnchorByTarget(store.KindUser, tid); err == nil && ok && a.Managed {
+						ours[tid] = true
+						bySource[tid] = a.SourceID
 					}
 				}
-				for _, m := range batch {
-					delete(members, m)
+			}
+			mc := plan.Members(plan.MemberInput{Want: want, Held: held, Ours: ours})
+			names := func(tids []string) string {
+				out := make([]string, len(tids))
+				for i, t := range tids {
+					out[i] = bySource[t]
+					if out[i] == "" {
+						out[i] = t
+					}
+				}
+				return strings.Join(out, ",")
+			}
+			for _, batch := range chunks(mc.Remove, e.o.MemberBatchSize) {
+				if err := gt.PatchGroup(gctx, grp.TargetID, scimclient.MembersRemove(e.o.PatchMode, batch)); err != nil {
+					fail("remove members", err)
+					return nil
 				}
 				mu.Lock()
 				rep.MembersRemoved += len(batch)
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, w.group.SourceID, groupName(w.group), w.group.TargetID,
-					fmt.Sprintf("remove %d members", len(batch)), []store.Property{{Name: "members", Old: strings.Join(batch, ",")}}, nil))
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
+					fmt.Sprintf("remove %d members", len(batch)), []store.Property{{Name: "members", Old: names(batch)}}, nil))
 				mu.Unlock()
 			}
-			list := make([]string, 0, len(members))
-			for m := range members {
-				list = append(list, m)
+			for _, batch := range chunks(mc.Add, e.o.MemberBatchSize) {
+				if err := gt.PatchGroup(gctx, grp.TargetID, scimclient.MembersAdd(e.o.PatchMode, batch)); err != nil {
+					fail("add members", err)
+					return nil
+				}
+				mu.Lock()
+				rep.MembersAdded += len(batch)
+				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
+					fmt.Sprintf("add %d members", len(batch)), []store.Property{{Name: "members", New: names(batch)}}, nil))
+				mu.Unlock()
 			}
-			sort.Strings(list)
-			a := w.group
-			a.Members, a.UpdatedAt = list, e.o.Now()
+			if len(mc.Repaired) > 0 {
+				e.log.Warn("the target held members more than once; repaired", zap.String("group", grp.TargetID), zap.Int("members", len(mc.Repaired)))
+			}
+			// Every change went through: the group holds the wanted members (and members scimsync does
+			// not manage, which it never records).
+			sort.Strings(wantSrc)
+			a := grp
+			a.Members, a.UpdatedAt = wantSrc, e.o.Now()
+			if a.Members == nil {
+				a.Members = []string{}
+			}
 			b.Put(a)
 			mu.Lock()
 			gp.links[a.SourceID] = a
+			settled = append(settled, a.SourceID)
 			mu.Unlock()
 			return nil
 		})
 	}
 	_ = g.Wait()
 	if err := b.Flush(); err != nil {
-		return fmt.Errorf("record group members: %w", err)
+		return settled, fmt.Errorf("record group members: %w", err)
 	}
-	return ctx.Err()
+	return settled, ctx.Err()
 }
 
 // chunks splits ids into batches of at most n.

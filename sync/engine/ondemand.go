@@ -88,10 +88,11 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	if _, err := e.apply(ctx, e.users, rep, &rep.Counts, changes, refs, links); err != nil {
 		return out, err
 	}
-	if err := e.linkReferences(ctx, rep, objs, links, false, false); err != nil {
+	linked, err := e.linkReferences(ctx, rep, objs, links, false, false)
+	if err != nil {
 		return out, err
 	}
-	if err := e.recordEscrows(rep, store.KindUser, objs); err != nil {
+	if err := e.recordEscrows(rep, store.KindUser, objs, linked...); err != nil {
 		return out, err
 	}
 	// Every user gets its steps: the log's entries for those that changed, fresh ones for the rest.

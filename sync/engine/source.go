@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -88,6 +89,18 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 			groupLink = ""
 		}
 	}
+	escrows, err := e.st.Escrows()
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	now := e.o.Now()
+	if groupLink != "" && e.groups != nil && groupEscrowDue(escrows, now) {
+		// A group that failed (its create, update or members) did not change in the directory, so a delta
+		// round would not return it: read the groups whole and plan every one again. Groups are few next
+		// to users, and this happens only when an escrow is due.
+		e.log.Info("a group waits in escrow; reading all groups to retry it")
+		groupLink = ""
+	}
 	if e.o.Scope == ScopeAssigned || e.groups != nil {
 		if err := e.readGroups(ctx, snap, groupLink); err != nil {
 			return nil, err
@@ -125,20 +138,16 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 			extra[id] = true
 		}
 	}
-	escrows, err := e.st.Escrows()
-	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
-	}
-	now := e.o.Now()
 	for _, es := range escrows {
 		switch {
-		case es.Kind != store.KindUser:
 		case escrow.Expired(es, now):
 			// 28 days of failures: give up on the object, as the service drops the escrow entry.
-			e.log.Warn("dropping an escrow after 28 days of failures", zap.String("user", es.SourceID), zap.String("error", es.Error))
+			e.log.Warn("dropping an escrow after 28 days of failures", zap.String("kind", string(es.Kind)),
+				zap.String("object", es.SourceID), zap.String("error", es.Error))
 			if err := e.st.DeleteEscrow(es.Kind, es.SourceID); err != nil {
 				return nil, fmt.Errorf("drop escrow: %w", err)
 			}
+		case es.Kind != store.KindUser:
 		case escrow.DueAt(es, now):
 			extra[es.SourceID] = true
 		}
@@ -157,6 +166,17 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 		snap.users = append(snap.users, more...)
 	}
 	return snap, nil
+}
+
+// groupEscrowDue reports whether a group waits in escrow and is due for a retry. Expired escrows count
+// too: the next full round plans the group once more, and recordEscrows keeps or clears it then.
+func groupEscrowDue(escrows []store.Escrow, now time.Time) bool {
+	for _, es := range escrows {
+		if es.Kind == store.KindGroup && escrow.DueAt(es, now) {
+			return true
+		}
+	}
+	return false
 }
 
 // readGroups reads a groups round and folds its membership changes into the stored member lists.
