@@ -167,6 +167,27 @@ type scimRecorder struct {
 	mu   sync.Mutex
 	reqs []scimRequest
 	base string // path prefix of the SCIM base URL ("/scim")
+	// fault, when set, is asked for every request (see proxyFault).
+	fault func(r scimRequest) proxyFault
+}
+
+// proxyFault is what the recording proxy does instead of a plain forward.
+type proxyFault struct {
+	// Status is answered instead of the target's answer; Late forwards the request first, so the
+	// target applies the write and its answer is lost.
+	Status int
+	Late   bool
+	// RetryAfter is sent with Status.
+	RetryAfter string
+	// Then, when set, runs after a Late forward and before the answer (a test holds the answer there).
+	Then func()
+}
+
+// setFault installs or (nil) removes the fault hook.
+func (r *scimRecorder) setFault(f func(r scimRequest) proxyFault) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fault = f
 }
 
 func startRecorder(t *testing.T, target string) (*scimRecorder, string) {
@@ -180,10 +201,31 @@ func startRecorder(t *testing.T, target string) (*scimRecorder, string) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		req := scimRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, rec.base), Body: body, At: time.Now()}
 		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, scimRequest{Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, rec.base), Body: body, At: time.Now()})
+		rec.reqs = append(rec.reqs, req)
+		fault := rec.fault
 		rec.mu.Unlock()
-		proxy.ServeHTTP(w, r)
+		var f proxyFault
+		if fault != nil {
+			f = fault(req)
+		}
+		switch {
+		case f.Status == 0:
+			proxy.ServeHTTP(w, r)
+			return
+		case f.Late:
+			proxy.ServeHTTP(httptest.NewRecorder(), r)
+			if f.Then != nil {
+				f.Then()
+			}
+		}
+		if f.RetryAfter != "" {
+			w.Header().Set("Retry-After", f.RetryAfter)
+		}
+		w.Header().Set("Content-Type", "application/scim+json")
+		w.WriteHeader(f.Status)
+		fmt.Fprintf(w, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"%d","detail":"injected fault"}`, f.Status)
 	}))
 	t.Cleanup(srv.Close)
 	return rec, srv.URL + u.Path
