@@ -25,7 +25,9 @@ import (
 
 // throttled is a failure the client gives up on at once (a Retry-After beyond what it waits), so a
 // fault that lasts a whole cycle costs one request per object, not a retry series.
-func throttled() proxyFault { return proxyFault{Status: http.StatusServiceUnavailable, RetryAfter: "3600"} }
+func throttled() proxyFault {
+	return proxyFault{Status: http.StatusServiceUnavailable, RetryAfter: "3600"}
+}
 
 // cycleAllowingFailures runs one cycle that is expected to fail in part.
 func (e *grpEnv) cycleAllowingFailures(what string) (*engine.Report, error) {

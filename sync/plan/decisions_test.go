@@ -69,10 +69,16 @@ func TestReference(t *testing.T) {
 	}{
 		{"not linked", ReferenceInput{SourceHasManager: true, ManagerKnown: true, WantTarget: "m"}, RefKeep},
 		{"unmanaged", ReferenceInput{Linked: true, SourceHasManager: true, ManagerKnown: true, WantTarget: "m"}, RefKeep},
-		{"disabled keeps its manager", with(func(i *ReferenceInput) { i.Disabled, i.SourceHasManager, i.ManagerKnown, i.WantTarget = true, true, true, "m" }), RefKeep},
+		{"disabled keeps its manager", with(func(i *ReferenceInput) {
+			i.Disabled, i.SourceHasManager, i.ManagerKnown, i.WantTarget = true, true, true, "m"
+		}), RefKeep},
 		{"new manager is set", with(func(i *ReferenceInput) { i.SourceHasManager, i.ManagerKnown, i.WantTarget = true, true, "m" }), RefSet},
-		{"changed manager is set", with(func(i *ReferenceInput) { i.SourceHasManager, i.ManagerKnown, i.WantTarget, i.Have = true, true, "m2", "m1" }), RefSet},
-		{"same manager is kept", with(func(i *ReferenceInput) { i.SourceHasManager, i.ManagerKnown, i.WantTarget, i.Have = true, true, "m", "m" }), RefKeep},
+		{"changed manager is set", with(func(i *ReferenceInput) {
+			i.SourceHasManager, i.ManagerKnown, i.WantTarget, i.Have = true, true, "m2", "m1"
+		}), RefSet},
+		{"same manager is kept", with(func(i *ReferenceInput) {
+			i.SourceHasManager, i.ManagerKnown, i.WantTarget, i.Have = true, true, "m", "m"
+		}), RefKeep},
 		{"manager not provisioned waits", with(func(i *ReferenceInput) { i.SourceHasManager, i.Have = true, "m1" }), RefKeep},
 		{"manager removed in source is cleared", with(func(i *ReferenceInput) { i.Have = "m1" }), RefClear},
 		{"no manager anywhere", linked, RefKeep},
