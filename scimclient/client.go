@@ -123,6 +123,8 @@ type Client struct {
 	log     *zap.Logger
 	ua      string
 	stats   counters
+	// elementAdds is Dialect.ElementAdds; atomic because the engine patches from several goroutines.
+	elementAdds atomic.Bool
 }
 
 type backoffParams struct{ initial, max time.Duration }

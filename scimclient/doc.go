@@ -4,7 +4,8 @@
 // Entra's request shapes (Mode), so a target built and certified against Entra behaves the same with
 // scimsync. It also owns the flat attribute model the mapping table speaks: paths such as
 // `emails[type eq "work"].value` are parsed (ParsePath), assembled into POST bodies (BuildUser), read back
-// from live resources (ValueAt) and turned into PATCH operations (UserPatch).
+// from live resources (ValueAt) and turned into PATCH operations (UserPatch); UpdateUser sends them and
+// learns the target's Dialect when it rejects Entra's add on a filtered path.
 //
 // Failures come back as *Error wrapping one sentinel kind (ErrNotFound, ErrConflict, ErrThrottled,
 // ErrUnauthorized, ErrCompliance, ErrTransient, ErrInvalid), so the engine's escrow and quarantine rules

@@ -1,5 +1,7 @@
 package scimclient
 
+import "strings"
+
 // Change is one attribute the engine wants to change on an existing target object, by flat path.
 type Change struct {
 	Path string
@@ -35,13 +37,13 @@ type Change struct {
 // The manager is always an Add with the target id as a plain string, as Entra sends it today; removing
 // the manager is {"op":"Remove","path":"urn:...:manager"} (Entra's own shape is undocumented).
 func UserPatch(mode Mode, changes []Change) []PatchOp {
-	return buildPatch(mode, changes)
+	return buildPatch(mode, false, changes)
 }
 
 // GroupPatch builds PATCH operations for a group's non-member attributes (displayName, externalId) with the
 // same rules as UserPatch. Members go through MembersAdd and MembersRemove.
 func GroupPatch(mode Mode, changes []Change) []PatchOp {
-	return buildPatch(mode, changes)
+	return buildPatch(mode, false, changes)
 }
 
 // MembersAdd builds one Add op with all ids as a value list: {"op":"Add","path":"members","value":
@@ -96,16 +98,24 @@ func opName(mode Mode, op string) string {
 	return op
 }
 
-func buildPatch(mode Mode, changes []Change) []PatchOp {
+// buildPatch builds the ops of one PATCH. elementAdds sends an Add on a value-filtered path as a new
+// element of the multi-valued attribute, as ModeStrict always does; the client sets it in the other
+// modes once the target has shown that it wants it (see Dialect).
+func buildPatch(mode Mode, elementAdds bool, changes []Change) []PatchOp {
 	if len(changes) == 0 {
 		return nil
 	}
+	elementAdds = elementAdds || mode == ModeStrict
 	ops := make([]PatchOp, 0, len(changes))
 	type grouped struct {
 		path  string
 		value any
 	}
 	var group []grouped
+	// elements indexes the new elements of this PATCH by attribute and filter, so that two
+	// sub-attributes of one element (addresses[type eq "work"].streetAddress and .postalCode) make
+	// one element, not two.
+	var elements map[string]map[string]any
 	for _, ch := range changes {
 		p, perr := ParsePath(ch.Path)
 		path := ch.Path
@@ -134,10 +144,20 @@ func buildPatch(mode Mode, changes []Change) []PatchOp {
 				}
 			}
 			ops = append(ops, PatchOp{Op: opName(mode, "Add"), Path: path, Value: v})
-		case ch.Add && mode == ModeStrict && perr == nil && p.FilterAttr != "" && p.Sub != "":
+		case elementAdds && filteredAdd(ch, p, perr):
 			// A value-filtered path names an element that does not exist yet, which RFC 7644 gives
-			// no target to; the compliant mode adds the element to the multi-valued attribute.
-			ops = append(ops, PatchOp{Op: "add", Path: p.multiAttrPath(), Value: []map[string]any{p.element(v)}})
+			// no target to; the element is added to the multi-valued attribute instead.
+			key := strings.ToLower(p.multiAttrPath()) + "\x00" + strings.ToLower(p.FilterAttr) + "\x00" + p.FilterValue
+			if el, ok := elements[key]; ok && GetFold(el, p.Sub) == nil {
+				el[p.Sub] = v
+				continue
+			}
+			el := p.element(v)
+			if elements == nil {
+				elements = map[string]map[string]any{}
+			}
+			elements[key] = el
+			ops = append(ops, PatchOp{Op: opName(mode, "Add"), Path: p.multiAttrPath(), Value: []map[string]any{el}})
 		case ch.Add:
 			ops = append(ops, PatchOp{Op: opName(mode, "Add"), Path: path, Value: v})
 		case mode.lowerCase() && (perr != nil || p.FilterAttr == ""):
@@ -158,6 +178,13 @@ func buildPatch(mode Mode, changes []Change) []PatchOp {
 		ops = append(ops, PatchOp{Op: "replace", Value: obj})
 	}
 	return ops
+}
+
+// filteredAdd reports whether a change adds a value on a value-filtered path (phoneNumbers[type eq
+// "work"].value), the one op whose shape depends on the target's dialect.
+func filteredAdd(ch Change, p Path, perr error) bool {
+	return ch.Add && perr == nil && p.FilterAttr != "" && p.Sub != "" && !p.IsManager() &&
+		normalizeValue(ch.Value) != nil
 }
 
 // activeValue renders active for the mode: Entra's default PATCH sends the strings "True"/"False" (a known

@@ -345,7 +345,8 @@ func (s *Store) ClearStaged() error {
 
 // Restart is the portal's "Restart provisioning" (reference §1.8: Watermark, Escrows, QuarantineState)
 // plus the rejection of staged deletes (§3), in one transaction. It keeps anchors, so source-target links
-// survive and the next initial cycle updates rather than re-creates.
+// survive and the next initial cycle updates rather than re-creates; it keeps the learned target dialect,
+// a fact about the target that a restart does not change.
 func (s *Store) Restart() error {
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bktWatermarks, bktEscrows, bktStaged} {

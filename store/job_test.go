@@ -191,6 +191,7 @@ func TestRestartKeepsAnchors(t *testing.T) {
 		func() error { return s.StageOps(StagedOp{Kind: KindUser, SourceID: "u", Op: "delete"}) },
 		func() error { return s.AddCycle(Cycle{ID: "c"}) },
 		func() error { return s.AppendLog(LogEntry{ID: "l", Time: t0}) },
+		func() error { return s.SetTargetDialect(TargetDialect{TargetURL: "https://t", ElementAdds: true}) },
 	}
 	for i, f := range setup {
 		if err := f(); err != nil {
@@ -215,6 +216,7 @@ func TestRestartKeepsAnchors(t *testing.T) {
 		{"meta kept", func() bool { v, _ := s.GetMeta("k"); return string(v) == "v" }},
 		{"cycles kept", func() bool { c, _ := s.Cycles(0); return len(c) == 1 }},
 		{"log kept", func() bool { l, _ := s.QueryLog(LogQuery{}); return len(l) == 1 }},
+		{"target dialect kept", func() bool { d, _ := s.TargetDialect(); return d != nil && d.ElementAdds }},
 	}
 	for _, c := range checks {
 		if !c.ok() {

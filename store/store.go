@@ -37,7 +37,7 @@ const DefaultTimeout = 2 * time.Second
 // Bucket names. Anchors, targets, escrows and staged operations nest one bucket per Kind so that a kind
 // can be listed or cleared without scanning the others.
 var (
-	bktMeta       = []byte("meta")       // schema version, fingerprint, quarantine
+	bktMeta       = []byte("meta")       // schema version, fingerprint, quarantine, target dialect
 	bktKV         = []byte("kv")         // GetMeta/SetMeta, kept apart so callers cannot clobber internal keys
 	bktWatermarks = []byte("watermarks") // delta links by name
 	bktAnchors    = []byte("anchors")    // kind -> source id -> encoded Anchor

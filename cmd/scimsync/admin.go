@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 	"github.com/scimsync/scimsync/sync/quarantine"
@@ -72,6 +73,10 @@ func printStatus(w io.Writer, cfg *config.Config, st *store.Store, n int, now ti
 	if err != nil {
 		return withCode(exitAborted, err)
 	}
+	d, err := st.TargetDialect()
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
 	fmt.Fprintf(w, "job        %s\nconfig     %s\nstate      %s\n", cfg.Name, cfg.File, cfg.StatePath)
 	switch {
 	case q == nil:
@@ -89,6 +94,9 @@ func printStatus(w io.Writer, cfg *config.Config, st *store.Store, n int, now ti
 		next = "incremental"
 	}
 	fmt.Fprintf(w, "next cycle %s\nlinked     %d users, %d groups\n", next, users, groups)
+	if d != nil && d.ElementAdds {
+		fmt.Fprintf(w, "dialect    %s (learned %s from %s)\n", scimclient.Dialect{ElementAdds: true}, stamp(d.LearnedAt), d.TargetURL)
+	}
 	fmt.Fprintf(w, "escrows    %d\n", len(escrows))
 	for i, e := range escrows {
 		if i == 5 {

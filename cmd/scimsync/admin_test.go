@@ -148,7 +148,11 @@ func failedJob(t *testing.T, st *store.Store, qBegan time.Time) {
 func TestAdminStatus(t *testing.T) {
 	e := newAdminEnv(t, "http://127.0.0.1:9/scim")
 	began := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
-	e.prepare(t, func(st *store.Store) { failedJob(t, st, began) })
+	learned := time.Date(2026, 3, 2, 9, 6, 0, 0, time.UTC)
+	e.prepare(t, func(st *store.Store) {
+		failedJob(t, st, began)
+		must(t, st.SetTargetDialect(store.TargetDialect{TargetURL: "http://127.0.0.1:9/scim", ElementAdds: true, LearnedAt: learned}))
+	})
 	out, err := e.cli(t, "status")
 	if err != nil {
 		t.Fatal(err)
@@ -161,6 +165,7 @@ func TestAdminStatus(t *testing.T) {
 		"           cause: deletions held back by the accidental-deletion threshold\n",
 		"next cycle incremental\n",
 		"linked     3 users, 0 groups\n",
+		"dialect    filtered adds not supported → element form (learned 2026-03-02T09:06:00Z from http://127.0.0.1:9/scim)\n",
 		"escrows    1\n",
 		"           user src-fay: create after 3 attempts (InternalServerError), next retry 2026-03-02T11:45:00Z\n",
 		"staged     2 disables/deletes held by the deletion threshold",
@@ -202,6 +207,9 @@ func TestAdminStatus(t *testing.T) {
 	)
 	if strings.Contains(out, "staged ") {
 		t.Error("status shows staged operations that do not exist")
+	}
+	if strings.Contains(out, "dialect") {
+		t.Error("status shows a dialect that was never learned")
 	}
 }
 

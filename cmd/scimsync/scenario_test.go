@@ -124,6 +124,8 @@ type scenarioConfig struct {
 	skipOutOfScopeDeletions bool
 	// salesOnly adds the scoping filter department EQUALS Sales to the users.
 	salesOnly bool
+	// compatibility is target.compatibility; empty means strict, the mode SCIMMY takes every shape of.
+	compatibility string
 }
 
 // scimRequest is one request scimsync sent to the target, as the recording proxy saw it.
@@ -397,11 +399,15 @@ func (e *scenarioEnv) reconfigure(c scenarioConfig) {
 		users.WriteString("  scoping:\n    - title: Sales only\n      clauses:\n" +
 			"        - {attribute: department, operator: EQUALS, value: Sales}\n")
 	}
+	compat := c.compatibility
+	if compat == "" {
+		compat = "strict"
+	}
 	e.cfg = e.write("job.yaml", fmt.Sprintf(`name: scenario
 %starget:
   url: %s
   tokenFile: %s
-  compatibility: strict
+  compatibility: %s
   concurrency: 2
 %susers:
   preset: gong
@@ -410,7 +416,7 @@ func (e *scenarioEnv) reconfigure(c scenarioConfig) {
 state: %s
 logging: {level: warn, format: json}
 `, emulatedSource(e.graph, idSP, e.ca, "secretFile: "+e.secret),
-		e.scimURL, e.token, extra.String(), users.String(), filepath.Join(e.dir, "state.db")))
+		e.scimURL, e.token, compat, extra.String(), users.String(), filepath.Join(e.dir, "state.db")))
 	cfg, err := loadConfig(e.cfg)
 	if err != nil {
 		e.t.Fatalf("load config: %v", err)

@@ -183,9 +183,54 @@ func (j *job) withEngine(fn func(*engine.Engine) error) error {
 		return err
 	}
 	defer st.Close()
+	stored, err := j.seedDialect(st)
+	if err != nil {
+		return err
+	}
 	o := engineOptions(j.cfg, j.target.Mode(), j.log, j.progress, j.alerter)
 	o.DryRun = j.dryRun
-	return fn(engine.New(j.reader, j.target, st, o))
+	err = fn(engine.New(j.reader, j.target, st, o))
+	if derr := j.keepDialect(st, stored); derr != nil {
+		// The lesson is learned again next time; the cycle's own outcome matters more.
+		j.log.Error("could not record the target's dialect", zap.Error(derr))
+	}
+	return err
+}
+
+// seedDialect gives the client what earlier cycles learned about this target (see
+// scimclient.Dialect), so a restarted process sends the accepted shapes at once. A dialect learned
+// from another target URL is dropped: it says nothing about this one. It returns the stored dialect
+// that still applies, nil when none.
+func (j *job) seedDialect(st *store.Store) (*store.TargetDialect, error) {
+	d, err := st.TargetDialect()
+	if err != nil {
+		return nil, withCode(exitAborted, err)
+	}
+	if d == nil {
+		return nil, nil
+	}
+	if d.TargetURL != j.target.BaseURL() {
+		if j.dryRun {
+			return nil, nil
+		}
+		j.log.Info("the target URL changed; forgetting the dialect learned from the previous one",
+			zap.String("previous", d.TargetURL), zap.String("dialect", scimclient.Dialect{ElementAdds: d.ElementAdds}.String()))
+		if err := st.ClearTargetDialect(); err != nil {
+			return nil, withCode(exitAborted, err)
+		}
+		return nil, nil
+	}
+	j.target.SetDialect(scimclient.Dialect{ElementAdds: d.ElementAdds})
+	return d, nil
+}
+
+// keepDialect records a dialect the client learned during the cycle, so it outlives the process.
+func (j *job) keepDialect(st *store.Store, stored *store.TargetDialect) error {
+	d := j.target.Dialect()
+	if j.dryRun || !d.ElementAdds || (stored != nil && stored.ElementAdds) {
+		return nil
+	}
+	return st.SetTargetDialect(store.TargetDialect{TargetURL: j.target.BaseURL(), ElementAdds: true, LearnedAt: time.Now().UTC()})
 }
 
 func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, progress engine.Progress, alerter engine.Alerter) engine.Options {

@@ -76,6 +76,11 @@ func (e *Engine) userKind() *objectKind {
 		return e.tgt.CreateUser(ctx, scimclient.BuildUser(v))
 	}
 	k.patch = func(ctx context.Context, id string, ch []scimclient.Change) error {
+		if u, ok := e.tgt.(interface {
+			UpdateUser(context.Context, string, []scimclient.Change) error
+		}); ok {
+			return u.UpdateUser(ctx, id, ch) // *scimclient.Client: the body for its mode and learned dialect
+		}
 		return e.tgt.PatchUser(ctx, id, scimclient.UserPatch(e.o.PatchMode, ch))
 	}
 	k.del = e.tgt.DeleteUser

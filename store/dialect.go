@@ -1,0 +1,63 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var keyDialect = []byte("dialect")
+
+// TargetDialect is what scimsync learned about how the target departs from Entra's request shapes
+// (see the README's compatibility modes). It is a fact about the target, not about the sync, so
+// Restart keeps it; it names the target URL it was learned from, and the caller drops it when the
+// job points at another target.
+type TargetDialect struct {
+	TargetURL string
+	// ElementAdds: the target rejects an add on a value-filtered path that matches nothing and
+	// takes a new element of the multi-valued attribute instead.
+	ElementAdds bool
+	LearnedAt   time.Time
+}
+
+// TargetDialect returns the learned dialect, or nil when nothing was learned.
+func (s *Store) TargetDialect() (*TargetDialect, error) {
+	var d TargetDialect
+	var ok bool
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		ok, err = getJSON(tx, bktMeta, keyDialect, &d)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get target dialect: %w", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return &d, nil
+}
+
+// SetTargetDialect stores the learned dialect, replacing any previous one.
+func (s *Store) SetTargetDialect(d TargetDialect) error {
+	if err := s.update(func(tx *bolt.Tx) error { return putJSON(tx, bktMeta, keyDialect, d) }); err != nil {
+		return fmt.Errorf("set target dialect: %w", err)
+	}
+	return nil
+}
+
+// ClearTargetDialect forgets the learned dialect; absent is not an error.
+func (s *Store) ClearTargetDialect() error {
+	err := s.update(func(tx *bolt.Tx) error {
+		b, err := bucketOrErr(tx, bktMeta)
+		if err != nil {
+			return err
+		}
+		return b.Delete(keyDialect)
+	})
+	if err != nil {
+		return fmt.Errorf("clear target dialect: %w", err)
+	}
+	return nil
+}
