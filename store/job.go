@@ -240,7 +240,7 @@ func (s *Store) Quarantine() (*Quarantine, error) {
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		ok, err = getJSON(tx, bktMeta, keyQuarantine, &q)
+		ok, err = getJSON(s.path, tx, bktMeta, keyQuarantine, &q)
 		return err
 	})
 	if err != nil {
