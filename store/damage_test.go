@@ -246,3 +246,58 @@ func TestDamagedValues(t *testing.T) {
 		t.Errorf("Quarantine: err = %v, want ErrCorrupt naming meta/quarantine", err)
 	}
 }
+
+// TestVerifyAndRebuild: Verify finds a damaged value that Open does not; Rebuild keeps the damaged file
+// byte for byte under a timestamped name and leaves a fresh, empty state; a held file is refused.
+func TestVerifyAndRebuild(t *testing.T) {
+	path, data := damagedFixture(t)
+	d := bytes.Clone(data)
+	i := bytes.Index(d, []byte("\x01\x06tgt-42"))
+	if i < 0 {
+		t.Fatal("anchor record of src-42 not found")
+	}
+	d[i] = 7
+	if err := os.WriteFile(path, d, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if err := s.Verify(); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Verify: err = %v, want ErrCorrupt", err)
+	}
+	if _, err := Rebuild(path, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)); !errors.Is(err, ErrLocked) {
+		t.Errorf("Rebuild of an open file: err = %v, want ErrLocked", err)
+	}
+	s.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	moved, err := Rebuild(path, time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := path + ".damaged-20260301T120000Z"; moved != want {
+		t.Errorf("moved to %s, want %s", moved, want)
+	}
+	if kept, err := os.ReadFile(moved); err != nil || !bytes.Equal(kept, before) {
+		t.Errorf("the damaged file was not kept as it was (%v)", err)
+	}
+	s, err = Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Verify(); err != nil {
+		t.Errorf("fresh file: %v", err)
+	}
+	if n, _ := s.CountAnchors(KindUser); n != 0 {
+		t.Errorf("fresh file holds %d anchors", n)
+	}
+	if q, _ := s.Quarantine(); q != nil {
+		t.Errorf("fresh file holds a quarantine: %+v", q)
+	}
+}
