@@ -53,6 +53,7 @@ var (
 	keySchema      = []byte("schema")
 	keyFingerprint = []byte("fingerprint")
 	keyQuarantine  = []byte("quarantine")
+	keyAborts      = []byte("aborts")
 
 	allBuckets = [][]byte{bktMeta, bktKV, bktWatermarks, bktAnchors, bktTargets, bktEscrows, bktStaged,
 		bktCycles, bktCycleIDs, bktLog, bktSets}
