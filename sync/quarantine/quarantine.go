@@ -107,7 +107,7 @@ type Outcome struct {
 	// report it on every cycle while staged deletions wait for the admin, not only on the one that staged.
 	TooManyDeletes bool
 	// Aborted means the cycle could not run (Graph outage, the target unreachable, shutdown). Nothing was
-	// learned about the target, so it never enters quarantine by itself; in quarantine it counts as a
+	// learned about the target, so one alone never enters quarantine; in quarantine it counts as a
 	// failed attempt, so an outage does not keep a job quarantined past its 28 days. A streak of them
 	// quarantines the job with ReasonCycleAborted (see Streak).
 	Aborted bool
