@@ -20,6 +20,10 @@ type Sender interface {
 // caller that stores it does not send that email twice.
 const NotifiedJobStopped = "JobStopped"
 
+// NotifiedStateDamaged is what Notify returns after the damaged-state email. The damaged file cannot store
+// it, so the caller keeps it elsewhere (scimsync: a file beside the state file).
+const NotifiedStateDamaged = "StateDamaged"
+
 // Notifier decides which events deserve an email and sends them, so that the engine can call it on
 // every cycle without tracking what it already told the administrators.
 type Notifier struct {
@@ -132,6 +136,11 @@ func (n *Notifier) classify(e *Event, last string) (string, bool) {
 			return "", false
 		}
 		return NotifiedJobStopped, true
+	case StateDamaged:
+		if last == NotifiedStateDamaged {
+			return "", false
+		}
+		return NotifiedStateDamaged, true
 	}
 	// An unknown kind is a caller bug; Render reports it in the log.
 	return e.Reason, true

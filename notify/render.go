@@ -26,6 +26,9 @@ const (
 	DeletionThreshold
 	// JobStopped reports that the job stopped after 28 days in quarantine and will not retry by itself.
 	JobStopped
+	// StateDamaged reports a damaged state file: no cycle can run until an administrator rebuilds it,
+	// and waiting cannot fix it, so it is sent at once rather than after a quarantine.
+	StateDamaged
 )
 
 // String names the kind in logs.
@@ -39,6 +42,8 @@ func (k Kind) String() string {
 		return "DeletionThreshold"
 	case JobStopped:
 		return "JobStopped"
+	case StateDamaged:
+		return "StateDamaged"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -55,6 +60,9 @@ const (
 	ReasonTotalEscrow = "EncounteredTotalEscrowThreshold"
 	// ReasonTooManyDeletes is the accidental-deletion threshold (reference §3).
 	ReasonTooManyDeletes = "TooManyDeletes"
+	// ReasonCycleAborted is scimsync's own: cycles could not run at all (Graph or the target unreachable)
+	// several times in a row; the fix is connectivity, not data.
+	ReasonCycleAborted = "CycleAborted"
 )
 
 // MaxListedFailures is how many failing objects an email lists; the rest are counted, because a
@@ -122,6 +130,7 @@ var templateFiles = map[Kind]string{
 	QuarantineReasonChanged: "quarantine_reason_changed.tmpl",
 	DeletionThreshold:       "deletion_threshold.tmpl",
 	JobStopped:              "job_stopped.tmpl",
+	StateDamaged:            "state_damaged.tmpl",
 }
 
 // templates are parsed once at start-up: they are embedded, so a parse error is a build defect that the
@@ -216,6 +225,10 @@ func adviceFor(e Event) string {
 	switch {
 	case e.Kind == JobStopped:
 		return "stopped"
+	case e.Kind == StateDamaged:
+		return "damaged"
+	case e.Reason == ReasonCycleAborted:
+		return "aborted"
 	case e.Kind == DeletionThreshold || e.Reason == ReasonTooManyDeletes:
 		return "deletes"
 	case e.Reason == ReasonQuarantineException:

@@ -82,7 +82,21 @@ func goldenEvents() map[string]Event {
 	stopped.ReasonText = "The target rejected the credentials: 401 Unauthorized."
 	stopped.Since = fixedNow.Add(-28 * 24 * time.Hour)
 
+	aborted := base
+	aborted.Kind = QuarantineEntered
+	aborted.Reason = ReasonCycleAborted
+	aborted.ReasonText = "4 cycles in a row since Mon, 02 Mar 2026 07:40 UTC could not run; last error: read users: Get https://graph.microsoft.com/v1.0/users/delta: dial tcp: i/o timeout"
+	aborted.Since = fixedNow.Add(-2 * time.Minute)
+	aborted.NextAttempt = fixedNow.Add(6*time.Hour - 2*time.Minute)
+
+	damaged := base
+	damaged.Kind = StateDamaged
+	damaged.ReasonText = "state file /var/lib/scimsync/gong.db is damaged: anchor user/0a1b2c3d: unknown anchor record version 9"
+	damaged.Since = fixedNow
+
 	return map[string]Event{
+		"quarantine_aborted":        aborted,
+		"state_damaged":             damaged,
 		"quarantine_credentials":    credentials,
 		"quarantine_escrow":         escrow,
 		"quarantine_reason_changed": changed,

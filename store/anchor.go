@@ -172,9 +172,11 @@ func putAnchor(tx *bolt.Tx, a *Anchor, now time.Time) error {
 	key := []byte(a.SourceID)
 	rec := *a
 	if old := anchors.Get(key); old != nil {
+		// A damaged old record is replaced, not refused: the new one is complete, and a stale index entry
+		// left behind is ignored by AnchorByTarget.
 		oldTarget, created, err := decodeAnchorHead(old)
 		if err != nil {
-			return fmt.Errorf("anchor %s: stored record: %w", a, err)
+			oldTarget, created = "", time.Time{}
 		}
 		if rec.CreatedAt.IsZero() {
 			rec.CreatedAt = created

@@ -27,7 +27,7 @@ func (s *Store) TargetDialect() (*TargetDialect, error) {
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		ok, err = getJSON(tx, bktMeta, keyDialect, &d)
+		ok, err = getJSON(s.path, tx, bktMeta, keyDialect, &d)
 		return err
 	})
 	if err != nil {

@@ -240,7 +240,7 @@ func (s *Store) Quarantine() (*Quarantine, error) {
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		ok, err = getJSON(tx, bktMeta, keyQuarantine, &q)
+		ok, err = getJSON(s.path, tx, bktMeta, keyQuarantine, &q)
 		return err
 	})
 	if err != nil {
@@ -358,10 +358,54 @@ func (s *Store) Restart() error {
 		if err != nil {
 			return err
 		}
+		if err := b.Delete(keyAborts); err != nil {
+			return err
+		}
 		return b.Delete(keyQuarantine)
 	})
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
+	}
+	return nil
+}
+
+// AbortStreak counts the consecutive cycles that could not run (Graph or the target unreachable), so that
+// a long outage quarantines the job and emails the admin while one blip does not (sync/quarantine). It is
+// kept apart from Quarantine because it is counted while the job is healthy.
+type AbortStreak struct {
+	Count int
+	// Since is when the first aborted cycle of the streak started.
+	Since     time.Time
+	LastError string
+}
+
+// AbortStreak returns the stored streak; the zero value when the last cycle ran.
+func (s *Store) AbortStreak() (AbortStreak, error) {
+	var a AbortStreak
+	err := s.view(func(tx *bolt.Tx) error {
+		_, err := getJSON(s.path, tx, bktMeta, keyAborts, &a)
+		return err
+	})
+	if err != nil {
+		return AbortStreak{}, fmt.Errorf("get abort streak: %w", err)
+	}
+	return a, nil
+}
+
+// SetAbortStreak stores the streak; the zero value deletes it.
+func (s *Store) SetAbortStreak(a AbortStreak) error {
+	err := s.update(func(tx *bolt.Tx) error {
+		if a.Count == 0 {
+			b, err := bucketOrErr(tx, bktMeta)
+			if err != nil {
+				return err
+			}
+			return b.Delete(keyAborts)
+		}
+		return putJSON(tx, bktMeta, keyAborts, a)
+	})
+	if err != nil {
+		return fmt.Errorf("set abort streak: %w", err)
 	}
 	return nil
 }

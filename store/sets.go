@@ -34,7 +34,7 @@ func (s *Store) Sets(name string) (map[string][]string, error) {
 		return b.ForEach(func(k, v []byte) error {
 			var list []string
 			if err := json.Unmarshal(v, &list); err != nil {
-				return fmt.Errorf("decode %s/%s: %w", name, k, err)
+				return &CorruptError{Path: s.path, Err: fmt.Errorf("set %s/%s: %w", name, k, err)}
 			}
 			out[string(k)] = list
 			return nil

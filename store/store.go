@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -52,6 +53,7 @@ var (
 	keySchema      = []byte("schema")
 	keyFingerprint = []byte("fingerprint")
 	keyQuarantine  = []byte("quarantine")
+	keyAborts      = []byte("aborts")
 
 	allBuckets = [][]byte{bktMeta, bktKV, bktWatermarks, bktAnchors, bktTargets, bktEscrows, bktStaged,
 		bktCycles, bktCycleIDs, bktLog, bktSets}
@@ -61,9 +63,10 @@ var (
 // tell "daemon running" apart from a broken file. errors.As with *LockedError gives the path.
 var ErrLocked = errors.New("state file is in use")
 
-// ErrCorrupt matches errors caused by a damaged file, so the CLI can advise restoring a backup or starting
-// afresh instead of retrying. errors.As with *CorruptError gives the path.
-var ErrCorrupt = errors.New("state file is corrupt")
+// ErrCorrupt matches errors caused by a damaged file (a file cut short, garbage meta pages, a stored value
+// that does not decode), so the CLI can advise a rebuild instead of retrying, which can never help.
+// errors.As with *CorruptError gives the path and the detail.
+var ErrCorrupt = errors.New("state file is damaged")
 
 // ErrSchemaTooNew matches the refusal to open a file written by a newer scimsync, which this build could
 // misread.
@@ -93,15 +96,16 @@ func (e *LockedError) Error() string {
 // Is makes errors.Is(err, ErrLocked) work without string matching.
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
-// CorruptError names the damaged file and keeps the underlying cause for the log.
+// CorruptError names the damaged file and what is damaged (a page, or a bucket and key).
 type CorruptError struct {
 	Path string
 	Err  error
 }
 
-// Error names the file and the way out, since retrying will not help.
+// Error names the file and the damage; the way out depends on the caller (the CLI names its rebuild
+// command), so it is not part of the message.
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("state file %s is corrupt (restore a backup or move it away to start afresh): %v", e.Path, e.Err)
+	return fmt.Sprintf("state file %s is damaged: %v", e.Path, e.Err)
 }
 
 // Is makes errors.Is(err, ErrCorrupt) work without string matching.
@@ -182,12 +186,17 @@ func Open(path string, o Options) (st *Store, err error) {
 	return s, nil
 }
 
-// openBolt opens the bbolt file and maps its failures to the package's typed errors. bbolt can panic on a
-// damaged file while loading the freelist, so the panic is turned into ErrCorrupt too.
+// openBolt opens the bbolt file and maps its failures to the package's typed errors. The layout is checked
+// before bbolt maps the file, since a read past the end of a mapped file is a fault, not an error. bbolt can
+// also panic on a damaged file while loading the freelist, so a panic (or a fault) becomes ErrCorrupt too.
 func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
+	if err := checkFile(abs, path); err != nil {
+		return nil, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			db, err = nil, &CorruptError{Path: path, Err: fmt.Errorf("panic while opening: %v", r)}
+			db, err = nil, &CorruptError{Path: path, Err: panicDetail("opening", r)}
 		}
 	}()
 	// A generous initial mapping spares the remaps (and their copies of every node in flight) that a
@@ -212,6 +221,19 @@ func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
 		}
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
+}
+
+// checkFile runs checkLayout on an existing file; a missing file is for bbolt to create (or refuse).
+func checkFile(abs, path string) error {
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil // bbolt reports it, typed
+	}
+	defer f.Close()
+	if err := checkLayout(f); err != nil {
+		return &CorruptError{Path: path, Err: err}
+	}
+	return nil
 }
 
 // init creates missing buckets and checks the schema version in one transaction.
@@ -308,14 +330,26 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	return n, nil
 }
 
-// view runs a read transaction, converting a bbolt panic on a damaged page into ErrCorrupt.
+// view runs a read transaction, converting a bbolt panic on a damaged page into ErrCorrupt. A damaged
+// branch page can point anywhere in the mapping, past the end of the file; SetPanicOnFault turns the
+// resulting fault into a panic that recover() sees, instead of a crash with a goroutine dump.
 func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = &CorruptError{Path: s.path, Err: fmt.Errorf("panic while reading: %v", r)}
+			err = &CorruptError{Path: s.path, Err: panicDetail("reading", r)}
 		}
 	}()
 	return s.db.View(fn)
+}
+
+// panicDetail describes a recovered panic; a memory fault (SetPanicOnFault) gets plain words, since the
+// runtime's "nil pointer dereference" would send an operator looking for a bug instead of at the file.
+func panicDetail(doing string, r any) error {
+	if f, ok := r.(interface{ Addr() uintptr }); ok {
+		return fmt.Errorf("a memory access while %s faulted at address %#x: the file is shorter than the pages it references (cut short while open?)", doing, f.Addr())
+	}
+	return fmt.Errorf("panic while %s: %v", doing, r)
 }
 
 // update runs a write transaction; bbolt rolls it back if fn fails or panics.
@@ -323,9 +357,10 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 	if s.readOnly {
 		return fmt.Errorf("%s: %w", s.path, ErrReadOnly)
 	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = &CorruptError{Path: s.path, Err: fmt.Errorf("panic while writing: %v", r)}
+			err = &CorruptError{Path: s.path, Err: panicDetail("writing", r)}
 		}
 	}()
 	return s.db.Update(fn)
@@ -527,7 +562,7 @@ func resetBucket(tx *bolt.Tx, name []byte) error {
 }
 
 // getJSON decodes a JSON value stored under key in bucket name; ok is false when absent.
-func getJSON(tx *bolt.Tx, name, key []byte, v any) (bool, error) {
+func getJSON(path string, tx *bolt.Tx, name, key []byte, v any) (bool, error) {
 	b := tx.Bucket(name)
 	if b == nil {
 		return false, nil
@@ -537,7 +572,7 @@ func getJSON(tx *bolt.Tx, name, key []byte, v any) (bool, error) {
 		return false, nil
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
-		return false, fmt.Errorf("decode %s/%s: %w", name, key, err)
+		return false, &CorruptError{Path: path, Err: fmt.Errorf("value %s/%s: %w", name, key, err)}
 	}
 	return true, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -35,6 +36,10 @@ func newStatusCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
+			// bbolt cannot notice a damaged value until it is read, so the health check reads them all.
+			if err := st.Verify(); err != nil {
+				return withCode(exitAborted, err)
+			}
 			return printStatus(cmd.OutOrStdout(), cfg, st, cycles, time.Now())
 		},
 	}
@@ -88,6 +93,10 @@ func printStatus(w io.Writer, cfg *config.Config, st *store.Store, n int, now ti
 	}
 	if q != nil && q.Error != "" {
 		fmt.Fprintf(w, "           cause: %s\n", q.Error)
+	}
+	if a, err := st.AbortStreak(); err == nil && a.Count > 0 && q == nil {
+		fmt.Fprintf(w, "aborted    the last %d cycle(s) since %s could not run (%d in a row over %s quarantine the job): %s\n",
+			a.Count, stamp(a.Since), quarantine.AbortLimit, quarantine.AbortFloor, oneLine(a.LastError, 120))
 	}
 	next := "initial (no watermark)"
 	if wm != "" {
@@ -245,22 +254,38 @@ func printLogs(w io.Writer, entries []store.LogEntry, asJSON bool) error {
 }
 
 // newRestartCmd is the portal's "Restart provisioning": the next cycle is an initial one, escrows and
-// quarantine are cleared, and the links between source and target objects are kept.
+// quarantine are cleared, and the links between source and target objects are kept. With --rebuild it
+// replaces a damaged state file instead, keeping the old one.
 func newRestartCmd() *cobra.Command {
-	return &cobra.Command{
+	var rebuild bool
+	cmd := &cobra.Command{
 		Use:   "restart",
 		Short: "Clear the watermark, escrows, quarantine and staged deletions (links are kept); the next cycle is initial",
-		Args:  cobra.NoArgs,
+		Long: `Clear the watermark, escrows, quarantine and staged deletions; links between source and target
+objects are kept, and the next cycle is an initial one. The state file is checked first: a damaged
+one is refused (exit 4).
+
+With --rebuild the state file is moved aside to STATE.damaged-<UTC time> (kept, never deleted) and a
+fresh one is created. The next cycle is initial and links every in-scope object to its existing
+account by the matching attributes, so nothing is created twice. Nothing of the old file is carried
+over: quarantine, escrows, staged deletions, cycle history and the provisioning log start empty.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configPath(cmd))
 			if err != nil {
 				return err
+			}
+			if rebuild {
+				return rebuildState(cmd.OutOrStdout(), cfg, time.Now())
 			}
 			st, err := openState(cfg, false)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
+			if err := st.Verify(); err != nil {
+				return withCode(exitAborted, err)
+			}
 			if err := st.Restart(); err != nil {
 				return withCode(exitAborted, err)
 			}
@@ -271,6 +296,28 @@ func newRestartCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&rebuild, "rebuild", false, "move the state file aside (kept) and start a fresh one; the next cycle re-links every object by matching the target")
+	return cmd
+}
+
+// rebuildState is `restart --rebuild`: the way out of a damaged state file.
+func rebuildState(w io.Writer, cfg *config.Config, now time.Time) error {
+	moved, err := store.Rebuild(cfg.StatePath, now)
+	if errors.Is(err, store.ErrLocked) {
+		return withCode(exitAborted, fmt.Errorf("%w: stop the daemon first", err))
+	}
+	if err != nil {
+		return withCode(exitAborted, err)
+	}
+	if err := forgetDamageAlert(cfg.StatePath); err != nil {
+		return withCode(exitAborted, err)
+	}
+	if moved != "" {
+		fmt.Fprintf(w, "moved the state file of job %s to %s (kept for inspection)\n", cfg.Name, moved)
+	}
+	fmt.Fprintf(w, "created a fresh state file %s; the next cycle is an initial one and links every in-scope object to its existing account by matching, "+
+		"so nothing is created twice; quarantine, escrows, staged deletions, cycle history and the provisioning log start empty\n", cfg.StatePath)
+	return nil
 }
 
 // newAllowDeletesCmd is the portal's "Allow deletes": it sends what the deletion threshold held back.

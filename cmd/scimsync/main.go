@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/scimsync/scimsync/store"
 )
 
 // Exit codes are typed so scripts and systemd can tell a bad config from a failed cycle.
@@ -17,6 +20,7 @@ const (
 	exitFailures = 1 // the cycle ran but some objects failed
 	exitConfig   = 2 // the configuration (or the command line) is invalid
 	exitAborted  = 3 // the cycle could not run (Graph or the target unreachable, state locked)
+	exitDamaged  = 4 // the state file is damaged: retrying cannot help, `restart --rebuild` does
 )
 
 // exitError carries an exit code through cobra.
@@ -38,6 +42,10 @@ func withCode(code int, err error) error {
 func main() {
 	root := newRootCmd()
 	if err := root.Execute(); err != nil {
+		if msg, ok := damagedMessage(err, configPathOf(root)); ok {
+			fmt.Fprintln(os.Stderr, "scimsync:", msg)
+			os.Exit(exitDamaged)
+		}
 		var ee *exitError
 		if errors.As(err, &ee) {
 			if ee.err != nil && ee.err.Error() != "" {
@@ -61,4 +69,28 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
 		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd())
 	return root
+}
+
+// damagedMessage turns an error caused by a damaged state file, however deeply the engine wrapped it, into
+// the one sentence an operator needs: which file, what is damaged, and the command that fixes it.
+func damagedMessage(err error, configFile string) (string, bool) {
+	var ce *store.CorruptError
+	if !errors.As(err, &ce) {
+		return "", false
+	}
+	return fmt.Sprintf("%v; run `scimsync restart --rebuild --config %s` to rebuild it from the target", ce, shellQuote(configFile)), true
+}
+
+// configPathOf reads the --config flag after the command ran, for messages printed by main.
+func configPathOf(root *cobra.Command) string {
+	p, _ := root.PersistentFlags().GetString("config")
+	return p
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it, so a suggested command can be pasted as is.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

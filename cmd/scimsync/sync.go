@@ -27,7 +27,8 @@ func newSyncCmd() *cobra.Command {
 		Short: "Run one provisioning cycle now and print a summary",
 		Long: `Run one provisioning cycle now and print a summary of what was created, updated and
 what failed. The exit code is 0 when every object succeeded, 1 when some failed, 2 for a bad
-configuration and 3 when the cycle could not run at all (nothing was changed then).
+configuration, 3 when the cycle could not run at all (nothing was changed then) and 4 when
+the state file is damaged (run restart --rebuild).
 A cycle started with sync runs at once even while the job is quarantined, and lifts the
 quarantine when it succeeds.`,
 		Args: cobra.NoArgs,

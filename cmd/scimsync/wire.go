@@ -276,10 +276,19 @@ func (j *job) run(ctx context.Context, ro engine.RunOptions) (*engine.Result, er
 		if res != nil {
 			j.log.Info("cycle skipped", zap.String("why", res.Why))
 		}
+		if msg, ok := damagedMessage(err, j.cfg.File); ok {
+			j.log.Error("no cycle can run: "+msg, zap.Error(err))
+			j.alertDamaged(ctx, err)
+		}
 		return res, err
 	}
 	if err != nil {
-		j.log.Error("cycle failed", zap.Error(err))
+		if msg, ok := damagedMessage(err, j.cfg.File); ok {
+			j.log.Error("cycle failed: "+msg, zap.Error(err))
+		} else {
+			j.log.Error("cycle failed", zap.Error(err))
+		}
+		j.alertDamaged(ctx, err)
 	}
 	if rep := res.Report; rep != nil && rep.Finished.After(rep.Started) {
 		j.log.Info("cycle finished",

@@ -50,6 +50,10 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read quarantine: %w", err)
 	}
+	streak, err := e.st.AbortStreak()
+	if err != nil {
+		return nil, fmt.Errorf("read abort streak: %w", err)
+	}
 	res := &Result{Quarantine: q}
 	res.Ran, res.Why = quarantine.Due(q, now, ro.Manual)
 	if !res.Ran {
@@ -76,12 +80,17 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 		Fatal:           rep.Fatal,
 		TooManyDeletes:  len(staged) > 0,
 		Aborted:         cycleErr != nil && rep.Fatal == nil,
+		Err:             cycleErr,
+		Streak:          streak,
 	}
 	if cycleErr != nil && rep.Fatal == nil && quarantine.IsFatal(cycleErr) {
 		out.Fatal, out.Aborted = cycleErr, false
 	}
 	next, ev := quarantine.Judge(q, out, now)
 	res.Quarantine, res.Event = next, ev
+	if err := e.st.SetAbortStreak(quarantine.NextStreak(out, now)); err != nil {
+		e.log.Error("recording the aborted-cycle count failed", zap.Error(err))
+	}
 	if next == nil {
 		if q != nil {
 			e.log.Info("quarantine lifted", zap.String("reason", q.Reason))

@@ -9,6 +9,8 @@
 //	-------------------------------------------------+--------------------------------------
 //	 Fatal wraps scimclient.ErrUnauthorized or       | EncounteredQuarantineException
 //	   ErrCompliance                                 |   (regardless of any count)
+//	 Aborted (or another Fatal error), the AbortLimit | CycleAborted
+//	   th in a row and AbortFloor since the first    |
 //	 Aborted, or another Fatal error                 | none: an aborted attempt (see below)
 //	 TooManyDeletes                                  | TooManyDeletes
 //	 object failures > 40,000                        | EncounteredTotalEscrowThreshold
@@ -55,6 +57,18 @@ const (
 	// ReasonTooManyDeletes: the cycle held deletions back because of the accidental-deletion threshold;
 	// it is an admin hold, so only `scimsync allow-deletes` or `scimsync restart` end it.
 	ReasonTooManyDeletes = "TooManyDeletes"
+	// ReasonCycleAborted is scimsync's own (Graph has no such value): AbortLimit cycles in a row could not
+	// run at all, over at least AbortFloor. The service quarantines a job it "cannot connect" to; we wait
+	// for a streak so that one outage blip neither quarantines nor emails.
+	ReasonCycleAborted = "CycleAborted"
+)
+
+// The abort streak: both must hold, so a daemon restarted in a loop (many cycles in minutes) and a slow
+// schedule (one cycle a day) each need a real, lasting outage. With the default 40-minute schedule the
+// fourth aborted cycle, two hours after the first, quarantines the job.
+const (
+	AbortLimit = 3
+	AbortFloor = 2 * time.Hour
 )
 
 // The escrow thresholds of reference §2 ("subject to change, but works roughly as described"). They are
@@ -93,9 +107,48 @@ type Outcome struct {
 	// report it on every cycle while staged deletions wait for the admin, not only on the one that staged.
 	TooManyDeletes bool
 	// Aborted means the cycle could not run (Graph outage, the target unreachable, shutdown). Nothing was
-	// learned about the target, so it never enters quarantine by itself; in quarantine it counts as a
-	// failed attempt, so an outage does not keep a job quarantined past its 28 days.
+	// learned about the target, so one alone never enters quarantine; in quarantine it counts as a
+	// failed attempt, so an outage does not keep a job quarantined past its 28 days. A streak of them
+	// quarantines the job with ReasonCycleAborted (see Streak).
 	Aborted bool
+	// Err is the error that stopped an aborted cycle, for the quarantine's Error. When it says the state
+	// file is damaged (store.ErrCorrupt) the cycle does not count in the streak: the caller reports a
+	// damaged file at once, and waiting cannot fix it.
+	Err error
+	// Streak is the stored streak of aborted cycles before this one.
+	Streak store.AbortStreak
+}
+
+// NextStreak is the streak to store after the cycle: one longer when it aborted, empty when it ran,
+// unchanged when the state file is damaged.
+func NextStreak(out Outcome, now time.Time) store.AbortStreak {
+	if _, _, aborted := assess(Outcome{Fatal: out.Fatal, Aborted: out.Aborted}); !aborted {
+		return store.AbortStreak{}
+	}
+	if errors.Is(out.Err, store.ErrCorrupt) {
+		return out.Streak
+	}
+	next := out.Streak
+	if next.Count == 0 || next.Since.IsZero() {
+		next.Since = now
+	}
+	next.Count++
+	next.LastError = ""
+	if out.Err != nil {
+		next.LastError = out.Err.Error()
+	} else if out.Fatal != nil {
+		next.LastError = out.Fatal.Error()
+	}
+	return next
+}
+
+// streakReason says whether the streak including this cycle quarantines the job.
+func streakReason(out Outcome, now time.Time) (detail string, ok bool) {
+	s := NextStreak(out, now)
+	if s.Count < AbortLimit || now.Sub(s.Since) < AbortFloor || errors.Is(out.Err, store.ErrCorrupt) {
+		return "", false
+	}
+	return fmt.Sprintf("%d cycles in a row since %s could not run; last error: %s", s.Count, stamp(s.Since), s.LastError), true
 }
 
 // Event tells the caller what changed, so it can log, count metrics and email exactly once per change.
@@ -169,6 +222,13 @@ func assess(out Outcome) (reason, detail string, aborted bool) {
 func Judge(prev *store.Quarantine, out Outcome, now time.Time) (*store.Quarantine, Event) {
 	reason, detail, aborted := assess(out)
 	if prev == nil {
+		if aborted {
+			if d, ok := streakReason(out, now); ok {
+				q := &store.Quarantine{Reason: ReasonCycleAborted, SeriesBegan: now, CurrentBegan: now, Error: d}
+				q.NextAttempt = NextAttempt(*q)
+				return q, Entered
+			}
+		}
 		if aborted || reason == "" {
 			return nil, None
 		}
@@ -179,6 +239,11 @@ func Judge(prev *store.Quarantine, out Outcome, now time.Time) (*store.Quarantin
 	q := *prev
 	ev := StillQuarantined
 	switch {
+	case aborted && prev.Reason == ReasonCycleAborted:
+		// Still unreachable: keep the latest error in view.
+		if d, ok := streakReason(out, now); ok {
+			q.Error = d
+		}
 	case aborted:
 		// Nothing learned: the reason and its error stand.
 	case prev.Reason == ReasonTooManyDeletes:
