@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
@@ -42,22 +41,15 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 	fields := userFields(want)
 	sel := directory.UserSelect(attrs)
 	m := newMerger[directory.User]()
-	first := r.users.Delta()
-	var q *users.DeltaRequestBuilderGetQueryParameters
-	if deltaLink == "" {
-		q = &users.DeltaRequestBuilderGetQueryParameters{Select: sel}
-	} else {
-		if err := r.checkLink(deltaLink); err != nil {
-			return nil, fmt.Errorf("graph: users delta: %w", err)
-		}
-		first = first.WithUrl(deltaLink)
+	link, err := r.firstLink("users delta", deltaLink, func() (string, error) {
+		return requestURL(r.users.Delta().ToGetRequestInformation(ctx, &users.DeltaRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: sel}}))
+	})
+	if err != nil {
+		return nil, err
 	}
-	page, err := getPage[deltaPage[userRecord]](r, ctx, "users delta",
-		func(ctx context.Context) (*abs.RequestInformation, error) {
-			return first.ToGetRequestInformation(ctx, &users.DeltaRequestBuilderGetRequestConfiguration{
-				Headers: throttleHeaders(), QueryParameters: q})
-		})
 	for pages := 1; ; pages++ {
+		page, err := getPage[deltaPage[userRecord]](r, ctx, pageName("users delta", pages), link)
 		if err != nil {
 			return nil, err
 		}
@@ -89,11 +81,7 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
 			return round, nil
 		}
-		page, err = getPage[deltaPage[userRecord]](r, ctx, "users delta page",
-			func(ctx context.Context) (*abs.RequestInformation, error) {
-				return r.users.Delta().WithUrl(next).ToGetRequestInformation(ctx,
-					&users.DeltaRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
-			})
+		link = next
 	}
 }
 
@@ -105,22 +93,15 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 	fields := groupFields(groupAttrs(attrs))
 	sel := directory.GroupSelect(attrs)
 	m := newMerger[directory.Group]()
-	first := r.groups.Delta()
-	var q *groups.DeltaRequestBuilderGetQueryParameters
-	if deltaLink == "" {
-		q = &groups.DeltaRequestBuilderGetQueryParameters{Select: sel}
-	} else {
-		if err := r.checkLink(deltaLink); err != nil {
-			return nil, fmt.Errorf("graph: groups delta: %w", err)
-		}
-		first = first.WithUrl(deltaLink)
+	link, err := r.firstLink("groups delta", deltaLink, func() (string, error) {
+		return requestURL(r.groups.Delta().ToGetRequestInformation(ctx, &groups.DeltaRequestBuilderGetRequestConfiguration{
+			QueryParameters: &groups.DeltaRequestBuilderGetQueryParameters{Select: sel}}))
+	})
+	if err != nil {
+		return nil, err
 	}
-	page, err := getPage[deltaPage[groupRecord]](r, ctx, "groups delta",
-		func(ctx context.Context) (*abs.RequestInformation, error) {
-			return first.ToGetRequestInformation(ctx, &groups.DeltaRequestBuilderGetRequestConfiguration{
-				Headers: throttleHeaders(), QueryParameters: q})
-		})
 	for pages := 1; ; pages++ {
+		page, err := getPage[deltaPage[groupRecord]](r, ctx, pageName("groups delta", pages), link)
 		if err != nil {
 			return nil, err
 		}
@@ -143,11 +124,7 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
 			return round, nil
 		}
-		page, err = getPage[deltaPage[groupRecord]](r, ctx, "groups delta page",
-			func(ctx context.Context) (*abs.RequestInformation, error) {
-				return r.groups.Delta().WithUrl(next).ToGetRequestInformation(ctx,
-					&groups.DeltaRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
-			})
+		link = next
 	}
 }
 
@@ -172,10 +149,12 @@ func (r *Reader) UsersByID(ctx context.Context, attrs []string, ids []string) ([
 	}
 	out := make([]directory.User, 0, len(ids))
 	for _, id := range ids {
-		u, err := getPage[userRecord](r, ctx, "user "+id, func(ctx context.Context) (*abs.RequestInformation, error) {
-			return r.users.ByUserId(id).ToGetRequestInformation(ctx,
-				&users.UserItemRequestBuilderGetRequestConfiguration{Headers: throttleHeaders(), QueryParameters: q})
-		})
+		link, err := requestURL(r.users.ByUserId(id).ToGetRequestInformation(ctx,
+			&users.UserItemRequestBuilderGetRequestConfiguration{QueryParameters: q}))
+		if err != nil {
+			return nil, fmt.Errorf("graph: user %s: %w", id, err)
+		}
+		u, err := getPage[userRecord](r, ctx, "user "+id, link)
 		var ge *Error
 		if errors.As(err, &ge) && ge.Status == http.StatusNotFound {
 			continue
@@ -195,6 +174,34 @@ func (r *Reader) UsersByID(ctx context.Context, attrs []string, ids []string) ([
 	return out, nil
 }
 
+// firstLink is the URL of a delta round's first page: the stored deltaLink, which must stay on the
+// Graph origin and carry its token (else the round would silently be a full one), or for a full
+// round the URL full builds.
+func (r *Reader) firstLink(what, deltaLink string, full func() (string, error)) (string, error) {
+	if deltaLink == "" {
+		link, err := full()
+		if err != nil {
+			return "", fmt.Errorf("graph: %s: %w", what, err)
+		}
+		return link, nil
+	}
+	if err := r.checkLink(deltaLink); err != nil {
+		return "", fmt.Errorf("graph: %s: %w", what, err)
+	}
+	if !hasToken(deltaLink) {
+		return "", fmt.Errorf("graph: %s: %w: the stored deltaLink has no $deltatoken or $skiptoken", what, ErrTokenLost)
+	}
+	return deltaLink, nil
+}
+
+// pageName names page n of a round in errors and logs.
+func pageName(what string, n int) string {
+	if n == 1 {
+		return what
+	}
+	return what + " page"
+}
+
 // nextLink applies Graph's paging rule: a nextLink means more pages (even after an empty one), a
 // deltaLink ends the round, and a page with neither is an incomplete round, never a finished one.
 func (r *Reader) nextLink(what string, next, delta *string, pages int) (string, string, error) {
@@ -206,8 +213,15 @@ func (r *Reader) nextLink(what string, next, delta *string, pages int) (string, 
 		if err := r.checkLink(*next); err != nil {
 			return "", "", fmt.Errorf("graph: %s: %w", what, err)
 		}
+		if !hasToken(*next) {
+			return "", "", fmt.Errorf("graph: %s: %w: page %d's nextLink has no $skiptoken", what, ErrTokenLost, pages)
+		}
 		return *next, "", nil
 	case delta != nil && *delta != "":
+		if !hasToken(*delta) {
+			// Stored and resumed, it would start the next round over as a full read.
+			return "", "", fmt.Errorf("graph: %s: %w: the deltaLink has no $deltatoken", what, ErrTokenLost)
+		}
 		return "", *delta, nil
 	}
 	return "", "", fmt.Errorf("graph: %s: page %d has neither @odata.nextLink nor @odata.deltaLink", what, pages)
@@ -224,18 +238,19 @@ func (r *Reader) AppRoleAssignedTo(ctx context.Context, servicePrincipalID strin
 	if err != nil {
 		return nil, err
 	}
-	b := r.sps.ByServicePrincipalId(servicePrincipalID).AppRoleAssignedTo()
 	top := int32(999)
-	page, err := getPage[assignmentPage](r, ctx, "appRoleAssignedTo", func(ctx context.Context) (*abs.RequestInformation, error) {
-		return b.ToGetRequestInformation(ctx, &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
-			Headers: throttleHeaders(),
+	link, err := requestURL(r.sps.ByServicePrincipalId(servicePrincipalID).AppRoleAssignedTo().ToGetRequestInformation(ctx,
+		&serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{
 			QueryParameters: &serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetQueryParameters{
 				Top: &top, Select: []string{"id", "principalId", "principalType", "appRoleId"},
 			},
-		})
-	})
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("graph: appRoleAssignedTo: %w", err)
+	}
 	var out []directory.Assignment
 	for pages := 1; ; pages++ {
+		page, err := getPage[assignmentPage](r, ctx, pageName("appRoleAssignedTo", pages), link)
 		if err != nil {
 			return nil, err
 		}
@@ -268,10 +283,7 @@ func (r *Reader) AppRoleAssignedTo(ctx context.Context, servicePrincipalID strin
 		if err := r.checkLink(*next); err != nil {
 			return nil, fmt.Errorf("graph: appRoleAssignedTo: %w", err)
 		}
-		page, err = getPage[assignmentPage](r, ctx, "appRoleAssignedTo page", func(ctx context.Context) (*abs.RequestInformation, error) {
-			return b.WithUrl(*next).ToGetRequestInformation(ctx,
-				&serviceprincipals.ItemAppRoleAssignedToRequestBuilderGetRequestConfiguration{Headers: throttleHeaders()})
-		})
+		link = *next
 	}
 }
 
@@ -584,13 +596,14 @@ func attributeValue(v any, a directory.SourceAttribute) (mapping.Value, bool) {
 
 // appRoles reads the app's role definitions: role id -> value (or display name when it has none).
 func (r *Reader) appRoles(ctx context.Context, servicePrincipalID string) (map[string]string, error) {
-	sp, err := getPage[servicePrincipalPage](r, ctx, "servicePrincipal", func(ctx context.Context) (*abs.RequestInformation, error) {
-		return r.sps.ByServicePrincipalId(servicePrincipalID).ToGetRequestInformation(ctx,
-			&serviceprincipals.ServicePrincipalItemRequestBuilderGetRequestConfiguration{
-				Headers:         throttleHeaders(),
-				QueryParameters: &serviceprincipals.ServicePrincipalItemRequestBuilderGetQueryParameters{Select: []string{"id", "appRoles"}},
-			})
-	})
+	link, err := requestURL(r.sps.ByServicePrincipalId(servicePrincipalID).ToGetRequestInformation(ctx,
+		&serviceprincipals.ServicePrincipalItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &serviceprincipals.ServicePrincipalItemRequestBuilderGetQueryParameters{Select: []string{"id", "appRoles"}},
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("graph: servicePrincipal: %w", err)
+	}
+	sp, err := getPage[servicePrincipalPage](r, ctx, "servicePrincipal", link)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,12 @@ import (
 // directory.ErrResyncRequired, so the engine can test for it without importing this package.
 var ErrResyncRequired = directory.ErrResyncRequired
 
+// ErrTokenLost means a request was about to leave without the $deltatoken or $skiptoken of the link it
+// follows, or a delta round was asked to resume from a link that carries none. Sent, it would read
+// from the start: a full round that the caller takes for an incremental one, whose missing objects
+// look unchanged and whose out-of-scope ones look new. It is never retried; the round fails.
+var ErrTokenLost = errors.New("paging token lost")
+
 // Error is an error answer from Graph, reduced to what callers decide on. It replaces the SDK's
 // *odataerrors.ODataError so that no other package depends on the SDK, and because that type's
 // Error() panics on bodies without a message.

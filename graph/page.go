@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
@@ -22,18 +23,29 @@ var odataErrors = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscr
 
 var errEmptyResponse = errors.New("empty response")
 
-// getPage sends one GET built by req through the SDK's adapter, with the reader's retries, and
-// decodes the body into a fresh T. A body that is not valid JSON of T's shape is an error (not
-// retried), so a malformed page can never turn into a partial round.
-func getPage[T any](r *Reader, ctx context.Context, what string,
-	req func(context.Context) (*abs.RequestInformation, error)) (*T, error) {
+// getPage GETs link with the reader's retries and decodes the body into a fresh T. A body that is not
+// valid JSON of T's shape is an error (not retried), so a malformed page can never turn into a partial
+// round.
+//
+// link is a plain string fixed before the first attempt, and every attempt builds a fresh request
+// from it. A request builder must not be reused across attempts: kiota's RequestInformation shares
+// the builder's path-parameter map, and GetUri of a WithUrl builder empties that map (SetUri), so a
+// second attempt from the same builder expands the bare template — a users delta round that lost its
+// $deltatoken on a retried 429 and silently read the whole directory. The attempt's context also
+// carries link, so the transport refuses a request whose tokens differ from it (linkGuard).
+func getPage[T any](r *Reader, ctx context.Context, what, link string) (*T, error) {
+	u, err := url.Parse(link)
+	if err != nil {
+		return nil, fmt.Errorf("graph: %s: invalid URL: %w", what, err)
+	}
 	var page *T
-	err := r.call(ctx, what, func(ctx context.Context) error {
-		info, err := req(ctx)
-		if err != nil {
-			return err
-		}
-		res, err := r.adapter.SendPrimitive(ctx, info, "[]byte", odataErrors)
+	err = r.call(ctx, what, func(ctx context.Context) error {
+		info := abs.NewRequestInformation()
+		info.Method = abs.GET
+		info.SetUri(*u) // a copy: nothing of this attempt reaches the next one
+		info.Headers.AddAll(throttleHeaders())
+		info.Headers.TryAdd("Accept", "application/json")
+		res, err := r.adapter.SendPrimitive(withLink(ctx, u), info, "[]byte", odataErrors)
 		if err != nil {
 			return err
 		}
@@ -49,6 +61,19 @@ func getPage[T any](r *Reader, ctx context.Context, what string,
 		return nil
 	})
 	return page, err
+}
+
+// requestURL expands a request builder's URL template (path, $select, ...) once into the URL that
+// every attempt of the request then sends. Call it on a fresh builder.
+func requestURL(info *abs.RequestInformation, err error) (string, error) {
+	if err != nil {
+		return "", err
+	}
+	u, err := info.GetUri()
+	if err != nil {
+		return "", err
+	}
+	return u.String(), nil
 }
 
 // decodeError words a decoding failure for an admin: where in the body it broke, without this

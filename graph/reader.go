@@ -194,7 +194,7 @@ func sdkHTTPClient(base *http.Client) (*http.Client, time.Duration, error) {
 	gopts := core.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: sdkVersion}
 	mws = append([]khttp.Middleware{core.NewGraphTelemetryHandler(&gopts)}, mws...)
 	return &http.Client{
-		Transport: khttp.NewCustomTransportWithParentTransport(errorBodyTransport{next: parent}, mws...),
+		Transport: khttp.NewCustomTransportWithParentTransport(linkGuard{errorBodyTransport{next: parent}}, mws...),
 		// The kiota redirect handler follows redirects itself.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, timeout, nil
@@ -261,6 +261,9 @@ func (r *Reader) once(ctx context.Context, fn func(ctx context.Context) error) (
 
 // retryDelay decides whether err is worth another attempt and after how long.
 func (r *Reader) retryDelay(err error, attempt int) (time.Duration, bool) {
+	if errors.Is(err, ErrTokenLost) {
+		return 0, false
+	}
 	backoff := r.baseDelay << min(attempt, 5)
 	backoff += time.Duration(rand.Int64N(int64(backoff)/4 + 1))
 	var ge *Error
@@ -296,6 +299,56 @@ func (r *Reader) checkLink(link string) error {
 			u.Scheme, u.Host, r.base.Scheme, r.base.Host)
 	}
 	return nil
+}
+
+// pagingTokens are the query parameters that make a link continue a round rather than start one.
+var pagingTokens = []string{"$deltatoken", "$skiptoken"}
+
+// hasToken reports whether link carries a non-empty paging token; Graph's next and delta links
+// always do, and a delta round that resumes from one without must not start over instead.
+func hasToken(link string) bool {
+	u, err := url.Parse(link)
+	if err != nil {
+		return false
+	}
+	q := u.Query()
+	for _, p := range pagingTokens {
+		if q.Get(p) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+type linkKey struct{}
+
+// withLink marks ctx with the link one attempt follows, for linkGuard.
+func withLink(ctx context.Context, link *url.URL) context.Context {
+	return context.WithValue(ctx, linkKey{}, link)
+}
+
+// linkGuard sits under the SDK's middleware, where the request is final, and refuses to send one
+// whose paging tokens differ from those of the link its attempt follows (a lost $deltatoken turns an
+// incremental round into a full read). It is the last line behind getPage building every attempt
+// from the link string.
+type linkGuard struct {
+	next http.RoundTripper
+}
+
+func (g linkGuard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if want, ok := req.Context().Value(linkKey{}).(*url.URL); ok {
+		wq, sq := want.Query(), req.URL.Query()
+		for _, p := range pagingTokens {
+			if wq.Get(p) != sq.Get(p) {
+				if req.Body != nil {
+					req.Body.Close()
+				}
+				return nil, fmt.Errorf("%w: request to %s differs in %s from the link it follows",
+					ErrTokenLost, req.URL.Path, p)
+			}
+		}
+	}
+	return g.next.RoundTrip(req)
 }
 
 func throttleHeaders() *abs.RequestHeaders {

@@ -68,11 +68,15 @@ type Options struct {
 }
 
 // Fault is one injected failure: the next Count requests whose path or query contains PathContains
-// get Status (and Retry-After) instead of their normal answer, so tests can provoke throttling,
-// outages and malformed bodies at a chosen page.
+// (after the first Skip of them) get Status (and Retry-After) instead of their normal answer, so tests
+// can provoke throttling, outages and malformed bodies at a chosen page.
 type Fault struct {
-	// PathContains is matched against the request path plus "?" plus the raw query; "" matches all.
+	// PathContains is matched against the request path plus "?" plus the raw query ("$" literal, as
+	// the SDK sends it), so it can also select a query parameter such as "$deltatoken="; "" matches all.
 	PathContains string
+	// Skip lets the first Skip matching requests through untouched, so a fault can hit the Nth page
+	// of a round whose tokens the test cannot know in advance.
+	Skip int
 	// Status defaults to 200 when Body is set, else 503.
 	Status int
 	// Code and Message fill the Graph error body; defaults depend on Status.
@@ -86,6 +90,11 @@ type Fault struct {
 	Count int
 	// Delay stalls the answer, to test client timeouts.
 	Delay time.Duration
+	// Drop loses the connection mid-answer: a 200 header announcing a longer body than is sent, then
+	// the connection is closed, which the client sees as an unexpected EOF (a plain close before any
+	// answer would be replayed by net/http itself, never reaching the client's own retries). Status,
+	// Body and RetryAfter are ignored. Such requests are recorded with Status 0.
+	Drop bool
 }
 
 // RecordedRequest is one request the server saw, so tests can assert on exactly what the client sent
@@ -99,6 +108,7 @@ type RecordedRequest struct {
 	// Auth is true when the request carried a bearer token the server had issued.
 	Auth   bool
 	Header http.Header
+	// Status is the answer's status, 0 when the connection was dropped (Fault.Drop).
 	Status int
 }
 
@@ -299,6 +309,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+// Unwrap lets http.ResponseController reach the connection (Flush for Fault.Drop).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
@@ -309,11 +322,16 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w}
 	auth := s.authorized(r)
+	dropped := false
 	defer func() {
+		status := rec.status
+		if dropped {
+			status = 0
+		}
 		s.mu.Lock()
 		s.requests = append(s.requests, RecordedRequest{
 			Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Query: r.URL.Query(),
-			Auth: auth, Header: r.Header.Clone(), Status: rec.status,
+			Auth: auth, Header: r.Header.Clone(), Status: status,
 		})
 		s.mu.Unlock()
 	}()
@@ -321,6 +339,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec.Header().Set("request-id", rid)
 	rec.Header().Set("client-request-id", firstNonEmpty(r.Header.Get("client-request-id"), rid))
 	if f, ok := s.takeFault(r); ok {
+		dropped = f.Drop
 		s.writeFault(rec, f)
 		return
 	}
@@ -373,6 +392,10 @@ func (s *Server) takeFault(r *http.Request) (Fault, bool) {
 		if !strings.Contains(target, f.PathContains) {
 			continue
 		}
+		if f.Skip > 0 {
+			f.Skip--
+			continue
+		}
 		out := *f
 		f.Count--
 		if f.Count <= 0 {
@@ -386,6 +409,10 @@ func (s *Server) takeFault(r *http.Request) (Fault, bool) {
 func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
 	if f.Delay > 0 {
 		time.Sleep(f.Delay)
+	}
+	if f.Drop {
+		drop(w)
+		return
 	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
@@ -418,6 +445,17 @@ func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
 		msg = "graphtest: injected " + http.StatusText(status)
 	}
 	writeError(w, status, code, msg)
+}
+
+// drop answers a 200 whose body stops short and aborts the handler, which closes the connection
+// (or resets the stream) without net/http logging it.
+func drop(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", "1000")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(`{"value":[`))
+	_ = http.NewResponseController(w).Flush()
+	panic(http.ErrAbortHandler)
 }
 
 // writeError sends Graph's error body. Both code and message are always present: msgraph-sdk-go's

@@ -2,9 +2,11 @@ package graphtest
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -321,6 +323,56 @@ func TestFaultsAndAuth(t *testing.T) {
 	last := s.Requests()[len(s.Requests())-1]
 	if last.Auth || last.Status != 401 {
 		t.Errorf("recorded %+v", last)
+	}
+}
+
+func TestFaultSkipAndDrop(t *testing.T) {
+	s := StartForTest(t, nil, Options{PageSize: 10, Token: testToken})
+	// The third skiptoken request (page 4 of 5) fails; the ones before and after it do not.
+	s.InjectFaults(Fault{PathContains: "$skiptoken=", Skip: 2, Status: 503})
+	_, _, b := get(t, s, s.GraphURL()+"/users/delta")
+	var p page
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []int
+	for link := p.NextLink; link != ""; {
+		code, _, b := get(t, s, link)
+		statuses = append(statuses, code)
+		if code != 200 {
+			continue // same link again
+		}
+		var p page
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		link = p.NextLink
+	}
+	if want := []int{200, 200, 503, 200, 200}; !slices.Equal(statuses, want) {
+		t.Fatalf("statuses %v, want %v", statuses, want)
+	}
+
+	// A dropped connection: the client sees the announced body cut short.
+	s.InjectFaults(Fault{PathContains: "/users/delta", Drop: true, Status: 429, Body: "ignored"})
+	req, _ := http.NewRequest(http.MethodGet, s.GraphURL()+"/users/delta", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := s.Client().Do(req)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("dropped answer has status %d", resp.StatusCode)
+		}
+	}
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("dropped connection: %v, want unexpected EOF", err)
+	}
+	reqs := s.Requests()
+	if last := reqs[len(reqs)-1]; last.Status != 0 || last.Path != "/v1.0/users/delta" {
+		t.Errorf("dropped request recorded as %+v", last)
+	}
+	if code, _, _ := get(t, s, s.GraphURL()+"/users/delta"); code != 200 {
+		t.Fatalf("after the drop: %d", code)
 	}
 }
 
