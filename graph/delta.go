@@ -189,7 +189,9 @@ func (r *Reader) firstLink(what, deltaLink string, full func() (string, error)) 
 		return "", fmt.Errorf("graph: %s: %w", what, err)
 	}
 	if !hasToken(deltaLink) {
-		return "", fmt.Errorf("graph: %s: %w: the stored deltaLink has no $deltatoken or $skiptoken", what, ErrTokenLost)
+		// An unusable watermark is like an expired one: the engine runs a full round it knows is full
+		// and reconciles, which is safe; only a full read taken for a delta would not be.
+		return "", fmt.Errorf("graph: %s: %w: %w: the stored deltaLink has no $deltatoken or $skiptoken", what, directory.ErrResyncRequired, ErrTokenLost)
 	}
 	return deltaLink, nil
 }
