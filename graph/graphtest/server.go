@@ -86,6 +86,12 @@ type Fault struct {
 	Count int
 	// Delay stalls the answer, to test client timeouts.
 	Delay time.Duration
+	// Skip lets the first Skip matching requests through untouched, so a fault can land on a chosen
+	// page of a round (Skip 0: the first page) rather than only on the next matching request.
+	Skip int
+	// Drop closes the connection without an answer (a transport error for the client), as a proxy or
+	// load balancer dropping the connection does.
+	Drop bool
 }
 
 // RecordedRequest is one request the server saw, so tests can assert on exactly what the client sent
@@ -373,6 +379,10 @@ func (s *Server) takeFault(r *http.Request) (Fault, bool) {
 		if !strings.Contains(target, f.PathContains) {
 			continue
 		}
+		if f.Skip > 0 {
+			f.Skip--
+			continue
+		}
 		out := *f
 		f.Count--
 		if f.Count <= 0 {
@@ -386,6 +396,18 @@ func (s *Server) takeFault(r *http.Request) (Fault, bool) {
 func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
 	if f.Delay > 0 {
 		time.Sleep(f.Delay)
+	}
+	if f.Drop {
+		if rec, ok := w.(*statusRecorder); ok {
+			w = rec.ResponseWriter
+		}
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
 	}
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)

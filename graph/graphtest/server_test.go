@@ -466,3 +466,40 @@ func BenchmarkUsersFullRound10k(b *testing.B) {
 		}
 	}
 }
+
+// A fault with Skip lands on a chosen page of a round; Drop closes the connection without an answer,
+// and the request after it is served normally.
+func TestFaultSkipAndDrop(t *testing.T) {
+	s := StartForTest(t, nil, Options{PageSize: 10, Token: testToken})
+	s.InjectFaults(Fault{PathContains: "/users/delta", Skip: 2, Status: 503})
+	var statuses []int
+	for u, pages := s.GraphURL()+"/users/delta", 0; u != "" && pages < 20; pages++ {
+		code, _, b := get(t, s, u)
+		statuses = append(statuses, code)
+		if code != 200 {
+			continue // the same page again
+		}
+		var p page
+		if err := json.Unmarshal(b, &p); err != nil {
+			t.Fatal(err)
+		}
+		u = p.NextLink
+	}
+	if len(statuses) < 5 || statuses[0] != 200 || statuses[1] != 200 || statuses[2] != 503 || statuses[3] != 200 {
+		t.Fatalf("the fault should answer the third request only: %v", statuses)
+	}
+
+	s.InjectFaults(Fault{PathContains: "/groups/delta", Drop: true})
+	req, _ := http.NewRequest(http.MethodGet, s.GraphURL()+"/groups/delta", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	// A fresh connection: on a reused one, net/http itself retries a GET that got no answer.
+	tr := s.Client().Transport.(*http.Transport).Clone()
+	tr.DisableKeepAlives = true
+	if resp, err := (&http.Client{Transport: tr}).Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a dropped connection answered %d", resp.StatusCode)
+	}
+	if code, _, _ := get(t, s, s.GraphURL()+"/groups/delta"); code != 200 {
+		t.Fatalf("after the drop: %d", code)
+	}
+}
