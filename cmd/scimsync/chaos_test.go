@@ -169,9 +169,10 @@ func (m *chaosTenant) inScope(u *chaosUser) bool {
 	if !u.enabled {
 		return false
 	}
-	if u.direct {
-		return true
-	}
+	return u.direct || m.inAssignedGroup(u)
+}
+
+func (m *chaosTenant) inAssignedGroup(u *chaosUser) bool {
 	for _, g := range m.groups {
 		if g.assigned && slices.Contains(g.members, u.id) {
 			return true
@@ -958,7 +959,8 @@ func (c *chaos) checkFinal() (dups, outOfScope, touched int) {
 		default:
 			if a != nil {
 				outOfScope++
-				c.fail("user %s was never in scope, yet has an account %s", u.upn, s(a["id"]))
+				c.fail("user %s was never in scope (enabled %t, assigned %t, member of an assigned group %t), yet has an account %s with active=%q",
+					u.upn, u.enabled, u.direct, c.model.inAssignedGroup(u), s(a["id"]), field(a, "active"))
 			}
 		}
 	}
