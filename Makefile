@@ -8,7 +8,7 @@ FUZZTIME ?= 3000x
 LONGFUZZ ?= 2m
 PKGS := ./...
 
-.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps
+.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps chaos
 
 all: build
 
@@ -37,6 +37,13 @@ fuzz-short:
 # Longer fuzzing, by hand, by duration (a coordinator race there costs a rerun, not a red CI).
 fuzz:
 	$(MAKE) --no-print-directory fuzz-short FUZZTIME=$(LONGFUZZ)
+
+# The chaos convergence test with more seeds (make test runs 2): SEEDS=n runs seeds 1..n, SEED=k
+# replays one. Each seed runs against SCIMMY and the in-process target.
+SEEDS ?= 20
+chaos: scimmy-deps build
+	SCIMSYNC_BIN=$(abspath $(BIN)) SCIMSYNC_CHAOS_SEEDS=$(SEEDS) $(if $(SEED),SCIMSYNC_CHAOS_SEED=$(SEED)) \
+		$(GO) test -count=1 -timeout 0 -v -run '^TestChaosConvergence$$' ./cmd/scimsync
 
 # Benchmarks print figures; nothing here asserts a speed.
 bench: scimmy-deps build
