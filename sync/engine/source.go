@@ -152,6 +152,25 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 			extra[es.SourceID] = true
 		}
 	}
+	// A delta record names the manager only when it changed (manager@delta). A user about to be linked
+	// for the first time (newly assigned, re-enabled, back in the filters) needs its manager all the
+	// same, or its reference would never be set: read it whole.
+	if len(e.refs) > 0 {
+		for i := range snap.users {
+			u := &snap.users[i]
+			if u.ManagerKnown || u.Removed != directory.NotRemoved || (snap.assigned != nil && !snap.assigned[u.ID]) {
+				continue
+			}
+			a, ok, err := e.st.Anchor(store.KindUser, u.ID)
+			if err != nil {
+				return nil, fmt.Errorf("read state: %w", err)
+			}
+			if !ok || !a.Managed {
+				extra[u.ID] = true
+				delete(seen, u.ID)
+			}
+		}
+	}
 	var ids []string
 	for id := range extra {
 		if !seen[id] {
@@ -163,7 +182,18 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: read %d users by id from Graph: %v", ErrAborted, len(ids), err)
 		}
-		snap.users = append(snap.users, more...)
+		// A user read whole replaces its delta record.
+		byID := make(map[string]bool, len(more))
+		for _, u := range more {
+			byID[u.ID] = true
+		}
+		kept := snap.users[:0]
+		for _, u := range snap.users {
+			if !byID[u.ID] {
+				kept = append(kept, u)
+			}
+		}
+		snap.users = append(kept, more...)
 	}
 	return snap, nil
 }
