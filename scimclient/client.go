@@ -184,10 +184,16 @@ func New(o Options) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
-	c.http = o.HTTPClient
-	if c.http == nil {
+	if o.HTTPClient != nil {
+		hc := *o.HTTPClient // a copy: the caller's client keeps its own redirect policy
+		c.http = &hc
+	} else {
 		c.http = &http.Client{Transport: defaultTransport(conc)}
 	}
+	// A SCIM target never legitimately redirects an API call. Following one would re-send user bodies
+	// (and, to the same host, the bearer token) to wherever the Location points, so the 3xx itself is
+	// the answer: attempt turns it into ErrCompliance.
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if o.RequestsPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(o.RequestsPerSecond), 1)
 	}
@@ -490,10 +496,25 @@ func (c *Client) attempt(ctx context.Context, rq *request, target string, payloa
 		e.Kind = ErrCompliance
 	}
 	e.ScimType, e.Detail = parseSCIMError(raw)
+	if status >= 300 && status < 400 {
+		e.ScimType, e.Detail = "", redirectDetail(res.Header.Get("Location"))
+	}
 	if rq.filterQuery && status == http.StatusNotFound && e.Detail == "" {
 		e.Detail = "a filter query must answer 200 with an empty ListResponse, not 404"
 	}
 	return nil, e, retryable(rq.method, status, false, false)
+}
+
+// redirectDetail names where a 3xx pointed, without its query (which may carry a signed token), so the
+// admin can fix the tenant URL.
+func redirectDetail(loc string) string {
+	const fix = "; redirects are not followed: set target.url to the SCIM base URL itself"
+	u, err := url.Parse(loc)
+	if loc == "" || err != nil {
+		return "redirect without a usable Location" + fix
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+	return truncate("redirect to "+u.String(), 300) + fix
 }
 
 func jsonContentType(ct string) bool {
