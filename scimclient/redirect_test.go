@@ -41,8 +41,10 @@ func TestRedirectNotFollowed(t *testing.T) {
 				_, err := c.GetUser(context.Background(), "u1")
 				return err
 			},
-			"DELETE":          func(c *scimclient.Client) error { return c.DeleteUser(context.Background(), "u1") },
-			"list":            func(c *scimclient.Client) error { return c.ListUsers(context.Background(), 10, func(scimclient.Resource) error { return nil }) },
+			"DELETE": func(c *scimclient.Client) error { return c.DeleteUser(context.Background(), "u1") },
+			"list": func(c *scimclient.Client) error {
+				return c.ListUsers(context.Background(), 10, func(scimclient.Resource) error { return nil })
+			},
 			"test-connection": func(c *scimclient.Client) error { return c.TestConnection(context.Background(), "") },
 		}
 		for name, call := range calls {
