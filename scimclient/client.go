@@ -74,7 +74,11 @@ const (
 	// the engine, which can postpone the object instead of holding a worker.
 	DefaultMaxRetryWait = 60 * time.Second
 	maxResponseBytes    = 64 << 20
-	maxPages            = 100000
+	// maxPages bounds one listing or filter query: 20,000 pages is 10 million accounts at the engine's
+	// 500 a page, and 2 million at a server that caps pages at 100.
+	maxPages = 20000
+	// listPageSlack lets a listing run a few pages past what its first page promised.
+	listPageSlack = 10
 )
 
 // Options configure a Client. Zero values take the defaults above, so a config file only names what differs.
