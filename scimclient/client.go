@@ -110,6 +110,9 @@ type Options struct {
 	Logger *zap.Logger
 	// UserAgent is sent on every request so target operators can tell scimsync from Entra in their logs.
 	UserAgent string
+	// BreakerThreshold is how many consecutive requests failing as unreachable open the circuit breaker
+	// (see ErrTargetUnreachable): 0 takes DefaultBreakerThreshold, negative disables it.
+	BreakerThreshold int
 }
 
 // Client is a SCIM 2.0 client for one target. It is safe for concurrent use; the engine shares one per job.
@@ -127,6 +130,7 @@ type Client struct {
 	log     *zap.Logger
 	ua      string
 	stats   counters
+	brk     *breaker
 }
 
 type backoffParams struct{ initial, max time.Duration }
@@ -213,6 +217,14 @@ func New(o Options) (*Client, error) {
 	if c.maxWait <= 0 {
 		c.maxWait = DefaultMaxRetryWait
 	}
+	switch {
+	case o.BreakerThreshold < 0:
+		c.brk = newBreaker(0)
+	case o.BreakerThreshold == 0:
+		c.brk = newBreaker(DefaultBreakerThreshold)
+	default:
+		c.brk = newBreaker(o.BreakerThreshold)
+	}
 	c.backoff = backoffParams{initial: o.RetryInitialInterval, max: o.RetryMaxInterval}
 	if c.backoff.initial <= 0 {
 		c.backoff.initial = 500 * time.Millisecond
@@ -244,6 +256,10 @@ func redactURL(u *url.URL) string {
 	return c.String()
 }
 
+// ResetBreaker closes the circuit breaker and clears its count. The breaker's state belongs to one
+// cycle: call this before each cycle, so a target that was down in the last one gets a fresh chance.
+func (c *Client) ResetBreaker() { c.brk.reset() }
+
 // Mode reports the request shapes in force, after the URL flag was applied, so the engine builds PATCH
 // bodies that match.
 func (c *Client) Mode() Mode { return c.mode }
@@ -258,11 +274,13 @@ type Stats struct {
 	ByStatus  map[int]int64    // responses per status code (0 = transport error)
 	Retries   int64            // attempts that were retries
 	Throttled int64            // 429 responses seen
-	Errors    int64            // requests that finally failed (after retries)
+	Errors    int64            // requests that finally failed (after retries), Unsent included
+	Unsent    int64            // requests failed at once, without an attempt, by the open circuit breaker
 }
 
 type counters struct {
 	requests, retries, throttled, errors atomic.Int64
+	unsent                               atomic.Int64
 	get, post, patch, put, delete, other atomic.Int64
 	byCode                               [600]atomic.Int64
 }
@@ -274,6 +292,7 @@ func (c *Client) Stats() Stats {
 		Retries:   c.stats.retries.Load(),
 		Throttled: c.stats.throttled.Load(),
 		Errors:    c.stats.errors.Load(),
+		Unsent:    c.stats.unsent.Load(),
 		ByMethod:  map[string]int64{},
 		ByStatus:  map[int]int64{},
 	}
@@ -375,6 +394,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		MaxInterval:         c.backoff.max,
 	}
 	bo.Reset()
+	gen := c.brk.generation()
 	var lastErr *Error
 	for attempt := 0; ; attempt++ {
 		if c.limiter != nil {
@@ -382,25 +402,38 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 				return nil, c.ctxErr(ctx, rq, lastErr, err)
 			}
 		}
+		if err := c.brk.refused(gen, rq); err != nil {
+			if attempt == 0 {
+				c.stats.unsent.Add(1)
+			}
+			c.stats.errors.Add(1)
+			return nil, err
+		}
 		c.countAttempt(rq.method, attempt > 0)
-		resp, serr, retry := c.attempt(ctx, rq, target, payload, attempt)
+		resp, serr, retry := c.attempt(ctx, gen, rq, target, payload, attempt)
 		if serr == nil {
+			c.brk.done(gen, nil)
 			return resp, nil
 		}
 		serr.Attempts = attempt + 1
 		if ctx.Err() != nil {
 			return nil, c.ctxErr(ctx, rq, serr, ctx.Err())
 		}
+		if err := c.brk.refused(gen, rq); err != nil {
+			// Another request opened the breaker and cut this attempt short.
+			c.stats.errors.Add(1)
+			return nil, err
+		}
 		lastErr = serr
 		if !retry || attempt >= c.retries {
 			c.stats.errors.Add(1)
-			return nil, serr
+			return nil, c.brk.done(gen, serr)
 		}
 		wait := serr.RetryAfter
 		if wait > c.maxWait {
 			// Sleeping this long would hold a worker for nothing; the engine postpones the object.
 			c.stats.errors.Add(1)
-			return nil, serr
+			return nil, c.brk.done(gen, serr)
 		}
 		if wait <= 0 {
 			wait = bo.NextBackOff()
@@ -414,6 +447,8 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, c.ctxErr(ctx, rq, serr, ctx.Err())
+		case <-gen.Done():
+			t.Stop() // the next turn of the loop reports the open breaker
 		case <-t.C:
 		}
 	}
@@ -433,9 +468,11 @@ func (c *Client) ctxErr(ctx context.Context, rq *request, last *Error, err error
 }
 
 // attempt sends one HTTP request. It returns the response, or an *Error and whether a retry may help.
-func (c *Client) attempt(ctx context.Context, rq *request, target string, payload []byte, n int) (*response, *Error, bool) {
+// An open breaker (gen done) cancels it at once.
+func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, payload []byte, n int) (*response, *Error, bool) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	defer context.AfterFunc(gen, cancel)()
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
