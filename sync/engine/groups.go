@@ -16,6 +16,7 @@ import (
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
 // groupPlan is the groups' part of a cycle.
@@ -206,6 +207,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	b := e.st.NewBatcher(64, 500*time.Millisecond)
 	defer b.Close()
 	var mu sync.Mutex
+	var abort error // the target stopped answering: abort the cycle after recording what was sent
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.o.Concurrency)
 	for _, w := range work {
@@ -221,6 +223,9 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: "membership", SourceID: w.group.SourceID, Identity: w.group.SourceID, Op: op, Err: err.Error(), err: err})
 				e.log.Warn("updating group members failed", zap.String("group", w.group.TargetID), zap.Error(err))
+				if quarantine.IsAbort(err) && abort == nil {
+					abort = err
+				}
 			}
 			// targetIDs maps members to their target ids; gone lists those without a target object
 			// (deleted with their account, which took the membership with it).
@@ -284,6 +289,9 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	_ = g.Wait()
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("record group members: %w", err)
+	}
+	if abort != nil {
+		return fmt.Errorf("group members stopped: %w", abort)
 	}
 	return ctx.Err()
 }
