@@ -358,6 +358,10 @@ func (f *finalizer) secret(at field, envKey, fileKey *val[string], envName, file
 			f.errorf(envKey.pos, "environment variable %s is empty", name)
 			return Secret{}
 		}
+		if c, bad := controlChar(v); bad {
+			f.errorf(envKey.pos, "environment variable %s contains %s; a secret is one line without control characters", name, c)
+			return Secret{}
+		}
 		return NewSecret(v)
 	case fileKey != nil:
 		p := f.path(strings.TrimSpace(fileKey.V))
@@ -366,9 +370,20 @@ func (f *finalizer) secret(at field, envKey, fileKey *val[string], envName, file
 			f.errorf(fileKey.pos, "cannot read the secret file: %v", err)
 			return Secret{}
 		}
-		v := strings.TrimRight(string(data), "\r\n")
+		// Exactly one line ending is trimmed: the one `echo` and editors add. Anything else that is not
+		// printable would be sent in the Authorization header and fail every request the same way.
+		v := string(data)
+		if t, ok := strings.CutSuffix(v, "\r\n"); ok {
+			v = t
+		} else {
+			v = strings.TrimSuffix(v, "\n")
+		}
 		if v == "" {
 			f.errorf(fileKey.pos, "the secret file %s is empty", p)
+			return Secret{}
+		}
+		if c, bad := controlChar(v); bad {
+			f.errorf(fileKey.pos, "the secret file %s contains %s; a secret is one line without control characters (one trailing newline is trimmed)", p, c)
 			return Secret{}
 		}
 		return NewSecret(v)
@@ -376,6 +391,24 @@ func (f *finalizer) secret(at field, envKey, fileKey *val[string], envName, file
 		f.errorf(at.pos(), "needs %s or %s", envName, fileName)
 	}
 	return Secret{}
+}
+
+// controlChar finds the first C0 control character or DEL in a secret and names it, never showing the
+// secret itself.
+func controlChar(v string) (string, bool) {
+	for _, r := range v {
+		switch {
+		case r == '\r':
+			return "a carriage return (CR)", true
+		case r == '\n':
+			return "a line feed (LF)", true
+		case r == 0:
+			return "a NUL byte", true
+		case r < 0x20 || r == 0x7f:
+			return fmt.Sprintf("a control character (U+%04X)", r), true
+		}
+	}
+	return "", false
 }
 
 // url checks an endpoint URL. strict endpoints (Graph, the authority) carry the tenant's tokens and

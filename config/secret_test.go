@@ -124,3 +124,70 @@ func TestSecretErrorsNameNoValue(t *testing.T) {
 		t.Error("error leaks a secret")
 	}
 }
+
+// TestSecretControlCharacters: a token with CR, LF, NUL or another control character would be sent in
+// the Authorization header and fail every request the same way, so loading rejects it and names the
+// key and where the value came from, never the value. A file may end with exactly one "\n" or "\r\n".
+func TestSecretControlCharacters(t *testing.T) {
+	const head = `name: gong
+source:
+  tenantId: 11111111-1111-1111-1111-111111111111
+  clientId: 22222222-2222-2222-2222-222222222222
+  credential: {type: clientSecret, secretEnv: GRAPH_SECRET}
+  servicePrincipalId: 33333333-3333-3333-3333-333333333333
+users: {preset: gong}
+target:
+  url: https://example.gong.io/scim
+`
+	tests := []struct {
+		name, file, env string
+		want            string // the token loaded, or the error when wantErr
+		wantErr         bool
+	}{
+		{"file, no newline", "s3k-r1t", "", "s3k-r1t", false},
+		{"file, one LF trimmed", "s3k-r1t\n", "", "s3k-r1t", false},
+		{"file, one CRLF trimmed", "s3k-r1t\r\n", "", "s3k-r1t", false},
+		{"file, two LF", "s3k-r1t\n\n", "", "test.yml:10:3: target.tokenFile: the secret file /etc/scimsync/token contains a line feed (LF); a secret is one line without control characters (one trailing newline is trimmed)", true},
+		{"file, CR only", "s3k-r1t\r", "", "test.yml:10:3: target.tokenFile: the secret file /etc/scimsync/token contains a carriage return (CR); a secret is one line without control characters (one trailing newline is trimmed)", true},
+		{"file, LF inside", "s3k\nen\n", "", "contains a line feed (LF)", true},
+		{"file, NUL", "s3k\x00en", "", "contains a NUL byte", true},
+		{"file, tab", "s3k\ten", "", "contains a control character (U+0009)", true},
+		{"file, DEL", "s3k\x7fen", "", "contains a control character (U+007F)", true},
+		{"file, only a newline", "\n", "", "the secret file /etc/scimsync/token is empty", true},
+		{"env, plain", "", "s3k-r1t", "s3k-r1t", false},
+		{"env, trailing LF", "", "s3k-r1t\n", "test.yml:10:3: target.tokenEnv: environment variable TARGET_TOKEN contains a line feed (LF); a secret is one line without control characters", true},
+		{"env, CR inside", "", "s3k\ren", "contains a carriage return (CR)", true},
+		{"env, escape", "", "s3k\x1ben", "contains a control character (U+001B)", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := head + "  tokenFile: /etc/scimsync/token\n"
+			if tt.env != "" {
+				text = head + "  tokenEnv: TARGET_TOKEN\n"
+			}
+			env := lookup(map[string]string{"GRAPH_SECRET": "graph-secret", "TARGET_TOKEN": tt.env})
+			read := func(p string) ([]byte, error) {
+				if p != "/etc/scimsync/token" {
+					return nil, fmt.Errorf("unexpected read of %s", p)
+				}
+				return []byte(tt.file), nil
+			}
+			c, err := parse([]byte(text), "test.yml", env, read)
+			if !tt.wantErr {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := c.Target.Token.Reveal(); got != tt.want {
+					t.Fatalf("s3ken %q, want %q", got, tt.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "s3k") && !strings.Contains(tt.want, "s3k") {
+				t.Fatalf("the secret leaked into %q", err)
+			}
+		})
+	}
+}

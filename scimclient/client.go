@@ -74,7 +74,11 @@ const (
 	// the engine, which can postpone the object instead of holding a worker.
 	DefaultMaxRetryWait = 60 * time.Second
 	maxResponseBytes    = 64 << 20
-	maxPages            = 100000
+	// maxPages bounds one listing or filter query: 20,000 pages is 10 million accounts at the engine's
+	// 500 a page, and 2 million at a server that caps pages at 100.
+	maxPages = 20000
+	// listPageSlack lets a listing run a few pages past what its first page promised.
+	listPageSlack = 10
 )
 
 // Options configure a Client. Zero values take the defaults above, so a config file only names what differs.
@@ -106,6 +110,9 @@ type Options struct {
 	Logger *zap.Logger
 	// UserAgent is sent on every request so target operators can tell scimsync from Entra in their logs.
 	UserAgent string
+	// BreakerThreshold is how many consecutive requests failing as unreachable open the circuit breaker
+	// (see ErrTargetUnreachable): 0 takes DefaultBreakerThreshold, negative disables it.
+	BreakerThreshold int
 }
 
 // Client is a SCIM 2.0 client for one target. It is safe for concurrent use; the engine shares one per job.
@@ -125,6 +132,7 @@ type Client struct {
 	stats   counters
 	// elementAdds is Dialect.ElementAdds; atomic because the engine patches from several goroutines.
 	elementAdds atomic.Bool
+	brk         *breaker
 }
 
 type backoffParams struct{ initial, max time.Duration }
@@ -186,10 +194,16 @@ func New(o Options) (*Client, error) {
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
-	c.http = o.HTTPClient
-	if c.http == nil {
+	if o.HTTPClient != nil {
+		hc := *o.HTTPClient // a copy: the caller's client keeps its own redirect policy
+		c.http = &hc
+	} else {
 		c.http = &http.Client{Transport: defaultTransport(conc)}
 	}
+	// A SCIM target never legitimately redirects an API call. Following one would re-send user bodies
+	// (and, to the same host, the bearer token) to wherever the Location points, so the 3xx itself is
+	// the answer: attempt turns it into ErrCompliance.
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if o.RequestsPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(o.RequestsPerSecond), 1)
 	}
@@ -204,6 +218,14 @@ func New(o Options) (*Client, error) {
 	c.maxWait = o.MaxRetryWait
 	if c.maxWait <= 0 {
 		c.maxWait = DefaultMaxRetryWait
+	}
+	switch {
+	case o.BreakerThreshold < 0:
+		c.brk = newBreaker(0)
+	case o.BreakerThreshold == 0:
+		c.brk = newBreaker(DefaultBreakerThreshold)
+	default:
+		c.brk = newBreaker(o.BreakerThreshold)
 	}
 	c.backoff = backoffParams{initial: o.RetryInitialInterval, max: o.RetryMaxInterval}
 	if c.backoff.initial <= 0 {
@@ -236,6 +258,10 @@ func redactURL(u *url.URL) string {
 	return c.String()
 }
 
+// ResetBreaker closes the circuit breaker and clears its count. The breaker's state belongs to one
+// cycle: call this before each cycle, so a target that was down in the last one gets a fresh chance.
+func (c *Client) ResetBreaker() { c.brk.reset() }
+
 // Mode reports the request shapes in force, after the URL flag was applied, so the engine builds PATCH
 // bodies that match.
 func (c *Client) Mode() Mode { return c.mode }
@@ -250,11 +276,13 @@ type Stats struct {
 	ByStatus  map[int]int64    // responses per status code (0 = transport error)
 	Retries   int64            // attempts that were retries
 	Throttled int64            // 429 responses seen
-	Errors    int64            // requests that finally failed (after retries)
+	Errors    int64            // requests that finally failed (after retries), Unsent included
+	Unsent    int64            // requests failed at once, without an attempt, by the open circuit breaker
 }
 
 type counters struct {
 	requests, retries, throttled, errors atomic.Int64
+	unsent                               atomic.Int64
 	get, post, patch, put, delete, other atomic.Int64
 	byCode                               [600]atomic.Int64
 }
@@ -266,6 +294,7 @@ func (c *Client) Stats() Stats {
 		Retries:   c.stats.retries.Load(),
 		Throttled: c.stats.throttled.Load(),
 		Errors:    c.stats.errors.Load(),
+		Unsent:    c.stats.unsent.Load(),
 		ByMethod:  map[string]int64{},
 		ByStatus:  map[int]int64{},
 	}
@@ -367,6 +396,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		MaxInterval:         c.backoff.max,
 	}
 	bo.Reset()
+	gen := c.brk.generation()
 	var lastErr *Error
 	for attempt := 0; ; attempt++ {
 		if c.limiter != nil {
@@ -374,25 +404,38 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 				return nil, c.ctxErr(ctx, rq, lastErr, err)
 			}
 		}
+		if err := c.brk.refused(gen, rq); err != nil {
+			if attempt == 0 {
+				c.stats.unsent.Add(1)
+			}
+			c.stats.errors.Add(1)
+			return nil, err
+		}
 		c.countAttempt(rq.method, attempt > 0)
-		resp, serr, retry := c.attempt(ctx, rq, target, payload, attempt)
+		resp, serr, retry := c.attempt(ctx, gen, rq, target, payload, attempt)
 		if serr == nil {
+			c.brk.done(gen, nil)
 			return resp, nil
 		}
 		serr.Attempts = attempt + 1
 		if ctx.Err() != nil {
 			return nil, c.ctxErr(ctx, rq, serr, ctx.Err())
 		}
+		if err := c.brk.refused(gen, rq); err != nil {
+			// Another request opened the breaker and cut this attempt short.
+			c.stats.errors.Add(1)
+			return nil, err
+		}
 		lastErr = serr
 		if !retry || attempt >= c.retries {
 			c.stats.errors.Add(1)
-			return nil, serr
+			return nil, c.brk.done(gen, serr)
 		}
 		wait := serr.RetryAfter
 		if wait > c.maxWait {
 			// Sleeping this long would hold a worker for nothing; the engine postpones the object.
 			c.stats.errors.Add(1)
-			return nil, serr
+			return nil, c.brk.done(gen, serr)
 		}
 		if wait <= 0 {
 			wait = bo.NextBackOff()
@@ -406,6 +449,8 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, c.ctxErr(ctx, rq, serr, ctx.Err())
+		case <-gen.Done():
+			t.Stop() // the next turn of the loop reports the open breaker
 		case <-t.C:
 		}
 	}
@@ -425,9 +470,11 @@ func (c *Client) ctxErr(ctx context.Context, rq *request, last *Error, err error
 }
 
 // attempt sends one HTTP request. It returns the response, or an *Error and whether a retry may help.
-func (c *Client) attempt(ctx context.Context, rq *request, target string, payload []byte, n int) (*response, *Error, bool) {
+// An open breaker (gen done) cancels it at once.
+func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, payload []byte, n int) (*response, *Error, bool) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	defer context.AfterFunc(gen, cancel)()
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
@@ -492,10 +539,25 @@ func (c *Client) attempt(ctx context.Context, rq *request, target string, payloa
 		e.Kind = ErrCompliance
 	}
 	e.ScimType, e.Detail = parseSCIMError(raw)
+	if status >= 300 && status < 400 {
+		e.ScimType, e.Detail = "", redirectDetail(res.Header.Get("Location"))
+	}
 	if rq.filterQuery && status == http.StatusNotFound && e.Detail == "" {
 		e.Detail = "a filter query must answer 200 with an empty ListResponse, not 404"
 	}
 	return nil, e, retryable(rq.method, status, false, false)
+}
+
+// redirectDetail names where a 3xx pointed, without its query (which may carry a signed token), so the
+// admin can fix the tenant URL.
+func redirectDetail(loc string) string {
+	const fix = "; redirects are not followed: set target.url to the SCIM base URL itself"
+	u, err := url.Parse(loc)
+	if loc == "" || err != nil {
+		return "redirect without a usable Location" + fix
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+	return truncate("redirect to "+u.String(), 300) + fix
 }
 
 func jsonContentType(ct string) bool {

@@ -335,11 +335,19 @@ func (c *Client) list(ctx context.Context, coll string, q url.Values, pageSize i
 	return c.walk(ctx, coll, q, pageSize, false, fn)
 }
 
-// walk pages through a collection. Paging stops on totalResults, on an empty page (a server whose total
-// is wrong must not loop us forever) or after maxPages.
+// walk pages through a collection with startIndex/count (RFC 7644 §3.4.2.4) and refuses to follow a
+// server that makes no progress, because the engine matches against the listing: a listing cut short
+// silently would look like missing accounts, and one that never ends stalls the cycle. Limits:
+//   - a page with no resources while its own totalResults says more remain (itemsPerPage 0 included);
+//   - a page whose resources were all seen on earlier pages (a server ignoring startIndex); single
+//     repeats are skipped, as an account created during the walk shifts index-based pages by one;
+//   - a page whose startIndex does not advance past the previous page's;
+//   - more pages than the first page promised: ceil(totalResults / its resource count), doubled plus
+//     listPageSlack for accounts created during the walk, and never more than maxPages.
 func (c *Client) walk(ctx context.Context, coll string, base url.Values, pageSize int, filter bool, fn func(Resource) error) error {
-	start, seen := 1, 0
-	for page := 0; page < maxPages; page++ {
+	start, seen := 1, map[string]bool{}
+	limit, prevStart := 1, 0
+	for page := 1; page <= limit; page++ {
 		q := url.Values{}
 		for k, v := range base {
 			q[k] = v
@@ -355,20 +363,52 @@ func (c *Client) walk(ctx context.Context, coll string, base url.Values, pageSiz
 		if err != nil {
 			return err
 		}
+		stuck := func(why string) error {
+			return &Error{Kind: ErrCompliance, Status: http.StatusOK, Method: rq.method, Path: rq.display(),
+				Detail: fmt.Sprintf("paging %s of %s stopped at page %d (startIndex %d): %s", coll, redactURL(c.base), page, start, why)}
+		}
+		n := len(l.Resources)
+		if n == 0 {
+			if start-1 < int(l.Total) {
+				return stuck(fmt.Sprintf("no resources (itemsPerPage %d) although totalResults is %d", l.ItemsPerPage, l.Total))
+			}
+			return nil
+		}
+		if page > 1 && l.StartIndex != 0 && int(l.StartIndex) <= prevStart {
+			return stuck(fmt.Sprintf("the answer's startIndex %d does not advance past the previous page's %d", l.StartIndex, prevStart))
+		}
+		prevStart = max(int(l.StartIndex), start)
+		fresh := 0
 		for _, r := range l.Resources {
-			if r.ID() == "" {
+			id := r.ID()
+			if id == "" {
 				return &Error{Kind: ErrCompliance, Status: http.StatusOK, Method: rq.method, Path: rq.display(),
 					Detail: "a listed resource has no id"}
 			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			fresh++
 			if err := fn(r); err != nil {
 				return err
 			}
 		}
-		seen += len(l.Resources)
-		if len(l.Resources) == 0 || seen >= int(l.Total) {
+		if fresh == 0 {
+			return stuck(fmt.Sprintf("all %d resources were on earlier pages", n))
+		}
+		if start-1+n >= int(l.Total) {
 			return nil
 		}
-		start += len(l.Resources)
+		if page == 1 {
+			need := (int(l.Total) + n - 1) / n
+			if need > maxPages {
+				return stuck(fmt.Sprintf("totalResults %d at %d resources a page needs %d pages, more than the %d allowed", l.Total, n, need, maxPages))
+			}
+			limit = min(2*need+listPageSlack, maxPages)
+		}
+		start += n
 	}
-	return fmt.Errorf("GET %s: more than %d pages", coll, maxPages)
+	return &Error{Kind: ErrCompliance, Status: http.StatusOK, Method: http.MethodGet, Path: coll,
+		Detail: fmt.Sprintf("paging %s of %s stopped after %d pages: more than its first page's totalResults allow", coll, redactURL(c.base), limit)}
 }

@@ -176,13 +176,16 @@ func openState(cfg *config.Config, readOnly bool) (*store.Store, error) {
 	return st, nil
 }
 
-// withEngine opens the state, builds the engine and runs fn; the state is closed afterwards.
+// withEngine opens the state, builds the engine and runs fn; the state is closed afterwards. Every
+// cycle (and provision, allow-deletes) starts here, so this is where the SCIM client's circuit breaker
+// is closed again: a target that was unreachable in the last cycle gets a fresh chance in this one.
 func (j *job) withEngine(fn func(*engine.Engine) error) error {
 	st, err := openState(j.cfg, false)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	j.target.ResetBreaker()
 	stored, err := j.seedDialect(st)
 	if err != nil {
 		return err

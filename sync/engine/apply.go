@@ -56,6 +56,7 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var mu sync.Mutex
+	var abort error // the target stopped answering: stop like a fatal error, but abort the cycle
 	record := func(a store.Anchor) {
 		b.Put(a)
 		mu.Lock()
@@ -73,8 +74,12 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 			rep.Fatal = err
 			cancel()
 		}
+		if err != nil && quarantine.IsAbort(err) && abort == nil {
+			abort = err
+			cancel()
+		}
 		switch {
-		case err != nil && rep.Fatal != nil && err != rep.Fatal && errors.Is(err, context.Canceled):
+		case err != nil && (rep.Fatal != nil || abort != nil) && err != rep.Fatal && errors.Is(err, context.Canceled):
 			return // cancelled because of the fatal failure: not an object failure of its own
 		case err != nil:
 			counts.Failed++
@@ -190,6 +195,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	}
 	if rep.Fatal != nil {
 		return res, fmt.Errorf("%s provisioning stopped: %w", k.name, rep.Fatal)
+	}
+	if abort != nil {
+		return res, fmt.Errorf("%s provisioning stopped: %w", k.name, abort)
 	}
 	return res, ctx.Err()
 }
@@ -439,6 +447,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	b := e.st.NewBatcher(256, 500*time.Millisecond)
 	defer b.Close()
 	var mu sync.Mutex
+	var abort error
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.o.Concurrency)
 	for _, w := range work {
@@ -452,6 +461,10 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: kindManager, SourceID: w.a.SourceID, Identity: userName(w.a), Op: "link manager", Err: err.Error(), err: err})
 				e.log.Warn("linking the manager failed", zap.String("targetId", w.a.TargetID), zap.Error(err))
+				if quarantine.IsAbort(err) && abort == nil {
+					abort = err
+					return err // cancels the other links
+				}
 				return nil
 			}
 			vals := plan.Merged(w.a.Values, nil)
@@ -470,6 +483,9 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	_ = g.Wait()
 	if err := b.Flush(); err != nil {
 		return linked, fmt.Errorf("record manager links: %w", err)
+	}
+	if abort != nil {
+		return linked, fmt.Errorf("linking managers stopped: %w", abort)
 	}
 	return linked, ctx.Err()
 }

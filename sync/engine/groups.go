@@ -18,6 +18,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
 // opMembers and kindMembership name a change of a group's members in escrows and failures; it is
@@ -213,6 +214,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	b := e.st.NewBatcher(64, 500*time.Millisecond)
 	defer b.Close()
 	var mu sync.Mutex
+	var abort error // the target stopped answering: abort the cycle after recording what was sent
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.o.Concurrency)
 	for _, gid := range ids {
@@ -227,6 +229,9 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: kindMembership, SourceID: grp.SourceID, Identity: groupName(grp), Op: op, Err: err.Error(), err: err})
 				e.log.Warn("updating group members failed", zap.String("group", grp.TargetID), zap.Error(err))
+				if quarantine.IsAbort(err) && abort == nil {
+					abort = err
+				}
 			}
 			// The wanted members: direct source members that are provisioned and enabled.
 			var wantSrc []string
@@ -340,6 +345,9 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	_ = g.Wait()
 	if err := b.Flush(); err != nil {
 		return settled, fmt.Errorf("record group members: %w", err)
+	}
+	if abort != nil {
+		return settled, fmt.Errorf("group members stopped: %w", abort)
 	}
 	return settled, ctx.Err()
 }

@@ -40,7 +40,7 @@ func (e *Engine) match(ctx context.Context, k *objectKind, objs []plan.Object, l
 			}
 			return out, nil
 		}
-		if quarantine.IsFatal(err) {
+		if quarantine.IsFatal(err) || quarantine.IsAbort(err) {
 			return nil, err
 		}
 		e.log.Warn("listing the target failed; matching one query per object instead", zap.String("kind", k.name), zap.Error(err))
@@ -54,7 +54,7 @@ func (e *Engine) match(ctx context.Context, k *objectKind, objs []plan.Object, l
 		o := objs[i]
 		g.Go(func() error {
 			lk := query(gctx, k, o)
-			if lk.Err != nil && quarantine.IsFatal(lk.Err) {
+			if lk.Err != nil && (quarantine.IsFatal(lk.Err) || quarantine.IsAbort(lk.Err)) {
 				return lk.Err
 			}
 			mu.Lock()

@@ -187,6 +187,13 @@ func IsFatal(err error) bool {
 	return errors.Is(err, scimclient.ErrUnauthorized) || errors.Is(err, scimclient.ErrCompliance)
 }
 
+// IsAbort reports whether a cycle error means the target stopped answering (the SCIM client's circuit
+// breaker opened): the engine stops the cycle at once and reports it as aborted, which never quarantines
+// by itself, instead of failing every remaining object one timeout at a time.
+func IsAbort(err error) bool {
+	return errors.Is(err, scimclient.ErrTargetUnreachable)
+}
+
 // assess reduces an outcome to a reason and the text for store.Quarantine.Error. aborted is true when the
 // cycle taught us nothing; reason is "" for a successful cycle.
 func assess(out Outcome) (reason, detail string, aborted bool) {

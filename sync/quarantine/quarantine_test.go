@@ -385,3 +385,24 @@ func TestEventString(t *testing.T) {
 		}
 	}
 }
+
+// An unreachable target aborts the cycle: IsAbort says so, IsFatal does not, and the judge treats the
+// cycle as aborted (no new quarantine; a running one counts the attempt).
+func TestIsAbort(t *testing.T) {
+	last := &scimclient.Error{Kind: scimclient.ErrTransient, Method: "PATCH", Path: "/Users/1", Detail: "connection refused"}
+	unreachable := fmt.Errorf("user provisioning stopped: %w", &scimclient.UnreachableError{Method: "GET", Path: "/Users", Failures: 3, Last: last})
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{{unreachable, true}, {errTransient, false}, {errAuth, false}, {errCompliance, false}, {nil, false}} {
+		if got := IsAbort(tt.err); got != tt.want {
+			t.Errorf("IsAbort(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+	if IsFatal(unreachable) {
+		t.Fatal("an unreachable target must not quarantine by itself")
+	}
+	if q, ev := Judge(nil, Outcome{Fatal: unreachable, Aborted: true}, t0); q != nil || ev != None {
+		t.Fatalf("Judge = %+v, %s; want no quarantine", q, ev)
+	}
+}
