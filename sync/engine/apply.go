@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -247,7 +248,7 @@ func waves(work []plan.Change, refs userRefs, paths []string) [][]plan.Change {
 func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, refs userRefs, old store.Anchor, hadOld bool) (*store.Anchor, error) {
 	now := e.o.Now()
 	a := store.Anchor{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Hash: c.Hash, Values: c.Values,
-		UpdatedAt: now, Disabled: c.Op == plan.Disable}
+		UpdatedAt: now, Disabled: c.Op == plan.Disable || (c.Op == plan.Adopt && inactive(c.Values, k.policy.Active))}
 	if hadOld {
 		a.CreatedAt, a.MatchedBy, a.ManagerID, a.Members = old.CreatedAt, old.MatchedBy, old.ManagerID, old.Members
 	}
@@ -311,6 +312,21 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, ref
 		return nil, fmt.Errorf("delete %s %s (%s): %w", k.name, c.Identity, c.TargetID, err)
 	}
 	return nil, fmt.Errorf("%s %s %s (%s): %w", c.Op, k.name, c.Identity, c.TargetID, err)
+}
+
+// inactive reports whether values set the active flag to false (an adopted account of a user who is
+// disabled in the source), so the link is recorded as disabled and the user stays out of its groups.
+func inactive(values map[string]any, active string) bool {
+	if active == "" {
+		return false
+	}
+	switch v := values[active].(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(v, "false")
+	}
+	return false
 }
 
 // outcomeOf classifies a write's error for plan.Recover. Anything that is not a definite answer from

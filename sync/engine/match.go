@@ -20,7 +20,8 @@ import (
 func (e *Engine) match(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
 	var need []int
 	for i, o := range objs {
-		if l, ok := links[o.SourceID]; (ok && l.Managed) || !o.InScope || !o.Enabled || o.Err != nil || o.HardDeleted {
+		// Disabled users are looked up too: an existing account of theirs is deactivated, never created.
+		if l, ok := links[o.SourceID]; (ok && l.Managed) || !o.InScope || o.Err != nil || o.HardDeleted {
 			continue
 		}
 		need = append(need, i)

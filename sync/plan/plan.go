@@ -17,7 +17,11 @@
 //	                       |                      |                  |   on and skipOutOfScopeDeletions off)
 //	 in scope              | managed              | -                | Update with the minimal diff against the
 //	                       |                      |                  |   last exported values, or Unchanged
-//	 in scope, disabled    | none                 | -                | Skip (disabled users are never provisioned)
+//	 in scope, disabled    | none                 | 1 account        | Adopt with the diff (which deactivates it):
+//	                       |                      |                  |   an account that exists, e.g. created by a
+//	                       |                      |                  |   cycle whose answer was lost, is not left
+//	                       |                      |                  |   active for a disabled user
+//	 in scope, disabled    | none                 | none, 2+, failed | Skip (disabled users are never provisioned)
 //	 in scope              | none                 | lookup failed    | Skip, failure
 //	 in scope              | none                 | 2+ accounts      | Skip, failure (DuplicateTargetEntries)
 //	 in scope              | none                 | 1 account        | Adopt: link, update with the diff against
@@ -241,10 +245,11 @@ func planOne(o *Object, in Input) Change {
 		return planUpdate(c, o, link, in.Policy, true)
 	case managed:
 		return planUpdate(c, o, link, in.Policy, false)
-	case !o.Enabled:
-		return skip("disabled in the source; disabled users are never provisioned", false)
 	}
 	lk := in.Lookups[o.SourceID]
+	if !o.Enabled && (lk.Err != nil || len(lk.Candidates) != 1) {
+		return skip("disabled in the source; disabled users are never provisioned", false)
+	}
 	switch {
 	case lk.Err != nil:
 		c.Cause = lk.Err
