@@ -301,27 +301,27 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				}
 				return strings.Join(out, ",")
 			}
-			for _, batch := range chunks(mc.Remove, e.o.MemberBatchSize) {
-				if err := gt.PatchGroup(gctx, grp.TargetID, scimclient.MembersRemove(e.o.PatchMode, batch)); err != nil {
-					fail("remove members", err)
-					return nil
+			// Removes first, so a repaired duplicate is removed before it is added back once.
+			for _, step := range []struct {
+				verb  string
+				ids   []string
+				count *int
+			}{{"remove", mc.Remove, &rep.MembersRemoved}, {"add", mc.Add, &rep.MembersAdded}} {
+				for _, batch := range chunks(step.ids, e.o.MemberBatchSize) {
+					ops, prop := scimclient.MembersAdd(e.o.PatchMode, batch), store.Property{Name: "members", New: names(batch)}
+					if step.verb == "remove" {
+						ops, prop = scimclient.MembersRemove(e.o.PatchMode, batch), store.Property{Name: "members", Old: names(batch)}
+					}
+					if err := gt.PatchGroup(gctx, grp.TargetID, ops); err != nil {
+						fail(step.verb+" members", err)
+						return nil
+					}
+					mu.Lock()
+					*step.count += len(batch)
+					rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
+						fmt.Sprintf("%s %d members", step.verb, len(batch)), []store.Property{prop}, nil))
+					mu.Unlock()
 				}
-				mu.Lock()
-				rep.MembersRemoved += len(batch)
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
-					fmt.Sprintf("remove %d members", len(batch)), []store.Property{{Name: "members", Old: names(batch)}}, nil))
-				mu.Unlock()
-			}
-			for _, batch := range chunks(mc.Add, e.o.MemberBatchSize) {
-				if err := gt.PatchGroup(gctx, grp.TargetID, scimclient.MembersAdd(e.o.PatchMode, batch)); err != nil {
-					fail("add members", err)
-					return nil
-				}
-				mu.Lock()
-				rep.MembersAdded += len(batch)
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
-					fmt.Sprintf("add %d members", len(batch)), []store.Property{{Name: "members", New: names(batch)}}, nil))
-				mu.Unlock()
 			}
 			if len(mc.Repaired) > 0 {
 				e.log.Warn("the target held members more than once; repaired", zap.String("group", grp.TargetID), zap.Int("members", len(mc.Repaired)))
