@@ -13,12 +13,6 @@ import (
 // answer in between mean the target is down, while a single slow or dropped request does not.
 const DefaultBreakerThreshold = 3
 
-// ServerErrorFactor scales the threshold for 500 answers: one object can make the application fail
-// (so a single 500 never counts as "down"), but a run of threshold × ServerErrorFactor requests
-// answered 500 with no other answer between them is an application that is down behind a live web
-// server, and would otherwise cost every object its full retry series.
-const ServerErrorFactor = 7
-
 // ErrTargetUnreachable marks a request that failed because the target stopped answering: the one whose
 // failure opened the circuit breaker and every request refused, unsent, while it is open. The engine
 // aborts the cycle on it (sync/quarantine.IsAbort) instead of failing every remaining object the slow
@@ -55,7 +49,6 @@ type breaker struct {
 	threshold int // 0: disabled
 	mu        sync.Mutex
 	fails     int
-	fails500  int // consecutive requests answered 500 or 408 after their retries
 	last      *Error
 	gen       context.Context // cancelled when the breaker opens
 	trip      context.CancelFunc
@@ -72,7 +65,7 @@ func (b *breaker) reset() {
 	defer b.mu.Unlock()
 	// The old generation is left as it is: a request still in flight from before keeps its own fate
 	// and, being of another generation, no longer counts.
-	b.fails, b.fails500, b.last = 0, 0, nil
+	b.fails, b.last = 0, nil
 	b.gen, b.trip = context.WithCancel(context.Background())
 }
 
@@ -106,21 +99,11 @@ func (b *breaker) done(gen context.Context, err *Error) error {
 		}
 		return err
 	}
-	switch {
-	case err == nil:
-		b.fails, b.fails500 = 0, 0
-		return nil
-	case serverError(err):
+	if err == nil || !unreachable(err) {
 		b.fails = 0
-		b.fails500++
-		b.last = err
-		if b.threshold <= 0 || b.fails500 < b.threshold*ServerErrorFactor {
-			return err
+		if err == nil {
+			return nil
 		}
-		b.trip()
-		return &UnreachableError{Method: err.Method, Path: err.Path, Sent: true, Failures: b.fails500, Last: err}
-	case !unreachable(err):
-		b.fails, b.fails500 = 0, 0
 		return err
 	}
 	b.fails++
@@ -137,11 +120,6 @@ func (b *breaker) done(gen context.Context, err *Error) error {
 // other than 500 — 502, 503, 504 and the like are what a proxy or load balancer answers when the
 // application behind it is down. A 500 or 408 is the application answering, usually about that one
 // request, so it counts as an answer: it resets the count like a success, a 4xx or a 429.
-// serverError reports a final 500 or 408: the application answered, but with a failure.
-func serverError(e *Error) bool {
-	return errors.Is(e.Kind, ErrTransient) && (e.Status == http.StatusInternalServerError || e.Status == http.StatusRequestTimeout)
-}
-
 func unreachable(e *Error) bool {
 	if !errors.Is(e.Kind, ErrTransient) {
 		return false

@@ -107,15 +107,6 @@ func TestBreakerOpensOnUnreachableTarget(t *testing.T) {
 	}
 }
 
-// rep is n times status.
-func rep(status, n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = status
-	}
-	return out
-}
-
 // TestBreakerCounts: only consecutive failures that say "not there" count; any answer resets.
 func TestBreakerCounts(t *testing.T) {
 	tests := []struct {
@@ -129,13 +120,8 @@ func TestBreakerCounts(t *testing.T) {
 		{"a 404 answer in between", []int{502, 503, 404, 504, 0}, false},
 		{"a 429 answer in between", []int{502, 503, 429, 504, 0}, false},
 		{"500 is an answer", []int{500, 500, 500, 500}, false},
-		{"a 200 between the 500s", append(append(rep(500, 20), 200), rep(500, 20)...), false},
 		{"408 is an answer", []int{408, 408, 408}, false},
 		{"open after the third in a row", []int{502, 200, 502, 503, 0}, true},
-		{"21 answers of 500 in a row: the application is down", rep(500, 3*scimclient.ServerErrorFactor), true},
-		{"20 answers of 500 in a row", rep(500, 3*scimclient.ServerErrorFactor-1), false},
-		{"a 404 between the 500s", append(append(rep(500, 15), 404), rep(500, 15)...), false},
-		{"a 502 between the 500s does not reset them", append(append(rep(500, 15), 502), rep(500, 15)...), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
