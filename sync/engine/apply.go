@@ -434,6 +434,14 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	consider := func(a store.Anchor) {
 		have, _ := a.Values[path].(string)
 		m, mok := links[a.ManagerID]
+		if !mok && a.ManagerID != "" {
+			// The cycle loaded only the links it evaluated: a manager who did not change this cycle
+			// (a report re-enabled, or whose manager changed while it was disabled) is read here.
+			if stored, ok, err := e.st.Anchor(store.KindUser, a.ManagerID); err == nil && ok {
+				m, mok = stored, true
+				links[a.ManagerID] = stored
+			}
+		}
 		in := plan.ReferenceInput{Linked: a.TargetID != "", Managed: a.Managed, Disabled: a.Disabled,
 			SourceHasManager: a.ManagerID != "", ManagerKnown: mok && m.Managed, Have: have}
 		if in.ManagerKnown {
