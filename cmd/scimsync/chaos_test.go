@@ -32,6 +32,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -602,14 +603,16 @@ logging: {level: warn, format: json}
 
 // runResult is one run of the binary.
 type runResult struct {
-	code    int // exit code; 137 when killed by SIGKILL
-	killed  bool
-	events  []proxyEvent
-	graph   []graphtest.RecordedRequest
-	stderr  string
-	stdout  string
-	rules   []*proxyRule
-	gfaults []string
+	code   int // exit code; 137 when killed by SIGKILL
+	killed bool
+	// killMissed: a kill rule fired but the binary had already exited when the signal was sent.
+	killMissed bool
+	events     []proxyEvent
+	graph      []graphtest.RecordedRequest
+	stderr     string
+	stdout     string
+	rules      []*proxyRule
+	gfaults    []string
 }
 
 func (r runResult) writes() []proxyEvent {
@@ -633,8 +636,12 @@ func (c *chaos) run(label string, rules []*proxyRule, gfaults []string) runResul
 	cmd.Stdout, cmd.Stderr = &out, errb
 	graphMark := len(c.graph.Requests())
 	exited := make(chan struct{})
+	var killMissed atomic.Bool
 	c.proxy.arm(rules, func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			// The binary ended on its own (an abort, say) before the kill: judge its exit as usual.
+			killMissed.Store(true)
+		}
 		<-exited
 	})
 	if err := cmd.Start(); err != nil {
@@ -643,7 +650,7 @@ func (c *chaos) run(label string, rules []*proxyRule, gfaults []string) runResul
 	err := cmd.Wait()
 	close(exited)
 	res := runResult{events: c.proxy.disarm(), graph: c.graph.Requests()[graphMark:], stderr: errb.String(),
-		stdout: out.String(), rules: rules, gfaults: gfaults}
+		stdout: out.String(), rules: rules, gfaults: gfaults, killMissed: killMissed.Load()}
 	c.graph.ClearFaults()
 	var ee *exec.ExitError
 	switch {
@@ -822,6 +829,10 @@ func (c *chaos) checkFaultyRun(label string, res runResult) {
 		case 0, 429, 503, 504:
 			graphFault = true
 		}
+	}
+	if killRule && res.killMissed {
+		// The binary ended on its own before the kill landed: judge its exit as a run without a kill.
+		killRule = false
 	}
 	switch {
 	case killRule:
