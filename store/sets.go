@@ -17,6 +17,10 @@ const (
 	// SetAssignments keeps the app's assignments of the last cycle under the key "principals", so that a
 	// cycle can see who was assigned or unassigned since.
 	SetAssignments = "assignments"
+	// SetPendingCreates keeps, under "kind/sourceID", the objects whose create was sent and whose link
+	// is not recorded yet: written before the POST, cleared once the cycle settled the object. A crash
+	// or a lost answer leaves the key, so the next cycle looks the object up even when it left the scope.
+	SetPendingCreates = "pendingCreates"
 )
 
 // Sets returns every list of the named set, keyed as they were stored.

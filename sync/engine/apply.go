@@ -28,6 +28,8 @@ type applied struct {
 	// created holds the objects created in this cycle (a group created empty holds no member yet);
 	// moved the users now linked to another target object than before (recreated or re-matched).
 	created, moved map[string]bool
+	// settled are the objects linked in this cycle: their pending creates are cleared.
+	settled []string
 }
 
 // retargeted reports whether any of the users moved to another target object in this cycle: a record
@@ -83,6 +85,10 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		case err != nil && (rep.Fatal != nil || abort != nil) && err != rep.Fatal && errors.Is(err, context.Canceled):
 			return // cancelled because of the fatal failure: not an object failure of its own
 		case err != nil:
+			if c.Op == plan.Create && outcomeOf(err) != plan.Ambiguous {
+				// The target answered: nothing was created, so no pending create is left.
+				res.settled = append(res.settled, c.SourceID)
+			}
 			counts.Failed++
 			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: actionName(c.Op), Err: err.Error(), err: err})
 			return
@@ -91,9 +97,8 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		case c.Op == plan.Create || c.Op == plan.Adopt:
 			res.linked++
 			res.changed[c.SourceID] = true
-			if c.Op == plan.Create {
-				res.created[c.SourceID] = true
-			}
+			res.created[c.SourceID] = res.created[c.SourceID] || c.Op == plan.Create
+			res.settled = append(res.settled, c.SourceID)
 		case c.Op == plan.Disable || c.Op == plan.Delete:
 			res.changed[c.SourceID] = true
 		case c.Op == plan.Update && old.Disabled:
@@ -134,6 +139,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		e.o.Progress.Start("provisioning "+k.name+"s", len(work))
 	}
 	for _, wave := range waves(work, refs, e.refs) {
+		if err := e.markPending(k, wave); err != nil {
+			return res, err
+		}
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(e.o.Concurrency)
 		for _, c := range wave {
@@ -201,6 +209,54 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		return res, fmt.Errorf("%s provisioning stopped: %w", k.name, abort)
 	}
 	return res, ctx.Err()
+}
+
+// markPending records the wave's creates before any is sent (one transaction), so a create whose
+// answer is lost to a crash is still known to the next cycle (see plan.Object.Pending).
+func (e *Engine) markPending(k *objectKind, wave []plan.Change) error {
+	put := map[string][]string{}
+	for _, c := range wave {
+		if c.Op == plan.Create {
+			put[pendingKey(k.store, c.SourceID)] = []string{}
+		}
+	}
+	if len(put) == 0 {
+		return nil
+	}
+	if err := e.st.PutSets(store.SetPendingCreates, put, nil, false); err != nil {
+		return fmt.Errorf("record pending creates: %w", err)
+	}
+	return nil
+}
+
+func pendingKey(kind store.Kind, sourceID string) string { return string(kind) + "/" + sourceID }
+
+// settlePending clears the pending creates this cycle settled: objects linked (linked), objects whose
+// create the target refused, and pending objects planned without an ambiguous failure (found absent,
+// linked, or settled as out of scope). Only a create that may have landed keeps its key.
+func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object, linked []string) error {
+	failed := map[string]bool{}
+	for _, f := range rep.Failures {
+		if escrowKind(f.Kind) == kind && (f.Cause() == nil || outcomeOf(f.Cause()) == plan.Ambiguous) {
+			failed[f.SourceID] = true
+		}
+	}
+	var del []string
+	for _, o := range objs {
+		if o.Pending && !failed[o.SourceID] {
+			del = append(del, pendingKey(kind, o.SourceID))
+		}
+	}
+	for _, id := range linked {
+		del = append(del, pendingKey(kind, id))
+	}
+	if len(del) == 0 {
+		return nil
+	}
+	if err := e.st.PutSets(store.SetPendingCreates, nil, del, false); err != nil {
+		return fmt.Errorf("clear pending creates: %w", err)
+	}
+	return nil
 }
 
 // waves orders the work so that users created in this cycle come after their manager: wave 0 holds

@@ -296,6 +296,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 		return rep, err
 	}
 	objs = append(objs, e.missingUsers(e.users, missing)...)
+	markPending(objs, store.KindUser, snap.pending)
 	log.Info("read the directory", zap.String("kind", rep.Kind), zap.Int("users", len(snap.users)),
 		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.groups)))
 	changes, err := e.planKind(ctx, e.users, objs, links, refs)
@@ -332,7 +333,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 		if err != nil {
 			return rep, err
 		}
-		gp.created = ga.created
+		gp.created, gp.linked = ga.created, ga.settled
 		settled, err := e.syncMembers(ctx, rep, snap, gp, links, changed)
 		if err != nil {
 			return rep, err
@@ -346,8 +347,14 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	if err := e.recordEscrows(rep, store.KindUser, objs, linkedRefs...); err != nil {
 		return rep, err
 	}
+	if err := e.settlePending(rep, store.KindUser, objs, changed.settled); err != nil {
+		return rep, err
+	}
 	if gp != nil {
 		if err := e.recordEscrows(rep, store.KindGroup, gp.objs, gp.settled...); err != nil {
+			return rep, err
+		}
+		if err := e.settlePending(rep, store.KindGroup, gp.objs, gp.linked); err != nil {
 			return rep, err
 		}
 	}
@@ -451,6 +458,16 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 		}
 	}
 	return changes, nil
+}
+
+// markPending flags the objects whose create was sent without a recorded answer (plan.Object.Pending).
+func markPending(objs []plan.Object, kind store.Kind, pending map[string]bool) {
+	if len(pending) == 0 {
+		return
+	}
+	for i := range objs {
+		objs[i].Pending = pending[pendingKey(kind, objs[i].SourceID)]
+	}
 }
 
 // countPlanned fills a dry-run report from the plan without sending anything.

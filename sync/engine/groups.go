@@ -37,8 +37,9 @@ type groupPlan struct {
 	inRound map[string]bool
 	// settled are the groups whose members were brought in line this cycle: their escrows are cleared.
 	settled []string
-	// created are the groups created (empty) in this cycle.
+	// created are the groups created (empty) in this cycle; linked those created or adopted.
 	created map[string]bool
+	linked  []string
 }
 
 // planGroups scopes, maps, matches and plans the groups of the round. Group links are few (one per
@@ -66,6 +67,7 @@ func (e *Engine) planGroups(ctx context.Context, snap *snapshot) (*groupPlan, er
 			gp.objs = append(gp.objs, plan.Object{SourceID: id, Identity: id, HardDeleted: true})
 		}
 	}
+	markPending(gp.objs, store.KindGroup, snap.pending)
 	if gp.changes, err = e.planKind(ctx, e.groups, gp.objs, links, nil); err != nil {
 		return nil, err
 	}

@@ -21,7 +21,8 @@ func (e *Engine) match(ctx context.Context, k *objectKind, objs []plan.Object, l
 	var need []int
 	for i, o := range objs {
 		// Disabled users are looked up too: an existing account of theirs is deactivated, never created.
-		if l, ok := links[o.SourceID]; (ok && l.Managed) || !o.InScope || o.Err != nil || o.HardDeleted {
+		// An object out of scope is looked up only when a create of it may have landed unrecorded.
+		if l, ok := links[o.SourceID]; (ok && l.Managed) || (!o.InScope && !o.Pending) || o.Err != nil || o.HardDeleted {
 			continue
 		}
 		need = append(need, i)

@@ -44,6 +44,8 @@ type snapshot struct {
 	members    map[string][]string
 	membersPut map[string][]string
 	membersDel []string
+	// pending holds "kind/sourceID" of the creates sent in earlier cycles without a recorded answer.
+	pending map[string]bool
 }
 
 // read gets everything the cycle needs from the directory. Any error aborts the cycle (ErrAborted);
@@ -93,7 +95,22 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
+	pending, err := e.st.Sets(store.SetPendingCreates)
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	snap.pending = make(map[string]bool, len(pending))
+	pendingGroup := false
+	for k := range pending {
+		snap.pending[k] = true
+		pendingGroup = pendingGroup || strings.HasPrefix(k, string(store.KindGroup)+"/")
+	}
 	now := e.o.Now()
+	if groupLink != "" && e.groups != nil && pendingGroup {
+		// A group created without its answer recorded did not change in the directory: read all
+		// groups, so it is looked up again.
+		groupLink = ""
+	}
 	if groupLink != "" && e.groups != nil && groupEscrowDue(escrows, now) {
 		// A group that failed (its create, update or members) did not change in the directory, so a delta
 		// round would not return it: read the groups whole and plan every one again. Groups are few next
@@ -135,6 +152,11 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 		}
 		// A user whose assigned roles changed is read again: appRoleAssignments may be mapped.
 		for id := range diffRoles(prev["roles"], snap.roles) {
+			extra[id] = true
+		}
+	}
+	for k := range snap.pending {
+		if id, ok := strings.CutPrefix(k, string(store.KindUser)+"/"); ok {
 			extra[id] = true
 		}
 	}

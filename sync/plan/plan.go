@@ -12,6 +12,8 @@
 //	 out of scope          | managed, active      | -                | Disable: update with IsSoftDeleted=true
 //	                       |                      |                  |   (Skip when skipOutOfScopeDeletions)
 //	 out of scope          | managed, disabled    | -                | Unchanged
+//	 out of scope, create  | none                 | 1 account        | as if linked: Disable (users, then
+//	   pending             |                      |                  |   unmanaged) or Delete (groups)
 //	 out of scope          | none or unmanaged    | -                | Skip (not effectively entitled)
 //	 out of scope (group)  | managed              | -                | Delete (DeleteOutOfScope; Delete action
 //	                       |                      |                  |   on and skipOutOfScopeDeletions off)
@@ -85,6 +87,9 @@ type Object struct {
 	Enabled bool
 	// HardDeleted is true when the source object is permanently gone.
 	HardDeleted bool
+	// Pending is true when a create of this object was sent but its answer never recorded (a crash or
+	// a lost answer): an account found by the matching attributes is then taken as the one created.
+	Pending bool
 	// Values are the attributes to export on update, by flat SCIM path (string, bool, int64, []string).
 	// For an object out of scope they are computed with IsSoftDeleted=true, which is how the mapping
 	// Not([IsSoftDeleted]) -> active turns an update into a disable.
@@ -230,7 +235,15 @@ func planOne(o *Object, in Input) Change {
 		return c
 	case !o.InScope:
 		if !managed {
-			return skip("not in scope: "+o.ScopeReason, false)
+			lk := in.Lookups[o.SourceID]
+			if !o.Pending || lk.Err != nil || len(lk.Candidates) != 1 {
+				return skip("not in scope: "+o.ScopeReason, false)
+			}
+			// A create of ours may have reached the target without its answer: the account found is
+			// ours, and leaves the scope like any linked one.
+			cd := lk.Candidates[0]
+			link = Link{TargetID: cd.TargetID, Managed: true, Values: cd.Values, Hash: ValuesHash(cd.Values)}
+			c.TargetID, c.MatchedBy = cd.TargetID, lk.By
 		}
 		if in.Policy.DeleteOutOfScope {
 			switch {
