@@ -258,3 +258,44 @@ func TestFaultKilledDuringMembershipChange(t *testing.T) {
 	e.noDuplicateMembers("after the kill")
 	e.checkLegacy()
 }
+
+// A create reaches the target but its answer is lost (no retry: the gateway's Retry-After is beyond what
+// the client waits), then the user is unassigned before the next cycle: the account created is found
+// and disabled, not left active and unmanaged.
+func TestFaultLostCreateThenUnassigned(t *testing.T) {
+	e := newGrpEnv(t, grpOptions{salesOnly: true})
+	e.rec.setFault(func(r scimRequest) proxyFault {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.Path, "/Users") && strings.Contains(string(r.Body), grpUPN("ann")) {
+			return proxyFault{Status: http.StatusServiceUnavailable, Late: true, RetryAfter: "3600"}
+		}
+		return proxyFault{}
+	})
+	rep, _ := e.cycleAllowingFailures("ann's create answer lost")
+	if rep.TotalFailed() == 0 {
+		t.Fatal("the lost create was not reported as a failure")
+	}
+	users, _ := e.dump()
+	if u := users[grpUPN("ann")]; u == nil || field(u, "active") != "true" {
+		t.Fatalf("ann's create should have landed: %v", u)
+	}
+	e.rec.setFault(nil)
+	if err := e.graph.Unassign(grpAnn); err != nil {
+		t.Fatal(err)
+	}
+	// ann was assigned directly and is a member of Deal Desk (assigned): take her out of it too.
+	if err := e.graph.RemoveMember(grpDesk, grpAnn); err != nil {
+		t.Fatal(err)
+	}
+	e.cycle("ann unassigned")
+	users, _ = e.dump()
+	if u := users[grpUPN("ann")]; u == nil || field(u, "active") != "false" {
+		t.Fatalf("ann left the scope; her account should be disabled: %v", u)
+	}
+	e.expectGroups("ann unassigned", map[string][]string{"Sales Team": {"ben", "cat"}, "Deal Desk": {"cat", "fay"}})
+	e.noDuplicateMembers("ann unassigned")
+	_, reqs := e.cycle("quiet")
+	if w := grpWrites(reqs); len(w) != 0 {
+		t.Errorf("not converged:%s", describe(w))
+	}
+	e.checkLegacy()
+}
