@@ -3,12 +3,10 @@ package scimclient_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,62 +15,17 @@ import (
 	"github.com/scimsync/scimsync/scimclient/scimtest"
 )
 
-// closedAddr is a 127.0.0.1 address nothing listens on: every connection is refused.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
-// silentListener accepts connections and never answers; it counts the connections.
-func silentListener(t *testing.T) (string, *atomic.Int64) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int64
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			n.Add(1)
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return l.Addr().String(), &n
-}
-
 func TestBreakerOpensOnUnreachableTarget(t *testing.T) {
 	const retries, threshold = 2, 3
-	addr, accepted := silentListener(t)
-	for name, base := range map[string]string{"connection refused": closedAddr(t), "accepts, never answers": addr} {
+	addr, accepted := scimtest.Silent(t)
+	for name, base := range map[string]string{"connection refused": scimtest.ClosedAddr(t), "accepts, never answers": addr} {
 		t.Run(name, func(t *testing.T) {
 			c, err := scimclient.New(scimclient.Options{BaseURL: "http://" + base + "/scim", Token: token, MaxRetries: retries,
 				RetryInitialInterval: time.Millisecond, Timeout: 20 * time.Millisecond, BreakerThreshold: threshold})
 			if err != nil {
 				t.Fatal(err)
 			}
-			accepted.Store(0)
+			before := accepted()
 			ctx := context.Background()
 			for i := 1; i <= 10; i++ {
 				err := c.PatchUser(ctx, "u1", scimclient.UserPatch(0, []scimclient.Change{{Path: "title", Value: "t"}}))
@@ -94,8 +47,8 @@ func TestBreakerOpensOnUnreachableTarget(t *testing.T) {
 			if s := c.Stats(); s.Requests != threshold*(1+retries) || s.Unsent != 10-threshold {
 				t.Fatalf("attempts %d, unsent %d", s.Requests, s.Unsent)
 			}
-			if name == "accepts, never answers" && accepted.Load() != threshold*(1+retries) {
-				t.Fatalf("the listener accepted %d connections, want %d", accepted.Load(), threshold*(1+retries))
+			if name == "accepts, never answers" && accepted()-before != threshold*(1+retries) {
+				t.Fatalf("the listener accepted %d connections, want %d", accepted()-before, threshold*(1+retries))
 			}
 			// A new cycle: the breaker is closed again and the next request goes out.
 			c.ResetBreaker()

@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/scimsync/scimsync/scimclient"
@@ -21,7 +19,7 @@ import (
 func TestEndToEndUnreachableTargetAborts(t *testing.T) {
 	l := newLocalTarget(t, scimtest.Options{Token: "t"})
 	closed := freeAddr(t)
-	silent, conns := silentTarget(t)
+	silent, conns := scimtest.Silent(t)
 	for name, addr := range map[string]string{"connection refused": closed, "accepts, never answers": silent} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -63,39 +61,5 @@ state: %s
 				t.Fatalf("quarantined: %+v", q)
 			}
 		})
-	}
-}
-
-// silentTarget accepts connections on 127.0.0.1 and never answers; conns counts them.
-func silentTarget(t *testing.T) (string, func() int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return ln.Addr().String(), func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(held)
 	}
 }

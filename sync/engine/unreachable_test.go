@@ -3,13 +3,12 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/scimclient/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -25,17 +24,11 @@ func TestUnreachableTargetAbortsTheCycle(t *testing.T) {
 		// flight then, each of at most 1+retries attempts.
 		maxAttempts = (threshold + concurrency - 1) * (1 + retries)
 	)
-	targets := map[string]func(t *testing.T) (addr string, conns func() int){
-		"connection refused": func(t *testing.T) (string, func() int) {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := l.Addr().String()
-			l.Close()
-			return addr, func() int { return 0 }
+	targets := map[string]func(tb testing.TB) (addr string, conns func() int){
+		"connection refused": func(tb testing.TB) (string, func() int) {
+			return scimtest.ClosedAddr(tb), func() int { return 0 }
 		},
-		"accepts and never answers": silent,
+		"accepts and never answers": scimtest.Silent,
 	}
 	phases := map[string]func(h *harness){
 		// 60 new users: more than ListThreshold, so the listing fails first and matching falls back to
@@ -118,39 +111,5 @@ func TestUnreachableTargetAbortsTheCycle(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-// silent listens on 127.0.0.1, accepts connections and never answers; conns counts them.
-func silent(t *testing.T) (string, func() int) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return l.Addr().String(), func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(held)
 	}
 }
