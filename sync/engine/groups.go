@@ -219,8 +219,13 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	var abort error // the target stopped answering: abort the cycle after recording what was sent
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.o.Concurrency)
-	for _, gid := range ids {
-		grp := gp.links[gid]
+	// Read every group's link before any worker writes gp.links.
+	grps := make([]store.Anchor, len(ids))
+	for i, gid := range ids {
+		grps[i] = gp.links[gid]
+	}
+	for i, gid := range ids {
+		grp := grps[i]
 		_, isUncertain := uncertain[gid]
 		origin := plan.MembersOrigin(gp.created[gid] && grp.MatchedBy == "created", snap.full, grp.Members != nil, isUncertain || changed.retargeted(snap.members[gid]))
 		g.Go(func() error {
