@@ -128,11 +128,12 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 			count(c, store.Anchor{}, nil)
 		default:
 			count(c, store.Anchor{}, nil)
+			if c.Failed {
+				e.outcome(c.Op, true) // matching failed: no request is sent, but the object failed
+			}
 		}
 	}
-	if e.o.Progress != nil {
-		e.o.Progress.Start("provisioning "+k.name+"s", len(work))
-	}
+	e.phase(k.name+"s", len(work)) // PhaseUsers or PhaseGroups
 	for _, wave := range waves(work, refs, e.refs) {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(e.o.Concurrency)
@@ -180,9 +181,8 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 					e.log.Debug("provisioned", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
 				}
 				count(c, old, err)
-				if e.o.Progress != nil {
-					e.o.Progress.Done(1)
-				}
+				e.outcome(c.Op, err != nil)
+				e.done(1)
 				return nil
 			})
 		}
@@ -457,6 +457,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 			}
 		}
 	}
+	e.phase(PhaseManagers, len(work))
 	if len(work) == 0 {
 		return nil, nil
 	}
@@ -469,6 +470,8 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	for _, w := range work {
 		g.Go(func() error {
 			err := e.users.patch(gctx, w.a.TargetID, toChanges([]plan.AttrChange{w.attr}))
+			defer e.done(1)
+			e.outcome(plan.Update, err != nil)
 			mu.Lock()
 			defer mu.Unlock()
 			prop := []store.Property{{Name: w.attr.Path, Old: fmt.Sprint(orNil(w.attr.Old)), New: fmt.Sprint(orNil(w.attr.New))}}
