@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/config"
-	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 	"github.com/scimsync/scimsync/sync/plan"
 )
@@ -171,7 +170,7 @@ func (l *liveStatus) snapshot(n int, now time.Time) *statusSnapshot {
 		s = *l.stored
 	} else {
 		s = statusSnapshot{Job: l.cfg.Name, Config: l.cfg.File, StatePath: l.cfg.StatePath, Status: "Active", NextKind: "initial (no watermark)",
-			Escrows: []store.Escrow{}, StagedOps: []store.StagedOp{}, Cycles: []store.Cycle{}}
+			Escrows: []escrowStatus{}, StagedOps: []stagedStatus{}, Cycles: []cycleStatus{}}
 	}
 	s.Job, s.Config = l.cfg.Name, l.cfg.File
 	s.From, s.Now, s.StateError = fromDaemon, now.UTC(), l.storedErr

@@ -62,11 +62,16 @@ type daemon struct {
 	entry cron.EntryID
 	// cycled, when set (tests), is told after each cycle once the status is up to date.
 	cycled chan<- struct{}
+	// servers counts the HTTP servers still shutting down.
+	servers sync.WaitGroup
 }
 
 func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
+	defer func() {
+		cancel()
+		d.servers.Wait() // the listeners are closed when run returns: a new daemon can bind them
+	}()
 	d.live = newLiveStatus(cfg)
 	j, err := openJob(cfg, d.log, d.live)
 	if err != nil {
@@ -74,7 +79,7 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	}
 	d.job = j
 	d.live.refresh(time.Now())
-	d.live.serveStatusSocket(ctx, statusSocket(cfg), d.log)
+	d.live.serveStatusSocket(ctx, statusSocket(cfg), d.log, &d.servers)
 	if cfg.Metrics != nil {
 		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
 			return withCode(exitConfig, err)
@@ -287,7 +292,9 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
 	d.live.statusRoutes(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
+	d.servers.Add(1)
 	go func() {
+		defer d.servers.Done()
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

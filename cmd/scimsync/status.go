@@ -42,17 +42,64 @@ type statusSnapshot struct {
 	NextKind    string     `json:"nextKind"`
 	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
 
-	Status      string               `json:"status"` // Active, Quarantine or Stopped
-	Quarantine  *quarantineStatus    `json:"quarantine,omitempty"`
-	Aborted     *store.AbortStreak   `json:"aborted,omitempty"`
-	LinkedUsers int                  `json:"linkedUsers"`
-	LinkedGroup int                  `json:"linkedGroups"`
-	Dialect     *store.TargetDialect `json:"dialect,omitempty"`
-	Escrows     []store.Escrow       `json:"escrows"`
-	Staged      int                  `json:"staged"`
-	StagedOps   []store.StagedOp     `json:"stagedOps"`
-	Cycles      []store.Cycle        `json:"cycles"`
+	Status       string            `json:"status"` // Active, Quarantine or Stopped
+	Quarantine   *quarantineStatus `json:"quarantine,omitempty"`
+	Aborted      *abortStatus      `json:"aborted,omitempty"`
+	LinkedUsers  int               `json:"linkedUsers"`
+	LinkedGroups int               `json:"linkedGroups"`
+	Dialect      *dialectStatus    `json:"dialect,omitempty"`
+	Escrows      []escrowStatus    `json:"escrows"`
+	Staged       int               `json:"staged"`
+	StagedOps    []stagedStatus    `json:"stagedOps"`
+	Cycles       []cycleStatus     `json:"cycles"`
 }
+
+// The stored records as the status shows them, in the JSON casing of the rest of the snapshot.
+type (
+	abortStatus struct {
+		Count     int       `json:"count"`
+		Since     time.Time `json:"since"`
+		LastError string    `json:"lastError"`
+	}
+	dialectStatus struct {
+		TargetURL   string    `json:"targetUrl"`
+		ElementAdds bool      `json:"elementAdds"`
+		LearnedAt   time.Time `json:"learnedAt"`
+	}
+	escrowStatus struct {
+		Kind       string    `json:"kind"`
+		SourceID   string    `json:"sourceId"`
+		Op         string    `json:"op"`
+		Attempts   int       `json:"attempts"`
+		FirstFail  time.Time `json:"firstFailed"`
+		NextRetry  time.Time `json:"nextRetry"`
+		ErrorClass string    `json:"errorClass"`
+		Error      string    `json:"error"`
+	}
+	stagedStatus struct {
+		Kind     string    `json:"kind"`
+		SourceID string    `json:"sourceId"`
+		TargetID string    `json:"targetId"`
+		Op       string    `json:"op"`
+		StagedAt time.Time `json:"stagedAt"`
+	}
+	cycleStatus struct {
+		ID          string     `json:"id"`
+		Kind        string     `json:"kind"`
+		Started     time.Time  `json:"started"`
+		Finished    *time.Time `json:"finished,omitempty"`
+		Created     int        `json:"created"`
+		Updated     int        `json:"updated"`
+		Disabled    int        `json:"disabled"`
+		Deleted     int        `json:"deleted"`
+		Unchanged   int        `json:"unchanged"`
+		Skipped     int        `json:"skipped"`
+		Failed      int        `json:"failed"`
+		Requests    int64      `json:"requests"`
+		Error       string     `json:"error,omitempty"`
+		Quarantined bool       `json:"quarantined"`
+	}
+)
 
 const (
 	fromDaemon    = "daemon"
@@ -141,22 +188,31 @@ func readStatus(cfg *config.Config, st *store.Store, n int, now time.Time) (*sta
 		}
 	}
 	if a, err := st.AbortStreak(); err == nil && a.Count > 0 && q == nil {
-		s.Aborted = &a
+		s.Aborted = &abortStatus{Count: a.Count, Since: a.Since, LastError: a.LastError}
 	}
 	if s.LinkedUsers, err = st.CountAnchors(store.KindUser); err != nil {
 		return nil, withCode(exitAborted, err)
 	}
-	if s.LinkedGroup, err = st.CountAnchors(store.KindGroup); err != nil {
+	if s.LinkedGroups, err = st.CountAnchors(store.KindGroup); err != nil {
 		return nil, withCode(exitAborted, err)
 	}
-	if s.Escrows, err = st.Escrows(); err != nil {
+	escrows, err := st.Escrows()
+	if err != nil {
 		return nil, withCode(exitAborted, err)
+	}
+	s.Escrows = make([]escrowStatus, 0, len(escrows))
+	for _, e := range escrows {
+		s.Escrows = append(s.Escrows, escrowStatus{Kind: string(e.Kind), SourceID: e.SourceID, Op: e.Op, Attempts: e.Attempts,
+			FirstFail: e.FirstFailed, NextRetry: e.NextRetry, ErrorClass: e.ErrorClass, Error: e.Error})
 	}
 	staged, err := st.StagedOps()
 	if err != nil {
 		return nil, withCode(exitAborted, err)
 	}
-	s.Staged, s.StagedOps = len(staged), staged[:min(len(staged), stagedShown)]
+	s.Staged, s.StagedOps = len(staged), make([]stagedStatus, 0, min(len(staged), stagedShown))
+	for _, o := range staged[:min(len(staged), stagedShown)] {
+		s.StagedOps = append(s.StagedOps, stagedStatus{Kind: string(o.Kind), SourceID: o.SourceID, TargetID: o.TargetID, Op: o.Op, StagedAt: o.StagedAt})
+	}
 	wm, err := st.Watermark("users")
 	if err != nil {
 		return nil, withCode(exitAborted, err)
@@ -168,26 +224,24 @@ func readStatus(cfg *config.Config, st *store.Store, n int, now time.Time) (*sta
 	if d, err := st.TargetDialect(); err != nil {
 		return nil, withCode(exitAborted, err)
 	} else if d != nil && d.ElementAdds {
-		s.Dialect = d
+		s.Dialect = &dialectStatus{TargetURL: d.TargetURL, ElementAdds: true, LearnedAt: d.LearnedAt}
 	}
-	if s.Cycles, err = st.Cycles(n); err != nil {
+	cycles, err := st.Cycles(n)
+	if err != nil {
 		return nil, withCode(exitAborted, err)
 	}
-	for _, c := range s.Cycles {
-		if c.Error == "" && !c.Quarantined && !c.Finished.IsZero() {
+	s.Cycles = make([]cycleStatus, 0, len(cycles))
+	for _, c := range cycles {
+		cs := cycleStatus{ID: c.ID, Kind: c.Kind, Started: c.Started, Created: c.Created, Updated: c.Updated, Disabled: c.Disabled,
+			Deleted: c.Deleted, Unchanged: c.Unchanged, Skipped: c.Skipped, Failed: c.Failed, Requests: c.Requests, Error: c.Error, Quarantined: c.Quarantined}
+		if !c.Finished.IsZero() {
 			f := c.Finished
-			s.LastSuccess = &f
-			break
+			cs.Finished = &f
+			if c.Error == "" && !c.Quarantined && s.LastSuccess == nil {
+				s.LastSuccess = &f
+			}
 		}
-	}
-	if s.Escrows == nil {
-		s.Escrows = []store.Escrow{}
-	}
-	if s.StagedOps == nil {
-		s.StagedOps = []store.StagedOp{}
-	}
-	if s.Cycles == nil {
-		s.Cycles = []store.Cycle{}
+		s.Cycles = append(s.Cycles, cs)
 	}
 	return s, nil
 }
@@ -236,7 +290,7 @@ func writeStatusText(w io.Writer, s *statusSnapshot, n int) error {
 	if s.LastSuccess != nil {
 		fmt.Fprintf(w, "last ok    %s\n", stamp(*s.LastSuccess))
 	}
-	fmt.Fprintf(w, "linked     %d users, %d groups\n", s.LinkedUsers, s.LinkedGroup)
+	fmt.Fprintf(w, "linked     %d users, %d groups\n", s.LinkedUsers, s.LinkedGroups)
 	if d := s.Dialect; d != nil {
 		fmt.Fprintf(w, "dialect    %s (learned %s from %s)\n", scimclient.Dialect{ElementAdds: true}, stamp(d.LearnedAt), d.TargetURL)
 	}
@@ -292,14 +346,14 @@ func phaseCount(p phaseStatus) string {
 	return fmt.Sprintf("%d/%d", p.Done, p.Total)
 }
 
-func cycleTook(c store.Cycle) string {
-	if c.Finished.IsZero() {
+func cycleTook(c cycleStatus) string {
+	if c.Finished == nil {
 		return "-"
 	}
 	return c.Finished.Sub(c.Started).Round(time.Millisecond).String()
 }
 
-func cycleNote(c store.Cycle) string {
+func cycleNote(c cycleStatus) string {
 	if c.Error == "" && c.Quarantined {
 		return "quarantined"
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -82,7 +83,7 @@ func statusSocket(cfg *config.Config) string { return cfg.StatePath + ".sock" }
 
 // serveStatusSocket answers status requests on the local socket until ctx ends. A socket left by a
 // daemon that died is replaced; one that answers belongs to a running daemon and is left alone.
-func (l *liveStatus) serveStatusSocket(ctx context.Context, path string, log *zap.Logger) {
+func (l *liveStatus) serveStatusSocket(ctx context.Context, path string, log *zap.Logger, running *sync.WaitGroup) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		log.Warn("another scimsync answers on the status socket; not serving it", zap.String("socket", path))
@@ -104,7 +105,9 @@ func (l *liveStatus) serveStatusSocket(ctx context.Context, path string, log *za
 	l.statusRoutes(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
+	running.Add(1)
 	go func() {
+		defer running.Done()
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
