@@ -209,3 +209,32 @@ func TestStatusPageHoldInChromium(t *testing.T) {
 		t.Errorf("cycle heading = %q, want Idle", got)
 	}
 }
+
+// TestTerminalProgressEveryPhase: sync's bar shows each phase as it starts (a spinner while reading
+// Graph, whose size is unknown) and clears it when the next begins; a phase with nothing to do shows none.
+func TestTerminalProgressEveryPhase(t *testing.T) {
+	var b strings.Builder
+	p := &terminalProgress{w: &b}
+	p.Start(engine.PhaseReading, 0)
+	p.Start(engine.PhaseMatching, 3)
+	p.Done(3)
+	p.Start(engine.PhaseUsers, 2)
+	p.Done(2)
+	p.Start(engine.PhaseManagers, 0)
+	p.finish()
+	out := b.String()
+	last := -1
+	for _, want := range []string{"reading Graph", "matching", "(0/3)", "users", "(0/2)"} {
+		i := strings.Index(out, want)
+		if i <= last {
+			t.Fatalf("%q missing or out of order in %q", want, out)
+		}
+		last = i
+	}
+	if strings.Contains(out, "managers") {
+		t.Errorf("a bar for a phase with nothing to do: %q", out)
+	}
+	if !strings.HasSuffix(out, "\r") {
+		t.Errorf("the last bar is not cleared: %q", out)
+	}
+}

@@ -121,7 +121,7 @@ func (p *terminalProgress) Start(phase string, total int) {
 		size = -1 // spinner
 	}
 	p.bar = progressbar.NewOptions(size, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription(phaseLabel(phase)),
-		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6))
+		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6), progressbar.OptionSetRenderBlankState(true))
 }
 
 func (p *terminalProgress) Done(n int) {
