@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"maps"
+	"os"
 	"sync"
 	"time"
 
@@ -141,6 +144,9 @@ func (l *liveStatus) refresh(now time.Time) {
 	l.mu.Lock()
 	cfg := l.cfg
 	l.mu.Unlock()
+	if _, err := os.Stat(cfg.StatePath); errors.Is(err, fs.ErrNotExist) {
+		return // no cycle has run yet: nothing to show, and nothing wrong
+	}
 	s, err := readStateStatus(cfg, now)
 	l.mu.Lock()
 	defer l.mu.Unlock()

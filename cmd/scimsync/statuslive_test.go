@@ -31,6 +31,10 @@ func testCfg(t *testing.T) *config.Config {
 
 func TestLiveStatusPhases(t *testing.T) {
 	l := newLiveStatus(testCfg(t))
+	l.refresh(time.Now()) // a fresh install: no state file yet, which is not an error
+	if s := l.snapshot(10, time.Now()); s.StateError != "" || s.Status != "Active" || s.Phase != phaseIdle || s.NextKind != "initial (no watermark)" {
+		t.Fatalf("before any cycle: %+v", s)
+	}
 	l.begin()
 	l.Start(engine.PhaseReading, 0)
 	l.Start(engine.PhaseMatching, 10)
