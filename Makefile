@@ -8,7 +8,7 @@ FUZZTIME ?= 3000x
 LONGFUZZ ?= 2m
 PKGS := ./...
 
-.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps chaos
+.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps chaos chromium
 
 all: build
 
@@ -22,10 +22,15 @@ $(BIN): $(shell find . -name '*.go' -not -path './node_modules/*' 2>/dev/null) g
 
 # The whole suite: vet, unit and integration tests (real msgraph-sdk-go against the emulated Graph,
 # SCIMMY from npm, SMTP on loopback), the end-to-end test of the built binary, and short fuzz runs.
-test: scimmy-deps build
+test: scimmy-deps chromium build
 	$(GO) vet $(PKGS)
 	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 15m $(PKGS)
 	$(MAKE) --no-print-directory fuzz-short
+
+# The status page test drives a real headless Chromium (Debian package chromium); it fails, never
+# skips, without one.
+chromium:
+	@command -v chromium >/dev/null || apt-get install -y chromium
 
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./mapping

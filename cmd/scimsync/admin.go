@@ -12,131 +12,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimsync/scimsync/config"
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
-	"github.com/scimsync/scimsync/sync/quarantine"
 )
-
-// newStatusCmd is the portal's provisioning status page for the terminal: state, quarantine, escrows
-// and the last cycles, read from the state file without touching Graph or the target.
-func newStatusCmd() *cobra.Command {
-	var cycles int
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the job's state: quarantine, escrows, staged deletions and the last cycles",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configPath(cmd))
-			if err != nil {
-				return err
-			}
-			st, err := openState(cfg, true)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			// bbolt cannot notice a damaged value until it is read, so the health check reads them all.
-			if err := st.Verify(); err != nil {
-				return withCode(exitAborted, err)
-			}
-			return printStatus(cmd.OutOrStdout(), cfg, st, cycles, time.Now())
-		},
-	}
-	cmd.Flags().IntVar(&cycles, "cycles", 10, "how many recent cycles to show")
-	return cmd
-}
 
 func configPath(cmd *cobra.Command) string {
 	p, _ := cmd.Flags().GetString("config")
 	return p
-}
-
-// printStatus renders the status page.
-func printStatus(w io.Writer, cfg *config.Config, st *store.Store, n int, now time.Time) error {
-	q, err := st.Quarantine()
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	users, err := st.CountAnchors(store.KindUser)
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	groups, err := st.CountAnchors(store.KindGroup)
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	escrows, err := st.Escrows()
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	staged, err := st.StagedOps()
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	wm, err := st.Watermark("users")
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	d, err := st.TargetDialect()
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	fmt.Fprintf(w, "job        %s\nconfig     %s\nstate      %s\n", cfg.Name, cfg.File, cfg.StatePath)
-	switch {
-	case q == nil:
-		fmt.Fprintf(w, "status     Active\n")
-	case quarantine.Expired(*q, now) || quarantine.Exhausted(*q):
-		fmt.Fprintf(w, "status     Stopped: quarantined (%s) since %s; run `scimsync restart` after fixing the cause\n", q.Reason, stamp(q.SeriesBegan))
-	default:
-		fmt.Fprintf(w, "status     Quarantine: %s since %s, next attempt %s\n", q.Reason, stamp(q.SeriesBegan), stamp(quarantine.NextAttempt(*q)))
-	}
-	if q != nil && q.Error != "" {
-		fmt.Fprintf(w, "           cause: %s\n", q.Error)
-	}
-	if a, err := st.AbortStreak(); err == nil && a.Count > 0 && q == nil {
-		fmt.Fprintf(w, "aborted    the last %d cycle(s) since %s could not run (%d in a row over %s quarantine the job): %s\n",
-			a.Count, stamp(a.Since), quarantine.AbortLimit, quarantine.AbortFloor, oneLine(a.LastError, 120))
-	}
-	next := "initial (no watermark)"
-	if wm != "" {
-		next = "incremental"
-	}
-	fmt.Fprintf(w, "next cycle %s\nlinked     %d users, %d groups\n", next, users, groups)
-	if d != nil && d.ElementAdds {
-		fmt.Fprintf(w, "dialect    %s (learned %s from %s)\n", scimclient.Dialect{ElementAdds: true}, stamp(d.LearnedAt), d.TargetURL)
-	}
-	fmt.Fprintf(w, "escrows    %d\n", len(escrows))
-	for i, e := range escrows {
-		if i == 5 {
-			fmt.Fprintf(w, "           ... and %d more (scimsync logs --status Failure)\n", len(escrows)-i)
-			break
-		}
-		fmt.Fprintf(w, "           %s %s: %s after %d attempts (%s), next retry %s\n", e.Kind, e.SourceID, e.Op, e.Attempts, e.ErrorClass, stamp(e.NextRetry))
-	}
-	if len(staged) > 0 {
-		fmt.Fprintf(w, "staged     %d disables/deletes held by the deletion threshold: review with `scimsync logs --action StagedDelete`, apply with `scimsync allow-deletes`\n", len(staged))
-	}
-	cs, err := st.Cycles(n)
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	if len(cs) == 0 {
-		fmt.Fprintln(w, "cycles     none yet")
-		return nil
-	}
-	fmt.Fprintln(w, "\nlast cycles:")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "started\tkind\ttook\tcreated\tupdated\tdisabled\tdeleted\tunchanged\tfailed\tnote")
-	for _, c := range cs {
-		note := c.Error
-		if note == "" && c.Quarantined {
-			note = "quarantined"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", stamp(c.Started), c.Kind, c.Finished.Sub(c.Started).Round(time.Millisecond),
-			c.Created, c.Updated, c.Disabled, c.Deleted, c.Unchanged, c.Failed, oneLine(note, 80))
-	}
-	return tw.Flush()
 }
 
 func stamp(t time.Time) string {

@@ -4,14 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/graph/graphtest"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/scimclient/scimtest"
@@ -45,23 +50,134 @@ logging:
   level: warn
 `
 
+// demoServeConfig is added for `demo --serve`: a schedule quick enough to watch and the metrics
+// listener that serves the status page when `scimsync run` uses this configuration.
+const demoServeConfig = `schedule: "@every 2m"
+metrics:
+  listen: %s
+`
+
 // newDemoCmd runs the embedded default end to end, so a newcomer sees a real sync in one command.
 func newDemoCmd() *cobra.Command {
-	var keep bool
+	var keep, serve bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a real sync against an emulated Graph tenant and an in-process SCIM target",
 		Long: `Start an emulated Microsoft Graph tenant (about 50 users of the fictional Contoso) and an
 in-process SCIM 2.0 target on 127.0.0.1, write a job configuration with the Gong preset, run one real
 cycle through msgraph-sdk-go, azidentity and the SCIM client, print the summary and what the target now
-holds, then run a second cycle to show that nothing changed is nothing sent.`,
+holds, then run a second cycle to show that nothing changed is nothing sent.
+
+With --serve the tenant and the target keep running after the first cycle, and the configuration is
+printed with the commands to try against it (run, status and its web page, logs, sync, provision);
+Ctrl-C stops them and removes the files.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if serve {
+				ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				return serveDemo(ctx, cmd.OutOrStdout(), keep)
+			}
 			return runDemo(cmd.Context(), cmd.OutOrStdout(), keep)
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the generated configuration and state directory")
+	cmd.Flags().BoolVar(&serve, "serve", false, "keep the emulated tenant and target running and print a configuration to try every command against; Ctrl-C stops")
 	return cmd
+}
+
+// demoEnv is the emulated tenant, the in-process target and a job configuration pointing at them.
+type demoEnv struct {
+	dir     string
+	cfgPath string
+	cfg     *config.Config
+	graph   *graphtest.Server
+	tenant  *graphtest.Tenant
+	target  *scimtest.Server
+	url     string
+	// metrics is the metrics listener address written into the configuration ("" when none).
+	metrics string
+}
+
+// demoOptions vary the demo for `demo --serve` and tests.
+type demoOptions struct {
+	// metrics, when not empty, adds the schedule and metrics listener of demoServeConfig.
+	metrics string
+	// fault is the target's fault injector (tests).
+	fault func(*http.Request) *scimtest.Fault
+}
+
+// startDemo starts the emulators and writes the configuration into dir.
+func startDemo(dir string, o demoOptions) (*demoEnv, error) {
+	metrics := o.metrics
+	e := &demoEnv{dir: dir, tenant: graphtest.SampleTenant(), metrics: metrics}
+	e.graph = graphtest.NewServer(e.tenant, graphtest.Options{PageSize: 20})
+	e.graph.Start()
+	const token = "demo-target-token"
+	e.target = scimtest.New(scimtest.Options{Token: token, Fault: o.fault})
+	e.url = e.target.Start()
+	files := map[string]string{"graph-secret": "demo-client-secret\n", "target-token": token + "\n"}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			e.close()
+			return nil, err
+		}
+	}
+	ca := filepath.Join(dir, "graph-ca.pem")
+	if err := e.graph.WriteCA(ca); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.cfgPath = filepath.Join(dir, "demo.yaml")
+	cfgText := fmt.Sprintf(demoConfig, e.graph.TenantID(), filepath.Join(dir, "graph-secret"), e.graph.GraphURL(), e.graph.AuthorityHost(), ca,
+		e.tenant.ServicePrincipal.ID, e.url, filepath.Join(dir, "target-token"), filepath.Join(dir, "demo.db"))
+	if metrics != "" {
+		cfgText += fmt.Sprintf(demoServeConfig, metrics)
+	}
+	if err := os.WriteFile(e.cfgPath, []byte(cfgText), 0o600); err != nil {
+		e.close()
+		return nil, err
+	}
+	cfg, err := loadConfig(e.cfgPath)
+	if err != nil {
+		e.close()
+		return nil, err
+	}
+	e.cfg = cfg
+	return e, nil
+}
+
+func (e *demoEnv) close() {
+	e.graph.Close()
+	e.target.Close()
+}
+
+// describe prints what runs where.
+func (e *demoEnv) describe(w io.Writer) {
+	fmt.Fprintf(w, "Emulated Graph tenant %s at %s: %d users, %d groups, %d app assignments\n",
+		e.graph.TenantID(), e.graph.GraphURL(), len(e.tenant.Users), len(e.tenant.Groups), len(e.tenant.Assignments))
+	fmt.Fprintf(w, "SCIM target at %s (in-process)\n", e.url)
+	fmt.Fprintf(w, "Job configuration: %s (Gong preset, scope: assigned users and groups)\n\n", e.cfgPath)
+}
+
+// firstCycle runs one manual cycle and prints its summary.
+func (e *demoEnv) firstCycle(ctx context.Context, w io.Writer) (*job, error) {
+	log, err := newLogger(e.cfg.Logging.Level, e.cfg.Logging.Format)
+	if err != nil {
+		return nil, err
+	}
+	j, err := openJob(e.cfg, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := j.cycle(ctx, false)
+	if err != nil {
+		return nil, withCode(exitAborted, err)
+	}
+	fmt.Fprintln(w, "First cycle:")
+	printReport(w, rep)
+	fmt.Fprintf(w, "  SCIM requests %5d\n\n", j.target.Stats().Requests)
+	return j, nil
 }
 
 func runDemo(ctx context.Context, w io.Writer, keep bool) error {
@@ -72,61 +188,21 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if !keep {
 		defer os.RemoveAll(dir)
 	}
-	tenant := graphtest.SampleTenant()
-	g := graphtest.NewServer(tenant, graphtest.Options{PageSize: 20})
-	g.Start()
-	defer g.Close()
-	const token = "demo-target-token"
-	target := scimtest.New(scimtest.Options{Token: token})
-	targetURL := target.Start()
-	defer target.Close()
-
-	files := map[string]string{"graph-secret": "demo-client-secret\n", "target-token": token + "\n"}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
-			return err
-		}
-	}
-	ca := filepath.Join(dir, "graph-ca.pem")
-	if err := g.WriteCA(ca); err != nil {
-		return err
-	}
-	cfgPath := filepath.Join(dir, "demo.yaml")
-	cfgText := fmt.Sprintf(demoConfig, g.TenantID(), filepath.Join(dir, "graph-secret"), g.GraphURL(), g.AuthorityHost(), ca,
-		tenant.ServicePrincipal.ID, targetURL, filepath.Join(dir, "target-token"), filepath.Join(dir, "demo.db"))
-	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(cfgPath)
+	e, err := startDemo(dir, demoOptions{})
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
+	defer e.close()
+	e.describe(w)
+	j, err := e.firstCycle(ctx, w)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "Emulated Graph tenant %s at %s: %d users, %d groups, %d app assignments\n",
-		g.TenantID(), g.GraphURL(), len(tenant.Users), len(tenant.Groups), len(tenant.Assignments))
-	fmt.Fprintf(w, "SCIM target at %s (in-process)\n", targetURL)
-	fmt.Fprintf(w, "Job configuration: %s (Gong preset, scope: assigned users and groups)\n\n", cfgPath)
-
-	j, err := openJob(cfg, log, nil)
-	if err != nil {
-		return err
-	}
-	rep, err := j.cycle(ctx, false)
-	if err != nil {
-		return withCode(exitAborted, err)
-	}
-	fmt.Fprintln(w, "First cycle:")
-	printReport(w, rep)
-	fmt.Fprintf(w, "  SCIM requests %5d\n\n", j.target.Stats().Requests)
-
-	printTarget(w, target.Users())
-	printGroups(w, target.Groups(), target.Users())
+	printTarget(w, e.target.Users())
+	printGroups(w, e.target.Groups(), e.target.Users())
 
 	before := j.target.Stats().Requests
-	rep, err = j.cycle(ctx, false)
+	rep, err := j.cycle(ctx, false)
 	if err != nil {
 		return withCode(exitAborted, err)
 	}
@@ -136,6 +212,58 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 		fmt.Fprintf(w, "Kept %s\n", dir)
 	}
 	return nil
+}
+
+// serveDemo is `demo --serve`: the emulators stay up until ctx ends (Ctrl-C), with a first cycle run
+// so that status and logs have something to show at once.
+func serveDemo(ctx context.Context, w io.Writer, keep bool) error {
+	dir, err := os.MkdirTemp("", "scimsync-demo-")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(dir)
+	}
+	metrics, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	e, err := startDemo(dir, demoOptions{metrics: metrics})
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	e.describe(w)
+	if _, err := e.firstCycle(ctx, w); err != nil {
+		return err
+	}
+	c := shellQuote(e.cfgPath)
+	fmt.Fprintf(w, `The emulated tenant and target keep running. Try, in another terminal:
+  scimsync run --config %[1]s            # the daemon; its status page: http://%[2]s/status
+  scimsync status --config %[1]s         # asks the daemon, or reads the state file when none runs
+  scimsync status -o json --config %[1]s
+  scimsync logs --config %[1]s
+  scimsync sync --dry-run --config %[1]s
+  scimsync provision --user %[3]s --config %[1]s
+Press Ctrl-C to stop.
+config: %[1]s
+`, c, metrics, e.tenant.Users[0]["userPrincipalName"])
+	<-ctx.Done()
+	fmt.Fprintln(w, "stopped")
+	if keep {
+		fmt.Fprintf(w, "Kept %s\n", dir)
+	}
+	return nil
+}
+
+// freeLoopbackAddr picks a free port on 127.0.0.1 for the demo's metrics listener.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // printTarget shows what the target holds: the proof that attributes arrived as mapped.

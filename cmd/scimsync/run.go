@@ -55,16 +55,31 @@ type daemon struct {
 
 	mu  sync.Mutex
 	job *job
+
+	// live is what /status and `scimsync status` show; cron and entry give the next cycle's time.
+	live  *liveStatus
+	cron  *cron.Cron
+	entry cron.EntryID
+	// cycled, when set (tests), is told after each cycle once the status is up to date.
+	cycled chan<- struct{}
+	// servers counts the HTTP servers still shutting down.
+	servers sync.WaitGroup
 }
 
 func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	j, err := openJob(cfg, d.log, nil)
+	defer func() {
+		cancel()
+		d.servers.Wait() // the listeners are closed when run returns: a new daemon can bind them
+	}()
+	d.live = newLiveStatus(cfg)
+	j, err := openJob(cfg, d.log, d.live)
 	if err != nil {
 		return err
 	}
 	d.job = j
+	d.live.refresh(time.Now())
+	d.live.serveStatusSocket(ctx, statusSocket(cfg), d.log, &d.servers)
 	if cfg.Metrics != nil {
 		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
 			return withCode(exitConfig, err)
@@ -77,7 +92,8 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	}
 	cycles := make(chan struct{}, 1)
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
-	c.Schedule(sched, cron.FuncJob(func() {
+	d.cron = c
+	d.entry = c.Schedule(sched, cron.FuncJob(func() {
 		select {
 		case cycles <- struct{}{}:
 		default: // a cycle is still pending or running: skip this tick
@@ -85,6 +101,7 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	}))
 	c.Start()
 	defer c.Stop()
+	d.live.setNext(c.Entry(d.entry).Next)
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -131,7 +148,10 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 			j := d.job
 			d.mu.Unlock()
 			start := time.Now()
+			d.live.begin()
 			res, err := j.run(ctx, engine.RunOptions{})
+			d.live.end(res, err)
+			d.afterCycle(ctx)
 			switch {
 			case errors.Is(err, store.ErrLocked):
 				d.log.Warn("the state file is in use (a manual sync?); skipping this tick", zap.Error(err))
@@ -160,12 +180,13 @@ func (d *daemon) reload() {
 		d.log.Error("reload: changing the state path needs a restart; keeping the running configuration")
 		return
 	}
-	j, err := openJob(cfg, d.log, nil)
+	j, err := openJob(cfg, d.log, d.live)
 	if err != nil {
 		d.log.Error("reload failed; keeping the running configuration", zap.Error(err))
 		return
 	}
 	d.job = j
+	d.live.setConfig(cfg)
 	d.log.Info("configuration reloaded")
 }
 
@@ -267,26 +288,13 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	// /status is `scimsync status` over HTTP; while a cycle holds the state file it says so.
-	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
-		d.mu.Lock()
-		cfg := d.job.cfg
-		d.mu.Unlock()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		st, err := openState(cfg, true)
-		if err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, err)
-			return
-		}
-		defer st.Close()
-		if err := printStatus(w, cfg, st, 10, time.Now()); err != nil {
-			fmt.Fprintln(w, err)
-		}
-	})
+	// /status and /status.json answer from memory, so they work while a cycle holds the state file.
+	d.live.statusRoutes(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
+	d.servers.Add(1)
 	go func() {
+		defer d.servers.Done()
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -294,4 +302,17 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
 	}()
 	d.log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
 	return nil
+}
+
+// afterCycle brings the status up to date after a cycle: what the state file now holds and when the
+// next cycle runs.
+func (d *daemon) afterCycle(ctx context.Context) {
+	d.live.refresh(time.Now())
+	d.live.setNext(d.cron.Entry(d.entry).Next)
+	if d.cycled != nil {
+		select {
+		case d.cycled <- struct{}{}:
+		case <-ctx.Done():
+		}
+	}
 }

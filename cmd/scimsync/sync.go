@@ -34,8 +34,9 @@ quarantine when it succeeds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var bar engine.Progress
+			tp := &terminalProgress{w: os.Stderr}
 			if term.IsTerminal(int(os.Stderr.Fd())) {
-				bar = &terminalProgress{w: os.Stderr}
+				bar = tp
 			}
 			j, err := jobFromFlags(cmd, bar)
 			if err != nil {
@@ -48,6 +49,7 @@ quarantine when it succeeds.`,
 				return dryRunCycle(ctx, cmd.OutOrStdout(), j, initial)
 			}
 			res, err := j.run(ctx, engine.RunOptions{Initial: initial, Manual: true})
+			tp.finish()
 			w := cmd.OutOrStdout()
 			if res != nil && res.Why != "" && res.Why != "not quarantined" {
 				fmt.Fprintln(w, res.Why)
@@ -102,23 +104,37 @@ func printReport(w io.Writer, r *engine.Report) {
 	}
 }
 
-// terminalProgress draws a progress bar for the apply phase on an interactive terminal.
+// terminalProgress draws one progress bar per phase of the cycle on an interactive terminal (a
+// spinner for reading Graph, whose size is not known ahead); each bar is cleared when the next starts.
 type terminalProgress struct {
 	w   io.Writer
 	bar *progressbar.ProgressBar
 }
 
 func (p *terminalProgress) Start(phase string, total int) {
-	if total == 0 {
+	p.finish()
+	if total == 0 && phase != engine.PhaseReading {
 		return
 	}
-	p.bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription(phase),
-		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6))
+	size := total
+	if total == 0 {
+		size = -1 // spinner
+	}
+	p.bar = progressbar.NewOptions(size, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription(phaseLabel(phase)),
+		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6), progressbar.OptionSetRenderBlankState(true))
 }
 
 func (p *terminalProgress) Done(n int) {
 	if p.bar != nil {
 		_ = p.bar.Add(n)
+	}
+}
+
+// finish clears the current bar, so the summary that follows starts on a clean line.
+func (p *terminalProgress) finish() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+		p.bar = nil
 	}
 }
 

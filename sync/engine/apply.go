@@ -133,11 +133,12 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 			count(c, store.Anchor{}, nil)
 		default:
 			count(c, store.Anchor{}, nil)
+			if c.Failed {
+				e.outcome(c.Op, true) // matching failed: no request is sent, but the object failed
+			}
 		}
 	}
-	if e.o.Progress != nil {
-		e.o.Progress.Start("provisioning "+k.name+"s", len(work))
-	}
+	e.phase(k.name+"s", len(work)) // PhaseUsers or PhaseGroups
 	for _, wave := range waves(work, refs, e.refs) {
 		if err := e.markPending(k, wave); err != nil {
 			return res, err
@@ -188,9 +189,8 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 					e.log.Debug("provisioned", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
 				}
 				count(c, old, err)
-				if e.o.Progress != nil {
-					e.o.Progress.Done(1)
-				}
+				e.outcome(c.Op, err != nil)
+				e.done(1)
 				return nil
 			})
 		}
@@ -521,6 +521,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 			}
 		}
 	}
+	e.phase(PhaseManagers, len(work))
 	if len(work) == 0 {
 		return nil, nil
 	}
@@ -533,6 +534,8 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	for _, w := range work {
 		g.Go(func() error {
 			err := e.users.patch(gctx, w.a.TargetID, toChanges([]plan.AttrChange{w.attr}))
+			defer e.done(1)
+			e.outcome(plan.Update, err != nil)
 			mu.Lock()
 			defer mu.Unlock()
 			prop := []store.Property{{Name: w.attr.Path, Old: fmt.Sprint(orNil(w.attr.Old)), New: fmt.Sprint(orNil(w.attr.New))}}

@@ -101,7 +101,7 @@ type Options struct {
 	Env         *mapping.Env
 	Logger      *zap.Logger
 	Now         func() time.Time
-	// Progress, when set, is told how many objects the apply phase will process and each one done.
+	// Progress, when set, is told each phase as it starts and each unit done (see Phases).
 	Progress Progress
 	// DryRun plans without sending anything or recording state; the report lists the plan.
 	DryRun bool
@@ -114,12 +114,6 @@ type Options struct {
 	Alerter Alerter
 	// Job, StatePath and ConfigPath name the job in emails and the commands they suggest.
 	Job, StatePath, ConfigPath string
-}
-
-// Progress receives progress of the apply phase (a terminal progress bar, metrics).
-type Progress interface {
-	Start(phase string, total int)
-	Done(n int)
 }
 
 // Engine runs cycles for one job.
@@ -280,6 +274,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 
 	// 1. read: any error here aborts the cycle before planning, so an outage never looks like
 	// mass unassignment.
+	e.phase(PhaseReading, 0)
 	snap, err := e.read(ctx, initial)
 	if err != nil {
 		return rep, err
@@ -299,10 +294,12 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	markPending(objs, store.KindUser, snap.pending)
 	log.Info("read the directory", zap.String("kind", rep.Kind), zap.Int("users", len(snap.users)),
 		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.groups)))
+	e.phase(PhaseMatching, len(objs))
 	changes, err := e.planKind(ctx, e.users, objs, links, refs)
 	if err != nil {
 		return rep, e.fatal(rep, err)
 	}
+	e.done(len(objs))
 	var gp *groupPlan
 	if e.groups != nil {
 		if gp, err = e.planGroups(ctx, snap); err != nil {

@@ -217,6 +217,7 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	defer b.Close()
 	var mu sync.Mutex
 	var abort error // the target stopped answering: abort the cycle after recording what was sent
+	e.phase(PhaseMemberships, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.o.Concurrency)
 	// Read every group's link before any worker writes gp.links.
@@ -229,7 +230,9 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 		_, isUncertain := uncertain[gid]
 		origin := plan.MembersOrigin(gp.created[gid] && grp.MatchedBy == "created", snap.full, grp.Members != nil, isUncertain || changed.retargeted(snap.members[gid]))
 		g.Go(func() error {
+			defer e.done(1)
 			fail := func(op string, err error) {
+				e.outcome(plan.Update, true)
 				mu.Lock()
 				defer mu.Unlock()
 				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID, op, nil, err))

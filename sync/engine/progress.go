@@ -1,0 +1,49 @@
+package engine
+
+import "github.com/scimsync/scimsync/sync/plan"
+
+// The phases of a cycle, in the order they run, as passed to Progress.Start. A phase with no work may
+// be reported with a total of 0, or not at all (groups, memberships and managers when off).
+const (
+	PhaseReading     = "reading"     // reading Graph: users, groups, assignments (total unknown: 0)
+	PhaseMatching    = "matching"    // scoping, mapping and matching the users read to target accounts
+	PhaseUsers       = "users"       // creating, updating, disabling and deleting users
+	PhaseGroups      = "groups"      // the same for groups
+	PhaseMemberships = "memberships" // group members, one unit per group
+	PhaseManagers    = "managers"    // manager references, one unit per user
+)
+
+// Phases lists the phases in the order a cycle runs them.
+var Phases = []string{PhaseReading, PhaseMatching, PhaseUsers, PhaseGroups, PhaseMemberships, PhaseManagers}
+
+// Progress receives a cycle's progress, for a terminal progress bar or the daemon's live status: each
+// phase as it starts with the number of units it will process (0 when unknown), then units done.
+type Progress interface {
+	Start(phase string, total int)
+	Done(n int)
+}
+
+// Outcomes is what a Progress may also implement to be told each object's outcome as it is applied,
+// so the live status can say "120 created, 3 failed so far" before the cycle's report exists.
+// Membership and manager failures arrive as failed updates.
+type Outcomes interface {
+	Outcome(op plan.Op, failed bool)
+}
+
+func (e *Engine) phase(name string, total int) {
+	if e.o.Progress != nil {
+		e.o.Progress.Start(name, total)
+	}
+}
+
+func (e *Engine) done(n int) {
+	if e.o.Progress != nil {
+		e.o.Progress.Done(n)
+	}
+}
+
+func (e *Engine) outcome(op plan.Op, failed bool) {
+	if o, ok := e.o.Progress.(Outcomes); ok {
+		o.Outcome(op, failed)
+	}
+}
