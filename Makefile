@@ -30,7 +30,7 @@ test: scimmy-deps chromium build
 # The status page test drives a real headless Chromium (Debian package chromium); it fails, never
 # skips, without one.
 chromium:
-	@command -v chromium >/dev/null || apt-get install -y chromium
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZTIME) ./mapping
