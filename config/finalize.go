@@ -623,8 +623,9 @@ func (f *finalizer) auth(r *rawAuth) (TargetAuth, Secret) {
 		}
 		a.RedirectPort = DefaultRedirectPort
 		if v := r.RedirectPort; v != nil {
-			if v.V < 1 || v.V > 65535 {
-				f.errorf(v.pos, "must be from 1 to 65535, got %d", v.V)
+			// 0 is any free port, for providers that ignore the loopback port (RFC 8252 §7.3).
+			if v.V < 0 || v.V > 65535 {
+				f.errorf(v.pos, "must be from 0 (any free port) to 65535, got %d", v.V)
 			}
 			a.RedirectPort = v.V
 		}

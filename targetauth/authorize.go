@@ -27,7 +27,8 @@ var ErrAuthorize = errors.New("authorization failed")
 // AuthorizeOptions configure one run of the authorization code flow.
 type AuthorizeOptions struct {
 	Client Client
-	// Port is the loopback port of the redirect URI http://127.0.0.1:Port/callback (RFC 8252 §7.3).
+	// Port is the loopback port of the redirect URI http://127.0.0.1:Port/callback (RFC 8252 §7.3); 0
+	// picks a free one, for providers that accept any loopback port.
 	Port int
 	// Paste: do not listen; the admin opens the URL on any machine and pastes back the URL the browser
 	// was redirected to (which fails to load there), for headless servers.
@@ -46,11 +47,26 @@ func RedirectURI(port int) string {
 // token; the verifier is fresh for each run (RFC 7636). The access token that comes with it is dropped: the daemon gets its own at its first refresh.
 // ctx bounds the whole flow, the admin's visit to the provider included.
 func Authorize(ctx context.Context, o AuthorizeOptions) (refreshToken string, err error) {
-	redirect := RedirectURI(o.Port)
+	var ln net.Listener
+	port := o.Port
+	if !o.Paste {
+		// Listen first: a busy port fails before the admin has signed in, and port 0 (any free port,
+		// for providers that ignore the loopback port as RFC 8252 §7.3 asks) becomes a real one.
+		ln, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)))
+		if err != nil {
+			return "", fmt.Errorf("%w: cannot listen on 127.0.0.1:%d for the redirect (use --no-browser, or set target.auth.redirectPort to a free port registered at the provider): %w",
+				ErrAuthorize, o.Port, err)
+		}
+		port = ln.Addr().(*net.TCPAddr).Port
+	}
+	redirect := RedirectURI(port)
 	cfg := o.Client.oauth2Config(redirect)
 	verifier := oauth2.GenerateVerifier()
 	state, err := randomToken()
 	if err != nil {
+		if ln != nil {
+			ln.Close()
+		}
 		return "", err
 	}
 	authURL := cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
@@ -62,7 +78,9 @@ func Authorize(ctx context.Context, o AuthorizeOptions) (refreshToken string, er
 		fmt.Fprintf(o.Out, "Paste that whole URL from the address bar here and press Enter:\n")
 		code, err = readPasted(ctx, o.In, redirect, state)
 	} else {
-		code, err = listen(ctx, o, authURL, state)
+		fmt.Fprintf(o.Out, "Open this URL in a browser on this machine and sign in as an admin of the app:\n\n  %s\n\n", authURL)
+		fmt.Fprintf(o.Out, "Waiting for the redirect to %s ...\n", redirect)
+		code, err = serve(ctx, ln, state)
 	}
 	if err != nil {
 		return "", err
@@ -140,14 +158,9 @@ func readPasted(ctx context.Context, in io.Reader, redirect, state string) (stri
 	return r.code, r.err
 }
 
-// listen serves the loopback redirect on 127.0.0.1 only (RFC 8252 §8.3: never on all interfaces) until
-// the first request to /callback, and answers the browser with a page saying what happened.
-func listen(ctx context.Context, o AuthorizeOptions, authURL, state string) (string, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.Port)))
-	if err != nil {
-		return "", fmt.Errorf("%w: cannot listen on 127.0.0.1:%d for the redirect (use --no-browser, or set target.auth.redirectPort to a free port registered at the provider): %w",
-			ErrAuthorize, o.Port, err)
-	}
+// serve answers the loopback redirect on ln (127.0.0.1 only: RFC 8252 §8.3) until the first request
+// to /callback, and shows the browser a page saying what happened.
+func serve(ctx context.Context, ln net.Listener, state string) (string, error) {
 	got := make(chan result, 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback", func(w http.ResponseWriter, r *http.Request) {
@@ -172,8 +185,6 @@ func listen(ctx context.Context, o AuthorizeOptions, authURL, state string) (str
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	fmt.Fprintf(o.Out, "Open this URL in a browser on this machine and sign in as an admin of the app:\n\n  %s\n\n", authURL)
-	fmt.Fprintf(o.Out, "Waiting for the redirect to %s ...\n", RedirectURI(o.Port))
 	select {
 	case <-ctx.Done():
 		return "", fmt.Errorf("%w: no redirect arrived: %w", ErrAuthorize, ctx.Err())
