@@ -33,6 +33,8 @@ type acGrant struct {
 
 	mu    sync.Mutex
 	store RefreshStore
+	// binding counts Bind calls, so a release only unbinds its own store (stores need not be comparable).
+	binding int
 }
 
 // NewAuthorizationCode builds the source; it needs a RefreshStore bound (Bind) before it can refresh.
@@ -52,11 +54,13 @@ func (c Client) oauth2Config(redirect string) oauth2.Config {
 // state file per cycle, so it binds it for the cycle's duration.
 func (a *AuthorizationCode) Bind(s RefreshStore) (release func()) {
 	a.g.mu.Lock()
+	a.g.binding++
+	n := a.g.binding
 	a.g.store = s
 	a.g.mu.Unlock()
 	return func() {
 		a.g.mu.Lock()
-		if a.g.store == s {
+		if a.g.binding == n {
 			a.g.store = nil
 		}
 		a.g.mu.Unlock()

@@ -94,6 +94,7 @@ func printStatus(w io.Writer, cfg *config.Config, st *store.Store, n int, now ti
 	if q != nil && q.Error != "" {
 		fmt.Fprintf(w, "           cause: %s\n", q.Error)
 	}
+	printAuthStatus(w, cfg, st)
 	if a, err := st.AbortStreak(); err == nil && a.Count > 0 && q == nil {
 		fmt.Fprintf(w, "aborted    the last %d cycle(s) since %s could not run (%d in a row over %s quarantine the job): %s\n",
 			a.Count, stamp(a.Since), quarantine.AbortLimit, quarantine.AbortFloor, oneLine(a.LastError, 120))

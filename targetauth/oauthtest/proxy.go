@@ -27,6 +27,17 @@ type Guard struct {
 	seen   map[string]int // access token -> requests accepted with it
 	denied int
 	hold   chan string // armed: the next accepted request sends its token here and hangs
+	// expireAfter, when positive, counts accepted requests down; at zero the provider forgets every
+	// access token, as if they had all expired at that moment.
+	expireAfter int
+}
+
+// ExpireAfter makes every access token expire (at the provider) once n more requests have been
+// accepted: a deterministic stand-in for a token that expires in the middle of a cycle.
+func (g *Guard) ExpireAfter(n int) {
+	g.mu.Lock()
+	g.expireAfter = n
+	g.mu.Unlock()
 }
 
 // NewGuard starts the proxy on 127.0.0.1 in front of targetURL (a SCIM base URL), sending targetToken
@@ -98,6 +109,11 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.seen[tok]++
 	hold := g.hold
 	g.hold = nil
+	expire := false
+	if g.expireAfter > 0 {
+		g.expireAfter--
+		expire = g.expireAfter == 0
+	}
 	g.mu.Unlock()
 	if hold != nil {
 		hold <- tok
@@ -105,6 +121,9 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.proxy.ServeHTTP(w, r)
+	if expire {
+		_ = g.p.ExpireAccessTokens(context.WithoutCancel(r.Context()))
+	}
 }
 
 // active asks the provider whether token is an active access token (RFC 7662 §2).
