@@ -13,7 +13,7 @@ import (
 // state file's transaction is fsynced): the provider has already consumed the previous token.
 type RefreshStore interface {
 	// RefreshToken returns the stored token; an error matching ErrNotAuthorized when there is none
-	// for this client.
+	// for this client. An *Error is passed on as it is, so the store can classify its own failures.
 	RefreshToken() (string, error)
 	SetRefreshToken(token string) error
 }
@@ -83,6 +83,10 @@ func (g *acGrant) fetch(ctx context.Context) (*oauth2.Token, error) {
 	}
 	rt, err := st.RefreshToken()
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, e
+		}
 		if errors.Is(err, ErrNotAuthorized) {
 			return nil, &Error{Kind: ErrNotAuthorized}
 		}

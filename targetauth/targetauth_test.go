@@ -281,13 +281,14 @@ func TestAuthorizationCodeRefreshBeforeExpiry(t *testing.T) {
 	now := time.Now()
 	src.SetClock(func() time.Time { return now })
 	first := tokOf(t, src, ctx)
-	// The provider's tokens live 60 s: 44 s later (a quarter of the life is 15 s) the token is still
-	// used; 46 s later it is replaced before it expires.
-	now = now.Add(44 * time.Second)
+	// The provider's tokens live 60 s and are replaced when a quarter of that is left: 30 s later the
+	// token is still used; 59 s later, still valid, it is replaced. (The provider counts the 60 s from
+	// its own clock, a little after this fake one, which only moves the expiry later.)
+	now = now.Add(30 * time.Second)
 	if tokOf(t, src, ctx) != first || src.Fetches() != 1 {
 		t.Fatalf("token replaced too early: %d fetches", src.Fetches())
 	}
-	now = now.Add(2 * time.Second)
+	now = now.Add(29 * time.Second)
 	if tokOf(t, src, ctx) == first || src.Fetches() != 2 {
 		t.Fatalf("token not replaced before expiry: %d fetches", src.Fetches())
 	}

@@ -130,6 +130,11 @@ type grantVault struct {
 func (v grantVault) RefreshToken() (string, error) {
 	g, err := v.st.Grant(v.key)
 	switch {
+	case errors.Is(err, store.ErrGrantKey):
+		// Waiting cannot fix a key that does not match; configuring the right key or authorizing
+		// again (which stores a token under the current key) does, so it quarantines like a revoked
+		// authorization.
+		return "", &targetauth.Error{Kind: targetauth.ErrNotAuthorized, Detail: err.Error()}
 	case err != nil:
 		return "", err
 	case g == nil || g.RefreshToken == "":

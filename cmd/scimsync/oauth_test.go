@@ -48,7 +48,9 @@ type oauthEnv struct {
 func newOAuthEnv(t *testing.T, auth string) *oauthEnv {
 	t.Helper()
 	e := &oauthEnv{localTarget: newLocalTarget(t, scimtest.Options{Token: "behind-the-guard"})}
-	e.p = oauthtest.StartForTest(t, oauthtest.Options{})
+	// Access tokens live an hour, so that only the test's deliberate expiry (Guard.ExpireAfter) makes
+	// scimsync refresh, however slow the machine.
+	e.p = oauthtest.StartForTest(t, oauthtest.Options{AccessTokenTTL: time.Hour})
 	e.guard = oauthtest.NewGuard(e.p, e.url, "behind-the-guard")
 	t.Cleanup(e.guard.Close)
 	e.gate = oauthtest.NewGate(e.p)
@@ -264,7 +266,7 @@ func rewrite(t *testing.T, path, old, new string) {
 // TestOAuthAuthorizationCode walks the gallery flow end to end: not authorized yet, `authorize` driven
 // through the provider's login and consent pages, syncs with rotation (and an access token that expires
 // mid-cycle), revocation at the provider → quarantine AuthorizationExpiredOrRevoked with one email that
-// says to run `scimsync authorize`, and re-authorization lifting it.
+// says to run `scimsync authorize`, re-authorization lifting it, and a wrong encryption key.
 func TestOAuthAuthorizationCode(t *testing.T) {
 	e := newOAuthEnv(t, "AUTH")
 	rewrite(t, e.cfg, "AUTH", authCodeSection(e.p, e.gate.TokenURL()))
@@ -327,6 +329,22 @@ func TestOAuthAuthorizationCode(t *testing.T) {
 		t.Fatalf("sync after re-authorize: exit %d\n%s", code, out)
 	}
 	fourth := e.grant(t)
+
+	// Another encryption key cannot read the stored token: the job says so and is quarantined for
+	// authorization instead of retrying forever; the token itself is untouched.
+	other := make([]byte, 32)
+	_, _ = rand.Read(other)
+	e.env = append(e.env, "E2E_TOKEN_KEY="+hex.EncodeToString(other))
+	if code, out := e.run(t, "sync", "--initial"); code == 0 || !strings.Contains(out, "AuthorizationExpiredOrRevoked") ||
+		!strings.Contains(out, "cannot be decrypted with the configured key") {
+		t.Fatalf("sync with another key: exit %d\n%s", code, out)
+	}
+	if _, out := e.run(t, "status"); !strings.Contains(out, "the stored refresh token cannot be read") {
+		t.Fatalf("status with another key:\n%s", out)
+	}
+	if e.grant(t).RefreshToken != fourth.RefreshToken {
+		t.Fatal("the stored token changed")
+	}
 	e.checkNoSecrets(t, first.RefreshToken, second.RefreshToken, third.RefreshToken, fourth.RefreshToken)
 }
 
