@@ -18,6 +18,7 @@
 //   POST /admin/revoke-grants         revoke every grant: refresh tokens answer invalid_grant
 //   GET  /admin/stats                 counts of token requests by grant type and of invalid_grant answers
 
+import crypto from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -105,6 +106,7 @@ server.listen(0, '127.0.0.1', () => {
     clients: cfg.clients || [],
     scopes: ['openid', 'offline_access', 'scim'],
     clientBasedCORS: () => false,
+    cookies: { keys: [crypto.randomBytes(32).toString('hex')] },
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: true },
