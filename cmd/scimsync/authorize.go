@@ -56,7 +56,13 @@ of the daemon, or with the daemon stopped.`,
 			defer st.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			rt, err := targetauth.Authorize(ctx, targetauth.AuthorizeOptions{Client: oauthClient(cfg, hc), Port: a.RedirectPort,
+			port := a.RedirectPort
+			if paste && port == 0 {
+				// Nothing listens in paste mode, so "any free port" has nothing to pick from: the
+				// default port is as good as any for a provider that ignores loopback ports.
+				port = config.DefaultRedirectPort
+			}
+			rt, err := targetauth.Authorize(ctx, targetauth.AuthorizeOptions{Client: oauthClient(cfg, hc), Port: port,
 				Paste: paste, Out: cmd.OutOrStdout(), In: cmd.InOrStdin()})
 			if err != nil {
 				return withCode(exitAborted, err)

@@ -104,13 +104,22 @@ func (e *oauthEnv) record(b []byte) {
 	e.mu.Unlock()
 }
 
-// authorize runs `scimsync authorize` with the test as the admin's browser.
-func (e *oauthEnv) authorize(t *testing.T) string {
+// authorize runs `scimsync authorize` with the test as the admin's browser; with paste, `--no-browser`,
+// and the test pastes the URL the browser was redirected to.
+func (e *oauthEnv) authorize(t *testing.T, paste bool) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.bin, "authorize", "--config", e.cfg)
+	args := []string{"authorize", "--config", e.cfg}
+	if paste {
+		args = append(args, "--no-browser")
+	}
+	cmd := exec.CommandContext(ctx, e.bin, args...)
 	cmd.Env = e.env
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +145,14 @@ func (e *oauthEnv) authorize(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, page, err := oauthtest.Deliver(ctx, redirect); err != nil || code != 200 {
+	if paste {
+		if !strings.HasPrefix(redirect, "http://127.0.0.1:8765/callback?") {
+			t.Fatalf("paste mode redirect %s; want the default port", redirect)
+		}
+		if _, err := io.WriteString(stdin, redirect+"\n"); err != nil {
+			t.Fatal(err)
+		}
+	} else if code, page, err := oauthtest.Deliver(ctx, redirect); err != nil || code != 200 {
 		t.Fatalf("callback answered %d %q: %v", code, page, err)
 	}
 	_, _ = io.Copy(io.Discard, io.TeeReader(stdout, &out))
@@ -266,7 +282,8 @@ func rewrite(t *testing.T, path, old, new string) {
 // TestOAuthAuthorizationCode walks the gallery flow end to end: not authorized yet, `authorize` driven
 // through the provider's login and consent pages, syncs with rotation (and an access token that expires
 // mid-cycle), revocation at the provider → quarantine AuthorizationExpiredOrRevoked with one email that
-// says to run `scimsync authorize`, re-authorization lifting it, and a wrong encryption key.
+// says to run `scimsync authorize`, re-authorization (with --no-browser) lifting it, and a wrong
+// encryption key.
 func TestOAuthAuthorizationCode(t *testing.T) {
 	e := newOAuthEnv(t, "AUTH")
 	rewrite(t, e.cfg, "AUTH", authCodeSection(e.p, e.gate.TokenURL()))
@@ -275,7 +292,7 @@ func TestOAuthAuthorizationCode(t *testing.T) {
 	if code != exitAborted || !strings.Contains(out, "scimsync authorize") {
 		t.Fatalf("test-connection before authorize: exit %d, want %d telling to run scimsync authorize\n%s", code, exitAborted, out)
 	}
-	if out := e.authorize(t); !strings.Contains(out, "authorized: the refresh token is stored in "+e.state+" (encrypted)") {
+	if out := e.authorize(t, false); !strings.Contains(out, "authorized: the refresh token is stored in "+e.state+" (encrypted)") {
 		t.Fatalf("authorize output:\n%s", out)
 	}
 	first := e.grant(t)
@@ -321,7 +338,7 @@ func TestOAuthAuthorizationCode(t *testing.T) {
 	}
 	e.run(t, "logs") // the provisioning logs join the leak check
 
-	if out := e.authorize(t); !strings.Contains(out, "the quarantine (AuthorizationExpiredOrRevoked) is lifted") {
+	if out := e.authorize(t, true); !strings.Contains(out, "the quarantine (AuthorizationExpiredOrRevoked) is lifted") {
 		t.Fatalf("re-authorize output:\n%s", out)
 	}
 	third := e.grant(t)
@@ -359,7 +376,7 @@ func TestOAuthAuthorizationCode(t *testing.T) {
 func TestOAuthKillDuringRefresh(t *testing.T) {
 	e := newOAuthEnv(t, "AUTH")
 	rewrite(t, e.cfg, "AUTH", authCodeSection(e.p, e.gate.TokenURL()))
-	e.authorize(t)
+	e.authorize(t, false)
 	if code, out := e.run(t, "sync"); code != 0 {
 		t.Fatalf("first sync: exit %d\n%s", code, out)
 	}
