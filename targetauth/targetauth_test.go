@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -420,5 +421,26 @@ func TestAuthorizePaste(t *testing.T) {
 				t.Fatalf("err %v, token %t", err, rt != "")
 			}
 		})
+	}
+}
+
+// TestClientCredentialsAudience: the audience some providers require (Auth0, Okta) goes in the token
+// request. oidc-provider ignores the parameter, so this one test records the request itself.
+func TestClientCredentialsAudience(t *testing.T) {
+	var got url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		got = r.PostForm
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"at","token_type":"Bearer","expires_in":3600}`)
+	}))
+	defer srv.Close()
+	src := targetauth.NewClientCredentials(targetauth.Client{TokenURL: srv.URL, ClientID: "c", ClientSecret: "s",
+		Scopes: []string{"a", "b"}, Audience: "https://api.example"})
+	if _, err := src.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got.Get("audience") != "https://api.example" || got.Get("scope") != "a b" || got.Get("grant_type") != "client_credentials" {
+		t.Fatalf("token request form %v", got)
 	}
 }
