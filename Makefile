@@ -8,11 +8,12 @@ FUZZTIME ?= 3000x
 LONGFUZZ ?= 2m
 PKGS := ./...
 
-.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps chaos chromium
+.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps oauth-deps chaos chromium
 
 all: build
 
 include scimclient/scimtest/scimmy/install.mk
+include targetauth/oauthtest/provider/install.mk
 
 build: $(BIN)
 
@@ -21,8 +22,9 @@ $(BIN): $(shell find . -name '*.go' -not -path './node_modules/*' 2>/dev/null) g
 	$(GO) build -o $(BIN) ./cmd/scimsync
 
 # The whole suite: vet, unit and integration tests (real msgraph-sdk-go against the emulated Graph,
-# SCIMMY from npm, SMTP on loopback), the end-to-end test of the built binary, and short fuzz runs.
-test: scimmy-deps chromium build
+# SCIMMY and oidc-provider from npm, SMTP on loopback, headless Chromium), the end-to-end test of the built
+# binary, and short fuzz runs.
+test: scimmy-deps oauth-deps chromium build
 	$(GO) vet $(PKGS)
 	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 15m $(PKGS)
 	$(MAKE) --no-print-directory fuzz-short

@@ -118,8 +118,11 @@ type Credential struct {
 type Target struct {
 	// URL is the SCIM base URL, with the ?aadOptscim062020 flag removed (it is reflected in Compatibility).
 	URL string
-	// Token is the bearer token.
+	// Token is the bearer token (auth type bearer, or the tokenEnv/tokenFile shorthand); unset for OAuth.
 	Token Secret
+	// Auth is how scimsync obtains the token it sends; Auth.Type is AuthBearer when the file uses the
+	// tokenEnv/tokenFile shorthand.
+	Auth TargetAuth
 	// CAFile is an extra PEM CA bundle trusted for the target; empty for the system roots.
 	CAFile string
 	// Timeout bounds each SCIM request.
@@ -130,6 +133,48 @@ type Target struct {
 	RequestsPerSecond float64
 	// Compatibility is CompatibilityDefault, CompatibilityAADOptSCIM062020 or CompatibilityStrict.
 	Compatibility string
+}
+
+// Target authentication types: a static bearer token, or OAuth 2.0 (RFC 6749) with the client
+// credentials grant (Entra's non-gallery option) or the authorization code grant (the gallery's
+// "Authorize" button).
+const (
+	AuthBearer            = "bearer"
+	AuthClientCredentials = "oauth2ClientCredentials"
+	AuthAuthorizationCode = "oauth2AuthorizationCode"
+)
+
+// Client authentication methods at the token endpoint (RFC 6749 §2.3.1).
+const (
+	ClientSecretBasic = "client_secret_basic"
+	ClientSecretPost  = "client_secret_post"
+)
+
+// DefaultRedirectPort is the loopback port of `scimsync authorize` when redirectPort is not set; the
+// provider's registered redirect URI must name it unless the provider ignores loopback ports (RFC 8252
+// §7.3).
+const DefaultRedirectPort = 8765
+
+// TargetAuth is target.auth, with secrets read at load.
+type TargetAuth struct {
+	// Type is AuthBearer, AuthClientCredentials or AuthAuthorizationCode.
+	Type string
+	// TokenURL and AuthorizeURL are the provider's endpoints (AuthorizeURL: authorization code only).
+	TokenURL, AuthorizeURL string
+	ClientID               string
+	// ClientSecret is optional for the authorization code grant (a public client uses PKCE alone).
+	ClientSecret Secret
+	// ClientAuthMethod is ClientSecretBasic or ClientSecretPost.
+	ClientAuthMethod string
+	Scopes           []string
+	// Audience is sent as the audience parameter of a client credentials request (Auth0, Okta).
+	Audience string
+	// RedirectPort is the loopback port of the authorize command's redirect listener.
+	RedirectPort int
+	// EncryptionKey holds the 32 raw bytes of the AES-256 key that encrypts the refresh token in the
+	// state file; unset when none is configured and the token is stored as is (protected by the file's
+	// permissions). It is a Secret so that no rendering of the Config shows it.
+	EncryptionKey Secret
 }
 
 // Actions are Entra's "target object actions": switching one off makes the job skip that kind of

@@ -41,6 +41,16 @@ type rawTarget struct {
 	Concurrency                      *val[int]
 	RequestsPerSecond                *val[float64]
 	Compatibility                    *val[string]
+	Auth                             *rawAuth
+}
+
+type rawAuth struct {
+	at                                                      field
+	Type, TokenEnv, TokenFile, TokenURL, AuthorizeURL       *val[string]
+	ClientID, ClientSecretEnv, ClientSecretFile, ClientAuth *val[string]
+	Audience, EncryptionKeyEnv, EncryptionKeyFile           *val[string]
+	Scopes                                                  []*val[string]
+	RedirectPort                                            *val[int]
 }
 
 type rawActions struct {
@@ -109,7 +119,11 @@ var (
 	credentialKeys = []string{"type", "secretEnv", "secretFile", "certificateFile", "certificatePasswordEnv",
 		"certificatePasswordFile", "tokenFile"}
 	targetKeys = []string{"url", "tokenEnv", "tokenFile", "caFile", "timeout", "concurrency",
-		"requestsPerSecond", "compatibility"}
+		"requestsPerSecond", "compatibility", "auth"}
+	authKeys = []string{"type", "tokenEnv", "tokenFile", "tokenUrl", "authorizeUrl", "clientId", "clientSecretEnv",
+		"clientSecretFile", "clientAuthMethod", "scopes", "audience", "redirectPort", "encryptionKeyEnv", "encryptionKeyFile"}
+	authInline = inlineSecret("clientSecretEnv or clientSecretFile (tokens: tokenEnv or tokenFile)",
+		"token", "bearerToken", "secret", "clientSecret", "refreshToken", "accessToken", "encryptionKey")
 	actionKeys   = []string{"create", "update", "delete"}
 	userKeys     = []string{"enabled", "preset", "mappings", "scoping"}
 	groupKeys    = []string{"enabled", "preset", "mappings", "scoping", "memberBatchSize"}
@@ -230,7 +244,43 @@ func (d *decoder) decodeTarget(f field) *rawTarget {
 	t.Concurrency = d.integer(fs, "concurrency")
 	t.RequestsPerSecond = d.number(fs, "requestsPerSecond")
 	t.Compatibility = d.str(fs, "compatibility")
+	if af, ok := get(fs, "auth"); ok {
+		t.Auth = d.decodeAuth(af)
+	}
 	return t
+}
+
+func (d *decoder) decodeAuth(f field) *rawAuth {
+	a := &rawAuth{at: f}
+	fs, ok := d.fields(f, authKeys, authInline)
+	if !ok {
+		return a
+	}
+	a.Type = d.str(fs, "type")
+	a.TokenEnv = d.str(fs, "tokenEnv")
+	a.TokenFile = d.str(fs, "tokenFile")
+	a.TokenURL = d.str(fs, "tokenUrl")
+	a.AuthorizeURL = d.str(fs, "authorizeUrl")
+	a.ClientID = d.str(fs, "clientId")
+	a.ClientSecretEnv = d.str(fs, "clientSecretEnv")
+	a.ClientSecretFile = d.str(fs, "clientSecretFile")
+	a.ClientAuth = d.str(fs, "clientAuthMethod")
+	a.Audience = d.str(fs, "audience")
+	a.EncryptionKeyEnv = d.str(fs, "encryptionKeyEnv")
+	a.EncryptionKeyFile = d.str(fs, "encryptionKeyFile")
+	a.RedirectPort = d.integer(fs, "redirectPort")
+	if items, ok := d.list(fs, "scopes", true); ok {
+		for _, it := range items {
+			if isNull(it.val) {
+				d.errorf(it.pos(), "expected a scope, got nothing")
+				continue
+			}
+			if v := d.scalarString(it); v != nil {
+				a.Scopes = append(a.Scopes, v)
+			}
+		}
+	}
+	return a
 }
 
 func (d *decoder) decodeObject(f field, groups bool) *rawObject {

@@ -2,6 +2,8 @@ package config
 
 import (
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -487,7 +489,19 @@ func (f *finalizer) target(r *rawTarget) Target {
 			t.URL = u.String()
 		}
 	}
-	t.Token = f.secret(r.at, r.TokenEnv, r.TokenFile, "tokenEnv", "tokenFile", true)
+	switch {
+	case r.Auth != nil && (r.TokenEnv != nil || r.TokenFile != nil):
+		v := r.TokenEnv
+		if v == nil {
+			v = r.TokenFile
+		}
+		f.errorf(v.pos, "target.tokenEnv and target.tokenFile are shorthand for auth type %s; with target.auth, put them under auth", AuthBearer)
+	case r.Auth != nil:
+		t.Auth, t.Token = f.auth(r.Auth)
+	default:
+		t.Auth = TargetAuth{Type: AuthBearer}
+		t.Token = f.secret(r.at, r.TokenEnv, r.TokenFile, "tokenEnv", "tokenFile", true)
+	}
 	if r.CAFile != nil {
 		t.CAFile = f.caFile(r.CAFile)
 	}
@@ -523,6 +537,136 @@ func (f *finalizer) target(r *rawTarget) Target {
 		t.Compatibility = CompatibilityAADOptSCIM062020
 	}
 	return t
+}
+
+// auth finalizes target.auth. Keys of another type are errors, as for the Graph credential: an admin who
+// writes clientSecretEnv under type bearer believes it is used.
+func (f *finalizer) auth(r *rawAuth) (TargetAuth, Secret) {
+	a := TargetAuth{}
+	var token Secret
+	if r.Type == nil {
+		f.missing(r.at, "type")
+		return a, token
+	}
+	a.Type = f.enum(r.Type, "", AuthBearer, AuthClientCredentials, AuthAuthorizationCode)
+	if a.Type == "" {
+		return a, token
+	}
+	only := func(v *val[string], types ...string) {
+		if v != nil && !contains(types, a.Type) {
+			f.errorf(v.pos, "applies only to auth type %s, not %s", orList(types), a.Type)
+		}
+	}
+	oauth := []string{AuthClientCredentials, AuthAuthorizationCode}
+	only(r.TokenEnv, AuthBearer)
+	only(r.TokenFile, AuthBearer)
+	only(r.TokenURL, oauth...)
+	only(r.ClientID, oauth...)
+	only(r.ClientSecretEnv, oauth...)
+	only(r.ClientSecretFile, oauth...)
+	only(r.ClientAuth, oauth...)
+	only(r.AuthorizeURL, AuthAuthorizationCode)
+	only(r.Audience, AuthClientCredentials)
+	only(r.EncryptionKeyEnv, AuthAuthorizationCode)
+	only(r.EncryptionKeyFile, AuthAuthorizationCode)
+	if r.RedirectPort != nil && a.Type != AuthAuthorizationCode {
+		f.errorf(r.RedirectPort.pos, "applies only to auth type %s, not %s", AuthAuthorizationCode, a.Type)
+	}
+	if len(r.Scopes) > 0 && a.Type == AuthBearer {
+		f.errorf(r.Scopes[0].pos, "applies only to auth type %s, not %s", orList(oauth), a.Type)
+	}
+	if a.Type == AuthBearer {
+		return a, f.secret(r.at, r.TokenEnv, r.TokenFile, "tokenEnv", "tokenFile", true)
+	}
+	// The token URL receives the client secret and the refresh token, so it must be https like the
+	// Graph authority (loopback excepted, for tests).
+	if r.TokenURL == nil {
+		f.missing(r.at, "tokenUrl")
+	} else {
+		a.TokenURL = f.url(r.TokenURL, true)
+	}
+	if r.ClientID == nil {
+		f.missing(r.at, "clientId")
+	} else if a.ClientID = strings.TrimSpace(r.ClientID.V); a.ClientID == "" {
+		f.errorf(r.ClientID.pos, "must not be empty")
+	} else if c, bad := controlChar(a.ClientID); bad {
+		f.errorf(r.ClientID.pos, "contains %s", c)
+	}
+	a.ClientSecret = f.secret(r.at, r.ClientSecretEnv, r.ClientSecretFile, "clientSecretEnv", "clientSecretFile",
+		a.Type == AuthClientCredentials)
+	a.ClientAuthMethod = f.enum(r.ClientAuth, ClientSecretBasic, ClientSecretBasic, ClientSecretPost)
+	if r.ClientAuth != nil && !a.ClientSecret.IsSet() && (r.ClientSecretEnv == nil && r.ClientSecretFile == nil) {
+		f.errorf(r.ClientAuth.pos, "needs a client secret (clientSecretEnv or clientSecretFile)")
+	}
+	seen := map[string]bool{}
+	for _, v := range r.Scopes {
+		sc := strings.TrimSpace(v.V)
+		switch {
+		case sc == "" || strings.ContainsAny(sc, " \t\"\\") || !printableASCII(sc):
+			// RFC 6749 §3.3: a scope token is printable ASCII without space, quote or backslash.
+			f.errorf(v.pos, "invalid scope %q: one scope per list item, printable ASCII without spaces, quotes or backslashes", v.V)
+		case seen[sc]:
+			f.errorf(v.pos, "duplicate scope %q", sc)
+		default:
+			seen[sc] = true
+			a.Scopes = append(a.Scopes, sc)
+		}
+	}
+	if r.Audience != nil {
+		a.Audience = strings.TrimSpace(r.Audience.V)
+	}
+	if a.Type == AuthAuthorizationCode {
+		if r.AuthorizeURL == nil {
+			f.missing(r.at, "authorizeUrl")
+		} else {
+			a.AuthorizeURL = f.url(r.AuthorizeURL, true)
+		}
+		a.RedirectPort = DefaultRedirectPort
+		if v := r.RedirectPort; v != nil {
+			// 0 is any free port, for providers that ignore the loopback port (RFC 8252 §7.3).
+			if v.V < 0 || v.V > 65535 {
+				f.errorf(v.pos, "must be from 0 (any free port) to 65535, got %d", v.V)
+			}
+			a.RedirectPort = v.V
+		}
+		key := f.secret(r.at, r.EncryptionKeyEnv, r.EncryptionKeyFile, "encryptionKeyEnv", "encryptionKeyFile", false)
+		if key.IsSet() {
+			at := r.EncryptionKeyEnv
+			if at == nil {
+				at = r.EncryptionKeyFile
+			}
+			if raw, err := decodeKey(key.Reveal()); err != nil {
+				f.errorf(at.pos, "%v", err)
+			} else {
+				a.EncryptionKey = NewSecret(string(raw))
+			}
+		}
+	}
+	return a, token
+}
+
+// decodeKey reads a 256-bit key written as 64 hex digits or as standard or URL-safe base64 (what
+// `openssl rand -hex 32` and `openssl rand -base64 32` print). The error never shows the key.
+func decodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(b) == 32 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == 32 {
+			return b, nil
+		}
+	}
+	return nil, errors.New("the encryption key must be 32 bytes written as 64 hex digits or base64 (openssl rand -hex 32)")
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *finalizer) notify(r *rawNotify) *Notify {

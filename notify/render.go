@@ -63,6 +63,9 @@ const (
 	// ReasonCycleAborted is scimsync's own: cycles could not run at all (Graph or the target unreachable)
 	// several times in a row; the fix is connectivity, not data.
 	ReasonCycleAborted = "CycleAborted"
+	// ReasonAuthorization is scimsync's own: the target's OAuth 2.0 authorization expired or was revoked;
+	// the fix is `scimsync authorize`.
+	ReasonAuthorization = "AuthorizationExpiredOrRevoked"
 )
 
 // MaxListedFailures is how many failing objects an email lists; the rest are counted, because a
@@ -231,6 +234,8 @@ func adviceFor(e Event) string {
 		return "aborted"
 	case e.Kind == DeletionThreshold || e.Reason == ReasonTooManyDeletes:
 		return "deletes"
+	case e.Reason == ReasonAuthorization:
+		return "authorize"
 	case e.Reason == ReasonQuarantineException:
 		return "credentials"
 	case e.Reason == ReasonEscrowProportion || e.Reason == ReasonBaseEscrow || e.Reason == ReasonTotalEscrow:

@@ -49,6 +49,13 @@ func goldenEvents() map[string]Event {
 		ErrorCode: "ScimUnauthorized", Error: "401 Unauthorized: invalid bearer token",
 	}}
 
+	authorization := base
+	authorization.Kind = QuarantineEntered
+	authorization.Reason = ReasonAuthorization
+	authorization.ReasonText = "authorization expired or revoked: GET /Users: token: authorization expired or revoked: invalid_grant (HTTP 400): grant request is invalid"
+	authorization.Since = fixedNow.Add(-time.Hour)
+	authorization.NextAttempt = fixedNow.Add(5 * time.Hour)
+
 	escrow := base
 	escrow.Kind = QuarantineEntered
 	escrow.Reason = ReasonEscrowProportion
@@ -98,6 +105,7 @@ func goldenEvents() map[string]Event {
 		"quarantine_aborted":        aborted,
 		"state_damaged":             damaged,
 		"quarantine_credentials":    credentials,
+		"quarantine_authorization":  authorization,
 		"quarantine_escrow":         escrow,
 		"quarantine_reason_changed": changed,
 		"deletion_threshold":        deletes,

@@ -86,8 +86,11 @@ type Options struct {
 	// BaseURL is the SCIM root, e.g. https://host/scim or https://host/scim/v2. A ?aadOptscim062020 query
 	// flag selects ModeAADOptSCIM062020 (as in Entra) and is stripped from request URLs.
 	BaseURL string
-	// Token is sent as "Authorization: Bearer <Token>". It never appears in errors or logs.
+	// Token is sent as "Authorization: Bearer <Token>". It never appears in errors or logs. Ignored when
+	// Tokens is set.
 	Token string
+	// Tokens supplies the bearer token per request (OAuth 2.0); nil means the static Token.
+	Tokens TokenSource
 	// HTTPClient, when nil, is a tuned client whose keep-alive pool is sized to Concurrency.
 	HTTPClient *http.Client
 	// Timeout bounds each HTTP attempt (not the retries together; the caller's ctx does that).
@@ -115,11 +118,28 @@ type Options struct {
 	BreakerThreshold int
 }
 
+// TokenSource supplies the bearer token of each request. A failure is ErrTransient when it has a method
+// Transient() bool that answers true (the token endpoint is down: retry, then escrow), and
+// ErrUnauthorized otherwise (the authorization is gone: quarantine); the Error wraps it either way, so
+// errors.Is finds the source's own kinds.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+	// Invalidate reports that the target answered 401 to token: the next Token must not return it. It
+	// returns false when no other token can come (a static token), so the request is not resent.
+	Invalidate(token string) bool
+}
+
+// staticToken is the TokenSource of Options.Token.
+type staticToken string
+
+func (s staticToken) Token(context.Context) (string, error) { return string(s), nil }
+func (staticToken) Invalidate(string) bool                  { return false }
+
 // Client is a SCIM 2.0 client for one target. It is safe for concurrent use; the engine shares one per job.
 type Client struct {
 	base    *url.URL
 	query   url.Values // other query parameters of BaseURL, kept on every request
-	token   string
+	tokens  TokenSource
 	http    *http.Client
 	timeout time.Duration
 	limiter *rate.Limiter
@@ -163,7 +183,10 @@ func New(o Options) (*Client, error) {
 	if u.Fragment != "" {
 		return nil, fmt.Errorf("scim client: base URL %q must not have a fragment", redactURL(u))
 	}
-	c := &Client{token: o.Token, mode: o.Mode, log: o.Logger, ua: o.UserAgent}
+	c := &Client{tokens: o.Tokens, mode: o.Mode, log: o.Logger, ua: o.UserAgent}
+	if c.tokens == nil {
+		c.tokens = staticToken(o.Token)
+	}
 	q := u.Query()
 	for k := range q {
 		if strings.EqualFold(k, flagAADOpt) {
@@ -398,6 +421,9 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	bo.Reset()
 	gen := c.brk.generation()
 	var lastErr *Error
+	// renewed: a 401 already made the token source fetch a new token for this request; a second 401
+	// means the new token is refused too, and stands.
+	renewed := false
 	for attempt := 0; ; attempt++ {
 		if c.limiter != nil {
 			if err := c.limiter.Wait(ctx); err != nil {
@@ -413,6 +439,18 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		}
 		c.countAttempt(rq.method, attempt > 0)
 		resp, serr, retry := c.attempt(ctx, gen, rq, target, payload, attempt)
+		var refused string
+		if serr != nil {
+			refused, serr.token = serr.token, ""
+		}
+		if refused != "" && !renewed && c.tokens.Invalidate(refused) {
+			// The access token expired early or was revoked: renew it once and resend at once, as the
+			// same attempt (a DELETE refused with 401 deleted nothing, so its 404 must not count as done).
+			renewed = true
+			c.brk.done(gen, serr)
+			attempt--
+			continue
+		}
 		if serr == nil {
 			c.brk.done(gen, nil)
 			return resp, nil
@@ -483,8 +521,19 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	if err != nil {
 		return nil, &Error{Kind: ErrInvalid, Method: rq.method, Path: rq.display(), Detail: "build request: " + err.Error()}, false
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	token, err := c.tokens.Token(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error()}, false
+		}
+		var t interface{ Transient() bool }
+		if errors.As(err, &t) && t.Transient() {
+			return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, true
+		}
+		return nil, &Error{Kind: ErrUnauthorized, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, false
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Accept", mediaTypeSCIM+", "+mediaTypeJSON+";q=0.9")
 	if payload != nil {
@@ -532,6 +581,9 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	}
 	e := &Error{Kind: kindForStatus(status), Status: status, Method: rq.method, Path: rq.display(),
 		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+	if status == http.StatusUnauthorized {
+		e.token = token
+	}
 	if e.Kind == nil {
 		e.Kind = ErrCompliance
 	}

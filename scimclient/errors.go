@@ -48,6 +48,11 @@ type Error struct {
 	Path       string // path relative to the base URL, with its query (e.g. /Users?filter=...)
 	RetryAfter time.Duration
 	Attempts   int // HTTP attempts made, retries included
+	// cause is the token source's error when the request failed before it was sent for want of a token.
+	cause error
+	// token is the access token a 401 answered, so that the client can invalidate exactly that one;
+	// cleared before the error leaves the package.
+	token string
 }
 
 // Error renders like "PATCH /Users/123: 409 uniqueness: userName exists".
@@ -79,8 +84,14 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the kind so that errors.Is(err, ErrConflict) works through any wrapping.
-func (e *Error) Unwrap() error { return e.Kind }
+// Unwrap returns the kind so that errors.Is(err, ErrConflict) works through any wrapping, and the token
+// source's error when there is one (errors.Is(err, targetauth.ErrRevoked)).
+func (e *Error) Unwrap() []error {
+	if e.cause != nil {
+		return []error{e.Kind, e.cause}
+	}
+	return []error{e.Kind}
+}
 
 // KindOf returns the sentinel kind of err, or nil when err did not come from a SCIM request (for example a
 // cancelled context).

@@ -23,6 +23,8 @@ type statusSnapshot struct {
 	From       string    `json:"from"` // fromDaemon or fromStateFile
 	Now        time.Time `json:"now"`
 	StateError string    `json:"stateError,omitempty"`
+	// Auth describes the target's authentication (bearer, client credentials, or the authorization's state).
+	Auth string `json:"auth,omitempty"`
 
 	// Phase is "idle" or the phase the running cycle is in (engine.Phases).
 	Phase     string                 `json:"phase"`
@@ -190,6 +192,7 @@ func readStatus(cfg *config.Config, st *store.Store, n int, now time.Time) (*sta
 	if a, err := st.AbortStreak(); err == nil && a.Count > 0 && q == nil {
 		s.Aborted = &abortStatus{Count: a.Count, Since: a.Since, LastError: a.LastError}
 	}
+	s.Auth = authStatus(cfg, st)
 	if s.LinkedUsers, err = st.CountAnchors(store.KindUser); err != nil {
 		return nil, withCode(exitAborted, err)
 	}
@@ -274,6 +277,9 @@ func writeStatusText(w io.Writer, s *statusSnapshot, n int) error {
 			fmt.Fprintf(w, "           cause: %s\n", q.Cause)
 		}
 		fmt.Fprintf(w, "           %s\n           %s\n", q.Meaning, q.Action)
+	}
+	if s.Auth != "" {
+		fmt.Fprintf(w, "auth       %s\n", s.Auth)
 	}
 	if a := s.Aborted; a != nil {
 		fmt.Fprintf(w, "aborted    the last %d cycle(s) since %s could not run (%d in a row over %s quarantine the job): %s\n",

@@ -21,10 +21,16 @@ func newTestConnectionCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tgt, err := newTarget(cfg, log)
+			tgt, grant, err := newTarget(cfg, log)
 			if err != nil {
 				return withCode(exitConfig, err)
 			}
+			// An authorization code target refreshes through the state file, rotating the refresh token.
+			release, err := openGrantState(cfg, grant)
+			if err != nil {
+				return err
+			}
+			defer release()
 			match := "userName"
 			for _, m := range cfg.Users.Table.Mappings {
 				if m.Matching == 1 {

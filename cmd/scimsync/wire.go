@@ -22,14 +22,18 @@ import (
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/targetauth"
 )
 
 // job is one configured provisioning job with its live parts.
 type job struct {
-	cfg      *config.Config
-	log      *zap.Logger
-	reader   *graph.Reader
-	target   *scimclient.Client
+	cfg    *config.Config
+	log    *zap.Logger
+	reader *graph.Reader
+	target *scimclient.Client
+	// grant is the target's authorization code token source, nil for other auth types; it refreshes
+	// through the state file the cycle has open.
+	grant    *targetauth.AuthorizationCode
 	alerter  engine.Alerter
 	progress engine.Progress
 	// dryRun makes the engine plan without sending or recording anything.
@@ -118,13 +122,15 @@ func newReader(cfg *config.Config, log *zap.Logger) (*graph.Reader, error) {
 	return graph.New(graph.Options{GraphURL: src.GraphEndpoint, Credential: cred, HTTPClient: hc, Logger: log})
 }
 
-// newTarget builds the SCIM client from the target configuration.
-func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, error) {
+// newTarget builds the SCIM client from the target configuration, and the authorization code token
+// source when target.auth uses one.
+func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, *targetauth.AuthorizationCode, error) {
 	t := cfg.Target
 	hc, err := httpClientWithCA(t.CAFile, t.Timeout, t.Concurrency)
 	if err != nil {
-		return nil, fmt.Errorf("target.caFile: %w", err)
+		return nil, nil, fmt.Errorf("target.caFile: %w", err)
 	}
+	tokens, grant := targetTokens(cfg, hc)
 	mode := scimclient.ModeDefault
 	switch t.Compatibility {
 	case config.CompatibilityAADOptSCIM062020:
@@ -132,10 +138,11 @@ func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, error) 
 	case config.CompatibilityStrict:
 		mode = scimclient.ModeStrict
 	}
-	return scimclient.New(scimclient.Options{
-		BaseURL: t.URL, Token: t.Token.Reveal(), HTTPClient: hc, Timeout: t.Timeout,
+	c, err := scimclient.New(scimclient.Options{
+		BaseURL: t.URL, Tokens: tokens, HTTPClient: hc, Timeout: t.Timeout,
 		Concurrency: t.Concurrency, RequestsPerSecond: t.RequestsPerSecond, Mode: mode, Logger: log,
 	})
+	return c, grant, err
 }
 
 // openJob wires a job: Graph, the target, the failure emails. The state file is opened per cycle
@@ -147,7 +154,7 @@ func openJob(cfg *config.Config, log *zap.Logger, progress engine.Progress) (*jo
 	if j.reader, err = newReader(cfg, log); err != nil {
 		return nil, withCode(exitConfig, err)
 	}
-	if j.target, err = newTarget(cfg, log); err != nil {
+	if j.target, j.grant, err = newTarget(cfg, log); err != nil {
 		return nil, withCode(exitConfig, err)
 	}
 	if n := cfg.Notify; n != nil {
@@ -185,6 +192,7 @@ func (j *job) withEngine(fn func(*engine.Engine) error) error {
 		return err
 	}
 	defer st.Close()
+	defer bindGrant(j.grant, j.cfg, st)()
 	j.target.ResetBreaker()
 	stored, err := j.seedDialect(st)
 	if err != nil {

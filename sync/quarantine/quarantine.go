@@ -7,6 +7,8 @@
 //
 //	 cycle outcome                                   | reason
 //	-------------------------------------------------+--------------------------------------
+//	 Fatal wraps targetauth.ErrRevoked or            | AuthorizationExpiredOrRevoked
+//	   ErrNotAuthorized                              |
 //	 Fatal wraps scimclient.ErrUnauthorized or       | EncounteredQuarantineException
 //	   ErrCompliance                                 |   (regardless of any count)
 //	 Aborted (or another Fatal error), the AbortLimit | CycleAborted
@@ -38,6 +40,7 @@ import (
 
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/targetauth"
 )
 
 // Graph's synchronizationQuarantine reasons, stored verbatim in store.Quarantine.Reason so that `status`
@@ -61,6 +64,10 @@ const (
 	// run at all, over at least AbortFloor. The service quarantines a job it "cannot connect" to; we wait
 	// for a streak so that one outage blip neither quarantines nor emails.
 	ReasonCycleAborted = "CycleAborted"
+	// ReasonAuthorization is scimsync's own: the target's OAuth 2.0 authorization expired or was revoked
+	// (the provider answered invalid_grant to a refresh), or `scimsync authorize` was never run. Only an
+	// admin running `scimsync authorize` can fix it, so it gets its own reason and email.
+	ReasonAuthorization = "AuthorizationExpiredOrRevoked"
 )
 
 // The abort streak: both must hold, so a daemon restarted in a loop (many cycles in minutes) and a slow
@@ -197,6 +204,9 @@ func IsAbort(err error) bool {
 // assess reduces an outcome to a reason and the text for store.Quarantine.Error. aborted is true when the
 // cycle taught us nothing; reason is "" for a successful cycle.
 func assess(out Outcome) (reason, detail string, aborted bool) {
+	if out.Fatal != nil && (errors.Is(out.Fatal, targetauth.ErrRevoked) || errors.Is(out.Fatal, targetauth.ErrNotAuthorized)) {
+		return ReasonAuthorization, "authorization expired or revoked: " + out.Fatal.Error(), false
+	}
 	if out.Fatal != nil && IsFatal(out.Fatal) {
 		return ReasonQuarantineException, out.Fatal.Error(), false
 	}

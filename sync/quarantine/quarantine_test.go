@@ -1,6 +1,7 @@
 package quarantine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/targetauth"
 )
 
 var t0 = time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -406,3 +408,51 @@ func TestIsAbort(t *testing.T) {
 		t.Fatalf("Judge = %+v, %s; want no quarantine", q, ev)
 	}
 }
+
+// TestAuthorizationReason: a refresh refused with invalid_grant (or no authorization at all) is its own
+// reason, because its fix (`scimsync authorize`) differs from a wrong bearer token's; other token
+// failures stay EncounteredQuarantineException. The errors are built as the SCIM client builds them.
+func TestAuthorizationReason(t *testing.T) {
+	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
+	wrap := func(kind error) error {
+		return fmt.Errorf("cycle: %w", scimTokenError(kind))
+	}
+	for _, tc := range []struct {
+		name  string
+		fatal error
+		want  string
+	}{
+		{"revoked", wrap(targetauth.ErrRevoked), ReasonAuthorization},
+		{"never authorized", wrap(targetauth.ErrNotAuthorized), ReasonAuthorization},
+		{"client refused", wrap(targetauth.ErrClient), ReasonQuarantineException},
+		{"401", errAuth, ReasonQuarantineException},
+	} {
+		q, ev := Judge(nil, Outcome{Fatal: tc.fatal}, now)
+		if q == nil || ev != Entered || q.Reason != tc.want {
+			t.Errorf("%s: %v %v; want %s, entered", tc.name, q, ev, tc.want)
+		}
+	}
+	// From a credentials quarantine to an authorization one is a reason change (a new email).
+	prev, _ := Judge(nil, Outcome{Fatal: errAuth}, now)
+	q, ev := Judge(prev, Outcome{Fatal: wrap(targetauth.ErrRevoked)}, now.Add(6*time.Hour))
+	if ev != ReasonChanged || q.Reason != ReasonAuthorization {
+		t.Errorf("got %v %v; want ReasonChanged to %s", q, ev, ReasonAuthorization)
+	}
+}
+
+// scimTokenError is what scimclient returns when its token source fails: an *Error of kind
+// ErrUnauthorized that also wraps the source's error.
+func scimTokenError(kind error) error {
+	var src scimclient.TokenSource = failing{&targetauth.Error{Kind: kind}}
+	c, err := scimclient.New(scimclient.Options{BaseURL: "http://127.0.0.1:1/scim", Tokens: src, MaxRetries: -1})
+	if err != nil {
+		panic(err)
+	}
+	_, err = c.GetUser(context.Background(), "x")
+	return err
+}
+
+type failing struct{ err error }
+
+func (f failing) Token(context.Context) (string, error) { return "", f.err }
+func (failing) Invalidate(string) bool                  { return true }
