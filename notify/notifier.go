@@ -24,6 +24,13 @@ const NotifiedJobStopped = "JobStopped"
 // it, so the caller keeps it elsewhere (scimsync: a file beside the state file).
 const NotifiedStateDamaged = "StateDamaged"
 
+// NotifiedSourceCredential prefixes the key Notify returns after a source-credential email
+// ("SourceCredential:<reason>"), so that each distinct reason is announced once.
+const NotifiedSourceCredential = "SourceCredential"
+
+// NotifiedNoRecentSuccess is what Notify returns after the no-recent-success email.
+const NotifiedNoRecentSuccess = "NoRecentSuccess"
+
 // Notifier decides which events deserve an email and sends them, so that the engine can call it on
 // every cycle without tracking what it already told the administrators.
 type Notifier struct {
@@ -141,6 +148,20 @@ func (n *Notifier) classify(e *Event, last string) (string, bool) {
 			return "", false
 		}
 		return NotifiedStateDamaged, true
+	case SourceCredential:
+		key := NotifiedSourceCredential + ":" + orDefault(e.Reason, "Unknown")
+		if last == key {
+			return "", false
+		}
+		return key, true
+	case NoRecentSuccess:
+		if last == NotifiedNoRecentSuccess {
+			return "", false
+		}
+		return NotifiedNoRecentSuccess, true
+	case Resolved, Test:
+		// The caller sends these only when something was open (Resolved) or on request (Test).
+		return last, true
 	}
 	// An unknown kind is a caller bug; Render reports it in the log.
 	return e.Reason, true
