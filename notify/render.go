@@ -224,21 +224,21 @@ type view struct {
 	ReasonWords, PreviousWords              string
 	// Cmd is how the suggested commands start: as the service user, so that they can open the state
 	// file the daemon owns.
-	Cmd                         string
-	Held                        []heldView
-	HeldMore                    int
-	Groups                      []failureGroup
-	Resolves                    []string
-	StaleFor, LastSuccess       string
-	LastSuccessRel              string
-	Since, SinceRel                         string
-	Next, NextRel                           string
-	StopsAt                                 string
-	Failures                                []failureView
-	Total, More                             int
-	Staged, Threshold                       int
-	Host, StatePath, Config                 string
-	Advice                                  string
+	Cmd                     string
+	Held                    []heldView
+	HeldMore                int
+	Groups                  []failureGroup
+	Resolves                []string
+	StaleFor, LastSuccess   string
+	LastSuccessRel          string
+	Since, SinceRel         string
+	Next, NextRel           string
+	StopsAt                 string
+	Failures                []failureView
+	Total, More             int
+	Staged, Threshold       int
+	Host, StatePath, Config string
+	Advice                  string
 }
 
 type heldView struct {
