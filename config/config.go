@@ -173,6 +173,9 @@ type Notify struct {
 	SMTP SMTP
 	From string
 	To   []string
+	// NoSuccessAlertAfter is how long without a successful cycle before an email says so (default
+	// 24h): the backstop for failures that have no email of their own, such as an unreachable Graph.
+	NoSuccessAlertAfter time.Duration
 }
 
 // SMTP is the mail relay for failure emails; the password is a Secret so it cannot reach a log line.
@@ -181,6 +184,9 @@ type SMTP struct {
 	Port int
 	// TLS is starttls, implicit or none.
 	TLS string
+	// Auth is password (PLAIN or LOGIN) or xoauth2: an OAuth token for the sending mailbox, obtained
+	// with the source's app credential (Microsoft 365, where basic SMTP AUTH is being retired).
+	Auth string
 	// Username is empty when the relay takes no authentication.
 	Username string
 	Password Secret

@@ -737,3 +737,36 @@ func TestStatePath(t *testing.T) {
 		t.Errorf("relative state path = %s", c.StatePath)
 	}
 }
+
+func TestNotifyXOAUTH2AndNoSuccessAlert(t *testing.T) {
+	c := mustParse(t, minimalHead+`users: {preset: gong}
+notify:
+  smtp: {host: smtp.office365.com, auth: xoauth2, username: alerts@contoso.com}
+  from: alerts@contoso.com
+  to: [ops@contoso.com]
+  noSuccessAlertAfter: 36h
+`)
+	if c.Notify.SMTP.Auth != "xoauth2" || c.Notify.NoSuccessAlertAfter != 36*time.Hour || c.Notify.SMTP.Port != 587 {
+		t.Errorf("notify = %+v", c.Notify)
+	}
+	d := mustParse(t, minimalHead+`users: {preset: gong}
+notify: {smtp: {host: h}, from: a@b.example, to: [c@b.example]}
+`)
+	if d.Notify.SMTP.Auth != "password" || d.Notify.NoSuccessAlertAfter != 24*time.Hour {
+		t.Errorf("defaults: %+v", d.Notify)
+	}
+	got := parseErrs(t, minimalHead+`users: {preset: gong}
+notify:
+  smtp: {host: h, auth: xoauth2}
+  from: a@b.example
+  to: [c@b.example]
+  noSuccessAlertAfter: 10m
+`)
+	want := []string{
+		"test.yml:12:19: notify.smtp.auth: xoauth2 needs username (the mailbox that sends, which the source app may send as)",
+		"test.yml:15:3: notify.noSuccessAlertAfter: must be at least 1h (a cycle can take that long), got 10m0s",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -566,14 +566,34 @@ func (f *finalizer) notify(r *rawNotify) *Notify {
 				f.errorf(s.UsernameEnv.pos, "environment variable %s is not set", strings.TrimSpace(s.UsernameEnv.V))
 			}
 		}
+		n.SMTP.Auth = f.enum(s.Auth, "password", "password", "xoauth2")
 		n.SMTP.Password = f.secret(s.at, s.PasswordEnv, s.PasswordFile, "passwordEnv", "passwordFile", false)
 		switch {
+		case n.SMTP.Auth == "xoauth2":
+			if userKey == nil {
+				f.errorf(s.Auth.pos, "xoauth2 needs username (the mailbox that sends, which the source app may send as)")
+			}
+			if s.PasswordEnv != nil || s.PasswordFile != nil {
+				f.errorf(s.Auth.pos, "xoauth2 takes no password: the token comes from the source credential")
+			}
 		case userKey != nil && s.PasswordEnv == nil && s.PasswordFile == nil:
 			f.errorf(userKey.pos, "a username needs passwordEnv or passwordFile")
 		case s.Username == nil && s.UsernameEnv == nil && (s.PasswordEnv != nil || s.PasswordFile != nil):
 			p := s.at.pos()
 			p.path = join(s.at.path, "username")
 			f.errorf(p, "a password needs username or usernameEnv")
+		}
+	}
+	n.NoSuccessAlertAfter = 24 * time.Hour
+	if v := r.NoSuccessAlertAfter; v != nil {
+		d, err := time.ParseDuration(strings.TrimSpace(v.V))
+		switch {
+		case err != nil:
+			f.errorf(v.pos, "invalid duration %q (use Go syntax such as 24h or 36h)", v.V)
+		case d < time.Hour:
+			f.errorf(v.pos, "must be at least 1h (a cycle can take that long), got %s", d)
+		default:
+			n.NoSuccessAlertAfter = d
 		}
 	}
 	if r.From == nil {
