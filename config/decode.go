@@ -83,11 +83,11 @@ type rawLogging struct {
 }
 
 type rawNotify struct {
-	at   field
+	at                  field
 	SMTP                *rawSMTP
 	From                *val[string]
 	NoSuccessAlertAfter *val[string]
-	To   []*val[string]
+	To                  []*val[string]
 }
 
 type rawSMTP struct {
