@@ -186,3 +186,25 @@ func (n *Notifier) send(ctx context.Context, msg Message) error {
 		return errors.Join(errors.New("gave up waiting for the mail relay"), ctx.Err())
 	}
 }
+
+// SendNow renders and sends e without the dedupe rules and returns what went wrong, for `scimsync
+// notify --test`, where the admin is waiting for the answer.
+func (n *Notifier) SendNow(ctx context.Context, e Event) error {
+	if e.Now.IsZero() {
+		e.Now = time.Now()
+	}
+	if e.Host == "" {
+		e.Host = n.Host
+	}
+	subject, body, err := Render(e)
+	if err != nil {
+		return err
+	}
+	timeout := n.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return n.send(ctx, Message{Subject: subject, Body: body})
+}

@@ -250,7 +250,9 @@ type heldView struct {
 // objects, so a thousand identical rejections read as one problem.
 type failureGroup struct {
 	Op, Code, Error string
-	Count           int
+	// Varied is set when the group's messages differ; Error is then the first, as an example.
+	Varied bool
+	Count  int
 	Identities      []string
 	More            int
 }
@@ -340,20 +342,28 @@ func makeView(e Event) view {
 	return v
 }
 
-// groupFailures groups failures by operation, code and message, largest group first, so that the same
+// groupFailures groups failures by operation and error code (or message, when there is no code), largest group first, so that the same
 // error on many objects is shown once with the objects it hit.
 func groupFailures(fs []ObjectFailure) []failureGroup {
 	idx := map[[3]string]int{}
 	var gs []failureGroup
 	for _, f := range fs {
-		k := [3]string{oneLine(f.Op, 50), oneLine(f.ErrorCode, 100), oneLine(f.Error, 300)}
+		op, code, msg := oneLine(f.Op, 50), oneLine(f.ErrorCode, 100), oneLine(f.Error, 300)
+		// Messages usually name the object, so the code is the key; without one, the message is.
+		k := [3]string{op, code}
+		if code == "" {
+			k[2] = msg
+		}
 		i, ok := idx[k]
 		if !ok {
 			i = len(gs)
 			idx[k] = i
-			gs = append(gs, failureGroup{Op: k[0], Code: k[1], Error: k[2]})
+			gs = append(gs, failureGroup{Op: op, Code: code, Error: msg})
 		}
 		g := &gs[i]
+		if g.Error != msg {
+			g.Varied = true
+		}
 		g.Count++
 		if len(g.Identities) < 5 {
 			g.Identities = append(g.Identities, oneLine(orDefault(f.Identity, f.SourceID), 200))

@@ -166,12 +166,13 @@ func TestRenderGolden(t *testing.T) {
 func TestRenderGroupsIdenticalFailures(t *testing.T) {
 	e := goldenEvents()["quarantine_escrow"]
 	e.Failures = append(e.Failures, ObjectFailure{Identity: "bob@contoso.com", Op: "Create", ErrorCode: "Conflict", Error: "409 userName exists"})
+	e.Failures[3].Error = "400 Bad Request: attribute 'title' is too long"
 	_, body, err := Render(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Failing objects: 13, 2 different errors", "12 × Update: SystemForCrossDomainIdentityManagementServiceIncompatible",
-		"user05@contoso.com", "... and 7 more", "1 × Create: Conflict: 409 userName exists", "bob@contoso.com"} {
+	for _, want := range []string{"Failing objects: 13, 2 different errors", "12 × Update failed with SystemForCrossDomainIdentityManagementServiceIncompatible\n      for example: 400 Bad Request: attribute 'emails' is required by the target",
+		"user05@contoso.com", "... and 7 more", "1 × Create failed with Conflict\n      409 userName exists", "bob@contoso.com"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("body lacks %q", want)
 		}

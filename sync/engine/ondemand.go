@@ -32,7 +32,7 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	attrs := withFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping)
 	users, err := e.dir.UsersByID(ctx, attrs, ids)
 	if err != nil {
-		return out, fmt.Errorf("%w: read users from Graph: %v", ErrAborted, err)
+		return out, fmt.Errorf("%w: read users from Graph: %w", ErrAborted, err)
 	}
 	found := map[string]bool{}
 	for _, u := range users {
@@ -51,7 +51,7 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	if e.o.Scope == ScopeAssigned {
 		as, err := e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID)
 		if err != nil {
-			return out, fmt.Errorf("%w: read app assignments from Graph: %v", ErrAborted, err)
+			return out, fmt.Errorf("%w: read app assignments from Graph: %w", ErrAborted, err)
 		}
 		members, err := e.st.Sets(store.SetGroupMembers)
 		if err != nil {
