@@ -67,7 +67,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringP("config", "c", "/etc/scimsync/scimsync.yaml", "job configuration file")
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
-		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd())
+		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newNotifyCmd())
 	return root
 }
 

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"mime"
+	"net"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/scimsync/scimsync/graph/graphtest"
+	"github.com/scimsync/scimsync/scimclient/scimtest"
+)
+
+// mailSink is a go-smtp server on 127.0.0.1 that keeps the subjects and bodies it receives.
+type mailSink struct {
+	addr string
+	mu   sync.Mutex
+	msgs []*mail.Message
+	body []string
+}
+
+func startMailSink(t *testing.T) *mailSink {
+	t.Helper()
+	m := &mailSink{}
+	srv := smtp.NewServer(m)
+	srv.Domain = "relay.test"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return m
+}
+
+func (m *mailSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }
+
+type mailSession struct{ m *mailSink }
+
+func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
+func (s *mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s *mailSession) Reset()                               {}
+func (s *mailSession) Logout() error                        { return nil }
+func (s *mailSession) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	s.m.msgs = append(s.m.msgs, msg)
+	return nil
+}
+
+// subjects are the decoded subjects received so far.
+func (m *mailSink) subjects(t *testing.T) []string {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, msg := range m.msgs {
+		s, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (m *mailSink) notifyBlock() string {
+	host, port, _ := net.SplitHostPort(m.addr)
+	return fmt.Sprintf("notify:\n  smtp: {host: %s, port: %s, tls: none}\n  from: scimsync@contoso.example\n  to: [ops@contoso.example]\n", host, port)
+}
+
+// alertJob is a job against the emulated tenant (whose token endpoint checks the client secret) and an
+// in-process target, with failure emails to a sink; secret is the Graph secret it signs in with.
+type alertJob struct {
+	bin, cfg, state string
+	sink            *mailSink
+	secret          string
+}
+
+func newAlertJob(t *testing.T) *alertJob {
+	t.Helper()
+	dir := t.TempDir()
+	tenant := graphtest.SampleTenant()
+	g := graphtest.StartForTest(t, tenant, graphtest.Options{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "right-secret"})
+	target := scimtest.New(scimtest.Options{Token: "alert-token"})
+	url := target.Start()
+	t.Cleanup(target.Close)
+	ca := filepath.Join(dir, "ca.pem")
+	if err := g.WriteCA(ca); err != nil {
+		t.Fatal(err)
+	}
+	a := &alertJob{bin: binary(t), cfg: filepath.Join(dir, "job.yaml"), state: filepath.Join(dir, "state.db"), sink: startMailSink(t), secret: "right-secret"}
+	cfg := fmt.Sprintf("name: alerts\n%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: 2}\nusers: {preset: gong}\nstate: %s\nlogging: {level: warn, format: json}\n%s",
+		emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, a.state, a.sink.notifyBlock())
+	if err := os.WriteFile(a.cfg, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (a *alertJob) run(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, a.bin, append(args, "--config", a.cfg)...)
+	cmd.Env = append(os.Environ(), "E2E_GRAPH_SECRET="+a.secret, "E2E_TARGET_TOKEN=alert-token")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	if a.secret != "" && strings.Contains(out.String(), a.secret) {
+		t.Fatal("the Graph secret appeared in the output")
+	}
+	return out.String(), code
+}
+
+// TestEndToEndSourceCredentialAlert: a rejected Graph secret emails at once (not after the abort
+// streak) and once, a cycle that succeeds afterwards sends "resolved", and a job without a success
+// for longer than notify.noSuccessAlertAfter says so once.
+func TestEndToEndSourceCredentialAlert(t *testing.T) {
+	a := newAlertJob(t)
+	a.secret = "wrong-secret"
+	for i := range 2 {
+		if out, code := a.run(t, "sync"); code == 0 {
+			t.Fatalf("sync %d with a wrong secret: exit 0\n%s", i, out)
+		} else {
+			t.Logf("sync %d: exit %d\n%s", i, code, out)
+		}
+	}
+	got := a.sink.subjects(t)
+	if len(got) != 1 || got[0] != "[scimsync] alerts: cannot sign in to Microsoft Graph; nothing is synced" {
+		t.Fatalf("after two failed cycles: emails %q, want one sign-in email", got)
+	}
+
+	a.secret = "right-secret"
+	if out, code := a.run(t, "sync"); code != 0 {
+		t.Fatalf("sync with the right secret: exit %d\n%s", code, out)
+	}
+	got = a.sink.subjects(t)
+	if len(got) != 2 || got[1] != "[scimsync] alerts: resolved, provisioning works again" {
+		t.Fatalf("after a success: emails %q, want a resolved email", got)
+	}
+	if out, code := a.run(t, "sync"); code != 0 || len(a.sink.subjects(t)) != 2 {
+		t.Fatalf("a second success emailed again or failed (exit %d)\n%s", code, out)
+	}
+
+	// No success for 25 hours (the record says so), then a failed cycle: the no-success email, once.
+	var h health
+	raw, err := os.ReadFile(healthPath(a.state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	h.LastSuccess = time.Now().Add(-25 * time.Hour)
+	raw, _ = json.Marshal(h)
+	if err := os.WriteFile(healthPath(a.state), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.secret = "wrong-again"
+	a.run(t, "sync")
+	a.run(t, "sync")
+	got = a.sink.subjects(t)
+	want := []string{"[scimsync] alerts: cannot sign in to Microsoft Graph; nothing is synced",
+		"[scimsync] alerts: no provisioning cycle has succeeded for 1 day"}
+	if len(got) != 4 || got[2] != want[0] || got[3] != want[1] {
+		t.Fatalf("after 25 hours without success: emails %q, want %q added", got, want)
+	}
+}
+
+// TestEndToEndNotifyTest: `notify --test` reaches the relay; with the relay down it fails with exit 3
+// and says why.
+func TestEndToEndNotifyTest(t *testing.T) {
+	a := newAlertJob(t)
+	out, code := a.run(t, "notify", "--test")
+	if code != 0 || !strings.Contains(out, "Test email sent to ops@contoso.example") {
+		t.Fatalf("notify --test: exit %d\n%s", code, out)
+	}
+	if got := a.sink.subjects(t); len(got) != 1 || got[0] != "[scimsync] alerts: test email" {
+		t.Fatalf("emails %q", got)
+	}
+	if out, code := a.run(t, "notify"); code != 2 || !strings.Contains(out, "--test") {
+		t.Fatalf("notify without --test: exit %d\n%s", code, out)
+	}
+	dead := freeAddr(t)
+	_, port, _ := net.SplitHostPort(dead)
+	cfg, _ := os.ReadFile(a.cfg)
+	_, oldPort, _ := net.SplitHostPort(a.sink.addr)
+	if err := os.WriteFile(a.cfg, bytes.Replace(cfg, []byte("port: "+oldPort), []byte("port: "+port), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := a.run(t, "notify", "--test"); code != 3 || !strings.Contains(out, "the test email was not sent") {
+		t.Fatalf("notify --test with the relay down: exit %d\n%s", code, out)
+	}
+}
