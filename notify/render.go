@@ -251,10 +251,10 @@ type heldView struct {
 type failureGroup struct {
 	Op, Code, Error string
 	// Varied is set when the group's messages differ; Error is then the first, as an example.
-	Varied bool
-	Count  int
-	Identities      []string
-	More            int
+	Varied     bool
+	Count      int
+	Identities []string
+	More       int
 }
 
 type failureView struct {
