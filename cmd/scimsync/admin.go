@@ -322,13 +322,22 @@ func rebuildState(w io.Writer, cfg *config.Config, now time.Time) error {
 
 // newAllowDeletesCmd is the portal's "Allow deletes": it sends what the deletion threshold held back.
 func newAllowDeletesCmd() *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "allow-deletes",
 		Short: "Send the disables and deletes that the deletion threshold staged, and lift the quarantine",
-		Args:  cobra.NoArgs,
+		Long: `Send the disables and deletes that the deletion threshold held back, and lift the
+TooManyDeletes quarantine: Entra's "Allow deletes". It lists them (the first 50 and a count) and asks
+for confirmation; --yes skips the question, and without a terminal --yes is required.`,
+		Example: `  sudo -u scimsync scimsync allow-deletes --config /etc/scimsync/scimsync.yaml
+  sudo -u scimsync scimsync allow-deletes --yes --config /etc/scimsync/scimsync.yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			j, err := jobFromFlags(cmd, nil)
 			if err != nil {
+				return err
+			}
+			if ok, err := confirmHeld(cmd, j, yes); err != nil || !ok {
 				return err
 			}
 			var done, failed int
@@ -347,4 +356,6 @@ func newAllowDeletesCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
+	return cmd
 }

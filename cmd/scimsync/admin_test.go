@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +89,22 @@ func (e *adminEnv) cli(t *testing.T, args ...string) (string, error) {
 	root.SetArgs(append(args, "--config", e.cfg))
 	err := root.ExecuteContext(ctx)
 	t.Logf("scimsync %s (err %v):\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	return out.String(), err
+}
+
+// cliIn is cli with stdin.
+func (e *adminEnv) cliIn(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetIn(strings.NewReader(stdin))
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append(args, "--config", e.cfg))
+	err := root.ExecuteContext(ctx)
+	t.Logf("scimsync %s (err %v):\n%s", strings.Join(args, " "), err, out.String())
 	return out.String(), err
 }
 
@@ -337,11 +355,25 @@ func TestAdminAllowDeletes(t *testing.T) {
 	}
 	e := newAdminEnv(t, url)
 	e.prepare(t, func(st *store.Store) { failedJob(t, st, adminT0.Add(2*time.Hour)) })
-	out, err := e.cli(t, "allow-deletes")
+	// Without a terminal and without --yes: the list, a refusal naming --yes, nothing sent.
+	out, err := e.cliIn(t, "yes\n", "allow-deletes")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitConfig || !strings.Contains(err.Error(), "allow-deletes --yes") {
+		t.Fatalf("allow-deletes without a terminal: %v, want exit 2 naming --yes", err)
+	}
+	wantLines(t, out, "2 operation(s) held by the deletion threshold:\n", "would be disabled in the target (active=false)")
+	// At a terminal, anything but "yes" sends nothing.
+	defer func(f func(io.Reader) bool) { stdinIsTerminal = f }(stdinIsTerminal)
+	stdinIsTerminal = func(io.Reader) bool { return true }
+	_, err = e.cliIn(t, "no\n", "allow-deletes")
+	if !errors.Is(err, errNotConfirmed) || srv.TotalRequests() != 0 {
+		t.Fatalf("answer no: %v, %d requests", err, srv.TotalRequests())
+	}
+	out, err = e.cliIn(t, "yes\n", "allow-deletes")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, out, "applied 2 staged operation(s), 0 failed\n")
+	wantLines(t, out, "Type yes to continue", "applied 2 staged operation(s), 0 failed\n")
 	if reqs := srv.Requests(); reqs["PATCH /Users/{id}"] != 2 || srv.TotalRequests() != 2 {
 		t.Errorf("allow-deletes sent %v, want exactly 2 PATCHes", reqs)
 	}
