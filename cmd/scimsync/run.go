@@ -55,6 +55,8 @@ type daemon struct {
 
 	mu  sync.Mutex
 	job *job
+	// nextCycle is the scheduler's next tick, for the idle STATUS= line.
+	nextCycle func() time.Time
 }
 
 func (d *daemon) run(parent context.Context, cfg *config.Config) error {
@@ -77,7 +79,7 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	}
 	cycles := make(chan struct{}, 1)
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
-	c.Schedule(sched, cron.FuncJob(func() {
+	entry := c.Schedule(sched, cron.FuncJob(func() {
 		select {
 		case cycles <- struct{}{}:
 		default: // a cycle is still pending or running: skip this tick
@@ -85,6 +87,9 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	}))
 	c.Start()
 	defer c.Stop()
+	d.nextCycle = func() time.Time { return c.Entry(entry).Next }
+	watchdog, stopWatchdog := watchdogTicker()
+	defer stopWatchdog()
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -100,6 +105,8 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	cycles <- struct{}{} // the first cycle runs at start
 	for {
 		select {
+		case <-watchdog:
+			notifySystemd("WATCHDOG=1")
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				d.reload()
@@ -131,7 +138,9 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 			j := d.job
 			d.mu.Unlock()
 			start := time.Now()
+			systemdStatus("cycle running")
 			res, err := j.run(ctx, engine.RunOptions{})
+			systemdStatus(idleStatus(d.nextCycle()))
 			switch {
 			case errors.Is(err, store.ErrLocked):
 				d.log.Warn("the state file is in use (a manual sync?); skipping this tick", zap.Error(err))
@@ -167,20 +176,6 @@ func (d *daemon) reload() {
 	}
 	d.job = j
 	d.log.Info("configuration reloaded")
-}
-
-// notifySystemd sends an sd_notify message when running under systemd with Type=notify.
-func notifySystemd(state string) {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return
-	}
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	_, _ = conn.Write([]byte(state))
 }
 
 // metrics are the Prometheus series the daemon exports.
