@@ -209,6 +209,18 @@ func Load(path string) (*Config, error) {
 	return Parse(data, path, os.LookupEnv)
 }
 
+// LoadOffline is Load without the secrets: it checks where each secret comes from (one of …Env and
+// …File, a valid variable name) but neither reads the variables nor the files, and every Secret is
+// empty. Commands that only read the state file (status, logs, validate --offline) use it, so that an
+// admin can run them without the service's environment.
+func LoadOffline(path string) (*Config, error) {
+	data, err := readLimited(path, maxConfigSize)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read configuration: %v", err)}}
+	}
+	return parseWith(data, path, os.LookupEnv, func(p string) ([]byte, error) { return readLimited(p, maxFileSize) }, true)
+}
+
 // Parse compiles configuration text. filename is used in errors and to resolve relative paths; env
 // looks up environment variables (nil means os.LookupEnv), injectable so that tests need not touch the
 // process environment. Files named by the configuration (secrets, certificate, CA bundles) are read

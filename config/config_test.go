@@ -770,3 +770,31 @@ notify:
 		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestLoadOffline(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "job.yml")
+	text := strings.Replace(minimalHead, "tokenEnv: SCIMSYNC_TARGET_TOKEN", "tokenFile: missing-token", 1) + "users: {preset: gong}\n"
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SCIMSYNC_GRAPH_SECRET", "")
+	if _, err := Load(p); err == nil {
+		t.Fatal("Load accepted a missing secret file and an empty variable")
+	}
+	c, err := LoadOffline(p)
+	if err != nil {
+		t.Fatalf("LoadOffline: %v", err)
+	}
+	if c.Target.Token.Reveal() != "" || c.Source.Credential.Secret.Reveal() != "" {
+		t.Error("LoadOffline returned a secret")
+	}
+	// The shape of the secret keys is still checked.
+	bad := strings.Replace(text, "tokenFile: missing-token", "tokenFile: a\n  tokenEnv: B", 1)
+	if err := os.WriteFile(p, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOffline(p); err == nil || !strings.Contains(err.Error(), "mutually exclusive") {
+		t.Errorf("LoadOffline with both tokenEnv and tokenFile: %v", err)
+	}
+}

@@ -51,6 +51,8 @@ type finalizer struct {
 	env      func(string) (string, bool)
 	readFile func(string) ([]byte, error)
 	dir      string
+	// offline checks where secrets come from without reading them (LoadOffline).
+	offline bool
 }
 
 func (f *finalizer) missing(at field, key string) {
@@ -279,13 +281,15 @@ func (f *finalizer) credential(r *rawCredential) Credential {
 			f.missing(r.at, "certificateFile")
 		} else {
 			c.CertificateFile = f.path(strings.TrimSpace(r.CertificateFile.V))
-			data, err := f.readFile(c.CertificateFile)
-			if err != nil {
-				f.errorf(r.CertificateFile.pos, "cannot read the certificate: %v", err)
-			} else if err := checkCertificate(data); err != nil {
-				f.errorf(r.CertificateFile.pos, "%s: %v", c.CertificateFile, err)
-			} else {
-				c.Certificate = data
+			if !f.offline { // the key is a secret too; offline commands never use it
+				data, err := f.readFile(c.CertificateFile)
+				if err != nil {
+					f.errorf(r.CertificateFile.pos, "cannot read the certificate: %v", err)
+				} else if err := checkCertificate(data); err != nil {
+					f.errorf(r.CertificateFile.pos, "%s: %v", c.CertificateFile, err)
+				} else {
+					c.Certificate = data
+				}
 			}
 		}
 		c.CertificatePassword = f.secret(r.at, r.CertificatePasswordEnv, r.CertificatePasswordFile,
@@ -349,6 +353,9 @@ func (f *finalizer) secret(at field, envKey, fileKey *val[string], envName, file
 			f.errorf(envKey.pos, "invalid environment variable name %q", envKey.V)
 			return Secret{}
 		}
+		if f.offline {
+			return Secret{}
+		}
 		v, ok := f.env(name)
 		if !ok {
 			f.errorf(envKey.pos, "environment variable %s is not set", name)
@@ -365,6 +372,9 @@ func (f *finalizer) secret(at field, envKey, fileKey *val[string], envName, file
 		return NewSecret(v)
 	case fileKey != nil:
 		p := f.path(strings.TrimSpace(fileKey.V))
+		if f.offline {
+			return Secret{}
+		}
 		data, err := f.readFile(p)
 		if err != nil {
 			f.errorf(fileKey.pos, "cannot read the secret file: %v", err)

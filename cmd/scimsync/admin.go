@@ -27,7 +27,7 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show the job's state: quarantine, escrows, staged deletions and the last cycles",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configPath(cmd))
+			cfg, err := loadConfigOffline(configPath(cmd))
 			if err != nil {
 				return err
 			}
@@ -168,7 +168,7 @@ the name), --cycle, --since and --until (RFC 3339 times or durations such as 24h
 newest first as a table, or as JSON lines with --json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configPath(cmd))
+			cfg, err := loadConfigOffline(configPath(cmd))
 			if err != nil {
 				return err
 			}

@@ -412,3 +412,25 @@ func TestAdminAllowDeletes(t *testing.T) {
 		t.Errorf("second allow-deletes: %q, %v, %d requests", out, err, srv.TotalRequests())
 	}
 }
+
+// TestAdminWithoutSecrets: status, logs and validate --offline read no secret, so an admin can run them
+// without the service's environment or secret files; validate without --offline still checks them.
+func TestAdminWithoutSecrets(t *testing.T) {
+	e := newAdminEnv(t, "http://127.0.0.1:9/scim")
+	e.prepare(t, func(st *store.Store) { failedJob(t, st, adminT0.Add(2*time.Hour)) })
+	for _, f := range []string{"graph-secret", "target-token"} {
+		if err := os.Remove(filepath.Join(e.dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"status"}, {"logs"}, {"validate", "--offline"}} {
+		if _, err := e.cli(t, args...); err != nil {
+			t.Errorf("%v without the secret files: %v", args, err)
+		}
+	}
+	_, err := e.cli(t, "validate")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitConfig || !strings.Contains(err.Error(), "cannot read the secret file") {
+		t.Errorf("validate without the secret files: %v, want exit 2 naming the secret file", err)
+	}
+}

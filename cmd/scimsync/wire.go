@@ -47,6 +47,16 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
+// loadConfigOffline loads the configuration without reading its secrets, for the commands that only
+// read the state file: an admin can run them without the service's environment.
+func loadConfigOffline(path string) (*config.Config, error) {
+	cfg, err := config.LoadOffline(path)
+	if err != nil {
+		return nil, withCode(exitConfig, err)
+	}
+	return cfg, nil
+}
+
 // loadConfigAndLogger loads the --config file and builds the logger it asks for: every command that
 // talks to Graph or the target starts this way.
 func loadConfigAndLogger(cmd *cobra.Command) (*config.Config, *zap.Logger, error) {
