@@ -111,6 +111,7 @@ func newReader(cfg *config.Config, log *zap.Logger) (*graph.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	hc.Transport = uaTransport{ua: currentBuild().userAgent(), next: hc.Transport}
 	return graph.New(graph.Options{GraphURL: cfg.Source.GraphEndpoint, Credential: cred, HTTPClient: hc, Logger: log})
 }
 
@@ -157,6 +158,7 @@ func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, error) 
 	return scimclient.New(scimclient.Options{
 		BaseURL: t.URL, Token: t.Token.Reveal(), HTTPClient: hc, Timeout: t.Timeout,
 		Concurrency: t.Concurrency, RequestsPerSecond: t.RequestsPerSecond, Mode: mode, Logger: log,
+		UserAgent: currentBuild().userAgent(),
 	})
 }
 
