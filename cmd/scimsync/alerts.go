@@ -180,6 +180,11 @@ func lastSuccessFromState(statePath string) time.Time {
 		return time.Time{}
 	}
 	defer st.Close()
+	return lastSuccessIn(st)
+}
+
+// lastSuccessIn is the end of the last cycle in the history that ran without error or quarantine.
+func lastSuccessIn(st *store.Store) time.Time {
 	cycles, err := st.Cycles(100)
 	if err != nil {
 		return time.Time{}

@@ -88,6 +88,8 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	c.Start()
 	defer c.Stop()
 	d.nextCycle = func() time.Time { return c.Entry(entry).Next }
+	d.metrics.registerNextCycle(d.nextCycle)
+	d.metrics.observeState(cfg, true)
 	watchdog, stopWatchdog := watchdogTicker()
 	defer stopWatchdog()
 
@@ -139,7 +141,10 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 			d.mu.Unlock()
 			start := time.Now()
 			systemdStatus("cycle running")
+			d.metrics.cycleRunning(true)
 			res, err := j.run(ctx, engine.RunOptions{})
+			d.metrics.cycleRunning(false)
+			d.metrics.observeState(j.cfg, false)
 			systemdStatus(idleStatus(d.nextCycle()))
 			switch {
 			case errors.Is(err, store.ErrLocked):
@@ -191,6 +196,7 @@ type metrics struct {
 	// client is the client they came from (a reload brings a new one, counting from zero).
 	seen   map[int]int64
 	client *scimclient.Client
+	ops    *opsMetrics
 }
 
 func newMetrics() *metrics {
@@ -211,6 +217,7 @@ func newMetrics() *metrics {
 		seen: map[int]int64{},
 	}
 	m.reg.MustRegister(m.duration, m.objects, m.cycles, m.last, m.quarantined, m.requests)
+	m.registerOps()
 	return m
 }
 
