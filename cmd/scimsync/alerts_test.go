@@ -99,6 +99,8 @@ type alertJob struct {
 	bin, cfg, state string
 	sink            *mailSink
 	secret          string
+	// targetToken, when set, replaces the token the target accepts.
+	targetToken string
 }
 
 func newAlertJob(t *testing.T) *alertJob {
@@ -127,7 +129,11 @@ func (a *alertJob) run(t *testing.T, args ...string) (string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, a.bin, append(args, "--config", a.cfg)...)
-	cmd.Env = append(os.Environ(), "E2E_GRAPH_SECRET="+a.secret, "E2E_TARGET_TOKEN=alert-token")
+	tok := "alert-token"
+	if a.targetToken != "" {
+		tok = a.targetToken
+	}
+	cmd.Env = append(os.Environ(), "E2E_GRAPH_SECRET="+a.secret, "E2E_TARGET_TOKEN="+tok)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -221,5 +227,19 @@ func TestEndToEndNotifyTest(t *testing.T) {
 	}
 	if out, code := a.run(t, "notify", "--test"); code != 3 || !strings.Contains(out, "the test email was not sent") {
 		t.Fatalf("notify --test with the relay down: exit %d\n%s", code, out)
+	}
+}
+
+// TestEndToEndQuarantineExitCode: a cycle the target refuses (wrong token) quarantines the job and
+// exits 1, as the README says of a quarantine; the quarantine email goes out.
+func TestEndToEndQuarantineExitCode(t *testing.T) {
+	a := newAlertJob(t)
+	a.targetToken = "revoked-token"
+	out, code := a.run(t, "sync")
+	if code != exitFailures || !strings.Contains(out, "the job is quarantined (EncounteredQuarantineException)") {
+		t.Fatalf("sync with a refused target token: exit %d, want 1\n%s", code, out)
+	}
+	if got := a.sink.subjects(t); len(got) != 1 || !strings.Contains(got[0], "provisioning paused") {
+		t.Errorf("emails %q, want the quarantine email", got)
 	}
 }

@@ -1,11 +1,17 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/engine"
+	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
 func TestVersionCommandAndFlag(t *testing.T) {
@@ -63,5 +69,30 @@ func TestUserAgentTransport(t *testing.T) {
 	resp.Body.Close()
 	if ua := <-got; ua != "scimsync/1.4.0" {
 		t.Errorf("User-Agent without a previous one: %q", ua)
+	}
+}
+
+// TestSyncExitCode: the README's table. A quarantine the cycle entered exits 1; a cycle that could not
+// run exits 3 even when the job was already quarantined.
+func TestSyncExitCode(t *testing.T) {
+	q := &store.Quarantine{Reason: quarantine.ReasonQuarantineException}
+	fatal := fmt.Errorf("update user: %w", scimclient.ErrUnauthorized)
+	cases := []struct {
+		name string
+		res  *engine.Result
+		err  error
+		want int
+	}{
+		{"success", &engine.Result{Ran: true}, nil, exitOK},
+		{"quarantined by a rejected token", &engine.Result{Ran: true, Quarantine: q}, fatal, exitFailures},
+		{"aborted, not quarantined", &engine.Result{Ran: true}, fmt.Errorf("%w: read users", engine.ErrAborted), exitAborted},
+		{"aborted while quarantined", &engine.Result{Ran: true, Quarantine: q}, fmt.Errorf("%w: read users", engine.ErrAborted), exitAborted},
+		{"target unreachable while quarantined", &engine.Result{Ran: true, Quarantine: q}, scimclient.ErrTargetUnreachable, exitAborted},
+		{"state locked", nil, store.ErrLocked, exitAborted},
+	}
+	for _, c := range cases {
+		if got := syncExitCode(c.res, c.err); got != c.want {
+			t.Errorf("%s: exit %d, want %d", c.name, got, c.want)
+		}
 	}
 }
