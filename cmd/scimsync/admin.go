@@ -172,6 +172,12 @@ newest first as a table, or as JSON lines with --json.`,
 			if err != nil {
 				return err
 			}
+			if q.Status, err = checkEnum("status", q.Status, "Success", "Failure", "Skipped", "Warning"); err != nil {
+				return err
+			}
+			if q.Action, err = checkEnum("action", q.Action, "Create", "Update", "Disable", "Delete", "StagedDelete", "Other"); err != nil {
+				return err
+			}
 			now := time.Now()
 			if q.Since, err = parseWhen(since, now); err != nil {
 				return withCode(exitConfig, fmt.Errorf("--since: %w", err))

@@ -434,3 +434,26 @@ func TestAdminWithoutSecrets(t *testing.T) {
 		t.Errorf("validate without the secret files: %v, want exit 2 naming the secret file", err)
 	}
 }
+
+// TestAdminFlagEnums: a flag value outside its set is exit 2 with the allowed values named.
+func TestAdminFlagEnums(t *testing.T) {
+	e := newAdminEnv(t, "http://127.0.0.1:9/scim")
+	e.prepare(t, func(st *store.Store) { failedJob(t, st, adminT0.Add(2*time.Hour)) })
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "--status", "failed"}, `--status "failed": must be one of Success, Failure, Skipped, Warning`},
+		{[]string{"logs", "--action", "remove"}, `--action "remove": must be one of Create, Update, Disable, Delete, StagedDelete, Other`},
+	} {
+		_, err := e.cli(t, c.args...)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitConfig || err.Error() != c.want {
+			t.Errorf("%v: %v, want exit 2 with %q", c.args, err, c.want)
+		}
+	}
+	// Any case is accepted and means the same.
+	if _, err := e.cli(t, "logs", "--status", "failure"); err != nil {
+		t.Errorf("logs --status failure: %v", err)
+	}
+}

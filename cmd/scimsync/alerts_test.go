@@ -243,3 +243,28 @@ func TestEndToEndQuarantineExitCode(t *testing.T) {
 		t.Errorf("emails %q, want the quarantine email", got)
 	}
 }
+
+// TestEndToEndLogFlagsAndNoColor: --log-format and --log-level override the configuration, a bad value
+// is exit 2, and NO_COLOR removes the colour codes from console logs.
+func TestEndToEndLogFlagsAndNoColor(t *testing.T) {
+	a := newAlertJob(t)
+	a.secret = "wrong-secret" // the cycle fails and logs an error line
+	out, _ := a.run(t, "sync", "--log-format", "console")
+	if !strings.Contains(out, "\x1b[") {
+		t.Errorf("console logs without NO_COLOR have no colour:\n%s", out)
+	}
+	t.Setenv("NO_COLOR", "1")
+	out, _ = a.run(t, "sync", "--log-format", "console")
+	if strings.Contains(out, "\x1b[") || !strings.Contains(out, "ERROR") {
+		t.Errorf("NO_COLOR=1: colour codes or no ERROR level:\n%s", out)
+	}
+	out, _ = a.run(t, "sync", "--log-format", "json", "--log-level", "error")
+	if !strings.Contains(out, `"level":"error"`) || strings.Contains(out, `"level":"warn"`) {
+		t.Errorf("--log-format json --log-level error:\n%s", out)
+	}
+	for _, args := range [][]string{{"sync", "--log-format", "xml"}, {"sync", "--log-level", "loud"}} {
+		if out, code := a.run(t, args...); code != exitConfig || !strings.Contains(out, "must be") {
+			t.Errorf("%v: exit %d, want 2\n%s", args, code, out)
+		}
+	}
+}

@@ -68,6 +68,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringP("config", "c", "/etc/scimsync/scimsync.yaml", "job configuration file")
+	root.PersistentFlags().String("log-level", "", "debug, info, warn or error (overrides logging.level)")
+	root.PersistentFlags().String("log-format", "", "auto, console or json (overrides logging.format)")
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
 		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newNotifyCmd(), newVersionCmd())
 	return root

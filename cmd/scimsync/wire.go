@@ -64,7 +64,7 @@ func loadConfigAndLogger(cmd *cobra.Command) (*config.Config, *zap.Logger, error
 	if err != nil {
 		return nil, nil, err
 	}
-	log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
+	log, err := newLogger(logFlags(cmd, cfg.Logging.Level, cfg.Logging.Format))
 	if err != nil {
 		return nil, nil, withCode(exitConfig, err)
 	}
