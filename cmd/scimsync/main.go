@@ -72,6 +72,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().String("log-format", "", "auto, console or json (overrides logging.format)")
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
 		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newNotifyCmd(), newVersionCmd())
+	addExamples(root)
 	return root
 }
 

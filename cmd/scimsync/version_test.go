@@ -96,3 +96,15 @@ func TestSyncExitCode(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCommandHasExample: each command's help shows at least one example.
+func TestEveryCommandHasExample(t *testing.T) {
+	for _, c := range newRootCmd().Commands() {
+		if c.Name() == "help" || c.Name() == "completion" {
+			continue
+		}
+		if strings.TrimSpace(c.Example) == "" {
+			t.Errorf("%s has no Example", c.Name())
+		}
+	}
+}
