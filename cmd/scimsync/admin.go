@@ -228,7 +228,7 @@ func printLogs(w io.Writer, entries []store.LogEntry, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, e := range entries {
-			if err := enc.Encode(e); err != nil {
+			if err := enc.Encode(toObjectSummary(e)); err != nil {
 				return err
 			}
 		}
