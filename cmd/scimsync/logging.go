@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,7 +46,53 @@ func newLogger(level, format string) (*zap.Logger, error) {
 	cfg.Level = zap.NewAtomicLevelAt(lvl)
 	cfg.OutputPaths = []string{"stderr"}
 	cfg.ErrorOutputPaths = []string{"stderr"}
-	return cfg.Build()
+	// zap's production sampling keeps 100 identical lines a second and drops the rest, whatever the
+	// level: a cycle with a thousand failures kept a tenth of them. Warnings and errors are each one
+	// object an admin must find, so only lines below warn are sampled.
+	sampling := cfg.Sampling
+	cfg.Sampling = nil
+	log, err := cfg.Build()
+	if err != nil || sampling == nil {
+		return log, err
+	}
+	return log.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+		return zapcore.NewTee(
+			zapcore.NewSamplerWithOptions(levelBelow{c, zapcore.WarnLevel}, time.Second, sampling.Initial, sampling.Thereafter),
+			levelAtLeast{c, zapcore.WarnLevel})
+	})), nil
+}
+
+// levelBelow and levelAtLeast split one core by level, so that the two halves can be sampled apart.
+type levelBelow struct {
+	zapcore.Core
+	limit zapcore.Level
+}
+
+func (c levelBelow) Enabled(l zapcore.Level) bool { return l < c.limit && c.Core.Enabled(l) }
+func (c levelBelow) With(f []zapcore.Field) zapcore.Core {
+	return levelBelow{c.Core.With(f), c.limit}
+}
+func (c levelBelow) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !c.Enabled(e.Level) {
+		return ce
+	}
+	return c.Core.Check(e, ce)
+}
+
+type levelAtLeast struct {
+	zapcore.Core
+	limit zapcore.Level
+}
+
+func (c levelAtLeast) Enabled(l zapcore.Level) bool { return l >= c.limit && c.Core.Enabled(l) }
+func (c levelAtLeast) With(f []zapcore.Field) zapcore.Core {
+	return levelAtLeast{c.Core.With(f), c.limit}
+}
+func (c levelAtLeast) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !c.Enabled(e.Level) {
+		return ce
+	}
+	return c.Core.Check(e, ce)
 }
 
 // noColor honours https://no-color.org: any non-empty NO_COLOR turns colour off.
