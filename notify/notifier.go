@@ -71,7 +71,7 @@ func (n *Notifier) Notify(ctx context.Context, e Event, lastNotified string) (no
 	if n == nil || n.sender == nil {
 		return lastNotified, false
 	}
-	log := n.log.With(zap.String("job", e.Job), zap.Stringer("kind", e.Kind), zap.String("reason", e.Reason))
+	log := n.log.With(zap.String("job", e.Job), zap.Stringer("email", e.Kind), zap.String("reason", e.Reason))
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("failure email not sent: panic", zap.Any("panic", r))

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 
+	"go.uber.org/zap"
+
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/store"
 )
@@ -27,6 +29,9 @@ type OnDemand struct {
 // not move. With Options.DryRun nothing is sent or recorded.
 func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error) {
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "on-demand"}
+	prevLog := e.log
+	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	defer func() { e.log = prevLog }()
 	defer e.flushLogs(rep)
 	out := &OnDemand{Report: rep}
 	attrs := withFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping)

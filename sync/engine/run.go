@@ -156,6 +156,9 @@ func (e *Engine) AllowDeletes(ctx context.Context) (done, failed int, err error)
 		return 0, 0, fmt.Errorf("read staged operations: %w", err)
 	}
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "allow-deletes"}
+	prevLog := e.log
+	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	defer func() { e.log = prevLog }()
 	defer e.flushLogs(rep)
 	var left []store.StagedOp
 	for _, op := range ops {
