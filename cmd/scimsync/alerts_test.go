@@ -268,3 +268,20 @@ func TestEndToEndLogFlagsAndNoColor(t *testing.T) {
 		}
 	}
 }
+
+// TestEndToEndProvisionGuest: `provision --user` with a guest's userPrincipalName (#EXT#) reads,
+// processes and reports that user, and does not call it not found.
+func TestEndToEndProvisionGuest(t *testing.T) {
+	a := newAlertJob(t)
+	out, code := a.run(t, "provision", "--user", "taylor.reed_fabrikam.example#EXT#@contoso.onmicrosoft.example")
+	t.Logf("%s", out)
+	if code != 0 || strings.Contains(strings.ToLower(out), "not found") || !strings.Contains(out, "result: Create Success") ||
+		!strings.Contains(out, `userName: "" -> "taylor.reed@fabrikam.example"`) {
+		t.Fatalf("provision of a guest: exit %d\n%s", code, out)
+	}
+	// Asked for in another case, it is the same user (now matched, nothing to change).
+	if out, code := a.run(t, "provision", "--user", "Taylor.Reed_fabrikam.example#ext#@contoso.onmicrosoft.example"); code != 0 ||
+		strings.Contains(strings.ToLower(out), "not found") {
+		t.Fatalf("provision of a guest, other case: exit %d\n%s", code, out)
+	}
+}

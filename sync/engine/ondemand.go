@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -39,15 +40,19 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	if err != nil {
 		return out, fmt.Errorf("%w: read users from Graph: %w", ErrAborted, err)
 	}
+	// A user asked for by userPrincipalName is found by it case-insensitively, as Entra compares UPNs;
+	// a guest's attribute holds the stripped form (alias@theirdomain, see directory.StripGuestUPN), so
+	// the requested "#EXT#" name is compared in that form too.
 	found := map[string]bool{}
 	for _, u := range users {
-		found[u.ID] = true
+		found[strings.ToLower(u.ID)] = true
 		if v, ok := u.Attributes.Lookup("userPrincipalName"); ok {
-			found[v.String()] = true
+			found[strings.ToLower(v.String())] = true
 		}
 	}
 	for _, id := range ids {
-		if !found[id] {
+		lower := strings.ToLower(id)
+		if !found[lower] && !found[directory.StripGuestUPN(strings.ReplaceAll(lower, "#ext#", "#EXT#"))] {
 			out.NotFound = append(out.NotFound, id)
 		}
 	}
