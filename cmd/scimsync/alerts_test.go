@@ -285,3 +285,29 @@ func TestEndToEndProvisionGuest(t *testing.T) {
 		t.Fatalf("provision of a guest, other case: exit %d\n%s", code, out)
 	}
 }
+
+// TestEndToEndDryRunShowsThresholdHold: when a change of scope would disable more users than the
+// deletion threshold allows, `sync --dry-run` says that the cycle would hold them, and holds nothing.
+func TestEndToEndDryRunShowsThresholdHold(t *testing.T) {
+	a := newAlertJob(t)
+	if out, code := a.run(t, "sync"); code != 0 {
+		t.Fatalf("first sync: exit %d\n%s", code, out)
+	}
+	cfg, err := os.ReadFile(a.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	narrowed := strings.Replace(string(cfg), "users: {preset: gong}",
+		"deletionThreshold: 2\nusers:\n  preset: gong\n  scoping:\n    - clauses:\n        - {attribute: department, operator: EQUALS, value: NoSuchDepartment}", 1)
+	if err := os.WriteFile(a.cfg, []byte(narrowed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, code := a.run(t, "sync", "--dry-run")
+	t.Logf("%s", out)
+	if code != 0 || !strings.Contains(out, "deletion threshold:") || !strings.Contains(out, "reach the threshold of 2") {
+		t.Fatalf("dry run: exit %d\n%s", code, out)
+	}
+	if out, _ := a.run(t, "status"); strings.Contains(out, "staged") || strings.Contains(out, "Quarantine") {
+		t.Errorf("the dry run staged or quarantined:\n%s", out)
+	}
+}

@@ -137,6 +137,10 @@ func dryRunCycle(ctx context.Context, w io.Writer, j *job, initial bool) error {
 		}
 		fmt.Fprintf(w, "dry run: nothing was sent or recorded\n")
 		printReport(w, rep)
+		if rep.Staged > 0 {
+			fmt.Fprintf(w, "deletion threshold: %d disables and deletes reach the threshold of %d; the cycle would hold them "+
+				"(marked held below) and quarantine the job until `scimsync allow-deletes`\n", rep.Staged, j.cfg.DeletionThreshold)
+		}
 		for _, c := range rep.Planned {
 			switch c.Op {
 			case plan.Unchanged:
