@@ -7,8 +7,12 @@ BIN := bin/scimsync
 FUZZTIME ?= 3000x
 LONGFUZZ ?= 2m
 PKGS := ./...
+# `scimsync version`, --version, the User-Agent and scimsync_build_info report these.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps oauth-deps chaos chromium
+.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps oauth-deps chaos chromium systemd-tools
 
 all: build
 
@@ -19,12 +23,12 @@ build: $(BIN)
 
 $(BIN): $(shell find . -name '*.go' -not -path './node_modules/*' 2>/dev/null) go.mod go.sum
 	@mkdir -p bin
-	$(GO) build -o $(BIN) ./cmd/scimsync
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/scimsync
 
 # The whole suite: vet, unit and integration tests (real msgraph-sdk-go against the emulated Graph,
-# SCIMMY and oidc-provider from npm, SMTP on loopback, headless Chromium), the end-to-end test of the built
-# binary, and short fuzz runs.
-test: scimmy-deps oauth-deps chromium build
+# SCIMMY and oidc-provider from npm, SMTP on loopback, headless Chromium, systemd-analyze), the end-to-end
+# test of the built binary, and short fuzz runs.
+test: scimmy-deps oauth-deps chromium systemd-tools build
 	$(GO) vet $(PKGS)
 	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 15m $(PKGS)
 	$(MAKE) --no-print-directory fuzz-short
@@ -40,6 +44,10 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./scoping
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAnchor$$' -fuzztime $(FUZZTIME) ./store
+
+# systemd-analyze, systemd-sysusers and systemd-tmpfiles check the files in deploy/ (Debian package systemd).
+systemd-tools:
+	@command -v systemd-analyze >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd; }
 
 # Longer fuzzing, by hand, by duration (a coordinator race there costs a rerun, not a red CI).
 fuzz:

@@ -218,6 +218,9 @@ type Notify struct {
 	SMTP SMTP
 	From string
 	To   []string
+	// NoSuccessAlertAfter is how long without a successful cycle before an email says so (default
+	// 24h): the backstop for failures that have no email of their own, such as an unreachable Graph.
+	NoSuccessAlertAfter time.Duration
 }
 
 // SMTP is the mail relay for failure emails; the password is a Secret so it cannot reach a log line.
@@ -226,6 +229,9 @@ type SMTP struct {
 	Port int
 	// TLS is starttls, implicit or none.
 	TLS string
+	// Auth is password (PLAIN or LOGIN) or xoauth2: an OAuth token for the sending mailbox, obtained
+	// with the source's app credential (Microsoft 365, where basic SMTP AUTH is being retired).
+	Auth string
 	// Username is empty when the relay takes no authentication.
 	Username string
 	Password Secret
@@ -246,6 +252,18 @@ func Load(path string) (*Config, error) {
 		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read configuration: %v", err)}}
 	}
 	return Parse(data, path, os.LookupEnv)
+}
+
+// LoadOffline is Load without the secrets: it checks where each secret comes from (one of …Env and
+// …File, a valid variable name) but neither reads the variables nor the files, and every Secret is
+// empty. Commands that only read the state file (status, logs, validate --offline) use it, so that an
+// admin can run them without the service's environment.
+func LoadOffline(path string) (*Config, error) {
+	data, err := readLimited(path, maxConfigSize)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read configuration: %v", err)}}
+	}
+	return parseWith(data, path, os.LookupEnv, func(p string) ([]byte, error) { return readLimited(p, maxFileSize) }, true)
 }
 
 // Parse compiles configuration text. filename is used in errors and to resolve relative paths; env

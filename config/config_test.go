@@ -737,3 +737,64 @@ func TestStatePath(t *testing.T) {
 		t.Errorf("relative state path = %s", c.StatePath)
 	}
 }
+
+func TestNotifyXOAUTH2AndNoSuccessAlert(t *testing.T) {
+	c := mustParse(t, minimalHead+`users: {preset: gong}
+notify:
+  smtp: {host: smtp.office365.com, auth: xoauth2, username: alerts@contoso.com}
+  from: alerts@contoso.com
+  to: [ops@contoso.com]
+  noSuccessAlertAfter: 36h
+`)
+	if c.Notify.SMTP.Auth != "xoauth2" || c.Notify.NoSuccessAlertAfter != 36*time.Hour || c.Notify.SMTP.Port != 587 {
+		t.Errorf("notify = %+v", c.Notify)
+	}
+	d := mustParse(t, minimalHead+`users: {preset: gong}
+notify: {smtp: {host: h}, from: a@b.example, to: [c@b.example]}
+`)
+	if d.Notify.SMTP.Auth != "password" || d.Notify.NoSuccessAlertAfter != 24*time.Hour {
+		t.Errorf("defaults: %+v", d.Notify)
+	}
+	got := parseErrs(t, minimalHead+`users: {preset: gong}
+notify:
+  smtp: {host: h, auth: xoauth2}
+  from: a@b.example
+  to: [c@b.example]
+  noSuccessAlertAfter: 10m
+`)
+	want := []string{
+		"test.yml:12:19: notify.smtp.auth: xoauth2 needs username (the mailbox that sends, which the source app may send as)",
+		"test.yml:15:3: notify.noSuccessAlertAfter: must be at least 1h (a cycle can take that long), got 10m0s",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestLoadOffline(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "job.yml")
+	text := strings.Replace(minimalHead, "tokenEnv: SCIMSYNC_TARGET_TOKEN", "tokenFile: missing-token", 1) + "users: {preset: gong}\n"
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SCIMSYNC_GRAPH_SECRET", "")
+	if _, err := Load(p); err == nil {
+		t.Fatal("Load accepted a missing secret file and an empty variable")
+	}
+	c, err := LoadOffline(p)
+	if err != nil {
+		t.Fatalf("LoadOffline: %v", err)
+	}
+	if c.Target.Token.Reveal() != "" || c.Source.Credential.Secret.Reveal() != "" {
+		t.Error("LoadOffline returned a secret")
+	}
+	// The shape of the secret keys is still checked.
+	bad := strings.Replace(text, "tokenFile: missing-token", "tokenFile: a\n  tokenEnv: B", 1)
+	if err := os.WriteFile(p, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOffline(p); err == nil || !strings.Contains(err.Error(), "mutually exclusive") {
+		t.Errorf("LoadOffline with both tokenEnv and tokenFile: %v", err)
+	}
+}

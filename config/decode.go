@@ -93,10 +93,11 @@ type rawLogging struct {
 }
 
 type rawNotify struct {
-	at   field
-	SMTP *rawSMTP
-	From *val[string]
-	To   []*val[string]
+	at                  field
+	SMTP                *rawSMTP
+	From                *val[string]
+	NoSuccessAlertAfter *val[string]
+	To                  []*val[string]
 }
 
 type rawSMTP struct {
@@ -104,6 +105,7 @@ type rawSMTP struct {
 	Host                                                  *val[string]
 	Port                                                  *val[int]
 	TLS, Username, UsernameEnv, PasswordEnv, PasswordFile *val[string]
+	Auth                                                  *val[string]
 }
 
 type rawMetrics struct {
@@ -131,8 +133,8 @@ var (
 	filterKeys   = []string{"title", "clauses"}
 	clauseKeys   = []string{"attribute", "operator", "value"}
 	loggingKeys  = []string{"level", "format"}
-	notifyKeys   = []string{"smtp", "from", "to"}
-	smtpKeys     = []string{"host", "port", "tls", "username", "usernameEnv", "passwordEnv", "passwordFile"}
+	notifyKeys   = []string{"smtp", "from", "to", "noSuccessAlertAfter"}
+	smtpKeys     = []string{"host", "port", "tls", "auth", "username", "usernameEnv", "passwordEnv", "passwordFile"}
 	metricsKeys  = []string{"listen"}
 	credInline   = inlineSecret("secretEnv or secretFile", "secret", "clientSecret", "password", "value", "certificatePassword")
 	targetInline = inlineSecret("tokenEnv or tokenFile", "token", "bearerToken", "secretToken", "secret")
@@ -375,6 +377,7 @@ func (d *decoder) decodeNotify(f field) *rawNotify {
 			s.Host = d.str(sfs, "host")
 			s.Port = d.integer(sfs, "port")
 			s.TLS = d.str(sfs, "tls")
+			s.Auth = d.str(sfs, "auth")
 			s.Username = d.str(sfs, "username")
 			s.UsernameEnv = d.str(sfs, "usernameEnv")
 			s.PasswordEnv = d.str(sfs, "passwordEnv")
@@ -383,6 +386,7 @@ func (d *decoder) decodeNotify(f field) *rawNotify {
 		n.SMTP = s
 	}
 	n.From = d.str(fs, "from")
+	n.NoSuccessAlertAfter = d.str(fs, "noSuccessAlertAfter")
 	if items, ok := d.list(fs, "to", true); ok {
 		for _, it := range items {
 			if isNull(it.val) {

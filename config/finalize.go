@@ -53,6 +53,8 @@ type finalizer struct {
 	env      func(string) (string, bool)
 	readFile func(string) ([]byte, error)
 	dir      string
+	// offline checks where secrets come from without reading them (LoadOffline).
+	offline bool
 }
 
 func (f *finalizer) missing(at field, key string) {
@@ -281,13 +283,15 @@ func (f *finalizer) credential(r *rawCredential) Credential {
 			f.missing(r.at, "certificateFile")
 		} else {
 			c.CertificateFile = f.path(strings.TrimSpace(r.CertificateFile.V))
-			data, err := f.readFile(c.CertificateFile)
-			if err != nil {
-				f.errorf(r.CertificateFile.pos, "cannot read the certificate: %v", err)
-			} else if err := checkCertificate(data); err != nil {
-				f.errorf(r.CertificateFile.pos, "%s: %v", c.CertificateFile, err)
-			} else {
-				c.Certificate = data
+			if !f.offline { // the key is a secret too; offline commands never use it
+				data, err := f.readFile(c.CertificateFile)
+				if err != nil {
+					f.errorf(r.CertificateFile.pos, "cannot read the certificate: %v", err)
+				} else if err := checkCertificate(data); err != nil {
+					f.errorf(r.CertificateFile.pos, "%s: %v", c.CertificateFile, err)
+				} else {
+					c.Certificate = data
+				}
 			}
 		}
 		c.CertificatePassword = f.secret(r.at, r.CertificatePasswordEnv, r.CertificatePasswordFile,
@@ -351,6 +355,9 @@ func (f *finalizer) secret(at field, envKey, fileKey *val[string], envName, file
 			f.errorf(envKey.pos, "invalid environment variable name %q", envKey.V)
 			return Secret{}
 		}
+		if f.offline {
+			return Secret{}
+		}
 		v, ok := f.env(name)
 		if !ok {
 			f.errorf(envKey.pos, "environment variable %s is not set", name)
@@ -367,6 +374,9 @@ func (f *finalizer) secret(at field, envKey, fileKey *val[string], envName, file
 		return NewSecret(v)
 	case fileKey != nil:
 		p := f.path(strings.TrimSpace(fileKey.V))
+		if f.offline {
+			return Secret{}
+		}
 		data, err := f.readFile(p)
 		if err != nil {
 			f.errorf(fileKey.pos, "cannot read the secret file: %v", err)
@@ -710,14 +720,34 @@ func (f *finalizer) notify(r *rawNotify) *Notify {
 				f.errorf(s.UsernameEnv.pos, "environment variable %s is not set", strings.TrimSpace(s.UsernameEnv.V))
 			}
 		}
+		n.SMTP.Auth = f.enum(s.Auth, "password", "password", "xoauth2")
 		n.SMTP.Password = f.secret(s.at, s.PasswordEnv, s.PasswordFile, "passwordEnv", "passwordFile", false)
 		switch {
+		case n.SMTP.Auth == "xoauth2":
+			if userKey == nil {
+				f.errorf(s.Auth.pos, "xoauth2 needs username (the mailbox that sends, which the source app may send as)")
+			}
+			if s.PasswordEnv != nil || s.PasswordFile != nil {
+				f.errorf(s.Auth.pos, "xoauth2 takes no password: the token comes from the source credential")
+			}
 		case userKey != nil && s.PasswordEnv == nil && s.PasswordFile == nil:
 			f.errorf(userKey.pos, "a username needs passwordEnv or passwordFile")
 		case s.Username == nil && s.UsernameEnv == nil && (s.PasswordEnv != nil || s.PasswordFile != nil):
 			p := s.at.pos()
 			p.path = join(s.at.path, "username")
 			f.errorf(p, "a password needs username or usernameEnv")
+		}
+	}
+	n.NoSuccessAlertAfter = 24 * time.Hour
+	if v := r.NoSuccessAlertAfter; v != nil {
+		d, err := time.ParseDuration(strings.TrimSpace(v.V))
+		switch {
+		case err != nil:
+			f.errorf(v.pos, "invalid duration %q (use Go syntax such as 24h or 36h)", v.V)
+		case d < time.Hour:
+			f.errorf(v.pos, "must be at least 1h (a cycle can take that long), got %s", d)
+		default:
+			n.NoSuccessAlertAfter = d
 		}
 	}
 	if r.From == nil {

@@ -14,6 +14,10 @@ import (
 
 // parse is Parse with the file reader injectable, so that the fuzz test never touches the file system.
 func parse(data []byte, filename string, env func(string) (string, bool), readFile func(string) ([]byte, error)) (*Config, error) {
+	return parseWith(data, filename, env, readFile, false)
+}
+
+func parseWith(data []byte, filename string, env func(string) (string, bool), readFile func(string) ([]byte, error), offline bool) (*Config, error) {
 	d := &decoder{file: filename}
 	root, ok := d.document(data)
 	if !ok {
@@ -29,7 +33,7 @@ func parse(data []byte, filename string, env func(string) (string, bool), readFi
 	if filename != "" {
 		dir = filepath.Dir(filename)
 	}
-	f := &finalizer{decoder: d, env: env, readFile: readFile, dir: dir}
+	f := &finalizer{decoder: d, env: env, readFile: readFile, dir: dir, offline: offline}
 	cfg := f.finalize(raw)
 	if len(d.errs) > 0 {
 		return nil, d.errs.sorted()

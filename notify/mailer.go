@@ -13,12 +13,13 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
-	"net/smtp"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
 )
 
@@ -32,6 +33,18 @@ const (
 	// TLSNone sends in clear text (port 25), for a relay on the same machine or network.
 	TLSNone = "none"
 )
+
+// Authentication mechanisms of SMTPConfig.Auth, matching the config package's notify.smtp.auth values.
+const (
+	AuthPassword = "password"
+	AuthXOAUTH2  = "xoauth2"
+)
+
+// TokenSource gives an OAuth 2.0 access token for the relay (XOAUTH2). It is declared here, where it
+// is used; scimsync passes an azidentity credential.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
 
 // DefaultTimeout bounds one email, connection to QUIT, so that a relay that hangs cannot stall a
 // provisioning cycle for long.
@@ -50,6 +63,12 @@ type SMTPConfig struct {
 	Username string
 	// Password is never logged nor put in an error.
 	Password string
+	// Auth is AuthPassword (the default when empty: PLAIN or LOGIN, whichever the relay offers) or
+	// AuthXOAUTH2 (an OAuth access token from Tokens, for Microsoft 365, which is retiring basic
+	// SMTP AUTH).
+	Auth string
+	// Tokens supplies the access token for AuthXOAUTH2; it is asked once per email, so it should cache.
+	Tokens TokenSource
 	// From is the envelope and header sender, an RFC 5322 address ("scimsync <scim@example.com>").
 	From string
 	// To are the recipients; at least one.
@@ -102,6 +121,10 @@ func NewMailer(c SMTPConfig, log *zap.Logger) (*Mailer, error) {
 		return nil, fmt.Errorf("smtp: port must be from 1 to 65535, got %d", c.Port)
 	case c.TLS != TLSStartTLS && c.TLS != TLSImplicit && c.TLS != TLSNone:
 		return nil, fmt.Errorf("smtp: tls must be starttls, implicit or none, got %q", c.TLS)
+	case c.Auth != "" && c.Auth != AuthPassword && c.Auth != AuthXOAUTH2:
+		return nil, fmt.Errorf("smtp: auth must be password or xoauth2, got %q", c.Auth)
+	case c.Auth == AuthXOAUTH2 && (c.Username == "" || c.Tokens == nil):
+		return nil, errors.New("smtp: xoauth2 needs a username (the sending mailbox) and a token source")
 	case c.Password != "" && c.Username == "":
 		return nil, errors.New("smtp: a password needs a username")
 	case strings.ContainsAny(c.Username, "\x00\r\n"):
@@ -171,38 +194,36 @@ func (m *Mailer) deliver(ctx context.Context, addr string, raw []byte) (err erro
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer conn.Close()
-	// net/smtp knows no context: when ctx ends (deadline or cancel), the connection's deadline moves
-	// into the past so that a blocked read or write returns at once. ctx.Err() is set by then, so Send
-	// reports context.DeadlineExceeded rather than a bare i/o timeout.
+	// The SMTP client's own timeouts are per command; when ctx ends (deadline or cancel) the
+	// connection's deadline moves into the past so that a blocked read or write returns at once.
+	// ctx.Err() is set by then, so Send reports context.DeadlineExceeded rather than a bare i/o timeout.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	c, err := smtp.NewClient(conn, m.cfg.Host)
-	if err != nil {
-		return fmt.Errorf("greeting: %w", err)
+	var c *smtp.Client
+	if m.cfg.TLS == TLSStartTLS {
+		// go-smtp upgrades only in its constructor, which greets as "localhost" before TLS; the
+		// real name follows in the EHLO after the upgrade, which is the one relays act on.
+		if c, err = smtp.NewClientStartTLS(conn, m.tlsConf); err != nil {
+			return fmt.Errorf("STARTTLS failed (if the relay does not offer STARTTLS, set tls: implicit or none): %w", err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
 	}
 	defer c.Close()
 	if err := c.Hello(m.helo); err != nil {
 		return fmt.Errorf("EHLO: %w", err)
 	}
-	if m.cfg.TLS == TLSStartTLS {
-		if ok, _ := c.Extension("STARTTLS"); !ok {
-			return errors.New("the relay does not offer STARTTLS (set tls: implicit or none if that is intended)")
-		}
-		if err := c.StartTLS(m.tlsConf); err != nil {
-			return fmt.Errorf("STARTTLS: %w", err)
-		}
-	}
 	if m.cfg.Username != "" {
-		if err := m.auth(c); err != nil {
+		if err := m.auth(ctx, c); err != nil {
 			return err
 		}
 	}
-	if err := c.Mail(m.from.Address); err != nil {
+	if err := c.Mail(m.from.Address, nil); err != nil {
 		return fmt.Errorf("MAIL FROM: %w", err)
 	}
 	for _, t := range m.to {
-		if err := c.Rcpt(t.Address); err != nil {
+		if err := c.Rcpt(t.Address, nil); err != nil {
 			return fmt.Errorf("RCPT TO %s: %w", t.Address, err)
 		}
 	}
@@ -223,19 +244,34 @@ func (m *Mailer) deliver(ctx context.Context, addr string, raw []byte) (err erro
 	return nil
 }
 
-func (m *Mailer) auth(c *smtp.Client) error {
+// auth logs in with the configured mechanism. A password or token never crosses an unencrypted
+// connection unless the relay is on this machine.
+func (m *Mailer) auth(ctx context.Context, c *smtp.Client) error {
+	if _, isTLS := c.TLSConnectionState(); !isTLS && !m.loopback {
+		return fmt.Errorf("AUTH as %q: %w", m.cfg.Username, errCleartextAuth)
+	}
 	ok, mechs := c.Extension("AUTH")
 	if !ok {
 		return fmt.Errorf("AUTH as %q: the relay does not offer authentication", m.cfg.Username)
 	}
-	var a smtp.Auth
-	switch fields := strings.Fields(strings.ToUpper(mechs)); {
+	fields := strings.Fields(strings.ToUpper(mechs))
+	var a sasl.Client
+	switch {
+	case m.cfg.Auth == AuthXOAUTH2:
+		if !contains(fields, "XOAUTH2") {
+			return fmt.Errorf("AUTH as %q: the relay offers %q, not XOAUTH2", m.cfg.Username, mechs)
+		}
+		tok, err := m.cfg.Tokens.Token(ctx)
+		if err != nil {
+			return fmt.Errorf("AUTH as %q: get an OAuth token for the relay: %w", m.cfg.Username, err)
+		}
+		a = &xoauth2Client{user: m.cfg.Username, token: tok}
 	case contains(fields, "PLAIN"):
-		a = &plainAuth{user: m.cfg.Username, pass: m.cfg.Password, loopback: m.loopback}
+		a = sasl.NewPlainClient("", m.cfg.Username, m.cfg.Password)
 	case contains(fields, "LOGIN"):
-		a = &loginAuth{user: m.cfg.Username, pass: m.cfg.Password, loopback: m.loopback}
+		a = sasl.NewLoginClient(m.cfg.Username, m.cfg.Password)
 	default:
-		return fmt.Errorf("AUTH as %q: the relay offers %q, scimsync speaks PLAIN and LOGIN", m.cfg.Username, mechs)
+		return fmt.Errorf("AUTH as %q: the relay offers %q, scimsync speaks PLAIN, LOGIN and XOAUTH2", m.cfg.Username, mechs)
 	}
 	if err := c.Auth(a); err != nil {
 		return fmt.Errorf("AUTH as %q: %w", m.cfg.Username, err)
@@ -341,52 +377,17 @@ func contains(list []string, s string) bool {
 // has no STARTTLS and tls is none.
 var errCleartextAuth = errors.New("refusing to send the password over an unencrypted connection")
 
-// plainAuth is AUTH PLAIN (RFC 4616). net/smtp's PlainAuth would do, but it accepts only the literal
-// names localhost, 127.0.0.1 and ::1 as loopback and checks the host name a second time.
-type plainAuth struct {
-	user, pass string
-	loopback   bool
+// xoauth2Client is SASL XOAUTH2, the mechanism Microsoft 365 and Gmail take an OAuth 2.0 access
+// token with (https://learn.microsoft.com/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth).
+// go-sasl has OAUTHBEARER (RFC 7628) but not this older form, which Microsoft 365 requires.
+type xoauth2Client struct {
+	user, token string
 }
 
-func (a *plainAuth) Start(s *smtp.ServerInfo) (string, []byte, error) {
-	if !s.TLS && !a.loopback {
-		return "", nil, errCleartextAuth
-	}
-	return "PLAIN", []byte("\x00" + a.user + "\x00" + a.pass), nil
+func (a *xoauth2Client) Start() (string, []byte, error) {
+	return "XOAUTH2", []byte("user=" + a.user + "\x01auth=Bearer " + a.token + "\x01\x01"), nil
 }
 
-func (a *plainAuth) Next(_ []byte, more bool) ([]byte, error) {
-	if more {
-		return nil, errors.New("unexpected server challenge during AUTH PLAIN")
-	}
-	return nil, nil
-}
-
-// loginAuth is AUTH LOGIN, the only password mechanism some relays (Microsoft 365) offer.
-type loginAuth struct {
-	user, pass string
-	loopback   bool
-	step       int
-}
-
-func (a *loginAuth) Start(s *smtp.ServerInfo) (string, []byte, error) {
-	if !s.TLS && !a.loopback {
-		return "", nil, errCleartextAuth
-	}
-	a.step = 0
-	return "LOGIN", nil, nil
-}
-
-func (a *loginAuth) Next(_ []byte, more bool) ([]byte, error) {
-	if !more {
-		return nil, nil
-	}
-	a.step++
-	switch a.step {
-	case 1:
-		return []byte(a.user), nil
-	case 2:
-		return []byte(a.pass), nil
-	}
-	return nil, errors.New("unexpected server challenge during AUTH LOGIN")
-}
+// Next answers a failure challenge (a JSON error description) with an empty response, as the
+// mechanism requires; the relay then sends the final error.
+func (a *xoauth2Client) Next(_ []byte) ([]byte, error) { return []byte{}, nil }

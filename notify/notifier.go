@@ -24,6 +24,13 @@ const NotifiedJobStopped = "JobStopped"
 // it, so the caller keeps it elsewhere (scimsync: a file beside the state file).
 const NotifiedStateDamaged = "StateDamaged"
 
+// NotifiedSourceCredential prefixes the key Notify returns after a source-credential email
+// ("SourceCredential:<reason>"), so that each distinct reason is announced once.
+const NotifiedSourceCredential = "SourceCredential"
+
+// NotifiedNoRecentSuccess is what Notify returns after the no-recent-success email.
+const NotifiedNoRecentSuccess = "NoRecentSuccess"
+
 // Notifier decides which events deserve an email and sends them, so that the engine can call it on
 // every cycle without tracking what it already told the administrators.
 type Notifier struct {
@@ -64,7 +71,7 @@ func (n *Notifier) Notify(ctx context.Context, e Event, lastNotified string) (no
 	if n == nil || n.sender == nil {
 		return lastNotified, false
 	}
-	log := n.log.With(zap.String("job", e.Job), zap.Stringer("kind", e.Kind), zap.String("reason", e.Reason))
+	log := n.log.With(zap.String("job", e.Job), zap.Stringer("email", e.Kind), zap.String("reason", e.Reason))
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("failure email not sent: panic", zap.Any("panic", r))
@@ -141,6 +148,20 @@ func (n *Notifier) classify(e *Event, last string) (string, bool) {
 			return "", false
 		}
 		return NotifiedStateDamaged, true
+	case SourceCredential:
+		key := NotifiedSourceCredential + ":" + orDefault(e.Reason, "Unknown")
+		if last == key {
+			return "", false
+		}
+		return key, true
+	case NoRecentSuccess:
+		if last == NotifiedNoRecentSuccess {
+			return "", false
+		}
+		return NotifiedNoRecentSuccess, true
+	case Resolved, Test:
+		// The caller sends these only when something was open (Resolved) or on request (Test).
+		return last, true
 	}
 	// An unknown kind is a caller bug; Render reports it in the log.
 	return e.Reason, true
@@ -164,4 +185,26 @@ func (n *Notifier) send(ctx context.Context, msg Message) error {
 	case <-ctx.Done():
 		return errors.Join(errors.New("gave up waiting for the mail relay"), ctx.Err())
 	}
+}
+
+// SendNow renders and sends e without the dedupe rules and returns what went wrong, for `scimsync
+// notify --test`, where the admin is waiting for the answer.
+func (n *Notifier) SendNow(ctx context.Context, e Event) error {
+	if e.Now.IsZero() {
+		e.Now = time.Now()
+	}
+	if e.Host == "" {
+		e.Host = n.Host
+	}
+	subject, body, err := Render(e)
+	if err != nil {
+		return err
+	}
+	timeout := n.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return n.send(ctx, Message{Subject: subject, Body: body})
 }

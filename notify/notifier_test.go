@@ -55,18 +55,23 @@ func TestNotifyDedupe(t *testing.T) {
 		wantStored  string
 		wantSubject string
 	}{
-		{"enter", quarantine(cred), false, true, cred, "[scimsync] gong: provisioning quarantined (EncounteredQuarantineException)"},
+		{"enter", quarantine(cred), false, true, cred, "[scimsync] gong: provisioning paused: the target rejected scimsync's credentials or broke the SCIM protocol"},
 		{"same reason next cycle", quarantine(cred), false, false, cred, ""},
 		{"same reason, caller says changed", func() Event { e := quarantine(cred); e.Kind = QuarantineReasonChanged; return e }(), false, false, cred, ""},
-		{"reason changed", quarantine(escrow), false, true, escrow, "[scimsync] gong: quarantine reason changed to EncounteredEscrowProportionThreshold"},
+		{"reason changed", quarantine(escrow), false, true, escrow, "[scimsync] gong: still paused, now because most provisioning calls failed"},
 		{"changed reason again next cycle", quarantine(escrow), false, false, escrow, ""},
-		{"lifted, then entered again", quarantine(escrow), true, true, escrow, "[scimsync] gong: provisioning quarantined (EncounteredEscrowProportionThreshold)"},
-		{"deletion threshold after a lift", Event{Kind: DeletionThreshold, Job: "gong", Staged: 612, Threshold: 500}, true, true, ReasonTooManyDeletes, "[scimsync] gong: 612 disables/deletes held (deletion threshold 500)"},
+		{"lifted, then entered again", quarantine(escrow), true, true, escrow, "[scimsync] gong: provisioning paused: most provisioning calls failed"},
+		{"deletion threshold after a lift", Event{Kind: DeletionThreshold, Job: "gong", Staged: 612, Threshold: 500}, true, true, ReasonTooManyDeletes, "[scimsync] gong: 612 disables and deletes held for your approval (threshold 500)"},
 		{"deletion threshold, next cycle", Event{Kind: DeletionThreshold, Job: "gong", Staged: 640, Threshold: 500}, false, false, ReasonTooManyDeletes, ""},
 		{"quarantine for held deletes is the same email", quarantine(ReasonTooManyDeletes), false, false, ReasonTooManyDeletes, ""},
-		{"credentials fail while deletes are held", quarantine(cred), false, true, cred, "[scimsync] gong: quarantine reason changed to EncounteredQuarantineException"},
+		{"credentials fail while deletes are held", quarantine(cred), false, true, cred, "[scimsync] gong: still paused, now because the target rejected scimsync's credentials or broke the SCIM protocol"},
 		{"job stopped", Event{Kind: JobStopped, Job: "gong", Reason: cred}, false, true, NotifiedJobStopped, "[scimsync] gong: provisioning stopped after 28 days in quarantine"},
 		{"job stopped, again", Event{Kind: JobStopped, Job: "gong", Reason: cred}, false, false, NotifiedJobStopped, ""},
+		{"graph sign-in fails", Event{Kind: SourceCredential, Job: "gong", Reason: "AADSTS7000222"}, true, true, "SourceCredential:AADSTS7000222", "[scimsync] gong: cannot sign in to Microsoft Graph; nothing is synced"},
+		{"graph sign-in fails again", Event{Kind: SourceCredential, Job: "gong", Reason: "AADSTS7000222"}, false, false, "SourceCredential:AADSTS7000222", ""},
+		{"graph sign-in fails, another reason", Event{Kind: SourceCredential, Job: "gong", Reason: "AADSTS65001"}, false, true, "SourceCredential:AADSTS65001", "[scimsync] gong: cannot sign in to Microsoft Graph; nothing is synced"},
+		{"no success for a day", Event{Kind: NoRecentSuccess, Job: "gong", StaleAfter: 24 * time.Hour}, true, true, NotifiedNoRecentSuccess, "[scimsync] gong: no provisioning cycle has succeeded for 1 day"},
+		{"no success, next tick", Event{Kind: NoRecentSuccess, Job: "gong", StaleAfter: 24 * time.Hour}, false, false, NotifiedNoRecentSuccess, ""},
 	}
 	f := &fakeSender{}
 	n, _ := newTestNotifier(f)
@@ -101,7 +106,7 @@ func TestNotifyReasonChangedShowsPrevious(t *testing.T) {
 		t.Fatal("not sent")
 	}
 	body := f.sent[0].Body
-	for _, want := range []string{"Was:           EncounteredQuarantineException", "Host:          sync01.example.com", "(1 hour ago)"} {
+	for _, want := range []string{"Was:           the target rejected scimsync's credentials or broke the SCIM protocol", "Host:          sync01.example.com", "(1 hour ago)"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("body lacks %q:\n%s", want, body)
 		}

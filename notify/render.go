@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"path/filepath"
+	"sort"
 	"strings"
 	"text/template"
 	"time"
@@ -29,6 +31,17 @@ const (
 	// StateDamaged reports a damaged state file: no cycle can run until an administrator rebuilds it,
 	// and waiting cannot fix it, so it is sent at once rather than after a quarantine.
 	StateDamaged
+	// SourceCredential reports that scimsync cannot sign in to Microsoft Graph (an expired secret or
+	// certificate, revoked consent, a deleted app). Nothing is read, so nothing syncs, and waiting does
+	// not help: it is sent at once, once per reason, not after the aborted-cycle streak.
+	SourceCredential
+	// NoRecentSuccess reports that no cycle has succeeded for the configured time, whatever the cause:
+	// the backstop for every failure that has no email of its own.
+	NoRecentSuccess
+	// Resolved reports that a cycle succeeded after one of the emails above.
+	Resolved
+	// Test is `scimsync notify --test`.
+	Test
 )
 
 // String names the kind in logs.
@@ -44,6 +57,14 @@ func (k Kind) String() string {
 		return "JobStopped"
 	case StateDamaged:
 		return "StateDamaged"
+	case SourceCredential:
+		return "SourceCredential"
+	case NoRecentSuccess:
+		return "NoRecentSuccess"
+	case Resolved:
+		return "Resolved"
+	case Test:
+		return "Test"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -67,6 +88,47 @@ const (
 	// the fix is `scimsync authorize`.
 	ReasonAuthorization = "AuthorizationExpiredOrRevoked"
 )
+
+// reasonWords says each reason in plain words, for subjects and the first line of a body: an admin
+// should not need Microsoft's enum reference to know what happened. The code still appears in the body
+// so that it can be searched.
+var reasonWords = map[string]string{
+	ReasonQuarantineException: "the target rejected scimsync's credentials or broke the SCIM protocol",
+	ReasonEscrowProportion:    "most provisioning calls failed",
+	ReasonBaseEscrow:          "too many provisioning calls failed",
+	ReasonTotalEscrow:         "too many provisioning calls failed",
+	ReasonTooManyDeletes:      "too many disables and deletes at once",
+	ReasonCycleAborted:        "cycles could not run: Microsoft Graph or the target was unreachable",
+}
+
+// MaxHeld is how many held operations the deletion-threshold email (and allow-deletes) lists.
+const MaxHeld = 50
+
+// HeldObject is one disable or delete the deletion threshold held back.
+type HeldObject struct {
+	// Identity is what a person recognises: userPrincipalName or group display name.
+	Identity string
+	// Kind is "user" or "group".
+	Kind string
+	// SourceID is the Entra object id.
+	SourceID string
+	// Op is "disable" or "delete".
+	Op string
+	// Unmanage is a disable of an object that left the scope: scimsync stops managing it afterwards.
+	Unmanage bool
+}
+
+// Effect says in plain words what releasing the hold does to the object.
+func (h HeldObject) Effect() string {
+	switch {
+	case h.Op == "delete":
+		return "deleted from the target"
+	case h.Unmanage:
+		return "disabled in the target (active=false), then no longer managed"
+	default:
+		return "disabled in the target (active=false)"
+	}
+}
 
 // MaxListedFailures is how many failing objects an email lists; the rest are counted, because a
 // quarantine can hold thousands of escrows and an email is read by a person.
@@ -113,6 +175,13 @@ type Event struct {
 	TotalFailures int
 	// Staged is how many disables and deletes the deletion threshold held back.
 	Staged int
+	// Held are those operations; the first MaxHeld are listed.
+	Held []HeldObject
+	// Resolves names what a Resolved email ends (the earlier emails' subjects in plain words).
+	Resolves []string
+	// StaleAfter is the NoRecentSuccess limit; LastSuccess the last successful cycle (zero: none known).
+	StaleAfter  time.Duration
+	LastSuccess time.Time
 	// Threshold is the configured deletion threshold.
 	Threshold int
 	// Host is the machine the daemon runs on, so that a reader of several jobs knows where to log in.
@@ -134,6 +203,10 @@ var templateFiles = map[Kind]string{
 	DeletionThreshold:       "deletion_threshold.tmpl",
 	JobStopped:              "job_stopped.tmpl",
 	StateDamaged:            "state_damaged.tmpl",
+	SourceCredential:        "source_credential.tmpl",
+	NoRecentSuccess:         "no_recent_success.tmpl",
+	Resolved:                "resolved.tmpl",
+	Test:                    "test.tmpl",
 }
 
 // templates are parsed once at start-up: they are embedded, so a parse error is a build defect that the
@@ -151,14 +224,40 @@ var templates = func() map[Kind]*template.Template {
 // not logic.
 type view struct {
 	Job, Reason, ReasonText, PreviousReason string
-	Since, SinceRel                         string
-	Next, NextRel                           string
-	StopsAt                                 string
-	Failures                                []failureView
-	Total, More                             int
-	Staged, Threshold                       int
-	Host, StatePath, Config                 string
-	Advice                                  string
+	ReasonWords, PreviousWords              string
+	// Cmd is how the suggested commands start: as the service user, so that they can open the state
+	// file the daemon owns.
+	Cmd                     string
+	Held                    []heldView
+	HeldMore                int
+	Groups                  []failureGroup
+	Resolves                []string
+	StaleFor, LastSuccess   string
+	LastSuccessRel          string
+	Since, SinceRel         string
+	Next, NextRel           string
+	StopsAt                 string
+	Failures                []failureView
+	Total, More             int
+	Staged, Threshold       int
+	Host, StatePath, Config string
+	Advice                  string
+}
+
+type heldView struct {
+	N                                int
+	Identity, Kind, SourceID, Effect string
+}
+
+// failureGroup is failures that share an operation and error: one line for the error, then the
+// objects, so a thousand identical rejections read as one problem.
+type failureGroup struct {
+	Op, Code, Error string
+	// Varied is set when the group's messages differ; Error is then the first, as an example.
+	Varied     bool
+	Count      int
+	Identities []string
+	More       int
 }
 
 type failureView struct {
@@ -198,8 +297,32 @@ func makeView(e Event) view {
 		Threshold:      e.Threshold,
 		Host:           oneLine(e.Host, 200),
 		StatePath:      oneLine(e.StatePath, 500),
-		Config:         oneLine(orDefault(e.ConfigPath, "/etc/scimsync/scimsync.yaml"), 500),
+		Config:         oneLine(absPath(orDefault(e.ConfigPath, "/etc/scimsync/scimsync.yaml")), 500),
+		ReasonWords:    words(e.Reason),
+		PreviousWords:  words(e.PreviousReason),
+		Cmd:            "sudo -u scimsync scimsync",
 	}
+	for i, h := range e.Held {
+		if i == MaxHeld {
+			v.HeldMore = len(e.Held) - MaxHeld
+			break
+		}
+		v.Held = append(v.Held, heldView{N: i + 1, Identity: oneLine(orDefault(h.Identity, "(no name)"), 200),
+			Kind: oneLine(orDefault(h.Kind, "object"), 20), SourceID: oneLine(h.SourceID, 100), Effect: h.Effect()})
+	}
+	if e.Staged > len(e.Held) && len(e.Held) > 0 {
+		v.HeldMore = e.Staged - len(v.Held)
+	}
+	for _, r := range e.Resolves {
+		v.Resolves = append(v.Resolves, oneLine(r, 200))
+	}
+	if e.StaleAfter > 0 {
+		v.StaleFor = humanDuration(e.StaleAfter)
+	}
+	if !e.LastSuccess.IsZero() {
+		v.LastSuccess, v.LastSuccessRel = formatTime(e.LastSuccess), relative(e.LastSuccess, now)
+	}
+	v.Groups = groupFailures(e.Failures)
 	if !e.Since.IsZero() {
 		v.Since, v.SinceRel = formatTime(e.Since), relative(e.Since, now)
 		v.StopsAt = formatTime(e.Since.Add(stopAfter))
@@ -222,6 +345,58 @@ func makeView(e Event) view {
 	return v
 }
 
+// groupFailures groups failures by operation and error code (or message, when there is no code), largest group first, so that the same
+// error on many objects is shown once with the objects it hit.
+func groupFailures(fs []ObjectFailure) []failureGroup {
+	idx := map[[3]string]int{}
+	var gs []failureGroup
+	for _, f := range fs {
+		op, code, msg := oneLine(f.Op, 50), oneLine(f.ErrorCode, 100), oneLine(f.Error, 300)
+		// Messages usually name the object, so the code is the key; without one, the message is.
+		k := [3]string{op, code}
+		if code == "" {
+			k[2] = msg
+		}
+		i, ok := idx[k]
+		if !ok {
+			i = len(gs)
+			idx[k] = i
+			gs = append(gs, failureGroup{Op: op, Code: code, Error: msg})
+		}
+		g := &gs[i]
+		if g.Error != msg {
+			g.Varied = true
+		}
+		g.Count++
+		if len(g.Identities) < 5 {
+			g.Identities = append(g.Identities, oneLine(orDefault(f.Identity, f.SourceID), 200))
+		} else {
+			g.More++
+		}
+	}
+	sort.SliceStable(gs, func(a, b int) bool { return gs[a].Count > gs[b].Count })
+	if len(gs) > MaxListedFailures {
+		gs = gs[:MaxListedFailures]
+	}
+	return gs
+}
+
+// words is a reason in plain words, or the code itself when it has none.
+func words(reason string) string {
+	if w, ok := reasonWords[reason]; ok {
+		return w
+	}
+	return oneLine(reason, 100)
+}
+
+// absPath makes the config path absolute so that the suggested commands work from any directory.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
 // adviceFor picks the "what to do" block: the fix differs between a rejected token, bad data and held
 // deletions, and an email that names the wrong fix is worse than none.
 func adviceFor(e Event) string {
@@ -230,6 +405,10 @@ func adviceFor(e Event) string {
 		return "stopped"
 	case e.Kind == StateDamaged:
 		return "damaged"
+	case e.Kind == SourceCredential:
+		return "source"
+	case e.Kind == NoRecentSuccess, e.Kind == Resolved, e.Kind == Test:
+		return ""
 	case e.Reason == ReasonCycleAborted:
 		return "aborted"
 	case e.Kind == DeletionThreshold || e.Reason == ReasonTooManyDeletes:

@@ -82,6 +82,11 @@ func goldenEvents() map[string]Event {
 	deletes.NextAttempt = fixedNow.Add(38 * time.Minute)
 	deletes.Staged = 612
 	deletes.Threshold = 500
+	deletes.Held = []HeldObject{
+		{Identity: "carol@contoso.com", Kind: "user", SourceID: "1d2e3f40-1111-4222-8333-444455556666", Op: "disable", Unmanage: true},
+		{Identity: "dave@contoso.com", Kind: "user", SourceID: "2d2e3f40-1111-4222-8333-444455556666", Op: "delete"},
+		{Identity: "Sales EMEA", Kind: "group", SourceID: "3d2e3f40-1111-4222-8333-444455556666", Op: "delete"},
+	}
 
 	stopped := base
 	stopped.Kind = JobStopped
@@ -101,7 +106,30 @@ func goldenEvents() map[string]Event {
 	damaged.ReasonText = "state file /var/lib/scimsync/gong.db is damaged: anchor user/0a1b2c3d: unknown anchor record version 9"
 	damaged.Since = fixedNow
 
+	source := base
+	source.Kind = SourceCredential
+	source.Reason = "AADSTS7000222"
+	source.ReasonText = "AADSTS7000222: The provided client secret keys for app '1f0e...' are expired."
+	source.Since = fixedNow.Add(-10 * time.Minute)
+
+	stale := base
+	stale.Kind = NoRecentSuccess
+	stale.StaleAfter = 24 * time.Hour
+	stale.LastSuccess = fixedNow.Add(-25 * time.Hour)
+	stale.ReasonText = "read users: Get https://graph.microsoft.com/v1.0/users/delta: dial tcp: i/o timeout"
+
+	resolved := base
+	resolved.Kind = Resolved
+	resolved.Resolves = []string{"cannot sign in to Microsoft Graph", "no provisioning cycle had succeeded for 1 day"}
+
+	test := base
+	test.Kind = Test
+
 	return map[string]Event{
+		"source_credential":         source,
+		"no_recent_success":         stale,
+		"resolved":                  resolved,
+		"test":                      test,
 		"quarantine_aborted":        aborted,
 		"state_damaged":             damaged,
 		"quarantine_credentials":    credentials,
@@ -141,18 +169,55 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
-func TestRenderListsTenThenCounts(t *testing.T) {
-	_, body, err := Render(goldenEvents()["quarantine_escrow"])
+// TestRenderGroupsIdenticalFailures: twelve objects failing with the same error are one group that
+// names five of them; a different error is its own group, and the larger group comes first.
+func TestRenderGroupsIdenticalFailures(t *testing.T) {
+	e := goldenEvents()["quarantine_escrow"]
+	e.Failures = append(e.Failures, ObjectFailure{Identity: "bob@contoso.com", Op: "Create", ErrorCode: "Conflict", Error: "409 userName exists"})
+	e.Failures[3].Error = "400 Bad Request: attribute 'title' is too long"
+	_, body, err := Render(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"user10@contoso.com", "and 2 more", "Failing objects: 12, 10 listed"} {
+	for _, want := range []string{"Failing objects: 13, 2 different errors", "12 × Update failed with SystemForCrossDomainIdentityManagementServiceIncompatible\n      for example: 400 Bad Request: attribute 'emails' is required by the target",
+		"user05@contoso.com", "... and 7 more", "1 × Create failed with Conflict\n      409 userName exists", "bob@contoso.com"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("body lacks %q", want)
 		}
 	}
-	if strings.Contains(body, "user11@contoso.com") {
-		t.Error("body lists an 11th failure")
+	if strings.Contains(body, "user06@contoso.com") {
+		t.Error("body lists a sixth object of one group")
+	}
+	if strings.Index(body, "12 ×") > strings.Index(body, "1 × Create") {
+		t.Error("the larger group is not first")
+	}
+}
+
+// TestRenderHeldList: the deletion-threshold email lists the first MaxHeld held operations with their
+// effect, then counts the rest.
+func TestRenderHeldList(t *testing.T) {
+	e := goldenEvents()["deletion_threshold"]
+	e.Held = nil
+	for i := range 60 {
+		h := HeldObject{Identity: fmt.Sprintf("u%02d@contoso.com", i), Kind: "user", Op: "disable"}
+		if i == 1 {
+			h.Op = "delete"
+		}
+		e.Held = append(e.Held, h)
+	}
+	e.Staged = 60
+	_, body, err := Render(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"user u00@contoso.com\n      would be disabled in the target (active=false)",
+		"user u01@contoso.com\n      would be deleted from the target", "u49@contoso.com", "... and 10 more."} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "u50@contoso.com") {
+		t.Error("body lists a 51st held operation")
 	}
 }
 
@@ -162,9 +227,9 @@ func TestRenderAdvice(t *testing.T) {
 		name string
 		want []string
 	}{
-		{"quarantine_credentials", []string{"Check the target token", "scimsync sync --config /etc/scimsync/gong.yaml", "scimsync restart --config /etc/scimsync/gong.yaml", "lifts the quarantine"}},
-		{"deletion_threshold", []string{"scimsync logs --config /etc/scimsync/gong.yaml --status Skipped --action StagedDelete", "scimsync allow-deletes --config /etc/scimsync/gong.yaml", "apply the 612 held operations", "scimsync restart"}},
-		{"job_stopped", []string{"stopped after 28 days in quarantine", "scimsync restart --config /etc/scimsync/gong.yaml"}},
+		{"quarantine_credentials", []string{"Check the target token", "sudo -u scimsync scimsync sync --config /etc/scimsync/gong.yaml", "sudo -u scimsync scimsync restart --config /etc/scimsync/gong.yaml", "lifts the quarantine"}},
+		{"deletion_threshold", []string{"sudo -u scimsync scimsync logs --config /etc/scimsync/gong.yaml --status Skipped --action StagedDelete", "sudo -u scimsync scimsync allow-deletes --config /etc/scimsync/gong.yaml", "apply the 612 held operations", "scimsync restart"}},
+		{"job_stopped", []string{"stopped after 28 days in quarantine", "sudo -u scimsync scimsync restart --config /etc/scimsync/gong.yaml"}},
 	}
 	for _, c := range cases {
 		_, body, err := Render(ev[c.name])

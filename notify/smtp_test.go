@@ -91,6 +91,8 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return sasl.NewPlainServer(func(_, user, pass string) error { return check(user, pass) }), nil
 	case sasl.Login:
 		return &loginServer{check: check}, nil
+	case "XOAUTH2":
+		return &xoauth2Server{check: check}, nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
 }
@@ -150,6 +152,25 @@ func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
 		return nil, true, l.check(l.user, string(resp))
 	}
 	return nil, false, errors.New("unexpected response")
+}
+
+// xoauth2Server is the relay side of XOAUTH2: one initial response "user=U\x01auth=Bearer T\x01\x01",
+// checked as user U with password T.
+type xoauth2Server struct {
+	check func(user, pass string) error
+}
+
+func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
+	var user, tok string
+	for _, kv := range strings.Split(string(resp), "\x01") {
+		switch {
+		case strings.HasPrefix(kv, "user="):
+			user = strings.TrimPrefix(kv, "user=")
+		case strings.HasPrefix(kv, "auth=Bearer "):
+			tok = strings.TrimPrefix(kv, "auth=Bearer ")
+		}
+	}
+	return nil, true, x.check(user, tok)
 }
 
 // testCA is a self-signed certificate for 127.0.0.1, made once per test binary.
@@ -589,5 +610,88 @@ func TestNewMailerValidates(t *testing.T) {
 				t.Fatalf("error leaks the password: %v", err)
 			}
 		})
+	}
+}
+
+type staticToken struct {
+	tok   string
+	err   error
+	calls int
+}
+
+func (s *staticToken) Token(context.Context) (string, error) {
+	s.calls++
+	return s.tok, s.err
+}
+
+func TestSendXOAUTH2(t *testing.T) {
+	const token = "eyJ0eXAiOiJKV1QiLCJhbGciOi.test-access-token"
+	for _, mode := range []sinkMode{modeStartTLS, modeImplicit} {
+		s := (&sink{user: "alerts@contoso.example", pass: token, mechs: []string{"XOAUTH2", sasl.Login}}).start(t, mode)
+		msg, _ := goldenMessage(t)
+		tlsMode := TLSStartTLS
+		if mode == modeImplicit {
+			tlsMode = TLSImplicit
+		}
+		cfg := s.config(tlsMode)
+		cfg.RootCAs = testPool(t)
+		src := &staticToken{tok: token}
+		cfg.Username, cfg.Auth, cfg.Tokens = "alerts@contoso.example", AuthXOAUTH2, src
+		if err := newMailer(t, cfg).Send(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+		if r := checkDelivered(t, s, msg, true); r.authed != "alerts@contoso.example" {
+			t.Errorf("authenticated as %q", r.authed)
+		}
+		if src.calls != 1 {
+			t.Errorf("token asked %d times, want 1", src.calls)
+		}
+	}
+}
+
+func TestSendXOAUTH2Failures(t *testing.T) {
+	tokenErr := errors.New("AADSTS7000215: invalid client secret")
+	cases := []struct {
+		name  string
+		mechs []string
+		src   *staticToken
+		want  func(error) bool
+	}{
+		{"token refused by the relay", []string{"XOAUTH2"}, &staticToken{tok: "wrong"},
+			func(err error) bool { return strings.Contains(err.Error(), "535") }},
+		{"no token", []string{"XOAUTH2"}, &staticToken{err: tokenErr},
+			func(err error) bool { return errors.Is(err, tokenErr) }},
+		{"relay without XOAUTH2", []string{sasl.Plain}, &staticToken{tok: "t"},
+			func(err error) bool { return strings.Contains(err.Error(), "not XOAUTH2") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := (&sink{user: "alerts@contoso.example", pass: "right", mechs: c.mechs}).start(t, modeStartTLS)
+			msg, _ := goldenMessage(t)
+			cfg := s.config(TLSStartTLS)
+			cfg.RootCAs = testPool(t)
+			cfg.Username, cfg.Auth, cfg.Tokens = "alerts@contoso.example", AuthXOAUTH2, c.src
+			err := newMailer(t, cfg).Send(context.Background(), msg)
+			t.Logf("error: %v", err)
+			if err == nil || !c.want(err) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if len(s.messages()) != 0 {
+				t.Fatal("message delivered without authentication")
+			}
+		})
+	}
+}
+
+func TestNewMailerXOAUTH2NeedsTokens(t *testing.T) {
+	_, err := NewMailer(SMTPConfig{Host: "smtp.office365.com", Port: 587, Username: "a@b.example", Auth: AuthXOAUTH2,
+		From: "a@b.example", To: []string{"c@b.example"}}, nil)
+	if err == nil {
+		t.Fatal("xoauth2 without a token source accepted")
+	}
+	_, err = NewMailer(SMTPConfig{Host: "smtp.office365.com", Port: 587, Auth: "cram-md5",
+		From: "a@b.example", To: []string{"c@b.example"}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "cram-md5") {
+		t.Fatalf("unknown auth: %v", err)
 	}
 }

@@ -480,7 +480,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		}
 		c.log.Info("scim request failed, retrying",
 			zap.String("method", rq.method), zap.String("path", rq.path), zap.Int("status", serr.Status),
-			zap.String("kind", strings.TrimPrefix(fmt.Sprint(serr.Kind), "scim: ")),
+			zap.String("errorKind", strings.TrimPrefix(fmt.Sprint(serr.Kind), "scim: ")),
 			zap.Int("attempt", attempt+1), zap.Duration("wait", wait))
 		t := time.NewTimer(wait)
 		select {

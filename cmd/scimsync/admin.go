@@ -50,8 +50,14 @@ the name), --cycle, --since and --until (RFC 3339 times or durations such as 24h
 newest first as a table, or as JSON lines with --json.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configPath(cmd))
+			cfg, err := loadConfigOffline(configPath(cmd))
 			if err != nil {
+				return err
+			}
+			if q.Status, err = checkEnum("status", q.Status, "Success", "Failure", "Skipped", "Warning"); err != nil {
+				return err
+			}
+			if q.Action, err = checkEnum("action", q.Action, "Create", "Update", "Disable", "Delete", "StagedDelete", "Other"); err != nil {
 				return err
 			}
 			now := time.Now()
@@ -104,7 +110,7 @@ func printLogs(w io.Writer, entries []store.LogEntry, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, e := range entries {
-			if err := enc.Encode(e); err != nil {
+			if err := enc.Encode(toObjectSummary(e)); err != nil {
 				return err
 			}
 		}
@@ -204,13 +210,22 @@ func rebuildState(w io.Writer, cfg *config.Config, now time.Time) error {
 
 // newAllowDeletesCmd is the portal's "Allow deletes": it sends what the deletion threshold held back.
 func newAllowDeletesCmd() *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	cmd := &cobra.Command{
 		Use:   "allow-deletes",
 		Short: "Send the disables and deletes that the deletion threshold staged, and lift the quarantine",
-		Args:  cobra.NoArgs,
+		Long: `Send the disables and deletes that the deletion threshold held back, and lift the
+TooManyDeletes quarantine: Entra's "Allow deletes". It lists them (the first 50 and a count) and asks
+for confirmation; --yes skips the question, and without a terminal --yes is required.`,
+		Example: `  sudo -u scimsync scimsync allow-deletes --config /etc/scimsync/scimsync.yaml
+  sudo -u scimsync scimsync allow-deletes --yes --config /etc/scimsync/scimsync.yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			j, err := jobFromFlags(cmd, nil)
 			if err != nil {
+				return err
+			}
+			if ok, err := confirmHeld(cmd, j, yes); err != nil || !ok {
 				return err
 			}
 			var done, failed int
@@ -229,4 +244,6 @@ func newAllowDeletesCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "apply without asking")
+	return cmd
 }

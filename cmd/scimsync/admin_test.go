@@ -7,7 +7,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +89,22 @@ func (e *adminEnv) cli(t *testing.T, args ...string) (string, error) {
 	root.SetArgs(append(args, "--config", e.cfg))
 	err := root.ExecuteContext(ctx)
 	t.Logf("scimsync %s (err %v):\n%s%s", strings.Join(args, " "), err, out.String(), errb.String())
+	return out.String(), err
+}
+
+// cliIn is cli with stdin.
+func (e *adminEnv) cliIn(t *testing.T, stdin string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetIn(strings.NewReader(stdin))
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(append(args, "--config", e.cfg))
+	err := root.ExecuteContext(ctx)
+	t.Logf("scimsync %s (err %v):\n%s", strings.Join(args, " "), err, out.String())
 	return out.String(), err
 }
 
@@ -279,12 +297,41 @@ func TestAdminLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []store.LogEntry
+	// Graph's provisioningObjectSummary casing, decoded into a shape written here, not the code's.
+	type summary struct {
+		ActivityDateTime       time.Time `json:"activityDateTime"`
+		CycleID                string    `json:"cycleId"`
+		ProvisioningAction     string    `json:"provisioningAction"`
+		ProvisioningStatusInfo struct {
+			Status string `json:"status"`
+		} `json:"provisioningStatusInfo"`
+		ProvisioningSteps []struct {
+			Name, ProvisioningStepType string
+		} `json:"provisioningSteps"`
+		ModifiedProperties []struct {
+			DisplayName, OldValue, NewValue string
+		} `json:"modifiedProperties"`
+		SourceIdentity struct {
+			ID, IdentityType string
+		} `json:"sourceIdentity"`
+	}
+	var got []summary
 	dec := json.NewDecoder(strings.NewReader(out))
 	for dec.More() {
-		var le store.LogEntry
-		if err := dec.Decode(&le); err != nil {
+		var raw map[string]json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
 			t.Fatalf("--json output is not JSON lines: %v\n%s", err, out)
+		}
+		for _, k := range []string{"id", "activityDateTime", "cycleId", "changeId", "durationInMilliseconds", "provisioningAction",
+			"provisioningStatusInfo", "provisioningSteps", "modifiedProperties", "sourceIdentity", "targetIdentity"} {
+			if _, ok := raw[k]; !ok {
+				t.Errorf("--json entry lacks %s", k)
+			}
+		}
+		b, _ := json.Marshal(raw)
+		var le summary
+		if err := json.Unmarshal(b, &le); err != nil {
+			t.Fatal(err)
 		}
 		got = append(got, le)
 	}
@@ -292,9 +339,11 @@ func TestAdminLogs(t *testing.T) {
 		t.Fatalf("--json: %d entries, want 2", len(got))
 	}
 	for _, le := range got {
-		if le.Action != "StagedDelete" || le.CycleID != "cycle-2" || len(le.Steps) != 4 || le.Steps[3].Name != "processing" ||
-			len(le.Modified) != 1 || le.Modified[0] != (store.Property{Name: "active", Old: "true", New: "false"}) ||
-			!le.Time.Equal(adminT0.Add(2*time.Hour)) {
+		if le.ProvisioningAction != "stagedDelete" || le.CycleID != "cycle-2" || le.ProvisioningStatusInfo.Status != "skipped" ||
+			len(le.ProvisioningSteps) != 4 || le.ProvisioningSteps[3].Name != "processing" ||
+			len(le.ModifiedProperties) != 1 || le.ModifiedProperties[0].DisplayName != "active" ||
+			le.ModifiedProperties[0].OldValue != "true" || le.ModifiedProperties[0].NewValue != "false" ||
+			le.SourceIdentity.IdentityType != "User" || !le.ActivityDateTime.Equal(adminT0.Add(2*time.Hour)) {
 			t.Errorf("--json entry %+v", le)
 		}
 	}
@@ -337,11 +386,25 @@ func TestAdminAllowDeletes(t *testing.T) {
 	}
 	e := newAdminEnv(t, url)
 	e.prepare(t, func(st *store.Store) { failedJob(t, st, adminT0.Add(2*time.Hour)) })
-	out, err := e.cli(t, "allow-deletes")
+	// Without a terminal and without --yes: the list, a refusal naming --yes, nothing sent.
+	out, err := e.cliIn(t, "yes\n", "allow-deletes")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitConfig || !strings.Contains(err.Error(), "allow-deletes --yes") {
+		t.Fatalf("allow-deletes without a terminal: %v, want exit 2 naming --yes", err)
+	}
+	wantLines(t, out, "2 operation(s) held by the deletion threshold:\n", "would be disabled in the target (active=false)")
+	// At a terminal, anything but "yes" sends nothing.
+	defer func(f func(io.Reader) bool) { stdinIsTerminal = f }(stdinIsTerminal)
+	stdinIsTerminal = func(io.Reader) bool { return true }
+	_, err = e.cliIn(t, "no\n", "allow-deletes")
+	if !errors.Is(err, errNotConfirmed) || srv.TotalRequests() != 0 {
+		t.Fatalf("answer no: %v, %d requests", err, srv.TotalRequests())
+	}
+	out, err = e.cliIn(t, "yes\n", "allow-deletes")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantLines(t, out, "applied 2 staged operation(s), 0 failed\n")
+	wantLines(t, out, "Type yes to continue", "applied 2 staged operation(s), 0 failed\n")
 	if reqs := srv.Requests(); reqs["PATCH /Users/{id}"] != 2 || srv.TotalRequests() != 2 {
 		t.Errorf("allow-deletes sent %v, want exactly 2 PATCHes", reqs)
 	}
@@ -378,5 +441,50 @@ func TestAdminAllowDeletes(t *testing.T) {
 	out, err = e.cli(t, "allow-deletes")
 	if err != nil || !strings.Contains(out, "applied 0 staged operation(s), 0 failed") || srv.TotalRequests() != 0 {
 		t.Errorf("second allow-deletes: %q, %v, %d requests", out, err, srv.TotalRequests())
+	}
+}
+
+// TestAdminWithoutSecrets: status, logs and validate --offline read no secret, so an admin can run them
+// without the service's environment or secret files; validate without --offline still checks them.
+func TestAdminWithoutSecrets(t *testing.T) {
+	e := newAdminEnv(t, "http://127.0.0.1:9/scim")
+	e.prepare(t, func(st *store.Store) { failedJob(t, st, adminT0.Add(2*time.Hour)) })
+	for _, f := range []string{"graph-secret", "target-token"} {
+		if err := os.Remove(filepath.Join(e.dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"status"}, {"logs"}, {"validate", "--offline"}} {
+		if _, err := e.cli(t, args...); err != nil {
+			t.Errorf("%v without the secret files: %v", args, err)
+		}
+	}
+	_, err := e.cli(t, "validate")
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != exitConfig || !strings.Contains(err.Error(), "cannot read the secret file") {
+		t.Errorf("validate without the secret files: %v, want exit 2 naming the secret file", err)
+	}
+}
+
+// TestAdminFlagEnums: a flag value outside its set is exit 2 with the allowed values named.
+func TestAdminFlagEnums(t *testing.T) {
+	e := newAdminEnv(t, "http://127.0.0.1:9/scim")
+	e.prepare(t, func(st *store.Store) { failedJob(t, st, adminT0.Add(2*time.Hour)) })
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "--status", "failed"}, `--status "failed": must be one of Success, Failure, Skipped, Warning`},
+		{[]string{"logs", "--action", "remove"}, `--action "remove": must be one of Create, Update, Disable, Delete, StagedDelete, Other`},
+	} {
+		_, err := e.cli(t, c.args...)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitConfig || err.Error() != c.want {
+			t.Errorf("%v: %v, want exit 2 with %q", c.args, err, c.want)
+		}
+	}
+	// Any case is accepted and means the same.
+	if _, err := e.cli(t, "logs", "--status", "failure"); err != nil {
+		t.Errorf("logs --status failure: %v", err)
 	}
 }

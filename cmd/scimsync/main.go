@@ -64,10 +64,15 @@ func newRootCmd() *cobra.Command {
 		Short:         "Provision Microsoft Entra ID users into a SCIM 2.0 app, like the Entra provisioning service",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       currentBuild().String(),
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringP("config", "c", "/etc/scimsync/scimsync.yaml", "job configuration file")
+	root.PersistentFlags().String("log-level", "", "debug, info, warn or error (overrides logging.level)")
+	root.PersistentFlags().String("log-format", "", "auto, console or json (overrides logging.format)")
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
-		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newAuthorizeCmd())
+		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newAuthorizeCmd(), newNotifyCmd(), newVersionCmd())
+	addExamples(root)
 	return root
 }
 

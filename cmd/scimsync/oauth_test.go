@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,8 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/scimsync/scimsync/scimclient/scimtest"
 	"github.com/scimsync/scimsync/store"
@@ -438,51 +435,3 @@ func killAt(t *testing.T, e *oauthEnv, reached func()) {
 	<-exited
 	e.record(out.Bytes())
 }
-
-// mailSink is an SMTP server on 127.0.0.1 that keeps what it receives.
-type mailSink struct {
-	port int
-	mu   sync.Mutex
-	msgs [][]byte
-}
-
-func startMailSink(t *testing.T) *mailSink {
-	t.Helper()
-	m := &mailSink{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.port = ln.Addr().(*net.TCPAddr).Port
-	s := smtp.NewServer(m)
-	s.Domain = "localhost"
-	s.AllowInsecureAuth = true
-	go func() { _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Close() })
-	return m
-}
-
-func (m *mailSink) messages() [][]byte {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([][]byte(nil), m.msgs...)
-}
-
-func (m *mailSink) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }
-
-type mailSession struct{ m *mailSink }
-
-func (*mailSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (*mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.m.mu.Lock()
-	s.m.msgs = append(s.m.msgs, b)
-	s.m.mu.Unlock()
-	return nil
-}
-func (*mailSession) Reset()        {}
-func (*mailSession) Logout() error { return nil }

@@ -64,6 +64,8 @@ type daemon struct {
 	cycled chan<- struct{}
 	// servers counts the HTTP servers still shutting down.
 	servers sync.WaitGroup
+	// nextCycle is the scheduler's next tick, for the idle STATUS= line.
+	nextCycle func() time.Time
 }
 
 func (d *daemon) run(parent context.Context, cfg *config.Config) error {
@@ -102,6 +104,11 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	c.Start()
 	defer c.Stop()
 	d.live.setNext(c.Entry(d.entry).Next)
+	d.nextCycle = func() time.Time { return c.Entry(d.entry).Next }
+	d.metrics.registerNextCycle(d.nextCycle)
+	d.metrics.observeState(cfg, true)
+	watchdog, stopWatchdog := watchdogTicker()
+	defer stopWatchdog()
 
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -117,6 +124,8 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	cycles <- struct{}{} // the first cycle runs at start
 	for {
 		select {
+		case <-watchdog:
+			notifySystemd("WATCHDOG=1")
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
 				d.reload()
@@ -149,9 +158,14 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 			d.mu.Unlock()
 			start := time.Now()
 			d.live.begin()
+			systemdStatus("cycle running")
+			d.metrics.cycleRunning(true)
 			res, err := j.run(ctx, engine.RunOptions{})
+			d.metrics.cycleRunning(false)
+			d.metrics.observeState(j.cfg, false)
 			d.live.end(res, err)
 			d.afterCycle(ctx)
+			systemdStatus(idleStatus(d.nextCycle()))
 			switch {
 			case errors.Is(err, store.ErrLocked):
 				d.log.Warn("the state file is in use (a manual sync?); skipping this tick", zap.Error(err))
@@ -190,20 +204,6 @@ func (d *daemon) reload() {
 	d.log.Info("configuration reloaded")
 }
 
-// notifySystemd sends an sd_notify message when running under systemd with Type=notify.
-func notifySystemd(state string) {
-	sock := os.Getenv("NOTIFY_SOCKET")
-	if sock == "" {
-		return
-	}
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	_, _ = conn.Write([]byte(state))
-}
-
 // metrics are the Prometheus series the daemon exports.
 type metrics struct {
 	reg         *prometheus.Registry
@@ -217,6 +217,7 @@ type metrics struct {
 	// client is the client they came from (a reload brings a new one, counting from zero).
 	seen   map[int]int64
 	client *scimclient.Client
+	ops    *opsMetrics
 }
 
 func newMetrics() *metrics {
@@ -237,6 +238,7 @@ func newMetrics() *metrics {
 		seen: map[int]int64{},
 	}
 	m.reg.MustRegister(m.duration, m.objects, m.cycles, m.last, m.quarantined, m.requests)
+	m.registerOps()
 	return m
 }
 

@@ -29,7 +29,7 @@ runs, the state file is read instead. -o json prints the same data as the daemon
 			if output != "text" && output != "json" {
 				return withCode(exitConfig, fmt.Errorf("-o %q: want text or json", output))
 			}
-			cfg, err := loadConfig(configPath(cmd))
+			cfg, err := loadConfigOffline(configPath(cmd))
 			if err != nil {
 				return err
 			}

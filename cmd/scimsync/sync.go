@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -60,8 +61,11 @@ quarantine when it succeeds.`,
 			if res != nil && res.Quarantine != nil {
 				printQuarantine(w, res.Quarantine)
 			}
-			if err != nil {
-				return withCode(exitAborted, err)
+			if code := syncExitCode(res, err); code != exitOK {
+				if code == exitFailures {
+					return withCode(code, fmt.Errorf("the job is quarantined (%s): %w", res.Quarantine.Reason, err))
+				}
+				return withCode(code, err)
 			}
 			if n := res.Report.TotalFailed(); n > 0 {
 				return withCode(exitFailures, fmt.Errorf("%d object(s) failed; they are retried in the next cycle", n))
@@ -149,6 +153,10 @@ func dryRunCycle(ctx context.Context, w io.Writer, j *job, initial bool) error {
 		}
 		fmt.Fprintf(w, "dry run: nothing was sent or recorded\n")
 		printReport(w, rep)
+		if rep.Staged > 0 {
+			fmt.Fprintf(w, "deletion threshold: %d disables and deletes reach the threshold of %d; the cycle would hold them "+
+				"(marked held below) and quarantine the job until `scimsync allow-deletes`\n", rep.Staged, j.cfg.DeletionThreshold)
+		}
 		for _, c := range rep.Planned {
 			switch c.Op {
 			case plan.Unchanged:
@@ -192,4 +200,18 @@ func printQuarantine(w io.Writer, q *store.Quarantine) {
 	if q.Error != "" {
 		fmt.Fprintf(w, "  cause: %s\n", q.Error)
 	}
+}
+
+// syncExitCode is the README's exit code for a cycle that returned err: a cycle that quarantined the
+// job (the target refused the credentials, say) taught something and exits 1 like any quarantine; a
+// cycle that could not run at all exits 3. exitOK means err is nil and the caller goes on.
+func syncExitCode(res *engine.Result, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if res == nil || res.Quarantine == nil || errors.Is(err, engine.ErrAborted) || quarantine.IsAbort(err) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, store.ErrLocked) {
+		return exitAborted
+	}
+	return exitFailures
 }

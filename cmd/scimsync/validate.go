@@ -9,13 +9,23 @@ import (
 // newValidateCmd checks a configuration without touching Graph, the target or the state, so a change
 // can be checked before it is deployed.
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
+	var offline bool
+	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check a configuration file and print every problem with its file, line and key",
-		Args:  cobra.NoArgs,
+		Long: `Check a configuration file and print every problem with its file, line and key. With
+--offline the secrets are not read (their keys are still checked), so a file can be checked on a
+machine without the service's environment or secret files.`,
+		Example: `  scimsync validate --config /etc/scimsync/scimsync.yaml
+  scimsync validate --offline --config gong.yaml`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path, _ := cmd.Flags().GetString("config")
-			cfg, err := loadConfig(path)
+			load := loadConfig
+			if offline {
+				load = loadConfigOffline
+			}
+			cfg, err := load(path)
 			if err != nil {
 				return err
 			}
@@ -25,4 +35,6 @@ func newValidateCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&offline, "offline", false, "do not read secrets (environment variables and secret files)")
+	return cmd
 }

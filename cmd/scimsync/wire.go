@@ -11,6 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -49,6 +51,16 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
+// loadConfigOffline loads the configuration without reading its secrets, for the commands that only
+// read the state file: an admin can run them without the service's environment.
+func loadConfigOffline(path string) (*config.Config, error) {
+	cfg, err := config.LoadOffline(path)
+	if err != nil {
+		return nil, withCode(exitConfig, err)
+	}
+	return cfg, nil
+}
+
 // loadConfigAndLogger loads the --config file and builds the logger it asks for: every command that
 // talks to Graph or the target starts this way.
 func loadConfigAndLogger(cmd *cobra.Command) (*config.Config, *zap.Logger, error) {
@@ -56,7 +68,7 @@ func loadConfigAndLogger(cmd *cobra.Command) (*config.Config, *zap.Logger, error
 	if err != nil {
 		return nil, nil, err
 	}
-	log, err := newLogger(cfg.Logging.Level, cfg.Logging.Format)
+	log, err := newLogger(logFlags(cmd, cfg.Logging.Level, cfg.Logging.Format))
 	if err != nil {
 		return nil, nil, withCode(exitConfig, err)
 	}
@@ -99,10 +111,21 @@ func httpClientWithCA(caFile string, timeout time.Duration, conns int) (*http.Cl
 
 // newReader builds the Graph reader from the source configuration.
 func newReader(cfg *config.Config, log *zap.Logger) (*graph.Reader, error) {
+	hc, cred, err := sourceCredential(cfg)
+	if err != nil {
+		return nil, err
+	}
+	hc.Transport = uaTransport{ua: currentBuild().userAgent(), next: hc.Transport}
+	return graph.New(graph.Options{GraphURL: cfg.Source.GraphEndpoint, Credential: cred, HTTPClient: hc, Logger: log})
+}
+
+// sourceCredential builds the app credential of the source: Graph reads with it, and XOAUTH2 failure
+// emails get their Exchange Online token from it.
+func sourceCredential(cfg *config.Config) (*http.Client, azcore.TokenCredential, error) {
 	src := cfg.Source
 	hc, err := httpClientWithCA(src.CAFile, 0, 4)
 	if err != nil {
-		return nil, fmt.Errorf("source.caFile: %w", err)
+		return nil, nil, fmt.Errorf("source.caFile: %w", err)
 	}
 	cred, err := graph.NewCredential(graph.CredentialOptions{
 		Type:                src.Credential.Type,
@@ -117,9 +140,9 @@ func newReader(cfg *config.Config, log *zap.Logger) (*graph.Reader, error) {
 		HTTPClient:          hc,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("graph credential: %w", err)
+		return nil, nil, fmt.Errorf("graph credential: %w", err)
 	}
-	return graph.New(graph.Options{GraphURL: src.GraphEndpoint, Credential: cred, HTTPClient: hc, Logger: log})
+	return hc, cred, nil
 }
 
 // newTarget builds the SCIM client from the target configuration, and the authorization code token
@@ -141,6 +164,7 @@ func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, *target
 	c, err := scimclient.New(scimclient.Options{
 		BaseURL: t.URL, Tokens: tokens, HTTPClient: hc, Timeout: t.Timeout,
 		Concurrency: t.Concurrency, RequestsPerSecond: t.RequestsPerSecond, Mode: mode, Logger: log,
+		UserAgent: currentBuild().userAgent(),
 	})
 	return c, grant, err
 }
@@ -157,13 +181,12 @@ func openJob(cfg *config.Config, log *zap.Logger, progress engine.Progress) (*jo
 	if j.target, j.grant, err = newTarget(cfg, log); err != nil {
 		return nil, withCode(exitConfig, err)
 	}
-	if n := cfg.Notify; n != nil {
-		m, err := notify.NewMailer(notify.SMTPConfig{Host: n.SMTP.Host, Port: n.SMTP.Port, TLS: n.SMTP.TLS, Username: n.SMTP.Username,
-			Password: n.SMTP.Password.Reveal(), From: n.From, To: n.To}, log)
+	if cfg.Notify != nil {
+		n, err := newNotifier(cfg, log)
 		if err != nil {
-			return nil, withCode(exitConfig, fmt.Errorf("notify: %w", err))
+			return nil, err
 		}
-		j.alerter = notify.NewNotifier(m, log)
+		j.alerter = n
 	}
 	return j, nil
 }
@@ -276,9 +299,9 @@ func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, pr
 }
 
 // run runs one cycle through the engine's quarantine-aware Run and logs its summary.
-func (j *job) run(ctx context.Context, ro engine.RunOptions) (*engine.Result, error) {
-	var res *engine.Result
-	err := j.withEngine(func(e *engine.Engine) error {
+func (j *job) run(ctx context.Context, ro engine.RunOptions) (res *engine.Result, err error) {
+	defer func() { j.watchHealth(ctx, res, err) }()
+	err = j.withEngine(func(e *engine.Engine) error {
 		var err error
 		res, err = e.Run(ctx, ro)
 		return err
@@ -303,7 +326,7 @@ func (j *job) run(ctx context.Context, ro engine.RunOptions) (*engine.Result, er
 	}
 	if rep := res.Report; rep != nil && rep.Finished.After(rep.Started) {
 		j.log.Info("cycle finished",
-			zap.String("cycle", rep.CycleID), zap.String("kind", rep.Kind), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
+			zap.String("cycle", rep.CycleID), zap.String("cycleKind", rep.Kind), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
 			zap.Int("adopted", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
 			zap.Int("deleted", rep.Deleted), zap.Int("unchanged", rep.Unchanged), zap.Int("skipped", rep.Skipped),
 			zap.Int("groupsCreated", rep.Groups.Created), zap.Int("groupsDeleted", rep.Groups.Deleted),
@@ -323,4 +346,37 @@ func (j *job) cycle(ctx context.Context, initial bool) (*engine.Report, error) {
 		return &engine.Report{}, err
 	}
 	return res.Report, err
+}
+
+// exchangeTokens gets an Exchange Online token for SMTP XOAUTH2 with the source's app credential; the
+// app needs the SMTP.SendAsApp permission and a mailbox permission for notify.smtp.username
+// (https://learn.microsoft.com/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth).
+// azidentity caches the token.
+type exchangeTokens struct{ cred azcore.TokenCredential }
+
+func (x exchangeTokens) Token(ctx context.Context) (string, error) {
+	t, err := x.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://outlook.office365.com/.default"}})
+	if err != nil {
+		return "", err
+	}
+	return t.Token, nil
+}
+
+// newNotifier builds the failure-email notifier of cfg.Notify, which must be set.
+func newNotifier(cfg *config.Config, log *zap.Logger) (*notify.Notifier, error) {
+	n := cfg.Notify
+	sc := notify.SMTPConfig{Host: n.SMTP.Host, Port: n.SMTP.Port, TLS: n.SMTP.TLS, Username: n.SMTP.Username,
+		Password: n.SMTP.Password.Reveal(), From: n.From, To: n.To, Auth: n.SMTP.Auth}
+	if sc.Auth == notify.AuthXOAUTH2 {
+		_, cred, err := sourceCredential(cfg)
+		if err != nil {
+			return nil, withCode(exitConfig, fmt.Errorf("notify: %w", err))
+		}
+		sc.Tokens = exchangeTokens{cred}
+	}
+	m, err := notify.NewMailer(sc, log)
+	if err != nil {
+		return nil, withCode(exitConfig, fmt.Errorf("notify: %w", err))
+	}
+	return notify.NewNotifier(m, log), nil
 }

@@ -260,6 +260,10 @@ var ErrAborted = errors.New("cycle aborted before any change was sent")
 func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "incremental"}
 	log := e.log.With(zap.String("cycle", rep.CycleID))
+	// Every line of the cycle, from any step, names it.
+	prevLog := e.log
+	e.log = log
+	defer func() { e.log = prevLog }()
 	defer e.flushLogs(rep)
 	fp, err := e.st.Fingerprint()
 	if err != nil {
@@ -292,7 +296,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	}
 	objs = append(objs, e.missingUsers(e.users, missing)...)
 	markPending(objs, store.KindUser, snap.pending)
-	log.Info("read the directory", zap.String("kind", rep.Kind), zap.Int("users", len(snap.users)),
+	log.Info("read the directory", zap.String("cycleKind", rep.Kind), zap.Int("users", len(snap.users)),
 		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.groups)))
 	e.phase(PhaseMatching, len(objs))
 	changes, err := e.planKind(ctx, e.users, objs, links, refs)

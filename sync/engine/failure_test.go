@@ -1155,7 +1155,7 @@ func TestFailureEmails(t *testing.T) {
 	}
 	// The 5,000 failures complete in any order: the golden file holds the stable part.
 	m := sink.message(t, 1)
-	m.body = regexp.MustCompile(`(?s)\n   1\. .*?\n\nWhat to do`).ReplaceAllString(m.body, "\n   (failing objects listed here)\n\nWhat to do")
+	m.body = regexp.MustCompile(`(?s)\n  \d+ × .*?\n\nWhat to do`).ReplaceAllString(m.body, "\n  (failing objects listed here)\n\nWhat to do")
 	checkGolden(t, "email_quarantine_reason_changed", m)
 }
 

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
+
+	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/store"
@@ -27,22 +30,29 @@ type OnDemand struct {
 // not move. With Options.DryRun nothing is sent or recorded.
 func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error) {
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "on-demand"}
+	prevLog := e.log
+	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	defer func() { e.log = prevLog }()
 	defer e.flushLogs(rep)
 	out := &OnDemand{Report: rep}
 	attrs := withFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping)
 	users, err := e.dir.UsersByID(ctx, attrs, ids)
 	if err != nil {
-		return out, fmt.Errorf("%w: read users from Graph: %v", ErrAborted, err)
+		return out, fmt.Errorf("%w: read users from Graph: %w", ErrAborted, err)
 	}
+	// A user asked for by userPrincipalName is found by it case-insensitively, as Entra compares UPNs;
+	// a guest's attribute holds the stripped form (alias@theirdomain, see directory.StripGuestUPN), so
+	// the requested "#EXT#" name is compared in that form too.
 	found := map[string]bool{}
 	for _, u := range users {
-		found[u.ID] = true
+		found[strings.ToLower(u.ID)] = true
 		if v, ok := u.Attributes.Lookup("userPrincipalName"); ok {
-			found[v.String()] = true
+			found[strings.ToLower(v.String())] = true
 		}
 	}
 	for _, id := range ids {
-		if !found[id] {
+		lower := strings.ToLower(id)
+		if !found[lower] && !found[directory.StripGuestUPN(strings.ReplaceAll(lower, "#ext#", "#EXT#"))] {
 			out.NotFound = append(out.NotFound, id)
 		}
 	}
@@ -51,7 +61,7 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	if e.o.Scope == ScopeAssigned {
 		as, err := e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID)
 		if err != nil {
-			return out, fmt.Errorf("%w: read app assignments from Graph: %v", ErrAborted, err)
+			return out, fmt.Errorf("%w: read app assignments from Graph: %w", ErrAborted, err)
 		}
 		members, err := e.st.Sets(store.SetGroupMembers)
 		if err != nil {

@@ -101,7 +101,7 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 	} else {
 		e.log.Warn("job quarantined", zap.String("event", ev.String()), zap.String("reason", next.Reason),
 			zap.Time("nextAttempt", quarantine.NextAttempt(*next)), zap.String("error", next.Error))
-		e.alert(ctx, next, ev, rep, len(staged))
+		e.alert(ctx, next, ev, rep, staged)
 		if err := e.st.SetQuarantine(*next); err != nil {
 			return res, fmt.Errorf("save quarantine: %w", err)
 		}
@@ -122,19 +122,20 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 // alert emails the admin about a quarantine: once when it begins, again when its reason changes, once
 // when the job stops. The notifier decides from the reason last notified; a failed send is logged and
 // retried at the next cycle, and never fails the cycle.
-func (e *Engine) alert(ctx context.Context, q *store.Quarantine, ev quarantine.Event, rep *Report, staged int) {
+func (e *Engine) alert(ctx context.Context, q *store.Quarantine, ev quarantine.Event, rep *Report, staged []store.StagedOp) {
 	if e.o.Alerter == nil {
 		return
 	}
 	host, _ := os.Hostname()
 	n := notify.Event{Kind: notify.QuarantineEntered, Job: e.o.Job, Reason: q.Reason, ReasonText: q.Error, Since: q.SeriesBegan,
 		NextAttempt: quarantine.NextAttempt(*q), Host: host, StatePath: e.o.StatePath, ConfigPath: e.o.ConfigPath,
-		Threshold: e.o.DeletionThreshold, Staged: staged, TotalFailures: rep.TotalFailed()}
+		Threshold: e.o.DeletionThreshold, Staged: len(staged), TotalFailures: rep.TotalFailed()}
 	switch {
 	case ev == quarantine.Stopped:
 		n.Kind, n.NextAttempt = notify.JobStopped, notify.Event{}.NextAttempt
 	case q.Reason == quarantine.ReasonTooManyDeletes:
 		n.Kind = notify.DeletionThreshold
+		n.Held = HeldObjects(e.st, staged[:min(len(staged), notify.MaxHeld)])
 	case q.NotifiedReason != "" && q.NotifiedReason != q.Reason:
 		n.Kind = notify.QuarantineReasonChanged
 	}
@@ -155,6 +156,9 @@ func (e *Engine) AllowDeletes(ctx context.Context) (done, failed int, err error)
 		return 0, 0, fmt.Errorf("read staged operations: %w", err)
 	}
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "allow-deletes"}
+	prevLog := e.log
+	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	defer func() { e.log = prevLog }()
 	defer e.flushLogs(rep)
 	var left []store.StagedOp
 	for _, op := range ops {

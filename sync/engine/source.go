@@ -69,7 +69,7 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 		round, err = e.dir.Users(ctx, attrs, "")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: read users from Graph: %v", ErrAborted, err)
+		return nil, fmt.Errorf("%w: read users from Graph: %w", ErrAborted, err)
 	}
 	snap.full = userLink == "" || round.Full
 	snap.userLink = round.DeltaLink
@@ -79,7 +79,7 @@ func (e *Engine) read(ctx context.Context, initial bool) (*snapshot, error) {
 	var prev map[string][]string // the assignments the last cycle saw
 	if e.o.Scope == ScopeAssigned {
 		if as, err = e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID); err != nil {
-			return nil, fmt.Errorf("%w: read app assignments from Graph: %v", ErrAborted, err)
+			return nil, fmt.Errorf("%w: read app assignments from Graph: %w", ErrAborted, err)
 		}
 		if prev, err = e.st.Sets(store.SetAssignments); err != nil {
 			return nil, fmt.Errorf("read state: %w", err)
@@ -244,7 +244,7 @@ func (e *Engine) readGroups(ctx context.Context, snap *snapshot, link string) er
 		gr, err = e.dir.Groups(ctx, attrs, "")
 	}
 	if err != nil {
-		return fmt.Errorf("%w: read groups from Graph: %v", ErrAborted, err)
+		return fmt.Errorf("%w: read groups from Graph: %w", ErrAborted, err)
 	}
 	snap.groupsRead, snap.groupsFull, snap.groupLink, snap.groups = true, link == "" || gr.Full, gr.DeltaLink, gr.Groups
 	snap.members = map[string][]string{}

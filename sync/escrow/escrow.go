@@ -122,6 +122,11 @@ func Classify(err error) Class {
 // Code is the most specific Entra error code for a failure, for the provisioning log entry: it tells a
 // timeout from a 500 and a 403 from a 401, which the class (and thus the policy) deliberately does not.
 func Code(err error) string {
+	// A request cut short by cancellation (shutdown, or the cycle aborting) says nothing about the
+	// target; calling it a timeout would send an admin looking for a slow target.
+	if errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return "Cancelled"
+	}
 	c := Classify(err)
 	var se *scimclient.Error
 	hasStatus := errors.As(err, &se)

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/scimsync/scimsync/store"
+)
+
+// TestMetricsOps: the state gauges come from the state file (three links, one escrow, two staged
+// deletions, quarantined, as failedJob leaves it), labelled series exist at 0 before any cycle, and
+// the build and runtime collectors are there.
+func TestMetricsOps(t *testing.T) {
+	e := newAdminEnv(t, "http://127.0.0.1:9/scim")
+	e.prepare(t, func(st *store.Store) { failedJob(t, st, adminT0.Add(2*time.Hour)) })
+	cfg, err := loadConfigOffline(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	next := time.Date(2026, 3, 2, 14, 40, 0, 0, time.UTC)
+	m.registerNextCycle(func() time.Time { return next })
+	m.observeState(cfg, true)
+	m.cycleRunning(true)
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(rec.Body)
+	for _, want := range []string{
+		`scimsync_linked_objects{kind="user"} 3`, `scimsync_linked_objects{kind="group"} 0`,
+		"scimsync_escrows 1", "scimsync_staged_deletions 2", "scimsync_quarantined 1", "scimsync_cycle_in_progress 1",
+		"scimsync_next_cycle_timestamp_seconds 1.7724624e+09",
+		`scimsync_cycles_total{result="aborted"} 0`, `scimsync_objects_total{action="member-remove"} 0`,
+		"scimsync_build_info{commit=", "go_goroutines ", "process_open_fds ",
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(string(body), "scimsync_last_success_timestamp_seconds 0\n") {
+		t.Error("the last success was not read from the state's cycle history")
+	}
+}
+
+// TestPrometheusRulesNameRealSeries: every scimsync_ series the example rules use is one the daemon
+// exports, so a renamed metric cannot leave a rule that never fires.
+func TestPrometheusRulesNameRealSeries(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "prometheus-rules.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Groups []struct {
+			Rules []struct{ Alert, Expr string }
+		}
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	m.registerNextCycle(time.Time{}.Local)
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, f := range fams {
+		known[f.GetName()] = true
+	}
+	n := 0
+	for _, g := range doc.Groups {
+		for _, r := range g.Rules {
+			n++
+			for _, name := range regexp.MustCompile(`scimsync_[a-z_]+`).FindAllString(r.Expr, -1) {
+				if !known[name] {
+					t.Errorf("rule %s uses %s, which the daemon does not export", r.Alert, name)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no rules parsed")
+	}
+}
