@@ -19,7 +19,10 @@ var examples = map[string]string{
 	"provision": `  sudo -u scimsync scimsync provision --user alice@contoso.com --dry-run --config /etc/scimsync/scimsync.yaml
   sudo -u scimsync scimsync provision --user 'bob_fabrikam.com#EXT#@contoso.onmicrosoft.com' --config /etc/scimsync/scimsync.yaml`,
 	"eval": `  scimsync eval --expr 'Join(" ", [givenName], [surname])' --attr givenName=Ada --attr surname=Lovelace`,
-	"demo": `  scimsync demo`,
+	"demo": `  scimsync demo
+  scimsync demo --serve                  # keep the emulated tenant and target running; prints a config`,
+	"authorize": `  sudo -u scimsync scimsync authorize --config /etc/scimsync/scimsync.yaml
+  sudo -u scimsync scimsync authorize --no-browser --config /etc/scimsync/scimsync.yaml   # on a headless server`,
 }
 
 // addExamples fills Example: of every command that has none.
