@@ -53,7 +53,7 @@ const (
 	gongUserExt       = "urn:ietf:params:scim:schemas:extension:Gong:2.0:User:"
 )
 
-// GongUserPreset returns the default user mappings of the Gong gallery app (reference §8), in the order
+// GongUserPreset returns the default user mappings of the Gong gallery app (https://learn.microsoft.com/entra/identity/saas-apps/gong-provisioning-tutorial), in the order
 // Entra lists them; a fresh slice each call, so callers may modify it.
 func GongUserPreset() []MappingSpec {
 	return []MappingSpec{

@@ -10,8 +10,8 @@ import (
 	"unicode"
 )
 
-// TestDocumentedVectors has one case (or group of cases) per row of
-// /work/shared/reference/expression-vectors.md; the row number is in every case name.
+// TestDocumentedVectors has one case (or group of cases) per documented example of
+// https://learn.microsoft.com/entra/identity/app-provisioning/functions-for-customizing-application-data; the row number is in every case name.
 func TestDocumentedVectors(t *testing.T) {
 	hire := func(d time.Duration) string { return fixedNow.Add(d).Format(time.RFC3339) }
 	runEvalCases(t, []evalCase{

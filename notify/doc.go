@@ -1,5 +1,6 @@
 // Package notify sends the failure emails of a provisioning job over SMTP, as the Entra provisioning
-// service does (reference §2 "Email notifications", §3): one email when the job enters quarantine,
+// service does ("Email notifications" in
+// https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status, and https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions): one email when the job enters quarantine,
 // another only when the quarantine reason changes, one when the deletion threshold holds back
 // disables and deletes, and one when the job stops after 28 days in quarantine.
 //

@@ -58,7 +58,7 @@ func NewNotifier(s Sender, log *zap.Logger) *Notifier {
 // the last email for the current quarantine (the store's Quarantine.NotifiedReason; empty when the job
 // is not quarantined, so a quarantine entered again after being lifted is announced again).
 //
-// Rules, after Entra (reference §2 and §3):
+// Rules, after Entra (https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status and https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions):
 //   - QuarantineEntered and QuarantineReasonChanged: sent when e.Reason differs from lastNotified; the
 //     kind is chosen from lastNotified (empty means entered), so the caller may pass either.
 //   - DeletionThreshold: sent once; its reason (TooManyDeletes) then dedupes the following cycles.

@@ -18,13 +18,13 @@ type Kind int
 // The kinds start at 1 so that a zero Event (a caller that forgot to set Kind) fails to render
 // instead of silently sending the wrong email.
 const (
-	// QuarantineEntered is the first email of a quarantine (reference §2: "a one-time notification").
+	// QuarantineEntered is the first email of a quarantine (https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status: "a one-time notification").
 	QuarantineEntered Kind = iota + 1
 	// QuarantineReasonChanged goes out when a quarantine continues for a different reason
-	// (reference §2: "an updated email is sent showing the new reason").
+	// (https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status: "an updated email is sent showing the new reason").
 	QuarantineReasonChanged
 	// DeletionThreshold reports disables and deletes held back by the accidental-deletion threshold
-	// (reference §3); only an admin can release them.
+	// (https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions); only an admin can release them.
 	DeletionThreshold
 	// JobStopped reports that the job stopped after 28 days in quarantine and will not retry by itself.
 	JobStopped
@@ -79,7 +79,7 @@ const (
 	ReasonBaseEscrow = "EncounteredBaseEscrowThreshold"
 	// ReasonTotalEscrow is the absolute escrow threshold (60,000 failures including references).
 	ReasonTotalEscrow = "EncounteredTotalEscrowThreshold"
-	// ReasonTooManyDeletes is the accidental-deletion threshold (reference §3).
+	// ReasonTooManyDeletes is the accidental-deletion threshold (https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions).
 	ReasonTooManyDeletes = "TooManyDeletes"
 	// ReasonCycleAborted is scimsync's own: cycles could not run at all (Graph or the target unreachable)
 	// several times in a row; the fix is connectivity, not data.
@@ -135,7 +135,7 @@ func (h HeldObject) Effect() string {
 // quarantine can hold thousands of escrows and an email is read by a person.
 const MaxListedFailures = 10
 
-// stopAfter is how long a job may stay in quarantine before it stops (reference §2: 28 days).
+// stopAfter is how long a job may stay in quarantine before it stops (https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status: 28 days).
 const stopAfter = 28 * 24 * time.Hour
 
 // ObjectFailure is one failing object as an email shows it: enough to find it in the source and in the

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// BuildUser turns flat target values into the POST /Users body the way Entra builds it (reference §6.2):
+// BuildUser turns flat target values into the POST /Users body the way Entra builds it (https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups):
 //   - schemas: the core User schema, then the enterprise extension if any enterprise attribute is set, then
 //     every other extension URN used, sorted;
 //   - extension attributes nested under their URN key; the enterprise manager as {"value": id};

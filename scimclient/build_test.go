@@ -38,7 +38,7 @@ func golden(t *testing.T, name string, v any) {
 	}
 }
 
-// fullGongUser is every attribute of the Gong gallery mapping (reference §8), with the flat values the
+// fullGongUser is every attribute of the Gong gallery mapping (https://learn.microsoft.com/entra/identity/saas-apps/gong-provisioning-tutorial), with the flat values the
 // mapping engine produces.
 func fullGongUser() map[string]any {
 	return map[string]any{

@@ -1,6 +1,6 @@
 // Package scimclient is the SCIM 2.0 client the sync engine uses to write to a target application.
 //
-// It reproduces the requests the Microsoft Entra provisioning service sends (reference §6), in both of
+// It reproduces the requests the Microsoft Entra provisioning service sends (https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups), in both of
 // Entra's request shapes (Mode), so a target built and certified against Entra behaves the same with
 // scimsync. It also owns the flat attribute model the mapping table speaks: paths such as
 // `emails[type eq "work"].value` are parsed (ParsePath), assembled into POST bodies (BuildUser), read back

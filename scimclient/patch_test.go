@@ -27,7 +27,7 @@ func TestUserPatchGolden(t *testing.T) {
 	golden(t, "patch_user_aadopt.json", PatchBody(UserPatch(ModeAADOptSCIM062020, gongChanges())))
 }
 
-// TestUserPatchDocumented checks the exact requests of reference §6.2 and §6.4.
+// TestUserPatchDocumented checks the exact requests of https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups and https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility.
 func TestUserPatchDocumented(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -17,7 +17,7 @@ const (
 	KindGroup Kind = "group"
 )
 
-// Anchor is one entry of the connector data store (reference §1.1): the link between a source object and
+// Anchor is one entry of the connector data store (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): the link between a source object and
 // the target object it was created as or matched to. It is what lets the engine update by target id,
 // skip unchanged objects, and never touch target objects it does not own.
 type Anchor struct {

@@ -15,7 +15,7 @@ import (
 const MaxCycles = 500
 
 // Cycle is one run of the engine, for `scimsync status`, metrics after a restart and quarantine decisions
-// that look at recent cycles (reference §1.8 lastExecution, countSuccessiveCompleteFailures).
+// that look at recent cycles (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart lastExecution, countSuccessiveCompleteFailures).
 type Cycle struct {
 	ID string
 	// Kind is "initial" or "incremental".
@@ -120,7 +120,7 @@ func (s *Store) Cycles(limit int) ([]Cycle, error) {
 	return out, nil
 }
 
-// Escrow is a failed object operation waiting for a retry (reference §1.7): it survives a restart so the
+// Escrow is a failed object operation waiting for a retry (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): it survives a restart so the
 // backoff continues instead of hammering the target again.
 type Escrow struct {
 	Kind     Kind
@@ -212,7 +212,7 @@ func (s *Store) Escrows() ([]Escrow, error) {
 	return out, nil
 }
 
-// ClearEscrows stops all retries (reference §1.8 resetScope Escrows).
+// ClearEscrows stops all retries (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope Escrows).
 func (s *Store) ClearEscrows() error {
 	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktEscrows) }); err != nil {
 		return fmt.Errorf("clear escrows: %w", err)
@@ -220,7 +220,7 @@ func (s *Store) ClearEscrows() error {
 	return nil
 }
 
-// Quarantine is the job's quarantine state (reference §2, Graph synchronizationQuarantine), persisted so a
+// Quarantine is the job's quarantine state (https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status, Graph synchronizationQuarantine), persisted so a
 // daemon restart neither lifts a quarantine nor restarts its 28-day series.
 type Quarantine struct {
 	// Reason is the Graph reason code, e.g. EncounteredQuarantineException, TooManyDeletes.
@@ -260,7 +260,7 @@ func (s *Store) SetQuarantine(q Quarantine) error {
 	return nil
 }
 
-// ClearQuarantine lifts the quarantine (reference §1.8 resetScope QuarantineState).
+// ClearQuarantine lifts the quarantine (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope QuarantineState).
 func (s *Store) ClearQuarantine() error {
 	err := s.update(func(tx *bolt.Tx) error {
 		b, err := bucketOrErr(tx, bktMeta)
@@ -275,7 +275,7 @@ func (s *Store) ClearQuarantine() error {
 	return nil
 }
 
-// StagedOp is a disable or delete held back by the accidental-deletion threshold (reference §3) until an
+// StagedOp is a disable or delete held back by the accidental-deletion threshold (https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions) until an
 // admin runs `scimsync allow-deletes` or restarts the job.
 type StagedOp struct {
 	Kind     Kind
@@ -343,7 +343,7 @@ func (s *Store) ClearStaged() error {
 	return nil
 }
 
-// Restart is the portal's "Restart provisioning" (reference §1.8: Watermark, Escrows, QuarantineState)
+// Restart is the portal's "Restart provisioning" (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart: Watermark, Escrows, QuarantineState)
 // plus the rejection of staged deletes (§3), in one transaction. It keeps anchors, so source-target links
 // survive and the next initial cycle updates rather than re-creates; it keeps the learned target dialect,
 // a fact about the target that a restart does not change.

@@ -12,7 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// LogEntry is one line of the provisioning log (reference §7.3, Graph provisioningObjectSummary): what
+// LogEntry is one line of the provisioning log (https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary, Graph provisioningObjectSummary): what
 // happened to one object in one cycle, with the steps and the modified properties, so an admin can answer
 // "why was this user (not) provisioned" after the fact.
 type LogEntry struct {

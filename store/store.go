@@ -1,6 +1,8 @@
 // Package store keeps a provisioning job's state across restarts in one bbolt file per job: the connector
 // data store (anchors linking source and target objects), the delta watermark, escrows, quarantine, staged
-// deletes, cycle history and the provisioning log (reference §1.1, §1.7-1.8, §2, §3, §7.3).
+// deletes, cycle history and the provisioning log (see
+// https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works, https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status,
+// https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions and https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary).
 //
 // Every write is one bbolt transaction, so a crash at any point leaves the file as it was before or after a
 // write, never in between. The package holds no business rules: it stores what the engine decides.
@@ -473,7 +475,7 @@ func (s *Store) setWatermarks(links map[string]string, what string) error {
 	return nil
 }
 
-// ClearWatermarks forgets all delta links so the next cycle is initial (reference §1.8 resetScope
+// ClearWatermarks forgets all delta links so the next cycle is initial (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope
 // Watermark).
 func (s *Store) ClearWatermarks() error {
 	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktWatermarks) }); err != nil {

@@ -10,7 +10,8 @@ package main
 // (Dump), request counts come from SCIMMY's Stats, and the exact requests scimsync sent (method,
 // resource, PATCH body) come from a recording reverse proxy between scimsync and SCIMMY.
 //
-// The expected behaviour is /work/shared/reference/entra-provisioning.md §1.6 and §6.3: groups are
+// The expected behaviour is https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works and
+// https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups: groups are
 // created with an empty member list and members are added by PATCH afterwards, in batches; the
 // members of a group in the target are the direct members of the source group that are provisioned
 // users (nested groups are not expanded); only membership differences are sent; manager references

@@ -9,8 +9,8 @@ package main
 // SCIMMY's Stats, and the exact requests scimsync sent (method, resource id, PATCH body) come from a
 // recording reverse proxy between scimsync and SCIMMY.
 //
-// The expected behaviour is the one documented in /work/shared/reference/entra-provisioning.md
-// §1.1-1.3: unassignment, leaving a group, a scoping filter, accountEnabled=false and soft deletion
+// The expected behaviour is the one documented in
+// https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works: unassignment, leaving a group, a scoping filter, accountEnabled=false and soft deletion
 // disable (PATCH active=false); a hard delete deletes when the Delete action is on; accounts scimsync
 // never created or matched are never touched.
 

@@ -958,7 +958,7 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, users bool, id st
 	st.byID[id] = res
 	s.mu.Unlock()
 	if !users {
-		// Entra expects 204 for group PATCH (reference §6.3).
+		// Entra expects 204 for group PATCH (https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups).
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

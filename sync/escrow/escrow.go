@@ -1,4 +1,4 @@
-// Package escrow is the per-object failure policy (reference §1.7): which class a failed operation falls
+// Package escrow is the per-object failure policy (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): which class a failed operation falls
 // in, what the engine does about it, and when the object is tried again. It is pure: the engine persists
 // the store.Escrow records and passes the clock in.
 //

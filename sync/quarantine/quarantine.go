@@ -1,4 +1,4 @@
-// Package quarantine is the job-level circuit breaker of the provisioning service (reference §2, §3): after
+// Package quarantine is the job-level circuit breaker of the provisioning service (https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status and https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions): after
 // each cycle Judge decides from the cycle's outcome whether the job enters, stays in or leaves quarantine, and
 // Due decides whether a cycle may run at all. It is pure: no I/O, the clock is an argument, and the caller
 // persists the returned store.Quarantine and sends the emails.
@@ -78,7 +78,7 @@ const (
 	AbortFloor = 2 * time.Hour
 )
 
-// The escrow thresholds of reference §2 ("subject to change, but works roughly as described"). They are
+// The escrow thresholds of https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status ("subject to change, but works roughly as described"). They are
 // constants rather than settings because the point is to behave like the service an admin already knows.
 const (
 	// MinFailures is the count below which the proportion is not evaluated, so a small tenant where 3
