@@ -1,11 +1,9 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -138,9 +136,6 @@ func (e *Engine) referenceEntry(rep *Report, kind store.Kind, sourceID, identity
 	le.Steps = append(le.Steps, st)
 	return le
 }
-
-// isNotFound reports an InvalidAnchor: the cached target object no longer exists.
-func isNotFound(err error) bool { return errors.Is(err, scimclient.ErrNotFound) }
 
 // actionName names a planned op the way the provisioning log and the emails do.
 func actionName(op plan.Op) string {
