@@ -11,5 +11,5 @@
 // preset (Gong), compiles mapping expressions and scoping filters, and reads secrets from the
 // environment or files. Secrets are held in Secret, which never renders its value.
 //
-// See README.md in this folder for every key, its type and its default.
+// docs/configuration.md lists every key, its type and its default.
 package config

@@ -8,7 +8,7 @@ func Example() string {
 }
 
 const example = `# scimsync job: provision Entra ID users and groups into Gong over SCIM 2.0.
-# One file per job. Every key is documented in config/README.md.
+# One file per job. Every key is documented in docs/configuration.md.
 name: gong                              # job name: lowercase letters, digits, dashes
 
 source:                                 # the Entra tenant, read through Microsoft Graph
@@ -43,7 +43,7 @@ skipOutOfScopeDeletions: false          # true: leave users that go out of scope
 deletionThreshold: 500                  # stage a cycle that would delete this many; 0 = off
 
 users:
-  preset: gong                          # Gong's default mapping table (see config/README.md)
+  preset: gong                          # Gong's default mapping table (see docs/configuration.md)
   mappings:                             # replace a preset row (same target), add one, or remove one
     - target: timezone                  # known to Gong, not mapped by default
       constant: America/New_York

@@ -303,7 +303,7 @@ func unknownHint(name string, names []string, noun string) string {
 	if h := didYouMean(name, names); h != "" {
 		return h
 	}
-	return fmt.Sprintf(" (see the %s attributes listed in config/README.md)", noun)
+	return fmt.Sprintf(" (see the %s attributes listed in docs/configuration.md)", noun)
 }
 
 // checkMatching enforces Entra's rule that every object type has at least one matching attribute, and

@@ -20,7 +20,7 @@ import (
 	"github.com/scimsync/scimsync/scimclient"
 )
 
-// The bodies below are written out by hand from the README's shape table (Entra's default mode) and
+// The bodies below are written out by hand from the shape table of docs/scim.md (Entra's default mode) and
 // RFC 7644 §3.5.2.1, not produced by the builders under test.
 const (
 	bodyFiltered = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[

@@ -10,5 +10,5 @@
 // Failures come back as *Error wrapping one sentinel kind (ErrNotFound, ErrConflict, ErrThrottled,
 // ErrUnauthorized, ErrCompliance, ErrTransient, ErrInvalid), so the engine's escrow and quarantine rules
 // are written against kinds, never against messages. Transient failures are retried here with backoff
-// (see README.md for the policy); everything else is the engine's decision.
+// (see docs/scim.md for the policy); everything else is the engine's decision.
 package scimclient

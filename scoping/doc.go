@@ -8,6 +8,6 @@
 // compiled Set is immutable and safe for concurrent Evaluate calls; Evaluate does not allocate for an
 // object in scope, because a "Sync all users and groups" cycle evaluates every object in the tenant.
 //
-// See README.md in this folder for the exact semantics of each operator and the choices made where
+// docs/scoping.md gives the exact semantics of each operator and the choices made where
 // Microsoft's documentation is ambiguous.
 package scoping

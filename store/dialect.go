@@ -10,7 +10,7 @@ import (
 var keyDialect = []byte("dialect")
 
 // TargetDialect is what scimsync learned about how the target departs from Entra's request shapes
-// (see the README's compatibility modes). It is a fact about the target, not about the sync, so
+// (see the compatibility modes in docs/scim.md). It is a fact about the target, not about the sync, so
 // Restart keeps it; it names the target URL it was learned from, and the caller drops it when the
 // job points at another target.
 type TargetDialect struct {

@@ -241,7 +241,7 @@ func TestEndToEndNotifyTest(t *testing.T) {
 }
 
 // TestEndToEndQuarantineExitCode: a cycle the target refuses (wrong token) quarantines the job and
-// exits 1, as the README says of a quarantine; the quarantine email goes out.
+// exits 1, as docs/commands.md says of a quarantine; the quarantine email goes out.
 func TestEndToEndQuarantineExitCode(t *testing.T) {
 	a := newAlertJob(t)
 	a.targetToken = "revoked-token"

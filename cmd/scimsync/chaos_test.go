@@ -11,7 +11,7 @@ package main
 // SIGKILL of the binary at the nth request of a phase (user creates, group creates, membership
 // PATCHes, manager PATCHes). The tenant changes between cycles. Then clean cycles run until one
 // sends no SCIM write, and the target must hold exactly what the tenant says, computed here from the
-// tenant model with plain Go (the Gong preset table of the README), never with scimsync's code.
+// tenant model with plain Go (the Gong preset table of docs/configuration.md), never with scimsync's code.
 //
 // Every choice comes from math/rand/v2 seeded with the seed, which every failure names; replay one
 // with SCIMSYNC_CHAOS_SEED=k, run more with SCIMSYNC_CHAOS_SEEDS=n (make chaos SEEDS=n). With
@@ -810,7 +810,7 @@ func describeEvents(ev []proxyEvent) string {
 	return b.String()
 }
 
-// checkFaultyRun checks the exit code of a faulty run against what the README documents.
+// checkFaultyRun checks the exit code of a faulty run against what docs/commands.md documents.
 func (c *chaos) checkFaultyRun(label string, res runResult) {
 	killRule := false
 	scimFault := false

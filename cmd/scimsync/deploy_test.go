@@ -48,7 +48,7 @@ func TestDeployUnitsVerify(t *testing.T) {
 }
 
 // TestDeploySysusersTmpfiles applies deploy/scimsync.sysusers and deploy/scimsync.tmpfiles to an
-// empty root directory, as the README's install steps do to /, and checks the result: the user
+// empty root directory, as the install steps of docs/operations.md do to /, and checks the result: the user
 // exists and owns /var/lib/scimsync, mode 0700.
 func TestDeploySysusersTmpfiles(t *testing.T) {
 	sysusers, err1 := exec.LookPath("systemd-sysusers")

@@ -15,7 +15,7 @@ import (
 
 // statusSnapshot is everything `scimsync status`, `status -o json`, /status and /status.json show, in
 // one shape whether it comes from the running daemon (live, from memory) or from the state file (no
-// daemon runs). Field names are the JSON contract documented in the README.
+// daemon runs). Field names are the JSON contract documented in docs/operations.md.
 type statusSnapshot struct {
 	Job        string    `json:"job"`
 	Config     string    `json:"config"`

@@ -202,7 +202,7 @@ func printQuarantine(w io.Writer, q *store.Quarantine) {
 	}
 }
 
-// syncExitCode is the README's exit code for a cycle that returned err: a cycle that quarantined the
+// syncExitCode is the exit code docs/commands.md gives for a cycle that returned err: a cycle that quarantined the
 // job (the target refused the credentials, say) taught something and exits 1 like any quarantine; a
 // cycle that could not run at all exits 3. exitOK means err is nil and the caller goes on.
 func syncExitCode(res *engine.Result, err error) int {

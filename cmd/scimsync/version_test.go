@@ -72,7 +72,7 @@ func TestUserAgentTransport(t *testing.T) {
 	}
 }
 
-// TestSyncExitCode: the README's table. A quarantine the cycle entered exits 1; a cycle that could not
+// TestSyncExitCode: the table of docs/commands.md. A quarantine the cycle entered exits 1; a cycle that could not
 // run exits 3 even when the job was already quarantined.
 func TestSyncExitCode(t *testing.T) {
 	q := &store.Quarantine{Reason: quarantine.ReasonQuarantineException}
