@@ -299,3 +299,40 @@ func TestFaultLostCreateThenUnassigned(t *testing.T) {
 	}
 	e.checkLegacy()
 }
+
+// A target that leaves members out of GET /Groups/{id} (Entra does not require it): after the state is
+// lost, scimsync asks member by member, as Entra does, and adds nothing twice.
+func TestFaultLostStateTargetWithoutMemberLists(t *testing.T) {
+	e := newGrpEnv(t, grpOptions{salesOnly: true})
+	e.cycle("first")
+	e.rec.setFault(func(r scimRequest) proxyFault {
+		if r.Method == http.MethodGet && strings.Contains(r.Path, "/Groups/") {
+			return proxyFault{Drop: "members"}
+		}
+		return proxyFault{}
+	})
+	if err := os.Remove(filepath.Join(e.dir, "state.db")); err != nil {
+		t.Fatal(err)
+	}
+	// Only the wanted members can be asked about, so a member that left the source group while the
+	// state was lost is not found on such a target (docs/failures.md says so); nothing left meanwhile here.
+	_, reqs := e.cycle("after the state was lost")
+	asked := 0
+	for _, r := range reqs {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/Groups") {
+			asked++
+		}
+	}
+	if asked == 0 {
+		t.Errorf("the members were not asked for one by one")
+	}
+	for _, p := range grpFilter(reqs, http.MethodPatch, "Groups") {
+		if ops := grpParsePatch(t, p.Body); len(ops.add) > 0 {
+			t.Errorf("members added again after the state was lost: %s", p)
+		}
+	}
+	e.rec.setFault(nil)
+	e.expectGroups("after the state was lost", grpInitialGroups)
+	e.noDuplicateMembers("after the state was lost")
+	e.checkLegacy()
+}

@@ -183,6 +183,9 @@ type proxyFault struct {
 	RetryAfter string
 	// Then, when set, runs after a Late forward and before the answer (a test holds the answer there).
 	Then func()
+	// Drop, when set, names a top-level attribute removed from the target's JSON answer (a target that
+	// does not return group members, say); Status stays 0 and the request is forwarded.
+	Drop string
 }
 
 // setFault installs or (nil) removes the fault hook.
@@ -213,6 +216,22 @@ func startRecorder(t *testing.T, target string) (*scimRecorder, string) {
 			f = fault(req)
 		}
 		switch {
+		case f.Status == 0 && f.Drop != "":
+			rr := httptest.NewRecorder()
+			proxy.ServeHTTP(rr, r)
+			out := rr.Body.Bytes()
+			var m map[string]any
+			if json.Unmarshal(out, &m) == nil {
+				delete(m, f.Drop)
+				out, _ = json.Marshal(m)
+			}
+			for k, v := range rr.Header() {
+				w.Header()[k] = v
+			}
+			w.Header().Del("Content-Length")
+			w.WriteHeader(rr.Code)
+			_, _ = w.Write(out)
+			return
 		case f.Status == 0:
 			proxy.ServeHTTP(w, r)
 			return
