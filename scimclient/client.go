@@ -473,7 +473,9 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		resp, serr, retry := c.attempt(ctx, gen, rq, target, payload, attempt)
 		if c.gate != nil {
 			if serr != nil {
-				c.gate.release(tk, serr.Status, serr.RetryAfter)
+				// The shared pause is capped like a single request's sleep: past MaxRetryWait the engine
+				// postpones objects instead.
+				c.gate.release(tk, serr.Status, min(serr.RetryAfter, c.maxWait))
 			} else {
 				c.gate.release(tk, resp.status, 0)
 			}
