@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -94,10 +95,13 @@ func BenchmarkAdaptiveSlowDown(b *testing.B) {
 	adaptiveFor := 5 * fixedFor
 	for range b.N {
 		best, bestN := 0.0, 0
+		var fixed []string // one summary line: go test keeps only the first lines a benchmark logs
 		for n := 1; n <= 16; n++ {
 			_, c := setup(b, scimtest.Options{SlowDown: slow}, scimclient.Options{Concurrency: n})
 			ok, el := createFor(b, c, n, fixedFor)
-			if r := float64(ok) / el.Seconds(); r > best {
+			r := float64(ok) / el.Seconds()
+			fixed = append(fixed, fmt.Sprintf("%d: %.0f", n, r))
+			if r > best {
 				best, bestN = r, n
 			}
 		}
@@ -108,6 +112,7 @@ func BenchmarkAdaptiveSlowDown(b *testing.B) {
 		b.ReportMetric(r, "adaptive/s")
 		b.ReportMetric(100*r/best, "%of-best")
 		b.ReportMetric(float64(c.ConcurrencyLimit()), "limit")
+		b.Logf("fixed concurrency → creates/s: %s", strings.Join(fixed, ", "))
 		b.Logf("best fixed concurrency %d: %.0f creates/s; adaptive (start 4, max 32): %.0f creates/s over %.0fs = %.1f %% of the best, final limit %d",
 			bestN, best, r, el.Seconds(), 100*r/best, c.ConcurrencyLimit())
 	}
