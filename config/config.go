@@ -127,8 +127,12 @@ type Target struct {
 	CAFile string
 	// Timeout bounds each SCIM request.
 	Timeout time.Duration
-	// Concurrency is the number of parallel SCIM requests.
+	// Concurrency is the number of parallel SCIM requests; with MaxConcurrency, the adaptive limit's
+	// starting point.
 	Concurrency int
+	// MaxConcurrency, when above 0, turns on adaptive concurrency up to this many requests in flight;
+	// 0 keeps Concurrency fixed.
+	MaxConcurrency int
 	// RequestsPerSecond limits the request rate; 0 means unlimited.
 	RequestsPerSecond float64
 	// Compatibility is CompatibilityDefault, CompatibilityAADOptSCIM062020 or CompatibilityStrict.

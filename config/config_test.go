@@ -798,3 +798,29 @@ func TestLoadOffline(t *testing.T) {
 		t.Errorf("LoadOffline with both tokenEnv and tokenFile: %v", err)
 	}
 }
+
+func TestMaxConcurrency(t *testing.T) {
+	with := func(keys string) string {
+		return strings.Replace(minimalHead, "tokenEnv:", keys+"\n  tokenEnv:", 1) + "users: {preset: gong}\n"
+	}
+	if c := mustParse(t, with("concurrency: 4")); c.Target.MaxConcurrency != 0 {
+		t.Errorf("unset maxConcurrency = %d, want 0 (adaptive off)", c.Target.MaxConcurrency)
+	}
+	if c := mustParse(t, with("concurrency: 4\n  maxConcurrency: 16")); c.Target.MaxConcurrency != 16 || c.Target.Concurrency != 4 {
+		t.Errorf("concurrency %d max %d, want 4 and 16", c.Target.Concurrency, c.Target.MaxConcurrency)
+	}
+	if c := mustParse(t, with("maxConcurrency: 4")); c.Target.MaxConcurrency != 4 {
+		t.Errorf("maxConcurrency equal to the default concurrency = %d, want 4", c.Target.MaxConcurrency)
+	}
+	for keys, want := range map[string]string{
+		"concurrency: 8\n  maxConcurrency: 4": "test.yml:10:3: target.maxConcurrency: must not be below target.concurrency (8), got 4",
+		"maxConcurrency: 65":                  "test.yml:9:3: target.maxConcurrency: must be from 1 to 64, got 65",
+		"maxConcurrency: 0":                   "test.yml:9:3: target.maxConcurrency: must be from 1 to 64, got 0",
+		"maxConcurrency: many":                `test.yml:9:3: target.maxConcurrency: expected an integer, got "many"`,
+	} {
+		got := parseErrs(t, with(keys))
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("%q: errors %q, want [%q]", keys, got, want)
+		}
+	}
+}

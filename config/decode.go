@@ -38,7 +38,7 @@ type rawTarget struct {
 	at                               field
 	URL, TokenEnv, TokenFile, CAFile *val[string]
 	Timeout                          *val[string]
-	Concurrency                      *val[int]
+	Concurrency, MaxConcurrency      *val[int]
 	RequestsPerSecond                *val[float64]
 	Compatibility                    *val[string]
 	Auth                             *rawAuth
@@ -121,7 +121,7 @@ var (
 	credentialKeys = []string{"type", "secretEnv", "secretFile", "certificateFile", "certificatePasswordEnv",
 		"certificatePasswordFile", "tokenFile"}
 	targetKeys = []string{"url", "tokenEnv", "tokenFile", "caFile", "timeout", "concurrency",
-		"requestsPerSecond", "compatibility", "auth"}
+		"maxConcurrency", "requestsPerSecond", "compatibility", "auth"}
 	authKeys = []string{"type", "tokenEnv", "tokenFile", "tokenUrl", "authorizeUrl", "clientId", "clientSecretEnv",
 		"clientSecretFile", "clientAuthMethod", "scopes", "audience", "redirectPort", "encryptionKeyEnv", "encryptionKeyFile"}
 	authInline = inlineSecret("clientSecretEnv or clientSecretFile (tokens: tokenEnv or tokenFile)",
@@ -244,6 +244,7 @@ func (d *decoder) decodeTarget(f field) *rawTarget {
 	t.CAFile = d.str(fs, "caFile")
 	t.Timeout = d.str(fs, "timeout")
 	t.Concurrency = d.integer(fs, "concurrency")
+	t.MaxConcurrency = d.integer(fs, "maxConcurrency")
 	t.RequestsPerSecond = d.number(fs, "requestsPerSecond")
 	t.Compatibility = d.str(fs, "compatibility")
 	if af, ok := get(fs, "auth"); ok {

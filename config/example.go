@@ -34,6 +34,7 @@ target:                                 # the SCIM endpoint
   # caFile: /etc/scimsync/target-ca.pem
   timeout: 30s
   concurrency: 4                        # parallel SCIM requests, 1..64
+  # maxConcurrency: 16                  # adaptive: start at concurrency, raise up to this, halve on 429/503
   requestsPerSecond: 25                 # 0 = unlimited
   compatibility: default                # default | aadOptscim062020 | strict
 

@@ -532,6 +532,15 @@ func (f *finalizer) target(r *rawTarget) Target {
 		}
 		t.Concurrency = v.V
 	}
+	if v := r.MaxConcurrency; v != nil {
+		switch {
+		case v.V < 1 || v.V > 64:
+			f.errorf(v.pos, "must be from 1 to 64, got %d", v.V)
+		case v.V < t.Concurrency:
+			f.errorf(v.pos, "must not be below target.concurrency (%d), got %d", t.Concurrency, v.V)
+		}
+		t.MaxConcurrency = v.V
+	}
 	if v := r.RequestsPerSecond; v != nil {
 		if v.V < 0 {
 			f.errorf(v.pos, "must be 0 (unlimited) or positive, got %v", v.V)

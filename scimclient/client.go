@@ -95,8 +95,15 @@ type Options struct {
 	HTTPClient *http.Client
 	// Timeout bounds each HTTP attempt (not the retries together; the caller's ctx does that).
 	Timeout time.Duration
-	// Concurrency is how many requests the engine will run at once; it sizes the connection pool.
+	// Concurrency is how many requests the engine will run at once; it sizes the connection pool. With
+	// MaxConcurrency it is the adaptive limit's starting point.
 	Concurrency int
+	// MaxConcurrency, when above 0, turns on adaptive concurrency (see README.md): the client lets at most
+	// a changing number of requests be in flight, from Concurrency up to MaxConcurrency while the target's
+	// throughput keeps growing, halved on 429/503, with every request paused for the Retry-After the
+	// target asked for. The caller must then run up to MaxConcurrency requests at once. 0 keeps the
+	// fixed concurrency of the caller.
+	MaxConcurrency int
 	// RequestsPerSecond caps the request rate across all goroutines, retries included; 0 = unlimited.
 	RequestsPerSecond float64
 	// MaxRetries is the number of retries after the first attempt: 0 takes DefaultMaxRetries, negative disables.
@@ -153,6 +160,8 @@ type Client struct {
 	// elementAdds is Dialect.ElementAdds; atomic because the engine patches from several goroutines.
 	elementAdds atomic.Bool
 	brk         *breaker
+	// gate is the adaptive concurrency limiter; nil unless Options.MaxConcurrency is set.
+	gate *gate
 }
 
 type backoffParams struct{ initial, max time.Duration }
@@ -216,6 +225,13 @@ func New(o Options) (*Client, error) {
 	c.timeout = o.Timeout
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
+	}
+	if o.MaxConcurrency > 0 {
+		if o.MaxConcurrency < conc {
+			return nil, fmt.Errorf("scim client: max concurrency %d is below the concurrency %d", o.MaxConcurrency, conc)
+		}
+		c.gate = newGate(conc, o.MaxConcurrency, c.log)
+		conc = o.MaxConcurrency
 	}
 	if o.HTTPClient != nil {
 		hc := *o.HTTPClient // a copy: the caller's client keeps its own redirect policy
@@ -284,6 +300,15 @@ func redactURL(u *url.URL) string {
 // ResetBreaker closes the circuit breaker and clears its count. The breaker's state belongs to one
 // cycle: call this before each cycle, so a target that was down in the last one gets a fresh chance.
 func (c *Client) ResetBreaker() { c.brk.reset() }
+
+// ConcurrencyLimit reports how many requests the adaptive limiter lets be in flight now, for the
+// scimsync_target_concurrency_limit gauge; 0 when adaptive concurrency is off.
+func (c *Client) ConcurrencyLimit() int {
+	if c.gate == nil {
+		return 0
+	}
+	return c.gate.limit()
+}
 
 // Mode reports the request shapes in force, after the URL flag was applied, so the engine builds PATCH
 // bodies that match.
@@ -437,8 +462,24 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 			c.stats.errors.Add(1)
 			return nil, err
 		}
+		var tk ticket
+		if c.gate != nil {
+			var err error
+			if tk, err = c.gate.acquire(ctx); err != nil {
+				return nil, c.ctxErr(ctx, rq, lastErr, err)
+			}
+		}
 		c.countAttempt(rq.method, attempt > 0)
 		resp, serr, retry := c.attempt(ctx, gen, rq, target, payload, attempt)
+		if c.gate != nil {
+			if serr != nil {
+				// The shared pause is capped like a single request's sleep: past MaxRetryWait the engine
+				// postpones objects instead.
+				c.gate.release(tk, serr.Status, min(serr.RetryAfter, c.maxWait))
+			} else {
+				c.gate.release(tk, resp.status, 0)
+			}
+		}
 		var refused string
 		if serr != nil {
 			refused, serr.token = serr.token, ""

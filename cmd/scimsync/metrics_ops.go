@@ -1,12 +1,14 @@
 package main
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -17,6 +19,8 @@ type opsMetrics struct {
 	staged     prometheus.Gauge
 	linked     *prometheus.GaugeVec
 	inProgress prometheus.Gauge
+	// target is the SCIM client of the running job, read by scimsync_target_concurrency_limit.
+	target atomic.Pointer[scimclient.Client]
 }
 
 // Label values exported at 0 before anything happened, so that rate() and absent() alerts work from
@@ -44,8 +48,16 @@ func (m *metrics) registerOps() {
 		inProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_cycle_in_progress",
 			Help: "1 while a cycle runs."}),
 	}
+	limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scimsync_target_concurrency_limit",
+		Help: "SCIM requests the adaptive limiter lets be in flight now; 0 when target.maxConcurrency is unset."},
+		func() float64 {
+			if c := m.ops.target.Load(); c != nil {
+				return float64(c.ConcurrencyLimit())
+			}
+			return 0
+		})
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), info,
-		m.ops.escrows, m.ops.staged, m.ops.linked, m.ops.inProgress)
+		m.ops.escrows, m.ops.staged, m.ops.linked, m.ops.inProgress, limit)
 	for _, r := range cycleResults {
 		m.cycles.WithLabelValues(r)
 	}
@@ -66,6 +78,10 @@ func (m *metrics) registerNextCycle(next func() time.Time) {
 		return 0
 	}))
 }
+
+// watchTarget points scimsync_target_concurrency_limit at the client a cycle is about to use; it is
+// read live, so the gauge moves during the cycle.
+func (m *metrics) watchTarget(c *scimclient.Client) { m.ops.target.Store(c) }
 
 // cycleRunning sets scimsync_cycle_in_progress.
 func (m *metrics) cycleRunning(on bool) {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -39,7 +40,7 @@ func TestMetricsOps(t *testing.T) {
 		"scimsync_escrows 1", "scimsync_staged_deletions 2", "scimsync_quarantined 1", "scimsync_cycle_in_progress 1",
 		"scimsync_next_cycle_timestamp_seconds 1.7724624e+09",
 		`scimsync_cycles_total{result="aborted"} 0`, `scimsync_objects_total{action="member-remove"} 0`,
-		"scimsync_build_info{commit=", "go_goroutines ", "process_open_fds ",
+		"scimsync_build_info{commit=", "go_goroutines ", "process_open_fds ", "scimsync_target_concurrency_limit 0",
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
@@ -88,5 +89,20 @@ func TestPrometheusRulesNameRealSeries(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no rules parsed")
+	}
+}
+
+// TestMetricsConcurrencyLimit: the gauge reads the running job's client live.
+func TestMetricsConcurrencyLimit(t *testing.T) {
+	c, err := scimclient.New(scimclient.Options{BaseURL: "http://127.0.0.1:9/scim", Concurrency: 3, MaxConcurrency: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	m.watchTarget(c)
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, "scimsync_target_concurrency_limit 3\n") {
+		t.Errorf("/metrics lacks scimsync_target_concurrency_limit 3:\n%s", body)
 	}
 }

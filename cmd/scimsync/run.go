@@ -160,6 +160,7 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 			d.live.begin()
 			systemdStatus("cycle running")
 			d.metrics.cycleRunning(true)
+			d.metrics.watchTarget(j.target)
 			res, err := j.run(ctx, engine.RunOptions{})
 			d.metrics.cycleRunning(false)
 			d.metrics.observeState(j.cfg, false)

@@ -149,7 +149,7 @@ func sourceCredential(cfg *config.Config) (*http.Client, azcore.TokenCredential,
 // source when target.auth uses one.
 func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, *targetauth.AuthorizationCode, error) {
 	t := cfg.Target
-	hc, err := httpClientWithCA(t.CAFile, t.Timeout, t.Concurrency)
+	hc, err := httpClientWithCA(t.CAFile, t.Timeout, max(t.Concurrency, t.MaxConcurrency))
 	if err != nil {
 		return nil, nil, fmt.Errorf("target.caFile: %w", err)
 	}
@@ -163,7 +163,8 @@ func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, *target
 	}
 	c, err := scimclient.New(scimclient.Options{
 		BaseURL: t.URL, Tokens: tokens, HTTPClient: hc, Timeout: t.Timeout,
-		Concurrency: t.Concurrency, RequestsPerSecond: t.RequestsPerSecond, Mode: mode, Logger: log,
+		Concurrency: t.Concurrency, MaxConcurrency: t.MaxConcurrency, RequestsPerSecond: t.RequestsPerSecond,
+		Mode: mode, Logger: log,
 		UserAgent: currentBuild().userAgent(),
 	})
 	return c, grant, err
@@ -279,7 +280,7 @@ func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, pr
 			SkipOutOfScopeDeletions: cfg.SkipOutOfScopeDeletions,
 		},
 		PatchMode:         mode,
-		Concurrency:       cfg.Target.Concurrency,
+		Concurrency:       max(cfg.Target.Concurrency, cfg.Target.MaxConcurrency), // adaptive: the client limits
 		Fingerprint:       cfg.Fingerprint(),
 		DeletionThreshold: cfg.DeletionThreshold,
 		Env:               &mapping.Env{},

@@ -39,6 +39,10 @@ type Options struct {
 	Fault func(r *http.Request) *Fault
 	// MaxPageSize caps count on list requests (default 1000), so tests exercise client paging.
 	MaxPageSize int
+	// Throttle, when set, answers 429 beyond a request quota (see Throttle).
+	Throttle *Throttle
+	// SlowDown, when set, makes answers slower the more requests are in flight (see SlowDown).
+	SlowDown *SlowDown
 }
 
 // Fault describes an injected failure for one request, so tests can prove retry and error handling
@@ -71,6 +75,7 @@ type Server struct {
 	cmu      sync.Mutex
 	counters map[string]int64
 	now      func() time.Time
+	load     *loadModes
 }
 
 // store keeps one resource type. Resources are never mutated after they are stored (PATCH swaps in a
@@ -118,7 +123,7 @@ func New(opts Options) *Server {
 		opts.MaxPageSize = 1000
 	}
 	return &Server{opts: opts, exts: exts, users: newStore(), groups: newStore(),
-		counters: map[string]int64{}, now: time.Now}
+		counters: map[string]int64{}, now: time.Now, load: newLoadModes(opts)}
 }
 
 // Start serves on a random 127.0.0.1 port and returns the base URL (…/scim/v2). The handler accepts any
@@ -335,6 +340,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		key += "?filter"
 	}
 	s.count(key)
+	ok, done := s.admit(w, r)
+	if !ok {
+		return
+	}
+	defer done()
 
 	var after *Fault
 	if s.opts.Fault != nil {
