@@ -50,18 +50,18 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		for _, kind := range []Kind{KindUser, KindGroup} {
-			b := kindBucket(tx, bktAnchors, kind)
-			if b == nil {
-				continue
-			}
-			if err := b.ForEach(func(k, v []byte) error {
-				var a Anchor
-				if err := s.decode(kind, k, v, &a); err != nil {
-					return err
-				}
-				snap.Anchors = append(snap.Anchors, AnchorRecord{Kind: kind, SourceID: string(k), Record: bytes.Clone(v)})
-				return nil
+		// Every kind bucket, in byte order, so both backends list anchors alike.
+		if top := tx.Bucket(bktAnchors); top != nil {
+			if err := top.ForEachBucket(func(name []byte) error {
+				kind := Kind(name)
+				return top.Bucket(name).ForEach(func(k, v []byte) error {
+					var a Anchor
+					if err := s.decode(kind, k, v, &a); err != nil {
+						return err
+					}
+					snap.Anchors = append(snap.Anchors, AnchorRecord{Kind: kind, SourceID: string(k), Record: bytes.Clone(v)})
+					return nil
+				})
 			}); err != nil {
 				return err
 			}

@@ -28,7 +28,7 @@ func (s *State) Verify() error {
 func (s *State) Snapshot() (*store.Snapshot, error) {
 	snap := &store.Snapshot{Format: store.SnapshotFormat, Watermarks: map[string]string{}, Meta: map[string][]byte{},
 		Sets: map[string]map[string][]string{}}
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	err := pgx.BeginTxFunc(ctx, s.db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT ns, key, value FROM scimsync.kv WHERE job = $1`, s.job)

@@ -52,9 +52,17 @@ type State struct {
 	readOnly bool
 	token    int64 // 0: not fenced
 
+	// base is cancelled by Close, so that any use after Close fails instead of writing unfenced.
+	base   context.Context
+	cancel context.CancelFunc
+
 	closeMu sync.Mutex
 	closed  bool
 	onClose func() error
+}
+
+func (s *State) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.base, s.db.timeout)
 }
 
 var _ store.State = (*State)(nil)
@@ -65,6 +73,7 @@ func (db *DB) Open(job string, o Options) (*State, error) {
 		return nil, errors.New("open state: empty job name")
 	}
 	s := &State{db: db, job: job, readOnly: o.ReadOnly}
+	s.base, s.cancel = context.WithCancel(context.Background())
 	if o.Lease != nil {
 		if o.Lease.Job != job {
 			return nil, fmt.Errorf("open state of job %s with the lease of job %s", job, o.Lease.Job)
@@ -85,6 +94,7 @@ func (s *State) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.cancel()
 	if s.onClose != nil {
 		return s.onClose()
 	}
@@ -96,7 +106,7 @@ func (s *State) write(what string, fn func(ctx context.Context, tx pgx.Tx) error
 	if s.readOnly {
 		return fmt.Errorf("%s: %s: %w", what, s.Path(), store.ErrReadOnly)
 	}
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		if s.token != 0 {
@@ -119,7 +129,7 @@ func (s *State) corrupt(format string, args ...any) error {
 // ---- kv ----
 
 func (s *State) getKV(ns, key string) ([]byte, error) {
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	var v []byte
 	err := s.db.pool.QueryRow(ctx, `SELECT value FROM scimsync.kv WHERE job = $1 AND ns = $2 AND key = $3`, s.job, ns, key).Scan(&v)
@@ -259,7 +269,7 @@ func (s *State) scanAnchor(kind store.Kind, sourceID string, created *int64, rec
 
 // Anchor implements store.State.
 func (s *State) Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, error) {
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	var created *int64
 	var rec []byte
@@ -280,7 +290,7 @@ func (s *State) Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, er
 
 // Anchors implements store.State.
 func (s *State) Anchors(kind store.Kind) (map[string]store.Anchor, error) {
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	out := map[string]store.Anchor{}
 	rows, err := s.db.pool.Query(ctx, `SELECT source_id, created_ns, rec FROM scimsync.anchors WHERE job = $1 AND kind = $2`, s.job, string(kind))
@@ -312,7 +322,7 @@ func (s *State) AnchorByTarget(kind store.Kind, targetID string) (store.Anchor, 
 	if targetID == "" {
 		return store.Anchor{}, false, nil
 	}
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	var id string
 	var created *int64
@@ -420,7 +430,7 @@ func (s *State) ClearAnchors() error {
 
 // CountAnchors implements store.State.
 func (s *State) CountAnchors(kind store.Kind) (int, error) {
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	var n int
 	if err := s.db.pool.QueryRow(ctx, `SELECT count(*) FROM scimsync.anchors WHERE job = $1 AND kind = $2`, s.job, string(kind)).Scan(&n); err != nil {
@@ -476,7 +486,7 @@ func (s *State) Cycles(limit int) ([]store.Cycle, error) {
 
 // queryJSON runs q, whose rows are (key, json), decoding each json into next(key).
 func (s *State) queryJSON(q string, args []any, next func(key string) any) error {
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	rows, err := s.db.pool.Query(ctx, q, args...)
 	if err != nil {
@@ -757,7 +767,7 @@ func (s *State) QueryLog(q store.LogQuery) ([]store.LogEntry, error) {
 		sql += fmt.Sprintf(` AND cycle_id = $%d`, len(args))
 	}
 	sql += ` ORDER BY at_ns DESC, id DESC`
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	rows, err := s.db.pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -814,7 +824,7 @@ func (s *State) PruneLog(before time.Time) (int, error) {
 
 // Sets implements store.State.
 func (s *State) Sets(name string) (map[string][]string, error) {
-	ctx, cancel := s.db.ctx()
+	ctx, cancel := s.ctx()
 	defer cancel()
 	rows, err := s.db.pool.Query(ctx, `SELECT key, members FROM scimsync.sets WHERE job = $1 AND name = $2`, s.job, name)
 	if err != nil {
