@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -64,6 +65,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapOrphans(bin)
 	s := &Server{bin: bin}
 	var b [12]byte
 	_, _ = rand.Read(b[:])
@@ -85,6 +87,10 @@ func Start() (*Server, error) {
 			s.cleanup()
 			return nil, err
 		}
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		s.cleanup()
+		return nil, err
 	}
 	pwfile := filepath.Join(s.dir, "pw")
 	if err := os.WriteFile(pwfile, []byte(s.Password+"\n"), 0o600); err != nil {
@@ -179,3 +185,29 @@ func (s *Server) Stop() error {
 }
 
 func (s *Server) cleanup() { _ = os.RemoveAll(s.dir) }
+
+// ownerFile holds the pid of the test process that started the server in its folder.
+const ownerFile = "owner.pid"
+
+// reapOrphans stops and removes the servers of test processes that died without Stop (a panicking test
+// ends the process before deferred calls run), so they do not pile up on a shared machine. A server
+// whose owner is alive belongs to a concurrent test run and is left alone.
+func reapOrphans(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "scimsync-pgtest-*"))
+	for _, dir := range dirs {
+		raw, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // being set up right now, or not ours
+		}
+		pid, err := strconv.Atoi(string(raw))
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) == nil || !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) {
+			continue
+		}
+		s := &Server{dir: dir, bin: bin}
+		if os.Geteuid() == 0 {
+			s.asUser = "postgres"
+		}
+		_, _ = s.run("pg_ctl", "-D", s.data(), "-m", "immediate", "-w", "stop")
+		s.cleanup()
+	}
+}
