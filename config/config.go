@@ -270,7 +270,8 @@ func Load(path string) (*Config, error) {
 
 // LoadOffline is Load without the secrets: it checks where each secret comes from (one of …Env and
 // …File, a valid variable name) but neither reads the variables nor the files, and every Secret is
-// empty. Commands that only read the state file (status, logs, validate --offline) use it, so that an
+// empty, except the state database password, read when available since reading the state needs it.
+// Commands that only read the state file (status, logs, validate --offline) use it, so that an
 // admin can run them without the service's environment.
 func LoadOffline(path string) (*Config, error) {
 	data, err := readLimited(path, maxConfigSize)

@@ -50,6 +50,31 @@ func (f *finalizer) stateDatabase(r *rawConfig, v *val[string]) *StateDatabase {
 	db := &StateDatabase{URL: u.String()}
 	if r.StatePasswordEnv != nil || r.StatePasswordFile != nil {
 		db.Password = f.secret(r.at, r.StatePasswordEnv, r.StatePasswordFile, "statePasswordEnv", "statePasswordFile", false)
+		if f.offline {
+			db.Password = f.offlineSecret(r.StatePasswordEnv, r.StatePasswordFile)
+		}
 	}
 	return db
+}
+
+// offlineSecret reads the database password for the commands that load the configuration without
+// secrets (status, logs): they read the state, which in a database needs the password. It is best
+// effort and silent, as those commands must work for an operator who cannot read the other secrets;
+// the connection then fails with the server's own authentication error.
+func (f *finalizer) offlineSecret(envKey, fileKey *val[string]) Secret {
+	if envKey != nil {
+		if v, ok := f.env(strings.TrimSpace(envKey.V)); ok && v != "" {
+			return NewSecret(v)
+		}
+		return Secret{}
+	}
+	if fileKey != nil {
+		if data, err := f.readFile(f.path(strings.TrimSpace(fileKey.V))); err == nil {
+			v := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+			if v != "" {
+				return NewSecret(v)
+			}
+		}
+	}
+	return Secret{}
 }

@@ -71,3 +71,21 @@ state: postgres://u:hunter2-secret@db.example/scimsync
 		}
 	}
 }
+
+// TestStateDatabaseOffline: status and logs load the configuration without secrets, but reading a
+// database state needs its password: it is read when available, and its absence is no error.
+func TestStateDatabaseOffline(t *testing.T) {
+	text := []byte(minimalHead + "users: {preset: gong}\nstate: postgres://u@h/d\nstatePasswordEnv: SCIMSYNC_DB_PASSWORD\n")
+	read := func(string) ([]byte, error) { return nil, fmt.Errorf("no files here") }
+	c, err := parseWith(text, "test.yml", lookup(map[string]string{"SCIMSYNC_DB_PASSWORD": "pw"}), read, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StateDatabase.Password.Reveal() != "pw" || c.Target.Token.IsSet() {
+		t.Errorf("offline: database password %v, target token set %v", c.StateDatabase.Password.IsSet(), c.Target.Token.IsSet())
+	}
+	c, err = parseWith(text, "test.yml", lookup(nil), read, true)
+	if err != nil || c.StateDatabase.Password.IsSet() {
+		t.Errorf("offline without the variable: %v, password set %v", err, c.StateDatabase.Password.IsSet())
+	}
+}
