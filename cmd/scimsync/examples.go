@@ -20,6 +20,8 @@ var examples = map[string]string{
   sudo -u scimsync scimsync provision --user 'bob_fabrikam.com#EXT#@contoso.onmicrosoft.com' --config /etc/scimsync/scimsync.yaml`,
 	"eval": `  scimsync eval --expr 'Join(" ", [givenName], [surname])' --attr givenName=Ada --attr surname=Lovelace`,
 	"demo": `  scimsync demo`,
+	"state": `  sudo -u scimsync scimsync state export --config /etc/scimsync/gong.yaml > gong-state.json
+  sudo -u scimsync scimsync state import --config /etc/scimsync/gong-pg.yaml < gong-state.json`,
 }
 
 // addExamples fills Example: of every command that has none.
