@@ -8,7 +8,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/postgres/pgtest"
 	"github.com/scimsync/scimsync/store/statetest"
 )
 
@@ -165,4 +168,55 @@ func TestSnapshotAcrossBackends(t *testing.T) {
 		t.Fatal(err)
 	}
 	statetest.Equal(t, fromBolt, again)
+}
+
+// TestLeastPrivilegedRole: a role that may not create schemas works in a schema a DBA created for it.
+func TestLeastPrivilegedRole(t *testing.T) {
+	ctx := context.Background()
+	name, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := Connect(ctx, Config{URL: srv.URL("postgres"), Password: srv.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	role := "app_" + name
+	if _, err := admin.pool.Exec(ctx, `CREATE ROLE `+role+` LOGIN PASSWORD 'app-pw'`); err != nil {
+		t.Fatal(err)
+	}
+	dba, err := pgxConnect(ctx, srv.URL(name), srv.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dba.Close(ctx)
+	// Without the schema the role cannot start, and says what the DBA must do.
+	u := strings.Replace(srv.URL(name), pgtest.User+"@", role+"@", 1)
+	if _, err := Connect(ctx, Config{URL: u, Password: "app-pw"}); err == nil || !strings.Contains(err.Error(), "CREATE SCHEMA scimsync AUTHORIZATION") {
+		t.Fatalf("role without a schema: %v", err)
+	}
+	if _, err := dba.Exec(ctx, `CREATE SCHEMA scimsync AUTHORIZATION `+role); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 { // the second start finds everything in place
+		db, err := Connect(ctx, Config{URL: u, Password: "app-pw"})
+		if err != nil {
+			t.Fatalf("start %d: %v", i+1, err)
+		}
+		st, _ := db.Open("j", Options{})
+		if err := st.SetWatermark("users", "w"); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+	}
+}
+
+func pgxConnect(ctx context.Context, url, password string) (*pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Password = password
+	return pgx.ConnectConfig(ctx, cfg)
 }

@@ -193,13 +193,26 @@ func (db *DB) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 			return fmt.Errorf("lock for migration: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS scimsync;
-CREATE TABLE IF NOT EXISTS scimsync.schema_migrations (
+		// CREATE SCHEMA IF NOT EXISTS checks the right to create schemas even when the schema exists,
+		// so it runs only when needed: a DBA may create the schema for a role that cannot.
+		var hasSchema, hasTable bool
+		if err := tx.QueryRow(ctx, `SELECT to_regnamespace('scimsync') IS NOT NULL, to_regclass('scimsync.schema_migrations') IS NOT NULL`).
+			Scan(&hasSchema, &hasTable); err != nil {
+			return fmt.Errorf("look for the scimsync schema: %w", err)
+		}
+		if !hasSchema {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA scimsync`); err != nil {
+				return fmt.Errorf("create schema scimsync (or have a database owner run CREATE SCHEMA scimsync AUTHORIZATION <this user>): %w", err)
+			}
+		}
+		if !hasTable {
+			if _, err := tx.Exec(ctx, `CREATE TABLE scimsync.schema_migrations (
 	version    integer PRIMARY KEY,
 	name       text NOT NULL,
 	applied_at timestamptz NOT NULL DEFAULT now()
 )`); err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
+				return fmt.Errorf("create schema_migrations: %w", err)
+			}
 		}
 		var current int
 		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM scimsync.schema_migrations`).Scan(&current); err != nil {
