@@ -1,6 +1,8 @@
 // Package store keeps a provisioning job's state across restarts in one bbolt file per job: the connector
 // data store (anchors linking source and target objects), the delta watermark, escrows, quarantine, staged
-// deletes, cycle history and the provisioning log (reference §1.1, §1.7-1.8, §2, §3, §7.3).
+// deletes, cycle history and the provisioning log (reference §1.1, §1.7-1.8, §2, §3, §7.3). The engine
+// and the CLI use it through State, which store/postgres implements too, for jobs whose state lives in a
+// PostgreSQL database shared by replicas.
 //
 // Every write is one bbolt transaction, so a crash at any point leaves the file as it was before or after a
 // write, never in between. The package holds no business rules: it stores what the engine decides.
