@@ -362,11 +362,17 @@ func queueAnchor(b *pgx.Batch, job string, op *store.AnchorOp, now time.Time) er
 		a.UpdatedAt = now
 	}
 	a.CreatedAt = created
+	// A zero time (a restored record that never had one) is NULL: its UnixNano is out of range.
+	var createdNs *int64
+	if !created.IsZero() {
+		ns := created.UnixNano()
+		createdNs = &ns
+	}
 	b.Queue(`INSERT INTO scimsync.anchors (job, kind, source_id, target_id, created_ns, rec) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (job, kind, source_id) DO UPDATE SET target_id = EXCLUDED.target_id, rec = EXCLUDED.rec,
 	created_ns = CASE WHEN $7 AND scimsync.anchors.created_ns IS NOT NULL THEN scimsync.anchors.created_ns ELSE EXCLUDED.created_ns END,
 	wseq = nextval('scimsync.anchor_writes')`,
-		job, string(a.Kind), a.SourceID, a.TargetID, created.UnixNano(), store.EncodeAnchor(&a), keep)
+		job, string(a.Kind), a.SourceID, a.TargetID, createdNs, store.EncodeAnchor(&a), keep)
 	return nil
 }
 

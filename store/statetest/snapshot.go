@@ -92,6 +92,16 @@ func testSnapshotRoundTrip(t *testing.T, be Backend) {
 	}
 	must(t, dst.Verify())
 
+	// A record without times (written by hand, or by an old build) restores as it is.
+	bare := store.Anchor{Kind: store.KindUser, SourceID: "bare", TargetID: "tgt-bare"}
+	withBare := *snap
+	withBare.Anchors = append([]store.AnchorRecord{{Kind: store.KindUser, SourceID: "bare", Record: store.EncodeAnchor(&bare)}}, snap.Anchors...)
+	must(t, dst.Restore(&withBare))
+	if a, ok, err := dst.Anchor(store.KindUser, "bare"); err != nil || !ok || !a.CreatedAt.IsZero() || a.TargetID != "tgt-bare" {
+		t.Errorf("anchor without times: %+v %v %v", a, ok, err)
+	}
+	must(t, dst.Restore(snap))
+
 	// A document this build cannot read changes nothing.
 	for name, bad := range map[string]*store.Snapshot{
 		"newer format": {Format: store.SnapshotFormat + 1},
