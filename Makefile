@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps oauth-deps chaos chromium systemd-tools
+.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps oauth-deps chaos chromium systemd-tools postgres
 
 all: build
 
@@ -28,7 +28,7 @@ $(BIN): $(shell find . -name '*.go' -not -path './node_modules/*' 2>/dev/null) g
 # The whole suite: vet, unit and integration tests (real msgraph-sdk-go against the emulated Graph,
 # SCIMMY and oidc-provider from npm, SMTP on loopback, headless Chromium, systemd-analyze), the end-to-end
 # test of the built binary, and short fuzz runs.
-test: scimmy-deps oauth-deps chromium systemd-tools build
+test: scimmy-deps oauth-deps chromium systemd-tools postgres build
 	$(GO) vet $(PKGS)
 	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -count=1 -timeout 15m $(PKGS)
 	$(MAKE) --no-print-directory fuzz-short
@@ -44,6 +44,13 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./scoping
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAnchor$$' -fuzztime $(FUZZTIME) ./store
+
+# The PostgreSQL state backend (store/postgres, `state export|import`) is tested against a real server
+# (Debian package postgresql): each test process runs initdb and pg_ctl from /usr/lib/postgresql/<ver>/bin
+# into a temporary folder, on a free 127.0.0.1 port, as the postgres user when run as root. The tests fail,
+# never skip, without it.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; }
 
 # systemd-analyze, systemd-sysusers and systemd-tmpfiles check the files in deploy/ (Debian package systemd).
 systemd-tools:

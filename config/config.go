@@ -33,13 +33,27 @@ type Config struct {
 	Groups            Object
 	// Schedule is a robfig/cron spec (5 fields or a descriptor such as "@every 40m"), already validated.
 	Schedule string
-	// StatePath is the bbolt state file, absolute or relative to the working directory.
+	// StatePath is the bbolt state file, absolute or relative to the working directory. With
+	// StateDatabase set, the state is in PostgreSQL and StatePath only places the job's local side
+	// files (status socket, alert bookkeeping), by default in DefaultStateDir.
 	StatePath string
-	Logging   Logging
+	// StateDatabase is set when `state:` is a postgres:// URL.
+	StateDatabase *StateDatabase
+	Logging       Logging
 	// Notify is nil when failure emails are off.
 	Notify *Notify
 	// Metrics is nil when the metrics listener is off.
 	Metrics *Metrics
+}
+
+// StateDatabase is a PostgreSQL state backend shared by several jobs and replicas.
+type StateDatabase struct {
+	// URL is the postgres:// URL without a password; sslrootcert, sslcert and sslkey are resolved
+	// against the configuration file's folder.
+	URL string
+	// Password comes from statePasswordEnv or statePasswordFile; unset when the server authenticates
+	// otherwise (a client certificate, peer).
+	Password Secret
 }
 
 // Scope values.
@@ -260,7 +274,8 @@ func Load(path string) (*Config, error) {
 
 // LoadOffline is Load without the secrets: it checks where each secret comes from (one of …Env and
 // …File, a valid variable name) but neither reads the variables nor the files, and every Secret is
-// empty. Commands that only read the state file (status, logs, validate --offline) use it, so that an
+// empty, except the state database password, read when available since reading the state needs it.
+// Commands that only read the state file (status, logs, validate --offline) use it, so that an
 // admin can run them without the service's environment.
 func LoadOffline(path string) (*Config, error) {
 	data, err := readLimited(path, maxConfigSize)

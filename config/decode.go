@@ -16,6 +16,8 @@ type rawConfig struct {
 	Groups                  *rawObject
 	Schedule                *val[string]
 	State                   *val[string]
+	StatePasswordEnv        *val[string]
+	StatePasswordFile       *val[string]
 	Logging                 *rawLogging
 	Notify                  *rawNotify
 	Metrics                 *rawMetrics
@@ -115,7 +117,9 @@ type rawMetrics struct {
 
 var (
 	topKeys = []string{"name", "source", "target", "scope", "actions", "skipOutOfScopeDeletions",
-		"deletionThreshold", "users", "groups", "schedule", "state", "logging", "notify", "metrics"}
+		"deletionThreshold", "users", "groups", "schedule", "state", "statePasswordEnv", "statePasswordFile", "logging",
+		"notify", "metrics"}
+	topInline  = inlineSecret("statePasswordEnv or statePasswordFile", "statePassword")
 	sourceKeys = []string{"tenantId", "clientId", "credential", "cloud", "graphEndpoint", "authorityHost",
 		"caFile", "servicePrincipalId"}
 	credentialKeys = []string{"type", "secretEnv", "secretFile", "certificateFile", "certificatePasswordEnv",
@@ -154,7 +158,7 @@ func inlineSecret(use string, keys ...string) map[string]string {
 
 func (d *decoder) decodeConfig(root field) *rawConfig {
 	c := &rawConfig{at: root}
-	fs, ok := d.fields(root, topKeys, nil)
+	fs, ok := d.fields(root, topKeys, topInline)
 	if !ok {
 		return c
 	}
@@ -181,6 +185,8 @@ func (d *decoder) decodeConfig(root field) *rawConfig {
 	}
 	c.Schedule = d.str(fs, "schedule")
 	c.State = d.str(fs, "state")
+	c.StatePasswordEnv = d.str(fs, "statePasswordEnv")
+	c.StatePasswordFile = d.str(fs, "statePasswordFile")
 	if f, ok := get(fs, "logging"); ok {
 		if lfs, ok := d.fields(f, loggingKeys, nil); ok {
 			c.Logging = &rawLogging{Level: d.str(lfs, "level"), Format: d.str(lfs, "format")}

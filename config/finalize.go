@@ -147,10 +147,23 @@ func (f *finalizer) finalize(r *rawConfig) *Config {
 			f.errorf(v.pos, "invalid schedule %q: %v (use a 5-field cron spec or a descriptor such as \"@every 40m\")", v.V, err)
 		}
 	}
-	if v := r.State; v != nil && strings.TrimSpace(v.V) != "" {
+	if v := r.State; v != nil && isDatabaseURL(v.V) {
+		c.StateDatabase = f.stateDatabase(r, v)
+		c.StatePath = filepath.Join(DefaultStateDir, c.Name+".db")
+	} else if v != nil && strings.TrimSpace(v.V) != "" {
 		c.StatePath = f.path(strings.TrimSpace(v.V))
 	} else {
 		c.StatePath = filepath.Join(DefaultStateDir, c.Name+".db")
+	}
+	if c.StateDatabase == nil {
+		for _, k := range []struct {
+			v    *val[string]
+			name string
+		}{{r.StatePasswordEnv, "statePasswordEnv"}, {r.StatePasswordFile, "statePasswordFile"}} {
+			if k.v != nil {
+				f.errorf(k.v.pos, "%s applies only to a postgres:// state; this job keeps its state in a file", k.name)
+			}
+		}
 	}
 	c.Logging = Logging{Level: DefaultLogLevel, Format: DefaultLogFormat}
 	if l := r.Logging; l != nil {

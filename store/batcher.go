@@ -30,12 +30,12 @@ const (
 // A failed commit keeps its writes queued for the next attempt and the error is returned by the next
 // Flush or Close. Methods are safe for concurrent use.
 type Batcher struct {
-	s     *Store
+	w     BatchWriter
 	max   int
 	delay time.Duration
 
 	mu      sync.Mutex // guards the fields below
-	pending []batchOp
+	pending []AnchorOp
 	armed   bool // a delay timer is running
 	timer   *time.Timer
 	err     error // first unreported error
@@ -44,44 +44,78 @@ type Batcher struct {
 	flushMu sync.Mutex // serialises commits so batches land in order
 }
 
-type batchOp struct {
-	put    bool
-	anchor Anchor // for a delete only Kind and SourceID are set
+// AnchorOp is one queued write of a Batcher.
+type AnchorOp struct {
+	Put bool
+	// Anchor is the anchor to put; for a delete only Kind and SourceID are set.
+	Anchor Anchor
+}
+
+// BatchWriter commits a batch of anchor writes in one transaction, in the order given, or none of them;
+// each backend has one, and the Batcher's queueing and ordering are shared.
+type BatchWriter interface {
+	WriteAnchors(ops []AnchorOp) error
 }
 
 // NewBatcher returns a Batcher on s; Close it before closing s.
 func (s *Store) NewBatcher(maxItems int, maxDelay time.Duration) *Batcher {
+	return NewBatcherOn(boltBatchWriter{s}, maxItems, maxDelay)
+}
+
+type boltBatchWriter struct{ s *Store }
+
+func (w boltBatchWriter) WriteAnchors(batch []AnchorOp) error {
+	now := time.Now().UTC()
+	return w.s.update(func(tx *bolt.Tx) error {
+		for i := range batch {
+			op := &batch[i]
+			var err error
+			if op.Put {
+				err = putAnchor(tx, &op.Anchor, now)
+			} else {
+				err = deleteAnchor(tx, op.Anchor.Kind, op.Anchor.SourceID)
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", opName(*op), op.Anchor, err)
+			}
+		}
+		return nil
+	})
+}
+
+// NewBatcherOn returns a Batcher committing through w; zero or negative limits take the defaults.
+func NewBatcherOn(w BatchWriter, maxItems int, maxDelay time.Duration) *Batcher {
 	if maxItems <= 0 {
 		maxItems = DefaultBatchItems
 	}
 	if maxDelay <= 0 {
 		maxDelay = DefaultBatchDelay
 	}
-	return &Batcher{s: s, max: maxItems, delay: maxDelay}
+	return &Batcher{w: w, max: maxItems, delay: maxDelay}
 }
 
 // Put queues an anchor write; the anchor is stored as given at the time of the call (Values and
 // Members are not copied, so do not mutate them afterwards).
-func (b *Batcher) Put(a Anchor) { b.add(batchOp{put: true, anchor: a}) }
+func (b *Batcher) Put(a Anchor) { b.add(AnchorOp{Put: true, Anchor: a}) }
 
 // Delete queues the removal of an anchor.
 func (b *Batcher) Delete(kind Kind, sourceID string) {
-	b.add(batchOp{anchor: Anchor{Kind: kind, SourceID: sourceID}})
+	b.add(AnchorOp{Anchor: Anchor{Kind: kind, SourceID: sourceID}})
 }
 
-func (b *Batcher) add(op batchOp) {
+func (b *Batcher) add(op AnchorOp) {
 	b.mu.Lock()
 	var reject error
 	switch {
 	case b.closed:
 		reject = ErrBatcherClosed
-	case op.anchor.Kind == "" || op.anchor.SourceID == "":
+	case op.Anchor.Kind == "" || op.Anchor.SourceID == "":
 		// Rejected here rather than at commit, where a permanent error would fail every later batch.
 		reject = errors.New("kind and source id are required")
 	}
 	if reject != nil {
 		if b.err == nil {
-			b.err = fmt.Errorf("%s %s: %w", opName(op), op.anchor, reject)
+			b.err = fmt.Errorf("%s %s: %w", opName(op), op.Anchor, reject)
 		}
 		b.mu.Unlock()
 		return
@@ -98,8 +132,8 @@ func (b *Batcher) add(op batchOp) {
 	}
 }
 
-func opName(op batchOp) string {
-	if op.put {
+func opName(op AnchorOp) string {
+	if op.Put {
 		return "put anchor"
 	}
 	return "delete anchor"
@@ -145,22 +179,7 @@ func (b *Batcher) flush() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	now := time.Now().UTC()
-	err := b.s.update(func(tx *bolt.Tx) error {
-		for i := range batch {
-			op := &batch[i]
-			var err error
-			if op.put {
-				err = putAnchor(tx, &op.anchor, now)
-			} else {
-				err = deleteAnchor(tx, op.anchor.Kind, op.anchor.SourceID)
-			}
-			if err != nil {
-				return fmt.Errorf("%s %s: %w", opName(*op), op.anchor, err)
-			}
-		}
-		return nil
-	})
+	err := b.w.WriteAnchors(batch)
 	if err != nil {
 		// Requeue in front of anything added meanwhile, so order is kept and nothing is lost.
 		b.mu.Lock()

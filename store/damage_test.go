@@ -301,32 +301,3 @@ func TestVerifyAndRebuild(t *testing.T) {
 		t.Errorf("fresh file holds a quarantine: %+v", q)
 	}
 }
-
-func TestAbortStreakRoundTripAndRestart(t *testing.T) {
-	s, _ := openTest(t)
-	if a, err := s.AbortStreak(); err != nil || a.Count != 0 {
-		t.Fatalf("fresh: %+v, %v", a, err)
-	}
-	want := AbortStreak{Count: 2, Since: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC), LastError: "graph: 503"}
-	if err := s.SetAbortStreak(want); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.AbortStreak(); err != nil || got != want {
-		t.Errorf("got %+v, %v; want %+v", got, err, want)
-	}
-	if err := s.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.AbortStreak(); got != (AbortStreak{}) {
-		t.Errorf("after restart: %+v", got)
-	}
-	if err := s.SetAbortStreak(want); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SetAbortStreak(AbortStreak{}); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.AbortStreak(); got != (AbortStreak{}) {
-		t.Errorf("after clearing: %+v", got)
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -77,18 +78,35 @@ func gcm(key []byte) (cipher.AEAD, error) {
 // Grant returns the stored grant, nil when there is none. key is the AES-256 key (nil when none is
 // configured); a token encrypted with another key, or with a key when none is given, is ErrGrantKey.
 func (s *Store) Grant(key []byte) (*Grant, error) {
-	var sg storedGrant
-	var ok bool
+	var raw []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		ok, err = getJSON(s.path, tx, bktMeta, keyGrant, &sg)
-		return err
+		if b := tx.Bucket(bktMeta); b != nil {
+			if v := b.Get(keyGrant); v != nil {
+				raw = append([]byte(nil), v...)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("get oauth grant: %w", err)
 	}
-	if !ok {
+	if raw == nil {
 		return nil, nil
+	}
+	g, err := DecodeGrant(raw, key)
+	if err != nil && !errors.Is(err, ErrGrantKey) {
+		return nil, &CorruptError{Path: s.path, Err: fmt.Errorf("oauth grant: %w", err)}
+	}
+	return g, err
+}
+
+// DecodeGrant reads a grant in its stored form (EncodeGrant), for every backend. A token it cannot
+// decrypt with key is ErrGrantKey, returned with the rest of the grant; any other error means the stored
+// form is damaged.
+func DecodeGrant(raw, key []byte) (*Grant, error) {
+	var sg storedGrant
+	if err := json.Unmarshal(raw, &sg); err != nil {
+		return nil, err
 	}
 	g := &Grant{Client: sg.Client, Authorized: sg.Authorized, Rotated: sg.Rotated}
 	switch sg.Alg {
@@ -109,29 +127,45 @@ func (s *Store) Grant(key []byte) (*Grant, error) {
 		}
 		g.RefreshToken = string(plain)
 	default:
-		return nil, &CorruptError{Path: s.path, Err: fmt.Errorf("oauth grant: unknown algorithm %q", sg.Alg)}
+		return nil, fmt.Errorf("unknown algorithm %q", sg.Alg)
 	}
 	return g, nil
 }
 
-// SetGrant stores g, encrypted with key when key is not nil. The write is one fsynced bbolt
-// transaction: when SetGrant returns nil, the token survives a crash or power loss.
-func (s *Store) SetGrant(g Grant, key []byte) error {
+// EncodeGrant returns the stored form of g, the token encrypted with key when key is not nil.
+func EncodeGrant(g Grant, key []byte) ([]byte, error) {
 	sg := storedGrant{Alg: algNone, Token: []byte(g.RefreshToken), Client: g.Client,
 		Authorized: g.Authorized.UTC(), Rotated: g.Rotated.UTC()}
 	if key != nil {
 		a, err := gcm(key)
 		if err != nil {
-			return fmt.Errorf("set oauth grant: %w", err)
+			return nil, err
 		}
 		sg.Alg = algA256GC
 		sg.Nonce = make([]byte, a.NonceSize())
 		if _, err := rand.Read(sg.Nonce); err != nil {
-			return fmt.Errorf("set oauth grant: %w", err)
+			return nil, err
 		}
 		sg.Token = a.Seal(nil, sg.Nonce, []byte(g.RefreshToken), grantAAD(g.Client))
 	}
-	if err := s.update(func(tx *bolt.Tx) error { return putJSON(tx, bktMeta, keyGrant, sg) }); err != nil {
+	return json.Marshal(sg)
+}
+
+// SetGrant stores g, encrypted with key when key is not nil. The write is one fsynced bbolt
+// transaction: when SetGrant returns nil, the token survives a crash or power loss.
+func (s *Store) SetGrant(g Grant, key []byte) error {
+	raw, err := EncodeGrant(g, key)
+	if err != nil {
+		return fmt.Errorf("set oauth grant: %w", err)
+	}
+	err = s.update(func(tx *bolt.Tx) error {
+		b, err := bucketOrErr(tx, bktMeta)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyGrant, raw)
+	})
+	if err != nil {
 		return fmt.Errorf("set oauth grant: %w", err)
 	}
 	return nil

@@ -88,14 +88,9 @@ func (s *Store) AppendLog(entries ...LogEntry) error {
 		if err != nil {
 			return err
 		}
+		PrepareLog(entries, now)
 		for i := range entries {
 			e := &entries[i]
-			if e.ID == "" {
-				e.ID = newID()
-			}
-			if e.Time.IsZero() {
-				e.Time = now
-			}
 			raw, err := json.Marshal(e)
 			if err != nil {
 				return fmt.Errorf("entry %s: %w", e.ID, err)
@@ -111,6 +106,23 @@ func (s *Store) AppendLog(entries ...LogEntry) error {
 	}
 	return nil
 }
+
+// PrepareLog fills the ID and Time that AppendLog fills, for every backend.
+func PrepareLog(entries []LogEntry, now time.Time) {
+	for i := range entries {
+		e := &entries[i]
+		if e.ID == "" {
+			e.ID = newID()
+		}
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+	}
+}
+
+// Match reports whether e passes the filters of q other than the time range and the limit, which a
+// backend applies while it reads.
+func (q *LogQuery) Match(e *LogEntry) bool { return q.matches(e, strings.ToLower(q.Object)) }
 
 func newID() string {
 	var b [8]byte

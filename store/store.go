@@ -2,7 +2,9 @@
 // data store (anchors linking source and target objects), the delta watermark, escrows, quarantine, staged
 // deletes, cycle history and the provisioning log (see
 // https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works, https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status,
-// https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions and https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary).
+// https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions and https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary). The engine
+// and the CLI use it through State, which store/postgres implements too, for jobs whose state lives in a
+// PostgreSQL database shared by replicas.
 //
 // Every write is one bbolt transaction, so a crash at any point leaves the file as it was before or after a
 // write, never in between. The package holds no business rules: it stores what the engine decides.

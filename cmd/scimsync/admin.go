@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -190,6 +191,12 @@ over: quarantine, escrows, staged deletions, cycle history and the provisioning 
 
 // rebuildState is `restart --rebuild`: the way out of a damaged state file.
 func rebuildState(w io.Writer, cfg *config.Config, now time.Time) error {
+	if cfg.StateDatabase != nil {
+		// A database is not damaged the way a file is: PostgreSQL checks its pages itself, and a
+		// damaged value shows in `restart` (which verifies first) and in `state export`.
+		return withCode(exitConfig, fmt.Errorf("restart --rebuild moves a state file aside; job %s keeps its state in %s: "+
+			"use `scimsync restart`, or `state import --replace` of an exported state", cfg.Name, postgres.Redact(cfg.StateDatabase.URL)))
+	}
 	moved, err := store.Rebuild(cfg.StatePath, now)
 	if errors.Is(err, store.ErrLocked) {
 		return withCode(exitAborted, fmt.Errorf("%w: stop the daemon first", err))

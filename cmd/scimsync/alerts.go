@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"go.uber.org/zap"
 
+	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/graph"
 	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/store"
@@ -60,7 +61,7 @@ func (j *job) watchHealth(ctx context.Context, res *engine.Result, err error) {
 	h := loadHealth(path)
 	if h.Watching.IsZero() {
 		h.Watching = now
-		h.LastSuccess = lastSuccessFromState(j.cfg.StatePath)
+		h.LastSuccess = lastSuccessFromState(j.cfg)
 	}
 	if h.Open == nil {
 		h.Open = map[string]string{}
@@ -174,8 +175,8 @@ func saveHealth(path string, h health, log *zap.Logger) {
 
 // lastSuccessFromState reads the last successful cycle from the state file's history, so that a new
 // daemon (or an upgrade) counts "no success" from the truth, not from its own start.
-func lastSuccessFromState(statePath string) time.Time {
-	st, err := store.Open(statePath, store.Options{ReadOnly: true})
+func lastSuccessFromState(cfg *config.Config) time.Time {
+	st, err := openState(cfg, true)
 	if err != nil {
 		return time.Time{}
 	}
@@ -184,7 +185,7 @@ func lastSuccessFromState(statePath string) time.Time {
 }
 
 // lastSuccessIn is the end of the last cycle in the history that ran without error or quarantine.
-func lastSuccessIn(st *store.Store) time.Time {
+func lastSuccessIn(st store.State) time.Time {
 	cycles, err := st.Cycles(100)
 	if err != nil {
 		return time.Time{}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -128,7 +126,7 @@ func grantKey(cfg *config.Config) []byte {
 
 // grantVault is the job's state file as the token source's RefreshStore.
 type grantVault struct {
-	st     *store.Store
+	st     store.State
 	key    []byte
 	client string
 }
@@ -164,7 +162,7 @@ func (v grantVault) SetRefreshToken(token string) error {
 }
 
 // bindGrant gives the token source the open state file for as long as it is open.
-func bindGrant(grant *targetauth.AuthorizationCode, cfg *config.Config, st *store.Store) (release func()) {
+func bindGrant(grant *targetauth.AuthorizationCode, cfg *config.Config, st store.State) (release func()) {
 	if grant == nil {
 		return func() {}
 	}
@@ -177,7 +175,7 @@ func openGrantState(cfg *config.Config, grant *targetauth.AuthorizationCode) (re
 	if grant == nil {
 		return func() {}, nil
 	}
-	if _, err := os.Stat(cfg.StatePath); errors.Is(err, fs.ErrNotExist) {
+	if !stateExists(cfg) {
 		return nil, withCode(exitAborted, fmt.Errorf("%w: no state file at %s", targetauth.ErrNotAuthorized, cfg.StatePath))
 	}
 	st, err := openState(cfg, false)
@@ -189,7 +187,7 @@ func openGrantState(cfg *config.Config, grant *targetauth.AuthorizationCode) (re
 }
 
 // authStatus is the status page's line about the target's authentication (without the label).
-func authStatus(cfg *config.Config, st *store.Store) string {
+func authStatus(cfg *config.Config, st store.State) string {
 	var w strings.Builder
 	a := cfg.Target.Auth
 	switch a.Type {

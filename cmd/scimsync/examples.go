@@ -23,6 +23,8 @@ var examples = map[string]string{
   scimsync demo --serve                  # keep the emulated tenant and target running; prints a config`,
 	"authorize": `  sudo -u scimsync scimsync authorize --config /etc/scimsync/scimsync.yaml
   sudo -u scimsync scimsync authorize --no-browser --config /etc/scimsync/scimsync.yaml   # on a headless server`,
+	"state": `  sudo -u scimsync scimsync state export --config /etc/scimsync/gong.yaml > gong-state.json
+  sudo -u scimsync scimsync state import --config /etc/scimsync/gong-pg.yaml < gong-state.json`,
 }
 
 // addExamples fills Example: of every command that has none.

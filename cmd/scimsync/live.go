@@ -1,10 +1,7 @@
 package main
 
 import (
-	"errors"
-	"io/fs"
 	"maps"
-	"os"
 	"sync"
 	"time"
 
@@ -144,7 +141,7 @@ func (l *liveStatus) refresh(now time.Time) {
 	l.mu.Lock()
 	cfg := l.cfg
 	l.mu.Unlock()
-	if _, err := os.Stat(cfg.StatePath); errors.Is(err, fs.ErrNotExist) {
+	if !stateExists(cfg) {
 		return // no cycle has run yet: nothing to show, and nothing wrong
 	}
 	s, err := readStateStatus(cfg, now)

@@ -71,7 +71,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().String("log-level", "", "debug, info, warn or error (overrides logging.level)")
 	root.PersistentFlags().String("log-format", "", "auto, console or json (overrides logging.format)")
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
-		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newAuthorizeCmd(), newNotifyCmd(), newVersionCmd())
+		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newAuthorizeCmd(), newNotifyCmd(), newStateCmd(), newVersionCmd())
 	addExamples(root)
 	return root
 }

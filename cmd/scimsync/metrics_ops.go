@@ -96,7 +96,7 @@ func (m *metrics) cycleRunning(on bool) {
 // last success from the cycle history, so that a restarted daemon does not report 0 (1970) until its
 // first cycle ends. A state file that cannot be opened leaves the gauges as they were.
 func (m *metrics) observeState(cfg *config.Config, atStart bool) {
-	st, err := store.Open(cfg.StatePath, store.Options{ReadOnly: true})
+	st, err := openState(cfg, true)
 	if err != nil {
 		return
 	}

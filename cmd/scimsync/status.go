@@ -173,7 +173,7 @@ func quarantineMeaning(q store.Quarantine, stopped bool) (meaning, action string
 }
 
 // readStatus reads the stored part of the status from an open state file.
-func readStatus(cfg *config.Config, st *store.Store, n int, now time.Time) (*statusSnapshot, error) {
+func readStatus(cfg *config.Config, st store.State, n int, now time.Time) (*statusSnapshot, error) {
 	s := &statusSnapshot{Job: cfg.Name, Config: cfg.File, StatePath: cfg.StatePath, From: fromStateFile, Now: now.UTC(),
 		Phase: phaseIdle, Phases: map[string]phaseStatus{}, Status: "Active"}
 	q, err := st.Quarantine()
@@ -250,7 +250,7 @@ func readStatus(cfg *config.Config, st *store.Store, n int, now time.Time) (*sta
 }
 
 // printStatus renders the status page from the state file.
-func printStatus(w io.Writer, cfg *config.Config, st *store.Store, n int, now time.Time) error {
+func printStatus(w io.Writer, cfg *config.Config, st store.State, n int, now time.Time) error {
 	s, err := readStatus(cfg, st, n, now)
 	if err != nil {
 		return err

@@ -192,9 +192,16 @@ func openJob(cfg *config.Config, log *zap.Logger, progress engine.Progress) (*jo
 	return j, nil
 }
 
-// openState opens the job's state file, turning a lock held by another scimsync into exit code 3.
-func openState(cfg *config.Config, readOnly bool) (*store.Store, error) {
-	st, err := store.Open(cfg.StatePath, store.Options{ReadOnly: readOnly})
+// openState opens the job's state (its bbolt file, or its rows in the PostgreSQL database), turning a
+// lock or a lease held by another scimsync into exit code 3.
+func openState(cfg *config.Config, readOnly bool) (store.State, error) {
+	var st store.State
+	var err error
+	if cfg.StateDatabase != nil {
+		st, err = openDatabaseState(cfg, readOnly)
+	} else {
+		st, err = store.Open(cfg.StatePath, store.Options{ReadOnly: readOnly})
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return nil, withCode(exitAborted, fmt.Errorf("%w (a cycle is running; try again when it ends)", err))
@@ -236,7 +243,7 @@ func (j *job) withEngine(fn func(*engine.Engine) error) error {
 // scimclient.Dialect), so a restarted process sends the accepted shapes at once. A dialect learned
 // from another target URL is dropped: it says nothing about this one. It returns the stored dialect
 // that still applies, nil when none.
-func (j *job) seedDialect(st *store.Store) (*store.TargetDialect, error) {
+func (j *job) seedDialect(st store.State) (*store.TargetDialect, error) {
 	d, err := st.TargetDialect()
 	if err != nil {
 		return nil, withCode(exitAborted, err)
@@ -260,7 +267,7 @@ func (j *job) seedDialect(st *store.Store) (*store.TargetDialect, error) {
 }
 
 // keepDialect records a dialect the client learned during the cycle, so it outlives the process.
-func (j *job) keepDialect(st *store.Store, stored *store.TargetDialect) error {
+func (j *job) keepDialect(st store.State, stored *store.TargetDialect) error {
 	d := j.target.Dialect()
 	if j.dryRun || !d.ElementAdds || (stored != nil && stored.ElementAdds) {
 		return nil

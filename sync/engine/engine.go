@@ -120,7 +120,7 @@ type Options struct {
 type Engine struct {
 	dir Directory
 	tgt Target
-	st  *store.Store
+	st  store.State
 	o   Options
 	log *zap.Logger
 	// refs are the target paths of reference-typed user mappings (the manager).
@@ -130,7 +130,7 @@ type Engine struct {
 }
 
 // New returns an Engine. The store must be open for writing.
-func New(dir Directory, tgt Target, st *store.Store, o Options) *Engine {
+func New(dir Directory, tgt Target, st store.State, o Options) *Engine {
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}

@@ -8,7 +8,7 @@ import (
 // HeldObjects describes the operations the deletion threshold staged, by the names the target knows
 // them by, so that the email and `allow-deletes` show an admin what releasing them would do. An
 // operation whose link is gone (the object was deleted meanwhile) is shown by its source id.
-func HeldObjects(st *store.Store, ops []store.StagedOp) []notify.HeldObject {
+func HeldObjects(st store.State, ops []store.StagedOp) []notify.HeldObject {
 	out := make([]notify.HeldObject, 0, len(ops))
 	for _, op := range ops {
 		h := notify.HeldObject{Kind: "user", SourceID: op.SourceID, Op: op.Op, Unmanage: op.Unmanage, Identity: op.SourceID}

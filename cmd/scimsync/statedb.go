@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/postgres"
+)
+
+// leaseTTL is how long a process may hold a job's lease without renewing it (renewals run every third
+// of it): the longest a crashed or partitioned holder keeps a job from the other replicas.
+const leaseTTL = 30 * time.Second
+
+// databases are the PostgreSQL pools of this process, one per URL, shared by every job and cycle: a
+// daemon opens its state at each cycle, and a pool per cycle would reconnect (and re-check the schema)
+// every time.
+var (
+	databasesMu sync.Mutex
+	databases   = map[string]*postgres.DB{}
+)
+
+func database(cfg *config.Config) (*postgres.DB, error) {
+	databasesMu.Lock()
+	defer databasesMu.Unlock()
+	sd := cfg.StateDatabase
+	if db := databases[sd.URL]; db != nil {
+		return db, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := postgres.Connect(ctx, postgres.Config{URL: sd.URL, Password: sd.Password.Reveal()})
+	if err != nil {
+		return nil, err
+	}
+	databases[sd.URL] = db
+	return db, nil
+}
+
+// holderID names this process in the lease rows (and in `status`): host and pid say where to look, the
+// random part keeps two processes that reuse a pid apart.
+var holderID = sync.OnceValue(func() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+})
+
+// openDatabaseState opens the job's rows. A writer takes the job's lease for as long as it keeps the
+// state open (one cycle, one admin command), the database's counterpart of the bbolt file lock: a
+// second writer gets an error matching store.ErrLocked that names the holder.
+func openDatabaseState(cfg *config.Config, readOnly bool) (store.State, error) {
+	db, err := database(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if readOnly {
+		return db.Open(cfg.Name, postgres.Options{ReadOnly: true})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, _, err := db.OpenLeased(ctx, cfg.Name, holderID(), leaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// stateExists tells whether a cycle could have left state behind: false only for a bbolt file that does
+// not exist yet. A database is always there once configured.
+func stateExists(cfg *config.Config) bool {
+	if cfg.StateDatabase != nil {
+		return true
+	}
+	_, err := os.Stat(cfg.StatePath)
+	return !errors.Is(err, fs.ErrNotExist)
+}
