@@ -67,12 +67,25 @@ func openDatabaseState(cfg *config.Config, readOnly bool) (store.State, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, _, err := db.OpenLeased(ctx, cfg.Name, holderID(), leaseTTL)
+	st, keeper, err := db.OpenLeased(ctx, cfg.Name, holderID(), leaseTTL)
 	if err != nil {
 		return nil, err
 	}
-	return st, nil
+	return leasedState{State: st, lost: keeper.Lost}, nil
 }
+
+// leasedState is a job's rows held under its lease; Lost closes when another replica took the job over,
+// so the cycle stops sending to the target at once instead of at its next (refused) state write.
+type leasedState struct {
+	store.State
+	lost <-chan struct{}
+}
+
+// LeaseLost is closed when the lease was taken over.
+func (l leasedState) LeaseLost() <-chan struct{} { return l.lost }
+
+// errLeaseLost explains a cycle stopped because another replica took the job over.
+var errLeaseLost = fmt.Errorf("the cycle stopped: %w", store.ErrLeaseLost)
 
 // stateExists tells whether a cycle could have left state behind: false only for a bbolt file that does
 // not exist yet. A database is always there once configured.

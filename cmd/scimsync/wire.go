@@ -29,6 +29,9 @@ import (
 
 // job is one configured provisioning job with its live parts.
 type job struct {
+	// leaseLost is the open state's takeover signal (a PostgreSQL lease); nil for a state file.
+	leaseLost <-chan struct{}
+
 	cfg    *config.Config
 	log    *zap.Logger
 	reader *graph.Reader
@@ -224,6 +227,10 @@ func (j *job) withEngine(fn func(*engine.Engine) error) error {
 	}
 	defer st.Close()
 	defer bindGrant(j.grant, j.cfg, st)()
+	j.leaseLost = nil
+	if l, ok := st.(interface{ LeaseLost() <-chan struct{} }); ok {
+		j.leaseLost = l.LeaseLost()
+	}
 	j.target.ResetBreaker()
 	stored, err := j.seedDialect(st)
 	if err != nil {
@@ -310,8 +317,23 @@ func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, pr
 func (j *job) run(ctx context.Context, ro engine.RunOptions) (res *engine.Result, err error) {
 	defer func() { j.watchHealth(ctx, res, err) }()
 	err = j.withEngine(func(e *engine.Engine) error {
+		cctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		if lost := j.leaseLost; lost != nil {
+			go func() {
+				select {
+				case <-lost:
+					j.log.Error("another replica took this job's lease over; stopping the cycle")
+					cancel(errLeaseLost)
+				case <-cctx.Done():
+				}
+			}()
+		}
 		var err error
-		res, err = e.Run(ctx, ro)
+		res, err = e.Run(cctx, ro)
+		if cause := context.Cause(cctx); errors.Is(cause, store.ErrLeaseLost) {
+			return withCode(exitAborted, cause)
+		}
 		return err
 	})
 	if res == nil || !res.Ran {
