@@ -231,11 +231,22 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 		origin := plan.MembersOrigin(gp.created[gid] && grp.MatchedBy == "created", snap.full, grp.Members != nil, isUncertain || changed.retargeted(snap.members[gid]))
 		g.Go(func() error {
 			defer e.done(1)
+			// Each log entry of the group carries the time of its requests since the previous entry
+			// (the first includes reading the members, when they are read).
+			mark := e.o.Now()
+			took := func() int64 {
+				now := e.o.Now()
+				d := now.Sub(mark)
+				mark = now
+				return d.Milliseconds()
+			}
 			fail := func(op string, err error) {
 				e.outcome(plan.Update, true)
+				le := e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID, op, nil, err)
+				le.DurationMs = took()
 				mu.Lock()
 				defer mu.Unlock()
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID, op, nil, err))
+				rep.logs = append(rep.logs, le)
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: kindMembership, SourceID: grp.SourceID, Identity: groupName(grp), Op: op, Err: err.Error(), err: err})
 				e.log.Warn("updating group members failed", zap.String("group", grp.TargetID), zap.Error(err))
@@ -326,10 +337,12 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 						fail(step.verb+" members", err)
 						return nil
 					}
+					le := e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
+						fmt.Sprintf("%s %d members", step.verb, len(batch)), []store.Property{prop}, nil)
+					le.DurationMs = took()
 					mu.Lock()
 					*step.count += len(batch)
-					rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
-						fmt.Sprintf("%s %d members", step.verb, len(batch)), []store.Property{prop}, nil))
+					rep.logs = append(rep.logs, le)
 					mu.Unlock()
 				}
 			}
