@@ -99,6 +99,7 @@ var reasonWords = map[string]string{
 	ReasonTotalEscrow:         "too many provisioning calls failed",
 	ReasonTooManyDeletes:      "too many disables and deletes at once",
 	ReasonCycleAborted:        "cycles could not run: Microsoft Graph or the target was unreachable",
+	ReasonAuthorization:       "the target's authorization expired or was revoked",
 }
 
 // MaxHeld is how many held operations the deletion-threshold email (and allow-deletes) lists.
