@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/scoping"
@@ -263,7 +264,9 @@ var ErrAborted = errors.New("cycle aborted before any change was sent")
 func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "incremental"}
 	log := e.log.With(zap.String("cycle", rep.CycleID))
-	// Every line of the cycle, from any step, names it.
+	// Every line of the cycle, from any step, names it; the Graph reader's and the SCIM client's
+	// through the context.
+	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
 	prevLog := e.log
 	e.log = log
 	defer func() { e.log = prevLog }()

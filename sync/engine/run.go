@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -59,11 +60,16 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 	if !res.Ran {
 		return res, nil
 	}
+	rep, cycleErr := e.Cycle(ctx, ro.Initial)
+	res.Report = rep
+	// Why the cycle ran, its judgement and its emails belong to the cycle: their lines name it too.
+	prevLog := e.log
+	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	defer func() { e.log = prevLog }()
+	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
 	if q != nil {
 		e.log.Info(res.Why)
 	}
-	rep, cycleErr := e.Cycle(ctx, ro.Initial)
-	res.Report = rep
 	if errors.Is(cycleErr, context.Canceled) && ctx.Err() != nil {
 		// Shutdown: nothing was learned about the target.
 		return res, cycleErr
@@ -158,6 +164,7 @@ func (e *Engine) AllowDeletes(ctx context.Context) (done, failed int, err error)
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "allow-deletes"}
 	prevLog := e.log
 	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
 	defer func() { e.log = prevLog }()
 	defer e.flushLogs(rep)
 	var left []store.StagedOp
