@@ -327,7 +327,7 @@ func (j *job) run(ctx context.Context, ro engine.RunOptions) (res *engine.Result
 	if rep := res.Report; rep != nil && rep.Finished.After(rep.Started) {
 		j.log.Info("cycle finished",
 			zap.String("cycle", rep.CycleID), zap.String("cycleKind", rep.Kind), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
-			zap.Int("adopted", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
+			zap.Int("matched", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
 			zap.Int("deleted", rep.Deleted), zap.Int("unchanged", rep.Unchanged), zap.Int("skipped", rep.Skipped),
 			zap.Int("groupsCreated", rep.Groups.Created), zap.Int("groupsDeleted", rep.Groups.Deleted),
 			zap.Int("membersAdded", rep.MembersAdded), zap.Int("membersRemoved", rep.MembersRemoved),

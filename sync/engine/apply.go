@@ -414,7 +414,7 @@ func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.C
 	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}
 	lk := query(ctx, k, o)
 	if lk.Err != nil || len(lk.Candidates) != 1 {
-		return nil, fmt.Errorf("create %s %s: %w (and no single matching object found to adopt)", k.name, c.Identity, cause)
+		return nil, fmt.Errorf("create %s %s: %w (and no single existing object matches it)", k.name, c.Identity, cause)
 	}
 	cd := lk.Candidates[0]
 	attrs := plan.Diff(c.Values, cd.Values, k.policy.CaseExact)

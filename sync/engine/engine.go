@@ -170,7 +170,8 @@ func New(dir Directory, tgt Target, st *store.Store, o Options) *Engine {
 	return e
 }
 
-// Counts are the outcomes of one object type in a cycle.
+// Counts are the outcomes of one object type in a cycle. Adopted counts the objects matched
+// (plan.Adopt), which is what every output calls them.
 type Counts struct {
 	Created, Adopted, Updated, Disabled, Deleted, Unchanged, Skipped, Failed int
 }
