@@ -221,7 +221,11 @@ func (j *job) withEngine(fn func(*engine.Engine) error) error {
 	if err != nil {
 		return err
 	}
-	o := engineOptions(j.cfg, j.target.Mode(), j.log, j.progress, j.alerter)
+	var alerter engine.Alerter
+	if j.alerter != nil {
+		alerter = oneCause{next: j.alerter, log: j.log}
+	}
+	o := engineOptions(j.cfg, j.target.Mode(), j.log, j.progress, alerter)
 	o.DryRun = j.dryRun
 	err = fn(engine.New(j.reader, j.target, st, o))
 	if derr := j.keepDialect(st, stored); derr != nil {
