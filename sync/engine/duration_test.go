@@ -67,3 +67,51 @@ func cycleName(id, c1, c2 string) string {
 	}
 	return "?"
 }
+
+// TestProvisioningLogDurationGroups: a group's create and its member change carry the time of their own
+// requests (POST /Groups 0.1 s, the member PATCH 0.3 s, advanced on the injected clock by the target).
+func TestProvisioningLogDurationGroups(t *testing.T) {
+	ann, bob := fuser("g-ann", "ann@contoso.com", "Engineer"), fuser("g-bob", "bob@contoso.com", "Engineer")
+	h := newHarness(t, ann, bob)
+	h.dir.groups = []directory.Group{{ID: "g-team", Attributes: mapping.AttributeMap{"displayName": mapping.Str("Team")},
+		Members: []directory.Member{{ID: ann.ID, Type: "user"}, {ID: bob.ID, Type: "user"}}}}
+	h.setFault(func(r *http.Request, _ string) *scimtest.Fault {
+		if strings.Contains(r.URL.Path, "/Groups") {
+			switch r.Method {
+			case http.MethodPost:
+				h.advance(100 * time.Millisecond)
+			case http.MethodPatch:
+				h.advance(300 * time.Millisecond)
+			}
+		}
+		return nil
+	})
+	e := h.engine(goodToken, func(o *Options) {
+		o.Groups = &mapping.Table{Mappings: []mapping.Mapping{
+			{Target: "displayName", Kind: mapping.Direct, Attribute: "displayName", Matching: 1},
+			{Target: "externalId", Kind: mapping.Direct, Attribute: "objectId"},
+		}}
+	})
+	rep := h.mustRun(e, false).Report
+	if rep.Groups.Created != 1 || rep.MembersAdded != 2 {
+		t.Fatalf("setup: groups %+v, members added %d", rep.Groups, rep.MembersAdded)
+	}
+	entries, err := h.st.QueryLog(store.LogQuery{Object: "Team"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, le := range entries {
+		key := le.Action
+		for _, s := range le.Steps {
+			if s.Name == "referenceResolution" {
+				key = s.Description
+			}
+		}
+		got[key] = le.DurationMs
+	}
+	want := map[string]int64{"Create": 100, "add 2 members": 300}
+	if len(got) != len(want) || got["Create"] != want["Create"] || got["add 2 members"] != want["add 2 members"] {
+		t.Errorf("group log durations %v, want %v", got, want)
+	}
+}
