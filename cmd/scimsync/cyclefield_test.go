@@ -22,7 +22,7 @@ import (
 // TestCycleFieldOnReaderAndClientLines: the Graph reader and the SCIM client are built once per job,
 // yet the lines they write during a cycle carry that cycle's id: the reader's retry and round lines
 // (one 503 from Graph) and the client's retry line (one 429 from the target), in two cycles, each
-// with its own id.
+// with its own id; then a cycle Graph refuses (401): its failure line and the sign-in email's line.
 func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 	dir := t.TempDir()
 	tenant := graphtest.SampleTenant()
@@ -45,8 +45,9 @@ func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfgPath := filepath.Join(dir, "job.yaml")
-	cfg := fmt.Sprintf("name: cycles\n%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: 1}\nusers: {preset: gong}\nstate: %s\n",
-		emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, filepath.Join(dir, "state.db"))
+	sink := startMailSink(t)
+	cfg := fmt.Sprintf("name: cycles\n%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: 1}\nusers: {preset: gong}\nstate: %s\n%s",
+		emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, filepath.Join(dir, "state.db"), sink.notifyBlock())
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +84,23 @@ func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 		}
 		ids = append(ids, rep.CycleID)
 	}
+	// Graph refuses the reads (consent revoked): the cycle fails and the sign-in email goes out.
+	g.InjectFaults(graphtest.Fault{PathContains: "/v1.0/", Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Count: 100})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	rep, err := j.cycle(ctx, false)
+	cancel()
+	if err == nil || rep.CycleID == "" {
+		t.Fatalf("a cycle Graph refuses: %v, report %+v", err, rep)
+	}
+	ids = append(ids, rep.CycleID)
+	if got := sink.subjects(t); len(got) != 1 {
+		t.Fatalf("emails %q, want the sign-in email", got)
+	}
 	seen := map[string]int{}
 	for _, l := range logs.All() {
 		msg := l.Message
-		if !strings.HasPrefix(msg, "graph ") && !strings.HasPrefix(msg, "scim ") {
+		if !strings.HasPrefix(msg, "graph ") && !strings.HasPrefix(msg, "scim ") && !strings.HasPrefix(msg, "cycle ") &&
+			!strings.HasPrefix(msg, "failure email") {
 			continue
 		}
 		cyc, _ := l.ContextMap()["cycle"].(string)
@@ -96,8 +110,11 @@ func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 		}
 		seen[cyc+" "+msg]++
 	}
-	for _, id := range ids {
-		for _, msg := range []string{"graph request failed, retrying", "graph users round", "scim request failed, retrying"} {
+	if seen[ids[2]+" cycle failed"] == 0 || seen[ids[2]+" failure email sent"] == 0 {
+		t.Errorf("cycle %s: the failure or the email line does not carry it (lines: %v)", ids[2], seen)
+	}
+	for _, id := range ids[:2] {
+		for _, msg := range []string{"graph request failed, retrying", "graph users round", "scim request failed, retrying", "cycle finished"} {
 			if seen[id+" "+msg] == 0 {
 				t.Errorf("cycle %s: no %q line carrying it (lines: %v)", id, msg, seen)
 			}
