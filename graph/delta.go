@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
 )
 
@@ -77,7 +78,7 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 					}
 				}
 			}
-			r.log.Info("graph users round", zap.Bool("full", round.Full), zap.Int("users", len(round.Users)),
+			logctx.Logger(ctx, r.log).Info("graph users round", zap.Bool("full", round.Full), zap.Int("users", len(round.Users)),
 				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
 			return round, nil
 		}
@@ -120,7 +121,7 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 		if done != "" {
 			round.DeltaLink = done
 			round.Groups = m.items
-			r.log.Info("graph groups round", zap.Bool("full", round.Full), zap.Int("groups", len(round.Groups)),
+			logctx.Logger(ctx, r.log).Info("graph groups round", zap.Bool("full", round.Full), zap.Int("groups", len(round.Groups)),
 				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
 			return round, nil
 		}

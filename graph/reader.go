@@ -35,6 +35,8 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/logctx"
 )
 
 // sdkVersion is reported in the SdkVersion header, as the root client would.
@@ -224,7 +226,7 @@ func (r *Reader) call(ctx context.Context, what string, fn func(ctx context.Cont
 		}
 		// Log when the kind of failure changes, not on every attempt of a storm.
 		if attempt == 0 || status != lastStatus {
-			r.log.Warn("graph request failed, retrying", zap.String("request", what), zap.Int("status", status),
+			logctx.Logger(ctx, r.log).Warn("graph request failed, retrying", zap.String("request", what), zap.Int("status", status),
 				zap.Int("attempt", attempt+1), zap.Duration("delay", delay), zap.Error(err))
 		}
 		lastStatus = status

@@ -21,6 +21,8 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/logctx"
 )
 
 // TLS modes of SMTPConfig.TLS, matching the config package's notify.smtp.tls values.
@@ -178,7 +180,7 @@ func (m *Mailer) Send(ctx context.Context, msg Message) error {
 		}
 		return m.redact(fmt.Errorf("send email via %s: %w", addr, err))
 	}
-	m.log.Debug("email sent", zap.String("relay", addr), zap.Int("recipients", len(m.to)), zap.String("subject", msg.Subject))
+	logctx.Logger(ctx, m.log).Debug("email sent", zap.String("relay", addr), zap.Int("recipients", len(m.to)), zap.String("subject", msg.Subject))
 	return nil
 }
 
@@ -239,7 +241,7 @@ func (m *Mailer) deliver(ctx context.Context, addr string, raw []byte) (err erro
 	}
 	// The relay has accepted the message; a failed QUIT changes nothing for the recipients.
 	if err := c.Quit(); err != nil {
-		m.log.Debug("smtp QUIT failed after the message was accepted", zap.Error(err))
+		logctx.Logger(ctx, m.log).Debug("smtp QUIT failed after the message was accepted", zap.Error(err))
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/logctx"
 )
 
 // Sender delivers one email. It is declared here, where it is used, so that tests (and a future HTTP
@@ -71,7 +73,7 @@ func (n *Notifier) Notify(ctx context.Context, e Event, lastNotified string) (no
 	if n == nil || n.sender == nil {
 		return lastNotified, false
 	}
-	log := n.log.With(zap.String("job", e.Job), zap.Stringer("email", e.Kind), zap.String("reason", e.Reason))
+	log := logctx.Logger(ctx, n.log).With(zap.String("job", e.Job), zap.Stringer("email", e.Kind), zap.String("reason", e.Reason))
 	defer func() {
 		if r := recover(); r != nil {
 			log.Error("failure email not sent: panic", zap.Any("panic", r))

@@ -164,6 +164,9 @@ type Event struct {
 	Reason string
 	// ReasonText is a human sentence: the error that caused the quarantine.
 	ReasonText string
+	// Cause is the error behind a quarantine, when known, so that a caller can tell one cause from
+	// another with errors.Is/As (its Graph sign-in email already covers some); it is never rendered.
+	Cause error
 	// PreviousReason is the reason of the earlier email; Notifier fills it for QuarantineReasonChanged.
 	PreviousReason string
 	// Since is when the quarantine series began (or when the threshold was hit).

@@ -20,6 +20,8 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/scimsync/scimsync/logctx"
 )
 
 // Mode selects the request shapes. Targets were built against Entra's default shapes, and some only
@@ -519,7 +521,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		if wait <= 0 {
 			wait = bo.NextBackOff()
 		}
-		c.log.Info("scim request failed, retrying",
+		logctx.Logger(ctx, c.log).Info("scim request failed, retrying",
 			zap.String("method", rq.method), zap.String("path", rq.path), zap.Int("status", serr.Status),
 			zap.String("errorKind", strings.TrimPrefix(fmt.Sprint(serr.Kind), "scim: ")),
 			zap.Int("attempt", attempt+1), zap.Duration("wait", wait))

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/logctx"
 )
 
 // scimType values of RFC 7644 §3.12 that a target answers to a PATCH path it cannot apply.
@@ -78,7 +80,7 @@ func (c *Client) UpdateUser(ctx context.Context, id string, changes []Change) er
 		return fmt.Errorf("%w (sent again with new elements after the filtered-path form failed: %w)", err2, err)
 	}
 	if c.elementAdds.CompareAndSwap(false, true) {
-		c.log.Info("the target rejects adds on value-filtered paths; new multi-value elements are sent whole from now on",
+		logctx.Logger(ctx, c.log).Info("the target rejects adds on value-filtered paths; new multi-value elements are sent whole from now on",
 			zap.String("dialect", Dialect{ElementAdds: true}.String()), zap.String("path", "/Users/"+id),
 			zap.String("rejected", err.Error()))
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/graph"
+	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
@@ -92,8 +93,8 @@ func (j *job) watchHealth(ctx context.Context, res *engine.Result, err error) {
 	if err != nil {
 		h.LastError = err.Error()
 	}
-	if res != nil && res.Quarantine != nil {
-		// The engine emails about the quarantine; remember it so that its end is announced.
+	if res != nil && res.Quarantine != nil && res.Quarantine.NotifiedReason != "" {
+		// The engine emailed about the quarantine; remember it so that its end is announced.
 		h.Open[openQuarantined] = openQuarantined
 	}
 	if reason, detail, ok := sourceCredentialFailure(err); ok {
@@ -117,6 +118,27 @@ func (j *job) watchHealth(ctx context.Context, res *engine.Result, err error) {
 		}
 	}
 	saveHealth(path, h, j.log)
+}
+
+// oneCause is the alerter the engine gets: one cause, one email. A quarantine caused by a Graph
+// sign-in failure is not emailed, because watchHealth sends the sign-in email for that cause (at once,
+// once per reason, saying what to fix); a second email about the same failure teaches admins to ignore
+// both. The quarantine email goes out as soon as its cause is anything else (nothing is recorded as
+// sent, so the next cycle's quarantine decides again); the job-stopped email always goes out.
+type oneCause struct {
+	next engine.Alerter
+	log  *zap.Logger
+}
+
+func (o oneCause) Notify(ctx context.Context, ev notify.Event, lastNotified string) (string, bool) {
+	if ev.Kind == notify.QuarantineEntered || ev.Kind == notify.QuarantineReasonChanged {
+		if reason, _, ok := sourceCredentialFailure(ev.Cause); ok {
+			logctx.Logger(ctx, o.log).Info("quarantine email not sent: the Graph sign-in email covers this cause",
+				zap.String("reason", ev.Reason), zap.String("signIn", reason))
+			return lastNotified, false
+		}
+	}
+	return o.next.Notify(ctx, ev, lastNotified)
 }
 
 // aadCode finds the AADSTS error code in a token-service answer: it names the cause (7000222 an

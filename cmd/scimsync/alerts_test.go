@@ -22,6 +22,7 @@ import (
 
 	"github.com/scimsync/scimsync/graph/graphtest"
 	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/store"
 )
 
 // mailSink is a go-smtp server on 127.0.0.1 that keeps the messages it receives, parsed and raw.
@@ -111,6 +112,7 @@ type alertJob struct {
 	secret          string
 	// targetToken, when set, replaces the token the target accepts.
 	targetToken string
+	graph       *graphtest.Server
 }
 
 func newAlertJob(t *testing.T) *alertJob {
@@ -125,7 +127,7 @@ func newAlertJob(t *testing.T) *alertJob {
 	if err := g.WriteCA(ca); err != nil {
 		t.Fatal(err)
 	}
-	a := &alertJob{bin: binary(t), cfg: filepath.Join(dir, "job.yaml"), state: filepath.Join(dir, "state.db"), sink: startMailSink(t), secret: "right-secret"}
+	a := &alertJob{bin: binary(t), cfg: filepath.Join(dir, "job.yaml"), state: filepath.Join(dir, "state.db"), sink: startMailSink(t), secret: "right-secret", graph: g}
 	cfg := fmt.Sprintf("name: alerts\n%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: 2}\nusers: {preset: gong}\nstate: %s\nlogging: {level: warn, format: json}\n%s",
 		emulatedSource(g, tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET"), url, a.state, a.sink.notifyBlock())
 	if err := os.WriteFile(a.cfg, []byte(cfg), 0o600); err != nil {
@@ -319,5 +321,66 @@ func TestEndToEndDryRunShowsThresholdHold(t *testing.T) {
 	}
 	if out, _ := a.run(t, "status"); strings.Contains(out, "staged") || strings.Contains(out, "Quarantine") {
 		t.Errorf("the dry run staged or quarantined:\n%s", out)
+	}
+}
+
+// TestEndToEndSignInQuarantineOneEmail: one cause, one email. A Graph sign-in failure that lasts long
+// enough to quarantine the job (three aborted cycles over more than two hours) sends the sign-in email
+// only, not a quarantine email too. When the cause changes (the secret is fixed, then Graph refuses the
+// reads), the quarantine email goes out; the recovery sends one resolved email naming both.
+func TestEndToEndSignInQuarantineOneEmail(t *testing.T) {
+	a := newAlertJob(t)
+	a.secret = "wrong-secret"
+	a.run(t, "sync")
+	a.run(t, "sync")
+	// The streak began three hours ago: the next aborted cycle quarantines the job (CycleAborted).
+	st, err := store.Open(a.state, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streak, err := st.AbortStreak()
+	if err == nil && streak.Count == 2 {
+		streak.Since = streak.Since.Add(-3 * time.Hour)
+		err = st.SetAbortStreak(streak)
+	}
+	if cerr := st.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || streak.Count != 2 {
+		t.Fatalf("abort streak after two failed sign-ins: %+v, %v", streak, err)
+	}
+	out, code := a.run(t, "sync")
+	if code != exitAborted || !strings.Contains(out, "QUARANTINED: CycleAborted") {
+		t.Fatalf("third failed sign-in: exit %d, want the CycleAborted quarantine\n%s", code, out)
+	}
+	signIn := "[scimsync] alerts: cannot sign in to Microsoft Graph; nothing is synced"
+	if got := a.sink.subjects(t); len(got) != 1 || got[0] != signIn {
+		t.Fatalf("after the quarantine for a failed sign-in: emails %q, want only the sign-in email", got)
+	}
+
+	// Another cause: the secret works, but Graph refuses the reads.
+	a.secret = "right-secret"
+	a.graph.InjectFaults(graphtest.Fault{PathContains: "/v1.0/", Status: 400, Code: "BadRequest", Count: 1000})
+	if out, code := a.run(t, "sync"); code == 0 {
+		t.Fatalf("sync with Graph refusing reads: exit 0\n%s", out)
+	}
+	got := a.sink.subjects(t)
+	if len(got) != 2 || !strings.Contains(got[1], "provisioning paused") {
+		t.Fatalf("after a quarantine with another cause: emails %q, want the quarantine email added", got)
+	}
+
+	a.graph.ClearFaults()
+	if out, code := a.run(t, "sync"); code != 0 {
+		t.Fatalf("sync after recovery: exit %d\n%s", code, out)
+	}
+	got = a.sink.subjects(t)
+	if len(got) != 3 || got[2] != "[scimsync] alerts: resolved, provisioning works again" {
+		t.Fatalf("after recovery: emails %q, want one resolved email", got)
+	}
+	body := string(a.sink.messages()[2])
+	for _, want := range []string{"sign in to Microsoft Graph", "paused"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the resolved email does not name %q:\n%s", want, body)
+		}
 	}
 }

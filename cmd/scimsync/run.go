@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"sync"
 	"syscall"
@@ -33,7 +34,9 @@ func newRunCmd() *cobra.Command {
 		Long: `Run as a daemon. The first cycle starts at once, later ones follow the configured cron
 schedule (default "@every 40m"); a tick that comes while a cycle still runs is skipped. SIGTERM or
 SIGINT cancels the cycle in flight (what was already sent is recorded, the watermark is not
-advanced) and exits; SIGHUP reloads the configuration before the next cycle.`,
+advanced) and exits. SIGHUP reloads the configuration: the job (source, target, mappings,
+notify), the schedule, the logging level and format and the metrics listener; a change of the
+state file needs a restart and is refused, naming the key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := loadConfigAndLogger(cmd)
@@ -41,7 +44,10 @@ advanced) and exits; SIGHUP reloads the configuration before the next cycle.`,
 				return err
 			}
 			defer log.Sync() //nolint:errcheck // nothing useful to do when stderr is gone
-			d := &daemon{path: configPath(cmd), log: log, metrics: newMetrics()}
+			d := &daemon{path: configPath(cmd), log: log, metrics: newMetrics(),
+				newLog: func(c *config.Config) (*zap.Logger, error) {
+					return newLogger(logFlags(cmd, c.Logging.Level, c.Logging.Format))
+				}}
 			return d.run(cmd.Context(), cfg)
 		},
 	}
@@ -50,11 +56,19 @@ advanced) and exits; SIGHUP reloads the configuration before the next cycle.`,
 // daemon owns the schedule, the signals and the current job.
 type daemon struct {
 	path    string
-	log     *zap.Logger
 	metrics *metrics
+	// newLog builds the logger a configuration asks for (--log-level and --log-format still win).
+	newLog func(*config.Config) (*zap.Logger, error)
 
+	// mu guards what a reload replaces: the job, the logger and the schedule entry.
 	mu  sync.Mutex
 	job *job
+	log *zap.Logger
+	// tick is the scheduler's job (it queues a cycle); a reload schedules it anew.
+	tick cron.Job
+	// metricsAddr is where the metrics listener listens ("" when off); stopMetrics closes it.
+	metricsAddr string
+	stopMetrics func()
 
 	// live is what /status and `scimsync status` show; cron and entry give the next cycle's time.
 	live  *liveStatus
@@ -83,9 +97,11 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	d.live.refresh(time.Now())
 	d.live.serveStatusSocket(ctx, statusSocket(cfg), d.log, &d.servers)
 	if cfg.Metrics != nil {
-		if err := d.serveMetrics(ctx, cfg.Metrics.Listen); err != nil {
+		stop, err := d.serveMetrics(ctx, cfg.Metrics.Listen, d.log)
+		if err != nil {
 			return withCode(exitConfig, err)
 		}
+		d.metricsAddr, d.stopMetrics = cfg.Metrics.Listen, stop
 	}
 
 	sched, err := cron.ParseStandard(cfg.Schedule)
@@ -95,16 +111,22 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	cycles := make(chan struct{}, 1)
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
 	d.cron = c
-	d.entry = c.Schedule(sched, cron.FuncJob(func() {
+	d.tick = cron.FuncJob(func() {
 		select {
 		case cycles <- struct{}{}:
 		default: // a cycle is still pending or running: skip this tick
 		}
-	}))
+	})
+	d.entry = c.Schedule(sched, d.tick)
 	c.Start()
 	defer c.Stop()
-	d.live.setNext(c.Entry(d.entry).Next)
-	d.nextCycle = func() time.Time { return c.Entry(d.entry).Next }
+	d.nextCycle = func() time.Time {
+		d.mu.Lock()
+		id := d.entry
+		d.mu.Unlock()
+		return c.Entry(id).Next
+	}
+	d.live.setNext(d.nextCycle())
 	d.metrics.registerNextCycle(d.nextCycle)
 	d.metrics.observeState(cfg, true)
 	watchdog, stopWatchdog := watchdogTicker()
@@ -128,16 +150,17 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 			notifySystemd("WATCHDOG=1")
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				d.reload()
+				d.reload(ctx)
 				continue
 			}
-			d.log.Info("stopping", zap.String("signal", s.String()))
+			log := d.logger()
+			log.Info("stopping", zap.String("signal", s.String()))
 			notifySystemd("STOPPING=1")
 			cancel()
 			select {
 			case <-done:
 			case <-time.After(30 * time.Second):
-				d.log.Warn("the cycle did not stop within 30s; exiting anyway")
+				log.Warn("the cycle did not stop within 30s; exiting anyway")
 			}
 			return nil
 		case <-done:
@@ -169,7 +192,7 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 			systemdStatus(idleStatus(d.nextCycle()))
 			switch {
 			case errors.Is(err, store.ErrLocked):
-				d.log.Warn("the state file is in use (a manual sync?); skipping this tick", zap.Error(err))
+				d.logger().Warn("the state file is in use (a manual sync?); skipping this tick", zap.Error(err))
 				continue
 			case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 				return
@@ -182,27 +205,104 @@ func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
 	}
 }
 
-// reload re-reads the configuration; a bad file keeps the running one.
-func (d *daemon) reload() {
+// logger is the daemon's current logger (a reload may replace it).
+func (d *daemon) logger() *zap.Logger {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log
+}
+
+// reload re-reads the configuration and applies all of it, or none of it: a file that is invalid, a
+// change that needs a restart (the state file: the daemon holds its lock and status socket), or a
+// part that cannot be set up (a metrics address already in use) keeps the running configuration and
+// says which key is the reason. The cycle in flight finishes with the old job; the next uses the new.
+func (d *daemon) reload(ctx context.Context) {
+	log := d.logger()
 	cfg, err := loadConfig(d.path)
 	if err != nil {
-		d.log.Error("reload: the configuration is invalid; keeping the running one", zap.Error(err))
+		log.Error("reload: the configuration is invalid; keeping the running one", zap.Error(err))
 		return
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if cfg.StatePath != d.job.cfg.StatePath {
-		d.log.Error("reload: changing the state path needs a restart; keeping the running configuration")
+	old := d.job.cfg
+	d.mu.Unlock()
+	if cfg.StatePath != old.StatePath {
+		log.Error("reload: this key needs a restart; keeping the running configuration (systemctl restart)",
+			zap.String("key", "state"), zap.String("running", old.StatePath), zap.String("file", cfg.StatePath))
 		return
 	}
-	j, err := openJob(cfg, d.log, d.live)
+	sched, err := cron.ParseStandard(cfg.Schedule)
 	if err != nil {
-		d.log.Error("reload failed; keeping the running configuration", zap.Error(err))
+		log.Error("reload: keeping the running configuration", zap.String("key", "schedule"), zap.Error(err))
 		return
 	}
-	d.job = j
+	newLog, err := d.newLog(cfg)
+	if err != nil {
+		log.Error("reload: keeping the running configuration", zap.String("key", "logging"), zap.Error(err))
+		return
+	}
+	j, err := openJob(cfg, newLog, d.live)
+	if err != nil {
+		log.Error("reload failed; keeping the running configuration", zap.Error(err))
+		return
+	}
+	addr := ""
+	if cfg.Metrics != nil {
+		addr = cfg.Metrics.Listen
+	}
+	var stopNew func()
+	if addr != d.metricsAddr && addr != "" {
+		if stopNew, err = d.serveMetrics(ctx, addr, newLog); err != nil {
+			log.Error("reload: keeping the running configuration", zap.String("key", "metrics.listen"), zap.Error(err))
+			return
+		}
+	}
+	changed := changedKeys(old, cfg)
+	d.mu.Lock()
+	d.job, d.log = j, newLog
+	if cfg.Schedule != old.Schedule {
+		d.cron.Remove(d.entry)
+		d.entry = d.cron.Schedule(sched, d.tick)
+	}
+	stopOld := func() {}
+	if addr != d.metricsAddr {
+		if d.stopMetrics != nil {
+			stopOld = d.stopMetrics
+		}
+		d.metricsAddr, d.stopMetrics = addr, stopNew
+	}
+	d.mu.Unlock()
+	stopOld()
 	d.live.setConfig(cfg)
-	d.log.Info("configuration reloaded")
+	d.live.setNext(d.nextCycle())
+	if newLog != log {
+		_ = log.Sync()
+	}
+	newLog.Info("configuration reloaded", zap.Strings("changed", changed))
+}
+
+// changedKeys names the top-level configuration keys (metrics.listen for the listener) that differ,
+// for the reload's log line.
+func changedKeys(a, b *config.Config) []string {
+	var out []string
+	add := func(key string, differ bool) {
+		if differ {
+			out = append(out, key)
+		}
+	}
+	listen := func(c *config.Config) string {
+		if c.Metrics == nil {
+			return ""
+		}
+		return c.Metrics.Listen
+	}
+	add("schedule", a.Schedule != b.Schedule)
+	add("logging", a.Logging != b.Logging)
+	add("metrics.listen", listen(a) != listen(b))
+	add("notify", !reflect.DeepEqual(a.Notify, b.Notify))
+	add("source", !reflect.DeepEqual(a.Source, b.Source))
+	add("target", !reflect.DeepEqual(a.Target, b.Target))
+	return out
 }
 
 // metrics are the Prometheus series the daemon exports.
@@ -282,12 +382,13 @@ func (m *metrics) observe(res *engine.Result, err error, took time.Duration) {
 	}
 }
 
-// serveMetrics exposes /metrics and /healthz.
-func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
+// serveMetrics exposes /metrics and /healthz on addr until ctx ends or stop is called.
+func (d *daemon) serveMetrics(ctx context.Context, addr string, log *zap.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("metrics.listen %s: %w", addr, err)
+		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
+	ctx, stop = context.WithCancel(ctx)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
@@ -303,15 +404,15 @@ func (d *daemon) serveMetrics(ctx context.Context, addr string) error {
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	d.log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
-	return nil
+	log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
+	return stop, nil
 }
 
 // afterCycle brings the status up to date after a cycle: what the state file now holds and when the
 // next cycle runs.
 func (d *daemon) afterCycle(ctx context.Context) {
 	d.live.refresh(time.Now())
-	d.live.setNext(d.cron.Entry(d.entry).Next)
+	d.live.setNext(d.nextCycle())
 	if d.cycled != nil {
 		select {
 		case d.cycled <- struct{}{}:

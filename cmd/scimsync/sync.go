@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -178,8 +179,28 @@ func dryRunCycle(ctx context.Context, w io.Writer, j *job, initial bool) error {
 				fmt.Fprintf(w, "      %s: %v -> %v\n", a.Path, show(c, a.Path, a.Old), show(c, a.Path, a.New))
 			}
 		}
+		for _, m := range rep.PlannedMembers {
+			fmt.Fprintf(w, "  %-9s %s (%s)\n", "Members", m.Group, m.TargetID)
+			for _, step := range []struct {
+				verb  string
+				names []string
+			}{{"remove", m.Remove}, {"add", m.Add}} {
+				if len(step.names) > 0 {
+					fmt.Fprintf(w, "      %s: %s\n", step.verb, firstNames(step.names, 20))
+				}
+			}
+		}
 		return nil
 	})
+}
+
+// firstNames joins the first n names and says how many more there are, so a large group's change
+// stays readable.
+func firstNames(names []string, n int) string {
+	if len(names) <= n {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
 }
 
 // show renders a planned value, honouring Redact.

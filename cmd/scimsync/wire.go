@@ -18,6 +18,7 @@ import (
 
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/graph"
+	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/scimclient"
@@ -236,7 +237,11 @@ func (j *job) withEngine(fn func(*engine.Engine) error) error {
 	if err != nil {
 		return err
 	}
-	o := engineOptions(j.cfg, j.target.Mode(), j.log, j.progress, j.alerter)
+	var alerter engine.Alerter
+	if j.alerter != nil {
+		alerter = oneCause{next: j.alerter, log: j.log}
+	}
+	o := engineOptions(j.cfg, j.target.Mode(), j.log, j.progress, alerter)
 	o.DryRun = j.dryRun
 	err = fn(engine.New(j.reader, j.target, st, o))
 	if derr := j.keepDialect(st, stored); derr != nil {
@@ -336,28 +341,35 @@ func (j *job) run(ctx context.Context, ro engine.RunOptions) (res *engine.Result
 		}
 		return err
 	})
+	log := j.log
+	if res != nil && res.Report != nil && res.Report.CycleID != "" {
+		// The outcome's lines and the health emails sent after it (the deferred watchHealth reads ctx)
+		// belong to the cycle.
+		log = log.With(zap.String("cycle", res.Report.CycleID))
+		ctx = logctx.With(ctx, zap.String("cycle", res.Report.CycleID))
+	}
 	if res == nil || !res.Ran {
 		if res != nil {
-			j.log.Info("cycle skipped", zap.String("why", res.Why))
+			log.Info("cycle skipped", zap.String("why", res.Why))
 		}
 		if msg, ok := damagedMessage(err, j.cfg.File); ok {
-			j.log.Error("no cycle can run: "+msg, zap.Error(err))
+			log.Error("no cycle can run: "+msg, zap.Error(err))
 			j.alertDamaged(ctx, err)
 		}
 		return res, err
 	}
 	if err != nil {
 		if msg, ok := damagedMessage(err, j.cfg.File); ok {
-			j.log.Error("cycle failed: "+msg, zap.Error(err))
+			log.Error("cycle failed: "+msg, zap.Error(err))
 		} else {
-			j.log.Error("cycle failed", zap.Error(err))
+			log.Error("cycle failed", zap.Error(err))
 		}
 		j.alertDamaged(ctx, err)
 	}
 	if rep := res.Report; rep != nil && rep.Finished.After(rep.Started) {
-		j.log.Info("cycle finished",
-			zap.String("cycle", rep.CycleID), zap.String("cycleKind", rep.Kind), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
-			zap.Int("adopted", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
+		log.Info("cycle finished",
+			zap.String("cycleKind", rep.Kind), zap.Int("read", rep.Read), zap.Int("created", rep.Created),
+			zap.Int("matched", rep.Adopted), zap.Int("updated", rep.Updated), zap.Int("disabled", rep.Disabled),
 			zap.Int("deleted", rep.Deleted), zap.Int("unchanged", rep.Unchanged), zap.Int("skipped", rep.Skipped),
 			zap.Int("groupsCreated", rep.Groups.Created), zap.Int("groupsDeleted", rep.Groups.Deleted),
 			zap.Int("membersAdded", rep.MembersAdded), zap.Int("membersRemoved", rep.MembersRemoved),

@@ -66,11 +66,13 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		links[a.SourceID] = a
 		mu.Unlock()
 	}
-	// count tallies one result; old is the object's link before the change.
-	count := func(c plan.Change, old store.Anchor, err error) {
+	// count tallies one result; old is the object's link before the change, took the time its
+	// requests took (0 when none was sent).
+	count := func(c plan.Change, old store.Anchor, err error, took time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
 		if le, ok := e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged()); ok {
+			le.DurationMs = took.Milliseconds()
 			rep.logs = append(rep.logs, le)
 		}
 		if err != nil && quarantine.IsFatal(err) && rep.Fatal == nil {
@@ -130,9 +132,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 					record(a)
 				}
 			}
-			count(c, store.Anchor{}, nil)
+			count(c, store.Anchor{}, nil, 0)
 		default:
-			count(c, store.Anchor{}, nil)
+			count(c, store.Anchor{}, nil, 0)
 			if c.Failed {
 				e.outcome(c.Op, true) // matching failed: no request is sent, but the object failed
 			}
@@ -159,7 +161,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 			}
 			mu.Unlock()
 			g.Go(func() error {
+				start := e.o.Now()
 				a, err := e.applyOne(gctx, k, c, refs, old, hadOld)
+				took := e.o.Now().Sub(start)
 				if a != nil {
 					// Count and log what really happened: a create that met a 409 adopted the
 					// existing object; an update whose object was gone created it again.
@@ -188,7 +192,7 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 				} else {
 					e.log.Debug("provisioned", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
 				}
-				count(c, old, err)
+				count(c, old, err, took)
 				e.outcome(c.Op, err != nil)
 				e.done(1)
 				return nil
@@ -410,7 +414,7 @@ func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.C
 	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}
 	lk := query(ctx, k, o)
 	if lk.Err != nil || len(lk.Candidates) != 1 {
-		return nil, fmt.Errorf("create %s %s: %w (and no single matching object found to adopt)", k.name, c.Identity, cause)
+		return nil, fmt.Errorf("create %s %s: %w (and no single existing object matches it)", k.name, c.Identity, cause)
 	}
 	cd := lk.Candidates[0]
 	attrs := plan.Diff(c.Values, cd.Values, k.policy.CaseExact)
@@ -533,13 +537,17 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	g.SetLimit(e.o.Concurrency)
 	for _, w := range work {
 		g.Go(func() error {
+			start := e.o.Now()
 			err := e.users.patch(gctx, w.a.TargetID, toChanges([]plan.AttrChange{w.attr}))
+			took := e.o.Now().Sub(start)
 			defer e.done(1)
 			e.outcome(plan.Update, err != nil)
 			mu.Lock()
 			defer mu.Unlock()
 			prop := []store.Property{{Name: w.attr.Path, Old: fmt.Sprint(orNil(w.attr.Old)), New: fmt.Sprint(orNil(w.attr.New))}}
-			rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindUser, w.a.SourceID, userName(w.a), w.a.TargetID, "link the manager", prop, err))
+			le := e.referenceEntry(rep, store.KindUser, w.a.SourceID, userName(w.a), w.a.TargetID, "link the manager", prop, err)
+			le.DurationMs = took.Milliseconds()
+			rep.logs = append(rep.logs, le)
 			if err != nil {
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: kindManager, SourceID: w.a.SourceID, Identity: userName(w.a), Op: "link manager", Err: err.Error(), err: err})

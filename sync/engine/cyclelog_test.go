@@ -2,6 +2,7 @@ package engine
 
 import (
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -25,6 +26,38 @@ func TestEveryCycleLogLineNamesTheCycle(t *testing.T) {
 	for _, l := range logs.All() {
 		if got := l.ContextMap()["cycle"]; got != res.Report.CycleID {
 			t.Errorf("%q: cycle = %v, want %s", l.Message, got, res.Report.CycleID)
+		}
+	}
+}
+
+// TestQuarantineLinesNameTheCycle: the lines written after the cycle proper, judging it (job
+// quarantined) and emailing about it (the notifier's and the mailer's, through the context), carry
+// the cycle id too.
+func TestQuarantineLinesNameTheCycle(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	lg := zap.New(core)
+	sink := startSink(t)
+	h, _, bad := quarantinedByToken(t, func(h *harness, o *Options) {
+		o.Alerter, o.Logger = newAlerter(t, sink.port, h.clock, lg), lg
+	})
+	logs.TakeAll() // the setup's cycles
+	h.set(t0.Add(7 * time.Hour))
+	res, _ := h.run(bad, false)
+	if res.Report == nil {
+		t.Fatal("the retry after 6 h did not run")
+	}
+	want := map[string]bool{"job quarantined": false, "failure email already sent": false}
+	for _, l := range logs.All() {
+		if got := l.ContextMap()["cycle"]; got != res.Report.CycleID {
+			t.Errorf("%q: cycle = %v, want %s", l.Message, got, res.Report.CycleID)
+		}
+		if _, ok := want[l.Message]; ok {
+			want[l.Message] = true
+		}
+	}
+	for msg, seen := range want {
+		if !seen {
+			t.Errorf("no %q line; the test checks less than it says", msg)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/scoping"
@@ -169,7 +170,8 @@ func New(dir Directory, tgt Target, st store.State, o Options) *Engine {
 	return e
 }
 
-// Counts are the outcomes of one object type in a cycle.
+// Counts are the outcomes of one object type in a cycle. Adopted counts the objects matched
+// (plan.Adopt), which is what every output calls them.
 type Counts struct {
 	Created, Adopted, Updated, Disabled, Deleted, Unchanged, Skipped, Failed int
 }
@@ -226,6 +228,9 @@ type Report struct {
 	Escrowed int
 	// Planned holds the plan of a dry run.
 	Planned []plan.Change
+	// PlannedMembers holds the member changes of a dry run, by group (counted in MembersAdded and
+	// MembersRemoved).
+	PlannedMembers []MemberChange
 }
 
 // Failure is one object that could not be provisioned in a cycle.
@@ -260,7 +265,9 @@ var ErrAborted = errors.New("cycle aborted before any change was sent")
 func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "incremental"}
 	log := e.log.With(zap.String("cycle", rep.CycleID))
-	// Every line of the cycle, from any step, names it.
+	// Every line of the cycle, from any step, names it; the Graph reader's and the SCIM client's
+	// through the context.
+	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
 	prevLog := e.log
 	e.log = log
 	defer func() { e.log = prevLog }()
@@ -318,6 +325,11 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 		countPlanned(rep, &rep.Counts, changes)
 		if gp != nil {
 			countPlanned(rep, &rep.Groups, gp.changes)
+			users, changed := dryLinks(changes, links)
+			if _, err := e.syncMembers(ctx, rep, snap, gp, users, changed); err != nil {
+				return rep, err
+			}
+			sort.Slice(rep.PlannedMembers, func(i, j int) bool { return rep.PlannedMembers[i].Group < rep.PlannedMembers[j].Group })
 		}
 		rep.Finished = e.o.Now()
 		return rep, nil
@@ -480,6 +492,37 @@ func countPlanned(rep *Report, c *Counts, changes []plan.Change) {
 		}
 		rep.Planned = append(rep.Planned, ch)
 	}
+}
+
+// dryLinks is what the user links would be after the planned changes, so a dry run plans the member
+// changes the real cycle would send: disabled and deleted users leave their groups, re-enabled and
+// matched users join them. A user the cycle would create has no target id yet; the real cycle adds it
+// to its groups once it exists.
+func dryLinks(changes []plan.Change, links map[string]store.Anchor) (map[string]store.Anchor, applied) {
+	out := make(map[string]store.Anchor, len(links))
+	for id, a := range links {
+		out[id] = a
+	}
+	ch := applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}
+	for _, c := range changes {
+		a, had := out[c.SourceID]
+		switch {
+		case c.Op == plan.Adopt:
+			out[c.SourceID] = store.Anchor{Kind: store.KindUser, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Values: c.Values}
+		case c.Op == plan.Disable && had:
+			a.Disabled = true
+			out[c.SourceID] = a
+		case c.Op == plan.Delete:
+			out[c.SourceID] = store.Anchor{Kind: store.KindUser, SourceID: c.SourceID}
+		case c.Op == plan.Update && had && a.Disabled:
+			a.Disabled = false
+			out[c.SourceID] = a
+		default:
+			continue
+		}
+		ch.changed[c.SourceID] = true
+	}
+	return out, ch
 }
 
 // commit records what the cycle read, only after everything it planned was applied: the watermark

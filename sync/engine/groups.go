@@ -124,6 +124,8 @@ func (e *Engine) mapGroup(g directory.Group, assigned map[string]bool) plan.Obje
 // its last successful change, or, when that record cannot be trusted (plan.MembersOrigin), what the
 // target answers. Before a group's members are changed a pending escrow is written, so a process killed
 // mid-change leaves a marker that makes the next cycle read the target instead of adding members twice.
+// In a dry run the same decisions are made (the target may be read) and listed in rep.PlannedMembers;
+// nothing is sent or recorded.
 func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, gp *groupPlan, users map[string]store.Anchor, changed applied) (settled []string, err error) {
 	if !e.o.Policy.Update {
 		return nil, nil
@@ -209,6 +211,9 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				Error: "a change of the group's members was interrupted; its members are read from the target"})
 		}
 	}
+	if e.o.DryRun {
+		pending = nil
+	}
 	if err := e.st.PutEscrows(pending...); err != nil {
 		return nil, fmt.Errorf("mark member changes: %w", err)
 	}
@@ -231,11 +236,22 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 		origin := plan.MembersOrigin(gp.created[gid] && grp.MatchedBy == "created", snap.full, grp.Members != nil, isUncertain || changed.retargeted(snap.members[gid]))
 		g.Go(func() error {
 			defer e.done(1)
+			// Each log entry of the group carries the time of its requests since the previous entry
+			// (the first includes reading the members, when they are read).
+			mark := e.o.Now()
+			took := func() int64 {
+				now := e.o.Now()
+				d := now.Sub(mark)
+				mark = now
+				return d.Milliseconds()
+			}
 			fail := func(op string, err error) {
 				e.outcome(plan.Update, true)
+				le := e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID, op, nil, err)
+				le.DurationMs = took()
 				mu.Lock()
 				defer mu.Unlock()
-				rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID, op, nil, err))
+				rep.logs = append(rep.logs, le)
 				rep.OtherFailed++
 				rep.Failures = append(rep.Failures, Failure{Kind: kindMembership, SourceID: grp.SourceID, Identity: groupName(grp), Op: op, Err: err.Error(), err: err})
 				e.log.Warn("updating group members failed", zap.String("group", grp.TargetID), zap.Error(err))
@@ -311,6 +327,17 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				}
 				return strings.Join(out, ",")
 			}
+			if e.o.DryRun {
+				mu.Lock()
+				defer mu.Unlock()
+				rep.MembersRemoved += len(mc.Remove)
+				rep.MembersAdded += len(mc.Add)
+				if len(mc.Add)+len(mc.Remove) > 0 {
+					rep.PlannedMembers = append(rep.PlannedMembers, MemberChange{Group: groupName(grp), TargetID: grp.TargetID,
+						Add: e.memberNames(mc.Add, bySource, userLink), Remove: e.memberNames(mc.Remove, bySource, userLink)})
+				}
+				return nil
+			}
 			// Removes first, so a repaired duplicate is removed before it is added back once.
 			for _, step := range []struct {
 				verb  string
@@ -326,10 +353,12 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 						fail(step.verb+" members", err)
 						return nil
 					}
+					le := e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
+						fmt.Sprintf("%s %d members", step.verb, len(batch)), []store.Property{prop}, nil)
+					le.DurationMs = took()
 					mu.Lock()
 					*step.count += len(batch)
-					rep.logs = append(rep.logs, e.referenceEntry(rep, store.KindGroup, grp.SourceID, groupName(grp), grp.TargetID,
-						fmt.Sprintf("%s %d members", step.verb, len(batch)), []store.Property{prop}, nil))
+					rep.logs = append(rep.logs, le)
 					mu.Unlock()
 				}
 			}
@@ -360,6 +389,30 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 		return settled, fmt.Errorf("group members stopped: %w", abort)
 	}
 	return settled, ctx.Err()
+}
+
+// MemberChange is the member changes a dry run would send to one group, members named by userName.
+type MemberChange struct {
+	Group, TargetID string
+	Add, Remove     []string
+}
+
+// memberNames names target member ids by the userName scimsync sent, else the source id, else the
+// target id, sorted, for the dry-run summary.
+func (e *Engine) memberNames(tids []string, bySource map[string]string, link func(string) (store.Anchor, bool)) []string {
+	out := make([]string, 0, len(tids))
+	for _, t := range tids {
+		name := t
+		if src := bySource[t]; src != "" {
+			name = src
+			if a, ok := link(src); ok {
+				name = userName(a)
+			}
+		}
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // chunks splits ids into batches of at most n.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -32,6 +33,7 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "on-demand"}
 	prevLog := e.log
 	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
 	defer func() { e.log = prevLog }()
 	defer e.flushLogs(rep)
 	out := &OnDemand{Report: rep}

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -59,11 +60,16 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 	if !res.Ran {
 		return res, nil
 	}
+	rep, cycleErr := e.Cycle(ctx, ro.Initial)
+	res.Report = rep
+	// Why the cycle ran, its judgement and its emails belong to the cycle: their lines name it too.
+	prevLog := e.log
+	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	defer func() { e.log = prevLog }()
+	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
 	if q != nil {
 		e.log.Info(res.Why)
 	}
-	rep, cycleErr := e.Cycle(ctx, ro.Initial)
-	res.Report = rep
 	if errors.Is(cycleErr, context.Canceled) && ctx.Err() != nil {
 		// Shutdown: nothing was learned about the target.
 		return res, cycleErr
@@ -101,7 +107,7 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 	} else {
 		e.log.Warn("job quarantined", zap.String("event", ev.String()), zap.String("reason", next.Reason),
 			zap.Time("nextAttempt", quarantine.NextAttempt(*next)), zap.String("error", next.Error))
-		e.alert(ctx, next, ev, rep, staged)
+		e.alert(ctx, next, ev, rep, staged, cycleErr)
 		if err := e.st.SetQuarantine(*next); err != nil {
 			return res, fmt.Errorf("save quarantine: %w", err)
 		}
@@ -121,15 +127,18 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 
 // alert emails the admin about a quarantine: once when it begins, again when its reason changes, once
 // when the job stops. The notifier decides from the reason last notified; a failed send is logged and
-// retried at the next cycle, and never fails the cycle.
-func (e *Engine) alert(ctx context.Context, q *store.Quarantine, ev quarantine.Event, rep *Report, staged []store.StagedOp) {
+// retried at the next cycle, and never fails the cycle. cause is the cycle's error, if any.
+func (e *Engine) alert(ctx context.Context, q *store.Quarantine, ev quarantine.Event, rep *Report, staged []store.StagedOp, cause error) {
 	if e.o.Alerter == nil {
 		return
 	}
 	host, _ := os.Hostname()
 	n := notify.Event{Kind: notify.QuarantineEntered, Job: e.o.Job, Reason: q.Reason, ReasonText: q.Error, Since: q.SeriesBegan,
 		NextAttempt: quarantine.NextAttempt(*q), Host: host, StatePath: e.o.StatePath, ConfigPath: e.o.ConfigPath,
-		Threshold: e.o.DeletionThreshold, Staged: len(staged), TotalFailures: rep.TotalFailed()}
+		Threshold: e.o.DeletionThreshold, Staged: len(staged), TotalFailures: rep.TotalFailed(), Cause: cause}
+	if n.Cause == nil {
+		n.Cause = rep.Fatal
+	}
 	switch {
 	case ev == quarantine.Stopped:
 		n.Kind, n.NextAttempt = notify.JobStopped, notify.Event{}.NextAttempt
@@ -158,6 +167,7 @@ func (e *Engine) AllowDeletes(ctx context.Context) (done, failed int, err error)
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "allow-deletes"}
 	prevLog := e.log
 	e.log = e.log.With(zap.String("cycle", rep.CycleID))
+	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
 	defer func() { e.log = prevLog }()
 	defer e.flushLogs(rep)
 	var left []store.StagedOp

@@ -65,7 +65,9 @@ const (
 	Skip
 )
 
-var opNames = [...]string{"unchanged", "create", "adopt", "update", "disable", "delete", "skip"}
+// Adopt shows as "match": the README, the summaries, the logs and the status page call such an object
+// matched, and a person reads one word for it.
+var opNames = [...]string{"unchanged", "create", "match", "update", "disable", "delete", "skip"}
 
 // String names the op for summaries and logs.
 func (o Op) String() string {
