@@ -151,14 +151,3 @@ func FuzzDecodeAnchor(f *testing.F) {
 		_, _, _ = decodeAnchorHead(rec)
 	})
 }
-
-func assertAnchor(t *testing.T, got, want Anchor) {
-	t.Helper()
-	if !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
-		t.Errorf("%s times = %v %v, want %v %v", want, got.CreatedAt, got.UpdatedAt, want.CreatedAt, want.UpdatedAt)
-	}
-	got.CreatedAt, got.UpdatedAt = want.CreatedAt, want.UpdatedAt
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("anchor %s:\n got %#v\nwant %#v", want, got, want)
-	}
-}
