@@ -16,8 +16,8 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 all: build
 
-include scimclient/scimtest/scimmy/install.mk
-include targetauth/oauthtest/provider/install.mk
+include internal/testenv/scimmy/npm/install.mk
+include internal/testenv/oidcprovider/provider/install.mk
 
 build: $(BIN)
 

@@ -19,12 +19,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/scimsync/scimsync/emulator/graphapi"
 	"github.com/scimsync/scimsync/graph/directory"
-	"github.com/scimsync/scimsync/graph/graphtest"
 	"github.com/scimsync/scimsync/mapping"
 )
 
-// These tests run the real msgraph-sdk-go and azidentity against graphtest over TLS on 127.0.0.1.
+// These tests run the real msgraph-sdk-go and azidentity against graphapi over TLS on 127.0.0.1.
 
 const clientSecret = "s3cret-value-never-logged"
 
@@ -32,19 +32,19 @@ var userAttrNames = []string{"userPrincipalName", "originalUserPrincipalName", "
 	"surname", "telephoneNumber", "mobile", "extensionAttribute1", "accountEnabled", "proxyAddresses", "manager",
 	"preferredLanguage", "jobTitle", "department", "IsSoftDeleted", "mail"}
 
-func newEmulator(t *testing.T, o graphtest.Options) (*graphtest.Server, *graphtest.Tenant) {
+func newEmulator(t *testing.T, o graphapi.Options) (*graphapi.Server, *graphapi.Tenant) {
 	t.Helper()
-	tn := graphtest.SampleTenant()
+	tn := graphapi.SampleTenant()
 	o.ClientSecret = clientSecret
-	return graphtest.StartForTest(t, tn, o), tn
+	return graphapi.StartForTest(t, tn, o), tn
 }
 
-func secretCredential(t *testing.T, s *graphtest.Server) CredentialOptions {
+func secretCredential(t *testing.T, s *graphapi.Server) CredentialOptions {
 	return CredentialOptions{Type: CredentialClientSecret, TenantID: s.TenantID(), ClientID: "app-id",
 		ClientSecret: clientSecret, AuthorityHost: s.AuthorityHost(), HTTPClient: s.Client()}
 }
 
-func newReader(t *testing.T, s *graphtest.Server, co CredentialOptions) *Reader {
+func newReader(t *testing.T, s *graphapi.Server, co CredentialOptions) *Reader {
 	t.Helper()
 	cred, err := NewCredential(co)
 	if err != nil {
@@ -76,7 +76,7 @@ func attr(t *testing.T, m mapping.AttributeMap, name string) mapping.Value {
 }
 
 func TestUsersFullRound(t *testing.T) {
-	s, tn := newEmulator(t, graphtest.Options{PageSize: 7, EmptyPageEvery: 2})
+	s, tn := newEmulator(t, graphapi.Options{PageSize: 7, EmptyPageEvery: 2})
 	r := newReader(t, s, secretCredential(t, s))
 	ctx := context.Background()
 	round, err := r.Users(ctx, userAttrNames, "")
@@ -179,7 +179,7 @@ func TestUsersFullRound(t *testing.T) {
 }
 
 func TestUsersIncremental(t *testing.T) {
-	s, tn := newEmulator(t, graphtest.Options{PageSize: 10})
+	s, tn := newEmulator(t, graphapi.Options{PageSize: 10})
 	r := newReader(t, s, secretCredential(t, s))
 	ctx := context.Background()
 	first, err := r.Users(ctx, userAttrNames, "")
@@ -233,7 +233,7 @@ func TestUsersIncremental(t *testing.T) {
 }
 
 func TestGroupsSplitMembers(t *testing.T) {
-	s, tn := newEmulator(t, graphtest.Options{PageSize: 2, MembersPerRecord: 4})
+	s, tn := newEmulator(t, graphapi.Options{PageSize: 2, MembersPerRecord: 4})
 	r := newReader(t, s, secretCredential(t, s))
 	ctx := context.Background()
 	attrs := []string{"displayName", "description", "mailEnabled", "securityEnabled", "mailNickname"}
@@ -305,7 +305,7 @@ func TestGroupsSplitMembers(t *testing.T) {
 }
 
 func TestAppRoleAssignedTo(t *testing.T) {
-	s, tn := newEmulator(t, graphtest.Options{PageSize: 4})
+	s, tn := newEmulator(t, graphapi.Options{PageSize: 4})
 	r := newReader(t, s, secretCredential(t, s))
 	as, err := r.AppRoleAssignedTo(context.Background(), s.ServicePrincipal().ID)
 	if err != nil {
@@ -324,7 +324,7 @@ func TestAppRoleAssignedTo(t *testing.T) {
 		t.Errorf("%d pages", pages)
 	}
 	if as[0].PrincipalType != "Group" || as[0].PrincipalID != tn.Assignments[0].PrincipalID ||
-		as[2].AppRoleID != graphtest.DefaultAccessRole {
+		as[2].AppRoleID != graphapi.DefaultAccessRole {
 		t.Errorf("assignments %+v", as)
 	}
 	// Role names come from the service principal's appRoles; the default-access role has none.
@@ -334,9 +334,9 @@ func TestAppRoleAssignedTo(t *testing.T) {
 }
 
 func TestThrottlingRetryAfter(t *testing.T) {
-	s, tn := newEmulator(t, graphtest.Options{PageSize: 20})
+	s, tn := newEmulator(t, graphapi.Options{PageSize: 20})
 	r := newReader(t, s, secretCredential(t, s))
-	s.InjectFaults(graphtest.Fault{PathContains: "skiptoken", Status: 429, RetryAfter: "1", Count: 2})
+	s.InjectFaults(graphapi.Fault{PathContains: "skiptoken", Status: 429, RetryAfter: "1", Count: 2})
 	start := time.Now()
 	round, err := r.Users(context.Background(), []string{"displayName"}, "")
 	if err != nil {
@@ -360,12 +360,12 @@ func TestThrottlingRetryAfter(t *testing.T) {
 }
 
 func TestServerErrorsAbortRound(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{PageSize: 20})
+	s, _ := newEmulator(t, graphapi.Options{PageSize: 20})
 	r := newReader(t, s, secretCredential(t, s))
 	ctx := context.Background()
 
 	// A storm of 503s on the second page: retried MaxRetries times, then the round fails whole.
-	s.InjectFaults(graphtest.Fault{PathContains: "skiptoken", Status: 503, RetryAfter: "0", Count: 100})
+	s.InjectFaults(graphapi.Fault{PathContains: "skiptoken", Status: 503, RetryAfter: "0", Count: 100})
 	round, err := r.Users(ctx, []string{"displayName"}, "")
 	var ge *Error
 	if round != nil || !errors.As(err, &ge) || ge.Status != 503 || ge.Code != "serviceNotAvailable" {
@@ -382,21 +382,21 @@ func TestServerErrorsAbortRound(t *testing.T) {
 
 	// A 500 is not retried.
 	s.ResetRequests()
-	s.InjectFaults(graphtest.Fault{PathContains: "skiptoken", Status: 500, Count: 5})
+	s.InjectFaults(graphapi.Fault{PathContains: "skiptoken", Status: 500, Count: 5})
 	if _, err := r.Users(ctx, []string{"displayName"}, ""); !errors.As(err, &ge) || ge.Status != 500 {
 		t.Fatalf("500: %v", err)
 	}
 	s.ClearFaults()
 
 	// An HTML 503 from a proxy keeps its status (and is retried), instead of becoming a parse error.
-	s.InjectFaults(graphtest.Fault{PathContains: "skiptoken", Status: 503, Body: "<html>busy</html>",
+	s.InjectFaults(graphapi.Fault{PathContains: "skiptoken", Status: 503, Body: "<html>busy</html>",
 		ContentType: "text/html"})
 	if _, err := r.Users(ctx, []string{"displayName"}, ""); err != nil {
 		t.Fatalf("HTML 503 then success: %v", err)
 	}
 
 	// An error body without a message must not panic (ODataError.Error() would).
-	s.InjectFaults(graphtest.Fault{PathContains: "delta", Status: 403, Body: `{"error":{"code":"Authorization_RequestDenied"}}`})
+	s.InjectFaults(graphapi.Fault{PathContains: "delta", Status: 403, Body: `{"error":{"code":"Authorization_RequestDenied"}}`})
 	_, err = r.Users(ctx, []string{"displayName"}, "")
 	if !errors.As(err, &ge) || ge.Status != 403 || ge.Code != "Authorization_RequestDenied" {
 		t.Fatalf("403: %v", err)
@@ -404,7 +404,7 @@ func TestServerErrorsAbortRound(t *testing.T) {
 	_ = err.Error()
 }
 
-func countStatus(s *graphtest.Server, status int) int {
+func countStatus(s *graphapi.Server, status int) int {
 	n := 0
 	for _, q := range s.Requests() {
 		if q.Status == status {
@@ -415,10 +415,10 @@ func countStatus(s *graphtest.Server, status int) int {
 }
 
 func TestMalformedPage(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{PageSize: 20})
+	s, _ := newEmulator(t, graphapi.Options{PageSize: 20})
 	r := newReader(t, s, secretCredential(t, s))
 	for _, body := range []string{`{"value":[{"id":`, `not json at all`, `{"value":{"id":"x"}}`, `[1,2,3]`} {
-		s.InjectFaults(graphtest.Fault{PathContains: "skiptoken", Body: body})
+		s.InjectFaults(graphapi.Fault{PathContains: "skiptoken", Body: body})
 		round, err := r.Users(context.Background(), []string{"displayName"}, "")
 		if err == nil || round != nil {
 			t.Errorf("body %q: round=%v err=%v", body, round != nil, err)
@@ -427,7 +427,7 @@ func TestMalformedPage(t *testing.T) {
 		s.ClearFaults()
 	}
 	// A page with neither link is an incomplete round.
-	s.InjectFaults(graphtest.Fault{PathContains: "skiptoken", Body: `{"value":[]}`})
+	s.InjectFaults(graphapi.Fault{PathContains: "skiptoken", Body: `{"value":[]}`})
 	if _, err := r.Users(context.Background(), []string{"displayName"}, ""); err == nil ||
 		!strings.Contains(err.Error(), "neither") {
 		t.Errorf("linkless page: %v", err)
@@ -435,7 +435,7 @@ func TestMalformedPage(t *testing.T) {
 }
 
 func TestResyncRequired(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{PageSize: 20})
+	s, _ := newEmulator(t, graphapi.Options{PageSize: 20})
 	r := newReader(t, s, secretCredential(t, s))
 	ctx := context.Background()
 	round, err := r.Users(ctx, []string{"displayName"}, "")
@@ -446,7 +446,7 @@ func TestResyncRequired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []graphtest.Expiry{graphtest.ExpireGone, graphtest.ExpireSyncStateNotFound, graphtest.ExpireResyncRequired} {
+	for _, e := range []graphapi.Expiry{graphapi.ExpireGone, graphapi.ExpireSyncStateNotFound, graphapi.ExpireResyncRequired} {
 		s.SetExpiry(e)
 		s.ExpireDeltaTokens()
 		_, err := r.Users(ctx, []string{"displayName"}, round.DeltaLink)
@@ -459,7 +459,7 @@ func TestResyncRequired(t *testing.T) {
 		}
 	}
 	// Expiry in the middle of a round (on a skiptoken) too.
-	s.InjectFaults(graphtest.Fault{PathContains: "skiptoken", Status: 410})
+	s.InjectFaults(graphapi.Fault{PathContains: "skiptoken", Status: 410})
 	if _, err := r.Users(ctx, []string{"displayName"}, ""); !errors.Is(err, ErrResyncRequired) {
 		t.Errorf("mid-round 410: %v", err)
 	}
@@ -470,9 +470,9 @@ func TestResyncRequired(t *testing.T) {
 }
 
 func TestContextCancelDuringRetry(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{PageSize: 20})
+	s, _ := newEmulator(t, graphapi.Options{PageSize: 20})
 	r := newReader(t, s, secretCredential(t, s))
-	s.InjectFaults(graphtest.Fault{PathContains: "delta", Status: 429, RetryAfter: "30", Count: 10})
+	s.InjectFaults(graphapi.Fault{PathContains: "delta", Status: 429, RetryAfter: "30", Count: 10})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -501,7 +501,7 @@ func selfSignedPEM(t *testing.T) []byte {
 }
 
 func TestCredentials(t *testing.T) {
-	s, tn := newEmulator(t, graphtest.Options{PageSize: 50})
+	s, tn := newEmulator(t, graphapi.Options{PageSize: 50})
 	tokenFile := filepath.Join(t.TempDir(), "federated-token")
 	if err := os.WriteFile(tokenFile, []byte("federated.jwt.token"), 0o600); err != nil {
 		t.Fatal(err)
@@ -606,7 +606,7 @@ func (f fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (a
 }
 
 func TestUnauthorized(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{Token: "good"})
+	s, _ := newEmulator(t, graphapi.Options{Token: "good"})
 	r, err := New(Options{GraphURL: s.GraphURL(), Credential: fakeCredential{"bad"}, HTTPClient: s.Client()})
 	if err != nil {
 		t.Fatal(err)
@@ -632,7 +632,7 @@ func TestUnauthorized(t *testing.T) {
 // BenchmarkUsersFullRound10k measures the SDK's parsing and the translation of a full round of
 // 10,000 users (200 per page, as Graph sends).
 func BenchmarkUsersFullRound10k(b *testing.B) {
-	s := graphtest.NewServer(graphtest.GenerateTenant(10000, 1), graphtest.Options{PageSize: 200, Token: "bench"})
+	s := graphapi.NewServer(graphapi.GenerateTenant(10000, 1), graphapi.Options{PageSize: 200, Token: "bench"})
 	s.Start()
 	defer s.Close()
 	r, err := New(Options{GraphURL: s.GraphURL(), Credential: fakeCredential{"bench"}, HTTPClient: s.Client()})
@@ -655,7 +655,7 @@ func TestResyncSentinelShared(t *testing.T) {
 }
 
 func TestUsersByID(t *testing.T) {
-	s, tn := newEmulator(t, graphtest.Options{})
+	s, tn := newEmulator(t, graphapi.Options{})
 	r := newReader(t, s, secretCredential(t, s))
 	alex := tn.User("alex.wilber@contoso.example")["id"].(string)
 	megan := tn.User("megan.bowen@contoso.example")["id"].(string)

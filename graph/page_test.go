@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/emulator/graphapi"
 	"github.com/scimsync/scimsync/graph/directory"
-	"github.com/scimsync/scimsync/graph/graphtest"
 	"github.com/scimsync/scimsync/mapping"
 )
 
@@ -62,7 +62,7 @@ func setExtension(t *testing.T, e *extensionAttributes, name string, v *string) 
 
 // Every attribute of the table survives a full round through the emulator with the right shape.
 func TestUsersAllAttributes(t *testing.T) {
-	s, tn := newEmulator(t, graphtest.Options{PageSize: 20})
+	s, tn := newEmulator(t, graphapi.Options{PageSize: 20})
 	id := tn.User("alex.wilber@contoso.example")["id"].(string)
 	ext := map[string]any{}
 	for i := 1; i <= 15; i++ {
@@ -135,10 +135,10 @@ func TestUsersAllAttributes(t *testing.T) {
 
 // Annotations and odd but valid shapes, served as a hand-written page.
 func TestUsersPageShapes(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{})
+	s, _ := newEmulator(t, graphapi.Options{})
 	r := newReader(t, s, secretCredential(t, s))
 	link := s.GraphURL() + "/users/delta?$deltatoken=x"
-	s.InjectFaults(graphtest.Fault{PathContains: "delta", Body: `{"@odata.deltaLink":"` + link + `","value":[
+	s.InjectFaults(graphapi.Fault{PathContains: "delta", Body: `{"@odata.deltaLink":"` + link + `","value":[
 		null,
 		{"id":"u1","displayName":null,"givenName":"","accountEnabled":false,"businessPhones":[],
 		 "proxyAddresses":[],"manager@delta":[{"id":"m1"},{"id":"m1","@removed":{"reason":"deleted"}}],
@@ -192,7 +192,7 @@ func TestUsersPageShapes(t *testing.T) {
 
 // Wrongly typed properties or annotations make the page malformed: an error, never a partial round.
 func TestMalformedRecords(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{PageSize: 20})
+	s, _ := newEmulator(t, graphapi.Options{PageSize: 20})
 	r := newReader(t, s, secretCredential(t, s))
 	for _, rec := range []string{
 		`{"id":"u1","displayName":42}`,
@@ -203,7 +203,7 @@ func TestMalformedRecords(t *testing.T) {
 		`{"id":7}`,
 		`{"displayName":"no id"}`,
 	} {
-		s.InjectFaults(graphtest.Fault{PathContains: "skiptoken",
+		s.InjectFaults(graphapi.Fault{PathContains: "skiptoken",
 			Body: `{"@odata.deltaLink":"` + s.GraphURL() + `/users/delta?$deltatoken=x","value":[` + rec + `]}`})
 		round, err := r.Users(context.Background(), []string{"displayName", "telephoneNumber", "manager"}, "")
 		if err == nil || round != nil {
@@ -213,23 +213,23 @@ func TestMalformedRecords(t *testing.T) {
 		s.ClearFaults()
 	}
 	// Groups and assignments too.
-	s.InjectFaults(graphtest.Fault{PathContains: "groups/delta",
+	s.InjectFaults(graphapi.Fault{PathContains: "groups/delta",
 		Body: `{"@odata.deltaLink":"x","value":[{"id":"g","members@delta":[{"id":{}}]}]}`})
 	if round, err := r.Groups(context.Background(), nil, ""); err == nil || round != nil {
 		t.Errorf("members@delta: %v", err)
 	}
 	s.ClearFaults()
-	s.InjectFaults(graphtest.Fault{PathContains: "appRoleAssignedTo",
-		Body: `{"value":[{"principalId":"not-a-guid","principalType":"User","appRoleId":"` + graphtest.DefaultAccessRole + `"}]}`})
+	s.InjectFaults(graphapi.Fault{PathContains: "appRoleAssignedTo",
+		Body: `{"value":[{"principalId":"not-a-guid","principalType":"User","appRoleId":"` + graphapi.DefaultAccessRole + `"}]}`})
 	if as, err := r.AppRoleAssignedTo(context.Background(), s.ServicePrincipal().ID); err == nil || as != nil {
 		t.Errorf("bad principalId: %v", err)
 	}
 }
 
 func TestGroupsPageShapes(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{})
+	s, _ := newEmulator(t, graphapi.Options{})
 	r := newReader(t, s, secretCredential(t, s))
-	s.InjectFaults(graphtest.Fault{PathContains: "delta", Body: `{"@odata.deltaLink":"` + s.GraphURL() +
+	s.InjectFaults(graphapi.Fault{PathContains: "delta", Body: `{"@odata.deltaLink":"` + s.GraphURL() +
 		`/groups/delta?$deltatoken=x","value":[
 		{"id":"g1","displayName":"G","mailEnabled":true,"members@delta":[
 			{"@odata.type":"#microsoft.graph.user","id":"a"},{"@odata.type":"#microsoft.graph.group","id":"b"},
@@ -262,9 +262,9 @@ func TestGroupsPageShapes(t *testing.T) {
 
 // An empty 200 body is an error, not an empty round.
 func TestEmptyBody(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{})
+	s, _ := newEmulator(t, graphapi.Options{})
 	r := newReader(t, s, secretCredential(t, s))
-	s.InjectFaults(graphtest.Fault{PathContains: "delta", Status: 200, Body: " "})
+	s.InjectFaults(graphapi.Fault{PathContains: "delta", Status: 200, Body: " "})
 	if round, err := r.Users(context.Background(), nil, ""); err == nil || round != nil {
 		t.Errorf("blank body: %v", err)
 	}
@@ -294,7 +294,7 @@ func itoa(i int) string {
 // BenchmarkEmulatorUsersRound10k is the floor under BenchmarkUsersFullRound10k: the same round
 // fetched with plain net/http, not decoded at all, so the difference is the reader's own cost.
 func BenchmarkEmulatorUsersRound10k(b *testing.B) {
-	s := graphtest.NewServer(graphtest.GenerateTenant(10000, 1), graphtest.Options{PageSize: 200, Token: "bench"})
+	s := graphapi.NewServer(graphapi.GenerateTenant(10000, 1), graphapi.Options{PageSize: 200, Token: "bench"})
 	s.Start()
 	defer s.Close()
 	hc := s.Client()

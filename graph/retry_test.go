@@ -13,7 +13,7 @@ import (
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
 )
 
 // These tests inject one retryable fault at every request position of a read and check two things
@@ -26,33 +26,33 @@ import (
 // a 1 ns backoff).
 var retryableFaults = []struct {
 	name   string
-	fault  graphtest.Fault
+	fault  graphapi.Fault
 	status int // recorded status of the failed attempt
 }{
-	{"429", graphtest.Fault{Status: 429, RetryAfter: "0"}, 429},
-	{"503", graphtest.Fault{Status: 503}, 503},
-	{"504", graphtest.Fault{Status: 504, RetryAfter: "0"}, 504},
-	{"dropped", graphtest.Fault{Drop: true}, 0},
+	{"429", graphapi.Fault{Status: 429, RetryAfter: "0"}, 429},
+	{"503", graphapi.Fault{Status: 503}, 503},
+	{"504", graphapi.Fault{Status: 504, RetryAfter: "0"}, 504},
+	{"dropped", graphapi.Fault{Drop: true}, 0},
 }
 
 // twins starts two emulators of one tenant with readers that retry without waiting: a is faulted,
 // b computes the expected result.
 type twins struct {
-	a, b   *graphtest.Server
+	a, b   *graphapi.Server
 	ra, rb *Reader
-	tn     *graphtest.Tenant
+	tn     *graphapi.Tenant
 }
 
-func newTwins(t *testing.T, o graphtest.Options) *twins {
+func newTwins(t *testing.T, o graphapi.Options) *twins {
 	t.Helper()
-	tn := graphtest.SampleTenant()
+	tn := graphapi.SampleTenant()
 	o.ClientSecret = clientSecret
-	tw := &twins{a: graphtest.StartForTest(t, tn, o), b: graphtest.StartForTest(t, tn, o), tn: tn}
+	tw := &twins{a: graphapi.StartForTest(t, tn, o), b: graphapi.StartForTest(t, tn, o), tn: tn}
 	tw.ra, tw.rb = fastReader(t, tw.a), fastReader(t, tw.b)
 	return tw
 }
 
-func fastReader(t *testing.T, s *graphtest.Server) *Reader {
+func fastReader(t *testing.T, s *graphapi.Server) *Reader {
 	t.Helper()
 	cred, err := NewCredential(secretCredential(t, s))
 	if err != nil {
@@ -67,9 +67,9 @@ func fastReader(t *testing.T, s *graphtest.Server) *Reader {
 }
 
 // both applies the same mutation to both tenants.
-func (tw *twins) both(t *testing.T, f func(s *graphtest.Server) error) {
+func (tw *twins) both(t *testing.T, f func(s *graphapi.Server) error) {
 	t.Helper()
-	for _, s := range []*graphtest.Server{tw.a, tw.b} {
+	for _, s := range []*graphapi.Server{tw.a, tw.b} {
 		if err := f(s); err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func (tw *twins) both(t *testing.T, f func(s *graphtest.Server) error) {
 
 // graphTargets lists path?query of the Graph requests (not the token requests) logged since the
 // last ResetRequests.
-func graphTargets(s *graphtest.Server) ([]string, []int) {
+func graphTargets(s *graphapi.Server) ([]string, []int) {
 	var targets []string
 	var statuses []int
 	for _, q := range s.Requests() {
@@ -91,17 +91,17 @@ func graphTargets(s *graphtest.Server) ([]string, []int) {
 }
 
 // local strips the server origin from a link, so links of the two twins compare.
-func local(s *graphtest.Server, link string) string { return strings.TrimPrefix(link, s.URL()) }
+func local(s *graphapi.Server, link string) string { return strings.TrimPrefix(link, s.URL()) }
 
 // faultEveryPosition reads once per (request position, fault kind): first without faults on b, then
 // on a with that one request failing, and checks the retry and the result. Each case runs one read on
 // each twin, which keeps their token sequences equal. read must return a comparable result with
 // links made local.
-func faultEveryPosition(t *testing.T, tw *twins, read func(r *Reader, s *graphtest.Server) (any, error)) {
+func faultEveryPosition(t *testing.T, tw *twins, read func(r *Reader, s *graphapi.Server) (any, error)) {
 	t.Helper()
 	n := 0
 	for _, tc := range []struct {
-		s *graphtest.Server
+		s *graphapi.Server
 		r *Reader
 	}{{tw.a, tw.ra}, {tw.b, tw.rb}} {
 		tc.s.ResetRequests()
@@ -155,8 +155,8 @@ type userRoundResult struct {
 	Users     any
 }
 
-func readUsers(link func(s *graphtest.Server) string) func(r *Reader, s *graphtest.Server) (any, error) {
-	return func(r *Reader, s *graphtest.Server) (any, error) {
+func readUsers(link func(s *graphapi.Server) string) func(r *Reader, s *graphapi.Server) (any, error) {
+	return func(r *Reader, s *graphapi.Server) (any, error) {
 		round, err := r.Users(context.Background(), userAttrNames, link(s))
 		if err != nil {
 			return nil, err
@@ -165,8 +165,8 @@ func readUsers(link func(s *graphtest.Server) string) func(r *Reader, s *graphte
 	}
 }
 
-func readGroups(link func(s *graphtest.Server) string) func(r *Reader, s *graphtest.Server) (any, error) {
-	return func(r *Reader, s *graphtest.Server) (any, error) {
+func readGroups(link func(s *graphapi.Server) string) func(r *Reader, s *graphapi.Server) (any, error) {
+	return func(r *Reader, s *graphapi.Server) (any, error) {
 		round, err := r.Groups(context.Background(), groupRetryAttrs, link(s))
 		if err != nil {
 			return nil, err
@@ -177,19 +177,19 @@ func readGroups(link func(s *graphtest.Server) string) func(r *Reader, s *grapht
 
 var groupRetryAttrs = []string{"displayName", "description", "mailEnabled", "securityEnabled", "mailNickname"}
 
-func noLink(*graphtest.Server) string { return "" }
+func noLink(*graphapi.Server) string { return "" }
 
 func TestRetryKeepsURLUsersFull(t *testing.T) {
-	tw := newTwins(t, graphtest.Options{PageSize: 20}) // 50 users: 3 pages
+	tw := newTwins(t, graphapi.Options{PageSize: 20}) // 50 users: 3 pages
 	faultEveryPosition(t, tw, readUsers(noLink))
 }
 
 // TestRetryKeepsURLUsersIncremental is the round that lost its $deltatoken on a retried first page and
 // turned into a full read the engine took for a delta.
 func TestRetryKeepsURLUsersIncremental(t *testing.T) {
-	tw := newTwins(t, graphtest.Options{PageSize: 7})
-	links := map[*graphtest.Server]string{}
-	for s, r := range map[*graphtest.Server]*Reader{tw.a: tw.ra, tw.b: tw.rb} {
+	tw := newTwins(t, graphapi.Options{PageSize: 7})
+	links := map[*graphapi.Server]string{}
+	for s, r := range map[*graphapi.Server]*Reader{tw.a: tw.ra, tw.b: tw.rb} {
 		round, err := r.Users(context.Background(), userAttrNames, "")
 		if err != nil {
 			t.Fatal(err)
@@ -202,13 +202,13 @@ func TestRetryKeepsURLUsersIncremental(t *testing.T) {
 	}
 	// 16 changed users: 3 pages of 7.
 	for i := range 14 {
-		tw.both(t, func(s *graphtest.Server) error {
+		tw.both(t, func(s *graphapi.Server) error {
 			return s.UpdateUser(ids[i], map[string]any{"jobTitle": fmt.Sprintf("Title %d", i)})
 		})
 	}
-	tw.both(t, func(s *graphtest.Server) error { return s.SoftDeleteUser(ids[20]) })
-	tw.both(t, func(s *graphtest.Server) error { return s.SetManager(ids[21], ids[0]) })
-	link := func(s *graphtest.Server) string { return links[s] }
+	tw.both(t, func(s *graphapi.Server) error { return s.SoftDeleteUser(ids[20]) })
+	tw.both(t, func(s *graphapi.Server) error { return s.SetManager(ids[21], ids[0]) })
+	link := func(s *graphapi.Server) string { return links[s] }
 	faultEveryPosition(t, tw, readUsers(link))
 
 	// The expected round itself, from the tenant changes rather than the reader: 16 users, not 50.
@@ -219,14 +219,14 @@ func TestRetryKeepsURLUsersIncremental(t *testing.T) {
 }
 
 func TestRetryKeepsURLGroupsFull(t *testing.T) {
-	tw := newTwins(t, graphtest.Options{PageSize: 2, MembersPerRecord: 4})
+	tw := newTwins(t, graphapi.Options{PageSize: 2, MembersPerRecord: 4})
 	faultEveryPosition(t, tw, readGroups(noLink))
 }
 
 func TestRetryKeepsURLGroupsIncremental(t *testing.T) {
-	tw := newTwins(t, graphtest.Options{PageSize: 2, MembersPerRecord: 4})
-	links := map[*graphtest.Server]string{}
-	for s, r := range map[*graphtest.Server]*Reader{tw.a: tw.ra, tw.b: tw.rb} {
+	tw := newTwins(t, graphapi.Options{PageSize: 2, MembersPerRecord: 4})
+	links := map[*graphapi.Server]string{}
+	for s, r := range map[*graphapi.Server]*Reader{tw.a: tw.ra, tw.b: tw.rb} {
 		round, err := r.Groups(context.Background(), groupRetryAttrs, "")
 		if err != nil {
 			t.Fatal(err)
@@ -235,10 +235,10 @@ func TestRetryKeepsURLGroupsIncremental(t *testing.T) {
 	}
 	ids := tw.a.UserIDs()
 	for i, g := range tw.tn.Groups {
-		tw.both(t, func(s *graphtest.Server) error { return s.RenameGroup(g.ID, fmt.Sprintf("Renamed %d", i)) })
+		tw.both(t, func(s *graphapi.Server) error { return s.RenameGroup(g.ID, fmt.Sprintf("Renamed %d", i)) })
 	}
-	tw.both(t, func(s *graphtest.Server) error { return s.AddMember(tw.tn.Groups[0].ID, ids[49]) })
-	link := func(s *graphtest.Server) string { return links[s] }
+	tw.both(t, func(s *graphapi.Server) error { return s.AddMember(tw.tn.Groups[0].ID, ids[49]) })
+	link := func(s *graphapi.Server) string { return links[s] }
 	faultEveryPosition(t, tw, readGroups(link))
 
 	got, err := tw.rb.Groups(context.Background(), groupRetryAttrs, links[tw.b])
@@ -248,8 +248,8 @@ func TestRetryKeepsURLGroupsIncremental(t *testing.T) {
 }
 
 func TestRetryKeepsURLAppRoleAssignedTo(t *testing.T) {
-	tw := newTwins(t, graphtest.Options{PageSize: 2}) // 6 assignments: 3 pages after the service principal
-	faultEveryPosition(t, tw, func(r *Reader, s *graphtest.Server) (any, error) {
+	tw := newTwins(t, graphapi.Options{PageSize: 2}) // 6 assignments: 3 pages after the service principal
+	faultEveryPosition(t, tw, func(r *Reader, s *graphapi.Server) (any, error) {
 		return r.AppRoleAssignedTo(context.Background(), s.ServicePrincipal().ID)
 	})
 	as, err := tw.rb.AppRoleAssignedTo(context.Background(), tw.b.ServicePrincipal().ID)
@@ -264,10 +264,10 @@ func TestRetryKeepsURLAppRoleAssignedTo(t *testing.T) {
 }
 
 func TestRetryKeepsURLUsersByID(t *testing.T) {
-	tw := newTwins(t, graphtest.Options{})
+	tw := newTwins(t, graphapi.Options{})
 	ids := tw.a.UserIDs()
 	want := []string{ids[3], ids[1], ids[4]}
-	faultEveryPosition(t, tw, func(r *Reader, s *graphtest.Server) (any, error) {
+	faultEveryPosition(t, tw, func(r *Reader, s *graphapi.Server) (any, error) {
 		return r.UsersByID(context.Background(), userAttrNames, want)
 	})
 	us, err := tw.rb.UsersByID(context.Background(), userAttrNames, want)
@@ -279,7 +279,7 @@ func TestRetryKeepsURLUsersByID(t *testing.T) {
 // A delta round resumed from a link without a token would read everything and be taken for a delta:
 // it fails before sending anything.
 func TestDeltaLinkWithoutToken(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{})
+	s, _ := newEmulator(t, graphapi.Options{})
 	r := fastReader(t, s)
 	ctx := context.Background()
 	for _, link := range []string{
@@ -302,13 +302,13 @@ func TestDeltaLinkWithoutToken(t *testing.T) {
 // A page whose nextLink or deltaLink has no token fails the round: following or storing it would
 // start a round over as a full read.
 func TestPageLinkWithoutToken(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{})
+	s, _ := newEmulator(t, graphapi.Options{})
 	r := fastReader(t, s)
 	for _, body := range []string{
 		`{"value":[],"@odata.nextLink":"` + s.GraphURL() + `/users/delta()"}`,
 		`{"value":[],"@odata.deltaLink":"` + s.GraphURL() + `/users/delta()?$select=displayName"}`,
 	} {
-		s.InjectFaults(graphtest.Fault{PathContains: "/users/delta", Body: body})
+		s.InjectFaults(graphapi.Fault{PathContains: "/users/delta", Body: body})
 		round, err := r.Users(context.Background(), userAttrNames, "")
 		if round != nil || !errors.Is(err, ErrTokenLost) {
 			t.Errorf("page %s: round=%v err=%v, want ErrTokenLost", body, round, err)
@@ -320,7 +320,7 @@ func TestPageLinkWithoutToken(t *testing.T) {
 // the link its attempt follows: the defect that lost a $deltatoken on retry is stopped here even if a
 // request is built wrongly again.
 func TestLinkGuard(t *testing.T) {
-	s, _ := newEmulator(t, graphtest.Options{})
+	s, _ := newEmulator(t, graphapi.Options{})
 	r := fastReader(t, s)
 	ctx := context.Background()
 	link := s.GraphURL() + "/users/delta?$deltatoken=abc"

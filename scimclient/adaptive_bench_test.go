@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 )
 
 // benchSeconds is how long each adaptive-concurrency run lasts: SCIMSYNC_AIMD_SECONDS, else def.
@@ -68,7 +68,7 @@ func BenchmarkAdaptiveThrottled(b *testing.B) {
 	}{{"adaptive", 16}, {"fixed-4", 0}} {
 		b.Run(tc.name, func(b *testing.B) {
 			for range b.N {
-				srv, c := setup(b, scimtest.Options{Throttle: &scimtest.Throttle{Rate: allow}},
+				srv, c := setup(b, scimserver.Options{Throttle: &scimserver.Throttle{Rate: allow}},
 					scimclient.Options{Concurrency: 4, MaxConcurrency: tc.max, RetryInitialInterval: 50 * time.Millisecond, Logger: zaptest.NewLogger(b, zaptest.Level(zap.WarnLevel))})
 				workers := max(tc.max, 4)
 				ok, el := createFor(b, c, workers, d)
@@ -85,19 +85,19 @@ func BenchmarkAdaptiveThrottled(b *testing.B) {
 	}
 }
 
-// BenchmarkAdaptiveSlowDown runs against a target whose latency grows with the load (scimtest.SlowDown,
+// BenchmarkAdaptiveSlowDown runs against a target whose latency grows with the load (scimserver.SlowDown,
 // best near 9 in flight): first every fixed concurrency from 1 to 16, "by hand", then the adaptive
 // client starting at 4 with a maximum of 32, and prints its throughput as a share of the best fixed
 // one. Goal: within 10 %. Figures only.
 func BenchmarkAdaptiveSlowDown(b *testing.B) {
-	slow := &scimtest.SlowDown{Base: 20 * time.Millisecond, Knee: 8}
+	slow := &scimserver.SlowDown{Base: 20 * time.Millisecond, Knee: 8}
 	fixedFor := benchSeconds(3)
 	adaptiveFor := 5 * fixedFor
 	for range b.N {
 		best, bestN := 0.0, 0
 		var fixed []string // one summary line: go test keeps only the first lines a benchmark logs
 		for n := 1; n <= 16; n++ {
-			_, c := setup(b, scimtest.Options{SlowDown: slow}, scimclient.Options{Concurrency: n})
+			_, c := setup(b, scimserver.Options{SlowDown: slow}, scimclient.Options{Concurrency: n})
 			ok, el := createFor(b, c, n, fixedFor)
 			r := float64(ok) / el.Seconds()
 			fixed = append(fixed, fmt.Sprintf("%d: %.0f", n, r))
@@ -105,7 +105,7 @@ func BenchmarkAdaptiveSlowDown(b *testing.B) {
 				best, bestN = r, n
 			}
 		}
-		_, c := setup(b, scimtest.Options{SlowDown: slow}, scimclient.Options{Concurrency: 4, MaxConcurrency: 32})
+		_, c := setup(b, scimserver.Options{SlowDown: slow}, scimclient.Options{Concurrency: 4, MaxConcurrency: 32})
 		ok, el := createFor(b, c, 32, adaptiveFor)
 		r := float64(ok) / el.Seconds()
 		b.ReportMetric(best, "best-fixed/s")

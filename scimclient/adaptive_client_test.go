@@ -9,15 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 )
 
 func TestAdaptiveClientHalvesOn429(t *testing.T) {
 	var posts atomic.Int64
-	srv, c := setup(t, scimtest.Options{Fault: func(r *http.Request) *scimtest.Fault {
+	srv, c := setup(t, scimserver.Options{Fault: func(r *http.Request) *scimserver.Fault {
 		if r.Method == http.MethodPost && posts.Add(1) == 1 {
-			return &scimtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.01"}
+			return &scimserver.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.01"}
 		}
 		return nil
 	}}, scimclient.Options{Concurrency: 4, MaxConcurrency: 8})
@@ -36,7 +36,7 @@ func TestAdaptiveClientHalvesOn429(t *testing.T) {
 }
 
 func TestAdaptiveOffByDefault(t *testing.T) {
-	_, c := setup(t, scimtest.Options{}, scimclient.Options{Concurrency: 4})
+	_, c := setup(t, scimserver.Options{}, scimclient.Options{Concurrency: 4})
 	if got := c.ConcurrencyLimit(); got != 0 {
 		t.Fatalf("limit = %d, want 0 (off)", got)
 	}
@@ -51,9 +51,9 @@ func TestAdaptiveMaxBelowConcurrency(t *testing.T) {
 
 func TestAdaptivePauseCappedByMaxRetryWait(t *testing.T) {
 	var posts atomic.Int64
-	_, c := setup(t, scimtest.Options{Fault: func(r *http.Request) *scimtest.Fault {
+	_, c := setup(t, scimserver.Options{Fault: func(r *http.Request) *scimserver.Fault {
 		if r.Method == http.MethodPost && posts.Add(1) == 1 {
-			return &scimtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "3600"}
+			return &scimserver.Fault{Status: http.StatusTooManyRequests, RetryAfter: "3600"}
 		}
 		return nil
 	}}, scimclient.Options{Concurrency: 4, MaxConcurrency: 8, MaxRetryWait: 20 * time.Millisecond})

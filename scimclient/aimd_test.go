@@ -19,7 +19,7 @@ func window(a *aimd, now time.Time, inflight int, lat time.Duration) int {
 	return a.limit
 }
 
-// thrashing is the latency of a target that slows down under load, scimtest.SlowDown's formula with a
+// thrashing is the latency of a target that slows down under load, scimserver.SlowDown's formula with a
 // 10 ms base and knee 8: 10 ms × (1 + ((n−1)/8)²).
 func thrashing(n int) time.Duration {
 	x := float64(n-1) / 8

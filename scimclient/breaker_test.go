@@ -11,14 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 )
 
 func TestBreakerOpensOnUnreachableTarget(t *testing.T) {
 	const retries, threshold = 2, 3
-	addr, accepted := scimtest.Silent(t)
-	for name, base := range map[string]string{"connection refused": scimtest.ClosedAddr(t), "accepts, never answers": addr} {
+	addr, accepted := scimserver.Silent(t)
+	for name, base := range map[string]string{"connection refused": scimserver.ClosedAddr(t), "accepts, never answers": addr} {
 		t.Run(name, func(t *testing.T) {
 			c, err := scimclient.New(scimclient.Options{BaseURL: "http://" + base + "/scim", Token: token, MaxRetries: retries,
 				RetryInitialInterval: time.Millisecond, Timeout: 20 * time.Millisecond, BreakerThreshold: threshold})
@@ -80,23 +80,23 @@ func TestBreakerCounts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// The script is indexed by the request's filter value, not by arrival: Go's transport
 			// itself resends a GET once when a kept-alive connection drops.
-			fault := func(r *http.Request) *scimtest.Fault {
+			fault := func(r *http.Request) *scimserver.Fault {
 				f := r.URL.Query().Get("filter")
 				i, err := strconv.Atoi(f[strings.Index(f, `"`)+1 : len(f)-1])
 				if err != nil || i >= len(tt.statuses) {
 					t.Errorf("unexpected request %q", f)
-					return &scimtest.Fault{Status: 500}
+					return &scimserver.Fault{Status: 500}
 				}
 				switch s := tt.statuses[i]; s {
 				case 0:
-					return &scimtest.Fault{Drop: true}
+					return &scimserver.Fault{Drop: true}
 				case 200:
 					return nil
 				default:
-					return &scimtest.Fault{Status: s}
+					return &scimserver.Fault{Status: s}
 				}
 			}
-			_, c := setup(t, scimtest.Options{Fault: fault}, scimclient.Options{MaxRetries: -1})
+			_, c := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{MaxRetries: -1})
 			var opened bool
 			for i := range tt.statuses {
 				_, err := c.FindUsers(context.Background(), "userName", strconv.Itoa(i))

@@ -11,18 +11,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 )
 
 const token = "s3cr3t-token-value"
 
-func setup(t testing.TB, so scimtest.Options, co scimclient.Options) (*scimtest.Server, *scimclient.Client) {
+func setup(t testing.TB, so scimserver.Options, co scimclient.Options) (*scimserver.Server, *scimclient.Client) {
 	t.Helper()
 	if so.Token == "" {
 		so.Token = token
 	}
-	srv := scimtest.New(so)
+	srv := scimserver.New(so)
 	url := srv.Start()
 	t.Cleanup(srv.Close)
 	if co.BaseURL == "" {
@@ -80,7 +80,7 @@ func TestNewValidatesURL(t *testing.T) {
 }
 
 func TestUserLifecycle(t *testing.T) {
-	srv, c := setup(t, scimtest.Options{}, scimclient.Options{BaseURL: "BASE?aadOptscim062020&tenant=x"})
+	srv, c := setup(t, scimserver.Options{}, scimclient.Options{BaseURL: "BASE?aadOptscim062020&tenant=x"})
 	ctx := context.Background()
 	if c.Mode() != scimclient.ModeAADOptSCIM062020 {
 		t.Fatal("URL flag ignored")
@@ -137,7 +137,7 @@ func TestUserLifecycle(t *testing.T) {
 }
 
 func TestDefaultModeAgainstServer(t *testing.T) {
-	_, c := setup(t, scimtest.Options{}, scimclient.Options{})
+	_, c := setup(t, scimserver.Options{}, scimclient.Options{})
 	ctx := context.Background()
 	u, err := c.CreateUser(ctx, gongUser("bob@contoso.com"))
 	if err != nil {
@@ -155,7 +155,7 @@ func TestDefaultModeAgainstServer(t *testing.T) {
 }
 
 func TestFilterEscapingRoundTrip(t *testing.T) {
-	_, c := setup(t, scimtest.Options{CaseExactUserName: true}, scimclient.Options{})
+	_, c := setup(t, scimserver.Options{CaseExactUserName: true}, scimclient.Options{})
 	ctx := context.Background()
 	names := []string{`o"brien@contoso.com`, `dom\alice`, `a\"b`, "zoë.müller@contoso.com", "😀@x", "sp ace+plus&amp=eq@x", `a]b[c`, "and or eq"}
 	ids := map[string]string{}
@@ -179,7 +179,7 @@ func TestFilterEscapingRoundTrip(t *testing.T) {
 }
 
 func TestPaging(t *testing.T) {
-	srv, c := setup(t, scimtest.Options{MaxPageSize: 7}, scimclient.Options{})
+	srv, c := setup(t, scimserver.Options{MaxPageSize: 7}, scimclient.Options{})
 	ctx := context.Background()
 	for i := 0; i < 30; i++ {
 		if _, err := c.CreateUser(ctx, gongUser(fmt.Sprintf("u%02d@x", i))); err != nil {
@@ -212,7 +212,7 @@ func TestPaging(t *testing.T) {
 }
 
 func TestGroups(t *testing.T) {
-	_, c := setup(t, scimtest.Options{}, scimclient.Options{})
+	_, c := setup(t, scimserver.Options{}, scimclient.Options{})
 	ctx := context.Background()
 	var uids []string
 	for i := 0; i < 3; i++ {
@@ -262,7 +262,7 @@ func TestGroups(t *testing.T) {
 }
 
 func TestTypedErrors(t *testing.T) {
-	srv, c := setup(t, scimtest.Options{}, scimclient.Options{})
+	srv, c := setup(t, scimserver.Options{}, scimclient.Options{})
 	ctx := context.Background()
 	u, err := c.CreateUser(ctx, gongUser("dup@x"))
 	if err != nil {
@@ -299,26 +299,26 @@ func TestTypedErrors(t *testing.T) {
 func TestComplianceErrors(t *testing.T) {
 	var mode atomic.Value
 	mode.Store("")
-	fault := func(r *http.Request) *scimtest.Fault {
+	fault := func(r *http.Request) *scimserver.Fault {
 		switch mode.Load().(string) {
 		case "404":
-			return &scimtest.Fault{Status: 404}
+			return &scimserver.Fault{Status: 404}
 		case "html":
-			return &scimtest.Fault{Status: 200, Body: "<html>ok</html>", ContentType: "text/html"}
+			return &scimserver.Fault{Status: 200, Body: "<html>ok</html>", ContentType: "text/html"}
 		case "garbage":
-			return &scimtest.Fault{Status: 200, Body: "{not json"}
+			return &scimserver.Fault{Status: 200, Body: "{not json"}
 		case "noresources":
-			return &scimtest.Fault{Status: 200, Body: `{"totalResults":2}`}
+			return &scimserver.Fault{Status: 200, Body: `{"totalResults":2}`}
 		case "emptylist":
-			return &scimtest.Fault{Status: 200, Body: `{"totalResults":0}`, ContentType: "application/json; charset=utf-8"}
+			return &scimserver.Fault{Status: 200, Body: `{"totalResults":0}`, ContentType: "application/json; charset=utf-8"}
 		case "noid":
-			return &scimtest.Fault{Status: 201, Body: `{"userName":"x"}`}
+			return &scimserver.Fault{Status: 201, Body: `{"userName":"x"}`}
 		case "found":
-			return &scimtest.Fault{Status: 200, Body: `{"totalResults":1,"Resources":[{"id":"1"}]}`}
+			return &scimserver.Fault{Status: 200, Body: `{"totalResults":1,"Resources":[{"id":"1"}]}`}
 		}
 		return nil
 	}
-	_, c := setup(t, scimtest.Options{Fault: fault}, scimclient.Options{})
+	_, c := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{})
 	ctx := context.Background()
 	for _, tt := range []struct {
 		mode string
@@ -344,13 +344,13 @@ func TestComplianceErrors(t *testing.T) {
 
 func TestRetryAfter(t *testing.T) {
 	var calls atomic.Int32
-	fault := func(r *http.Request) *scimtest.Fault {
+	fault := func(r *http.Request) *scimserver.Fault {
 		if r.Method == http.MethodPost && calls.Add(1) <= 2 {
-			return &scimtest.Fault{Status: 429, RetryAfter: "0.2"}
+			return &scimserver.Fault{Status: 429, RetryAfter: "0.2"}
 		}
 		return nil
 	}
-	srv, c := setup(t, scimtest.Options{Fault: fault}, scimclient.Options{RetryInitialInterval: time.Hour})
+	srv, c := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{RetryInitialInterval: time.Hour})
 	start := time.Now()
 	if _, err := c.CreateUser(context.Background(), gongUser("throttled@x")); err != nil {
 		t.Fatal(err)
@@ -366,8 +366,8 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestRetryAfterTooLong(t *testing.T) {
-	fault := func(r *http.Request) *scimtest.Fault { return &scimtest.Fault{Status: 429, RetryAfter: "3600"} }
-	_, c := setup(t, scimtest.Options{Fault: fault}, scimclient.Options{MaxRetryWait: time.Second})
+	fault := func(r *http.Request) *scimserver.Fault { return &scimserver.Fault{Status: 429, RetryAfter: "3600"} }
+	_, c := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{MaxRetryWait: time.Second})
 	_, err := c.GetUser(context.Background(), "x")
 	var se *scimclient.Error
 	if !errors.As(err, &se) || !errors.Is(err, scimclient.ErrThrottled) || se.RetryAfter != time.Hour || se.Attempts != 1 {
@@ -379,33 +379,33 @@ func TestRetryPolicy(t *testing.T) {
 	tests := []struct {
 		name     string
 		method   string
-		fault    scimtest.Fault
+		fault    scimserver.Fault
 		failures int32
 		wantErr  error
 		attempts int64
 	}{
-		{"GET 500 retried", http.MethodGet, scimtest.Fault{Status: 500}, 2, nil, 3},
-		{"GET 502 retried", http.MethodGet, scimtest.Fault{Status: 502}, 1, nil, 2},
-		{"GET 500 exhausted", http.MethodGet, scimtest.Fault{Status: 500}, 100, scimclient.ErrTransient, 3},
-		{"GET 400 not retried", http.MethodGet, scimtest.Fault{Status: 400}, 1, scimclient.ErrInvalid, 1},
-		{"GET dropped connection retried", http.MethodGet, scimtest.Fault{Drop: true}, 1, nil, 2},
-		{"POST 500 not retried", http.MethodPost, scimtest.Fault{Status: 500}, 1, scimclient.ErrTransient, 1},
-		{"POST 503 retried", http.MethodPost, scimtest.Fault{Status: 503}, 1, nil, 2},
-		{"POST dropped connection not retried", http.MethodPost, scimtest.Fault{Drop: true}, 1, scimclient.ErrTransient, 1},
-		{"PATCH 504 retried", http.MethodPatch, scimtest.Fault{Status: 504}, 1, nil, 2},
-		{"DELETE lost answer then 404 is success", http.MethodDelete, scimtest.Fault{Status: 502, AfterHandling: true}, 1, nil, 2},
+		{"GET 500 retried", http.MethodGet, scimserver.Fault{Status: 500}, 2, nil, 3},
+		{"GET 502 retried", http.MethodGet, scimserver.Fault{Status: 502}, 1, nil, 2},
+		{"GET 500 exhausted", http.MethodGet, scimserver.Fault{Status: 500}, 100, scimclient.ErrTransient, 3},
+		{"GET 400 not retried", http.MethodGet, scimserver.Fault{Status: 400}, 1, scimclient.ErrInvalid, 1},
+		{"GET dropped connection retried", http.MethodGet, scimserver.Fault{Drop: true}, 1, nil, 2},
+		{"POST 500 not retried", http.MethodPost, scimserver.Fault{Status: 500}, 1, scimclient.ErrTransient, 1},
+		{"POST 503 retried", http.MethodPost, scimserver.Fault{Status: 503}, 1, nil, 2},
+		{"POST dropped connection not retried", http.MethodPost, scimserver.Fault{Drop: true}, 1, scimclient.ErrTransient, 1},
+		{"PATCH 504 retried", http.MethodPatch, scimserver.Fault{Status: 504}, 1, nil, 2},
+		{"DELETE lost answer then 404 is success", http.MethodDelete, scimserver.Fault{Status: 502, AfterHandling: true}, 1, nil, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var n atomic.Int32
-			fault := func(r *http.Request) *scimtest.Fault {
+			fault := func(r *http.Request) *scimserver.Fault {
 				if r.Method == tt.method && n.Add(1) <= tt.failures {
 					f := tt.fault
 					return &f
 				}
 				return nil
 			}
-			srv, c := setup(t, scimtest.Options{Fault: fault}, scimclient.Options{MaxRetries: 2})
+			srv, c := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{MaxRetries: 2})
 			ctx := context.Background()
 			var err error
 			switch tt.method {
@@ -455,15 +455,15 @@ func TestPostRetriedOnConnectionRefused(t *testing.T) {
 }
 
 func TestTimeoutAndCancel(t *testing.T) {
-	fault := func(r *http.Request) *scimtest.Fault { return &scimtest.Fault{Delay: 2 * time.Second} }
-	_, c := setup(t, scimtest.Options{Fault: fault}, scimclient.Options{Timeout: 50 * time.Millisecond, MaxRetries: 1})
+	fault := func(r *http.Request) *scimserver.Fault { return &scimserver.Fault{Delay: 2 * time.Second} }
+	_, c := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{Timeout: 50 * time.Millisecond, MaxRetries: 1})
 	_, err := c.GetUser(context.Background(), "x")
 	if !errors.Is(err, scimclient.ErrTransient) || !strings.Contains(err.Error(), "no answer within") {
 		t.Fatalf("timeout: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	_, c2 := setup(t, scimtest.Options{Fault: fault}, scimclient.Options{})
+	_, c2 := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{})
 	_, err = c2.GetUser(ctx, "x")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("cancel: %v", err)
@@ -471,7 +471,7 @@ func TestTimeoutAndCancel(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	_, c := setup(t, scimtest.Options{}, scimclient.Options{RequestsPerSecond: 50})
+	_, c := setup(t, scimserver.Options{}, scimclient.Options{RequestsPerSecond: 50})
 	start := time.Now()
 	for i := 0; i < 11; i++ {
 		if _, err := c.FindUsers(context.Background(), "userName", "x"); err != nil {
@@ -484,7 +484,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	srv := scimtest.New(scimtest.Options{Token: token})
+	srv := scimserver.New(scimserver.Options{Token: token})
 	url := srv.StartTLS()
 	defer srv.Close()
 	c, err := scimclient.New(scimclient.Options{BaseURL: url, Token: token, HTTPClient: srv.HTTPClient()})
@@ -499,7 +499,7 @@ func TestTLS(t *testing.T) {
 func BenchmarkCreateUser(b *testing.B) {
 	for _, conc := range []int{1, 4} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			_, c := setup(b, scimtest.Options{}, scimclient.Options{Concurrency: conc})
+			_, c := setup(b, scimserver.Options{}, scimclient.Options{Concurrency: conc})
 			b.ReportAllocs()
 			b.SetParallelism(conc)
 			var i atomic.Int64
@@ -523,12 +523,12 @@ func BenchmarkCreateUser(b *testing.B) {
 func BenchmarkRawCreate(b *testing.B) {
 	for _, conc := range []int{1, 4} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			srv := scimtest.New(scimtest.Options{Token: token})
+			srv := scimserver.New(scimserver.Options{Token: token})
 			url := srv.Start()
 			defer srv.Close()
 			b.ReportAllocs()
 			b.ResetTimer()
-			res, err := scimtest.RawCreateLoad(context.Background(), url, token, b.N, conc)
+			res, err := scimserver.RawCreateLoad(context.Background(), url, token, b.N, conc)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -16,20 +16,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/internal/testenv/oidcprovider"
 	"github.com/scimsync/scimsync/targetauth"
-	"github.com/scimsync/scimsync/targetauth/oauthtest"
 )
 
 // The package's tests share one real authorization server.
 var (
 	provOnce sync.Once
-	prov     *oauthtest.Provider
+	prov     *oidcprovider.Provider
 	provErr  error
 )
 
-func provider(t *testing.T) *oauthtest.Provider {
+func provider(t *testing.T) *oidcprovider.Provider {
 	t.Helper()
-	provOnce.Do(func() { prov, provErr = oauthtest.Start(context.Background(), oauthtest.Options{}) })
+	provOnce.Do(func() { prov, provErr = oidcprovider.Start(context.Background(), oidcprovider.Options{}) })
 	if provErr != nil {
 		t.Fatalf("OAuth test server unavailable (needs node >= 20 and npm): %v", provErr)
 	}
@@ -73,9 +73,9 @@ func (m *memStore) SetRefreshToken(t string) error {
 }
 
 // checkToken asks the provider, through a guard's introspection, whether tok is an active access token.
-func introspect(t *testing.T, p *oauthtest.Provider, tok string) bool {
+func introspect(t *testing.T, p *oidcprovider.Provider, tok string) bool {
 	t.Helper()
-	g := oauthtest.NewGuard(p, "http://127.0.0.1:1/scim", "x")
+	g := oidcprovider.NewGuard(p, "http://127.0.0.1:1/scim", "x")
 	defer g.Close()
 	req, _ := http.NewRequest(http.MethodHead, g.URL()+"/nothing", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -93,10 +93,10 @@ func TestClientCredentials(t *testing.T) {
 	for _, tc := range []struct {
 		id   string
 		post bool
-	}{{oauthtest.CCBasic, false}, {oauthtest.CCPost, true}} {
+	}{{oidcprovider.CCBasic, false}, {oidcprovider.CCPost, true}} {
 		t.Run(tc.id, func(t *testing.T) {
 			src := targetauth.NewClientCredentials(targetauth.Client{TokenURL: p.TokenURL(), ClientID: tc.id,
-				ClientSecret: p.Secret(tc.id), PostSecret: tc.post, Scopes: []string{oauthtest.Scope}, Audience: "https://scim.example"})
+				ClientSecret: p.Secret(tc.id), PostSecret: tc.post, Scopes: []string{oidcprovider.Scope}, Audience: "https://scim.example"})
 			tok, err := src.Token(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -122,8 +122,8 @@ func TestClientCredentials(t *testing.T) {
 func TestClientCredentialsRefusedWithoutLeak(t *testing.T) {
 	p := provider(t)
 	const wrong = "wrong-secret-0123456789"
-	src := targetauth.NewClientCredentials(targetauth.Client{TokenURL: p.TokenURL(), ClientID: oauthtest.CCBasic,
-		ClientSecret: wrong, Scopes: []string{oauthtest.Scope}})
+	src := targetauth.NewClientCredentials(targetauth.Client{TokenURL: p.TokenURL(), ClientID: oidcprovider.CCBasic,
+		ClientSecret: wrong, Scopes: []string{oidcprovider.Scope}})
 	_, err := src.Token(context.Background())
 	var e *targetauth.Error
 	if !errors.Is(err, targetauth.ErrClient) || !errors.As(err, &e) || e.Code != "invalid_client" || e.Transient() {
@@ -140,11 +140,11 @@ func TestClientCredentialsRefusedWithoutLeak(t *testing.T) {
 	}
 }
 
-func acClient(p *oauthtest.Provider, confidential bool) targetauth.Client {
-	c := targetauth.Client{TokenURL: p.TokenURL(), AuthorizeURL: p.AuthorizeURL(), ClientID: oauthtest.ACPublic,
-		Scopes: []string{oauthtest.Scope}}
+func acClient(p *oidcprovider.Provider, confidential bool) targetauth.Client {
+	c := targetauth.Client{TokenURL: p.TokenURL(), AuthorizeURL: p.AuthorizeURL(), ClientID: oidcprovider.ACPublic,
+		Scopes: []string{oidcprovider.Scope}}
 	if confidential {
-		c.ClientID, c.ClientSecret = oauthtest.ACConfidential, p.Secret(oauthtest.ACConfidential)
+		c.ClientID, c.ClientSecret = oidcprovider.ACConfidential, p.Secret(oidcprovider.ACConfidential)
 	}
 	return c
 }
@@ -167,11 +167,11 @@ func authorize(t *testing.T, c targetauth.Client) string {
 	}()
 	authURL := printedURL(t, pr)
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	redirect, err := oauthtest.Consent(ctx, authURL)
+	redirect, err := oidcprovider.Consent(ctx, authURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, page, err := oauthtest.Deliver(ctx, redirect)
+	status, page, err := oidcprovider.Deliver(ctx, redirect)
 	if err != nil || status != http.StatusOK {
 		t.Fatalf("callback: %d %q %v", status, page, err)
 	}
@@ -405,7 +405,7 @@ func TestAuthorizePaste(t *testing.T) {
 			}()
 			authURL := printedURL(t, outR)
 			go func() { _, _ = io.Copy(io.Discard, outR) }()
-			redirect, err := oauthtest.Consent(ctx, authURL)
+			redirect, err := oidcprovider.Consent(ctx, authURL)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 )
 
 // TestEndToEndAdaptiveConcurrency: with target.maxConcurrency, a 429 on the 3rd and 4th create makes
@@ -19,13 +19,13 @@ import (
 // still provisions every user without a failure.
 func TestEndToEndAdaptiveConcurrency(t *testing.T) {
 	var posts, throttled atomic.Int64
-	l := newLocalTarget(t, scimtest.Options{Token: "aimd-token", Fault: func(r *http.Request) *scimtest.Fault {
+	l := newLocalTarget(t, scimserver.Options{Token: "aimd-token", Fault: func(r *http.Request) *scimserver.Fault {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Users") {
 			return nil
 		}
 		if n := posts.Add(1); n == 3 || n == 4 {
 			throttled.Add(1)
-			return &scimtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.2"}
+			return &scimserver.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.2"}
 		}
 		return nil
 	}})
@@ -52,7 +52,7 @@ logging: {level: warn, format: json}
 		t.Errorf("%d creates answered 429, want 2: the test proves nothing", throttled.Load())
 	}
 	// The same tenant and mapping against an unthrottled target give the expected set of users.
-	want := newLocalTarget(t, scimtest.Options{Token: "aimd-token"})
+	want := newLocalTarget(t, scimserver.Options{Token: "aimd-token"})
 	ref := filepath.Join(want.dir, "job.yaml")
 	if err := os.WriteFile(ref, []byte(fmt.Sprintf(`name: ref
 %starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN}
@@ -73,7 +73,7 @@ state: %s
 	}
 }
 
-func userNames(s *scimtest.Server) []string {
+func userNames(s *scimserver.Server) []string {
 	var out []string
 	for _, u := range s.Users() {
 		out = append(out, fmt.Sprint(u["userName"]))

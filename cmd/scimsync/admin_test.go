@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -378,7 +378,7 @@ func TestAdminRestart(t *testing.T) {
 }
 
 func TestAdminAllowDeletes(t *testing.T) {
-	srv := scimtest.New(scimtest.Options{Token: adminToken})
+	srv := scimserver.New(scimserver.Options{Token: adminToken})
 	url := srv.Start()
 	t.Cleanup(srv.Close)
 	for _, u := range []string{"ann", "bob", "cy"} {

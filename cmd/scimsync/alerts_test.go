@@ -20,8 +20,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -112,15 +112,15 @@ type alertJob struct {
 	secret          string
 	// targetToken, when set, replaces the token the target accepts.
 	targetToken string
-	graph       *graphtest.Server
+	graph       *graphapi.Server
 }
 
 func newAlertJob(t *testing.T) *alertJob {
 	t.Helper()
 	dir := t.TempDir()
-	tenant := graphtest.SampleTenant()
-	g := graphtest.StartForTest(t, tenant, graphtest.Options{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "right-secret"})
-	target := scimtest.New(scimtest.Options{Token: "alert-token"})
+	tenant := graphapi.SampleTenant()
+	g := graphapi.StartForTest(t, tenant, graphapi.Options{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "right-secret"})
+	target := scimserver.New(scimserver.Options{Token: "alert-token"})
 	url := target.Start()
 	t.Cleanup(target.Close)
 	ca := filepath.Join(dir, "ca.pem")
@@ -360,7 +360,7 @@ func TestEndToEndSignInQuarantineOneEmail(t *testing.T) {
 
 	// Another cause: the secret works, but Graph refuses the reads.
 	a.secret = "right-secret"
-	a.graph.InjectFaults(graphtest.Fault{PathContains: "/v1.0/", Status: 400, Code: "BadRequest", Count: 1000})
+	a.graph.InjectFaults(graphapi.Fault{PathContains: "/v1.0/", Status: 400, Code: "BadRequest", Count: 1000})
 	if out, code := a.run(t, "sync"); code == 0 {
 		t.Fatalf("sync with Graph refusing reads: exit 0\n%s", out)
 	}

@@ -3,7 +3,7 @@ package main
 // The chaos convergence test of the issue "Correct under faults".
 //
 // For each seed, the built binary (`scimsync sync`) runs several cycles against an emulated tenant
-// (graphtest) and a SCIM target (SCIMMY, and the in-process scimtest server) while faults are
+// (graphapi) and a SCIM target (SCIMMY, and the in-process scimserver server) while faults are
 // injected: on Graph 429 (Retry-After 0 or 1), 5xx and dropped connections at any page of the users
 // and groups rounds, appRoleAssignedTo and the by-id reads, and expired delta tokens; on the target,
 // through a fault proxy, 5xx, 429, requests held past the client's timeout, late failures (the write
@@ -37,9 +37,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/scimserver"
+	"github.com/scimsync/scimsync/internal/testenv/scimmy"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 )
 
 const (
@@ -228,10 +229,10 @@ func buildChaosTenant(rng *rand.Rand) *chaosTenant {
 	return m
 }
 
-func (m *chaosTenant) graphTenant() *graphtest.Tenant {
-	t := &graphtest.Tenant{
+func (m *chaosTenant) graphTenant() *graphapi.Tenant {
+	t := &graphapi.Tenant{
 		Managers:         map[string]string{},
-		ServicePrincipal: graphtest.ServicePrincipal{ID: chaosSP, AppID: "c5c5c5c5-0000-4000-8000-0000000000fe", DisplayName: "Gong"},
+		ServicePrincipal: graphapi.ServicePrincipal{ID: chaosSP, AppID: "c5c5c5c5-0000-4000-8000-0000000000fe", DisplayName: "Gong"},
 	}
 	for _, u := range m.users {
 		t.Users = append(t.Users, u.graphProps())
@@ -239,13 +240,13 @@ func (m *chaosTenant) graphTenant() *graphtest.Tenant {
 			t.Managers[u.id] = u.manager
 		}
 		if u.direct {
-			t.Assignments = append(t.Assignments, graphtest.Assignment{PrincipalID: u.id, PrincipalType: "User"})
+			t.Assignments = append(t.Assignments, graphapi.Assignment{PrincipalID: u.id, PrincipalType: "User"})
 		}
 	}
 	for _, g := range m.groups {
-		t.Groups = append(t.Groups, graphtest.Group{ID: g.id, DisplayName: g.name, SecurityEnabled: true, Members: slices.Clone(g.members)})
+		t.Groups = append(t.Groups, graphapi.Group{ID: g.id, DisplayName: g.name, SecurityEnabled: true, Members: slices.Clone(g.members)})
 		if g.assigned {
-			t.Assignments = append(t.Assignments, graphtest.Assignment{PrincipalID: g.id, PrincipalType: "Group"})
+			t.Assignments = append(t.Assignments, graphapi.Assignment{PrincipalID: g.id, PrincipalType: "Group"})
 		}
 	}
 	return t
@@ -391,7 +392,7 @@ type chaosTarget interface {
 	dump(t *testing.T) (users, groups []map[string]any)
 }
 
-type scimmyTarget struct{ sc *scimtest.SCIMMY }
+type scimmyTarget struct{ sc *scimmy.Server }
 
 func (s scimmyTarget) url() string   { return s.sc.URL() }
 func (s scimmyTarget) token() string { return s.sc.Token() }
@@ -408,7 +409,7 @@ func (s scimmyTarget) dump(t *testing.T) ([]map[string]any, []map[string]any) {
 }
 
 type localChaosTarget struct {
-	srv *scimtest.Server
+	srv *scimserver.Server
 	u   string
 	tok string
 }
@@ -467,7 +468,7 @@ type chaos struct {
 	dir    string
 	cfg    string
 	model  *chaosTenant
-	graph  *graphtest.Server
+	graph  *graphapi.Server
 	target chaosTarget
 	proxy  *faultProxy
 
@@ -515,14 +516,14 @@ func newChaos(t *testing.T, bin string, seed uint64, kind string) *chaos {
 	pageSize := 3 + c.rng.IntN(6)
 	concurrency := pick(c.rng, []int{1, 1, 3})
 	batch := 2 + c.rng.IntN(4)
-	c.graph = graphtest.StartForTest(t, c.model.graphTenant(), graphtest.Options{PageSize: pageSize})
+	c.graph = graphapi.StartForTest(t, c.model.graphTenant(), graphapi.Options{PageSize: pageSize})
 	compat := "default"
 	switch kind {
 	case "scimmy":
-		c.target = scimmyTarget{scimtest.SCIMMYForTest(t)}
+		c.target = scimmyTarget{scimmy.ForTest(t)}
 		compat = "strict" // SCIMMY rejects Entra's default shapes
 	default:
-		srv := scimtest.New(scimtest.Options{Token: "chaos-token"})
+		srv := scimserver.New(scimserver.Options{Token: "chaos-token"})
 		u := srv.Start()
 		t.Cleanup(srv.Close)
 		c.target = localChaosTarget{srv: srv, u: u, tok: "chaos-token"}
@@ -608,7 +609,7 @@ type runResult struct {
 	// killMissed: a kill rule fired but the binary had already exited when the signal was sent.
 	killMissed bool
 	events     []proxyEvent
-	graph      []graphtest.RecordedRequest
+	graph      []graphapi.RecordedRequest
 	stderr     string
 	stdout     string
 	rules      []*proxyRule
@@ -718,14 +719,14 @@ func (c *chaos) graphFaults() []string {
 	rng := c.rng
 	var out []string
 	if rng.IntN(10) < 3 {
-		e := pick(rng, []graphtest.Expiry{graphtest.ExpireGone, graphtest.ExpireSyncStateNotFound, graphtest.ExpireResyncRequired})
+		e := pick(rng, []graphapi.Expiry{graphapi.ExpireGone, graphapi.ExpireSyncStateNotFound, graphapi.ExpireResyncRequired})
 		c.graph.SetExpiry(e)
 		c.graph.ExpireDeltaTokens()
 		out = append(out, fmt.Sprintf("delta tokens expired (shape %d)", e))
 	}
 	where := []string{"users/delta", "groups/delta", "appRoleAssignedTo", "expand=manager"}
 	for i, n := 0, rng.IntN(4); i < n; i++ {
-		f := graphtest.Fault{PathContains: pick(rng, where), Skip: rng.IntN(4)}
+		f := graphapi.Fault{PathContains: pick(rng, where), Skip: rng.IntN(4)}
 		switch rng.IntN(6) {
 		case 0, 1:
 			f.Status, f.RetryAfter, f.Count = 429, pick(rng, []string{"0", "1"}), 1+rng.IntN(2)

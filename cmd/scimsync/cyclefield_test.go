@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 )
 
 // TestCycleFieldOnReaderAndClientLines: the Graph reader and the SCIM client are built once per job,
@@ -25,16 +25,16 @@ import (
 // with its own id; then a cycle Graph refuses (401): its failure line and the sign-in email's line.
 func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 	dir := t.TempDir()
-	tenant := graphtest.SampleTenant()
-	g := graphtest.StartForTest(t, tenant, graphtest.Options{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "cycle-secret"})
+	tenant := graphapi.SampleTenant()
+	g := graphapi.StartForTest(t, tenant, graphapi.Options{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "cycle-secret"})
 	var mu sync.Mutex
 	throttle := 0 // POSTs to answer with 429 before handling
-	target := scimtest.New(scimtest.Options{Token: "cycle-token", Fault: func(r *http.Request) *scimtest.Fault {
+	target := scimserver.New(scimserver.Options{Token: "cycle-token", Fault: func(r *http.Request) *scimserver.Fault {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.Method == http.MethodPost && throttle > 0 {
 			throttle--
-			return &scimtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.01"}
+			return &scimserver.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.01"}
 		}
 		return nil
 	}})
@@ -68,7 +68,7 @@ func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 		mu.Lock()
 		throttle = 1
 		mu.Unlock()
-		g.InjectFaults(graphtest.Fault{PathContains: "/users", Status: http.StatusServiceUnavailable})
+		g.InjectFaults(graphapi.Fault{PathContains: "/users", Status: http.StatusServiceUnavailable})
 		if i == 1 {
 			id := g.UpsertUser(map[string]any{"userPrincipalName": "new.hire@contoso.example", "displayName": "New Hire",
 				"givenName": "New", "surname": "Hire", "mailNickname": "new.hire", "accountEnabled": true})
@@ -85,7 +85,7 @@ func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 		ids = append(ids, rep.CycleID)
 	}
 	// Graph refuses the reads (consent revoked): the cycle fails and the sign-in email goes out.
-	g.InjectFaults(graphtest.Fault{PathContains: "/v1.0/", Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Count: 100})
+	g.InjectFaults(graphapi.Fault{PathContains: "/v1.0/", Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Count: 100})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	rep, err := j.cycle(ctx, false)
 	cancel()

@@ -13,7 +13,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 )
 
 // TestEndToEndDamagedStateFile syncs users and groups into a SCIM target, damages the state file three
@@ -22,7 +22,7 @@ import (
 // a plain restart refuses, and that `restart --rebuild` plus one sync converges: every user and group
 // exists exactly once in the target, with the same target ids as before (adopted, not re-created).
 func TestEndToEndDamagedStateFile(t *testing.T) {
-	l := newLocalTarget(t, scimtest.Options{Token: "damage-token"})
+	l := newLocalTarget(t, scimserver.Options{Token: "damage-token"})
 	state := filepath.Join(l.dir, "state.db")
 	cfg := filepath.Join(l.dir, "job.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`name: damage

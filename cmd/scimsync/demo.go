@@ -17,9 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimsync/scimsync/config"
-	"github.com/scimsync/scimsync/graph/graphtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 )
 
 // demoConfig is the embedded default job: the Gong preset against the emulated tenant and an
@@ -91,9 +91,9 @@ type demoEnv struct {
 	dir     string
 	cfgPath string
 	cfg     *config.Config
-	graph   *graphtest.Server
-	tenant  *graphtest.Tenant
-	target  *scimtest.Server
+	graph   *graphapi.Server
+	tenant  *graphapi.Tenant
+	target  *scimserver.Server
 	url     string
 	// metrics is the metrics listener address written into the configuration ("" when none).
 	metrics string
@@ -104,17 +104,17 @@ type demoOptions struct {
 	// metrics, when not empty, adds the schedule and metrics listener of demoServeConfig.
 	metrics string
 	// fault is the target's fault injector (tests).
-	fault func(*http.Request) *scimtest.Fault
+	fault func(*http.Request) *scimserver.Fault
 }
 
 // startDemo starts the emulators and writes the configuration into dir.
 func startDemo(dir string, o demoOptions) (*demoEnv, error) {
 	metrics := o.metrics
-	e := &demoEnv{dir: dir, tenant: graphtest.SampleTenant(), metrics: metrics}
-	e.graph = graphtest.NewServer(e.tenant, graphtest.Options{PageSize: 20})
+	e := &demoEnv{dir: dir, tenant: graphapi.SampleTenant(), metrics: metrics}
+	e.graph = graphapi.NewServer(e.tenant, graphapi.Options{PageSize: 20})
 	e.graph.Start()
 	const token = "demo-target-token"
-	e.target = scimtest.New(scimtest.Options{Token: token, Fault: o.fault})
+	e.target = scimserver.New(scimserver.Options{Token: token, Fault: o.fault})
 	e.url = e.target.Start()
 	files := map[string]string{"graph-secret": "demo-client-secret\n", "target-token": token + "\n"}
 	for name, content := range files {

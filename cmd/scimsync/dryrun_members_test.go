@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 )
 
 // TestEndToEndDryRunShowsMemberChanges: after membership changes in the tenant (ben joins Deal Desk,
@@ -27,12 +27,12 @@ import (
 func TestEndToEndDryRunShowsMemberChanges(t *testing.T) {
 	dir := t.TempDir()
 	tenant := grpTenant()
-	g := graphtest.StartForTest(t, tenant, graphtest.Options{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "members-secret"})
+	g := graphapi.StartForTest(t, tenant, graphapi.Options{ClientID: "11111111-2222-3333-4444-555555555555", ClientSecret: "members-secret"})
 	var mu sync.Mutex
 	var writes []string // non-GET requests the target received, while counting
 	groupReads := 0     // reads of one group (its members), while counting
 	counting := false
-	target := scimtest.New(scimtest.Options{Token: "members-token", Fault: func(r *http.Request) *scimtest.Fault {
+	target := scimserver.New(scimserver.Options{Token: "members-token", Fault: func(r *http.Request) *scimserver.Fault {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
@@ -151,7 +151,7 @@ func TestEndToEndDryRunShowsMemberChanges(t *testing.T) {
 	}
 }
 
-func groupID(t *testing.T, target *scimtest.Server, name string) string {
+func groupID(t *testing.T, target *scimserver.Server, name string) string {
 	t.Helper()
 	for _, grp := range target.Groups() {
 		if grp["displayName"] == name {

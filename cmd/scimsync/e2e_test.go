@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/scimserver"
+	"github.com/scimsync/scimsync/internal/testenv/scimmy"
 )
 
 const (
@@ -45,18 +46,18 @@ func binary(t *testing.T) string {
 // e2eEnv is an emulated tenant, a SCIMMY target and a job configuration pointing at both.
 type e2eEnv struct {
 	bin    string
-	graph  *graphtest.Server
-	tenant *graphtest.Tenant
-	scimmy *scimtest.SCIMMY
+	graph  *graphapi.Server
+	tenant *graphapi.Tenant
+	scimmy *scimmy.Server
 	cfg    string
 	dir    string
 }
 
 func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
-	e := &e2eEnv{bin: binary(t), dir: t.TempDir(), tenant: graphtest.SampleTenant()}
-	e.graph = graphtest.StartForTest(t, e.tenant, graphtest.Options{PageSize: 7})
-	e.scimmy = scimtest.SCIMMYForTest(t)
+	e := &e2eEnv{bin: binary(t), dir: t.TempDir(), tenant: graphapi.SampleTenant()}
+	e.graph = graphapi.StartForTest(t, e.tenant, graphapi.Options{PageSize: 7})
+	e.scimmy = scimmy.ForTest(t)
 	ca := filepath.Join(e.dir, "ca.pem")
 	if err := e.graph.WriteCA(ca); err != nil {
 		t.Fatal(err)
@@ -166,8 +167,8 @@ func expectedUsers(t *Tenant) map[string]expectedUser {
 	return out
 }
 
-// Tenant aliases graphtest.Tenant for brevity.
-type Tenant = graphtest.Tenant
+// Tenant aliases graphapi.Tenant for brevity.
+type Tenant = graphapi.Tenant
 
 func s(v any) string {
 	if v == nil {
@@ -349,14 +350,14 @@ func TestEndToEndValidateReportsFileLineKey(t *testing.T) {
 	}
 }
 
-func createRaw(t *testing.T, sc *scimtest.SCIMMY, body map[string]any) string {
+func createRaw(t *testing.T, sc *scimmy.Server, body map[string]any) string {
 	t.Helper()
 	return createResource(t, sc, "Users", body)
 }
 
 // createResource creates a user or group directly in SCIMMY (endpoint "Users" or "Groups"), as
 // something that exists in the target before scimsync ever runs.
-func createResource(t *testing.T, sc *scimtest.SCIMMY, endpoint string, body map[string]any) string {
+func createResource(t *testing.T, sc *scimmy.Server, endpoint string, body map[string]any) string {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, sc.URL()+"/"+endpoint, bytes.NewReader(b))
@@ -375,7 +376,7 @@ func createResource(t *testing.T, sc *scimtest.SCIMMY, endpoint string, body map
 	return s(out["id"])
 }
 
-func dumpUsers(t *testing.T, sc *scimtest.SCIMMY) map[string]map[string]any {
+func dumpUsers(t *testing.T, sc *scimmy.Server) map[string]map[string]any {
 	t.Helper()
 	users, _, err := sc.Dump(context.Background())
 	if err != nil {
@@ -395,7 +396,7 @@ func dumpUsers(t *testing.T, sc *scimtest.SCIMMY) map[string]map[string]any {
 // TestEndToEndDaemon runs `scimsync run`: the first cycle at start, more on the schedule, a clean stop
 // on SIGTERM, and a state file that `status` reads afterwards.
 func TestEndToEndDaemon(t *testing.T) {
-	l := newLocalTarget(t, scimtest.Options{Token: "daemon-token"})
+	l := newLocalTarget(t, scimserver.Options{Token: "daemon-token"})
 	bin, dir, target := l.bin, l.dir, l.target
 	metricsAddr := freeAddr(t)
 	cfg := filepath.Join(dir, "job.yaml")
@@ -519,7 +520,7 @@ func (s *syncBuffer) String() string {
 // TestEndToEndTestConnection runs `test-connection` against the emulated Graph and an in-process
 // target: ok with the right token, exit 3 naming the target with a wrong one.
 func TestEndToEndTestConnection(t *testing.T) {
-	l := newLocalTarget(t, scimtest.Options{Token: "right-token"})
+	l := newLocalTarget(t, scimserver.Options{Token: "right-token"})
 	bin, dir, g := l.bin, l.dir, l.graph
 	for _, scope := range []string{"assigned", "all"} {
 		cfg := filepath.Join(dir, scope+".yaml")
@@ -561,7 +562,7 @@ state: %s
 func TestEndToEndCrashMidCycleCreatesNoDuplicate(t *testing.T) {
 	var mu sync.Mutex
 	slow, posts := true, 0
-	l := newLocalTarget(t, scimtest.Options{Token: "crash-token", Fault: func(r *http.Request) *scimtest.Fault {
+	l := newLocalTarget(t, scimserver.Options{Token: "crash-token", Fault: func(r *http.Request) *scimserver.Fault {
 		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Users") {
 			return nil
 		}
@@ -569,7 +570,7 @@ func TestEndToEndCrashMidCycleCreatesNoDuplicate(t *testing.T) {
 		defer mu.Unlock()
 		posts++
 		if slow {
-			return &scimtest.Fault{Delay: 300 * time.Millisecond}
+			return &scimserver.Fault{Delay: 300 * time.Millisecond}
 		}
 		return nil
 	}})
@@ -645,7 +646,7 @@ func freeAddr(t *testing.T) string {
 
 // emulatedSource is the source section of a job that reads the emulated tenant g, with the client
 // secret given by credential ("secretFile: PATH" or "secretEnv: NAME").
-func emulatedSource(g *graphtest.Server, servicePrincipalID, ca, credential string) string {
+func emulatedSource(g *graphapi.Server, servicePrincipalID, ca, credential string) string {
 	return fmt.Sprintf(`source:
   tenantId: %s
   clientId: 11111111-2222-3333-4444-555555555555
@@ -661,18 +662,18 @@ func emulatedSource(g *graphtest.Server, servicePrincipalID, ca, credential stri
 // the binary that need no third-party server; source is the job's source section for them.
 type localTarget struct {
 	bin, dir string
-	tenant   *graphtest.Tenant
-	graph    *graphtest.Server
-	target   *scimtest.Server
+	tenant   *graphapi.Tenant
+	graph    *graphapi.Server
+	target   *scimserver.Server
 	url      string
 	source   string
 }
 
-func newLocalTarget(t *testing.T, o scimtest.Options) *localTarget {
+func newLocalTarget(t *testing.T, o scimserver.Options) *localTarget {
 	t.Helper()
-	l := &localTarget{bin: binary(t), dir: t.TempDir(), tenant: graphtest.SampleTenant()}
-	l.graph = graphtest.StartForTest(t, l.tenant, graphtest.Options{})
-	l.target = scimtest.New(o)
+	l := &localTarget{bin: binary(t), dir: t.TempDir(), tenant: graphapi.SampleTenant()}
+	l.graph = graphapi.StartForTest(t, l.tenant, graphapi.Options{})
+	l.target = scimserver.New(o)
 	l.url = l.target.Start()
 	t.Cleanup(l.target.Close)
 	ca := filepath.Join(l.dir, "ca.pem")

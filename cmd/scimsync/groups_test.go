@@ -3,7 +3,7 @@ package main
 // Tests of the issue "Groups, memberships and manager references", against the third-party SCIM
 // server SCIMMY.
 //
-// Each test drives a small emulated tenant (graphtest) between cycles. Cycles run in-process
+// Each test drives a small emulated tenant (graphapi) between cycles. Cycles run in-process
 // (loadConfig + openJob + job.cycle) on a job configuration written to a file as the daemon reads it,
 // with the Gong preset (whose group mappings make groups provisioned) and compatibility strict.
 // Assertions never go through scimsync's own state: the target's state is SCIMMY's raw stored JSON
@@ -36,8 +36,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/internal/testenv/scimmy"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -94,13 +94,13 @@ func grpUser(id, name, dept string, enabled bool) map[string]any {
 	}
 }
 
-func grpServicePrincipal() graphtest.ServicePrincipal {
-	return graphtest.ServicePrincipal{ID: grpSP, AppID: "a5a5a5a5-0000-4000-8000-0000000000fe", DisplayName: "Gong"}
+func grpServicePrincipal() graphapi.ServicePrincipal {
+	return graphapi.ServicePrincipal{ID: grpSP, AppID: "a5a5a5a5-0000-4000-8000-0000000000fe", DisplayName: "Gong"}
 }
 
 // grpTenant builds the group tenant described above.
-func grpTenant() *graphtest.Tenant {
-	return &graphtest.Tenant{
+func grpTenant() *graphapi.Tenant {
+	return &graphapi.Tenant{
 		Users: []map[string]any{
 			grpUser(grpAnn, "ann", "Sales", true),
 			grpUser(grpBen, "ben", "Sales", true),
@@ -110,14 +110,14 @@ func grpTenant() *graphtest.Tenant {
 			grpUser(grpFay, "fay", "Sales", true),
 			grpUser(grpGus, "gus", "Sales", true),
 		},
-		Groups: []graphtest.Group{
+		Groups: []graphapi.Group{
 			{ID: grpSales, DisplayName: "Sales Team", SecurityEnabled: true, Members: []string{grpBen, grpCat, grpDan, grpEve, grpNested}},
 			{ID: grpDesk, DisplayName: "Deal Desk", SecurityEnabled: true, Members: []string{grpAnn, grpCat, grpFay}},
 			{ID: grpNested, DisplayName: "Nested Crew", SecurityEnabled: true, Members: []string{grpGus}},
 			{ID: grpUnassigned, DisplayName: "Unassigned Group", SecurityEnabled: true, Members: []string{grpAnn}},
 		},
 		ServicePrincipal: grpServicePrincipal(),
-		Assignments: []graphtest.Assignment{
+		Assignments: []graphapi.Assignment{
 			{PrincipalID: grpAnn, PrincipalType: "User"},
 			{PrincipalID: grpSales, PrincipalType: "Group"},
 			{PrincipalID: grpDesk, PrincipalType: "Group"},
@@ -127,7 +127,7 @@ func grpTenant() *graphtest.Tenant {
 
 // grpOptions are the job and emulator settings a test varies.
 type grpOptions struct {
-	tenant *graphtest.Tenant
+	tenant *graphapi.Tenant
 	// salesOnly adds the users scoping filter department EQUALS Sales.
 	salesOnly bool
 	// actions is the YAML flow mapping of the actions key, e.g. "{delete: false}"; empty: default.
@@ -226,8 +226,8 @@ func grpParsePatch(t *testing.T, body []byte) grpMemberOps {
 type grpEnv struct {
 	t      *testing.T
 	ctx    context.Context
-	graph  *graphtest.Server
-	scimmy *scimtest.SCIMMY
+	graph  *graphapi.Server
+	scimmy *scimmy.Server
 	rec    *scimRecorder
 	dir    string
 	o      grpOptions
@@ -249,8 +249,8 @@ func newGrpEnv(t *testing.T, o grpOptions) *grpEnv {
 		o.pageSize = 3
 	}
 	e := &grpEnv{t: t, ctx: context.Background(), dir: t.TempDir(), o: o}
-	e.graph = graphtest.StartForTest(t, o.tenant, graphtest.Options{PageSize: o.pageSize})
-	e.scimmy = scimtest.SCIMMYForTest(t)
+	e.graph = graphapi.StartForTest(t, o.tenant, graphapi.Options{PageSize: o.pageSize})
+	e.scimmy = scimmy.ForTest(t)
 	var scimURL string
 	e.rec, scimURL = startRecorder(t, e.scimmy.URL())
 	ca := filepath.Join(e.dir, "ca.pem")
@@ -381,7 +381,7 @@ func (e *grpEnv) dump() (map[string]map[string]any, map[string]map[string]any) {
 }
 
 // stats returns SCIMMY's request counts.
-func (e *grpEnv) stats() scimtest.SCIMMYStats {
+func (e *grpEnv) stats() scimmy.Stats {
 	e.t.Helper()
 	st, err := e.scimmy.Stats(e.ctx)
 	if err != nil {
@@ -714,15 +714,15 @@ func TestGroupsLargeGroup(t *testing.T) {
 		t.Skip("5,000 users against SCIMMY")
 	}
 	const n, batch = 5000, 250
-	tenant := &graphtest.Tenant{ServicePrincipal: grpServicePrincipal()}
-	big := graphtest.Group{ID: "7a000000-0000-4000-8000-0000000000b1", DisplayName: "Everyone", SecurityEnabled: true}
+	tenant := &graphapi.Tenant{ServicePrincipal: grpServicePrincipal()}
+	big := graphapi.Group{ID: "7a000000-0000-4000-8000-0000000000b1", DisplayName: "Everyone", SecurityEnabled: true}
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("7b000000-0000-4000-8000-%012d", i)
 		tenant.Users = append(tenant.Users, grpUser(id, fmt.Sprintf("user%04d", i), "Sales", true))
 		big.Members = append(big.Members, id)
 	}
-	tenant.Groups = []graphtest.Group{big}
-	tenant.Assignments = []graphtest.Assignment{{PrincipalID: big.ID, PrincipalType: "Group"}}
+	tenant.Groups = []graphapi.Group{big}
+	tenant.Assignments = []graphapi.Assignment{{PrincipalID: big.ID, PrincipalType: "Group"}}
 	e := newGrpEnv(t, grpOptions{tenant: tenant, batch: batch, pageSize: 100})
 
 	start := time.Now()
@@ -808,15 +808,15 @@ const (
 	grpRay = "8e000000-0000-4000-8000-000000000015"
 )
 
-func grpChainTenant(order ...string) *graphtest.Tenant {
+func grpChainTenant(order ...string) *graphapi.Tenant {
 	names := map[string]string{grpMia: "mia", grpNoa: "noa", grpOli: "oli"}
-	t := &graphtest.Tenant{
+	t := &graphapi.Tenant{
 		Managers:         map[string]string{grpNoa: grpMia, grpOli: grpNoa},
 		ServicePrincipal: grpServicePrincipal(),
 	}
 	for _, id := range order {
 		t.Users = append(t.Users, grpUser(id, names[id], "Sales", true))
-		t.Assignments = append(t.Assignments, graphtest.Assignment{PrincipalID: id, PrincipalType: "User"})
+		t.Assignments = append(t.Assignments, graphapi.Assignment{PrincipalID: id, PrincipalType: "User"})
 	}
 	return t
 }
@@ -897,11 +897,11 @@ func TestGroupsManagerRemoved(t *testing.T) {
 // Scenario 7: a manager out of scope is left out; once the manager is assigned, the next cycle creates
 // them and links the report.
 func TestGroupsManagerComesIntoScope(t *testing.T) {
-	tenant := &graphtest.Tenant{
+	tenant := &graphapi.Tenant{
 		Users:            []map[string]any{grpUser(grpRay, "ray", "Sales", true), grpUser(grpPia, "pia", "Sales", true)},
 		Managers:         map[string]string{grpRay: grpPia},
 		ServicePrincipal: grpServicePrincipal(),
-		Assignments:      []graphtest.Assignment{{PrincipalID: grpRay, PrincipalType: "User"}},
+		Assignments:      []graphapi.Assignment{{PrincipalID: grpRay, PrincipalType: "User"}},
 	}
 	e := newGrpEnv(t, grpOptions{tenant: tenant})
 	e.cycle("initial")
@@ -955,12 +955,12 @@ func TestGroupsDeletedOrUnassigned(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		actions string
-		remove  func(*graphtest.Server) error
+		remove  func(*graphapi.Server) error
 	}{
-		{"deleted with Delete on", "", func(g *graphtest.Server) error { return g.DeleteGroup(grpDesk) }},
-		{"deleted with Delete off", "{delete: false}", func(g *graphtest.Server) error { return g.DeleteGroup(grpDesk) }},
-		{"unassigned with Delete on", "", func(g *graphtest.Server) error { return g.Unassign(grpDesk) }},
-		{"unassigned with Delete off", "{delete: false}", func(g *graphtest.Server) error { return g.Unassign(grpDesk) }},
+		{"deleted with Delete on", "", func(g *graphapi.Server) error { return g.DeleteGroup(grpDesk) }},
+		{"deleted with Delete off", "{delete: false}", func(g *graphapi.Server) error { return g.DeleteGroup(grpDesk) }},
+		{"unassigned with Delete on", "", func(g *graphapi.Server) error { return g.Unassign(grpDesk) }},
+		{"unassigned with Delete off", "{delete: false}", func(g *graphapi.Server) error { return g.Unassign(grpDesk) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newGrpEnv(t, grpOptions{salesOnly: true, actions: tc.actions})
@@ -1009,7 +1009,7 @@ func TestGroupsUnmanagedGroupUntouched(t *testing.T) {
 	must(t, e.graph.AddMember(grpSales, grpAnn))
 	must(t, e.graph.RenameGroup(grpSales, "Sales Team West"))
 	must(t, e.graph.DeleteGroup(grpDesk))
-	_, err := e.graph.CreateGroup(graphtest.Group{ID: "6e000000-0000-4000-8000-0000000000a5", DisplayName: "Renewals",
+	_, err := e.graph.CreateGroup(graphapi.Group{ID: "6e000000-0000-4000-8000-0000000000a5", DisplayName: "Renewals",
 		SecurityEnabled: true, Members: []string{grpAnn, grpBen}})
 	must(t, err)
 	must(t, e.graph.Assign("6e000000-0000-4000-8000-0000000000a5", "Group"))

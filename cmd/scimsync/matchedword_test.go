@@ -9,15 +9,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 )
 
 // TestEndToEndOneWordForMatched: a pre-existing target account linked by the matching attributes is
 // called "matched" everywhere a person reads about it (the dry run, the summary, the JSON log lines,
 // status, the provisioning log), and "adopt" appears nowhere.
 func TestEndToEndOneWordForMatched(t *testing.T) {
-	l := newLocalTarget(t, scimtest.Options{Token: "word-token"})
+	l := newLocalTarget(t, scimserver.Options{Token: "word-token"})
 	const upn = "megan.bowen@contoso.example"
 	if err := l.target.Seed(scimclient.Resource{"userName": upn, "active": true, "title": "Stale title"}); err != nil {
 		t.Fatal(err)

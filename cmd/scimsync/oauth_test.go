@@ -20,9 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/scimserver"
+	"github.com/scimsync/scimsync/internal/testenv/oidcprovider"
 	"github.com/scimsync/scimsync/store"
-	"github.com/scimsync/scimsync/targetauth/oauthtest"
 )
 
 // oauthEnv is an OAuth-protected target: the emulated tenant, the in-process SCIM target behind a
@@ -30,9 +30,9 @@ import (
 // endpoint, and an SMTP sink for the failure emails.
 type oauthEnv struct {
 	*localTarget
-	p      *oauthtest.Provider
-	guard  *oauthtest.Guard
-	gate   *oauthtest.Gate
+	p      *oidcprovider.Provider
+	guard  *oidcprovider.Guard
+	gate   *oidcprovider.Gate
 	mail   *mailSink
 	cfg    string
 	state  string
@@ -44,13 +44,13 @@ type oauthEnv struct {
 
 func newOAuthEnv(t *testing.T, auth string) *oauthEnv {
 	t.Helper()
-	e := &oauthEnv{localTarget: newLocalTarget(t, scimtest.Options{Token: "behind-the-guard"})}
+	e := &oauthEnv{localTarget: newLocalTarget(t, scimserver.Options{Token: "behind-the-guard"})}
 	// Access tokens live an hour, so that only the test's deliberate expiry (Guard.ExpireAfter) makes
 	// scimsync refresh, however slow the machine.
-	e.p = oauthtest.StartForTest(t, oauthtest.Options{AccessTokenTTL: time.Hour})
-	e.guard = oauthtest.NewGuard(e.p, e.url, "behind-the-guard")
+	e.p = oidcprovider.StartForTest(t, oidcprovider.Options{AccessTokenTTL: time.Hour})
+	e.guard = oidcprovider.NewGuard(e.p, e.url, "behind-the-guard")
 	t.Cleanup(e.guard.Close)
-	e.gate = oauthtest.NewGate(e.p)
+	e.gate = oidcprovider.NewGate(e.p)
 	t.Cleanup(e.gate.Close)
 	e.mail = startMailSink(t)
 	e.key = make([]byte, 32)
@@ -58,7 +58,7 @@ func newOAuthEnv(t *testing.T, auth string) *oauthEnv {
 	e.state = filepath.Join(e.dir, "state.db")
 	e.cfg = filepath.Join(e.dir, "job.yaml")
 	e.env = append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TOKEN_KEY="+hex.EncodeToString(e.key),
-		"E2E_CLIENT_SECRET="+e.p.Secret(oauthtest.CCBasic))
+		"E2E_CLIENT_SECRET="+e.p.Secret(oidcprovider.CCBasic))
 	if err := os.WriteFile(e.cfg, []byte(fmt.Sprintf(`name: oauth
 %starget:
   url: %s
@@ -138,7 +138,7 @@ func (e *oauthEnv) authorize(t *testing.T, paste bool) string {
 		_ = cmd.Wait()
 		t.Fatalf("authorize printed no URL:\n%s%s", out.String(), stderr.String())
 	}
-	redirect, err := oauthtest.Consent(ctx, authURL)
+	redirect, err := oidcprovider.Consent(ctx, authURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func (e *oauthEnv) authorize(t *testing.T, paste bool) string {
 		if _, err := io.WriteString(stdin, redirect+"\n"); err != nil {
 			t.Fatal(err)
 		}
-	} else if code, page, err := oauthtest.Deliver(ctx, redirect); err != nil || code != 200 {
+	} else if code, page, err := oidcprovider.Deliver(ctx, redirect); err != nil || code != 200 {
 		t.Fatalf("callback answered %d %q: %v", code, page, err)
 	}
 	_, _ = io.Copy(io.Discard, io.TeeReader(stdout, &out))
@@ -191,7 +191,7 @@ func (e *oauthEnv) checkNoSecrets(t *testing.T, refreshTokens ...string) {
 		out += string(m)
 	}
 	secrets := map[string]string{"encryption key": hex.EncodeToString(e.key)}
-	for _, id := range []string{oauthtest.CCBasic, oauthtest.ACConfidential} {
+	for _, id := range []string{oidcprovider.CCBasic, oidcprovider.ACConfidential} {
 		secrets["client secret of "+id] = e.p.Secret(id)
 	}
 	for i, rt := range refreshTokens {
@@ -217,14 +217,14 @@ func (e *oauthEnv) checkNoSecrets(t *testing.T, refreshTokens ...string) {
 	}
 }
 
-func authCodeSection(e *oauthtest.Provider, tokenURL string) string {
+func authCodeSection(e *oidcprovider.Provider, tokenURL string) string {
 	return fmt.Sprintf(`    type: oauth2AuthorizationCode
     authorizeUrl: %s
     tokenUrl: %s
     clientId: %s
     scopes: [%s]
     redirectPort: 0
-    encryptionKeyEnv: E2E_TOKEN_KEY`, e.AuthorizeURL(), tokenURL, oauthtest.ACPublic, oauthtest.Scope)
+    encryptionKeyEnv: E2E_TOKEN_KEY`, e.AuthorizeURL(), tokenURL, oidcprovider.ACPublic, oidcprovider.Scope)
 }
 
 // TestOAuthClientCredentials: a sync through the guard with a client credentials token, a token that
@@ -235,7 +235,7 @@ func TestOAuthClientCredentials(t *testing.T) {
     tokenUrl: %s
     clientId: %s
     clientSecretEnv: E2E_CLIENT_SECRET
-    scopes: [%s]`, "TOKENURL", oauthtest.CCBasic, oauthtest.Scope))
+    scopes: [%s]`, "TOKENURL", oidcprovider.CCBasic, oidcprovider.Scope))
 	// The env's own provider issues the tokens; rewrite the placeholder now that it is known.
 	rewrite(t, e.cfg, "TOKENURL", e.p.TokenURL())
 	if code, out := e.run(t, "test-connection"); code != 0 || !strings.Contains(out, "target "+e.guard.URL()+": ok") {
@@ -251,7 +251,7 @@ func TestOAuthClientCredentials(t *testing.T) {
 	if accepted, denied := e.guard.Tokens(); denied < 1 || accepted < 2 {
 		t.Fatalf("accepted %d tokens, denied %d requests; want the expired token refused and a new one accepted", accepted, denied)
 	}
-	if code, out := e.run(t, "status"); code != 0 || !strings.Contains(out, "oauth2ClientCredentials: client "+oauthtest.CCBasic) {
+	if code, out := e.run(t, "status"); code != 0 || !strings.Contains(out, "oauth2ClientCredentials: client "+oidcprovider.CCBasic) {
 		t.Fatalf("status: exit %d\n%s", code, out)
 	}
 	e.env = append(e.env, "E2E_CLIENT_SECRET=wrong-secret-abcdef0123456789")

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 )
 
 // TestEndToEndReloadEverything: SIGHUP applies the schedule, the logging level and format and the
@@ -23,7 +23,7 @@ import (
 // naming the key. Everything is observed from outside: the log lines on stderr, and the metrics
 // listeners over HTTP (the old address stops answering, the new one counts the cycles).
 func TestEndToEndReloadEverything(t *testing.T) {
-	l := newLocalTarget(t, scimtest.Options{Token: "reload-token"})
+	l := newLocalTarget(t, scimserver.Options{Token: "reload-token"})
 	state := filepath.Join(l.dir, "state.db")
 	cfg := filepath.Join(l.dir, "job.yaml")
 	write := func(schedule, logging, listen, statePath string) {

@@ -25,8 +25,9 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/scimserver"
+	"github.com/scimsync/scimsync/internal/testenv/scimmy"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -44,7 +45,7 @@ const (
 
 // Target kinds of the scale benchmarks.
 const (
-	kindGo     = "scimtest"
+	kindGo     = "scimserver"
 	kindSCIMMY = "scimmy"
 )
 
@@ -68,16 +69,16 @@ func startScaleTarget(b *testing.B, kind string) *scaleTarget {
 	b.Helper()
 	switch kind {
 	case kindGo:
-		srv := scimtest.New(scimtest.Options{Token: scaleToken})
+		srv := scimserver.New(scimserver.Options{Token: scaleToken})
 		url := srv.Start()
 		return &scaleTarget{kind: kind, url: url, token: scaleToken, compat: "default",
 			requests: srv.TotalRequests, endpoints: srv.Requests, close: srv.Close}
 	case kindSCIMMY:
-		sc, err := scimtest.StartSCIMMY(context.Background(), scimtest.SCIMMYOptions{})
+		sc, err := scimmy.Start(context.Background(), scimmy.Options{})
 		if err != nil {
 			b.Fatalf("SCIMMY unavailable (needs node >= 18; `make scimmy-deps`): %v", err)
 		}
-		stats := func() scimtest.SCIMMYStats {
+		stats := func() scimmy.Stats {
 			st, err := sc.Stats(context.Background())
 			if err != nil {
 				b.Fatalf("SCIMMY stats: %v", err)
@@ -162,23 +163,23 @@ func (c *applyClock) span(kind string) (time.Time, time.Duration) {
 // scaleJob is an emulated Graph tenant and a job wired through the real config path (YAML, loadConfig,
 // openJob), so the benchmark measures exactly what `scimsync sync` runs.
 type scaleJob struct {
-	graph *graphtest.Server
+	graph *graphapi.Server
 	job   *job
 	clock *applyClock
 }
 
 // newScaleJob starts the emulated Graph for tenant and opens a job that syncs every user (scope all,
 // Gong preset, groups off) into tgt at scaleConcurrency with no rate limit.
-func newScaleJob(b *testing.B, tenant *graphtest.Tenant, tgt *scaleTarget) *scaleJob {
+func newScaleJob(b *testing.B, tenant *graphapi.Tenant, tgt *scaleTarget) *scaleJob {
 	b.Helper()
-	g := graphtest.NewServer(tenant, graphtest.Options{PageSize: scaleGraphPageSize})
+	g := graphapi.NewServer(tenant, graphapi.Options{PageSize: scaleGraphPageSize})
 	g.Start()
 	return openScaleJob(b, g, tenant, tgt, b.TempDir(), false)
 }
 
 // openScaleJob writes the job YAML into dir and opens the job on an already running emulated Graph,
 // so a second job with groups switched on can continue from the first one's state file.
-func openScaleJob(b *testing.B, g *graphtest.Server, tenant *graphtest.Tenant, tgt *scaleTarget, dir string, groups bool) *scaleJob {
+func openScaleJob(b *testing.B, g *graphapi.Server, tenant *graphapi.Tenant, tgt *scaleTarget, dir string, groups bool) *scaleJob {
 	b.Helper()
 	ca := filepath.Join(dir, "ca.pem")
 	if err := g.WriteCA(ca); err != nil {
@@ -301,7 +302,7 @@ const cycleProfileEnv = "SCIMSYNC_BENCH_CYCLE_PROFILE"
 
 // startCycleProfile starts the per-cycle CPU profile when cycleProfileEnv is set and returns the
 // function that stops it; the file is named after the benchmark, e.g.
-// BenchmarkScaleInitialSync_target=scimtest.cpu.pprof.
+// BenchmarkScaleInitialSync_target=scimserver.cpu.pprof.
 func startCycleProfile(b *testing.B) func() {
 	dir := os.Getenv(cycleProfileEnv)
 	if dir == "" {
@@ -454,7 +455,7 @@ func counts(m map[string]int64) string {
 
 // rawFigures is what the raw load client reached.
 type rawFigures struct {
-	scimtest.LoadResult
+	scimserver.LoadResult
 	// cpu is the process CPU the load took; for the in-process target it includes the server's.
 	cpu time.Duration
 }
@@ -466,7 +467,7 @@ func rawRate(b *testing.B, kind string, n int) rawFigures {
 	tgt := startScaleTarget(b, kind)
 	defer tgt.close()
 	cpuBefore := cpuTime()
-	res, err := scimtest.RawCreateLoad(context.Background(), tgt.url, tgt.token, n, scaleConcurrency)
+	res, err := scimserver.RawCreateLoad(context.Background(), tgt.url, tgt.token, n, scaleConcurrency)
 	if err != nil {
 		b.Fatalf("raw load against %s: %v", kind, err)
 	}
@@ -477,13 +478,13 @@ func rawRate(b *testing.B, kind string, n int) rawFigures {
 // users per second with the raw write rate of the same target type at the same concurrency.
 func BenchmarkScaleInitialSync(b *testing.B) {
 	const users = 10000
-	tenant := graphtest.GenerateTenant(users, 1)
+	tenant := graphapi.GenerateTenant(users, 1)
 	for _, tc := range []struct {
 		kind  string
 		rawN  int // raw creates; fewer for SCIMMY to keep the run short
 		label string
 	}{
-		{kindGo, 10000, "in-process Go target (scimtest)"},
+		{kindGo, 10000, "in-process Go target (scimserver)"},
 		{kindSCIMMY, 3000, "SCIMMY (Node.js, third party)"},
 	} {
 		b.Run("target="+tc.kind, func(b *testing.B) {
@@ -559,7 +560,7 @@ func BenchmarkScaleIncremental(b *testing.B) {
 			}
 			b.StopTimer()
 			t0 := time.Now()
-			tenant := graphtest.GenerateTenant(users, 1)
+			tenant := graphapi.GenerateTenant(users, 1)
 			var enabled []string
 			for _, u := range tenant.Users {
 				if u["accountEnabled"] == true {
@@ -574,7 +575,7 @@ func BenchmarkScaleIncremental(b *testing.B) {
 			probe := startMemProbe()
 			first := sj.runCycle(b, tgt, false)
 			mem := probe.finish()
-			fmt.Printf("\n== incremental cycles, %d generated users, in-process Go target (scimtest) ==\n", users)
+			fmt.Printf("\n== incremental cycles, %d generated users, in-process Go target (scimserver) ==\n", users)
 			fmt.Printf("  setup (excluded): generate tenant + start emulators %.1f s; initial cycle %.1f s "+
 				"(apply %.1f s, %.0f users/s; %d created, %d requests)\n",
 				genTime.Seconds(), first.wall.Seconds(), first.apply.Seconds(),
@@ -642,8 +643,8 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // groupTenant is the 10,000-user generated tenant with its groups replaced by nGroups groups of
 // perGroup enabled users each (consecutive blocks of the enabled users, wrapping around), so every
 // membership is one the engine must send. Its assignments are dropped: the job's scope is all.
-func groupTenant(users, nGroups, perGroup int) *graphtest.Tenant {
-	t := graphtest.GenerateTenant(users, 1)
+func groupTenant(users, nGroups, perGroup int) *graphapi.Tenant {
+	t := graphapi.GenerateTenant(users, 1)
 	var enabled []string
 	for _, u := range t.Users {
 		if u["accountEnabled"] == true {
@@ -651,13 +652,13 @@ func groupTenant(users, nGroups, perGroup int) *graphtest.Tenant {
 		}
 	}
 	t.Assignments = nil
-	t.Groups = make([]graphtest.Group, nGroups)
+	t.Groups = make([]graphapi.Group, nGroups)
 	for g := range t.Groups {
 		members := make([]string, perGroup)
 		for j := range members {
 			members[j] = enabled[(g*perGroup+j)%len(enabled)]
 		}
-		t.Groups[g] = graphtest.Group{ID: fmt.Sprintf("6a000000-0000-4000-8000-%012d", g),
+		t.Groups[g] = graphapi.Group{ID: fmt.Sprintf("6a000000-0000-4000-8000-%012d", g),
 			DisplayName: fmt.Sprintf("Scale Group %04d", g), SecurityEnabled: true, Members: members}
 	}
 	return t
@@ -675,7 +676,7 @@ func BenchmarkScaleGroupMemberships(b *testing.B) {
 	var sumWall time.Duration
 	for i := 0; i < b.N; i++ {
 		tgt := startScaleTarget(b, kindGo)
-		g := graphtest.NewServer(tenant, graphtest.Options{PageSize: scaleGraphPageSize})
+		g := graphapi.NewServer(tenant, graphapi.Options{PageSize: scaleGraphPageSize})
 		g.Start()
 		dir := b.TempDir()
 		usersOnly := openScaleJob(b, g, tenant, tgt, dir, false)
@@ -690,7 +691,7 @@ func BenchmarkScaleGroupMemberships(b *testing.B) {
 
 		memberships := nGroups * perGroup
 		aim := nGroups + (memberships+scaleMemberBatch-1)/scaleMemberBatch
-		fmt.Printf("\n== %d groups holding %d memberships (%d users) into the in-process Go target (scimtest), "+
+		fmt.Printf("\n== %d groups holding %d memberships (%d users) into the in-process Go target (scimserver), "+
 			"concurrency %d, memberBatchSize %d ==\n", nGroups, memberships, users, scaleConcurrency, scaleMemberBatch)
 		fmt.Printf("  setup (excluded): users-only initial cycle %.1f s, %d users created\n", setup.wall.Seconds(), setup.rep.Created)
 		fmt.Printf("  %-44s %10d created, %d adopted, %d members added (users: %d unchanged, %d updated)\n", "groups",
@@ -703,7 +704,7 @@ func BenchmarkScaleGroupMemberships(b *testing.B) {
 			float64(f.requests)/f.wall.Seconds())
 		fmt.Printf("  %-44s %10.0f groups/s  (group creates: apply groups phase)\n", "scimsync, apply groups phase",
 			float64(f.rep.Groups.Created+f.rep.Groups.Adopted)/f.groupApply.Seconds())
-		fmt.Printf("  %-44s %10.0f writes/s  (%d user creates in %.2f s, fresh scimtest)\n", "raw load client, same target type",
+		fmt.Printf("  %-44s %10.0f writes/s  (%d user creates in %.2f s, fresh scimserver)\n", "raw load client, same target type",
 			raw.PerSecond, raw.N, raw.Elapsed.Seconds())
 		mem.print()
 		if f.rep.MembersAdded != memberships || f.rep.Groups.Created+f.rep.Groups.Adopted != nGroups {

@@ -2,7 +2,7 @@ package main
 
 // Scenario tests of the issue "Incremental cycles, assignment scope and deprovisioning".
 //
-// Each test drives a small emulated tenant (graphtest) between cycles and checks the third-party SCIM
+// Each test drives a small emulated tenant (graphapi) between cycles and checks the third-party SCIM
 // server SCIMMY after each cycle. Cycles run in-process (loadConfig + openJob + job.cycle), with the
 // job configuration written to a file as the daemon reads it. Assertions never go through scimsync's
 // own code: the target's state is SCIMMY's raw stored JSON (Dump), its request counts come from
@@ -35,8 +35,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/scimsync/scimsync/graph/graphtest"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/internal/testenv/scimmy"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -92,8 +92,8 @@ func scenarioUser(id, name, given, surname, dept, title string, enabled bool) ma
 }
 
 // scenarioTenant builds the small tenant described above.
-func scenarioTenant() *graphtest.Tenant {
-	return &graphtest.Tenant{
+func scenarioTenant() *graphapi.Tenant {
+	return &graphapi.Tenant{
 		Users: []map[string]any{
 			scenarioUser(idAlice, "alice", "Alice", "Anders", "Sales", "Account Executive", true),
 			scenarioUser(idBob, "bob", "Bob", "Brown", "Engineering", "Software Engineer", true),
@@ -103,12 +103,12 @@ func scenarioTenant() *graphtest.Tenant {
 			scenarioUser(idFrank, "frank", "Frank", "Fischer", "Sales", "Sales Intern", false),
 		},
 		Managers: map[string]string{idBob: idAlice},
-		Groups: []graphtest.Group{
+		Groups: []graphapi.Group{
 			{ID: idSalesTeam, DisplayName: "Sales Team", SecurityEnabled: true, Members: []string{idCarol, idDave}},
 			{ID: idContractors, DisplayName: "Contractors", SecurityEnabled: true, Members: []string{idErin}},
 		},
-		ServicePrincipal: graphtest.ServicePrincipal{ID: idSP, AppID: "a990a990-0000-4000-8000-0000000000fe", DisplayName: "Gong"},
-		Assignments: []graphtest.Assignment{
+		ServicePrincipal: graphapi.ServicePrincipal{ID: idSP, AppID: "a990a990-0000-4000-8000-0000000000fe", DisplayName: "Gong"},
+		Assignments: []graphapi.Assignment{
 			{PrincipalID: idAlice, PrincipalType: "User"},
 			{PrincipalID: idBob, PrincipalType: "User"},
 			{PrincipalID: idFrank, PrincipalType: "User"},
@@ -352,8 +352,8 @@ func patchedAttrs(t *testing.T, body []byte) []string {
 type scenarioEnv struct {
 	t      *testing.T
 	ctx    context.Context
-	graph  *graphtest.Server
-	scimmy *scimtest.SCIMMY
+	graph  *graphapi.Server
+	scimmy *scimmy.Server
 	rec    *scimRecorder
 	dir    string
 	cfg    string
@@ -371,8 +371,8 @@ type scenarioEnv struct {
 func newScenario(t *testing.T, c scenarioConfig) *scenarioEnv {
 	t.Helper()
 	e := &scenarioEnv{t: t, ctx: context.Background(), dir: t.TempDir()}
-	e.graph = graphtest.StartForTest(t, scenarioTenant(), graphtest.Options{PageSize: 4})
-	e.scimmy = scimtest.SCIMMYForTest(t)
+	e.graph = graphapi.StartForTest(t, scenarioTenant(), graphapi.Options{PageSize: 4})
+	e.scimmy = scimmy.ForTest(t)
 	e.rec, e.scimURL = startRecorder(t, e.scimmy.URL())
 	e.ca = filepath.Join(e.dir, "ca.pem")
 	if err := e.graph.WriteCA(e.ca); err != nil {
@@ -472,7 +472,7 @@ func (e *scenarioEnv) dumpByName() map[string]map[string]any {
 	return dumpUsers(e.t, e.scimmy)
 }
 
-func (e *scenarioEnv) stats() scimtest.SCIMMYStats {
+func (e *scenarioEnv) stats() scimmy.Stats {
 	e.t.Helper()
 	st, err := e.scimmy.Stats(e.ctx)
 	if err != nil {
@@ -937,13 +937,13 @@ func TestScenarioExpiredDeltaToken(t *testing.T) {
 
 	rounds := []struct {
 		name    string
-		expiry  graphtest.Expiry
+		expiry  graphapi.Expiry
 		deleted string // short name of the user hard-deleted meanwhile
 		title   string // alice's new title
 	}{
-		{"410 Gone", graphtest.ExpireGone, "carol", "Title after 410"},
-		{"syncStateNotFound", graphtest.ExpireSyncStateNotFound, "dave", "Title after syncStateNotFound"},
-		{"resyncRequired", graphtest.ExpireResyncRequired, "", "Title after resyncRequired"},
+		{"410 Gone", graphapi.ExpireGone, "carol", "Title after 410"},
+		{"syncStateNotFound", graphapi.ExpireSyncStateNotFound, "dave", "Title after syncStateNotFound"},
+		{"resyncRequired", graphapi.ExpireResyncRequired, "", "Title after resyncRequired"},
 	}
 	idOf := map[string]string{"carol": idCarol, "dave": idDave}
 	for _, r := range rounds {

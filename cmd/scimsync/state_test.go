@@ -12,15 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/internal/testenv/pgserver"
 	"github.com/scimsync/scimsync/store"
-	"github.com/scimsync/scimsync/store/postgres/pgtest"
 )
 
 // The PostgreSQL server of this test process, started by the first test that needs one and stopped by
 // TestMain.
 var (
 	pgOnce sync.Once
-	pgSrv  *pgtest.Server
+	pgSrv  *pgserver.Server
 	pgErr  error
 )
 
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 // newPostgresEnv is newAdminEnv with the job's state in a fresh database of the test server.
 func newPostgresEnv(t *testing.T) *adminEnv {
 	t.Helper()
-	pgOnce.Do(func() { pgSrv, pgErr = pgtest.Start() })
+	pgOnce.Do(func() { pgSrv, pgErr = pgserver.Start() })
 	if pgErr != nil {
 		t.Fatal(pgErr)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -98,9 +98,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	held, release := make(chan struct{}), make(chan struct{})
 	var posts atomic.Int32
 	var refuse atomic.Bool
-	fault := func(r *http.Request) *scimtest.Fault {
+	fault := func(r *http.Request) *scimserver.Fault {
 		if refuse.Load() {
-			return &scimtest.Fault{Status: http.StatusUnauthorized, Body: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"401","detail":"the bearer token was revoked"}`}
+			return &scimserver.Fault{Status: http.StatusUnauthorized, Body: `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"401","detail":"the bearer token was revoked"}`}
 		}
 		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Users") && posts.Add(1) == heldAt {
 			close(held)

@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/scimclient/scimtest"
+	"github.com/scimsync/scimsync/emulator/scimserver"
 )
 
 // TestEndToEndSystemdNotify runs the daemon with a notify socket and a watchdog, as systemd does for
 // Type=notify and WatchdogSec=, and reads what it reports: READY=1, STATUS= lines around a cycle,
 // WATCHDOG=1 pings, and STOPPING=1 on SIGTERM.
 func TestEndToEndSystemdNotify(t *testing.T) {
-	l := newLocalTarget(t, scimtest.Options{Token: "sd-token"})
+	l := newLocalTarget(t, scimserver.Options{Token: "sd-token"})
 	cfg := filepath.Join(l.dir, "job.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("name: sd\n%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN}\nusers: {preset: gong}\nschedule: \"@every 1h\"\nstate: %s\nlogging: {level: warn, format: json}\n",
 		l.source, l.url, filepath.Join(l.dir, "state.db"))), 0o600); err != nil {

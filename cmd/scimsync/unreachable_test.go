@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -17,9 +17,9 @@ import (
 // accepts them and never answers, ends with exit 3 after a bounded number of connections, records no
 // watermark and quarantines nothing.
 func TestEndToEndUnreachableTargetAborts(t *testing.T) {
-	l := newLocalTarget(t, scimtest.Options{Token: "t"})
+	l := newLocalTarget(t, scimserver.Options{Token: "t"})
 	closed := freeAddr(t)
-	silent, conns := scimtest.Silent(t)
+	silent, conns := scimserver.Silent(t)
 	for name, addr := range map[string]string{"connection refused": closed, "accepts, never answers": silent} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -7,22 +7,22 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/scimsync/scimsync/internal/testenv/pgserver"
 	"github.com/scimsync/scimsync/store"
-	"github.com/scimsync/scimsync/store/postgres/pgtest"
 	"github.com/scimsync/scimsync/store/statetest"
 )
 
 // srv is the one PostgreSQL server of this test process; shared is one database every test uses
 // (each under its own job names, which tests the job separation as a side effect).
 var (
-	srv    *pgtest.Server
+	srv    *pgserver.Server
 	shared *DB
 	jobs   atomic.Int64
 )
 
 func TestMain(m *testing.M) {
 	var err error
-	srv, err = pgtest.Start()
+	srv, err = pgserver.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start PostgreSQL:", err)
 		os.Exit(1)

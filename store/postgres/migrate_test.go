@@ -10,8 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/scimsync/scimsync/internal/testenv/pgserver"
 	"github.com/scimsync/scimsync/store"
-	"github.com/scimsync/scimsync/store/postgres/pgtest"
 	"github.com/scimsync/scimsync/store/statetest"
 )
 
@@ -192,7 +192,7 @@ func TestLeastPrivilegedRole(t *testing.T) {
 	}
 	defer dba.Close(ctx)
 	// Without the schema the role cannot start, and says what the DBA must do.
-	u := strings.Replace(srv.URL(name), pgtest.User+"@", role+"@", 1)
+	u := strings.Replace(srv.URL(name), pgserver.User+"@", role+"@", 1)
 	if _, err := Connect(ctx, Config{URL: u, Password: "app-pw"}); err == nil || !strings.Contains(err.Error(), "CREATE SCHEMA scimsync AUTHORIZATION") {
 		t.Fatalf("role without a schema: %v", err)
 	}

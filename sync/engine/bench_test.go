@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
 )
@@ -54,7 +54,7 @@ func BenchmarkEngineInitialCycle10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		srv := scimtest.New(scimtest.Options{Token: "t"})
+		srv := scimserver.New(scimserver.Options{Token: "t"})
 		url := srv.Start()
 		c, err := scimclient.New(scimclient.Options{BaseURL: url, Token: "t", Concurrency: 4})
 		if err != nil {

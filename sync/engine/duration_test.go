@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -23,7 +23,7 @@ func TestProvisioningLogDuration(t *testing.T) {
 		h.dir.assignments = append(h.dir.assignments, directory.Assignment{PrincipalID: u.ID, PrincipalType: "User"})
 	}
 	cost := map[string]time.Duration{"ann@contoso.com": 1500 * time.Millisecond, "bob@contoso.com": 250 * time.Millisecond}
-	h.setFault(func(r *http.Request, name string) *scimtest.Fault {
+	h.setFault(func(r *http.Request, name string) *scimserver.Fault {
 		switch {
 		case r.Method == http.MethodPost:
 			h.advance(cost[name])
@@ -75,7 +75,7 @@ func TestProvisioningLogDurationGroups(t *testing.T) {
 	h := newHarness(t, ann, bob)
 	h.dir.groups = []directory.Group{{ID: "g-team", Attributes: mapping.AttributeMap{"displayName": mapping.Str("Team")},
 		Members: []directory.Member{{ID: ann.ID, Type: "user"}, {ID: bob.ID, Type: "user"}}}}
-	h.setFault(func(r *http.Request, _ string) *scimtest.Fault {
+	h.setFault(func(r *http.Request, _ string) *scimserver.Fault {
 		if strings.Contains(r.URL.Path, "/Groups") {
 			switch r.Method {
 			case http.MethodPost:

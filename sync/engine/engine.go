@@ -26,7 +26,7 @@ import (
 	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
-// Directory reads the source tenant. graph.Reader implements it; tests use graphtest or a fake.
+// Directory reads the source tenant. graph.Reader implements it; tests use graphapi or a fake.
 type Directory interface {
 	// Users runs a users delta round: a full one when deltaLink is empty.
 	Users(ctx context.Context, attrs []string, deltaLink string) (*directory.UserRound, error)

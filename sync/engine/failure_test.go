@@ -2,7 +2,7 @@ package engine
 
 // Tests of the failure handling (issue "Failure handling: escrows, quarantine backoff, deletion
 // threshold, failure emails, provisioning logs"), end to end through Run: the real scimclient against
-// the in-process scimtest server (so every error is the real typed one), a real state file, an
+// the in-process scimserver server (so every error is the real typed one), a real state file, an
 // injected clock, and for the emails a real SMTP server (go-smtp) on 127.0.0.1.
 
 import (
@@ -34,11 +34,11 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
@@ -163,20 +163,20 @@ func failTable(t *testing.T) *mapping.Table {
 // harness is one job: a directory, a SCIM target, a state file and a clock.
 type harness struct {
 	t   *testing.T
-	srv *scimtest.Server
+	srv *scimserver.Server
 	dir *deltaDir
 	st  *store.Store
 
 	mu    sync.Mutex
 	now   time.Time
-	fault func(r *http.Request, userName string) *scimtest.Fault
+	fault func(r *http.Request, userName string) *scimserver.Fault
 	posts map[string]int // POST /Users per userName, faulted or not
 }
 
 func newHarness(t *testing.T, users ...directory.User) *harness {
 	t.Helper()
 	h := &harness{t: t, dir: newDeltaDir(users...), now: t0, posts: map[string]int{}}
-	h.srv = scimtest.New(scimtest.Options{Token: goodToken, Fault: h.inject})
+	h.srv = scimserver.New(scimserver.Options{Token: goodToken, Fault: h.inject})
 	h.srv.Start()
 	t.Cleanup(h.srv.Close)
 	h.st = openStore(t)
@@ -184,7 +184,7 @@ func newHarness(t *testing.T, users ...directory.User) *harness {
 }
 
 // inject counts creates per userName and asks the test's fault function.
-func (h *harness) inject(r *http.Request) *scimtest.Fault {
+func (h *harness) inject(r *http.Request) *scimserver.Fault {
 	name := ""
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/Users") {
 		b, _ := io.ReadAll(r.Body)
@@ -205,7 +205,7 @@ func (h *harness) inject(r *http.Request) *scimtest.Fault {
 	return f(r, name)
 }
 
-func (h *harness) setFault(f func(r *http.Request, userName string) *scimtest.Fault) {
+func (h *harness) setFault(f func(r *http.Request, userName string) *scimserver.Fault) {
 	h.mu.Lock()
 	h.fault = f
 	h.mu.Unlock()
@@ -337,20 +337,20 @@ func scimErrorBody(status int, scimType, detail string) string {
 }
 
 // failCreate answers the creates of the named users with status.
-func failCreate(status int, names ...string) func(*http.Request, string) *scimtest.Fault {
+func failCreate(status int, names ...string) func(*http.Request, string) *scimserver.Fault {
 	set := map[string]bool{}
 	for _, n := range names {
 		set[n] = true
 	}
-	return func(_ *http.Request, userName string) *scimtest.Fault {
+	return func(_ *http.Request, userName string) *scimserver.Fault {
 		if userName == "" || (len(set) > 0 && !set[userName]) {
 			return nil
 		}
 		switch status {
 		case http.StatusBadRequest:
-			return &scimtest.Fault{Status: status, Body: scimErrorBody(status, "invalidValue", "title is not an allowed value")}
+			return &scimserver.Fault{Status: status, Body: scimErrorBody(status, "invalidValue", "title is not an allowed value")}
 		default:
-			return &scimtest.Fault{Status: status}
+			return &scimserver.Fault{Status: status}
 		}
 	}
 }
@@ -510,7 +510,7 @@ func TestFailureEscrowConflictOnCreateAdopts(t *testing.T) {
 	// The account appears in the target between the matching lookup and the create (someone else
 	// created it): the target answers the POST with a real 409 uniqueness.
 	seeded := false
-	h.setFault(func(_ *http.Request, userName string) *scimtest.Fault {
+	h.setFault(func(_ *http.Request, userName string) *scimserver.Fault {
 		if userName == "ann@contoso.com" && !seeded {
 			seeded = true
 			if err := h.srv.Seed(scimclient.Resource{"id": "pre-existing-1", "userName": "Ann@Contoso.com", "title": "Old", "active": true}); err != nil {
@@ -760,7 +760,7 @@ func TestFailureEscrowProportionThresholdQuarantines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("5,000 failing creates")
 	}
-	// The documented minimum is 5,000 failures; reaching it through scimtest takes a few seconds.
+	// The documented minimum is 5,000 failures; reaching it through scimserver takes a few seconds.
 	n := quarantine.MinFailures
 	h := newHarness(t, manyUsers("u", n)...)
 	e := h.engine(goodToken, func(o *Options) { o.Concurrency = 8 })
@@ -787,11 +787,11 @@ func TestFailureThrottlingStormEscrowsWithoutQuarantine(t *testing.T) {
 	h := newHarness(t, manyUsers("u", 5)...)
 	c := h.client(goodToken)
 	e := New(h.dir, c, h.st, h.options())
-	h.setFault(func(_ *http.Request, userName string) *scimtest.Fault {
+	h.setFault(func(_ *http.Request, userName string) *scimserver.Fault {
 		if userName == "" {
 			return nil
 		}
-		return &scimtest.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.001"}
+		return &scimserver.Fault{Status: http.StatusTooManyRequests, RetryAfter: "0.001"}
 	})
 	res := h.mustRun(e, false)
 	if res.Report.Failed != 5 || res.Quarantine != nil {
@@ -1139,9 +1139,9 @@ func TestFailureEmails(t *testing.T) {
 		t.Skip("the reason change needs 5,000 failing creates")
 	}
 	h.dir.add(manyUsers("n", quarantine.MinFailures)...)
-	h.setFault(func(_ *http.Request, userName string) *scimtest.Fault {
+	h.setFault(func(_ *http.Request, userName string) *scimserver.Fault {
 		if strings.HasPrefix(userName, "n") {
-			return &scimtest.Fault{Status: http.StatusInternalServerError}
+			return &scimserver.Fault{Status: http.StatusInternalServerError}
 		}
 		return nil
 	})
@@ -1429,9 +1429,9 @@ func TestFailureTimeoutIsTransient(t *testing.T) {
 		}
 		return c
 	}(), h.st, h.options())
-	h.setFault(func(r *http.Request, _ string) *scimtest.Fault {
+	h.setFault(func(r *http.Request, _ string) *scimserver.Fault {
 		if r.Method == http.MethodPatch {
-			return &scimtest.Fault{Delay: 500 * time.Millisecond}
+			return &scimserver.Fault{Delay: 500 * time.Millisecond}
 		}
 		return nil
 	})

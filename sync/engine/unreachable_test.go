@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
-	"github.com/scimsync/scimsync/scimclient/scimtest"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -26,9 +26,9 @@ func TestUnreachableTargetAbortsTheCycle(t *testing.T) {
 	)
 	targets := map[string]func(tb testing.TB) (addr string, conns func() int){
 		"connection refused": func(tb testing.TB) (string, func() int) {
-			return scimtest.ClosedAddr(tb), func() int { return 0 }
+			return scimserver.ClosedAddr(tb), func() int { return 0 }
 		},
-		"accepts and never answers": scimtest.Silent,
+		"accepts and never answers": scimserver.Silent,
 	}
 	phases := map[string]func(h *harness){
 		// 60 new users: more than ListThreshold, so the listing fails first and matching falls back to

@@ -1,8 +1,8 @@
-// Package pgtest starts a real, throwaway PostgreSQL server for tests: initdb into a temporary folder,
+// Package pgserver starts a real, throwaway PostgreSQL server for tests: initdb into a temporary folder,
 // pg_ctl start on a free 127.0.0.1 port (unix sockets in the folder too), stopped and removed by Stop.
 // It needs Debian's postgresql package (`make postgres` installs it). Run as root, the server runs as
 // the postgres user, since PostgreSQL refuses to run as root.
-package pgtest
+package pgserver
 
 import (
 	"context"
@@ -70,7 +70,7 @@ func Start() (*Server, error) {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	s.Password = hex.EncodeToString(b[:])
-	s.dir, err = os.MkdirTemp("", "scimsync-pgtest-")
+	s.dir, err = os.MkdirTemp("", "scimsync-pgserver-")
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ const ownerFile = "owner.pid"
 // ends the process before deferred calls run), so they do not pile up on a shared machine. A server
 // whose owner is alive belongs to a concurrent test run and is left alone.
 func reapOrphans(bin string) {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "scimsync-pgtest-*"))
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "scimsync-pgserver-*"))
 	for _, dir := range dirs {
 		raw, err := os.ReadFile(filepath.Join(dir, ownerFile))
 		if err != nil {

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package oauthtest
+package oidcprovider
 
 import (
 	"context"
@@ -50,11 +50,11 @@ func Consent(ctx context.Context, authURL string) (redirect string, err error) {
 			return found, nil
 		}
 		if resp.StatusCode != http.StatusOK {
-			return "", fmt.Errorf("oauthtest: %s answered %d: %s", resp.Request.URL.Path, resp.StatusCode, body)
+			return "", fmt.Errorf("oidcprovider: %s answered %d: %s", resp.Request.URL.Path, resp.StatusCode, body)
 		}
 		m := formRE.FindSubmatch(body)
 		if m == nil {
-			return "", fmt.Errorf("oauthtest: no form on %s: %s", resp.Request.URL.Path, body)
+			return "", fmt.Errorf("oidcprovider: no form on %s: %s", resp.Request.URL.Path, body)
 		}
 		action, err := resp.Request.URL.Parse(html.UnescapeString(string(m[1])))
 		if err != nil {
@@ -82,7 +82,7 @@ func Consent(ctx context.Context, authURL string) (redirect string, err error) {
 		}
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
-	return "", errors.New("oauthtest: the provider did not redirect to the loopback callback within 8 steps")
+	return "", errors.New("oidcprovider: the provider did not redirect to the loopback callback within 8 steps")
 }
 
 // Deliver requests the redirect URL, as the browser does after consent, and returns the status and

@@ -1,4 +1,4 @@
-package scimtest
+package scimserver
 
 import (
 	"math"

@@ -1,4 +1,4 @@
-package graphtest
+package graphapi
 
 import (
 	"encoding/json"

@@ -1,10 +1,10 @@
 //go:build linux || darwin
 
-// Package oauthtest runs a real OAuth 2.0 authorization server (panva/oidc-provider, from npm) on
+// Package oidcprovider runs a real OAuth 2.0 authorization server (panva/oidc-provider, from npm) on
 // 127.0.0.1 for scimsync's target-authentication tests, with what those tests need around it: a proxy in
 // front of a SCIM target that accepts only tokens the server issued (RFC 7662 introspection), a gate in
 // front of the token endpoint that can hold a response, and a headless browser for the authorize flow.
-package oauthtest
+package oidcprovider
 
 import (
 	"bytes"
@@ -117,7 +117,7 @@ func (p *Provider) adminCall(ctx context.Context, method, path string, out any) 
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("oauthtest: %s %s: HTTP %d", method, path, resp.StatusCode)
+		return fmt.Errorf("oidcprovider: %s %s: HTTP %d", method, path, resp.StatusCode)
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)
@@ -154,7 +154,7 @@ func Start(ctx context.Context, o Options) (*Provider, error) {
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		return nil, fmt.Errorf("oauthtest: needs Node.js >= 20 and npm on PATH: %w", err)
+		return nil, fmt.Errorf("oidcprovider: needs Node.js >= 20 and npm on PATH: %w", err)
 	}
 	out := &tail{max: 16 << 10}
 	unlock, err := ensureDeps(ctx, dir, out)
@@ -198,7 +198,7 @@ func Start(ctx context.Context, o Options) (*Provider, error) {
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("oauthtest: start node server.js: %w", err)
+		return nil, fmt.Errorf("oidcprovider: start node server.js: %w", err)
 	}
 	p.cmd = cmd
 	var waitErr error
@@ -206,10 +206,10 @@ func Start(ctx context.Context, o Options) (*Provider, error) {
 	select {
 	case p.issuer = <-listening:
 	case <-p.done:
-		return nil, fmt.Errorf("oauthtest: oidc-provider exited before listening: %v\n%s", waitErr, out.String())
+		return nil, fmt.Errorf("oidcprovider: oidc-provider exited before listening: %v\n%s", waitErr, out.String())
 	case <-time.After(60 * time.Second):
 		p.Close()
-		return nil, fmt.Errorf("oauthtest: oidc-provider did not listen within 60s\n%s", out.String())
+		return nil, fmt.Errorf("oidcprovider: oidc-provider did not listen within 60s\n%s", out.String())
 	case <-ctx.Done():
 		p.Close()
 		return nil, ctx.Err()
@@ -232,7 +232,7 @@ func StartForTest(t testing.TB, o Options) *Provider {
 func providerDir() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "", errors.New("oauthtest: cannot locate the provider directory")
+		return "", errors.New("oidcprovider: cannot locate the provider directory")
 	}
 	return filepath.Join(filepath.Dir(file), "provider"), nil
 }
@@ -252,7 +252,7 @@ func ensureDeps(ctx context.Context, dir string, out io.Writer) (func(), error) 
 	want := hex.EncodeToString(sum[:])
 	abs, _ := filepath.Abs(dir)
 	ds := sha256.Sum256([]byte(abs))
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "scimsync-oauthtest-"+hex.EncodeToString(ds[:8])+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "scimsync-oidcprovider-"+hex.EncodeToString(ds[:8])+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func ensureDeps(ctx context.Context, dir string, out io.Writer) (func(), error) 
 		npm, err := exec.LookPath("npm")
 		if err != nil {
 			release()
-			return nil, fmt.Errorf("oauthtest: npm not found: %w", err)
+			return nil, fmt.Errorf("oidcprovider: npm not found: %w", err)
 		}
 		ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
@@ -276,7 +276,7 @@ func ensureDeps(ctx context.Context, dir string, out io.Writer) (func(), error) 
 		cmd.Stdout, cmd.Stderr = io.MultiWriter(&buf, out), io.MultiWriter(&buf, out)
 		if err := cmd.Run(); err != nil {
 			release()
-			return nil, fmt.Errorf("oauthtest: npm ci in %s: %w\n%s", dir, err, buf.String())
+			return nil, fmt.Errorf("oidcprovider: npm ci in %s: %w\n%s", dir, err, buf.String())
 		}
 		if err := os.WriteFile(stamp, []byte(want+"\n"), 0o644); err != nil {
 			release()

@@ -1,9 +1,9 @@
-// Package scimtest is an in-process SCIM 2.0 server for unit tests, the demo and benchmarks. It applies the
+// Package scimserver is an in-process SCIM 2.0 server for unit tests, the demo and benchmarks. It applies the
 // protocol's semantics itself (filters, PATCH, paging, uniqueness) instead of recording requests, so a test
 // asserts on the resulting state, as it would against a real target, and it is fast enough to hold
 // 10,000 users and take thousands of writes per second. It accepts both of Entra's request shapes,
 // including "active":"True" strings, as targets built for Entra do.
-package scimtest
+package scimserver
 
 import (
 	"bytes"
@@ -145,7 +145,7 @@ func newLoopbackServer(h http.Handler) *httptest.Server {
 	ts := httptest.NewUnstartedServer(h)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		panic(fmt.Sprintf("scimtest: listen on 127.0.0.1: %v", err))
+		panic(fmt.Sprintf("scimserver: listen on 127.0.0.1: %v", err))
 	}
 	ts.Listener.Close()
 	ts.Listener = l

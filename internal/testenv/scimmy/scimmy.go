@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package scimtest
+package scimmy
 
 import (
 	"bytes"
@@ -24,10 +24,10 @@ import (
 	"time"
 )
 
-// SCIMMYStartTimeout bounds how long StartSCIMMY waits for the server's
+// StartTimeout bounds how long Start waits for the server's
 // LISTENING line after node has been started; it is a variable so a very
 // slow machine can raise it from a test's init.
-var SCIMMYStartTimeout = 30 * time.Second
+var StartTimeout = 30 * time.Second
 
 // scimmyInstallTimeout bounds `npm ci`; the registry may be slow, but a
 // hung install must not hang the whole test binary until its own timeout.
@@ -39,15 +39,15 @@ const scimmyInstallTimeout = 5 * time.Minute
 // writes the same stamp.
 const scimmyStampName = ".scimsync-lock.sha256"
 
-// SCIMMYOptions configures StartSCIMMY. The zero value is usable: a random
+// Options configures Start. The zero value is usable: a random
 // token, the scimmy directory next to this source file, and node's output
 // kept only in memory (see SCIMMY.Output).
-type SCIMMYOptions struct {
+type Options struct {
 	// Token is the bearer token the server requires on /scim requests.
 	// Empty means a fresh random token, so tests never depend on a constant.
 	Token string
 	// Dir holds package.json, package-lock.json and server.js. Empty means
-	// scimclient/scimtest/scimmy located via this source file, so tests of
+	// internal/testenv/scimmy/npm located via this source file, so tests of
 	// any package can start the target without knowing the repo layout.
 	Dir string
 	// Stderr, if set, also receives npm's and node's output (stdout lines
@@ -57,9 +57,9 @@ type SCIMMYOptions struct {
 
 // SCIMMY is a running SCIMMY SCIM 2.0 server (Node.js) on 127.0.0.1, used as
 // a real third-party end-to-end target for scimsync. Close it when done;
-// the process is also killed when the context passed to StartSCIMMY ends,
+// the process is also killed when the context passed to Start ends,
 // and it exits by itself if the test binary dies (its stdin closes).
-type SCIMMY struct {
+type Server struct {
 	url      string
 	adminURL string
 	token    string
@@ -74,9 +74,9 @@ type SCIMMY struct {
 	closeErr error
 }
 
-// SCIMMYStats is the server's request accounting for /scim (reset by Reset),
+// Stats is the server's request accounting for /scim (reset by Reset),
 // so tests can assert how many requests and writes scimsync really sent.
-type SCIMMYStats struct {
+type Stats struct {
 	// Total counts every request under /scim, including rejected ones.
 	Total int `json:"total"`
 	// ByMethod counts requests per HTTP method ("GET", "POST", "PATCH", ...).
@@ -90,19 +90,19 @@ type SCIMMYStats struct {
 
 // URL returns the SCIM base URL (http://127.0.0.1:PORT/scim), the value a
 // scimsync app configuration would use as its tenant URL.
-func (s *SCIMMY) URL() string { return s.url }
+func (s *Server) URL() string { return s.url }
 
 // Token returns the bearer token the server accepts.
-func (s *SCIMMY) Token() string { return s.token }
+func (s *Server) Token() string { return s.token }
 
 // Output returns the last few KiB of npm's and node's output, for failure
 // messages when a test sees an unexpected 500 or a crash.
-func (s *SCIMMY) Output() string { return s.output.String() }
+func (s *Server) Output() string { return s.output.String() }
 
 // Dump returns every stored user and group exactly as the server stores
 // them (no meta.location, which SCIMMY only adds to responses), so tests
 // can check the target's state without going through SCIM reads.
-func (s *SCIMMY) Dump(ctx context.Context) (users, groups []map[string]any, err error) {
+func (s *Server) Dump(ctx context.Context) (users, groups []map[string]any, err error) {
 	var body struct {
 		Users  []map[string]any `json:"users"`
 		Groups []map[string]any `json:"groups"`
@@ -115,39 +115,39 @@ func (s *SCIMMY) Dump(ctx context.Context) (users, groups []map[string]any, err 
 
 // Reset deletes all users and groups and zeroes the request stats, so one
 // server can be shared by several tests without restarting node.
-func (s *SCIMMY) Reset(ctx context.Context) error {
+func (s *Server) Reset(ctx context.Context) error {
 	return s.admin(ctx, http.MethodPost, "/reset", nil)
 }
 
 // Stats returns the request counts since start or the last Reset.
-func (s *SCIMMY) Stats(ctx context.Context) (SCIMMYStats, error) {
-	var st SCIMMYStats
+func (s *Server) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
 	err := s.admin(ctx, http.MethodGet, "/stats", &st)
 	return st, err
 }
 
-func (s *SCIMMY) admin(ctx context.Context, method, path string, out any) error {
+func (s *Server) admin(ctx context.Context, method, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, s.adminURL+path, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("scimtest: SCIMMY admin %s %s: %w", method, path, err)
+		return fmt.Errorf("scimmy: SCIMMY admin %s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return fmt.Errorf("scimtest: SCIMMY admin %s %s: %w", method, path, err)
+		return fmt.Errorf("scimmy: SCIMMY admin %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("scimtest: SCIMMY admin %s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
+		return fmt.Errorf("scimmy: SCIMMY admin %s %s: HTTP %d: %s", method, path, resp.StatusCode, b)
 	}
 	if out == nil {
 		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("scimtest: SCIMMY admin %s %s: decoding: %w", method, path, err)
+		return fmt.Errorf("scimmy: SCIMMY admin %s %s: decoding: %w", method, path, err)
 	}
 	return nil
 }
@@ -155,7 +155,7 @@ func (s *SCIMMY) admin(ctx context.Context, method, path string, out any) error 
 // Close stops the server: SIGTERM to its process group, SIGKILL after a
 // grace period, and waits for it, so no node process outlives the test.
 // It is safe to call more than once.
-func (s *SCIMMY) Close() error {
+func (s *Server) Close() error {
 	s.closeMu.Do(func() {
 		close(s.stopCtx)
 		s.closeErr = s.stop()
@@ -163,7 +163,7 @@ func (s *SCIMMY) Close() error {
 	return s.closeErr
 }
 
-func (s *SCIMMY) stop() error {
+func (s *Server) stop() error {
 	_ = s.stdin.Close()
 	pgid := s.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
@@ -178,11 +178,11 @@ func (s *SCIMMY) stop() error {
 	return nil
 }
 
-// StartSCIMMY installs the npm dependencies if needed (npm ci, serialised
+// Start installs the npm dependencies if needed (npm ci, serialised
 // across test binaries with a file lock), starts `node server.js` on a free
 // port of 127.0.0.1 and waits until it listens. The process is killed when
 // ctx ends or Close is called.
-func StartSCIMMY(ctx context.Context, opts SCIMMYOptions) (*SCIMMY, error) {
+func Start(ctx context.Context, opts Options) (*Server, error) {
 	dir := opts.Dir
 	if dir == "" {
 		d, err := defaultSCIMMYDir()
@@ -199,7 +199,7 @@ func StartSCIMMY(ctx context.Context, opts SCIMMYOptions) (*SCIMMY, error) {
 	}
 	nodePath, err := exec.LookPath("node")
 	if err != nil {
-		return nil, fmt.Errorf("scimtest: SCIMMY needs Node.js >= 18 with npm on PATH (node not found: %v); on Debian: apt-get install -y nodejs npm", err)
+		return nil, fmt.Errorf("scimmy: SCIMMY needs Node.js >= 18 with npm on PATH (node not found: %v); on Debian: apt-get install -y nodejs npm", err)
 	}
 	out := &scimmyTailBuffer{max: 16 << 10}
 	var sink io.Writer = out
@@ -228,12 +228,12 @@ func StartSCIMMY(ctx context.Context, opts SCIMMYOptions) (*SCIMMY, error) {
 	cmd.WaitDelay = 2 * time.Second
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, fmt.Errorf("scimtest: SCIMMY stdin pipe: %w", err)
+		return nil, fmt.Errorf("scimmy: SCIMMY stdin pipe: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("scimtest: starting node server.js in %s: %w", dir, err)
+		return nil, fmt.Errorf("scimmy: starting node server.js in %s: %w", dir, err)
 	}
-	s := &SCIMMY{
+	s := &Server{
 		token:   token,
 		cmd:     cmd,
 		stdin:   stdin,
@@ -247,20 +247,20 @@ func StartSCIMMY(ctx context.Context, opts SCIMMYOptions) (*SCIMMY, error) {
 		close(s.done)
 	}()
 
-	timer := time.NewTimer(SCIMMYStartTimeout)
+	timer := time.NewTimer(StartTimeout)
 	defer timer.Stop()
 	select {
 	case u := <-listening:
 		s.url = u
 		s.adminURL = strings.TrimSuffix(u, "/scim") + "/_admin"
 	case <-s.done:
-		return nil, fmt.Errorf("scimtest: SCIMMY (node server.js in %s) exited before listening: %v\n%s", dir, s.waitErr, out.String())
+		return nil, fmt.Errorf("scimmy: SCIMMY (node server.js in %s) exited before listening: %v\n%s", dir, s.waitErr, out.String())
 	case <-timer.C:
 		_ = s.Close()
-		return nil, fmt.Errorf("scimtest: SCIMMY (node server.js in %s) did not print LISTENING within %v\n%s", dir, SCIMMYStartTimeout, out.String())
+		return nil, fmt.Errorf("scimmy: SCIMMY (node server.js in %s) did not print LISTENING within %v\n%s", dir, StartTimeout, out.String())
 	case <-ctx.Done():
 		_ = s.Close()
-		return nil, fmt.Errorf("scimtest: starting SCIMMY: %w", ctx.Err())
+		return nil, fmt.Errorf("scimmy: starting SCIMMY: %w", ctx.Err())
 	}
 
 	go func() {
@@ -274,12 +274,12 @@ func StartSCIMMY(ctx context.Context, opts SCIMMYOptions) (*SCIMMY, error) {
 	return s, nil
 }
 
-// SCIMMYForTest starts a SCIMMY server for t and stops it in t's Cleanup.
+// ForTest starts a SCIMMY server for t and stops it in t's Cleanup.
 // A missing Node.js fails the test instead of skipping it: the end-to-end
 // suite must really run against SCIMMY, and a silent skip would hide that.
-func SCIMMYForTest(t testing.TB) *SCIMMY {
+func ForTest(t testing.TB) *Server {
 	t.Helper()
-	s, err := StartSCIMMY(context.Background(), SCIMMYOptions{})
+	s, err := Start(context.Background(), Options{})
 	if err != nil {
 		t.Fatalf("SCIMMY test target unavailable (needs node >= 18 and npm on PATH; `make scimmy-deps` installs its npm packages): %v", err)
 	}
@@ -291,16 +291,16 @@ func SCIMMYForTest(t testing.TB) *SCIMMY {
 	return s
 }
 
-// defaultSCIMMYDir finds scimclient/scimtest/scimmy next to this file, so
+// defaultSCIMMYDir finds internal/testenv/scimmy/npm next to this file, so
 // the launcher works from any test's working directory.
 func defaultSCIMMYDir() (string, error) {
 	_, file, _, ok := runtime.Caller(0)
 	if !ok {
-		return "", errors.New("scimtest: cannot locate scimmy directory (runtime.Caller failed); set SCIMMYOptions.Dir")
+		return "", errors.New("scimmy: cannot locate scimmy directory (runtime.Caller failed); set Options.Dir")
 	}
-	dir := filepath.Join(filepath.Dir(file), "scimmy")
+	dir := filepath.Join(filepath.Dir(file), "npm")
 	if _, err := os.Stat(filepath.Join(dir, "server.js")); err != nil {
-		return "", fmt.Errorf("scimtest: scimmy directory not usable (set SCIMMYOptions.Dir): %w", err)
+		return "", fmt.Errorf("scimmy: scimmy directory not usable (set Options.Dir): %w", err)
 	}
 	return dir, nil
 }
@@ -313,7 +313,7 @@ func defaultSCIMMYDir() (string, error) {
 func ensureSCIMMYDeps(ctx context.Context, dir string, out io.Writer) (unlock func(), err error) {
 	lockFile, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
 	if err != nil {
-		return nil, fmt.Errorf("scimtest: SCIMMY package-lock.json: %w", err)
+		return nil, fmt.Errorf("scimmy: SCIMMY package-lock.json: %w", err)
 	}
 	sum := sha256.Sum256(lockFile)
 	want := hex.EncodeToString(sum[:])
@@ -326,7 +326,7 @@ func ensureSCIMMYDeps(ctx context.Context, dir string, out io.Writer) (unlock fu
 	lockPath := filepath.Join(os.TempDir(), "scimsync-scimmy-"+hex.EncodeToString(dirSum[:8])+".lock")
 	f, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {
-		return nil, fmt.Errorf("scimtest: SCIMMY install lock: %w", err)
+		return nil, fmt.Errorf("scimmy: SCIMMY install lock: %w", err)
 	}
 	release := func() {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
@@ -345,12 +345,12 @@ func ensureSCIMMYDeps(ctx context.Context, dir string, out io.Writer) (unlock fu
 		}
 		if err := os.WriteFile(stamp, []byte(want+"\n"), 0o644); err != nil {
 			release()
-			return nil, fmt.Errorf("scimtest: writing %s: %w", stamp, err)
+			return nil, fmt.Errorf("scimmy: writing %s: %w", stamp, err)
 		}
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
 		release()
-		return nil, fmt.Errorf("scimtest: SCIMMY install lock: %w", err)
+		return nil, fmt.Errorf("scimmy: SCIMMY install lock: %w", err)
 	}
 	return release, nil
 }
@@ -364,11 +364,11 @@ func scimmyFlock(ctx context.Context, f *os.File, how int) error {
 			return nil
 		}
 		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			return fmt.Errorf("scimtest: SCIMMY install lock: %w", err)
+			return fmt.Errorf("scimmy: SCIMMY install lock: %w", err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("scimtest: waiting for SCIMMY install lock: %w", ctx.Err())
+			return fmt.Errorf("scimmy: waiting for SCIMMY install lock: %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -377,7 +377,7 @@ func scimmyFlock(ctx context.Context, f *os.File, how int) error {
 func scimmyNpmCI(ctx context.Context, dir string, out io.Writer) error {
 	npmPath, err := exec.LookPath("npm")
 	if err != nil {
-		return fmt.Errorf("scimtest: SCIMMY needs npm on PATH to install its packages (npm not found: %v); on Debian: apt-get install -y npm", err)
+		return fmt.Errorf("scimmy: SCIMMY needs npm on PATH to install its packages (npm not found: %v); on Debian: apt-get install -y npm", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, scimmyInstallTimeout)
 	defer cancel()
@@ -390,7 +390,7 @@ func scimmyNpmCI(ctx context.Context, dir string, out io.Writer) error {
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("scimtest: npm ci in %s failed: %w\n%s", dir, err, buf.String())
+		return fmt.Errorf("scimmy: npm ci in %s failed: %w\n%s", dir, err, buf.String())
 	}
 	return nil
 }

@@ -1,15 +1,15 @@
 # Makefile fragment: npm dependencies of the SCIMMY end-to-end test target.
 # Include it from the top-level Makefile (paths are relative to the repo root):
 #
-#   include scimclient/scimtest/scimmy/install.mk
+#   include internal/testenv/scimmy/npm/install.mk
 #   test: scimmy-deps
 #
 # `npm ci` installs exactly package-lock.json from the npm registry (no git
 # dependencies, no install scripts that download anything). The stamp file
-# holds the lock file's SHA-256; the Go launcher (scimtest.StartSCIMMY)
+# holds the lock file's SHA-256; the Go launcher (scimmy.Start)
 # checks the same stamp, so whichever installs first, the other reuses it.
 
-SCIMMY_DIR ?= scimclient/scimtest/scimmy
+SCIMMY_DIR ?= internal/testenv/scimmy/npm
 SCIMMY_STAMP := $(SCIMMY_DIR)/node_modules/.scimsync-lock.sha256
 
 .PHONY: scimmy-deps scimmy-clean

@@ -1,8 +1,8 @@
 # Makefile fragment: npm dependencies of the OAuth 2.0 test server (oidc-provider).
-# Same scheme as scimclient/scimtest/scimmy/install.mk: `npm ci` from the committed package-lock.json,
-# and a stamp holding the lock file's SHA-256 that the Go launcher (oauthtest.Start) checks too.
+# Same scheme as internal/testenv/scimmy/npm/install.mk: `npm ci` from the committed package-lock.json,
+# and a stamp holding the lock file's SHA-256 that the Go launcher (oidcprovider.Start) checks too.
 
-OAUTH_DIR ?= targetauth/oauthtest/provider
+OAUTH_DIR ?= internal/testenv/oidcprovider/provider
 OAUTH_STAMP := $(OAUTH_DIR)/node_modules/.scimsync-lock.sha256
 
 .PHONY: oauth-deps oauth-clean

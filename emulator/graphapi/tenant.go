@@ -1,4 +1,4 @@
-package graphtest
+package graphapi
 
 import (
 	_ "embed"
@@ -79,11 +79,11 @@ const DefaultAccessRole = "00000000-0000-0000-0000-000000000000"
 func LoadTenant(path string) (*Tenant, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("graphtest: reading tenant: %w", err)
+		return nil, fmt.Errorf("graphapi: reading tenant: %w", err)
 	}
 	t, err := ParseTenant(b)
 	if err != nil {
-		return nil, fmt.Errorf("graphtest: %s: %w", path, err)
+		return nil, fmt.Errorf("graphapi: %s: %w", path, err)
 	}
 	return t, nil
 }
@@ -158,11 +158,11 @@ func (t *Tenant) validate() error {
 func (t *Tenant) Clone() *Tenant {
 	b, err := json.Marshal(t)
 	if err != nil {
-		panic(fmt.Sprintf("graphtest: cloning tenant: %v", err))
+		panic(fmt.Sprintf("graphapi: cloning tenant: %v", err))
 	}
 	var c Tenant
 	if err := json.Unmarshal(b, &c); err != nil {
-		panic(fmt.Sprintf("graphtest: cloning tenant: %v", err))
+		panic(fmt.Sprintf("graphapi: cloning tenant: %v", err))
 	}
 	return &c
 }
@@ -197,7 +197,7 @@ var sampleTenantJSON []byte
 func SampleTenant() *Tenant {
 	t, err := ParseTenant(sampleTenantJSON)
 	if err != nil {
-		panic(fmt.Sprintf("graphtest: embedded sample tenant is invalid: %v", err))
+		panic(fmt.Sprintf("graphapi: embedded sample tenant is invalid: %v", err))
 	}
 	return t
 }

@@ -1,4 +1,4 @@
-package graphtest
+package graphapi
 
 import (
 	"encoding/base64"
@@ -152,7 +152,7 @@ func (s *Server) serveDelta(w http.ResponseWriter, r *http.Request, kind string)
 		}
 	}
 	if q.Has("$filter") {
-		writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphtest: $filter is not emulated on delta.")
+		writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: $filter is not emulated on delta.")
 		return
 	}
 	known, typ := userProps, "user"
@@ -446,7 +446,7 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, items []map[s
 func (s *Server) rejectListOptions(w http.ResponseWriter, q url.Values) bool {
 	for _, o := range []string{"$filter", "$expand", "$orderby", "$search"} {
 		if q.Has(o) {
-			writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphtest: "+o+" is not emulated.")
+			writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: "+o+" is not emulated.")
 			return true
 		}
 	}
@@ -512,7 +512,7 @@ func (s *Server) serveUser(w http.ResponseWriter, r *http.Request, id string) {
 	if exp := r.URL.Query().Get("$expand"); exp != "" {
 		if exp != "manager" && !strings.HasPrefix(exp, "manager(") {
 			s.mu.Unlock()
-			writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphtest: only $expand=manager is emulated.")
+			writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: only $expand=manager is emulated.")
 			return
 		}
 		if m, ok := s.users[u.manager]; ok && m.removed == "" {

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package oauthtest
+package oidcprovider
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package scimtest
+package scimmy
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ const (
 
 // scimmyCall is a raw SCIM request against s (net/http only, on purpose: this
 // test checks the target, not scimsync's client).
-func scimmyCall(t testing.TB, s *SCIMMY, method, path string, body any) (int, map[string]any) {
+func scimmyCall(t testing.TB, s *Server, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -97,7 +97,7 @@ func scimmyNewUser(userName string) map[string]any {
 	}
 }
 
-func scimmyStoredUser(t *testing.T, s *SCIMMY, id string) map[string]any {
+func scimmyStoredUser(t *testing.T, s *Server, id string) map[string]any {
 	t.Helper()
 	users, _, err := s.Dump(t.Context())
 	if err != nil {
@@ -112,7 +112,7 @@ func scimmyStoredUser(t *testing.T, s *SCIMMY, id string) map[string]any {
 	return nil
 }
 
-func scimmyStoredGroup(t *testing.T, s *SCIMMY, id string) map[string]any {
+func scimmyStoredGroup(t *testing.T, s *Server, id string) map[string]any {
 	t.Helper()
 	_, groups, err := s.Dump(t.Context())
 	if err != nil {
@@ -146,7 +146,7 @@ func scimmyJSONEq(t *testing.T, what string, got, want any) {
 }
 
 func TestSCIMMYEndToEnd(t *testing.T) {
-	s := SCIMMYForTest(t)
+	s := ForTest(t)
 	if !strings.HasPrefix(s.URL(), "http://127.0.0.1:") || !strings.HasSuffix(s.URL(), "/scim") {
 		t.Fatalf("URL() = %q, want http://127.0.0.1:PORT/scim", s.URL())
 	}
@@ -463,7 +463,7 @@ func scimmyProcessGone(pgid int) bool {
 }
 
 func TestSCIMMYLifecycle(t *testing.T) {
-	s := SCIMMYForTest(t)
+	s := ForTest(t)
 	pid := s.cmd.Process.Pid
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -476,7 +476,7 @@ func TestSCIMMYLifecycle(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s2, err := StartSCIMMY(ctx, SCIMMYOptions{Token: "fixed-token"})
+	s2, err := Start(ctx, Options{Token: "fixed-token"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,8 +499,8 @@ func TestSCIMMYLifecycle(t *testing.T) {
 		t.Errorf("node process group %d still alive after ctx cancel", pid2)
 	}
 
-	if _, err := StartSCIMMY(context.Background(), SCIMMYOptions{Dir: t.TempDir()}); err == nil {
-		t.Error("StartSCIMMY with an empty Dir succeeded")
+	if _, err := Start(context.Background(), Options{Dir: t.TempDir()}); err == nil {
+		t.Error("Start with an empty Dir succeeded")
 	}
 }
 
@@ -516,7 +516,7 @@ func TestSCIMMYThroughput(t *testing.T) {
 			t.Fatalf("SCIMMY_LOAD_USERS=%q: want an integer >= 8", v)
 		}
 	}
-	s := SCIMMYForTest(t)
+	s := ForTest(t)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	var failed atomic.Int64
 	post := func(name string) {

@@ -1,10 +1,10 @@
-// Package graphtest is an emulated Microsoft Graph (and just enough of Entra's token service) on
+// Package graphapi is an emulated Microsoft Graph (and just enough of Entra's token service) on
 // loopback, for tests and the demo. It speaks the documented wire format of users/groups delta,
 // appRoleAssignedTo and the OAuth endpoints, so the real msgraph-sdk-go and azidentity run against it.
 //
 // It deliberately imports neither msgraph-sdk-go nor azidentity: packages that only need a Graph to
 // talk to (the engine's scenario tests, the demo) must not pay the SDK's build cost.
-package graphtest
+package graphapi
 
 import (
 	"crypto/rand"
@@ -59,7 +59,7 @@ type Options struct {
 	// that use a static credential.
 	Token string
 	// IdentityHeader is the secret an App Service managed identity sends as X-IDENTITY-HEADER
-	// (default "graphtest-identity-header").
+	// (default "graphapi-identity-header").
 	IdentityHeader string
 	// Expiry decides the answer to tokens invalidated by ExpireDeltaTokens.
 	Expiry Expiry
@@ -163,7 +163,7 @@ func NewServer(t *Tenant, o Options) *Server {
 		o.MembersPerRecord = 100
 	}
 	if o.IdentityHeader == "" {
-		o.IdentityHeader = "graphtest-identity-header"
+		o.IdentityHeader = "graphapi-identity-header"
 	}
 	s := &Server{opts: o, expiry: o.Expiry, sessions: map[string]*session{}, tokens: map[string]bool{}}
 	s.load(t)
@@ -177,7 +177,7 @@ func (s *Server) Start() {
 	if s.opts.Addr != "" {
 		l, err := net.Listen("tcp", s.opts.Addr)
 		if err != nil {
-			panic(fmt.Sprintf("graphtest: listen %s: %v", s.opts.Addr, err))
+			panic(fmt.Sprintf("graphapi: listen %s: %v", s.opts.Addr, err))
 		}
 		s.srv.Listener.Close()
 		s.srv.Listener = l
@@ -234,7 +234,7 @@ func (s *Server) CertPEM() []byte {
 // WriteCA writes CertPEM to path, for configs that read a CA bundle from a file.
 func (s *Server) WriteCA(path string) error {
 	if err := os.WriteFile(path, s.CertPEM(), 0o600); err != nil {
-		return fmt.Errorf("graphtest: writing CA: %w", err)
+		return fmt.Errorf("graphapi: writing CA: %w", err)
 	}
 	return nil
 }
@@ -363,12 +363,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if r.Method != http.MethodGet {
 			writeError(rec, http.StatusMethodNotAllowed, "Request_BadRequest",
-				"graphtest: only GET is emulated")
+				"graphapi: only GET is emulated")
 			return
 		}
 		s.serveGraph(rec, r, strings.TrimPrefix(p, "/v1.0"))
 	default:
-		writeError(rec, http.StatusNotFound, "UnknownError", "graphtest: no route for "+p)
+		writeError(rec, http.StatusNotFound, "UnknownError", "graphapi: no route for "+p)
 	}
 }
 
@@ -442,7 +442,7 @@ func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
 		}
 	}
 	if msg == "" {
-		msg = "graphtest: injected " + http.StatusText(status)
+		msg = "graphapi: injected " + http.StatusText(status)
 	}
 	writeError(w, status, code, msg)
 }
@@ -486,7 +486,7 @@ func newRequestID() string {
 func newToken() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
-	return "graphtest-" + hex.EncodeToString(b[:])
+	return "graphapi-" + hex.EncodeToString(b[:])
 }
 
 func firstNonEmpty(a ...string) string {
@@ -560,7 +560,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeAADError(w, http.StatusBadRequest, "invalid_request", "Tenant '"+tr.Tenant+"' not found.", 90002)
 		return
 	case tr.GrantType != "client_credentials":
-		writeAADError(w, http.StatusBadRequest, "unsupported_grant_type", "graphtest only emulates client_credentials.", 70003)
+		writeAADError(w, http.StatusBadRequest, "unsupported_grant_type", "graphapi only emulates client_credentials.", 70003)
 		return
 	case tr.ClientID == "":
 		writeAADError(w, http.StatusBadRequest, "invalid_request", "The request body must contain the 'client_id' parameter.", 900144)
@@ -613,11 +613,11 @@ func (s *Server) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 	if r.Header.Get("X-IDENTITY-HEADER") != s.opts.IdentityHeader {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": 401, "message": "graphtest: missing or wrong X-IDENTITY-HEADER"})
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": 401, "message": "graphapi: missing or wrong X-IDENTITY-HEADER"})
 		return
 	}
 	if q.Get("resource") == "" || q.Get("api-version") == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "message": "graphtest: resource and api-version are required"})
+		writeJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "message": "graphapi: resource and api-version are required"})
 		return
 	}
 	tr.Granted = true

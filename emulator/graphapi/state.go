@@ -1,4 +1,4 @@
-package graphtest
+package graphapi
 
 import (
 	"crypto/rand"
@@ -53,11 +53,11 @@ type assignmentState struct {
 func normalize(props map[string]any) map[string]any {
 	b, err := json.Marshal(props)
 	if err != nil {
-		panic(fmt.Sprintf("graphtest: properties are not JSON: %v", err))
+		panic(fmt.Sprintf("graphapi: properties are not JSON: %v", err))
 	}
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
-		panic(fmt.Sprintf("graphtest: properties are not JSON: %v", err))
+		panic(fmt.Sprintf("graphapi: properties are not JSON: %v", err))
 	}
 	return out
 }
@@ -206,7 +206,7 @@ func setProps(props map[string]any, propVer map[string]int64, changes map[string
 func (s *Server) liveUser(id string) (*userState, error) {
 	u, ok := s.users[id]
 	if !ok || u.removed == "deleted" {
-		return nil, fmt.Errorf("graphtest: no user %s", id)
+		return nil, fmt.Errorf("graphapi: no user %s", id)
 	}
 	return u, nil
 }
@@ -214,7 +214,7 @@ func (s *Server) liveUser(id string) (*userState, error) {
 func (s *Server) liveGroup(id string) (*groupState, error) {
 	g, ok := s.groups[id]
 	if !ok || g.removed != "" {
-		return nil, fmt.Errorf("graphtest: no group %s", id)
+		return nil, fmt.Errorf("graphapi: no group %s", id)
 	}
 	return g, nil
 }
@@ -278,7 +278,7 @@ func (s *Server) SoftDeleteUser(id string) error {
 		return err
 	}
 	if u.removed != "" {
-		return fmt.Errorf("graphtest: user %s is already deleted", id)
+		return fmt.Errorf("graphapi: user %s is already deleted", id)
 	}
 	u.removed, u.removedVer = "changed", s.bump()
 	return nil
@@ -290,7 +290,7 @@ func (s *Server) RestoreUser(id string) error {
 	defer s.mu.Unlock()
 	u, ok := s.users[id]
 	if !ok || u.removed != "changed" {
-		return fmt.Errorf("graphtest: user %s is not soft-deleted", id)
+		return fmt.Errorf("graphapi: user %s is not soft-deleted", id)
 	}
 	u.removed, u.createdVer = "", s.bump()
 	return nil
@@ -358,7 +358,7 @@ func (s *Server) CreateGroup(g Group) (string, error) {
 		g.ID = NewID()
 	}
 	if _, ok := s.groups[g.ID]; ok {
-		return "", fmt.Errorf("graphtest: group %s exists", g.ID)
+		return "", fmt.Errorf("graphapi: group %s exists", g.ID)
 	}
 	ver := s.bump()
 	st := &groupState{props: groupProps(g), propVer: map[string]int64{}, createdVer: ver, changes: map[string]memberChange{}}
@@ -367,7 +367,7 @@ func (s *Server) CreateGroup(g Group) (string, error) {
 	}
 	for _, m := range g.Members {
 		if s.objectType(m) == "directoryObject" {
-			return "", fmt.Errorf("graphtest: group %s: unknown member %s", g.ID, m)
+			return "", fmt.Errorf("graphapi: group %s: unknown member %s", g.ID, m)
 		}
 		st.addMember(m, s.objectType(m), ver)
 	}
@@ -421,7 +421,7 @@ func (s *Server) AddMember(groupID, memberID string) error {
 	}
 	typ := s.objectType(memberID)
 	if typ == "directoryObject" {
-		return fmt.Errorf("graphtest: no user or group %s", memberID)
+		return fmt.Errorf("graphapi: no user or group %s", memberID)
 	}
 	if slices.Contains(g.members, memberID) {
 		return nil
@@ -439,7 +439,7 @@ func (s *Server) RemoveMember(groupID, memberID string) error {
 		return err
 	}
 	if !slices.Contains(g.members, memberID) {
-		return fmt.Errorf("graphtest: %s is not a member of %s", memberID, groupID)
+		return fmt.Errorf("graphapi: %s is not a member of %s", memberID, groupID)
 	}
 	g.removeMember(memberID, s.bump())
 	return nil
@@ -457,7 +457,7 @@ func (s *Server) AssignRole(principalID, principalType, appRoleID string) error 
 	defer s.mu.Unlock()
 	want := map[string]string{"User": "user", "Group": "group"}[principalType]
 	if want == "" || s.objectType(principalID) != want {
-		return fmt.Errorf("graphtest: no %s %s to assign", principalType, principalID)
+		return fmt.Errorf("graphapi: no %s %s to assign", principalType, principalID)
 	}
 	for _, a := range s.assignments {
 		if a.PrincipalID == principalID && a.AppRoleID == appRoleID {
@@ -477,7 +477,7 @@ func (s *Server) Unassign(principalID string) error {
 	n := len(s.assignments)
 	s.assignments = slices.DeleteFunc(s.assignments, func(a assignmentState) bool { return a.PrincipalID == principalID })
 	if len(s.assignments) == n {
-		return fmt.Errorf("graphtest: %s has no assignment", principalID)
+		return fmt.Errorf("graphapi: %s has no assignment", principalID)
 	}
 	s.bump()
 	return nil
