@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/scimsync/scimsync/mapping/internal/builtin"
 )
 
 // fuzzSeeds are the documented vectors plus edge cases; the corpus in testdata/fuzz adds more.
@@ -77,7 +79,7 @@ func FuzzEval(f *testing.F) {
 		env := testEnv(1)
 		env.ValueExists = func(v string) (bool, error) { return len(v)%2 == 0, nil }
 		r, err := e.Eval(fuzzAttrs, env)
-		if errors.Is(err, errInternal) {
+		if errors.Is(err, builtin.ErrInternal) {
 			t.Fatalf("Eval(%q) panicked: %v", src, err)
 		}
 		if err == nil {

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/scimsync/scimsync/mapping/internal/builtin"
 )
 
 func TestSyntaxErrors(t *testing.T) {
@@ -148,18 +150,18 @@ func TestFunctionLibraryComplete(t *testing.T) {
 		IsString Item Join Left Mid NormalizeDiacritics Not Now NumFromDate PCase RandomString Redact RemoveDuplicates Replace
 		SelectUniqueValue SingleAppRoleAssignment Split StripSpaces Switch ToLower ToUpper Word`)
 	for _, name := range documented {
-		if _, ok := functions[name]; !ok {
+		if _, ok := builtin.Functions[name]; !ok {
 			t.Errorf("missing function %s", name)
 		}
 	}
-	if len(FunctionNames()) != len(functions) {
+	if len(FunctionNames()) != len(builtin.Functions) {
 		t.Error("FunctionNames is incomplete")
 	}
 }
 
 func TestPanicBecomesError(t *testing.T) {
 	_, err := mustCompile(t, `[a]`).Eval(panicAttrs{}, nil)
-	if !errors.Is(err, errInternal) {
+	if !errors.Is(err, builtin.ErrInternal) {
 		t.Errorf("a panic inside Eval must become an error, got %v", err)
 	}
 }

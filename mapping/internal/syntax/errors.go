@@ -1,8 +1,8 @@
-package mapping
+package syntax
 
 import (
-	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // SyntaxError reports an expression the parser cannot read. It is typed so that config validation can
@@ -60,32 +60,10 @@ func (e *CompileError) Error() string {
 	return fmt.Sprintf("%s at column %d", e.Msg, e.Column)
 }
 
-// EvalError reports an expression that failed for one object (a date that does not parse, a number that
-// is not a number). It fails that object only; the engine escrows it and carries on with the others.
-type EvalError struct {
-	// Function is the function that failed.
-	Function string
-	// Column is the 1-based position of the function name in the expression.
-	Column int
-	// Err is the cause.
-	Err error
+// Column turns a byte offset into the 1-based character column admins see.
+func Column(src string, pos int) int {
+	if pos > len(src) {
+		pos = len(src)
+	}
+	return utf8.RuneCountInString(src[:pos]) + 1
 }
-
-// Error names the function and its column, followed by the cause, which quotes the bad value.
-func (e *EvalError) Error() string {
-	return fmt.Sprintf("%s (column %d): %v", e.Function, e.Column, e.Err)
-}
-
-// Unwrap exposes the cause so callers can test for ErrNeedsTarget and ErrAllValuesExist.
-func (e *EvalError) Unwrap() error { return e.Err }
-
-// ErrNeedsTarget is returned by SelectUniqueValue when Env.ValueExists is missing: it can only work
-// while the engine can ask the target which values are taken.
-var ErrNeedsTarget = errors.New("SelectUniqueValue needs the target (Env.ValueExists)")
-
-// ErrAllValuesExist is returned by SelectUniqueValue when every candidate is already taken in the target;
-// the service escrows such objects, so the engine should treat it as a retryable failure of the object.
-var ErrAllValuesExist = errors.New("every candidate value already exists in the target")
-
-// errInternal marks a recovered panic, so that fuzz tests can tell a bug from an ordinary failure.
-var errInternal = errors.New("internal error")

@@ -1,4 +1,6 @@
-package mapping
+// Package dates holds the date arithmetic of the expression language (DateAdd, DateDiff, FILETIME)
+// with VBA's rules, and the date formats it accepts.
+package dates
 
 import (
 	"errors"
@@ -30,13 +32,13 @@ var dateLayouts = []string{
 	"1/2/2006",
 }
 
-// parseDate reads a date string in any of dateLayouts and returns it in UTC.
-func parseDate(s string) (time.Time, error) {
+// Parse reads a date string in any of dateLayouts and returns it in UTC.
+func Parse(s string) (time.Time, error) {
 	t := strings.ToUpper(strings.TrimSpace(s))
 	if t != "" {
 		for _, layout := range dateLayouts {
 			if d, err := time.Parse(layout, t); err == nil {
-				if err := checkDateRange(d); err != nil {
+				if err := CheckRange(d); err != nil {
 					return time.Time{}, err
 				}
 				return d.UTC(), nil
@@ -46,27 +48,20 @@ func parseDate(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("cannot parse %q as a date (expected ISO-8601 such as 2021-08-24, 2020-03-16-07:00, 2021-08-24T10:00:00Z, or M/d/yyyy h:mm:ss tt)", s)
 }
 
-var errDateRange = errors.New("date out of range (years 1 to 9999)")
+// ErrRange is the error for a date .NET cannot hold.
+var ErrRange = errors.New("date out of range (years 1 to 9999)")
 
-// checkDateRange keeps dates inside .NET's DateTime range, which the service (and FILETIME, and the
+// CheckRange keeps dates inside .NET's DateTime range, which the service (and FILETIME, and the
 // rendering in DateLayout) assume.
-func checkDateRange(t time.Time) error {
+func CheckRange(t time.Time) error {
 	if y := t.UTC().Year(); y < 1 || y > 9999 {
-		return errDateRange
+		return ErrRange
 	}
 	return nil
 }
 
-// dateOf reads a function argument as a date: a date value as itself, a string through parseDate.
-func dateOf(v Value) (time.Time, error) {
-	if t, ok := v.AsTime(); ok {
-		return t, nil
-	}
-	return parseDate(v.String())
-}
-
-// normInterval maps VB's interval strings (case-insensitive, as in VB) to one canonical spelling.
-func normInterval(s string) (string, bool) {
+// NormInterval maps VB's interval strings (case-insensitive, as in VB) to one canonical spelling.
+func NormInterval(s string) (string, bool) {
 	switch l := strings.ToLower(strings.TrimSpace(s)); l {
 	case "yyyy", "q", "m", "y", "d", "w", "ww", "h", "n", "s":
 		return l, true
@@ -74,13 +69,13 @@ func normInterval(s string) (string, bool) {
 	return "", false
 }
 
-const intervalList = `"yyyy", "q", "m", "y", "d", "w", "ww", "h", "n" or "s"`
+const IntervalList = `"yyyy", "q", "m", "y", "d", "w", "ww", "h", "n" or "s"`
 
 // addMonths follows .NET's DateTime.AddMonths: the day is clamped to the last day of the target month
 // (Jan 31 + 1 month = Feb 28/29), where Go's AddDate would roll over into March.
 func addMonths(t time.Time, months int64) (time.Time, error) {
 	if months > 12*10000 || months < -12*10000 {
-		return time.Time{}, errDateRange
+		return time.Time{}, ErrRange
 	}
 	y, m, d := t.Date()
 	total := int64(y)*12 + int64(m-1) + months
@@ -91,31 +86,31 @@ func addMonths(t time.Time, months int64) (time.Time, error) {
 		ny--
 	}
 	if ny < 1 || ny > 9999 {
-		return time.Time{}, errDateRange
+		return time.Time{}, ErrRange
 	}
 	month := time.Month(nm + 1)
-	if last := daysIn(int(ny), month); d > last {
+	if last := DaysIn(int(ny), month); d > last {
 		d = last
 	}
 	return time.Date(int(ny), month, d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC), nil
 }
 
-func daysIn(y int, m time.Month) int {
+func DaysIn(y int, m time.Month) int {
 	return time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
-// dateAdd follows VB's DateAdd for the documented intervals.
-func dateAdd(interval string, n int64, t time.Time) (time.Time, error) {
+// Add follows VB's DateAdd for the documented intervals.
+func Add(interval string, n int64, t time.Time) (time.Time, error) {
 	var unit time.Duration
 	switch interval {
 	case "yyyy":
 		if n > 10000 || n < -10000 {
-			return time.Time{}, errDateRange
+			return time.Time{}, ErrRange
 		}
 		return addMonths(t, n*12)
 	case "q":
 		if n > 40000 || n < -40000 {
-			return time.Time{}, errDateRange
+			return time.Time{}, ErrRange
 		}
 		return addMonths(t, n*3)
 	case "m":
@@ -131,27 +126,27 @@ func dateAdd(interval string, n int64, t time.Time) (time.Time, error) {
 	case "s":
 		unit = time.Second
 	default:
-		return time.Time{}, fmt.Errorf("unknown interval %q (expected %s)", interval, intervalList)
+		return time.Time{}, fmt.Errorf("unknown interval %q (expected %s)", interval, IntervalList)
 	}
 	// 10,000 years is the whole DateTime range; anything beyond cannot land inside it.
 	const maxSpanSeconds = int64(10000 * 366 * 24 * 3600)
 	unitSeconds := int64(unit / time.Second)
 	if n > maxSpanSeconds/unitSeconds || n < -maxSpanSeconds/unitSeconds {
-		return time.Time{}, errDateRange
+		return time.Time{}, ErrRange
 	}
 	// Add in seconds to stay clear of Duration's 292-year limit.
 	r := time.Unix(t.Unix()+n*unitSeconds, int64(t.Nanosecond())).UTC()
-	if err := checkDateRange(r); err != nil {
+	if err := CheckRange(r); err != nil {
 		return time.Time{}, err
 	}
 	return r, nil
 }
 
-// dateDiff follows VB.NET's Microsoft.VisualBasic.DateAndTime.DateDiff, which is what the service
+// Diff follows VB.NET's Microsoft.VisualBasic.DateAndTime.DateDiff, which is what the service
 // runs: day, hour, minute and second intervals truncate the elapsed TimeSpan toward zero; month, quarter
 // and year count calendar boundaries; "ww" first moves both dates back to the Sunday starting their week
 // (keeping the time of day) and then divides the whole days between them by 7.
-func dateDiff(interval string, d1, d2 time.Time) (int64, error) {
+func Diff(interval string, d1, d2 time.Time) (int64, error) {
 	y1, m1, _ := d1.Date()
 	y2, m2, _ := d2.Date()
 	switch interval {
@@ -176,7 +171,7 @@ func dateDiff(interval string, d1, d2 time.Time) (int64, error) {
 	case "s":
 		return elapsedSeconds(d1, d2), nil
 	}
-	return 0, fmt.Errorf("unknown interval %q (expected %s)", interval, intervalList)
+	return 0, fmt.Errorf("unknown interval %q (expected %s)", interval, IntervalList)
 }
 
 // elapsedSeconds is d2-d1 in whole seconds truncated toward zero, computed without time.Duration, which
@@ -199,7 +194,7 @@ const fileTimeEpoch = 116444736000000000
 // maxFileTime is the last FILETIME .NET's DateTime.FromFileTimeUtc accepts (9999-12-31 23:59:59.9999999).
 const maxFileTime = 2650467743999999999
 
-func fromFileTime(n int64) (time.Time, error) {
+func FromFileTime(n int64) (time.Time, error) {
 	if n < 0 || n > maxFileTime {
 		return time.Time{}, fmt.Errorf("%d is not a FILETIME between 0 and %d", n, int64(maxFileTime))
 	}
@@ -207,7 +202,7 @@ func fromFileTime(n int64) (time.Time, error) {
 	return time.Unix(d/10000000, (d%10000000)*100).UTC(), nil
 }
 
-func toFileTime(t time.Time) (int64, error) {
+func ToFileTime(t time.Time) (int64, error) {
 	t = t.UTC()
 	if t.Year() < 1601 || t.Year() > 9999 {
 		return 0, fmt.Errorf("%s cannot be expressed as a FILETIME (years 1601 to 9999)", t.Format(time.RFC3339))

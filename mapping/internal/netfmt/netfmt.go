@@ -1,4 +1,6 @@
-package mapping
+// Package netfmt re-implements .NET's custom date and time format strings (invariant culture), which
+// FormatDateTime takes; Go's reference-time layouts cannot express them.
+package netfmt
 
 import (
 	"errors"
@@ -7,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/scimsync/scimsync/mapping/internal/dates"
 )
 
 // This file re-implements .NET's custom date and time format strings (invariant culture) for
@@ -21,8 +25,8 @@ type fmtTok struct {
 	lit string
 }
 
-// netFormat is a tokenized .NET date format.
-type netFormat struct {
+// Format is a tokenized .NET date format.
+type Format struct {
 	src  string
 	toks []fmtTok
 }
@@ -58,8 +62,8 @@ func isFormatSpecifier(c byte) bool {
 	return false
 }
 
-// compileNetFormat tokenizes a .NET custom (or single-letter standard) date format.
-func compileNetFormat(f string) (*netFormat, error) {
+// Compile tokenizes a .NET custom (or single-letter standard) date format.
+func Compile(f string) (*Format, error) {
 	if f == "" {
 		return nil, errors.New("empty date format")
 	}
@@ -71,7 +75,7 @@ func compileNetFormat(f string) (*netFormat, error) {
 		}
 		f = std
 	}
-	nf := &netFormat{src: src}
+	nf := &Format{src: src}
 	var lit strings.Builder
 	flush := func() {
 		if lit.Len() > 0 {
@@ -132,14 +136,14 @@ func compileNetFormat(f string) (*netFormat, error) {
 	return nf, nil
 }
 
-// dateKind mirrors .NET's DateTimeKind, which decides how K renders. The daemon's "local" time zone is
+// Kind mirrors .NET's DateTimeKind, which decides how K renders. The daemon's "local" time zone is
 // UTC, like the service's servers, so only K's rendering differs between kinds.
-type dateKind uint8
+type Kind uint8
 
 const (
-	kindUnspecified dateKind = iota
-	kindUTC
-	kindLocal
+	Unspecified Kind = iota
+	UTC
+	Local
 )
 
 var (
@@ -155,8 +159,11 @@ func pad(b *strings.Builder, v, width int) {
 	b.WriteString(s)
 }
 
-// format renders t (already in UTC) like DateTime.ToString(format, CultureInfo.InvariantCulture).
-func (nf *netFormat) format(t time.Time, kind dateKind) string {
+// Render renders t (already in UTC) like DateTime.ToString(format, CultureInfo.InvariantCulture).
+//
+// long: one case per .NET format specifier, side by side as in the .NET reference table; split up,
+// the table would be harder to check against it.
+func (nf *Format) Render(t time.Time, kind Kind) string {
 	var b strings.Builder
 	b.Grow(len(nf.src) + 8)
 	for _, tk := range nf.toks {
@@ -236,9 +243,9 @@ func (nf *netFormat) format(t time.Time, kind dateKind) string {
 			}
 		case 'K':
 			switch kind {
-			case kindUTC:
+			case UTC:
 				b.WriteByte('Z')
-			case kindLocal:
+			case Local:
 				b.WriteString("+00:00")
 			}
 		case 'Z':
@@ -250,41 +257,41 @@ func (nf *netFormat) format(t time.Time, kind dateKind) string {
 	return b.String()
 }
 
-// dateStyles is .NET's DateTimeStyles, the second argument of FormatDateTime.
-type dateStyles uint16
+// Styles is .NET's DateTimeStyles, the second argument of FormatDateTime.
+type Styles uint16
 
 const (
-	styleAllowLeadingWhite    dateStyles = 1
-	styleAllowTrailingWhite   dateStyles = 2
-	styleAllowInnerWhite      dateStyles = 4
-	styleAllowWhiteSpaces     dateStyles = 7
-	styleNoCurrentDateDefault dateStyles = 8
-	styleAdjustToUniversal    dateStyles = 16
-	styleAssumeLocal          dateStyles = 32
-	styleAssumeUniversal      dateStyles = 64
-	styleRoundtripKind        dateStyles = 128
-	// defaultStyles is the documented default when the argument is omitted.
-	defaultStyles = styleRoundtripKind | styleAllowLeadingWhite | styleAllowTrailingWhite
+	styleAllowLeadingWhite    Styles = 1
+	styleAllowTrailingWhite   Styles = 2
+	styleAllowInnerWhite      Styles = 4
+	styleAllowWhiteSpaces     Styles = 7
+	styleNoCurrentDateDefault Styles = 8
+	styleAdjustToUniversal    Styles = 16
+	styleAssumeLocal          Styles = 32
+	styleAssumeUniversal      Styles = 64
+	styleRoundtripKind        Styles = 128
+	// DefaultStyles is the documented default when the argument is omitted.
+	DefaultStyles = styleRoundtripKind | styleAllowLeadingWhite | styleAllowTrailingWhite
 )
 
-var styleNames = map[string]dateStyles{
+var styleNames = map[string]Styles{
 	"none": 0, "allowleadingwhite": styleAllowLeadingWhite, "allowtrailingwhite": styleAllowTrailingWhite,
 	"allowinnerwhite": styleAllowInnerWhite, "allowwhitespaces": styleAllowWhiteSpaces,
 	"nocurrentdatedefault": styleNoCurrentDateDefault, "adjusttouniversal": styleAdjustToUniversal,
 	"assumelocal": styleAssumeLocal, "assumeuniversal": styleAssumeUniversal, "roundtripkind": styleRoundtripKind,
 }
 
-// parseStyles reads DateTimeStyles as names ("AdjustToUniversal, AllowWhiteSpaces", also with '|') or
+// ParseStyles reads DateTimeStyles as names ("AdjustToUniversal, AllowWhiteSpaces", also with '|') or
 // as the enum's integer value.
-func parseStyles(s string) (dateStyles, error) {
+func ParseStyles(s string) (Styles, error) {
 	s = strings.TrimSpace(s)
 	if n, err := strconv.ParseUint(s, 10, 16); err == nil {
 		if n > 255 {
 			return 0, fmt.Errorf("invalid DateTimeStyles value %d", n)
 		}
-		return dateStyles(n), nil
+		return Styles(n), nil
 	}
-	var st dateStyles
+	var st Styles
 	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == '|' || unicode.IsSpace(r) }) {
 		name := strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(part, "DateTimeStyles."), "System.Globalization.DateTimeStyles."))
 		v, ok := styleNames[name]
@@ -304,7 +311,7 @@ type dateParse struct {
 
 func (p *dateParse) digits(minN, maxN int) (int, bool) {
 	start := p.pos
-	for p.pos < len(p.in) && p.pos-start < maxN && isDigit(p.in[p.pos]) {
+	for p.pos < len(p.in) && p.pos-start < maxN && asciiDigit(p.in[p.pos]) {
 		p.pos++
 	}
 	if p.pos-start < minN {
@@ -353,7 +360,7 @@ func (p *dateParse) offset() (int, bool) {
 		if m, ok = p.digits(2, 2); !ok {
 			return 0, false
 		}
-	} else if p.pos+1 < len(p.in) && isDigit(p.in[p.pos]) && isDigit(p.in[p.pos+1]) {
+	} else if p.pos+1 < len(p.in) && asciiDigit(p.in[p.pos]) && asciiDigit(p.in[p.pos+1]) {
 		m, _ = p.digits(2, 2)
 	}
 	if m > 59 {
@@ -362,10 +369,13 @@ func (p *dateParse) offset() (int, bool) {
 	return sign * (h*3600 + m*60), true
 }
 
-// parse reads s like DateTime.ParseExact(s, format, InvariantCulture, styles). now supplies the
+// Parse reads s like DateTime.ParseExact(s, format, InvariantCulture, styles). now supplies the
 // current date for formats without a date part, as .NET does.
-func (nf *netFormat) parse(s string, styles dateStyles, now time.Time) (time.Time, dateKind, error) {
-	fail := func() (time.Time, dateKind, error) {
+//
+// long: one case per .NET format specifier followed by the assembly of the parts; .NET's rules for
+// defaults and styles read best next to the specifiers that set them.
+func (nf *Format) Parse(s string, styles Styles, now time.Time) (time.Time, Kind, error) {
+	fail := func() (time.Time, Kind, error) {
 		return time.Time{}, 0, fmt.Errorf("cannot parse %q with date format %q", s, nf.src)
 	}
 	in := s
@@ -535,34 +545,37 @@ func (nf *netFormat) parse(s string, styles dateStyles, now time.Time) (time.Tim
 	if day < 0 {
 		day = 1
 	}
-	if year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 || day > daysIn(year, time.Month(month)) ||
+	if year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 || day > dates.DaysIn(year, time.Month(month)) ||
 		hour > 23 || minute > 59 || sec > 59 {
 		return fail()
 	}
 	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
-	kind := kindUnspecified
+	kind := Unspecified
 	switch {
 	case hasZone:
 		t = t.Add(-time.Duration(zoneOff) * time.Second)
-		kind = kindLocal
+		kind = Local
 		if styles&styleAdjustToUniversal != 0 {
-			kind = kindUTC
+			kind = UTC
 		}
 	case isUTC:
-		kind = kindLocal
+		kind = Local
 		if styles&(styleAdjustToUniversal|styleRoundtripKind) != 0 {
-			kind = kindUTC
+			kind = UTC
 		}
 	case styles&styleAssumeUniversal != 0:
-		kind = kindLocal
+		kind = Local
 		if styles&styleAdjustToUniversal != 0 {
-			kind = kindUTC
+			kind = UTC
 		}
 	case styles&styleAssumeLocal != 0:
-		kind = kindLocal
+		kind = Local
 	}
-	if err := checkDateRange(t); err != nil {
+	if err := dates.CheckRange(t); err != nil {
 		return fail()
 	}
 	return t, kind, nil
 }
+
+// asciiDigit reports a digit: the .NET formats and patterns read ASCII digits only.
+func asciiDigit(c byte) bool { return c >= '0' && c <= '9' }

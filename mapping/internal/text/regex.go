@@ -1,4 +1,4 @@
-package mapping
+package text
 
 import (
 	"fmt"
@@ -6,11 +6,11 @@ import (
 	"strings"
 )
 
-// compileRegex compiles a .NET regular expression (the service's flavour) as Go RE2, after rewriting
+// CompileRegex compiles a .NET regular expression (the service's flavour) as Go RE2, after rewriting
 // .NET's named groups (?<name>...) and (?'name'...) to (?P<name>...). Constructs RE2 lacks
 // (lookaround, backreferences, atomic groups) fail here, at compile time, instead of silently matching
 // differently.
-func compileRegex(pattern string) (*regexp.Regexp, error) {
+func CompileRegex(pattern string) (*regexp.Regexp, error) {
 	re, err := regexp.Compile(TranslateDotNetRegex(pattern))
 	if err != nil {
 		return nil, fmt.Errorf("invalid regular expression %q: %w (.NET lookaround, backreferences and atomic groups are not supported)", pattern, err)
@@ -72,11 +72,11 @@ func TranslateDotNetRegex(p string) string {
 	return b.String()
 }
 
-// translateReplacement turns a .NET replacement pattern into Go's regexp.Expand template. The
+// TranslateReplacement turns a .NET replacement pattern into Go's regexp.Expand template. The
 // differences that matter: .NET reads "$1a" as group 1 then "a" (Go would look for a group named
 // "1a"), and spells the whole match "$&" (Go: ${0}). .NET substitutions Go lacks ($`, $', $+, $_) and any
 // other '$' are kept as literal text, as .NET does for an unrecognized '$'.
-func translateReplacement(r string) string {
+func TranslateReplacement(r string) string {
 	if !strings.Contains(r, "$") {
 		return r
 	}
@@ -108,9 +108,9 @@ func translateReplacement(r string) string {
 			b.WriteString(r[i+2 : i+2+end])
 			b.WriteString("}")
 			i += 2 + end
-		case isDigit(n):
+		case asciiDigit(n):
 			j := i + 1
-			for j < len(r) && isDigit(r[j]) {
+			for j < len(r) && asciiDigit(r[j]) {
 				j++
 			}
 			b.WriteString("${")
@@ -123,3 +123,6 @@ func translateReplacement(r string) string {
 	}
 	return b.String()
 }
+
+// asciiDigit reports a digit: the .NET formats and patterns read ASCII digits only.
+func asciiDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -1,8 +1,11 @@
-package mapping
+package builtin
 
 import (
 	"strings"
 	"time"
+
+	"github.com/scimsync/scimsync/mapping/internal/syntax"
+	"github.com/scimsync/scimsync/mapping/internal/value"
 )
 
 // compare evaluates a comparison inside an argument (IIF's condition, CBool([a] = [b]),
@@ -11,7 +14,7 @@ import (
 // "<>". Two integers (or an integer and a numeric string, or two numeric strings under an ordering
 // operator) compare as numbers; two dates (or a date and a date string) as instants; everything else as
 // strings, ordinally and case-sensitively, as the service's Switch/EQUALS are.
-func compare(op cmpOp, l, r Value) bool {
+func compare(op syntax.CmpOp, l, r value.Value) bool {
 	if l.IsEmpty() || r.IsEmpty() {
 		return false
 	}
@@ -23,27 +26,27 @@ func compare(op cmpOp, l, r Value) bool {
 		c = strings.Compare(l.String(), r.String())
 	}
 	switch op {
-	case opEq:
+	case syntax.Eq:
 		return c == 0
-	case opNe:
+	case syntax.Ne:
 		return c != 0
-	case opGt:
+	case syntax.Gt:
 		return c > 0
-	case opGe:
+	case syntax.Ge:
 		return c >= 0
-	case opLt:
+	case syntax.Lt:
 		return c < 0
-	case opLe:
+	case syntax.Le:
 		return c <= 0
 	}
 	return false
 }
 
-func compareNumbers(op cmpOp, l, r Value) (int, bool) {
-	if l.Kind() == KindBool || r.Kind() == KindBool {
+func compareNumbers(op syntax.CmpOp, l, r value.Value) (int, bool) {
+	if l.Kind() == value.KindBool || r.Kind() == value.KindBool {
 		return 0, false
 	}
-	if l.Kind() != KindInt && r.Kind() != KindInt && (op == opEq || op == opNe) {
+	if l.Kind() != value.KindInt && r.Kind() != value.KindInt && (op == syntax.Eq || op == syntax.Ne) {
 		return 0, false
 	}
 	a, ok1 := l.AsInt()
@@ -60,16 +63,16 @@ func compareNumbers(op cmpOp, l, r Value) (int, bool) {
 	return 0, true
 }
 
-func compareDates(l, r Value) (int, bool) {
-	if l.Kind() != KindDate && r.Kind() != KindDate {
+func compareDates(l, r value.Value) (int, bool) {
+	if l.Kind() != value.KindDate && r.Kind() != value.KindDate {
 		return 0, false
 	}
 	var a, b time.Time
 	var err error
-	if a, err = dateOf(l); err != nil {
+	if a, err = value.DateOf(l); err != nil {
 		return 0, false
 	}
-	if b, err = dateOf(r); err != nil {
+	if b, err = value.DateOf(r); err != nil {
 		return 0, false
 	}
 	return a.Compare(b), true

@@ -1,4 +1,6 @@
-package mapping
+// Package text holds the string helpers of the expression language that need no expression state:
+// diacritics, proper case, words, random strings and the .NET regular expression dialect.
+package text
 
 import (
 	"encoding/binary"
@@ -24,10 +26,10 @@ var diacriticSpecials = map[rune]string{
 	'ı': "i",
 }
 
-// normalizeDiacritics replaces letters with diacritics by their base letters, following the service's
+// NormalizeDiacritics replaces letters with diacritics by their base letters, following the service's
 // table: the special letters above are substituted, then the text is decomposed (NFD), combining marks
 // are dropped and what remains is recomposed (NFC).
-func normalizeDiacritics(s string) string {
+func NormalizeDiacritics(s string) string {
 	ascii := true
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
@@ -53,12 +55,12 @@ func normalizeDiacritics(s string) string {
 	return norm.NFC.String(b.String())
 }
 
-// pcase upper-cases the first letter of every word and lower-cases the rest. Without separators a word
+// PCase upper-cases the first letter of every word and lower-cases the rest. Without separators a word
 // ends at any character that is not a letter, mark, digit or apostrophe (the Unicode categories .NET's
 // TextInfo.ToTitleCase treats as separators; "O'NEIL" gives "O'neil" as in .NET). With separators, only
 // those characters end a word. Unlike ToTitleCase, all-uppercase words are not kept as acronyms: the
 // documented example turns "PABLO GONSALVES (SECOND)" into "Pablo Gonsalves (Second)".
-func pcase(s, seps string) string {
+func PCase(s, seps string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	start := true
@@ -85,7 +87,7 @@ func pcase(s, seps string) string {
 
 // word returns the n-th (1-based) word of s, words being separated by runs of any of the delimiter
 // characters; "" when there are fewer words or n < 1, as documented.
-func word(s string, n int64, delims string) string {
+func Word(s string, n int64, delims string) string {
 	if n < 1 {
 		return ""
 	}
@@ -122,11 +124,11 @@ const (
 	maxRandomLength = 256
 )
 
-// randomString builds a string of length characters with at least the given number of digits,
+// RandomString builds a string of length characters with at least the given number of digits,
 // special characters, capitals and lowercase letters, never using a character of avoid. The
 // characters beyond the minimums are drawn from all four classes; the result is shuffled so the
 // required characters are not at fixed positions.
-func randomString(r io.Reader, length, digits, specials, upper, lower int64, avoid string) (string, error) {
+func RandomString(r io.Reader, length, digits, specials, upper, lower int64, avoid string) (string, error) {
 	if length < 1 || length > maxRandomLength {
 		return "", fmt.Errorf("length %d is not between 1 and %d", length, maxRandomLength)
 	}

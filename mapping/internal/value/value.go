@@ -1,9 +1,13 @@
-package mapping
+// Package value is the value model of the expression language, shared by the parser, the function
+// library and package mapping, which re-exports it.
+package value
 
 import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scimsync/scimsync/mapping/internal/dates"
 )
 
 // Kind tells which shape a Value has. The provisioning service works with strings, booleans, integers,
@@ -218,4 +222,12 @@ type AttributeMap map[string]Value
 func (m AttributeMap) Lookup(name string) (Value, bool) {
 	v, ok := m[name]
 	return v, ok
+}
+
+// DateOf reads a function argument as a date: a date value as itself, a string through dates.Parse.
+func DateOf(v Value) (time.Time, error) {
+	if t, ok := v.AsTime(); ok {
+		return t, nil
+	}
+	return dates.Parse(v.String())
 }

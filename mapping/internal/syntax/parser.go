@@ -1,10 +1,14 @@
-package mapping
+// Package syntax reads the expression language of attribute mappings into a tree; the function
+// library (package builtin) checks and evaluates the calls.
+package syntax
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/scimsync/scimsync/mapping/internal/value"
 )
 
 // The grammar, VBA-like as in the Entra documentation:
@@ -18,50 +22,105 @@ import (
 //
 // Whitespace is allowed between tokens. Function names are case-sensitive.
 
-type nodeKind uint8
+// NodeKind tells what a Node stands for.
+type NodeKind uint8
 
+// The kinds of Node.
 const (
-	nConst nodeKind = iota
-	nAttr
-	nCall
-	nCmp
-	nOmitted
+	Const NodeKind = iota
+	Attr
+	Call
+	Cmp
+	Omitted
 )
 
-type cmpOp uint8
+// CmpOp is a comparison operator inside a function argument.
+type CmpOp uint8
 
+// The comparison operators.
 const (
-	opEq cmpOp = iota + 1
-	opNe
-	opGt
-	opGe
-	opLt
-	opLe
+	Eq CmpOp = iota + 1
+	Ne
+	Gt
+	Ge
+	Lt
+	Le
 )
 
-// node is one element of the compiled tree. Nodes are never written after Compile returns.
-type node struct {
-	kind nodeKind
-	op   cmpOp
-	pos  int // byte offset of the token, turned into a column only when reporting
-	val  Value
-	name string
-	fn   *funcSpec
-	args []*node
-	// prep holds what a function precomputed from constant arguments at compile time (a compiled
+// The two constants of VBA's compare mode, spelt vbBinaryCompare and vbTextCompare in expressions.
+const (
+	BinaryCompare = 0
+	TextCompare   = 1
+)
+
+// Node is one element of the compiled tree. Nodes are never written after Parse returns, so one tree
+// is evaluated concurrently by many workers.
+type Node struct {
+	Kind NodeKind
+	Op   CmpOp
+	Pos  int // byte offset of the token, turned into a column only when reporting
+	Val  value.Value
+	Name string
+	Fn   *Func
+	Args []*Node
+	// Prep holds what a function precomputed from constant arguments at compile time (a compiled
 	// regular expression, a parsed date format, ...).
-	prep any
+	Prep any
 }
 
-func (n *node) omitted(i int) bool { return i >= len(n.args) || n.args[i].kind == nOmitted }
+// Omitted reports whether argument i is missing or left empty.
+func (n *Node) Omitted(i int) bool { return i >= len(n.Args) || n.Args[i].Kind == Omitted }
 
-// constant reports the value of argument i when it is a literal, so functions can check and
+// Constant reports the value of argument i when it is a literal, so functions can check and
 // precompute it at load.
-func (n *node) constant(i int) (Value, bool) {
-	if i >= len(n.args) || n.args[i].kind != nConst {
-		return Value{}, false
+func (n *Node) Constant(i int) (value.Value, bool) {
+	if i >= len(n.Args) || n.Args[i].Kind != Const {
+		return value.Value{}, false
 	}
-	return n.args[i].val, true
+	return n.Args[i].Val, true
+}
+
+// Func describes one function of the library as the parser needs it: its arity and an optional
+// compile-time check that validates and precomputes constant arguments. Impl is the evaluator's own
+// implementation, kept here so a call is dispatched without a second lookup.
+type Func struct {
+	Name    string
+	Min     int
+	Max     int // -1: no upper bound
+	TopOnly bool
+	Check   func(n *Node) error
+	Impl    any
+}
+
+// Arity renders the accepted argument count for error messages.
+func (f *Func) Arity() string {
+	plural := func(k int) string {
+		if k == 1 {
+			return "1 argument"
+		}
+		return fmt.Sprintf("%d arguments", k)
+	}
+	switch {
+	case f.Max < 0:
+		return "at least " + plural(f.Min)
+	case f.Min == f.Max && f.Min == 0:
+		return "no arguments"
+	case f.Min == f.Max:
+		return plural(f.Min)
+	}
+	return fmt.Sprintf("%d to %d arguments", f.Min, f.Max)
+}
+
+// Parse reads one expression. known reports whether [name] is a valid source attribute (nil accepts
+// any name); funcs is the function library. It returns the tree and the attributes referenced
+// (deduplicated, in order of first use).
+func Parse(src string, known func(name string) bool, funcs map[string]*Func) (*Node, []string, error) {
+	p := &parser{src: src, known: known, funcs: funcs}
+	root, err := p.parseExpression()
+	if err != nil {
+		return nil, nil, err
+	}
+	return root, p.attrs, nil
 }
 
 const expectedOperand = "a function call, [attribute], string or number"
@@ -69,11 +128,12 @@ const expectedOperand = "a function call, [attribute], string or number"
 type parser struct {
 	src   string
 	pos   int
-	opts  CompileOptions
+	known func(name string) bool
+	funcs map[string]*Func
 	attrs []string
 }
 
-func (p *parser) parseExpression() (*node, error) {
+func (p *parser) parseExpression() (*Node, error) {
 	p.skipSpace()
 	n, err := p.parseOperand(true)
 	if err != nil {
@@ -117,34 +177,34 @@ func (p *parser) syntaxErrorAt(pos int, expected string) error {
 	p.pos = pos
 	f := p.found()
 	p.pos = saved
-	return &SyntaxError{Column: column(p.src, pos), Expected: expected, Found: f}
+	return &SyntaxError{Column: Column(p.src, pos), Expected: expected, Found: f}
 }
 
 func (p *parser) compileError(pos int, kind CompileErrorKind, fn, attr, format string, a ...any) error {
-	return &CompileError{Kind: kind, Column: column(p.src, pos), Function: fn, Attribute: attr, Msg: fmt.Sprintf(format, a...)}
+	return &CompileError{Kind: kind, Column: Column(p.src, pos), Function: fn, Attribute: attr, Msg: fmt.Sprintf(format, a...)}
 }
 
-func (p *parser) peekOp() (cmpOp, int, bool) {
+func (p *parser) peekOp() (CmpOp, int, bool) {
 	s := p.src[p.pos:]
 	switch {
 	case strings.HasPrefix(s, "<>"):
-		return opNe, 2, true
+		return Ne, 2, true
 	case strings.HasPrefix(s, ">="):
-		return opGe, 2, true
+		return Ge, 2, true
 	case strings.HasPrefix(s, "<="):
-		return opLe, 2, true
+		return Le, 2, true
 	case strings.HasPrefix(s, "="):
-		return opEq, 1, true
+		return Eq, 1, true
 	case strings.HasPrefix(s, ">"):
-		return opGt, 1, true
+		return Gt, 1, true
 	case strings.HasPrefix(s, "<"):
-		return opLt, 1, true
+		return Lt, 1, true
 	}
 	return 0, 0, false
 }
 
 // parseArgument reads one argument of a call; the caller has checked it is not omitted.
-func (p *parser) parseArgument() (*node, error) {
+func (p *parser) parseArgument() (*Node, error) {
 	left, err := p.parseOperand(false)
 	if err != nil {
 		return nil, err
@@ -161,10 +221,10 @@ func (p *parser) parseArgument() (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &node{kind: nCmp, op: op, pos: pos, args: []*node{left, right}}, nil
+	return &Node{Kind: Cmp, Op: op, Pos: pos, Args: []*Node{left, right}}, nil
 }
 
-func (p *parser) parseOperand(top bool) (*node, error) {
+func (p *parser) parseOperand(top bool) (*Node, error) {
 	if p.pos >= len(p.src) {
 		return nil, p.syntaxError(expectedOperand)
 	}
@@ -176,7 +236,7 @@ func (p *parser) parseOperand(top bool) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &node{kind: nConst, pos: start, val: Str(s)}, nil
+		return &Node{Kind: Const, Pos: start, Val: value.Str(s)}, nil
 	case c == '[':
 		return p.parseAttribute()
 	case c == '-' || isDigit(c):
@@ -224,7 +284,7 @@ func (p *parser) parseString() (string, error) {
 	return "", p.syntaxError(`closing '"'`)
 }
 
-func (p *parser) parseAttribute() (*node, error) {
+func (p *parser) parseAttribute() (*Node, error) {
 	start := p.pos
 	p.pos++ // '['
 	end := strings.IndexAny(p.src[p.pos:], "[]")
@@ -242,11 +302,11 @@ func (p *parser) parseAttribute() (*node, error) {
 		return nil, p.syntaxError("an attribute name")
 	}
 	p.pos += end + 1
-	if p.opts.KnownAttribute != nil && !p.opts.KnownAttribute(name) {
+	if p.known != nil && !p.known(name) {
 		return nil, p.compileError(start, UnknownAttribute, "", name, "unknown attribute [%s]", name)
 	}
 	p.addAttr(name)
-	return &node{kind: nAttr, pos: start, name: name}, nil
+	return &Node{Kind: Attr, Pos: start, Name: name}, nil
 }
 
 func (p *parser) addAttr(name string) {
@@ -258,7 +318,7 @@ func (p *parser) addAttr(name string) {
 	p.attrs = append(p.attrs, name)
 }
 
-func (p *parser) parseInt() (*node, error) {
+func (p *parser) parseInt() (*Node, error) {
 	start := p.pos
 	if p.src[p.pos] == '-' {
 		p.pos++
@@ -277,10 +337,10 @@ func (p *parser) parseInt() (*node, error) {
 	if err != nil {
 		return nil, p.syntaxErrorAt(start, "an integer between -9223372036854775808 and 9223372036854775807")
 	}
-	return &node{kind: nConst, pos: start, val: Int(i)}, nil
+	return &Node{Kind: Const, Pos: start, Val: value.Int(i)}, nil
 }
 
-func (p *parser) parseHex() (*node, error) {
+func (p *parser) parseHex() (*Node, error) {
 	start := p.pos
 	p.pos++ // '&'
 	if p.pos >= len(p.src) || (p.src[p.pos] != 'H' && p.src[p.pos] != 'h') {
@@ -298,12 +358,12 @@ func (p *parser) parseHex() (*node, error) {
 	if err != nil {
 		return nil, p.syntaxErrorAt(start, "a hexadecimal literal of at most 16 digits")
 	}
-	return &node{kind: nConst, pos: start, val: Int(int64(u))}, nil
+	return &Node{Kind: Const, Pos: start, Val: value.Int(int64(u))}, nil
 }
 
 func isHex(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
-func (p *parser) parseName(top bool) (*node, error) {
+func (p *parser) parseName(top bool) (*Node, error) {
 	start := p.pos
 	for p.pos < len(p.src) && isIdentPart(p.src[p.pos]) {
 		p.pos++
@@ -315,45 +375,45 @@ func (p *parser) parseName(top bool) (*node, error) {
 		switch name {
 		case "vbBinaryCompare":
 			p.pos = afterName
-			return &node{kind: nConst, pos: start, val: Int(compareBinary)}, nil
+			return &Node{Kind: Const, Pos: start, Val: value.Int(BinaryCompare)}, nil
 		case "vbTextCompare":
 			p.pos = afterName
-			return &node{kind: nConst, pos: start, val: Int(compareText)}, nil
+			return &Node{Kind: Const, Pos: start, Val: value.Int(TextCompare)}, nil
 		}
-		if _, ok := functions[name]; ok {
+		if _, ok := p.funcs[name]; ok {
 			return nil, p.syntaxError("'(' after " + name)
 		}
 		return nil, p.compileError(start, UnknownIdentifier, "", "", "unknown identifier %q (attributes are written [%s], strings \"%s\")", name, name, name)
 	}
-	fn, ok := functions[name]
+	fn, ok := p.funcs[name]
 	if !ok {
 		msg := fmt.Sprintf("unknown function %q", name)
-		for known := range functions {
+		for known := range p.funcs {
 			if strings.EqualFold(known, name) {
 				msg += fmt.Sprintf(" (function names are case-sensitive: did you mean %s?)", known)
 				break
 			}
 		}
-		return nil, &CompileError{Kind: UnknownFunction, Column: column(p.src, start), Function: name, Msg: msg}
+		return nil, &CompileError{Kind: UnknownFunction, Column: Column(p.src, start), Function: name, Msg: msg}
 	}
 	p.pos++ // '('
-	n := &node{kind: nCall, pos: start, name: name, fn: fn}
+	n := &Node{Kind: Call, Pos: start, Name: name, Fn: fn}
 	p.skipSpace()
 	if p.pos < len(p.src) && p.src[p.pos] == ')' {
 		p.pos++
 	} else {
 		for {
 			p.skipSpace()
-			var arg *node
+			var arg *Node
 			if p.pos < len(p.src) && (p.src[p.pos] == ',' || p.src[p.pos] == ')') {
-				arg = &node{kind: nOmitted, pos: p.pos}
+				arg = &Node{Kind: Omitted, Pos: p.pos}
 			} else {
 				var err error
 				if arg, err = p.parseArgument(); err != nil {
 					return nil, err
 				}
 			}
-			n.args = append(n.args, arg)
+			n.Args = append(n.Args, arg)
 			p.skipSpace()
 			if p.pos >= len(p.src) {
 				return nil, p.syntaxError("',' or ')'")
@@ -376,18 +436,18 @@ func (p *parser) parseName(top bool) (*node, error) {
 }
 
 // checkCall enforces arity and lets the function validate and precompute its constant arguments.
-func (p *parser) checkCall(n *node, top bool) error {
-	fn := n.fn
-	got := len(n.args)
-	if got < fn.min || (fn.max >= 0 && got > fn.max) {
-		return p.compileError(n.pos, WrongArity, fn.name, "", "%s takes %s, got %d", fn.name, fn.arity(), got)
+func (p *parser) checkCall(n *Node, top bool) error {
+	fn := n.Fn
+	got := len(n.Args)
+	if got < fn.Min || (fn.Max >= 0 && got > fn.Max) {
+		return p.compileError(n.Pos, WrongArity, fn.Name, "", "%s takes %s, got %d", fn.Name, fn.Arity(), got)
 	}
-	if fn.topOnly && !top {
-		return p.compileError(n.pos, InvalidArgument, fn.name, "", "%s must be the outermost function of the expression", fn.name)
+	if fn.TopOnly && !top {
+		return p.compileError(n.Pos, InvalidArgument, fn.Name, "", "%s must be the outermost function of the expression", fn.Name)
 	}
-	if fn.check != nil {
-		if err := fn.check(n); err != nil {
-			return p.compileError(n.pos, InvalidArgument, fn.name, "", "%s: %v", fn.name, err)
+	if fn.Check != nil {
+		if err := fn.Check(n); err != nil {
+			return p.compileError(n.Pos, InvalidArgument, fn.Name, "", "%s: %v", fn.Name, err)
 		}
 	}
 	return nil
