@@ -6,8 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/scimsync/scimsync/mapping"
-	"github.com/scimsync/scimsync/scoping"
+	"github.com/scimsync/scimsync/config/internal/objects"
 )
 
 // Config is one provisioning job, validated and compiled: nothing in it needs checking again, so the
@@ -201,25 +200,8 @@ type Actions struct {
 	Create, Update, Delete bool
 }
 
-// Object is the compiled configuration of one object type. Users and groups share the shape because
-// Entra configures them the same way (mappings, scoping, on/off), and the engine runs them alike.
-type Object struct {
-	// Enabled is false when this object type is not provisioned at all.
-	Enabled bool
-	// Preset is the app preset the table was built from ("gong"), or "".
-	Preset string
-	// Table is the compiled mapping table; nil when the object type is disabled and has no mappings.
-	Table *mapping.Table
-	// Scoping is the compiled scoping filter set; nil (everything in scope) when none are configured.
-	Scoping *scoping.Set
-	// MemberBatchSize is the number of members per PATCH (groups only; 0 for users).
-	MemberBatchSize int
-	// Mappings is the merged table in declarative form (preset rows with the file's changes applied,
-	// then added rows): what Table was compiled from, for printing and for the Fingerprint.
-	Mappings []MappingSpec
-	// Filters are the scoping filters in canonical form, for printing and for the Fingerprint.
-	Filters []scoping.Filter
-}
+// Object is the compiled configuration of one object type (mappings, scoping, on/off).
+type Object = objects.Object
 
 // Logging configures the zap logger. Format auto exists because the same binary runs under systemd
 // (JSON for the journal) and in a terminal (readable console output).

@@ -17,6 +17,10 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/scimsync/scimsync/config/internal/objects"
+	"github.com/scimsync/scimsync/config/internal/raw"
+	"github.com/scimsync/scimsync/config/internal/secrets"
 )
 
 // Defaults, exported so that the README, the CLI's help and tests quote one source.
@@ -28,7 +32,7 @@ const (
 	DefaultTimeout           = 30 * time.Second
 	DefaultConcurrency       = 4
 	DefaultRequestsPerSecond = 25
-	DefaultMemberBatchSize   = 100
+	DefaultMemberBatchSize   = objects.DefaultMemberBatchSize
 	DefaultMetricsListen     = "127.0.0.1:9464"
 	DefaultLogLevel          = "info"
 	DefaultLogFormat         = "auto"
@@ -42,72 +46,30 @@ var clouds = map[string][2]string{
 }
 
 var (
-	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	idRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	envVarRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+	idRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 )
 
 // finalizer applies defaults and checks one decoded file, reading the secrets and files it names.
 type finalizer struct {
-	*decoder
-	env      func(string) (string, bool)
-	readFile func(string) ([]byte, error)
-	dir      string
-	// offline checks where secrets come from without reading them (LoadOffline).
-	offline bool
+	*secrets.Source
 }
 
-func (f *finalizer) missing(at field, key string) {
-	p := at.pos()
-	p.path = join(at.path, key)
-	f.errorf(p, "required key is missing")
-}
-
-// enum checks v against the allowed values, case-insensitively, and returns the canonical spelling.
-func (f *finalizer) enum(v *val[string], def string, allowed ...string) string {
-	if v == nil {
-		return def
-	}
-	for _, a := range allowed {
-		if strings.EqualFold(strings.TrimSpace(v.V), a) {
-			return a
-		}
-	}
-	f.errorf(v.pos, "unknown value %q; expected %s%s", v.V, orList(allowed), didYouMean(v.V, allowed))
-	return def
-}
-
-func orList(xs []string) string {
-	if len(xs) < 2 {
-		return strings.Join(xs, "")
-	}
-	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
-}
-
-// path resolves a configured path against the configuration file's directory, so that a job directory
-// can be moved as a whole.
-func (f *finalizer) path(p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(f.dir, p)
-}
-
-func (f *finalizer) finalize(r *rawConfig) *Config {
+func (f *finalizer) finalize(r *raw.Config) *Config {
 	c := &Config{}
 	if r.Name == nil {
-		f.missing(r.at, "name")
+		f.Missing(r.At, "name")
 	} else if c.Name = r.Name.V; !nameRE.MatchString(c.Name) || len(c.Name) > 63 {
-		f.errorf(r.Name.pos, "invalid job name %q; use 1 to 63 lowercase letters, digits and dashes", c.Name)
+		f.Errorf(r.Name.Pos, "invalid job name %q; use 1 to 63 lowercase letters, digits and dashes", c.Name)
 	}
-	c.Scope = f.enum(r.Scope, DefaultScope, ScopeAssigned, ScopeAll)
+	c.Scope = f.Enum(r.Scope, DefaultScope, ScopeAssigned, ScopeAll)
 	if r.Source == nil {
-		f.missing(r.at, "source")
+		f.Missing(r.At, "source")
 	} else {
 		c.Source = f.source(r.Source, c.Scope)
 	}
 	if r.Target == nil {
-		f.missing(r.at, "target")
+		f.Missing(r.At, "target")
 	} else {
 		c.Target = f.target(r.Target)
 	}
@@ -121,54 +83,54 @@ func (f *finalizer) finalize(r *rawConfig) *Config {
 	c.DeletionThreshold = DefaultDeletionThreshold
 	if v := r.DeletionThreshold; v != nil {
 		if v.V < 0 {
-			f.errorf(v.pos, "must be 0 (off) or a positive count, got %d", v.V)
+			f.Errorf(v.Pos, "must be 0 (off) or a positive count, got %d", v.V)
 		}
 		c.DeletionThreshold = v.V
 	}
 
 	users := r.Users
 	if users == nil {
-		users = &rawObject{at: field{path: "users", val: r.at.val}}
+		users = &raw.Object{At: raw.Field{Path: "users", Node: r.At.Node}}
 	}
-	c.Users = f.object(users, false, "")
+	c.Users = objects.Compile(f.Decoder, users, false, "")
 	groups := r.Groups
 	if groups == nil {
-		groups = &rawObject{at: field{path: "groups", val: r.at.val}}
+		groups = &raw.Object{At: raw.Field{Path: "groups", Node: r.At.Node}}
 	}
-	c.Groups = f.object(groups, true, c.Users.Preset)
+	c.Groups = objects.Compile(f.Decoder, groups, true, c.Users.Preset)
 	if !c.Users.Enabled && !c.Groups.Enabled {
-		f.errorf(r.at.pos(), "users and groups are both disabled; the job has nothing to provision")
+		f.Errorf(r.At.Pos(), "users and groups are both disabled; the job has nothing to provision")
 	}
 
 	c.Schedule = DefaultSchedule
 	if v := r.Schedule; v != nil {
 		c.Schedule = strings.TrimSpace(v.V)
 		if err := checkSchedule(c.Schedule); err != nil {
-			f.errorf(v.pos, "invalid schedule %q: %v (use a 5-field cron spec or a descriptor such as \"@every 40m\")", v.V, err)
+			f.Errorf(v.Pos, "invalid schedule %q: %v (use a 5-field cron spec or a descriptor such as \"@every 40m\")", v.V, err)
 		}
 	}
 	if v := r.State; v != nil && isDatabaseURL(v.V) {
 		c.StateDatabase = f.stateDatabase(r, v)
 		c.StatePath = filepath.Join(DefaultStateDir, c.Name+".db")
 	} else if v != nil && strings.TrimSpace(v.V) != "" {
-		c.StatePath = f.path(strings.TrimSpace(v.V))
+		c.StatePath = f.Path(strings.TrimSpace(v.V))
 	} else {
 		c.StatePath = filepath.Join(DefaultStateDir, c.Name+".db")
 	}
 	if c.StateDatabase == nil {
 		for _, k := range []struct {
-			v    *val[string]
+			v    *raw.Val[string]
 			name string
 		}{{r.StatePasswordEnv, "statePasswordEnv"}, {r.StatePasswordFile, "statePasswordFile"}} {
 			if k.v != nil {
-				f.errorf(k.v.pos, "%s applies only to a postgres:// state; this job keeps its state in a file", k.name)
+				f.Errorf(k.v.Pos, "%s applies only to a postgres:// state; this job keeps its state in a file", k.name)
 			}
 		}
 	}
 	c.Logging = Logging{Level: DefaultLogLevel, Format: DefaultLogFormat}
 	if l := r.Logging; l != nil {
-		c.Logging.Level = f.enum(l.Level, DefaultLogLevel, "debug", "info", "warn", "error")
-		c.Logging.Format = f.enum(l.Format, DefaultLogFormat, "auto", "json", "console")
+		c.Logging.Level = f.Enum(l.Level, DefaultLogLevel, "debug", "info", "warn", "error")
+		c.Logging.Format = f.Enum(l.Format, DefaultLogFormat, "auto", "json", "console")
 	}
 	if r.Notify != nil {
 		c.Notify = f.notify(r.Notify)
@@ -178,14 +140,14 @@ func (f *finalizer) finalize(r *rawConfig) *Config {
 		if m.Listen != nil {
 			c.Metrics.Listen = strings.TrimSpace(m.Listen.V)
 			if err := checkListen(c.Metrics.Listen); err != nil {
-				f.errorf(m.Listen.pos, "invalid listen address %q: %v", m.Listen.V, err)
+				f.Errorf(m.Listen.Pos, "invalid listen address %q: %v", m.Listen.V, err)
 			}
 		}
 	}
 	return c
 }
 
-func boolOr(v *val[bool], def bool) bool {
+func boolOr(v *raw.Val[bool], def bool) bool {
 	if v == nil {
 		return def
 	}
@@ -221,27 +183,27 @@ func checkListen(addr string) error {
 	return nil
 }
 
-func (f *finalizer) source(r *rawSource, scope string) Source {
+func (f *finalizer) source(r *raw.Source, scope string) Source {
 	s := Source{}
 	if r.TenantID == nil {
-		f.missing(r.at, "tenantId")
+		f.Missing(r.At, "tenantId")
 	} else if s.TenantID = strings.TrimSpace(r.TenantID.V); !idRE.MatchString(s.TenantID) {
-		f.errorf(r.TenantID.pos, "invalid tenant id %q; expected a GUID or a domain name", r.TenantID.V)
+		f.Errorf(r.TenantID.Pos, "invalid tenant id %q; expected a GUID or a domain name", r.TenantID.V)
 	}
 	if r.ClientID != nil {
 		if s.ClientID = strings.TrimSpace(r.ClientID.V); !idRE.MatchString(s.ClientID) {
-			f.errorf(r.ClientID.pos, "invalid client id %q; expected a GUID", r.ClientID.V)
+			f.Errorf(r.ClientID.Pos, "invalid client id %q; expected a GUID", r.ClientID.V)
 		}
 	}
 	if r.Credential == nil {
-		f.missing(r.at, "credential")
+		f.Missing(r.At, "credential")
 	} else {
 		s.Credential = f.credential(r.Credential)
 		if r.ClientID == nil && s.Credential.Type != CredentialManagedIdentity && s.Credential.Type != "" {
-			f.missing(r.at, "clientId")
+			f.Missing(r.At, "clientId")
 		}
 	}
-	s.Cloud = f.enum(r.Cloud, CloudPublic, CloudPublic, CloudUSGovernment, CloudChina)
+	s.Cloud = f.Enum(r.Cloud, CloudPublic, CloudPublic, CloudUSGovernment, CloudChina)
 	def := clouds[s.Cloud]
 	s.GraphEndpoint, s.AuthorityHost = def[0], def[1]
 	if r.GraphEndpoint != nil {
@@ -255,31 +217,31 @@ func (f *finalizer) source(r *rawSource, scope string) Source {
 	}
 	if r.ServicePrincipalID != nil {
 		if s.ServicePrincipalID = strings.TrimSpace(r.ServicePrincipalID.V); !idRE.MatchString(s.ServicePrincipalID) {
-			f.errorf(r.ServicePrincipalID.pos, "invalid service principal id %q; expected a GUID", r.ServicePrincipalID.V)
+			f.Errorf(r.ServicePrincipalID.Pos, "invalid service principal id %q; expected a GUID", r.ServicePrincipalID.V)
 		}
 	} else if scope == ScopeAssigned {
-		p := r.at.pos()
-		p.path = join(r.at.path, "servicePrincipalId")
-		f.errorf(p, "required key is missing (scope %q reads the app's assignments from its service principal)", scope)
+		p := r.At.Pos()
+		p.Path = raw.Join(r.At.Path, "servicePrincipalId")
+		f.Errorf(p, "required key is missing (scope %q reads the app's assignments from its service principal)", scope)
 	}
 	return s
 }
 
-func (f *finalizer) credential(r *rawCredential) Credential {
+func (f *finalizer) credential(r *raw.Credential) Credential {
 	c := Credential{}
 	if r.Type == nil {
-		f.missing(r.at, "type")
+		f.Missing(r.At, "type")
 		return c
 	}
-	c.Type = f.enum(r.Type, "", CredentialClientSecret, CredentialCertificate, CredentialWorkloadIdentity, CredentialManagedIdentity)
+	c.Type = f.Enum(r.Type, "", CredentialClientSecret, CredentialCertificate, CredentialWorkloadIdentity, CredentialManagedIdentity)
 	if c.Type == "" {
 		return c
 	}
 	// Keys that belong to another credential type are mistakes, not harmless extras: an admin who
 	// writes secretFile next to type: certificate believes the secret is used.
-	only := func(v *val[string], typ string) {
+	only := func(v *raw.Val[string], typ string) {
 		if v != nil && c.Type != typ {
-			f.errorf(v.pos, "applies only to credential type %s, not %s", typ, c.Type)
+			f.Errorf(v.Pos, "applies only to credential type %s, not %s", typ, c.Type)
 		}
 	}
 	only(r.SecretEnv, CredentialClientSecret)
@@ -290,34 +252,34 @@ func (f *finalizer) credential(r *rawCredential) Credential {
 	only(r.TokenFile, CredentialWorkloadIdentity)
 	switch c.Type {
 	case CredentialClientSecret:
-		c.Secret = f.secret(r.at, r.SecretEnv, r.SecretFile, "secretEnv", "secretFile", true)
+		c.Secret = f.Read(r.At, r.SecretEnv, r.SecretFile, "secretEnv", "secretFile", true)
 	case CredentialCertificate:
 		if r.CertificateFile == nil {
-			f.missing(r.at, "certificateFile")
+			f.Missing(r.At, "certificateFile")
 		} else {
-			c.CertificateFile = f.path(strings.TrimSpace(r.CertificateFile.V))
-			if !f.offline { // the key is a secret too; offline commands never use it
-				data, err := f.readFile(c.CertificateFile)
+			c.CertificateFile = f.Path(strings.TrimSpace(r.CertificateFile.V))
+			if !f.Offline { // the key is a secret too; offline commands never use it
+				data, err := f.ReadFile(c.CertificateFile)
 				if err != nil {
-					f.errorf(r.CertificateFile.pos, "cannot read the certificate: %v", err)
+					f.Errorf(r.CertificateFile.Pos, "cannot read the certificate: %v", err)
 				} else if err := checkCertificate(data); err != nil {
-					f.errorf(r.CertificateFile.pos, "%s: %v", c.CertificateFile, err)
+					f.Errorf(r.CertificateFile.Pos, "%s: %v", c.CertificateFile, err)
 				} else {
 					c.Certificate = data
 				}
 			}
 		}
-		c.CertificatePassword = f.secret(r.at, r.CertificatePasswordEnv, r.CertificatePasswordFile,
+		c.CertificatePassword = f.Read(r.At, r.CertificatePasswordEnv, r.CertificatePasswordFile,
 			"certificatePasswordEnv", "certificatePasswordFile", false)
 	case CredentialWorkloadIdentity:
 		if r.TokenFile != nil {
-			c.TokenFile = f.path(strings.TrimSpace(r.TokenFile.V))
-		} else if v, ok := f.env("AZURE_FEDERATED_TOKEN_FILE"); ok && v != "" {
+			c.TokenFile = f.Path(strings.TrimSpace(r.TokenFile.V))
+		} else if v, ok := f.Env("AZURE_FEDERATED_TOKEN_FILE"); ok && v != "" {
 			c.TokenFile = v
 		} else {
-			p := r.at.pos()
-			p.path = join(r.at.path, "tokenFile")
-			f.errorf(p, "required key is missing and the environment variable AZURE_FEDERATED_TOKEN_FILE is not set")
+			p := r.At.Pos()
+			p.Path = raw.Join(r.At.Path, "tokenFile")
+			f.Errorf(p, "required key is missing and the environment variable AZURE_FEDERATED_TOKEN_FILE is not set")
 		}
 	}
 	return c
@@ -355,90 +317,9 @@ func checkCertificate(data []byte) error {
 	return nil
 }
 
-// secret reads a secret from exactly one of an environment variable or a file. The messages name the
-// variable or the file, never the value.
-func (f *finalizer) secret(at field, envKey, fileKey *val[string], envName, fileName string, required bool) Secret {
-	switch {
-	case envKey != nil && fileKey != nil:
-		f.errorf(fileKey.pos, "%s and %s are mutually exclusive; use one", envName, fileName)
-		return Secret{}
-	case envKey != nil:
-		name := strings.TrimSpace(envKey.V)
-		if !envVarRE.MatchString(name) {
-			f.errorf(envKey.pos, "invalid environment variable name %q", envKey.V)
-			return Secret{}
-		}
-		if f.offline {
-			return Secret{}
-		}
-		v, ok := f.env(name)
-		if !ok {
-			f.errorf(envKey.pos, "environment variable %s is not set", name)
-			return Secret{}
-		}
-		if v == "" {
-			f.errorf(envKey.pos, "environment variable %s is empty", name)
-			return Secret{}
-		}
-		if c, bad := controlChar(v); bad {
-			f.errorf(envKey.pos, "environment variable %s contains %s; a secret is one line without control characters", name, c)
-			return Secret{}
-		}
-		return NewSecret(v)
-	case fileKey != nil:
-		p := f.path(strings.TrimSpace(fileKey.V))
-		if f.offline {
-			return Secret{}
-		}
-		data, err := f.readFile(p)
-		if err != nil {
-			f.errorf(fileKey.pos, "cannot read the secret file: %v", err)
-			return Secret{}
-		}
-		// Exactly one line ending is trimmed: the one `echo` and editors add. Anything else that is not
-		// printable would be sent in the Authorization header and fail every request the same way.
-		v := string(data)
-		if t, ok := strings.CutSuffix(v, "\r\n"); ok {
-			v = t
-		} else {
-			v = strings.TrimSuffix(v, "\n")
-		}
-		if v == "" {
-			f.errorf(fileKey.pos, "the secret file %s is empty", p)
-			return Secret{}
-		}
-		if c, bad := controlChar(v); bad {
-			f.errorf(fileKey.pos, "the secret file %s contains %s; a secret is one line without control characters (one trailing newline is trimmed)", p, c)
-			return Secret{}
-		}
-		return NewSecret(v)
-	case required && !f.inline[at.path]:
-		f.errorf(at.pos(), "needs %s or %s", envName, fileName)
-	}
-	return Secret{}
-}
-
-// controlChar finds the first C0 control character or DEL in a secret and names it, never showing the
-// secret itself.
-func controlChar(v string) (string, bool) {
-	for _, r := range v {
-		switch {
-		case r == '\r':
-			return "a carriage return (CR)", true
-		case r == '\n':
-			return "a line feed (LF)", true
-		case r == 0:
-			return "a NUL byte", true
-		case r < 0x20 || r == 0x7f:
-			return fmt.Sprintf("a control character (U+%04X)", r), true
-		}
-	}
-	return "", false
-}
-
 // url checks an endpoint URL. strict endpoints (Graph, the authority) carry the tenant's tokens and
 // must use https, except on loopback, where the tests and the demo run their emulated servers.
-func (f *finalizer) url(v *val[string], strict bool) string {
+func (f *finalizer) url(v *raw.Val[string], strict bool) string {
 	raw := strings.TrimSpace(v.V)
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -446,20 +327,20 @@ func (f *finalizer) url(v *val[string], strict bool) string {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		f.errorf(v.pos, "invalid URL: %v", err)
+		f.Errorf(v.Pos, "invalid URL: %v", err)
 		return ""
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		f.errorf(v.pos, "invalid URL %q: expected an absolute http or https URL", u.Redacted())
+		f.Errorf(v.Pos, "invalid URL %q: expected an absolute http or https URL", u.Redacted())
 	case u.Host == "" || u.Hostname() == "":
-		f.errorf(v.pos, "invalid URL %q: no host", u.Redacted())
+		f.Errorf(v.Pos, "invalid URL %q: no host", u.Redacted())
 	case u.User != nil:
-		f.errorf(v.pos, "credentials in the URL are not accepted")
+		f.Errorf(v.Pos, "credentials in the URL are not accepted")
 	case u.Fragment != "":
-		f.errorf(v.pos, "invalid URL %q: a fragment (#...) is not allowed", u.Redacted())
+		f.Errorf(v.Pos, "invalid URL %q: a fragment (#...) is not allowed", u.Redacted())
 	case strict && u.Scheme == "http" && !isLoopback(u.Hostname()):
-		f.errorf(v.pos, "must use https (http is allowed only for localhost, 127.0.0.1 and ::1), got %q", u.Redacted())
+		f.Errorf(v.Pos, "must use https (http is allowed only for localhost, 127.0.0.1 and ::1), got %q", u.Redacted())
 	default:
 		return u.String()
 	}
@@ -475,20 +356,20 @@ func isLoopback(host string) bool {
 }
 
 // caFile reads a CA bundle now, so that a typo fails at load rather than as a TLS error mid-cycle.
-func (f *finalizer) caFile(v *val[string]) string {
-	p := f.path(strings.TrimSpace(v.V))
-	data, err := f.readFile(p)
+func (f *finalizer) caFile(v *raw.Val[string]) string {
+	p := f.Path(strings.TrimSpace(v.V))
+	data, err := f.ReadFile(p)
 	if err != nil {
-		f.errorf(v.pos, "cannot read the CA bundle: %v", err)
+		f.Errorf(v.Pos, "cannot read the CA bundle: %v", err)
 		return p
 	}
 	if !x509.NewCertPool().AppendCertsFromPEM(data) {
-		f.errorf(v.pos, "%s contains no PEM certificate", p)
+		f.Errorf(v.Pos, "%s contains no PEM certificate", p)
 	}
 	return p
 }
 
-func (f *finalizer) target(r *rawTarget) Target {
+func (f *finalizer) target(r *raw.Target) Target {
 	t := Target{
 		Timeout:           DefaultTimeout,
 		Concurrency:       DefaultConcurrency,
@@ -497,7 +378,7 @@ func (f *finalizer) target(r *rawTarget) Target {
 	}
 	flag := false
 	if r.URL == nil {
-		f.missing(r.at, "url")
+		f.Missing(r.At, "url")
 	} else if t.URL = f.url(r.URL, false); t.URL != "" {
 		u, _ := url.Parse(t.URL)
 		q := u.Query()
@@ -518,12 +399,12 @@ func (f *finalizer) target(r *rawTarget) Target {
 		if v == nil {
 			v = r.TokenFile
 		}
-		f.errorf(v.pos, "target.tokenEnv and target.tokenFile are shorthand for auth type %s; with target.auth, put them under auth", AuthBearer)
+		f.Errorf(v.Pos, "target.tokenEnv and target.tokenFile are shorthand for auth type %s; with target.auth, put them under auth", AuthBearer)
 	case r.Auth != nil:
 		t.Auth, t.Token = f.auth(r.Auth)
 	default:
 		t.Auth = TargetAuth{Type: AuthBearer}
-		t.Token = f.secret(r.at, r.TokenEnv, r.TokenFile, "tokenEnv", "tokenFile", true)
+		t.Token = f.Read(r.At, r.TokenEnv, r.TokenFile, "tokenEnv", "tokenFile", true)
 	}
 	if r.CAFile != nil {
 		t.CAFile = f.caFile(r.CAFile)
@@ -532,38 +413,38 @@ func (f *finalizer) target(r *rawTarget) Target {
 		d, err := time.ParseDuration(strings.TrimSpace(v.V))
 		switch {
 		case err != nil:
-			f.errorf(v.pos, "invalid duration %q (use Go syntax such as 30s or 1m30s)", v.V)
+			f.Errorf(v.Pos, "invalid duration %q (use Go syntax such as 30s or 1m30s)", v.V)
 		case d <= 0:
-			f.errorf(v.pos, "must be positive, got %s", v.V)
+			f.Errorf(v.Pos, "must be positive, got %s", v.V)
 		default:
 			t.Timeout = d
 		}
 	}
 	if v := r.Concurrency; v != nil {
 		if v.V < 1 || v.V > 64 {
-			f.errorf(v.pos, "must be from 1 to 64, got %d", v.V)
+			f.Errorf(v.Pos, "must be from 1 to 64, got %d", v.V)
 		}
 		t.Concurrency = v.V
 	}
 	if v := r.MaxConcurrency; v != nil {
 		switch {
 		case v.V < 1 || v.V > 64:
-			f.errorf(v.pos, "must be from 1 to 64, got %d", v.V)
+			f.Errorf(v.Pos, "must be from 1 to 64, got %d", v.V)
 		case v.V < t.Concurrency:
-			f.errorf(v.pos, "must not be below target.concurrency (%d), got %d", t.Concurrency, v.V)
+			f.Errorf(v.Pos, "must not be below target.concurrency (%d), got %d", t.Concurrency, v.V)
 		}
 		t.MaxConcurrency = v.V
 	}
 	if v := r.RequestsPerSecond; v != nil {
 		if v.V < 0 {
-			f.errorf(v.pos, "must be 0 (unlimited) or positive, got %v", v.V)
+			f.Errorf(v.Pos, "must be 0 (unlimited) or positive, got %v", v.V)
 		}
 		t.RequestsPerSecond = v.V
 	}
 	if v := r.Compatibility; v != nil {
-		t.Compatibility = f.enum(v, CompatibilityDefault, CompatibilityDefault, CompatibilityAADOptSCIM062020, CompatibilityStrict)
+		t.Compatibility = f.Enum(v, CompatibilityDefault, CompatibilityDefault, CompatibilityAADOptSCIM062020, CompatibilityStrict)
 		if flag && t.Compatibility == CompatibilityDefault {
-			f.errorf(v.pos, "conflicts with the ?%s flag in target.url", CompatibilityAADOptSCIM062020)
+			f.Errorf(v.Pos, "conflicts with the ?%s flag in target.url", CompatibilityAADOptSCIM062020)
 		}
 	} else if flag {
 		t.Compatibility = CompatibilityAADOptSCIM062020
@@ -573,20 +454,20 @@ func (f *finalizer) target(r *rawTarget) Target {
 
 // auth finalizes target.auth. Keys of another type are errors, as for the Graph credential: an admin who
 // writes clientSecretEnv under type bearer believes it is used.
-func (f *finalizer) auth(r *rawAuth) (TargetAuth, Secret) {
+func (f *finalizer) auth(r *raw.Auth) (TargetAuth, Secret) {
 	a := TargetAuth{}
 	var token Secret
 	if r.Type == nil {
-		f.missing(r.at, "type")
+		f.Missing(r.At, "type")
 		return a, token
 	}
-	a.Type = f.enum(r.Type, "", AuthBearer, AuthClientCredentials, AuthAuthorizationCode)
+	a.Type = f.Enum(r.Type, "", AuthBearer, AuthClientCredentials, AuthAuthorizationCode)
 	if a.Type == "" {
 		return a, token
 	}
-	only := func(v *val[string], types ...string) {
-		if v != nil && !contains(types, a.Type) {
-			f.errorf(v.pos, "applies only to auth type %s, not %s", orList(types), a.Type)
+	only := func(v *raw.Val[string], types ...string) {
+		if v != nil && !raw.Contains(types, a.Type) {
+			f.Errorf(v.Pos, "applies only to auth type %s, not %s", raw.OrList(types), a.Type)
 		}
 	}
 	oauth := []string{AuthClientCredentials, AuthAuthorizationCode}
@@ -602,33 +483,33 @@ func (f *finalizer) auth(r *rawAuth) (TargetAuth, Secret) {
 	only(r.EncryptionKeyEnv, AuthAuthorizationCode)
 	only(r.EncryptionKeyFile, AuthAuthorizationCode)
 	if r.RedirectPort != nil && a.Type != AuthAuthorizationCode {
-		f.errorf(r.RedirectPort.pos, "applies only to auth type %s, not %s", AuthAuthorizationCode, a.Type)
+		f.Errorf(r.RedirectPort.Pos, "applies only to auth type %s, not %s", AuthAuthorizationCode, a.Type)
 	}
 	if len(r.Scopes) > 0 && a.Type == AuthBearer {
-		f.errorf(r.Scopes[0].pos, "applies only to auth type %s, not %s", orList(oauth), a.Type)
+		f.Errorf(r.Scopes[0].Pos, "applies only to auth type %s, not %s", raw.OrList(oauth), a.Type)
 	}
 	if a.Type == AuthBearer {
-		return a, f.secret(r.at, r.TokenEnv, r.TokenFile, "tokenEnv", "tokenFile", true)
+		return a, f.Read(r.At, r.TokenEnv, r.TokenFile, "tokenEnv", "tokenFile", true)
 	}
 	// The token URL receives the client secret and the refresh token, so it must be https like the
 	// Graph authority (loopback excepted, for tests).
 	if r.TokenURL == nil {
-		f.missing(r.at, "tokenUrl")
+		f.Missing(r.At, "tokenUrl")
 	} else {
 		a.TokenURL = f.url(r.TokenURL, true)
 	}
 	if r.ClientID == nil {
-		f.missing(r.at, "clientId")
+		f.Missing(r.At, "clientId")
 	} else if a.ClientID = strings.TrimSpace(r.ClientID.V); a.ClientID == "" {
-		f.errorf(r.ClientID.pos, "must not be empty")
-	} else if c, bad := controlChar(a.ClientID); bad {
-		f.errorf(r.ClientID.pos, "contains %s", c)
+		f.Errorf(r.ClientID.Pos, "must not be empty")
+	} else if c, bad := secrets.ControlChar(a.ClientID); bad {
+		f.Errorf(r.ClientID.Pos, "contains %s", c)
 	}
-	a.ClientSecret = f.secret(r.at, r.ClientSecretEnv, r.ClientSecretFile, "clientSecretEnv", "clientSecretFile",
+	a.ClientSecret = f.Read(r.At, r.ClientSecretEnv, r.ClientSecretFile, "clientSecretEnv", "clientSecretFile",
 		a.Type == AuthClientCredentials)
-	a.ClientAuthMethod = f.enum(r.ClientAuth, ClientSecretBasic, ClientSecretBasic, ClientSecretPost)
+	a.ClientAuthMethod = f.Enum(r.ClientAuth, ClientSecretBasic, ClientSecretBasic, ClientSecretPost)
 	if r.ClientAuth != nil && !a.ClientSecret.IsSet() && (r.ClientSecretEnv == nil && r.ClientSecretFile == nil) {
-		f.errorf(r.ClientAuth.pos, "needs a client secret (clientSecretEnv or clientSecretFile)")
+		f.Errorf(r.ClientAuth.Pos, "needs a client secret (clientSecretEnv or clientSecretFile)")
 	}
 	seen := map[string]bool{}
 	for _, v := range r.Scopes {
@@ -636,9 +517,9 @@ func (f *finalizer) auth(r *rawAuth) (TargetAuth, Secret) {
 		switch {
 		case sc == "" || strings.ContainsAny(sc, " \t\"\\") || !printableASCII(sc):
 			// RFC 6749 §3.3: a scope token is printable ASCII without space, quote or backslash.
-			f.errorf(v.pos, "invalid scope %q: one scope per list item, printable ASCII without spaces, quotes or backslashes", v.V)
+			f.Errorf(v.Pos, "invalid scope %q: one scope per list item, printable ASCII without spaces, quotes or backslashes", v.V)
 		case seen[sc]:
-			f.errorf(v.pos, "duplicate scope %q", sc)
+			f.Errorf(v.Pos, "duplicate scope %q", sc)
 		default:
 			seen[sc] = true
 			a.Scopes = append(a.Scopes, sc)
@@ -649,7 +530,7 @@ func (f *finalizer) auth(r *rawAuth) (TargetAuth, Secret) {
 	}
 	if a.Type == AuthAuthorizationCode {
 		if r.AuthorizeURL == nil {
-			f.missing(r.at, "authorizeUrl")
+			f.Missing(r.At, "authorizeUrl")
 		} else {
 			a.AuthorizeURL = f.url(r.AuthorizeURL, true)
 		}
@@ -657,18 +538,18 @@ func (f *finalizer) auth(r *rawAuth) (TargetAuth, Secret) {
 		if v := r.RedirectPort; v != nil {
 			// 0 is any free port, for providers that ignore the loopback port (RFC 8252 §7.3).
 			if v.V < 0 || v.V > 65535 {
-				f.errorf(v.pos, "must be from 0 (any free port) to 65535, got %d", v.V)
+				f.Errorf(v.Pos, "must be from 0 (any free port) to 65535, got %d", v.V)
 			}
 			a.RedirectPort = v.V
 		}
-		key := f.secret(r.at, r.EncryptionKeyEnv, r.EncryptionKeyFile, "encryptionKeyEnv", "encryptionKeyFile", false)
+		key := f.Read(r.At, r.EncryptionKeyEnv, r.EncryptionKeyFile, "encryptionKeyEnv", "encryptionKeyFile", false)
 		if key.IsSet() {
 			at := r.EncryptionKeyEnv
 			if at == nil {
 				at = r.EncryptionKeyFile
 			}
 			if raw, err := decodeKey(key.Reveal()); err != nil {
-				f.errorf(at.pos, "%v", err)
+				f.Errorf(at.Pos, "%v", err)
 			} else {
 				a.EncryptionKey = NewSecret(string(raw))
 			}
@@ -701,15 +582,15 @@ func printableASCII(s string) bool {
 	return true
 }
 
-func (f *finalizer) notify(r *rawNotify) *Notify {
+func (f *finalizer) notify(r *raw.Notify) *Notify {
 	n := &Notify{}
 	if r.SMTP == nil {
-		f.missing(r.at, "smtp")
+		f.Missing(r.At, "smtp")
 	} else {
 		s := r.SMTP
-		n.SMTP.TLS = f.enum(s.TLS, "starttls", "starttls", "implicit", "none")
+		n.SMTP.TLS = f.Enum(s.TLS, "starttls", "starttls", "implicit", "none")
 		if s.Host == nil {
-			f.missing(s.at, "host")
+			f.Missing(s.At, "host")
 		} else {
 			n.SMTP.Host = strings.TrimSpace(s.Host.V)
 		}
@@ -723,41 +604,41 @@ func (f *finalizer) notify(r *rawNotify) *Notify {
 		}
 		if s.Port != nil {
 			if s.Port.V < 1 || s.Port.V > 65535 {
-				f.errorf(s.Port.pos, "must be from 1 to 65535, got %d", s.Port.V)
+				f.Errorf(s.Port.Pos, "must be from 1 to 65535, got %d", s.Port.V)
 			}
 			n.SMTP.Port = s.Port.V
 		}
-		var userKey *val[string]
+		var userKey *raw.Val[string]
 		switch {
 		case s.Username != nil && s.UsernameEnv != nil:
-			f.errorf(s.UsernameEnv.pos, "username and usernameEnv are mutually exclusive; use one")
+			f.Errorf(s.UsernameEnv.Pos, "username and usernameEnv are mutually exclusive; use one")
 		case s.Username != nil:
 			userKey = s.Username
 			n.SMTP.Username = s.Username.V
 		case s.UsernameEnv != nil:
 			userKey = s.UsernameEnv
-			if v, ok := f.env(strings.TrimSpace(s.UsernameEnv.V)); ok && v != "" {
+			if v, ok := f.Env(strings.TrimSpace(s.UsernameEnv.V)); ok && v != "" {
 				n.SMTP.Username = v
 			} else {
-				f.errorf(s.UsernameEnv.pos, "environment variable %s is not set", strings.TrimSpace(s.UsernameEnv.V))
+				f.Errorf(s.UsernameEnv.Pos, "environment variable %s is not set", strings.TrimSpace(s.UsernameEnv.V))
 			}
 		}
-		n.SMTP.Auth = f.enum(s.Auth, "password", "password", "xoauth2")
-		n.SMTP.Password = f.secret(s.at, s.PasswordEnv, s.PasswordFile, "passwordEnv", "passwordFile", false)
+		n.SMTP.Auth = f.Enum(s.Auth, "password", "password", "xoauth2")
+		n.SMTP.Password = f.Read(s.At, s.PasswordEnv, s.PasswordFile, "passwordEnv", "passwordFile", false)
 		switch {
 		case n.SMTP.Auth == "xoauth2":
 			if userKey == nil {
-				f.errorf(s.Auth.pos, "xoauth2 needs username (the mailbox that sends, which the source app may send as)")
+				f.Errorf(s.Auth.Pos, "xoauth2 needs username (the mailbox that sends, which the source app may send as)")
 			}
 			if s.PasswordEnv != nil || s.PasswordFile != nil {
-				f.errorf(s.Auth.pos, "xoauth2 takes no password: the token comes from the source credential")
+				f.Errorf(s.Auth.Pos, "xoauth2 takes no password: the token comes from the source credential")
 			}
 		case userKey != nil && s.PasswordEnv == nil && s.PasswordFile == nil:
-			f.errorf(userKey.pos, "a username needs passwordEnv or passwordFile")
+			f.Errorf(userKey.Pos, "a username needs passwordEnv or passwordFile")
 		case s.Username == nil && s.UsernameEnv == nil && (s.PasswordEnv != nil || s.PasswordFile != nil):
-			p := s.at.pos()
-			p.path = join(s.at.path, "username")
-			f.errorf(p, "a password needs username or usernameEnv")
+			p := s.At.Pos()
+			p.Path = raw.Join(s.At.Path, "username")
+			f.Errorf(p, "a password needs username or usernameEnv")
 		}
 	}
 	n.NoSuccessAlertAfter = 24 * time.Hour
@@ -765,26 +646,26 @@ func (f *finalizer) notify(r *rawNotify) *Notify {
 		d, err := time.ParseDuration(strings.TrimSpace(v.V))
 		switch {
 		case err != nil:
-			f.errorf(v.pos, "invalid duration %q (use Go syntax such as 24h or 36h)", v.V)
+			f.Errorf(v.Pos, "invalid duration %q (use Go syntax such as 24h or 36h)", v.V)
 		case d < time.Hour:
-			f.errorf(v.pos, "must be at least 1h (a cycle can take that long), got %s", d)
+			f.Errorf(v.Pos, "must be at least 1h (a cycle can take that long), got %s", d)
 		default:
 			n.NoSuccessAlertAfter = d
 		}
 	}
 	if r.From == nil {
-		f.missing(r.at, "from")
+		f.Missing(r.At, "from")
 	} else if a, err := mail.ParseAddress(r.From.V); err != nil {
-		f.errorf(r.From.pos, "invalid email address %q: %v", r.From.V, err)
+		f.Errorf(r.From.Pos, "invalid email address %q: %v", r.From.V, err)
 	} else {
 		n.From = a.String()
 	}
 	if len(r.To) == 0 {
-		f.missing(r.at, "to")
+		f.Missing(r.At, "to")
 	}
 	for _, v := range r.To {
 		if a, err := mail.ParseAddress(v.V); err != nil {
-			f.errorf(v.pos, "invalid email address %q: %v", v.V, err)
+			f.Errorf(v.Pos, "invalid email address %q: %v", v.V, err)
 		} else {
 			n.To = append(n.To, a.Address)
 		}

@@ -3,56 +3,19 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
+
+	"github.com/scimsync/scimsync/config/internal/secrets"
 )
 
 // redacted is what every rendering of a Secret prints.
-const redacted = "[redacted]"
+const redacted = secrets.Redacted
 
-// Secret holds a credential read at load time (Graph client secret, certificate password, SCIM bearer
-// token, SMTP password). Every way Go has of turning a value into text (fmt verbs including %#v and %d,
-// encoding/json, encoding.TextMarshaler, YAML, log/slog, zap's Stringer and reflection encoders) prints
-// "[redacted]", so that logging a Config, or a struct that embeds one, can never leak a secret. The
-// value sits behind a pointer so that even reflection-based dumpers that bypass methods print an address.
-// Code that needs the value calls Reveal, which is easy to grep for.
-type Secret struct {
-	v *string
-}
+// Secret holds a credential read at load time; every way Go has of turning it into text prints
+// "[redacted]". Code that needs the value calls Reveal, which is easy to grep for.
+type Secret = secrets.Secret
 
 // NewSecret wraps a value; tests and callers that build a Config by hand use it.
-func NewSecret(value string) Secret {
-	return Secret{v: &value}
-}
-
-// Reveal returns the secret value. It is the only way out, so each use is a deliberate, reviewable act.
-func (s Secret) Reveal() string {
-	if s.v == nil {
-		return ""
-	}
-	return *s.v
-}
-
-// IsSet reports whether a value was configured, for callers that treat a secret as optional (SMTP
-// without authentication).
-func (s Secret) IsSet() bool { return s.v != nil }
-
-// String keeps %v, %s and Stringer-based loggers (zap.Any, zap.Stringer) from printing the value.
-func (Secret) String() string { return redacted }
-
-// GoString keeps %#v from printing the value.
-func (Secret) GoString() string { return redacted }
-
-// Format handles every fmt verb, including ones (%d, %x) that would otherwise print struct fields.
-func (Secret) Format(f fmt.State, _ rune) { _, _ = f.Write([]byte(redacted)) }
-
-// MarshalJSON keeps encoding/json and zap.Reflect from printing the value.
-func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
-
-// MarshalText keeps text encoders (and YAML, which uses it) from printing the value.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
-// LogValue keeps log/slog from printing the value.
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+func NewSecret(value string) Secret { return secrets.New(value) }
 
 // credentialView is Credential with the certificate (which holds the private key) replaced by a
 // redacted marker, for every text rendering of a Credential.

@@ -1,4 +1,6 @@
-package config
+// Package objects compiles the users and groups sections of a job file: the app preset, the file's
+// mapping rows merged into it, the compiled mapping table and the scoping filters.
+package objects
 
 import (
 	"errors"
@@ -6,15 +8,36 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scimsync/scimsync/config/internal/raw"
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scoping"
 )
 
+// Object is the compiled configuration of one object type. Users and groups share the shape because
+// Entra configures them the same way (mappings, scoping, on/off), and the engine runs them alike.
+type Object struct {
+	// Enabled is false when this object type is not provisioned at all.
+	Enabled bool
+	// Preset is the app preset the table was built from ("gong"), or "".
+	Preset string
+	// Table is the compiled mapping table; nil when the object type is disabled and has no mappings.
+	Table *mapping.Table
+	// Scoping is the compiled scoping filter set; nil (everything in scope) when none are configured.
+	Scoping *scoping.Set
+	// MemberBatchSize is the number of members per PATCH (groups only; 0 for users).
+	MemberBatchSize int
+	// Mappings is the merged table in declarative form (preset rows with the file's changes applied,
+	// then added rows): what Table was compiled from, for printing and for the Fingerprint.
+	Mappings []MappingSpec
+	// Filters are the scoping filters in canonical form, for printing and for the Fingerprint.
+	Filters []scoping.Filter
+}
+
 // row is one mapping row during the merge: the preset's, or the file entry that added or replaced it.
 type row struct {
 	spec  MappingSpec
-	entry *rawMapping
+	entry *raw.Mapping
 }
 
 // objectNoun returns "user" or "group" for messages.
@@ -25,13 +48,28 @@ func objectNoun(groups bool) string {
 	return "user"
 }
 
-func (f *finalizer) object(r *rawObject, groups bool, inheritedPreset string) Object {
+// DefaultMemberBatchSize is the members per PATCH when a groups section sets none.
+const DefaultMemberBatchSize = 100
+
+// compiler checks and compiles one object type's section, reporting through the file's decoder.
+type compiler struct {
+	*raw.Decoder
+}
+
+// Compile merges an object type's mapping entries into its preset, compiles the table and the scoping
+// filters, and reports every problem through d with its file position. inheritedPreset is the users'
+// preset, which groups follow when they name none.
+func Compile(d *raw.Decoder, r *raw.Object, groups bool, inheritedPreset string) Object {
+	return (&compiler{d}).object(r, groups, inheritedPreset)
+}
+
+func (f *compiler) object(r *raw.Object, groups bool, inheritedPreset string) Object {
 	o := Object{}
 	noun := objectNoun(groups)
-	presetPos := r.at.pos()
+	presetPos := r.At.Pos()
 	if r.Preset != nil {
-		presetPos = r.Preset.pos
-		if o.Preset = f.enum(r.Preset, "", PresetGong, "none"); o.Preset == "none" {
+		presetPos = r.Preset.Pos
+		if o.Preset = f.Enum(r.Preset, "", PresetGong, "none"); o.Preset == "none" {
 			o.Preset = ""
 		}
 	} else if groups {
@@ -43,7 +81,7 @@ func (f *finalizer) object(r *rawObject, groups bool, inheritedPreset string) Ob
 	for _, s := range pre.rows {
 		rows = append(rows, row{spec: s})
 	}
-	seen := map[string]*rawMapping{}
+	seen := map[string]*raw.Mapping{}
 	for _, m := range r.Mappings {
 		rows = f.merge(rows, m, pre, hasPreset, o.Preset, noun, seen)
 	}
@@ -68,7 +106,7 @@ func (f *finalizer) object(r *rawObject, groups bool, inheritedPreset string) Ob
 		o.MemberBatchSize = DefaultMemberBatchSize
 		if v := r.MemberBatchSize; v != nil {
 			if v.V < 1 || v.V > 1000 {
-				f.errorf(v.pos, "must be from 1 to 1000, got %d", v.V)
+				f.Errorf(v.Pos, "must be from 1 to 1000, got %d", v.V)
 			}
 			o.MemberBatchSize = v.V
 		}
@@ -87,14 +125,14 @@ func rowSpec(m mapping.Mapping, s MappingSpec) MappingSpec {
 
 // merge applies one file entry to the rows: it replaces (or partly overrides) the row with the same
 // target, removes it, or adds a row.
-func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool, presetName, noun string, seen map[string]*rawMapping) []row {
+func (f *compiler) merge(rows []row, m *raw.Mapping, pre preset, hasPreset bool, presetName, noun string, seen map[string]*raw.Mapping) []row {
 	if m.Target == nil {
-		f.missing(m.at, "target")
+		f.Missing(m.At, "target")
 		return rows
 	}
 	tgt := strings.TrimSpace(m.Target.V)
 	if strings.EqualFold(tgt, "id") {
-		f.errorf(m.Target.pos, "id cannot be a mapped target; the target system assigns it")
+		f.Errorf(m.Target.Pos, "id cannot be a mapped target; the target system assigns it")
 		return rows
 	}
 	var known *TargetAttribute
@@ -108,20 +146,20 @@ func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool,
 			}
 		}
 		if known == nil {
-			hint := didYouMean(tgt, paths)
+			hint := raw.DidYouMean(tgt, paths)
 			if hint == "" {
 				hint = " (known: " + strings.Join(paths, ", ") + ")"
 			}
-			f.errorf(m.Target.pos, "%s is not a %s %s attribute%s", tgt, presetName, noun, hint)
+			f.Errorf(m.Target.Pos, "%s is not a %s %s attribute%s", tgt, presetName, noun, hint)
 			return rows
 		}
 		tgt = known.Path
 	} else if err := checkSCIMPath(tgt); err != nil {
-		f.errorf(m.Target.pos, "invalid SCIM attribute path %q: %v", tgt, err)
+		f.Errorf(m.Target.Pos, "invalid SCIM attribute path %q: %v", tgt, err)
 		return rows
 	}
 	if prev, dup := seen[strings.ToLower(tgt)]; dup {
-		f.errorf(m.Target.pos, "%s is already mapped on line %d", tgt, prev.Target.line)
+		f.Errorf(m.Target.Pos, "%s is already mapped on line %d", tgt, prev.Target.Line)
 		return rows
 	}
 	seen[strings.ToLower(tgt)] = m
@@ -133,17 +171,17 @@ func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool,
 		}
 	}
 	if m.Remove != nil && m.Remove.V {
-		for _, o := range []*pos{posOf(m.Source), posOf(m.Constant), posOf(m.Expression), posOf(m.None),
+		for _, o := range []*raw.Pos{posOf(m.Source), posOf(m.Constant), posOf(m.Expression), posOf(m.None),
 			posOf(m.Matching), posOf(m.Apply), posOf(m.Default), posOf(m.Type), posOf(m.CaseExact)} {
 			if o != nil {
-				f.errorf(*o, "an entry with remove: true takes no other keys than target")
+				f.Errorf(*o, "an entry with remove: true takes no other keys than target")
 			}
 		}
 		if idx < 0 {
 			if hasPreset {
-				f.errorf(m.Remove.pos, "%s is not mapped by the %s preset; there is nothing to remove", tgt, presetName)
+				f.Errorf(m.Remove.Pos, "%s is not mapped by the %s preset; there is nothing to remove", tgt, presetName)
 			} else {
-				f.errorf(m.Remove.pos, "remove applies to preset rows, and there is no preset")
+				f.Errorf(m.Remove.Pos, "remove applies to preset rows, and there is no preset")
 			}
 			return rows
 		}
@@ -152,25 +190,25 @@ func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool,
 
 	type given struct {
 		kind mapping.SourceKind
-		key  string
+		Key  string
 		v    string
-		p    pos
+		p    raw.Pos
 	}
 	var gs []given
 	if m.Source != nil {
-		gs = append(gs, given{mapping.Direct, "source", strings.TrimSpace(m.Source.V), m.Source.pos})
+		gs = append(gs, given{mapping.Direct, "source", strings.TrimSpace(m.Source.V), m.Source.Pos})
 	}
 	if m.Constant != nil {
-		gs = append(gs, given{mapping.Constant, "constant", m.Constant.V, m.Constant.pos})
+		gs = append(gs, given{mapping.Constant, "constant", m.Constant.V, m.Constant.Pos})
 	}
 	if m.Expression != nil {
-		gs = append(gs, given{mapping.Expression, "expression", m.Expression.V, m.Expression.pos})
+		gs = append(gs, given{mapping.Expression, "expression", m.Expression.V, m.Expression.Pos})
 	}
 	if m.None != nil && m.None.V {
-		gs = append(gs, given{mapping.None, "none", "", m.None.pos})
+		gs = append(gs, given{mapping.None, "none", "", m.None.Pos})
 	}
 	for _, g := range gs[min(1, len(gs)):] {
-		f.errorf(g.p, "conflicts with %s on line %d; give exactly one of source, constant, expression or none: true", gs[0].key, gs[0].p.line)
+		f.Errorf(g.p, "conflicts with %s on line %d; give exactly one of source, constant, expression or none: true", gs[0].Key, gs[0].p.Line)
 	}
 
 	var spec MappingSpec
@@ -184,7 +222,7 @@ func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool,
 			spec.Type = known.Type
 		}
 		if len(gs) == 0 {
-			f.errorf(m.at.pos(), "needs one of source, constant, expression or none: true")
+			f.Errorf(m.At.Pos(), "needs one of source, constant, expression or none: true")
 			return rows
 		}
 	}
@@ -193,12 +231,12 @@ func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool,
 	}
 	if v := m.Matching; v != nil {
 		if v.V < 0 {
-			f.errorf(v.pos, "must be 0 (not a matching attribute) or a positive precedence, got %d", v.V)
+			f.Errorf(v.Pos, "must be 0 (not a matching attribute) or a positive precedence, got %d", v.V)
 		}
 		spec.Matching = v.V
 	}
 	if v := m.Apply; v != nil {
-		if f.enum(v, "always", "always", "onCreate") == "onCreate" {
+		if f.Enum(v, "always", "always", "onCreate") == "onCreate" {
 			spec.Flow = mapping.OnCreate
 		} else {
 			spec.Flow = mapping.Always
@@ -212,7 +250,7 @@ func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool,
 		if t, ok := typeNames[strings.ToLower(strings.TrimSpace(v.V))]; ok {
 			spec.Type = t
 		} else {
-			f.errorf(v.pos, "unknown value %q; expected string, boolean, integer, reference or multi", v.V)
+			f.Errorf(v.Pos, "unknown value %q; expected string, boolean, integer, reference or multi", v.V)
 		}
 	}
 	if v := m.CaseExact; v != nil {
@@ -225,16 +263,16 @@ func (f *finalizer) merge(rows []row, m *rawMapping, pre preset, hasPreset bool,
 	return append(rows, row{spec: spec, entry: m})
 }
 
-func posOf[T any](v *val[T]) *pos {
+func posOf[T any](v *raw.Val[T]) *raw.Pos {
 	if v == nil {
 		return nil
 	}
-	return &v.pos
+	return &v.Pos
 }
 
 // compileRow checks a merged row against the source schema and compiles it. Errors in rows the file
 // did not touch (preset rows) are reported at the preset key.
-func (f *finalizer) compileRow(rw row, groups bool, presetPos pos) (mapping.Mapping, bool) {
+func (f *compiler) compileRow(rw row, groups bool, presetPos raw.Pos) (mapping.Mapping, bool) {
 	s := rw.spec
 	m := mapping.Mapping{
 		Target: s.Target, Kind: s.Kind, Matching: s.Matching, Flow: s.Flow,
@@ -242,9 +280,9 @@ func (f *finalizer) compileRow(rw row, groups bool, presetPos pos) (mapping.Mapp
 	}
 	at, prefix := presetPos, fmt.Sprintf("preset row %s: ", s.Target)
 	if e := rw.entry; e != nil {
-		for _, v := range []*val[string]{e.Source, e.Constant, e.Expression} {
+		for _, v := range []*raw.Val[string]{e.Source, e.Constant, e.Expression} {
 			if v != nil {
-				at, prefix = v.pos, ""
+				at, prefix = v.Pos, ""
 				break
 			}
 		}
@@ -260,7 +298,7 @@ func (f *finalizer) compileRow(rw row, groups bool, presetPos pos) (mapping.Mapp
 	case mapping.Direct:
 		a, found := lookup(s.Source)
 		if !found {
-			f.errorf(at, "%sunknown source attribute %s%s", prefix, s.Source, unknownHint(s.Source, names(), noun))
+			f.Errorf(at, "%sunknown source attribute %s%s", prefix, s.Source, unknownHint(s.Source, names(), noun))
 			return m, false
 		}
 		m.Attribute, srcKind = a.Name, a.Kind
@@ -275,32 +313,32 @@ func (f *finalizer) compileRow(rw row, groups bool, presetPos pos) (mapping.Mapp
 			msg := err.Error()
 			var ce *mapping.CompileError
 			if errors.As(err, &ce) && ce.Kind == mapping.UnknownAttribute {
-				msg += didYouMean(ce.Attribute, names())
+				msg += raw.DidYouMean(ce.Attribute, names())
 			}
-			f.errorf(at, "%s%s", prefix, msg)
+			f.Errorf(at, "%s%s", prefix, msg)
 			return m, false
 		}
 		m.Expr = expr
 	}
 	typeAt := at
 	if e := rw.entry; e != nil && e.Type != nil {
-		typeAt = e.Type.pos
+		typeAt = e.Type.Pos
 	}
 	// The engine resolves reference values (source object ids) to target ids; any other value in a
 	// reference target, or a reference sent as a plain string, would put a wrong id in the target.
 	switch {
 	case s.Kind == mapping.Direct && srcKind == directory.AttrReference && s.Type != mapping.TypeReference:
-		f.errorf(typeAt, "%s%s is a reference attribute; its target needs type: reference", prefix, m.Attribute)
+		f.Errorf(typeAt, "%s%s is a reference attribute; its target needs type: reference", prefix, m.Attribute)
 		ok = false
 	case s.Type == mapping.TypeReference && s.Kind != mapping.None && (s.Kind != mapping.Direct || srcKind != directory.AttrReference):
-		f.errorf(typeAt, "%stype reference needs a direct mapping from a reference attribute (manager, members)", prefix)
+		f.Errorf(typeAt, "%stype reference needs a direct mapping from a reference attribute (manager, members)", prefix)
 		ok = false
 	}
 	return m, ok
 }
 
 func unknownHint(name string, names []string, noun string) string {
-	if h := didYouMean(name, names); h != "" {
+	if h := raw.DidYouMean(name, names); h != "" {
 		return h
 	}
 	return fmt.Sprintf(" (see the %s attributes listed in docs/configuration.md)", noun)
@@ -308,9 +346,9 @@ func unknownHint(name string, names []string, noun string) string {
 
 // checkMatching enforces Entra's rule that every object type has at least one matching attribute, and
 // that precedences are distinct, because the engine looks objects up in precedence order.
-func (f *finalizer) checkMatching(r *rawObject, rows []row, noun string) {
+func (f *compiler) checkMatching(r *raw.Object, rows []row, noun string) {
 	if len(rows) == 0 {
-		f.errorf(r.at.pos(), "%ss are provisioned but no mappings are configured; set preset: gong or add mappings (or set enabled: false)", noun)
+		f.Errorf(r.At.Pos(), "%ss are provisioned but no mappings are configured; set preset: gong or add mappings (or set enabled: false)", noun)
 		return
 	}
 	byPrec := map[int]row{}
@@ -320,37 +358,37 @@ func (f *finalizer) checkMatching(r *rawObject, rows []row, noun string) {
 			continue
 		}
 		if prev, dup := byPrec[p]; dup {
-			at := r.at.pos()
+			at := r.At.Pos()
 			if rw.entry != nil {
-				at = rw.entry.at.pos()
+				at = rw.entry.At.Pos()
 				if rw.entry.Matching != nil {
-					at = rw.entry.Matching.pos
+					at = rw.entry.Matching.Pos
 				}
 			}
 			where := "in the preset"
 			if prev.entry != nil && prev.entry.Target != nil {
-				where = "on line " + strconv.Itoa(prev.entry.Target.line)
+				where = "on line " + strconv.Itoa(prev.entry.Target.Line)
 			}
-			f.errorf(at, "matching precedence %d is also used by %s (%s); each matching attribute needs its own precedence", p, prev.spec.Target, where)
+			f.Errorf(at, "matching precedence %d is also used by %s (%s); each matching attribute needs its own precedence", p, prev.spec.Target, where)
 			continue
 		}
 		byPrec[p] = rw
 	}
 	if len(byPrec) == 0 {
-		p := r.at.pos()
-		p.path = join(r.at.path, "mappings")
-		f.errorf(p, "no %s mapping has a matching precedence; set matching: 1 on the attribute that identifies a %s in the target", noun, noun)
+		p := r.At.Pos()
+		p.Path = raw.Join(r.At.Path, "mappings")
+		f.Errorf(p, "no %s mapping has a matching precedence; set matching: 1 on the attribute that identifies a %s in the target", noun, noun)
 	}
 }
 
 // scoping compiles the object's scoping filters and reports each mistake at its clause.
-func (f *finalizer) scoping(r *rawObject, groups bool) (*scoping.Set, []scoping.Filter) {
+func (f *compiler) scoping(r *raw.Object, groups bool) (*scoping.Set, []scoping.Filter) {
 	if len(r.Scoping) == 0 {
 		return nil, nil
 	}
 	type filterMeta struct {
-		f       *rawFilter
-		clauses []*rawClause
+		f       *raw.Filter
+		clauses []*raw.Clause
 	}
 	var filters []scoping.Filter
 	var metas []filterMeta
@@ -364,10 +402,10 @@ func (f *finalizer) scoping(r *rawObject, groups bool) (*scoping.Set, []scoping.
 		for _, rc := range rf.Clauses {
 			if rc.Attribute == nil || rc.Operator == nil {
 				if rc.Attribute == nil {
-					f.missing(rc.at, "attribute")
+					f.Missing(rc.At, "attribute")
 				}
 				if rc.Operator == nil {
-					f.missing(rc.at, "operator")
+					f.Missing(rc.At, "operator")
 				}
 				incomplete = true
 				continue
@@ -408,9 +446,9 @@ func (f *finalizer) scoping(r *rawObject, groups bool) (*scoping.Set, []scoping.
 	for _, e := range list {
 		var se *scoping.Error
 		if !errors.As(e, &se) || se.Filter < 0 || se.Filter >= len(metas) {
-			p := r.at.pos()
-			p.path = join(r.at.path, "scoping")
-			f.errorf(p, "%v", e)
+			p := r.At.Pos()
+			p.Path = raw.Join(r.At.Path, "scoping")
+			f.Errorf(p, "%v", e)
 			continue
 		}
 		meta := metas[se.Filter]
@@ -423,28 +461,28 @@ func (f *finalizer) scoping(r *rawObject, groups bool) (*scoping.Set, []scoping.
 			}
 		}
 		if se.Clause < 0 || se.Clause >= len(meta.clauses) {
-			p := meta.f.clausesAt
-			p.path = join(meta.f.at.path, "clauses")
-			f.errorf(p, "%s", msg)
+			p := meta.f.ClausesAt
+			p.Path = raw.Join(meta.f.At.Path, "clauses")
+			f.Errorf(p, "%s", msg)
 			continue
 		}
 		rc := meta.clauses[se.Clause]
-		var at *pos
+		var at *raw.Pos
 		key := "value"
 		switch {
 		case errors.Is(se, scoping.ErrAttribute):
-			at, key = &rc.Attribute.pos, "attribute"
+			at, key = &rc.Attribute.Pos, "attribute"
 		case errors.Is(se, scoping.ErrUnknownOperator):
-			at, key = &rc.Operator.pos, "operator"
+			at, key = &rc.Operator.Pos, "operator"
 		case rc.Value != nil:
-			at = &rc.Value.pos
+			at = &rc.Value.Pos
 		}
 		if at == nil {
-			p := rc.at.pos()
-			p.path = join(rc.at.path, key)
+			p := rc.At.Pos()
+			p.Path = raw.Join(rc.At.Path, key)
 			at = &p
 		}
-		f.errorf(*at, "%s", msg)
+		f.Errorf(*at, "%s", msg)
 	}
 	return nil, nil
 }
@@ -490,140 +528,4 @@ func scopingUsable(a directory.SourceAttribute) error {
 		return fmt.Errorf("%s is computed by the provisioning service from scope itself and cannot be used in scoping filters", a.Name)
 	}
 	return nil
-}
-
-// checkSCIMPath validates a target attribute path when no preset lists the valid ones: an attribute,
-// an optional [subAttr eq "value"] filter, an optional .subAttribute (required after a filter), and an
-// optional schema URN prefix (urn:...:User:attribute).
-func checkSCIMPath(p string) error {
-	if p == "" {
-		return fmt.Errorf("empty")
-	}
-	if len(p) > 512 {
-		return fmt.Errorf("longer than 512 characters")
-	}
-	attr := p
-	if len(p) >= 4 && strings.EqualFold(p[:4], "urn:") {
-		head := p
-		if j := strings.IndexByte(p, '['); j >= 0 {
-			head = p[:j]
-		}
-		i := strings.LastIndexByte(head, ':')
-		schema := p[:i]
-		attr = p[i+1:]
-		parts := strings.Split(schema, ":")
-		if len(parts) < 3 {
-			return fmt.Errorf("a schema-qualified path is urn:<namespace>:<schema>:<attribute>")
-		}
-		for _, part := range parts {
-			if part == "" {
-				return fmt.Errorf("empty segment in the schema URN")
-			}
-			for _, r := range part {
-				if r <= ' ' || r >= 0x7f || strings.ContainsRune(`[]"`, r) {
-					return fmt.Errorf("invalid character %q in the schema URN", r)
-				}
-			}
-		}
-	}
-	s := &pathScanner{s: attr}
-	if !s.name(false) {
-		return s.fail("an attribute name")
-	}
-	filtered := false
-	if s.peek('[') {
-		filtered = true
-		s.i++
-		s.spaces()
-		if !s.name(false) {
-			return s.fail("a sub-attribute name in the filter")
-		}
-		if !s.spaces() || !s.word("eq") || !s.spaces() {
-			return s.fail(`" eq "`)
-		}
-		if !s.quoted() {
-			return s.fail("a quoted value")
-		}
-		s.spaces()
-		if !s.peek(']') {
-			return s.fail("]")
-		}
-		s.i++
-	}
-	if s.peek('.') {
-		s.i++
-		if !s.name(true) {
-			return s.fail("a sub-attribute name")
-		}
-	} else if filtered {
-		return s.fail(".subAttribute after the filter")
-	}
-	if s.i != len(s.s) {
-		return s.fail("the end of the path")
-	}
-	return nil
-}
-
-type pathScanner struct {
-	s string
-	i int
-}
-
-func (s *pathScanner) fail(want string) error {
-	if s.i >= len(s.s) {
-		return fmt.Errorf("expected %s at the end", want)
-	}
-	return fmt.Errorf("expected %s at %q", want, s.s[s.i:])
-}
-
-func (s *pathScanner) peek(c byte) bool { return s.i < len(s.s) && s.s[s.i] == c }
-
-// name scans an RFC 7644 ATTRNAME (ALPHA *(ALPHA / DIGIT / "-" / "_")), or $ref where ref is true.
-func (s *pathScanner) name(ref bool) bool {
-	if ref && strings.HasPrefix(s.s[s.i:], "$ref") {
-		s.i += 4
-		return true
-	}
-	start := s.i
-	for s.i < len(s.s) {
-		c := s.s[s.i]
-		alpha := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-		if !(alpha || s.i > start && (c >= '0' && c <= '9' || c == '-' || c == '_')) {
-			break
-		}
-		s.i++
-	}
-	return s.i > start
-}
-
-func (s *pathScanner) spaces() bool {
-	start := s.i
-	for s.peek(' ') {
-		s.i++
-	}
-	return s.i > start
-}
-
-func (s *pathScanner) word(w string) bool {
-	if len(s.s)-s.i >= len(w) && strings.EqualFold(s.s[s.i:s.i+len(w)], w) {
-		s.i += len(w)
-		return true
-	}
-	return false
-}
-
-func (s *pathScanner) quoted() bool {
-	if !s.peek('"') {
-		return false
-	}
-	for j := s.i + 1; j < len(s.s); j++ {
-		switch s.s[j] {
-		case '\\':
-			j++
-		case '"':
-			s.i = j + 1
-			return true
-		}
-	}
-	return false
 }

@@ -1,4 +1,4 @@
-package config
+package raw
 
 import (
 	"sort"
@@ -49,7 +49,7 @@ func suggest(name string, candidates []string) []string {
 }
 
 // didYouMean renders suggest's result as a message suffix ("; did you mean a or b?"), or "".
-func didYouMean(name string, candidates []string) string {
+func DidYouMean(name string, candidates []string) string {
 	s := suggest(name, candidates)
 	switch len(s) {
 	case 0:

@@ -1,118 +1,118 @@
-package config
+package raw
 
-// The raw* structs mirror the file. Every optional field is a pointer, nil when the key is absent or
+// These structs mirror the file. Every optional field is a pointer, nil when the key is absent or
 // null, so that finalize can tell "not written" (apply the default) from a written zero value.
 
-type rawConfig struct {
-	at                      field
-	Name                    *val[string]
-	Source                  *rawSource
-	Target                  *rawTarget
-	Scope                   *val[string]
-	Actions                 *rawActions
-	SkipOutOfScopeDeletions *val[bool]
-	DeletionThreshold       *val[int]
-	Users                   *rawObject
-	Groups                  *rawObject
-	Schedule                *val[string]
-	State                   *val[string]
-	StatePasswordEnv        *val[string]
-	StatePasswordFile       *val[string]
-	Logging                 *rawLogging
-	Notify                  *rawNotify
-	Metrics                 *rawMetrics
+type Config struct {
+	At                      Field
+	Name                    *Val[string]
+	Source                  *Source
+	Target                  *Target
+	Scope                   *Val[string]
+	Actions                 *Actions
+	SkipOutOfScopeDeletions *Val[bool]
+	DeletionThreshold       *Val[int]
+	Users                   *Object
+	Groups                  *Object
+	Schedule                *Val[string]
+	State                   *Val[string]
+	StatePasswordEnv        *Val[string]
+	StatePasswordFile       *Val[string]
+	Logging                 *Logging
+	Notify                  *Notify
+	Metrics                 *Metrics
 }
 
-type rawSource struct {
-	at                                                              field
-	TenantID, ClientID                                              *val[string]
-	Credential                                                      *rawCredential
-	Cloud, GraphEndpoint, AuthorityHost, CAFile, ServicePrincipalID *val[string]
+type Source struct {
+	At                                                              Field
+	TenantID, ClientID                                              *Val[string]
+	Credential                                                      *Credential
+	Cloud, GraphEndpoint, AuthorityHost, CAFile, ServicePrincipalID *Val[string]
 }
 
-type rawCredential struct {
-	at                                                         field
-	Type, SecretEnv, SecretFile, CertificateFile               *val[string]
-	CertificatePasswordEnv, CertificatePasswordFile, TokenFile *val[string]
+type Credential struct {
+	At                                                         Field
+	Type, SecretEnv, SecretFile, CertificateFile               *Val[string]
+	CertificatePasswordEnv, CertificatePasswordFile, TokenFile *Val[string]
 }
 
-type rawTarget struct {
-	at                               field
-	URL, TokenEnv, TokenFile, CAFile *val[string]
-	Timeout                          *val[string]
-	Concurrency, MaxConcurrency      *val[int]
-	RequestsPerSecond                *val[float64]
-	Compatibility                    *val[string]
-	Auth                             *rawAuth
+type Target struct {
+	At                               Field
+	URL, TokenEnv, TokenFile, CAFile *Val[string]
+	Timeout                          *Val[string]
+	Concurrency, MaxConcurrency      *Val[int]
+	RequestsPerSecond                *Val[float64]
+	Compatibility                    *Val[string]
+	Auth                             *Auth
 }
 
-type rawAuth struct {
-	at                                                      field
-	Type, TokenEnv, TokenFile, TokenURL, AuthorizeURL       *val[string]
-	ClientID, ClientSecretEnv, ClientSecretFile, ClientAuth *val[string]
-	Audience, EncryptionKeyEnv, EncryptionKeyFile           *val[string]
-	Scopes                                                  []*val[string]
-	RedirectPort                                            *val[int]
+type Auth struct {
+	At                                                      Field
+	Type, TokenEnv, TokenFile, TokenURL, AuthorizeURL       *Val[string]
+	ClientID, ClientSecretEnv, ClientSecretFile, ClientAuth *Val[string]
+	Audience, EncryptionKeyEnv, EncryptionKeyFile           *Val[string]
+	Scopes                                                  []*Val[string]
+	RedirectPort                                            *Val[int]
 }
 
-type rawActions struct {
-	Create, Update, Delete *val[bool]
+type Actions struct {
+	Create, Update, Delete *Val[bool]
 }
 
-type rawObject struct {
-	at              field
-	Enabled         *val[bool]
-	Preset          *val[string]
-	Mappings        []*rawMapping
-	Scoping         []*rawFilter
-	MemberBatchSize *val[int]
+type Object struct {
+	At              Field
+	Enabled         *Val[bool]
+	Preset          *Val[string]
+	Mappings        []*Mapping
+	Scoping         []*Filter
+	MemberBatchSize *Val[int]
 }
 
-type rawMapping struct {
-	at                                   field
-	Target, Source, Constant, Expression *val[string]
-	None                                 *val[bool]
-	Matching                             *val[int]
-	Apply, Default, Type                 *val[string]
-	CaseExact, Remove                    *val[bool]
+type Mapping struct {
+	At                                   Field
+	Target, Source, Constant, Expression *Val[string]
+	None                                 *Val[bool]
+	Matching                             *Val[int]
+	Apply, Default, Type                 *Val[string]
+	CaseExact, Remove                    *Val[bool]
 }
 
-type rawFilter struct {
-	at      field
-	Title   *val[string]
-	Clauses []*rawClause
-	// clausesAt is where the clauses key is, for "the filter has no clauses".
-	clausesAt pos
+type Filter struct {
+	At      Field
+	Title   *Val[string]
+	Clauses []*Clause
+	// ClausesAt is where the clauses key is, for "the filter has no clauses".
+	ClausesAt Pos
 }
 
-type rawClause struct {
-	at                         field
-	Attribute, Operator, Value *val[string]
+type Clause struct {
+	At                         Field
+	Attribute, Operator, Value *Val[string]
 }
 
-type rawLogging struct {
-	Level, Format *val[string]
+type Logging struct {
+	Level, Format *Val[string]
 }
 
-type rawNotify struct {
-	at                  field
-	SMTP                *rawSMTP
-	From                *val[string]
-	NoSuccessAlertAfter *val[string]
-	To                  []*val[string]
+type Notify struct {
+	At                  Field
+	SMTP                *SMTP
+	From                *Val[string]
+	NoSuccessAlertAfter *Val[string]
+	To                  []*Val[string]
 }
 
-type rawSMTP struct {
-	at                                                    field
-	Host                                                  *val[string]
-	Port                                                  *val[int]
-	TLS, Username, UsernameEnv, PasswordEnv, PasswordFile *val[string]
-	Auth                                                  *val[string]
+type SMTP struct {
+	At                                                    Field
+	Host                                                  *Val[string]
+	Port                                                  *Val[int]
+	TLS, Username, UsernameEnv, PasswordEnv, PasswordFile *Val[string]
+	Auth                                                  *Val[string]
 }
 
-type rawMetrics struct {
-	at     field
-	Listen *val[string]
+type Metrics struct {
+	At     Field
+	Listen *Val[string]
 }
 
 var (
@@ -156,8 +156,8 @@ func inlineSecret(use string, keys ...string) map[string]string {
 	return m
 }
 
-func (d *decoder) decodeConfig(root field) *rawConfig {
-	c := &rawConfig{at: root}
+func (d *Decoder) decodeConfig(root Field) *Config {
+	c := &Config{At: root}
 	fs, ok := d.fields(root, topKeys, topInline)
 	if !ok {
 		return c
@@ -172,7 +172,7 @@ func (d *decoder) decodeConfig(root field) *rawConfig {
 	c.Scope = d.str(fs, "scope")
 	if f, ok := get(fs, "actions"); ok {
 		if afs, ok := d.fields(f, actionKeys, nil); ok {
-			c.Actions = &rawActions{Create: d.boolean(afs, "create"), Update: d.boolean(afs, "update"), Delete: d.boolean(afs, "delete")}
+			c.Actions = &Actions{Create: d.boolean(afs, "create"), Update: d.boolean(afs, "update"), Delete: d.boolean(afs, "delete")}
 		}
 	}
 	c.SkipOutOfScopeDeletions = d.boolean(fs, "skipOutOfScopeDeletions")
@@ -189,16 +189,16 @@ func (d *decoder) decodeConfig(root field) *rawConfig {
 	c.StatePasswordFile = d.str(fs, "statePasswordFile")
 	if f, ok := get(fs, "logging"); ok {
 		if lfs, ok := d.fields(f, loggingKeys, nil); ok {
-			c.Logging = &rawLogging{Level: d.str(lfs, "level"), Format: d.str(lfs, "format")}
+			c.Logging = &Logging{Level: d.str(lfs, "level"), Format: d.str(lfs, "format")}
 		}
 	}
 	if f, ok := get(fs, "notify"); ok {
 		c.Notify = d.decodeNotify(f)
 	}
-	if f, ok := fs["metrics"]; ok && f.val != nil {
+	if f, ok := fs["metrics"]; ok && f.Node != nil {
 		// `metrics:` with nothing under it switches metrics on with the default listener.
-		c.Metrics = &rawMetrics{at: f}
-		if !isNull(f.val) {
+		c.Metrics = &Metrics{At: f}
+		if !isNull(f.Node) {
 			if mfs, ok := d.fields(f, metricsKeys, nil); ok {
 				c.Metrics.Listen = d.str(mfs, "listen")
 			}
@@ -207,8 +207,8 @@ func (d *decoder) decodeConfig(root field) *rawConfig {
 	return c
 }
 
-func (d *decoder) decodeSource(f field) *rawSource {
-	s := &rawSource{at: f}
+func (d *Decoder) decodeSource(f Field) *Source {
+	s := &Source{At: f}
 	fs, ok := d.fields(f, sourceKeys, map[string]string{
 		"clientSecret": "inline secrets are not accepted; use credential.secretEnv or credential.secretFile",
 	})
@@ -218,7 +218,7 @@ func (d *decoder) decodeSource(f field) *rawSource {
 	s.TenantID = d.str(fs, "tenantId")
 	s.ClientID = d.str(fs, "clientId")
 	if cf, ok := get(fs, "credential"); ok {
-		c := &rawCredential{at: cf}
+		c := &Credential{At: cf}
 		if cfs, ok := d.fields(cf, credentialKeys, credInline); ok {
 			c.Type = d.str(cfs, "type")
 			c.SecretEnv = d.str(cfs, "secretEnv")
@@ -238,8 +238,8 @@ func (d *decoder) decodeSource(f field) *rawSource {
 	return s
 }
 
-func (d *decoder) decodeTarget(f field) *rawTarget {
-	t := &rawTarget{at: f}
+func (d *Decoder) decodeTarget(f Field) *Target {
+	t := &Target{At: f}
 	fs, ok := d.fields(f, targetKeys, targetInline)
 	if !ok {
 		return t
@@ -259,8 +259,8 @@ func (d *decoder) decodeTarget(f field) *rawTarget {
 	return t
 }
 
-func (d *decoder) decodeAuth(f field) *rawAuth {
-	a := &rawAuth{at: f}
+func (d *Decoder) decodeAuth(f Field) *Auth {
+	a := &Auth{At: f}
 	fs, ok := d.fields(f, authKeys, authInline)
 	if !ok {
 		return a
@@ -280,8 +280,8 @@ func (d *decoder) decodeAuth(f field) *rawAuth {
 	a.RedirectPort = d.integer(fs, "redirectPort")
 	if items, ok := d.list(fs, "scopes", true); ok {
 		for _, it := range items {
-			if isNull(it.val) {
-				d.errorf(it.pos(), "expected a scope, got nothing")
+			if isNull(it.Node) {
+				d.Errorf(it.Pos(), "expected a scope, got nothing")
 				continue
 			}
 			if v := d.scalarString(it); v != nil {
@@ -292,8 +292,8 @@ func (d *decoder) decodeAuth(f field) *rawAuth {
 	return a
 }
 
-func (d *decoder) decodeObject(f field, groups bool) *rawObject {
-	o := &rawObject{at: f}
+func (d *Decoder) decodeObject(f Field, groups bool) *Object {
+	o := &Object{At: f}
 	keys, special := userKeys, userSpecial
 	if groups {
 		keys, special = groupKeys, nil
@@ -305,7 +305,7 @@ func (d *decoder) decodeObject(f field, groups bool) *rawObject {
 	o.Enabled = d.boolean(fs, "enabled")
 	o.Preset = d.str(fs, "preset")
 	if items, ok := d.list(fs, "mappings", false); ok {
-		o.Mappings = []*rawMapping{}
+		o.Mappings = []*Mapping{}
 		for _, it := range items {
 			if m := d.decodeMapping(it); m != nil {
 				o.Mappings = append(o.Mappings, m)
@@ -325,13 +325,13 @@ func (d *decoder) decodeObject(f field, groups bool) *rawObject {
 	return o
 }
 
-func (d *decoder) decodeMapping(f field) *rawMapping {
+func (d *Decoder) decodeMapping(f Field) *Mapping {
 	fs, ok := d.fields(f, mappingKeys, nil)
 	if !ok {
 		return nil
 	}
-	return &rawMapping{
-		at:         f,
+	return &Mapping{
+		At:         f,
 		Target:     d.str(fs, "target"),
 		Source:     d.str(fs, "source"),
 		Constant:   d.str(fs, "constant"),
@@ -346,14 +346,14 @@ func (d *decoder) decodeMapping(f field) *rawMapping {
 	}
 }
 
-func (d *decoder) decodeFilter(f field) *rawFilter {
+func (d *Decoder) decodeFilter(f Field) *Filter {
 	fs, ok := d.fields(f, filterKeys, nil)
 	if !ok {
 		return nil
 	}
-	sf := &rawFilter{at: f, Title: d.str(fs, "title"), clausesAt: f.pos()}
+	sf := &Filter{At: f, Title: d.str(fs, "title"), ClausesAt: f.Pos()}
 	if cf, ok := fs["clauses"]; ok {
-		sf.clausesAt = cf.pos()
+		sf.ClausesAt = cf.Pos()
 	}
 	if items, ok := d.list(fs, "clauses", false); ok {
 		for _, it := range items {
@@ -361,8 +361,8 @@ func (d *decoder) decodeFilter(f field) *rawFilter {
 			if !ok {
 				continue
 			}
-			sf.Clauses = append(sf.Clauses, &rawClause{
-				at:        it,
+			sf.Clauses = append(sf.Clauses, &Clause{
+				At:        it,
 				Attribute: d.str(cfs, "attribute"),
 				Operator:  d.str(cfs, "operator"),
 				Value:     d.str(cfs, "value"),
@@ -372,14 +372,14 @@ func (d *decoder) decodeFilter(f field) *rawFilter {
 	return sf
 }
 
-func (d *decoder) decodeNotify(f field) *rawNotify {
-	n := &rawNotify{at: f}
+func (d *Decoder) decodeNotify(f Field) *Notify {
+	n := &Notify{At: f}
 	fs, ok := d.fields(f, notifyKeys, nil)
 	if !ok {
 		return n
 	}
 	if sf, ok := get(fs, "smtp"); ok {
-		s := &rawSMTP{at: sf}
+		s := &SMTP{At: sf}
 		if sfs, ok := d.fields(sf, smtpKeys, smtpInline); ok {
 			s.Host = d.str(sfs, "host")
 			s.Port = d.integer(sfs, "port")
@@ -396,8 +396,8 @@ func (d *decoder) decodeNotify(f field) *rawNotify {
 	n.NoSuccessAlertAfter = d.str(fs, "noSuccessAlertAfter")
 	if items, ok := d.list(fs, "to", true); ok {
 		for _, it := range items {
-			if isNull(it.val) {
-				d.errorf(it.pos(), "expected an email address, got nothing")
+			if isNull(it.Node) {
+				d.Errorf(it.Pos(), "expected an email address, got nothing")
 				continue
 			}
 			if v := d.scalarString(it); v != nil {
