@@ -109,24 +109,7 @@ func (f *finalizer) finalize(r *raw.Config) *Config {
 			f.Errorf(v.Pos, "invalid schedule %q: %v (use a 5-field cron spec or a descriptor such as \"@every 40m\")", v.V, err)
 		}
 	}
-	if v := r.State; v != nil && isDatabaseURL(v.V) {
-		c.StateDatabase = f.stateDatabase(r, v)
-		c.StatePath = filepath.Join(DefaultStateDir, c.Name+".db")
-	} else if v != nil && strings.TrimSpace(v.V) != "" {
-		c.StatePath = f.Path(strings.TrimSpace(v.V))
-	} else {
-		c.StatePath = filepath.Join(DefaultStateDir, c.Name+".db")
-	}
-	if c.StateDatabase == nil {
-		for _, k := range []struct {
-			v    *raw.Val[string]
-			name string
-		}{{r.StatePasswordEnv, "statePasswordEnv"}, {r.StatePasswordFile, "statePasswordFile"}} {
-			if k.v != nil {
-				f.Errorf(k.v.Pos, "%s applies only to a postgres:// state; this job keeps its state in a file", k.name)
-			}
-		}
-	}
+	f.state(r, c)
 	c.Logging = Logging{Level: DefaultLogLevel, Format: DefaultLogFormat}
 	if l := r.Logging; l != nil {
 		c.Logging.Level = f.Enum(l.Level, DefaultLogLevel, "debug", "info", "warn", "error")
@@ -145,6 +128,29 @@ func (f *finalizer) finalize(r *raw.Config) *Config {
 		}
 	}
 	return c
+}
+
+// state reads where the job keeps its state: a file (the default, named after the job) or a
+// postgres:// database with its password.
+func (f *finalizer) state(r *raw.Config, c *Config) {
+	if v := r.State; v != nil && isDatabaseURL(v.V) {
+		c.StateDatabase = f.stateDatabase(r, v)
+		c.StatePath = filepath.Join(DefaultStateDir, c.Name+".db")
+	} else if v != nil && strings.TrimSpace(v.V) != "" {
+		c.StatePath = f.Path(strings.TrimSpace(v.V))
+	} else {
+		c.StatePath = filepath.Join(DefaultStateDir, c.Name+".db")
+	}
+	if c.StateDatabase == nil {
+		for _, k := range []struct {
+			v    *raw.Val[string]
+			name string
+		}{{r.StatePasswordEnv, "statePasswordEnv"}, {r.StatePasswordFile, "statePasswordFile"}} {
+			if k.v != nil {
+				f.Errorf(k.v.Pos, "%s applies only to a postgres:// state; this job keeps its state in a file", k.name)
+			}
+		}
+	}
 }
 
 func boolOr(v *raw.Val[bool], def bool) bool {
@@ -379,19 +385,8 @@ func (f *finalizer) target(r *raw.Target) Target {
 	flag := false
 	if r.URL == nil {
 		f.Missing(r.At, "url")
-	} else if t.URL = f.url(r.URL, false); t.URL != "" {
-		u, _ := url.Parse(t.URL)
-		q := u.Query()
-		for k := range q {
-			if strings.EqualFold(k, CompatibilityAADOptSCIM062020) {
-				flag = true
-				q.Del(k)
-			}
-		}
-		if flag {
-			u.RawQuery = q.Encode()
-			t.URL = u.String()
-		}
+	} else {
+		t.URL, flag = stripCompatibilityFlag(f.url(r.URL, false))
 	}
 	switch {
 	case r.Auth != nil && (r.TokenEnv != nil || r.TokenFile != nil):
@@ -409,6 +404,42 @@ func (f *finalizer) target(r *raw.Target) Target {
 	if r.CAFile != nil {
 		t.CAFile = f.caFile(r.CAFile)
 	}
+	f.targetLimits(r, &t)
+	if v := r.Compatibility; v != nil {
+		t.Compatibility = f.Enum(v, CompatibilityDefault, CompatibilityDefault, CompatibilityAADOptSCIM062020, CompatibilityStrict)
+		if flag && t.Compatibility == CompatibilityDefault {
+			f.Errorf(v.Pos, "conflicts with the ?%s flag in target.url", CompatibilityAADOptSCIM062020)
+		}
+	} else if flag {
+		t.Compatibility = CompatibilityAADOptSCIM062020
+	}
+	return t
+}
+
+// stripCompatibilityFlag removes Entra's ?aadOptscim062020 URL flag from the target URL and reports
+// whether it was there: scimsync takes it as the compatibility mode and does not send it.
+func stripCompatibilityFlag(target string) (string, bool) {
+	if target == "" {
+		return target, false
+	}
+	u, _ := url.Parse(target)
+	q := u.Query()
+	flag := false
+	for k := range q {
+		if strings.EqualFold(k, CompatibilityAADOptSCIM062020) {
+			flag = true
+			q.Del(k)
+		}
+	}
+	if flag {
+		u.RawQuery = q.Encode()
+		target = u.String()
+	}
+	return target, flag
+}
+
+// targetLimits reads the request timeout, concurrency and rate of the target.
+func (f *finalizer) targetLimits(r *raw.Target, t *Target) {
 	if v := r.Timeout; v != nil {
 		d, err := time.ParseDuration(strings.TrimSpace(v.V))
 		switch {
@@ -441,15 +472,6 @@ func (f *finalizer) target(r *raw.Target) Target {
 		}
 		t.RequestsPerSecond = v.V
 	}
-	if v := r.Compatibility; v != nil {
-		t.Compatibility = f.Enum(v, CompatibilityDefault, CompatibilityDefault, CompatibilityAADOptSCIM062020, CompatibilityStrict)
-		if flag && t.Compatibility == CompatibilityDefault {
-			f.Errorf(v.Pos, "conflicts with the ?%s flag in target.url", CompatibilityAADOptSCIM062020)
-		}
-	} else if flag {
-		t.Compatibility = CompatibilityAADOptSCIM062020
-	}
-	return t
 }
 
 // auth finalizes target.auth. Keys of another type are errors, as for the Graph credential: an admin who
@@ -465,29 +487,7 @@ func (f *finalizer) auth(r *raw.Auth) (TargetAuth, Secret) {
 	if a.Type == "" {
 		return a, token
 	}
-	only := func(v *raw.Val[string], types ...string) {
-		if v != nil && !raw.Contains(types, a.Type) {
-			f.Errorf(v.Pos, "applies only to auth type %s, not %s", raw.OrList(types), a.Type)
-		}
-	}
-	oauth := []string{AuthClientCredentials, AuthAuthorizationCode}
-	only(r.TokenEnv, AuthBearer)
-	only(r.TokenFile, AuthBearer)
-	only(r.TokenURL, oauth...)
-	only(r.ClientID, oauth...)
-	only(r.ClientSecretEnv, oauth...)
-	only(r.ClientSecretFile, oauth...)
-	only(r.ClientAuth, oauth...)
-	only(r.AuthorizeURL, AuthAuthorizationCode)
-	only(r.Audience, AuthClientCredentials)
-	only(r.EncryptionKeyEnv, AuthAuthorizationCode)
-	only(r.EncryptionKeyFile, AuthAuthorizationCode)
-	if r.RedirectPort != nil && a.Type != AuthAuthorizationCode {
-		f.Errorf(r.RedirectPort.Pos, "applies only to auth type %s, not %s", AuthAuthorizationCode, a.Type)
-	}
-	if len(r.Scopes) > 0 && a.Type == AuthBearer {
-		f.Errorf(r.Scopes[0].Pos, "applies only to auth type %s, not %s", raw.OrList(oauth), a.Type)
-	}
+	f.authKeysApply(r, a.Type)
 	if a.Type == AuthBearer {
 		return a, f.Read(r.At, r.TokenEnv, r.TokenFile, "tokenEnv", "tokenFile", true)
 	}
@@ -511,8 +511,48 @@ func (f *finalizer) auth(r *raw.Auth) (TargetAuth, Secret) {
 	if r.ClientAuth != nil && !a.ClientSecret.IsSet() && (r.ClientSecretEnv == nil && r.ClientSecretFile == nil) {
 		f.Errorf(r.ClientAuth.Pos, "needs a client secret (clientSecretEnv or clientSecretFile)")
 	}
+	a.Scopes = f.scopes(r.Scopes)
+	if r.Audience != nil {
+		a.Audience = strings.TrimSpace(r.Audience.V)
+	}
+	if a.Type == AuthAuthorizationCode {
+		f.authorizationCode(r, &a)
+	}
+	return a, token
+}
+
+// authKeysApply reports the keys written for another auth type than the one chosen.
+func (f *finalizer) authKeysApply(r *raw.Auth, typ string) {
+	only := func(v *raw.Val[string], types ...string) {
+		if v != nil && !raw.Contains(types, typ) {
+			f.Errorf(v.Pos, "applies only to auth type %s, not %s", raw.OrList(types), typ)
+		}
+	}
+	oauth := []string{AuthClientCredentials, AuthAuthorizationCode}
+	only(r.TokenEnv, AuthBearer)
+	only(r.TokenFile, AuthBearer)
+	only(r.TokenURL, oauth...)
+	only(r.ClientID, oauth...)
+	only(r.ClientSecretEnv, oauth...)
+	only(r.ClientSecretFile, oauth...)
+	only(r.ClientAuth, oauth...)
+	only(r.AuthorizeURL, AuthAuthorizationCode)
+	only(r.Audience, AuthClientCredentials)
+	only(r.EncryptionKeyEnv, AuthAuthorizationCode)
+	only(r.EncryptionKeyFile, AuthAuthorizationCode)
+	if r.RedirectPort != nil && typ != AuthAuthorizationCode {
+		f.Errorf(r.RedirectPort.Pos, "applies only to auth type %s, not %s", AuthAuthorizationCode, typ)
+	}
+	if len(r.Scopes) > 0 && typ == AuthBearer {
+		f.Errorf(r.Scopes[0].Pos, "applies only to auth type %s, not %s", raw.OrList(oauth), typ)
+	}
+}
+
+// scopes checks the OAuth scopes, one token per list item.
+func (f *finalizer) scopes(vs []*raw.Val[string]) []string {
+	var out []string
 	seen := map[string]bool{}
-	for _, v := range r.Scopes {
+	for _, v := range vs {
 		sc := strings.TrimSpace(v.V)
 		switch {
 		case sc == "" || strings.ContainsAny(sc, " \t\"\\") || !printableASCII(sc):
@@ -522,40 +562,39 @@ func (f *finalizer) auth(r *raw.Auth) (TargetAuth, Secret) {
 			f.Errorf(v.Pos, "duplicate scope %q", sc)
 		default:
 			seen[sc] = true
-			a.Scopes = append(a.Scopes, sc)
+			out = append(out, sc)
 		}
 	}
-	if r.Audience != nil {
-		a.Audience = strings.TrimSpace(r.Audience.V)
+	return out
+}
+
+// authorizationCode reads the keys only the authorization code flow has.
+func (f *finalizer) authorizationCode(r *raw.Auth, a *TargetAuth) {
+	if r.AuthorizeURL == nil {
+		f.Missing(r.At, "authorizeUrl")
+	} else {
+		a.AuthorizeURL = f.url(r.AuthorizeURL, true)
 	}
-	if a.Type == AuthAuthorizationCode {
-		if r.AuthorizeURL == nil {
-			f.Missing(r.At, "authorizeUrl")
+	a.RedirectPort = DefaultRedirectPort
+	if v := r.RedirectPort; v != nil {
+		// 0 is any free port, for providers that ignore the loopback port (RFC 8252 §7.3).
+		if v.V < 0 || v.V > 65535 {
+			f.Errorf(v.Pos, "must be from 0 (any free port) to 65535, got %d", v.V)
+		}
+		a.RedirectPort = v.V
+	}
+	key := f.Read(r.At, r.EncryptionKeyEnv, r.EncryptionKeyFile, "encryptionKeyEnv", "encryptionKeyFile", false)
+	if key.IsSet() {
+		at := r.EncryptionKeyEnv
+		if at == nil {
+			at = r.EncryptionKeyFile
+		}
+		if raw, err := decodeKey(key.Reveal()); err != nil {
+			f.Errorf(at.Pos, "%v", err)
 		} else {
-			a.AuthorizeURL = f.url(r.AuthorizeURL, true)
-		}
-		a.RedirectPort = DefaultRedirectPort
-		if v := r.RedirectPort; v != nil {
-			// 0 is any free port, for providers that ignore the loopback port (RFC 8252 §7.3).
-			if v.V < 0 || v.V > 65535 {
-				f.Errorf(v.Pos, "must be from 0 (any free port) to 65535, got %d", v.V)
-			}
-			a.RedirectPort = v.V
-		}
-		key := f.Read(r.At, r.EncryptionKeyEnv, r.EncryptionKeyFile, "encryptionKeyEnv", "encryptionKeyFile", false)
-		if key.IsSet() {
-			at := r.EncryptionKeyEnv
-			if at == nil {
-				at = r.EncryptionKeyFile
-			}
-			if raw, err := decodeKey(key.Reveal()); err != nil {
-				f.Errorf(at.Pos, "%v", err)
-			} else {
-				a.EncryptionKey = NewSecret(string(raw))
-			}
+			a.EncryptionKey = NewSecret(string(raw))
 		}
 	}
-	return a, token
 }
 
 // decodeKey reads a 256-bit key written as 64 hex digits or as standard or URL-safe base64 (what
@@ -587,59 +626,7 @@ func (f *finalizer) notify(r *raw.Notify) *Notify {
 	if r.SMTP == nil {
 		f.Missing(r.At, "smtp")
 	} else {
-		s := r.SMTP
-		n.SMTP.TLS = f.Enum(s.TLS, "starttls", "starttls", "implicit", "none")
-		if s.Host == nil {
-			f.Missing(s.At, "host")
-		} else {
-			n.SMTP.Host = strings.TrimSpace(s.Host.V)
-		}
-		switch n.SMTP.TLS {
-		case "implicit":
-			n.SMTP.Port = 465
-		case "none":
-			n.SMTP.Port = 25
-		default:
-			n.SMTP.Port = 587
-		}
-		if s.Port != nil {
-			if s.Port.V < 1 || s.Port.V > 65535 {
-				f.Errorf(s.Port.Pos, "must be from 1 to 65535, got %d", s.Port.V)
-			}
-			n.SMTP.Port = s.Port.V
-		}
-		var userKey *raw.Val[string]
-		switch {
-		case s.Username != nil && s.UsernameEnv != nil:
-			f.Errorf(s.UsernameEnv.Pos, "username and usernameEnv are mutually exclusive; use one")
-		case s.Username != nil:
-			userKey = s.Username
-			n.SMTP.Username = s.Username.V
-		case s.UsernameEnv != nil:
-			userKey = s.UsernameEnv
-			if v, ok := f.Env(strings.TrimSpace(s.UsernameEnv.V)); ok && v != "" {
-				n.SMTP.Username = v
-			} else {
-				f.Errorf(s.UsernameEnv.Pos, "environment variable %s is not set", strings.TrimSpace(s.UsernameEnv.V))
-			}
-		}
-		n.SMTP.Auth = f.Enum(s.Auth, "password", "password", "xoauth2")
-		n.SMTP.Password = f.Read(s.At, s.PasswordEnv, s.PasswordFile, "passwordEnv", "passwordFile", false)
-		switch {
-		case n.SMTP.Auth == "xoauth2":
-			if userKey == nil {
-				f.Errorf(s.Auth.Pos, "xoauth2 needs username (the mailbox that sends, which the source app may send as)")
-			}
-			if s.PasswordEnv != nil || s.PasswordFile != nil {
-				f.Errorf(s.Auth.Pos, "xoauth2 takes no password: the token comes from the source credential")
-			}
-		case userKey != nil && s.PasswordEnv == nil && s.PasswordFile == nil:
-			f.Errorf(userKey.Pos, "a username needs passwordEnv or passwordFile")
-		case s.Username == nil && s.UsernameEnv == nil && (s.PasswordEnv != nil || s.PasswordFile != nil):
-			p := s.At.Pos()
-			p.Path = raw.Join(s.At.Path, "username")
-			f.Errorf(p, "a password needs username or usernameEnv")
-		}
+		n.SMTP = f.smtp(r.SMTP)
 	}
 	n.NoSuccessAlertAfter = 24 * time.Hour
 	if v := r.NoSuccessAlertAfter; v != nil {
@@ -671,4 +658,62 @@ func (f *finalizer) notify(r *raw.Notify) *Notify {
 		}
 	}
 	return n
+}
+
+// smtp reads the mail server, its TLS mode and the credentials of the failure emails.
+func (f *finalizer) smtp(s *raw.SMTP) SMTP {
+	var m SMTP
+	m.TLS = f.Enum(s.TLS, "starttls", "starttls", "implicit", "none")
+	if s.Host == nil {
+		f.Missing(s.At, "host")
+	} else {
+		m.Host = strings.TrimSpace(s.Host.V)
+	}
+	switch m.TLS {
+	case "implicit":
+		m.Port = 465
+	case "none":
+		m.Port = 25
+	default:
+		m.Port = 587
+	}
+	if s.Port != nil {
+		if s.Port.V < 1 || s.Port.V > 65535 {
+			f.Errorf(s.Port.Pos, "must be from 1 to 65535, got %d", s.Port.V)
+		}
+		m.Port = s.Port.V
+	}
+	var userKey *raw.Val[string]
+	switch {
+	case s.Username != nil && s.UsernameEnv != nil:
+		f.Errorf(s.UsernameEnv.Pos, "username and usernameEnv are mutually exclusive; use one")
+	case s.Username != nil:
+		userKey = s.Username
+		m.Username = s.Username.V
+	case s.UsernameEnv != nil:
+		userKey = s.UsernameEnv
+		if v, ok := f.Env(strings.TrimSpace(s.UsernameEnv.V)); ok && v != "" {
+			m.Username = v
+		} else {
+			f.Errorf(s.UsernameEnv.Pos, "environment variable %s is not set", strings.TrimSpace(s.UsernameEnv.V))
+		}
+	}
+	m.Auth = f.Enum(s.Auth, "password", "password", "xoauth2")
+	m.Password = f.Read(s.At, s.PasswordEnv, s.PasswordFile, "passwordEnv", "passwordFile", false)
+	switch {
+	case m.Auth == "xoauth2":
+		if userKey == nil {
+			f.Errorf(s.Auth.Pos, "xoauth2 needs username (the mailbox that sends, which the source app may send as)")
+		}
+		if s.PasswordEnv != nil || s.PasswordFile != nil {
+			f.Errorf(s.Auth.Pos, "xoauth2 takes no password: the token comes from the source credential")
+		}
+	case userKey != nil && s.PasswordEnv == nil && s.PasswordFile == nil:
+		f.Errorf(userKey.Pos, "a username needs passwordEnv or passwordFile")
+	case s.Username == nil && s.UsernameEnv == nil && (s.PasswordEnv != nil || s.PasswordFile != nil):
+		p := s.At.Pos()
+		p.Path = raw.Join(s.At.Path, "username")
+		f.Errorf(p, "a password needs username or usernameEnv")
+	}
+	return m
 }

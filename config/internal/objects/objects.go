@@ -126,14 +126,57 @@ func rowSpec(m mapping.Mapping, s MappingSpec) MappingSpec {
 // merge applies one file entry to the rows: it replaces (or partly overrides) the row with the same
 // target, removes it, or adds a row.
 func (f *compiler) merge(rows []row, m *raw.Mapping, pre preset, hasPreset bool, presetName, noun string, seen map[string]*raw.Mapping) []row {
+	tgt, known, ok := f.target(m, pre, hasPreset, presetName, noun, seen)
+	if !ok {
+		return rows
+	}
+	idx := -1
+	for i := range rows {
+		if strings.EqualFold(rows[i].spec.Target, tgt) {
+			idx = i
+		}
+	}
+	if m.Remove != nil && m.Remove.V {
+		return f.remove(rows, idx, m, tgt, hasPreset, presetName)
+	}
+	src, hasSrc := f.source(m)
+	var spec MappingSpec
+	if idx >= 0 {
+		// Replacing a preset row keeps the properties the entry does not set, as editing a row in the
+		// portal does: changing userName's source keeps it the matching attribute.
+		spec = rows[idx].spec
+	} else {
+		spec = MappingSpec{Target: tgt}
+		if known != nil {
+			spec.Type = known.Type
+		}
+		if !hasSrc {
+			f.Errorf(m.At.Pos(), "needs one of source, constant, expression or none: true")
+			return rows
+		}
+	}
+	if hasSrc {
+		spec.Kind, spec.Source = src.kind, src.v
+	}
+	f.properties(m, &spec)
+	if idx >= 0 {
+		rows[idx] = row{spec: spec, entry: m}
+		return rows
+	}
+	return append(rows, row{spec: spec, entry: m})
+}
+
+// target resolves an entry's target attribute: the app's spelling when a preset lists the valid ones,
+// a checked SCIM path otherwise, and never a target mapped twice.
+func (f *compiler) target(m *raw.Mapping, pre preset, hasPreset bool, presetName, noun string, seen map[string]*raw.Mapping) (string, *TargetAttribute, bool) {
 	if m.Target == nil {
 		f.Missing(m.At, "target")
-		return rows
+		return "", nil, false
 	}
 	tgt := strings.TrimSpace(m.Target.V)
 	if strings.EqualFold(tgt, "id") {
 		f.Errorf(m.Target.Pos, "id cannot be a mapped target; the target system assigns it")
-		return rows
+		return "", nil, false
 	}
 	var known *TargetAttribute
 	if hasPreset {
@@ -151,49 +194,51 @@ func (f *compiler) merge(rows []row, m *raw.Mapping, pre preset, hasPreset bool,
 				hint = " (known: " + strings.Join(paths, ", ") + ")"
 			}
 			f.Errorf(m.Target.Pos, "%s is not a %s %s attribute%s", tgt, presetName, noun, hint)
-			return rows
+			return "", nil, false
 		}
 		tgt = known.Path
 	} else if err := checkSCIMPath(tgt); err != nil {
 		f.Errorf(m.Target.Pos, "invalid SCIM attribute path %q: %v", tgt, err)
-		return rows
+		return "", nil, false
 	}
 	if prev, dup := seen[strings.ToLower(tgt)]; dup {
 		f.Errorf(m.Target.Pos, "%s is already mapped on line %d", tgt, prev.Target.Line)
-		return rows
+		return "", nil, false
 	}
 	seen[strings.ToLower(tgt)] = m
+	return tgt, known, true
+}
 
-	idx := -1
-	for i := range rows {
-		if strings.EqualFold(rows[i].spec.Target, tgt) {
-			idx = i
+// remove drops the preset row at idx for an entry with remove: true, which takes no other keys.
+func (f *compiler) remove(rows []row, idx int, m *raw.Mapping, tgt string, hasPreset bool, presetName string) []row {
+	for _, o := range []*raw.Pos{posOf(m.Source), posOf(m.Constant), posOf(m.Expression), posOf(m.None),
+		posOf(m.Matching), posOf(m.Apply), posOf(m.Default), posOf(m.Type), posOf(m.CaseExact)} {
+		if o != nil {
+			f.Errorf(*o, "an entry with remove: true takes no other keys than target")
 		}
 	}
-	if m.Remove != nil && m.Remove.V {
-		for _, o := range []*raw.Pos{posOf(m.Source), posOf(m.Constant), posOf(m.Expression), posOf(m.None),
-			posOf(m.Matching), posOf(m.Apply), posOf(m.Default), posOf(m.Type), posOf(m.CaseExact)} {
-			if o != nil {
-				f.Errorf(*o, "an entry with remove: true takes no other keys than target")
-			}
+	if idx < 0 {
+		if hasPreset {
+			f.Errorf(m.Remove.Pos, "%s is not mapped by the %s preset; there is nothing to remove", tgt, presetName)
+		} else {
+			f.Errorf(m.Remove.Pos, "remove applies to preset rows, and there is no preset")
 		}
-		if idx < 0 {
-			if hasPreset {
-				f.Errorf(m.Remove.Pos, "%s is not mapped by the %s preset; there is nothing to remove", tgt, presetName)
-			} else {
-				f.Errorf(m.Remove.Pos, "remove applies to preset rows, and there is no preset")
-			}
-			return rows
-		}
-		return append(rows[:idx:idx], rows[idx+1:]...)
+		return rows
 	}
+	return append(rows[:idx:idx], rows[idx+1:]...)
+}
 
-	type given struct {
-		kind mapping.SourceKind
-		Key  string
-		v    string
-		p    raw.Pos
-	}
+// given is the source an entry names: an attribute, a constant, an expression, or none.
+type given struct {
+	kind mapping.SourceKind
+	key  string
+	v    string
+	p    raw.Pos
+}
+
+// source reads the entry's source and reports every key beyond the first of source, constant,
+// expression and none: true; ok is false when the entry names none.
+func (f *compiler) source(m *raw.Mapping) (given, bool) {
 	var gs []given
 	if m.Source != nil {
 		gs = append(gs, given{mapping.Direct, "source", strings.TrimSpace(m.Source.V), m.Source.Pos})
@@ -207,28 +252,17 @@ func (f *compiler) merge(rows []row, m *raw.Mapping, pre preset, hasPreset bool,
 	if m.None != nil && m.None.V {
 		gs = append(gs, given{mapping.None, "none", "", m.None.Pos})
 	}
-	for _, g := range gs[min(1, len(gs)):] {
-		f.Errorf(g.p, "conflicts with %s on line %d; give exactly one of source, constant, expression or none: true", gs[0].Key, gs[0].p.Line)
+	if len(gs) == 0 {
+		return given{}, false
 	}
+	for _, g := range gs[1:] {
+		f.Errorf(g.p, "conflicts with %s on line %d; give exactly one of source, constant, expression or none: true", gs[0].key, gs[0].p.Line)
+	}
+	return gs[0], true
+}
 
-	var spec MappingSpec
-	if idx >= 0 {
-		// Replacing a preset row keeps the properties the entry does not set, as editing a row in the
-		// portal does: changing userName's source keeps it the matching attribute.
-		spec = rows[idx].spec
-	} else {
-		spec = MappingSpec{Target: tgt}
-		if known != nil {
-			spec.Type = known.Type
-		}
-		if len(gs) == 0 {
-			f.Errorf(m.At.Pos(), "needs one of source, constant, expression or none: true")
-			return rows
-		}
-	}
-	if len(gs) > 0 {
-		spec.Kind, spec.Source = gs[0].kind, gs[0].v
-	}
+// properties applies the row properties an entry sets: matching, apply, default, type, caseExact.
+func (f *compiler) properties(m *raw.Mapping, spec *MappingSpec) {
 	if v := m.Matching; v != nil {
 		if v.V < 0 {
 			f.Errorf(v.Pos, "must be 0 (not a matching attribute) or a positive precedence, got %d", v.V)
@@ -256,11 +290,6 @@ func (f *compiler) merge(rows []row, m *raw.Mapping, pre preset, hasPreset bool,
 	if v := m.CaseExact; v != nil {
 		spec.CaseExact = v.V
 	}
-	if idx >= 0 {
-		rows[idx] = row{spec: spec, entry: m}
-		return rows
-	}
-	return append(rows, row{spec: spec, entry: m})
 }
 
 func posOf[T any](v *raw.Val[T]) *raw.Pos {
@@ -386,10 +415,6 @@ func (f *compiler) scoping(r *raw.Object, groups bool) (*scoping.Set, []scoping.
 	if len(r.Scoping) == 0 {
 		return nil, nil
 	}
-	type filterMeta struct {
-		f       *raw.Filter
-		clauses []*raw.Clause
-	}
 	var filters []scoping.Filter
 	var metas []filterMeta
 	for _, rf := range r.Scoping {
@@ -444,47 +469,59 @@ func (f *compiler) scoping(r *raw.Object, groups bool) (*scoping.Set, []scoping.
 		list = []error{err}
 	}
 	for _, e := range list {
-		var se *scoping.Error
-		if !errors.As(e, &se) || se.Filter < 0 || se.Filter >= len(metas) {
-			p := r.At.Pos()
-			p.Path = raw.Join(r.At.Path, "scoping")
-			f.Errorf(p, "%v", e)
-			continue
-		}
-		meta := metas[se.Filter]
-		msg := se.Msg
-		if se.Err != nil {
-			if errors.Is(se, scoping.ErrAttribute) {
-				msg = se.Err.Error()
-			} else {
-				msg += ": " + se.Err.Error()
-			}
-		}
-		if se.Clause < 0 || se.Clause >= len(meta.clauses) {
-			p := meta.f.ClausesAt
-			p.Path = raw.Join(meta.f.At.Path, "clauses")
-			f.Errorf(p, "%s", msg)
-			continue
-		}
-		rc := meta.clauses[se.Clause]
-		var at *raw.Pos
-		key := "value"
-		switch {
-		case errors.Is(se, scoping.ErrAttribute):
-			at, key = &rc.Attribute.Pos, "attribute"
-		case errors.Is(se, scoping.ErrUnknownOperator):
-			at, key = &rc.Operator.Pos, "operator"
-		case rc.Value != nil:
-			at = &rc.Value.Pos
-		}
-		if at == nil {
-			p := rc.At.Pos()
-			p.Path = raw.Join(rc.At.Path, key)
-			at = &p
-		}
-		f.Errorf(*at, "%s", msg)
+		f.scopingError(r, metas, e)
 	}
 	return nil, nil
+}
+
+// filterMeta keeps the file's filter and clauses beside each compiled filter, so that an error of
+// scoping.Compile is reported at the key that caused it.
+type filterMeta struct {
+	f       *raw.Filter
+	clauses []*raw.Clause
+}
+
+// scopingError reports one error of scoping.Compile at the filter, clause and key it names.
+func (f *compiler) scopingError(r *raw.Object, metas []filterMeta, e error) {
+	var se *scoping.Error
+	if !errors.As(e, &se) || se.Filter < 0 || se.Filter >= len(metas) {
+		p := r.At.Pos()
+		p.Path = raw.Join(r.At.Path, "scoping")
+		f.Errorf(p, "%v", e)
+		return
+	}
+	meta := metas[se.Filter]
+	msg := se.Msg
+	if se.Err != nil {
+		if errors.Is(se, scoping.ErrAttribute) {
+			msg = se.Err.Error()
+		} else {
+			msg += ": " + se.Err.Error()
+		}
+	}
+	if se.Clause < 0 || se.Clause >= len(meta.clauses) {
+		p := meta.f.ClausesAt
+		p.Path = raw.Join(meta.f.At.Path, "clauses")
+		f.Errorf(p, "%s", msg)
+		return
+	}
+	rc := meta.clauses[se.Clause]
+	var at *raw.Pos
+	key := "value"
+	switch {
+	case errors.Is(se, scoping.ErrAttribute):
+		at, key = &rc.Attribute.Pos, "attribute"
+	case errors.Is(se, scoping.ErrUnknownOperator):
+		at, key = &rc.Operator.Pos, "operator"
+	case rc.Value != nil:
+		at = &rc.Value.Pos
+	}
+	if at == nil {
+		p := rc.At.Pos()
+		p.Path = raw.Join(rc.At.Path, key)
+		at = &p
+	}
+	f.Errorf(*at, "%s", msg)
 }
 
 func lookupAttr(groups bool, name string) (directory.SourceAttribute, bool) {
