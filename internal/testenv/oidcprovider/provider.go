@@ -7,25 +7,20 @@
 package oidcprovider
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scimsync/scimsync/internal/testenv/npm"
 )
 
 // Client IDs the provider is started with. Secrets are random per start (Provider.Secret).
@@ -56,11 +51,7 @@ type Provider struct {
 	issuer  string
 	secrets map[string]string
 	admin   string
-	cmd     *exec.Cmd
-	stdin   io.WriteCloser
-	out     *tail
-	done    chan struct{}
-	once    sync.Once
+	proc    *npm.Process
 }
 
 // Issuer is the server's base URL; the endpoints are Issuer()+"/auth", "/token".
@@ -76,7 +67,7 @@ func (p *Provider) AuthorizeURL() string { return p.issuer + "/auth" }
 func (p *Provider) Secret(clientID string) string { return p.secrets[clientID] }
 
 // Output is the tail of node's output, for failure messages.
-func (p *Provider) Output() string { return p.out.String() }
+func (p *Provider) Output() string { return p.proc.Output() }
 
 // Stats are the provider's counts.
 type Stats struct {
@@ -126,18 +117,7 @@ func (p *Provider) adminCall(ctx context.Context, method, path string, out any) 
 }
 
 // Close stops node and waits for it.
-func (p *Provider) Close() {
-	p.once.Do(func() {
-		_ = p.stdin.Close()
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(3 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-	})
-}
+func (p *Provider) Close() { p.proc.Close() }
 
 func random() string {
 	b := make([]byte, 24)
@@ -152,17 +132,7 @@ func Start(ctx context.Context, o Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
-		return nil, fmt.Errorf("oidcprovider: needs Node.js >= 20 and npm on PATH: %w", err)
-	}
-	out := &tail{max: 16 << 10}
-	unlock, err := ensureDeps(ctx, dir, out)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	p := &Provider{admin: random(), out: out, done: make(chan struct{}), secrets: map[string]string{
+	p := &Provider{admin: random(), secrets: map[string]string{
 		CCBasic: random(), CCPost: random(), ACConfidential: random(), resourceServer: random(),
 	}}
 	ttl := int(o.AccessTokenTTL / time.Second)
@@ -186,33 +156,14 @@ func Start(ctx context.Context, o Options) (*Provider, error) {
 			"response_types": []string{}, "redirect_uris": []string{}},
 	}
 	cfg, _ := json.Marshal(map[string]any{"clients": clients, "accessTokenTTL": ttl, "adminToken": p.admin})
-	listening := make(chan string, 1)
-	cmd := exec.Command(node, "server.js")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "OAUTHTEST_CONFIG="+string(cfg), "NODE_ENV=test")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout = &watcher{next: out, found: listening}
-	cmd.Stderr = out
-	cmd.WaitDelay = 2 * time.Second
-	if p.stdin, err = cmd.StdinPipe(); err != nil {
+	p.proc, p.issuer, err = npm.Start(ctx, npm.Program{
+		Name:         "oidcprovider",
+		Dir:          dir,
+		Env:          []string{"OAUTHTEST_CONFIG=" + string(cfg), "NODE_ENV=test"},
+		StartTimeout: 60 * time.Second,
+	})
+	if err != nil {
 		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("oidcprovider: start node server.js: %w", err)
-	}
-	p.cmd = cmd
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(p.done) }()
-	select {
-	case p.issuer = <-listening:
-	case <-p.done:
-		return nil, fmt.Errorf("oidcprovider: oidc-provider exited before listening: %v\n%s", waitErr, out.String())
-	case <-time.After(60 * time.Second):
-		p.Close()
-		return nil, fmt.Errorf("oidcprovider: oidc-provider did not listen within 60s\n%s", out.String())
-	case <-ctx.Done():
-		p.Close()
-		return nil, ctx.Err()
 	}
 	return p, nil
 }
@@ -235,108 +186,4 @@ func providerDir() (string, error) {
 		return "", errors.New("oidcprovider: cannot locate the provider directory")
 	}
 	return filepath.Join(filepath.Dir(file), "provider"), nil
-}
-
-// stampName is the file in node_modules holding the SHA-256 of the package-lock.json it was installed
-// from; install.mk writes the same stamp.
-const stampName = ".scimsync-lock.sha256"
-
-// ensureDeps runs npm ci when node_modules is missing or stale, under an exclusive flock so that test
-// binaries running in parallel install once; it then holds a shared lock until node has started.
-func ensureDeps(ctx context.Context, dir string, out io.Writer) (func(), error) {
-	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(lock)
-	want := hex.EncodeToString(sum[:])
-	abs, _ := filepath.Abs(dir)
-	ds := sha256.Sum256([]byte(abs))
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "scimsync-oidcprovider-"+hex.EncodeToString(ds[:8])+".lock"), os.O_CREATE|os.O_RDWR, 0o666)
-	if err != nil {
-		return nil, err
-	}
-	release := func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); _ = f.Close() }
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		_ = f.Close()
-		return nil, err
-	}
-	stamp := filepath.Join(dir, "node_modules", stampName)
-	if got, err := os.ReadFile(stamp); err != nil || strings.TrimSpace(string(got)) != want {
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			release()
-			return nil, fmt.Errorf("oidcprovider: npm not found: %w", err)
-		}
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		defer cancel()
-		var buf bytes.Buffer
-		cmd := exec.CommandContext(ictx, npm, "ci", "--no-audit", "--no-fund")
-		cmd.Dir = dir
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(&buf, out), io.MultiWriter(&buf, out)
-		if err := cmd.Run(); err != nil {
-			release()
-			return nil, fmt.Errorf("oidcprovider: npm ci in %s: %w\n%s", dir, err, buf.String())
-		}
-		if err := os.WriteFile(stamp, []byte(want+"\n"), 0o644); err != nil {
-			release()
-			return nil, err
-		}
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
-		release()
-		return nil, err
-	}
-	return release, nil
-}
-
-// watcher passes node's stdout on and reports the issuer of the LISTENING line.
-type watcher struct {
-	next  io.Writer
-	found chan<- string
-	buf   []byte
-	seen  bool
-}
-
-func (w *watcher) Write(p []byte) (int, error) {
-	if !w.seen {
-		w.buf = append(w.buf, p...)
-		for {
-			i := bytes.IndexByte(w.buf, '\n')
-			if i < 0 {
-				break
-			}
-			line := strings.TrimSpace(string(w.buf[:i]))
-			w.buf = w.buf[i+1:]
-			if u, ok := strings.CutPrefix(line, "LISTENING "); ok {
-				w.seen = true
-				w.found <- u
-				break
-			}
-		}
-	}
-	return w.next.Write(p)
-}
-
-// tail keeps the last max bytes written.
-type tail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = t.b[len(t.b)-t.max:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }

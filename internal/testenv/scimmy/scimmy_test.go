@@ -464,7 +464,7 @@ func scimmyProcessGone(pgid int) bool {
 
 func TestSCIMMYLifecycle(t *testing.T) {
 	s := ForTest(t)
-	pid := s.cmd.Process.Pid
+	pid := s.proc.PID()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -484,10 +484,10 @@ func TestSCIMMYLifecycle(t *testing.T) {
 	if s2.Token() != "fixed-token" {
 		t.Errorf("Token() = %q", s2.Token())
 	}
-	pid2 := s2.cmd.Process.Pid
+	pid2 := s2.proc.PID()
 	cancel()
 	select {
-	case <-s2.done:
+	case <-s2.proc.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("node still running 10s after ctx cancel")
 	}

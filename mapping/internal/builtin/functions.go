@@ -384,6 +384,12 @@ func checkFormatDateTime(n *syntax.Node) error {
 }
 
 func (st *evalState) netFormatArg(n *syntax.Node, i int, pre *netfmt.Format) (*netfmt.Format, error) {
+	return compiledArg(st, n, i, pre, netfmt.Compile)
+}
+
+// compiledArg returns what Check precompiled from a constant argument, or compiles argument i now
+// when it is computed per object.
+func compiledArg[T any](st *evalState, n *syntax.Node, i int, pre *T, compile func(string) (*T, error)) (*T, error) {
 	if pre != nil {
 		return pre, nil
 	}
@@ -391,11 +397,11 @@ func (st *evalState) netFormatArg(n *syntax.Node, i int, pre *netfmt.Format) (*n
 	if err != nil {
 		return nil, err
 	}
-	nf, err := netfmt.Compile(s)
+	c, err := compile(s)
 	if err != nil {
 		return nil, st.wrap(n, err)
 	}
-	return nf, nil
+	return c, nil
 }
 
 func fnFormatDateTime(st *evalState, n *syntax.Node) (value.Value, error) {
@@ -864,18 +870,7 @@ func checkReplace(n *syntax.Node) error {
 }
 
 func (st *evalState) regexArg(n *syntax.Node, p *replacePrep) (*regexp.Regexp, error) {
-	if p.re != nil {
-		return p.re, nil
-	}
-	s, err := st.strArg(n, rPattern)
-	if err != nil {
-		return nil, err
-	}
-	re, err := text.CompileRegex(s)
-	if err != nil {
-		return nil, st.wrap(n, err)
-	}
-	return re, nil
+	return compiledArg(st, n, rPattern, p.re, text.CompileRegex)
 }
 
 // fnReplace dispatches on the mode Replace's arguments chose at compile time (checkReplace).
