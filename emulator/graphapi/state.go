@@ -1,11 +1,12 @@
 package graphapi
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
+
+	"github.com/scimsync/scimsync/emulator/graphapi/internal/tenant"
 )
 
 // The directory state is versioned: every mutation bumps Server.ver and stamps what it touched with
@@ -62,15 +63,6 @@ func normalize(props map[string]any) map[string]any {
 	return out
 }
 
-// NewID returns a random GUID in Graph's format, for tests that create objects.
-func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
 func groupProps(g Group) map[string]any {
 	p := map[string]any{
 		"id":              g.ID,
@@ -103,7 +95,7 @@ func (s *Server) load(t *Tenant) {
 		p := normalize(u)
 		id, _ := p["id"].(string)
 		if id == "" {
-			id = NewID()
+			id = tenant.NewID()
 			p["id"] = id
 		}
 		st := &userState{props: p, propVer: map[string]int64{}, createdVer: 1}
@@ -133,16 +125,16 @@ func (s *Server) load(t *Tenant) {
 	}
 	s.sp = t.ServicePrincipal
 	if s.sp.ID == "" {
-		s.sp.ID = NewID()
+		s.sp.ID = tenant.NewID()
 	}
 	if s.sp.AppID == "" {
-		s.sp.AppID = NewID()
+		s.sp.AppID = tenant.NewID()
 	}
 	for _, a := range t.Assignments {
 		if a.AppRoleID == "" {
 			a.AppRoleID = DefaultAccessRole
 		}
-		s.assignments = append(s.assignments, assignmentState{id: NewID(), Assignment: a})
+		s.assignments = append(s.assignments, assignmentState{id: tenant.NewID(), Assignment: a})
 	}
 }
 
@@ -227,7 +219,7 @@ func (s *Server) UpsertUser(props map[string]any) string {
 	p := normalize(props)
 	id, _ := p["id"].(string)
 	if id == "" {
-		id = NewID()
+		id = tenant.NewID()
 		p["id"] = id
 	}
 	ver := s.bump()
@@ -355,7 +347,7 @@ func (s *Server) CreateGroup(g Group) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if g.ID == "" {
-		g.ID = NewID()
+		g.ID = tenant.NewID()
 	}
 	if _, ok := s.groups[g.ID]; ok {
 		return "", fmt.Errorf("graphapi: group %s exists", g.ID)
@@ -465,7 +457,7 @@ func (s *Server) AssignRole(principalID, principalType, appRoleID string) error 
 		}
 	}
 	s.bump()
-	s.assignments = append(s.assignments, assignmentState{id: NewID(),
+	s.assignments = append(s.assignments, assignmentState{id: tenant.NewID(),
 		Assignment: Assignment{PrincipalID: principalID, PrincipalType: principalType, AppRoleID: appRoleID}})
 	return nil
 }

@@ -1,8 +1,6 @@
 package graphapi
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,65 +8,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/scimsync/scimsync/emulator/graphapi/internal/odata"
+	"github.com/scimsync/scimsync/emulator/graphapi/internal/reply"
 )
-
-// userProps is the set of user properties the emulator accepts in $select (Graph v1.0 names). An
-// unknown name answers 400 as Graph does, which catches a wrong entry in the attribute table.
-var userProps = propSet("id", "userPrincipalName", "accountEnabled", "displayName", "givenName", "surname",
-	"mail", "mailNickname", "jobTitle", "department", "companyName", "employeeId", "employeeType",
-	"employeeHireDate", "employeeLeaveDateTime", "employeeOrgData", "businessPhones", "mobilePhone", "faxNumber",
-	"officeLocation", "streetAddress", "city", "state", "country", "postalCode", "usageLocation",
-	"preferredLanguage", "userType", "proxyAddresses", "otherMails", "manager", "onPremisesSamAccountName",
-	"onPremisesImmutableId", "onPremisesDistinguishedName", "onPremisesDomainName",
-	"onPremisesSecurityIdentifier", "onPremisesUserPrincipalName", "onPremisesExtensionAttributes",
-	"onPremisesSyncEnabled", "onPremisesLastSyncDateTime", "createdDateTime", "creationType",
-	"externalUserState", "identities", "imAddresses", "ageGroup", "consentProvidedForMinor",
-	"legalAgeGroupClassification", "showInAddressList", "deletedDateTime", "signInSessionsValidFromDateTime")
-
-// defaultUserProps is what Graph returns for users without $select.
-var defaultUserProps = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-	"officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
-
-var groupPropNames = propSet("id", "displayName", "description", "mail", "mailEnabled", "mailNickname",
-	"securityEnabled", "groupTypes", "members", "owners", "createdDateTime", "visibility", "classification",
-	"onPremisesSyncEnabled", "onPremisesSecurityIdentifier", "onPremisesSamAccountName", "proxyAddresses",
-	"securityIdentifier", "isAssignableToRole", "deletedDateTime", "expirationDateTime", "renewedDateTime")
-
-func propSet(names ...string) map[string]string {
-	m := make(map[string]string, len(names))
-	for _, n := range names {
-		m[strings.ToLower(n)] = n
-	}
-	return m
-}
-
-// token is the content of every $skiptoken and $deltatoken the emulator issues. Graph's tokens are
-// opaque; these are base64 JSON so a failing test can decode them.
-type token struct {
-	Kind    string   `json:"k"` // "users" or "groups" for delta, "list" for plain lists
-	Ver     int64    `json:"v,omitempty"`
-	Sel     []string `json:"s,omitempty"`
-	Default bool     `json:"d,omitempty"` // no $select: default properties (and members for groups)
-	Session string   `json:"sid,omitempty"`
-	Page    int      `json:"p,omitempty"`
-	Offset  int      `json:"o,omitempty"`
-	Epoch   int      `json:"e"`
-}
-
-func (t token) encode() string {
-	b, _ := json.Marshal(t)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeToken(s string) (token, error) {
-	var t token
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return t, err
-	}
-	err = json.Unmarshal(b, &t)
-	return t, err
-}
 
 // session is one delta round computed at its first request: later pages serve this snapshot, so
 // changes made while a client pages through land in the next round, as with Graph.
@@ -84,7 +27,7 @@ type session struct {
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, p string) {
 	seg := strings.Split(strings.Trim(p, "/"), "/")
 	switch {
-	case len(seg) == 2 && (seg[0] == "users" || seg[0] == "groups") && isDelta(seg[1]):
+	case len(seg) == 2 && (seg[0] == "users" || seg[0] == "groups") && odata.IsDelta(seg[1]):
 		s.serveDelta(w, r, seg[0])
 	case len(seg) == 1 && seg[0] == "users":
 		s.serveUserList(w, r)
@@ -107,64 +50,33 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, p string) {
 	case len(seg) == 3 && seg[0] == "servicePrincipals" && seg[2] == "appRoleAssignedTo":
 		s.serveAssignedTo(w, r, seg[1])
 	default:
-		writeError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+seg[len(seg)-1]+"'.")
+		reply.GraphError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+seg[len(seg)-1]+"'.")
 	}
-}
-
-func isDelta(seg string) bool {
-	switch seg {
-	case "delta", "delta()", "microsoft.graph.delta", "microsoft.graph.delta()":
-		return true
-	}
-	return false
-}
-
-// parseSelect validates $select against the known properties; def is true when there is none.
-func parseSelect(q url.Values, known map[string]string, typ string) (sel []string, def bool, err error) {
-	raw := q.Get("$select")
-	if raw == "" {
-		return nil, true, nil
-	}
-	for _, p := range strings.Split(raw, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		c, ok := known[strings.ToLower(p)]
-		if !ok {
-			//lint:ignore ST1005 Graph's own message, verbatim, so clients see what real Graph says
-			return nil, false, fmt.Errorf("Parsing OData Select and Expand failed: Could not find a property named '%s' on type 'microsoft.graph.%s'.", p, typ)
-		}
-		if !slices.Contains(sel, c) {
-			sel = append(sel, c)
-		}
-	}
-	return sel, false, nil
 }
 
 func (s *Server) serveDelta(w http.ResponseWriter, r *http.Request, kind string) {
 	q := r.URL.Query()
 	for _, o := range []string{"$expand", "$top", "$orderby", "$search", "$count"} {
 		if q.Has(o) {
-			writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery",
+			reply.GraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery",
 				"Unsupported query option '"+o+"' on delta.")
 			return
 		}
 	}
 	if q.Has("$filter") {
-		writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: $filter is not emulated on delta.")
+		reply.GraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: $filter is not emulated on delta.")
 		return
 	}
-	known, typ := userProps, "user"
+	known, typ := odata.UserProps, "user"
 	if kind == "groups" {
-		known, typ = groupPropNames, "group"
+		known, typ = odata.GroupProps, "group"
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if q.Has("$skiptoken") {
-		t, err := decodeToken(q.Get("$skiptoken"))
+		t, err := odata.DecodeToken(q.Get("$skiptoken"))
 		if err != nil || t.Kind != kind || t.Session == "" {
-			writeError(w, http.StatusBadRequest, "BadRequest", "Invalid skip token.")
+			reply.GraphError(w, http.StatusBadRequest, "BadRequest", "Invalid skip token.")
 			return
 		}
 		sess := s.sessions[t.Session]
@@ -176,9 +88,9 @@ func (s *Server) serveDelta(w http.ResponseWriter, r *http.Request, kind string)
 		return
 	}
 	var since int64
-	sel, def, err := parseSelect(q, known, typ)
+	sel, def, err := odata.ParseSelect(q, known, typ)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
+		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
 		return
 	}
 	if q.Has("$deltatoken") {
@@ -187,17 +99,17 @@ func (s *Server) serveDelta(w http.ResponseWriter, r *http.Request, kind string)
 			// The Location of a 410 reset: same as an initial request.
 		case "latest":
 			// "Sync from now": no data, just a link at the current version.
-			t := token{Kind: kind, Ver: s.ver, Sel: sel, Default: def, Epoch: s.epoch}
-			writeJSON(w, http.StatusOK, map[string]any{
+			t := odata.Token{Kind: kind, Ver: s.ver, Sel: sel, Default: def, Epoch: s.epoch}
+			reply.JSON(w, http.StatusOK, map[string]any{
 				"@odata.context":   s.GraphURL() + "/$metadata#" + kind,
 				"value":            []any{},
-				"@odata.deltaLink": s.GraphURL() + "/" + kind + "/delta?$deltatoken=" + t.encode(),
+				"@odata.deltaLink": s.GraphURL() + "/" + kind + "/delta?$deltatoken=" + t.Encode(),
 			})
 			return
 		default:
-			t, err := decodeToken(v)
+			t, err := odata.DecodeToken(v)
 			if err != nil || t.Kind != kind {
-				writeError(w, http.StatusBadRequest, "BadRequest", "Invalid delta token.")
+				reply.GraphError(w, http.StatusBadRequest, "BadRequest", "Invalid delta token.")
 				return
 			}
 			if t.Epoch != s.epoch {
@@ -236,7 +148,7 @@ func (s *Server) paginate(recs []map[string]any) [][]map[string]any {
 
 func (s *Server) writePage(w http.ResponseWriter, kind, sid string, sess *session, page int) {
 	if page < 0 || page >= len(sess.pages) {
-		writeError(w, http.StatusBadRequest, "BadRequest", "Invalid skip token.")
+		reply.GraphError(w, http.StatusBadRequest, "BadRequest", "Invalid skip token.")
 		return
 	}
 	ctx := s.GraphURL() + "/$metadata#" + kind
@@ -245,57 +157,35 @@ func (s *Server) writePage(w http.ResponseWriter, kind, sid string, sess *sessio
 	}
 	body := map[string]any{"@odata.context": ctx, "value": sess.pages[page]}
 	if page+1 < len(sess.pages) {
-		t := token{Kind: kind, Session: sid, Page: page + 1, Epoch: sess.epoch}
-		body["@odata.nextLink"] = s.GraphURL() + "/" + kind + "/delta?$skiptoken=" + t.encode()
+		t := odata.Token{Kind: kind, Session: sid, Page: page + 1, Epoch: sess.epoch}
+		body["@odata.nextLink"] = s.GraphURL() + "/" + kind + "/delta?$skiptoken=" + t.Encode()
 	} else {
-		t := token{Kind: kind, Ver: sess.version, Sel: sess.sel, Default: sess.def, Epoch: sess.epoch}
-		body["@odata.deltaLink"] = s.GraphURL() + "/" + kind + "/delta?$deltatoken=" + t.encode()
+		t := odata.Token{Kind: kind, Ver: sess.version, Sel: sess.sel, Default: sess.def, Epoch: sess.epoch}
+		body["@odata.deltaLink"] = s.GraphURL() + "/" + kind + "/delta?$deltatoken=" + t.Encode()
 	}
-	writeJSON(w, http.StatusOK, body)
+	reply.JSON(w, http.StatusOK, body)
 }
 
 func (s *Server) writeExpired(w http.ResponseWriter, kind string) {
 	switch s.expiry {
 	case ExpireSyncStateNotFound:
-		writeError(w, http.StatusBadRequest, "syncStateNotFound",
+		reply.GraphError(w, http.StatusBadRequest, "syncStateNotFound",
 			"The sync state generation is not found. The delta token is expired and data must be synchronized again.")
 	case ExpireResyncRequired:
-		writeError(w, http.StatusBadRequest, "resyncRequired",
+		reply.GraphError(w, http.StatusBadRequest, "resyncRequired",
 			"The delta token is no longer valid, and the app must reset the sync state.")
 	default:
 		w.Header().Set("Location", s.GraphURL()+"/"+kind+"/delta?$deltatoken=")
-		writeError(w, http.StatusGone, "syncStateNotFound",
+		reply.GraphError(w, http.StatusGone, "syncStateNotFound",
 			"The sync state generation is not found. The delta token is expired and data must be synchronized again.")
 	}
-}
-
-func removedRecord(id, reason string) map[string]any {
-	return map[string]any{"id": id, "@removed": map[string]any{"reason": reason}}
-}
-
-func ref(typ, id string, removed bool) map[string]any {
-	m := map[string]any{"@odata.type": "#microsoft.graph." + typ, "id": id}
-	if removed {
-		m["@removed"] = map[string]any{"reason": "deleted"}
-	}
-	return m
-}
-
-func pick(props map[string]any, sel []string) map[string]any {
-	out := map[string]any{"id": props["id"]}
-	for _, p := range sel {
-		if v, ok := props[p]; ok {
-			out[p] = v
-		}
-	}
-	return out
 }
 
 // userDelta lists the user records of a round since version since (0 = initial). Callers hold s.mu.
 func (s *Server) userDelta(since int64, sel []string, def bool) []map[string]any {
 	tracked := sel
 	if def {
-		tracked = defaultUserProps
+		tracked = odata.DefaultUserProps
 	}
 	withManager := slices.Contains(tracked, "manager")
 	var out []map[string]any
@@ -303,7 +193,7 @@ func (s *Server) userDelta(since int64, sel []string, def bool) []map[string]any
 		u := s.users[id]
 		if u.removed != "" {
 			if since > 0 && u.removedVer > since {
-				out = append(out, removedRecord(id, u.removed))
+				out = append(out, odata.RemovedRecord(id, u.removed))
 			}
 			continue
 		}
@@ -315,13 +205,13 @@ func (s *Server) userDelta(since int64, sel []string, def bool) []map[string]any
 		if !changed {
 			continue
 		}
-		rec := pick(u.props, tracked)
+		rec := odata.Pick(u.props, tracked)
 		if withManager {
 			switch {
 			case u.manager != "" && (fresh || u.managerVer > since):
-				rec["manager@delta"] = []any{ref("user", u.manager, false)}
+				rec["manager@delta"] = []any{odata.Ref("user", u.manager, false)}
 			case !fresh && u.manager == "" && u.managerVer > since && u.prevManager != "":
-				rec["manager@delta"] = []any{ref("user", u.prevManager, true)}
+				rec["manager@delta"] = []any{odata.Ref("user", u.prevManager, true)}
 			}
 		}
 		out = append(out, rec)
@@ -338,7 +228,7 @@ func (s *Server) groupDelta(since int64, sel []string, def bool) []map[string]an
 		g := s.groups[id]
 		if g.removed != "" {
 			if since > 0 && g.removedVer > since {
-				out = append(out, removedRecord(id, g.removed))
+				out = append(out, odata.RemovedRecord(id, g.removed))
 			}
 			continue
 		}
@@ -359,7 +249,7 @@ func (s *Server) groupDelta(since int64, sel []string, def bool) []map[string]an
 		if withMembers {
 			if fresh {
 				for _, m := range g.members {
-					members = append(members, ref(g.changes[m].typ, m, false))
+					members = append(members, odata.Ref(g.changes[m].typ, m, false))
 				}
 			} else {
 				ids := make([]string, 0, len(g.changes))
@@ -373,14 +263,14 @@ func (s *Server) groupDelta(since int64, sel []string, def bool) []map[string]an
 					return a.ver < b.ver || a.ver == b.ver && ids[i] < ids[j]
 				})
 				for _, m := range ids {
-					members = append(members, ref(g.changes[m].typ, m, g.changes[m].removed))
+					members = append(members, odata.Ref(g.changes[m].typ, m, g.changes[m].removed))
 				}
 			}
 		}
 		if !changed && len(members) == 0 {
 			continue
 		}
-		rec := pick(g.props, tracked)
+		rec := odata.Pick(g.props, tracked)
 		if len(members) > 0 {
 			n := s.opts.MembersPerRecord
 			rec["members@delta"] = members[:min(n, len(members))]
@@ -403,7 +293,7 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, items []map[s
 	if t := q.Get("$top"); t != "" {
 		n, err := strconv.Atoi(t)
 		if err != nil || n < 1 || n > 999 {
-			writeError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid page size specified: '"+t+"'. Must be between 1 and 999 inclusive.")
+			reply.GraphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid page size specified: '"+t+"'. Must be between 1 and 999 inclusive.")
 			return
 		}
 		// Server-driven paging: Options.PageSize caps $top, so small page sizes still exercise
@@ -412,9 +302,9 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, items []map[s
 	}
 	off := 0
 	if st := q.Get("$skiptoken"); st != "" {
-		t, err := decodeToken(st)
+		t, err := odata.DecodeToken(st)
 		if err != nil || t.Kind != "list" {
-			writeError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
+			reply.GraphError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid skip token.")
 			return
 		}
 		off = t.Offset
@@ -434,19 +324,19 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, items []map[s
 		for _, k := range keys {
 			fmt.Fprintf(&b, "%s=%s&", k, url.QueryEscape(q.Get(k)))
 		}
-		b.WriteString("$skiptoken=" + token{Kind: "list", Offset: end}.encode())
+		b.WriteString("$skiptoken=" + odata.Token{Kind: "list", Offset: end}.Encode())
 		body["@odata.nextLink"] = s.GraphURL() + r.URL.Path[len("/v1.0"):] + "?" + b.String()
 	}
 	if items == nil {
 		body["value"] = []any{}
 	}
-	writeJSON(w, http.StatusOK, body)
+	reply.JSON(w, http.StatusOK, body)
 }
 
 func (s *Server) rejectListOptions(w http.ResponseWriter, q url.Values) bool {
 	for _, o := range []string{"$filter", "$expand", "$orderby", "$search"} {
 		if q.Has(o) {
-			writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: "+o+" is not emulated.")
+			reply.GraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: "+o+" is not emulated.")
 			return true
 		}
 	}
@@ -458,19 +348,19 @@ func (s *Server) serveUserList(w http.ResponseWriter, r *http.Request) {
 	if s.rejectListOptions(w, q) {
 		return
 	}
-	sel, def, err := parseSelect(q, userProps, "user")
+	sel, def, err := odata.ParseSelect(q, odata.UserProps, "user")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
+		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
 		return
 	}
 	if def {
-		sel = defaultUserProps
+		sel = odata.DefaultUserProps
 	}
 	s.mu.Lock()
 	var items []map[string]any
 	for _, id := range s.userOrder {
 		if u := s.users[id]; u.removed == "" {
-			items = append(items, pick(u.props, sel))
+			items = append(items, odata.Pick(u.props, sel))
 		}
 	}
 	s.mu.Unlock()
@@ -478,18 +368,18 @@ func (s *Server) serveUserList(w http.ResponseWriter, r *http.Request) {
 }
 
 func notFound(w http.ResponseWriter, id string) {
-	writeError(w, http.StatusNotFound, "Request_ResourceNotFound",
+	reply.GraphError(w, http.StatusNotFound, "Request_ResourceNotFound",
 		"Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
 }
 
 func (s *Server) serveUser(w http.ResponseWriter, r *http.Request, id string) {
-	sel, def, err := parseSelect(r.URL.Query(), userProps, "user")
+	sel, def, err := odata.ParseSelect(r.URL.Query(), odata.UserProps, "user")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
+		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
 		return
 	}
 	if def {
-		sel = defaultUserProps
+		sel = odata.DefaultUserProps
 	}
 	s.mu.Lock()
 	u, ok := s.users[id]
@@ -507,12 +397,12 @@ func (s *Server) serveUser(w http.ResponseWriter, r *http.Request, id string) {
 		notFound(w, id)
 		return
 	}
-	rec := pick(u.props, sel)
+	rec := odata.Pick(u.props, sel)
 	// $expand=manager (optionally with a nested $select) is how a plain GET reads the manager.
 	if exp := r.URL.Query().Get("$expand"); exp != "" {
 		if exp != "manager" && !strings.HasPrefix(exp, "manager(") {
 			s.mu.Unlock()
-			writeError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: only $expand=manager is emulated.")
+			reply.GraphError(w, http.StatusBadRequest, "Request_UnsupportedQuery", "graphapi: only $expand=manager is emulated.")
 			return
 		}
 		if m, ok := s.users[u.manager]; ok && m.removed == "" {
@@ -521,7 +411,7 @@ func (s *Server) serveUser(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	s.mu.Unlock()
 	rec["@odata.context"] = s.GraphURL() + "/$metadata#users/$entity"
-	writeJSON(w, http.StatusOK, rec)
+	reply.JSON(w, http.StatusOK, rec)
 }
 
 func (s *Server) serveManager(w http.ResponseWriter, r *http.Request, id string) {
@@ -532,15 +422,15 @@ func (s *Server) serveManager(w http.ResponseWriter, r *http.Request, id string)
 		notFound(w, id)
 		return
 	}
-	rec := pick(s.users[u.manager].props, defaultUserProps)
+	rec := odata.Pick(s.users[u.manager].props, odata.DefaultUserProps)
 	s.mu.Unlock()
 	rec["@odata.type"] = "#microsoft.graph.user"
-	writeJSON(w, http.StatusOK, rec)
+	reply.JSON(w, http.StatusOK, rec)
 }
 
 func (s *Server) groupRecord(g *groupState, sel []string, def bool) map[string]any {
 	if def {
-		return pick(g.props, slices.Sorted(func(yield func(string) bool) {
+		return odata.Pick(g.props, slices.Sorted(func(yield func(string) bool) {
 			for k := range g.props {
 				if !yield(k) {
 					return
@@ -548,7 +438,7 @@ func (s *Server) groupRecord(g *groupState, sel []string, def bool) map[string]a
 			}
 		}))
 	}
-	return pick(g.props, sel)
+	return odata.Pick(g.props, sel)
 }
 
 func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
@@ -556,9 +446,9 @@ func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
 	if s.rejectListOptions(w, q) {
 		return
 	}
-	sel, def, err := parseSelect(q, groupPropNames, "group")
+	sel, def, err := odata.ParseSelect(q, odata.GroupProps, "group")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
+		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
 		return
 	}
 	s.mu.Lock()
@@ -573,9 +463,9 @@ func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveGroup(w http.ResponseWriter, r *http.Request, id string) {
-	sel, def, err := parseSelect(r.URL.Query(), groupPropNames, "group")
+	sel, def, err := odata.ParseSelect(r.URL.Query(), odata.GroupProps, "group")
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "BadRequest", err.Error())
+		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
 		return
 	}
 	s.mu.Lock()
@@ -587,7 +477,7 @@ func (s *Server) serveGroup(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	rec := s.groupRecord(g, sel, def)
 	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, rec)
+	reply.JSON(w, http.StatusOK, rec)
 }
 
 func (s *Server) serveMembers(w http.ResponseWriter, r *http.Request, id string) {
@@ -605,7 +495,7 @@ func (s *Server) serveMembers(w http.ResponseWriter, r *http.Request, id string)
 	for _, m := range g.members {
 		var rec map[string]any
 		if u, ok := s.users[m]; ok {
-			rec = pick(u.props, defaultUserProps)
+			rec = odata.Pick(u.props, odata.DefaultUserProps)
 			rec["@odata.type"] = "#microsoft.graph.user"
 		} else if mg, ok := s.groups[m]; ok {
 			rec = s.groupRecord(mg, nil, true)
@@ -642,7 +532,7 @@ func (s *Server) serveSP(w http.ResponseWriter, r *http.Request, key string) {
 		roles = append(roles, map[string]any{"id": ar.ID, "value": ar.Value, "displayName": ar.DisplayName,
 			"allowedMemberTypes": []string{"User"}, "isEnabled": true, "description": ar.DisplayName})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": s.sp.ID, "appId": s.sp.AppID,
+	reply.JSON(w, http.StatusOK, map[string]any{"id": s.sp.ID, "appId": s.sp.AppID,
 		"displayName": s.sp.DisplayName, "appRoles": roles})
 }
 
