@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/graph/internal/merge"
 	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
 )
@@ -41,7 +42,7 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 	want := userAttrs(attrs)
 	fields := userFields(want)
 	sel := directory.UserSelect(attrs)
-	m := newMerger[directory.User]()
+	m := merge.New[directory.User]()
 	link, err := r.firstLink("users delta", deltaLink, func() (string, error) {
 		return requestURL(r.users.Delta().ToGetRequestInformation(ctx, &users.DeltaRequestBuilderGetRequestConfiguration{
 			QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: sel}}))
@@ -58,7 +59,7 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 			if u == nil {
 				continue
 			}
-			if err := m.add(userFrom(u, fields)); err != nil {
+			if err := m.Add(userFrom(u, fields)); err != nil {
 				return nil, fmt.Errorf("graph: users delta: %w", err)
 			}
 		}
@@ -68,7 +69,7 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 		}
 		if done != "" {
 			round.DeltaLink = done
-			round.Users = m.items
+			round.Users = m.Items
 			if round.Full && slices.ContainsFunc(want, func(a directory.SourceAttribute) bool { return a.Name == "manager" }) {
 				// An initial round carries manager@delta for every user that has a manager, so
 				// absence means "no manager" rather than "unknown".
@@ -93,7 +94,7 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 	round := &directory.GroupRound{Full: deltaLink == ""}
 	fields := groupFields(groupAttrs(attrs))
 	sel := directory.GroupSelect(attrs)
-	m := newMerger[directory.Group]()
+	m := merge.New[directory.Group]()
 	link, err := r.firstLink("groups delta", deltaLink, func() (string, error) {
 		return requestURL(r.groups.Delta().ToGetRequestInformation(ctx, &groups.DeltaRequestBuilderGetRequestConfiguration{
 			QueryParameters: &groups.DeltaRequestBuilderGetQueryParameters{Select: sel}}))
@@ -110,7 +111,7 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 			if g == nil {
 				continue
 			}
-			if err := m.add(groupFrom(g, fields)); err != nil {
+			if err := m.Add(groupFrom(g, fields)); err != nil {
 				return nil, fmt.Errorf("graph: groups delta: %w", err)
 			}
 		}
@@ -120,7 +121,7 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 		}
 		if done != "" {
 			round.DeltaLink = done
-			round.Groups = m.items
+			round.Groups = m.Items
 			logctx.Logger(ctx, r.log).Info("graph groups round", zap.Bool("full", round.Full), zap.Int("groups", len(round.Groups)),
 				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
 			return round, nil
@@ -310,105 +311,6 @@ func deref(s *string) string {
 	return *s
 }
 
-// --- merging records of one round ---
-
-// merger keeps one item per id in first-seen order; Graph may send an object several times per round.
-type merger[T any] struct {
-	items []T
-	index map[string]int
-}
-
-func newMerger[T any]() *merger[T] { return &merger[T]{index: map[string]int{}} }
-
-func (m *merger[T]) add(item T) error {
-	id := itemID(item)
-	if id == "" {
-		return errors.New("record without id")
-	}
-	if i, ok := m.index[id]; ok {
-		m.items[i] = mergeItems(m.items[i], item)
-		return nil
-	}
-	m.index[id] = len(m.items)
-	m.items = append(m.items, item)
-	return nil
-}
-
-func itemID(v any) string {
-	switch x := v.(type) {
-	case directory.User:
-		return x.ID
-	case directory.Group:
-		return x.ID
-	}
-	return ""
-}
-
-func mergeItems[T any](earlier, later T) T {
-	switch e := any(earlier).(type) {
-	case directory.User:
-		return any(mergeUser(e, any(later).(directory.User))).(T)
-	case directory.Group:
-		return any(mergeGroup(e, any(later).(directory.Group))).(T)
-	}
-	return later
-}
-
-// mergeUser folds a later record into an earlier one: later attributes win, a later removal or
-// un-removal (restore) wins, and the manager is taken from the last record that mentioned it.
-func mergeUser(e, l directory.User) directory.User {
-	out := directory.User{ID: e.ID, Attributes: mapping.AttributeMap{}, Removed: l.Removed}
-	for k, v := range e.Attributes {
-		out.Attributes[k] = v
-	}
-	for k, v := range l.Attributes {
-		out.Attributes[k] = v
-	}
-	out.ManagerKnown = e.ManagerKnown || l.ManagerKnown
-	if l.ManagerKnown {
-		delete(out.Attributes, "manager")
-		if v, ok := l.Attributes["manager"]; ok {
-			out.Attributes["manager"] = v
-		}
-	}
-	return out
-}
-
-// mergeGroup folds a later record of the same group: attributes as for users, member entries
-// concatenated with the later state of a member winning.
-func mergeGroup(e, l directory.Group) directory.Group {
-	out := directory.Group{ID: e.ID, Attributes: mapping.AttributeMap{}, Removed: l.Removed,
-		MembersKnown: e.MembersKnown || l.MembersKnown}
-	for k, v := range e.Attributes {
-		out.Attributes[k] = v
-	}
-	for k, v := range l.Attributes {
-		out.Attributes[k] = v
-	}
-	out.Members = mergeMembers(e.Members, l.Members)
-	return out
-}
-
-func mergeMembers(e, l []directory.Member) []directory.Member {
-	if len(l) == 0 {
-		return e
-	}
-	out := append([]directory.Member(nil), e...)
-	idx := make(map[string]int, len(out))
-	for i, m := range out {
-		idx[m.ID] = i
-	}
-	for _, m := range l {
-		if i, ok := idx[m.ID]; ok {
-			out[i] = m
-			continue
-		}
-		idx[m.ID] = len(out)
-		out = append(out, m)
-	}
-	return out
-}
-
 // --- translation from page records to directory types ---
 
 func userAttrs(attrs []string) []directory.SourceAttribute {
@@ -542,7 +444,7 @@ func groupFrom(g *groupRecord, fields []field[groupRecord]) directory.Group {
 			out.Members = append(out.Members, directory.Member{ID: e.ID,
 				Type: strings.TrimPrefix(e.Type, "#microsoft.graph."), Removed: e.Removed.present})
 		}
-		out.Members = mergeMembers(nil, out.Members)
+		out.Members = merge.Members(nil, out.Members)
 	}
 	return out
 }
