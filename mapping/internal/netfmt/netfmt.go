@@ -303,10 +303,18 @@ func ParseStyles(s string) (Styles, error) {
 	return st, nil
 }
 
-// dateParse is the state of one ParseExact run.
+// dateParse is the state of one ParseExact run: the input, the position, and the parts read so far
+// (-1: not in the input).
 type dateParse struct {
 	in  string
 	pos int
+
+	year, month, day         int
+	hour, minute, sec, nanos int
+	ampm                     int // -1 none, 0 AM, 1 PM
+	hour12                   bool
+	zoneOff                  int
+	hasZone, isUTC           bool
 }
 
 func (p *dateParse) digits(minN, maxN int) (int, bool) {
@@ -371,13 +379,8 @@ func (p *dateParse) offset() (int, bool) {
 
 // Parse reads s like DateTime.ParseExact(s, format, InvariantCulture, styles). now supplies the
 // current date for formats without a date part, as .NET does.
-//
-// long: one case per .NET format specifier followed by the assembly of the parts; .NET's rules for
-// defaults and styles read best next to the specifiers that set them.
 func (nf *Format) Parse(s string, styles Styles, now time.Time) (time.Time, Kind, error) {
-	fail := func() (time.Time, Kind, error) {
-		return time.Time{}, 0, fmt.Errorf("cannot parse %q with date format %q", s, nf.src)
-	}
+	fail := fmt.Errorf("cannot parse %q with date format %q", s, nf.src)
 	in := s
 	if styles&styleAllowLeadingWhite != 0 {
 		in = strings.TrimLeft(in, " \t\r\n")
@@ -385,147 +388,187 @@ func (nf *Format) Parse(s string, styles Styles, now time.Time) (time.Time, Kind
 	if styles&styleAllowTrailingWhite != 0 {
 		in = strings.TrimRight(in, " \t\r\n")
 	}
-	p := &dateParse{in: in}
-	year, month, day := -1, -1, -1
-	hour, minute, sec, nanos := 0, 0, 0, 0
-	ampm := -1
-	hour12 := false
-	zoneOff, hasZone, isUTC := 0, false, false
+	p := &dateParse{in: in, year: -1, month: -1, day: -1, ampm: -1}
 	for _, tk := range nf.toks {
 		if styles&styleAllowInnerWhite != 0 {
 			p.skipWhite()
 		}
-		var ok bool
-		n := tk.n
-		switch tk.c {
-		case 0:
-			for i := 0; i < len(tk.lit); i++ {
-				c := tk.lit[i]
-				if c == ' ' {
-					// A space in the format matches any run of white space.
-					if p.pos >= len(p.in) || (p.in[p.pos] != ' ' && p.in[p.pos] != '\t') {
-						return fail()
-					}
-					p.skipWhite()
-					continue
-				}
-				if p.pos >= len(p.in) || p.in[p.pos] != c {
-					return fail()
-				}
-				p.pos++
-			}
-			ok = true
-		case 'd':
-			switch {
-			case n <= 2:
-				day, ok = p.digits(n, 2)
-			default:
-				_, ok = p.name(dayNames[:], n == 3)
-			}
-		case 'M':
-			switch {
-			case n <= 2:
-				month, ok = p.digits(n, 2)
-			default:
-				month, ok = p.name(monthNames[:], n == 3)
-				month++
-			}
-		case 'y':
-			switch {
-			case n <= 2:
-				year, ok = p.digits(n, 2)
-				if ok {
-					// .NET's Gregorian TwoDigitYearMax is 2029.
-					if year <= 29 {
-						year += 2000
-					} else {
-						year += 1900
-					}
-				}
-			case n == 3:
-				year, ok = p.digits(3, 4)
-			default:
-				year, ok = p.digits(n, n)
-			}
-		case 'h':
-			hour, ok = p.digits(min(n, 2), 2)
-			hour12 = true
-		case 'H':
-			hour, ok = p.digits(min(n, 2), 2)
-		case 'm':
-			minute, ok = p.digits(min(n, 2), 2)
-		case 's':
-			sec, ok = p.digits(min(n, 2), 2)
-		case 'f', 'F':
-			start := p.pos
-			minN := n
-			if tk.c == 'F' {
-				minN = 0
-			}
-			var frac int
-			frac, ok = p.digits(minN, n)
-			if ok && p.pos > start {
-				for i := p.pos - start; i < 9; i++ {
-					frac *= 10
-				}
-				nanos = frac
-			}
-		case 't':
-			if p.pos < len(p.in) {
-				switch unicode.ToUpper(rune(p.in[p.pos])) {
-				case 'A':
-					ampm, ok = 0, true
-				case 'P':
-					ampm, ok = 1, true
-				}
-				if ok {
-					p.pos++
-					if n >= 2 {
-						ok = p.pos < len(p.in) && (p.in[p.pos] == 'M' || p.in[p.pos] == 'm')
-						p.pos++
-					}
-				}
-			}
-		case 'z':
-			zoneOff, ok = p.offset()
-			hasZone = true
-		case 'K':
-			ok = true
-			if p.pos < len(p.in) && (p.in[p.pos] == 'Z' || p.in[p.pos] == 'z') {
-				p.pos++
-				isUTC = true
-			} else if p.pos < len(p.in) && (p.in[p.pos] == '+' || p.in[p.pos] == '-') {
-				zoneOff, ok = p.offset()
-				hasZone = true
-			}
-		case 'Z':
-			// .NET reads an unquoted 'Z' in a ParseExact format as "this time is UTC".
-			ok = p.pos < len(p.in) && (p.in[p.pos] == 'Z' || p.in[p.pos] == 'z')
-			p.pos++
-			isUTC = true
-		case 'g':
-			ok = true
-			for _, era := range []string{"A.D.", "AD"} {
-				if strings.HasPrefix(p.in[p.pos:], era) {
-					p.pos += len(era)
-					break
-				}
-			}
-		}
-		if !ok {
-			return fail()
+		if !p.token(tk) {
+			return time.Time{}, 0, fail
 		}
 	}
 	if p.pos != len(p.in) {
-		return fail()
+		return time.Time{}, 0, fail
 	}
-	if hour12 || ampm >= 0 {
-		if hour12 && (hour < 1 || hour > 12) {
-			return fail()
+	t, kind, ok := p.result(styles, now)
+	if !ok {
+		return time.Time{}, 0, fail
+	}
+	return t, kind, nil
+}
+
+// token reads one element of the format at the current position.
+func (p *dateParse) token(tk fmtTok) bool {
+	switch tk.c {
+	case 0:
+		return p.literal(tk.lit)
+	case 'd', 'M', 'y':
+		return p.datePart(tk)
+	case 'h', 'H', 'm', 's', 'f', 'F', 't':
+		return p.timePart(tk)
+	case 'z', 'K', 'Z', 'g':
+		return p.zonePart(tk)
+	}
+	return true
+}
+
+// literal matches literal text; a space in the format matches any run of white space.
+func (p *dateParse) literal(lit string) bool {
+	for i := 0; i < len(lit); i++ {
+		c := lit[i]
+		if c == ' ' {
+			if p.pos >= len(p.in) || (p.in[p.pos] != ' ' && p.in[p.pos] != '\t') {
+				return false
+			}
+			p.skipWhite()
+			continue
 		}
-		if ampm == 1 && hour < 12 {
+		if p.pos >= len(p.in) || p.in[p.pos] != c {
+			return false
+		}
+		p.pos++
+	}
+	return true
+}
+
+// datePart reads d (day or day name), M (month or month name) and y (year).
+func (p *dateParse) datePart(tk fmtTok) (ok bool) {
+	n := tk.n
+	switch tk.c {
+	case 'd':
+		if n <= 2 {
+			p.day, ok = p.digits(n, 2)
+		} else {
+			_, ok = p.name(dayNames[:], n == 3)
+		}
+	case 'M':
+		if n <= 2 {
+			p.month, ok = p.digits(n, 2)
+		} else {
+			p.month, ok = p.name(monthNames[:], n == 3)
+			p.month++
+		}
+	case 'y':
+		switch {
+		case n <= 2:
+			p.year, ok = p.digits(n, 2)
+			if ok {
+				// .NET's Gregorian TwoDigitYearMax is 2029.
+				if p.year <= 29 {
+					p.year += 2000
+				} else {
+					p.year += 1900
+				}
+			}
+		case n == 3:
+			p.year, ok = p.digits(3, 4)
+		default:
+			p.year, ok = p.digits(n, n)
+		}
+	}
+	return ok
+}
+
+// timePart reads h and H (hours), m, s, f and F (fractions) and t (AM/PM designator).
+func (p *dateParse) timePart(tk fmtTok) (ok bool) {
+	n := tk.n
+	switch tk.c {
+	case 'h':
+		p.hour, ok = p.digits(min(n, 2), 2)
+		p.hour12 = true
+	case 'H':
+		p.hour, ok = p.digits(min(n, 2), 2)
+	case 'm':
+		p.minute, ok = p.digits(min(n, 2), 2)
+	case 's':
+		p.sec, ok = p.digits(min(n, 2), 2)
+	case 'f', 'F':
+		start := p.pos
+		minN := n
+		if tk.c == 'F' {
+			minN = 0
+		}
+		var frac int
+		frac, ok = p.digits(minN, n)
+		if ok && p.pos > start {
+			for i := p.pos - start; i < 9; i++ {
+				frac *= 10
+			}
+			p.nanos = frac
+		}
+	case 't':
+		if p.pos < len(p.in) {
+			switch unicode.ToUpper(rune(p.in[p.pos])) {
+			case 'A':
+				p.ampm, ok = 0, true
+			case 'P':
+				p.ampm, ok = 1, true
+			}
+			if ok {
+				p.pos++
+				if n >= 2 {
+					ok = p.pos < len(p.in) && (p.in[p.pos] == 'M' || p.in[p.pos] == 'm')
+					p.pos++
+				}
+			}
+		}
+	}
+	return ok
+}
+
+// zonePart reads z (offset), K (Z or offset or nothing), a literal Z and g (era).
+func (p *dateParse) zonePart(tk fmtTok) (ok bool) {
+	switch tk.c {
+	case 'z':
+		p.zoneOff, ok = p.offset()
+		p.hasZone = true
+	case 'K':
+		ok = true
+		if p.pos < len(p.in) && (p.in[p.pos] == 'Z' || p.in[p.pos] == 'z') {
+			p.pos++
+			p.isUTC = true
+		} else if p.pos < len(p.in) && (p.in[p.pos] == '+' || p.in[p.pos] == '-') {
+			p.zoneOff, ok = p.offset()
+			p.hasZone = true
+		}
+	case 'Z':
+		// .NET reads an unquoted 'Z' in a ParseExact format as "this time is UTC".
+		ok = p.pos < len(p.in) && (p.in[p.pos] == 'Z' || p.in[p.pos] == 'z')
+		p.pos++
+		p.isUTC = true
+	case 'g':
+		ok = true
+		for _, era := range []string{"A.D.", "AD"} {
+			if strings.HasPrefix(p.in[p.pos:], era) {
+				p.pos += len(era)
+				break
+			}
+		}
+	}
+	return ok
+}
+
+// result assembles the parts read into a time, with .NET's defaults for missing parts and its
+// DateTimeKind rules for the styles.
+func (p *dateParse) result(styles Styles, now time.Time) (time.Time, Kind, bool) {
+	year, month, day, hour := p.year, p.month, p.day, p.hour
+	if p.hour12 || p.ampm >= 0 {
+		if p.hour12 && (hour < 1 || hour > 12) {
+			return time.Time{}, 0, false
+		}
+		if p.ampm == 1 && hour < 12 {
 			hour += 12
-		} else if ampm == 0 && hour == 12 {
+		} else if p.ampm == 0 && hour == 12 {
 			hour = 0
 		}
 	}
@@ -546,19 +589,19 @@ func (nf *Format) Parse(s string, styles Styles, now time.Time) (time.Time, Kind
 		day = 1
 	}
 	if year < 1 || year > 9999 || month < 1 || month > 12 || day < 1 || day > dates.DaysIn(year, time.Month(month)) ||
-		hour > 23 || minute > 59 || sec > 59 {
-		return fail()
+		hour > 23 || p.minute > 59 || p.sec > 59 {
+		return time.Time{}, 0, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nanos, time.UTC)
+	t := time.Date(year, time.Month(month), day, hour, p.minute, p.sec, p.nanos, time.UTC)
 	kind := Unspecified
 	switch {
-	case hasZone:
-		t = t.Add(-time.Duration(zoneOff) * time.Second)
+	case p.hasZone:
+		t = t.Add(-time.Duration(p.zoneOff) * time.Second)
 		kind = Local
 		if styles&styleAdjustToUniversal != 0 {
 			kind = UTC
 		}
-	case isUTC:
+	case p.isUTC:
 		kind = Local
 		if styles&(styleAdjustToUniversal|styleRoundtripKind) != 0 {
 			kind = UTC
@@ -571,10 +614,10 @@ func (nf *Format) Parse(s string, styles Styles, now time.Time) (time.Time, Kind
 	case styles&styleAssumeLocal != 0:
 		kind = Local
 	}
-	if err := dates.CheckRange(t); err != nil {
-		return fail()
+	if dates.CheckRange(t) != nil {
+		return time.Time{}, 0, false
 	}
-	return t, kind, nil
+	return t, kind, true
 }
 
 // asciiDigit reports a digit: the .NET formats and patterns read ASCII digits only.
