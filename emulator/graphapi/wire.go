@@ -88,9 +88,8 @@ func (s *Server) serveDelta(w http.ResponseWriter, r *http.Request, kind string)
 		return
 	}
 	var since int64
-	sel, def, err := odata.ParseSelect(q, known, typ)
-	if err != nil {
-		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
+	sel, def, ok := parseSelect(w, q, known, typ)
+	if !ok {
 		return
 	}
 	if q.Has("$deltatoken") {
@@ -333,6 +332,24 @@ func (s *Server) writeList(w http.ResponseWriter, r *http.Request, items []map[s
 	reply.JSON(w, http.StatusOK, body)
 }
 
+// parseSelect reads $select, answering 400 as Graph does when it names an unknown property.
+func parseSelect(w http.ResponseWriter, q url.Values, known map[string]string, typ string) (sel []string, def, ok bool) {
+	sel, def, err := odata.ParseSelect(q, known, typ)
+	if err != nil {
+		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
+		return nil, false, false
+	}
+	return sel, def, true
+}
+
+// listSelect checks a list request's query: the options the emulator does not answer, and $select.
+func (s *Server) listSelect(w http.ResponseWriter, q url.Values, known map[string]string, typ string) (sel []string, def, ok bool) {
+	if s.rejectListOptions(w, q) {
+		return nil, false, false
+	}
+	return parseSelect(w, q, known, typ)
+}
+
 func (s *Server) rejectListOptions(w http.ResponseWriter, q url.Values) bool {
 	for _, o := range []string{"$filter", "$expand", "$orderby", "$search"} {
 		if q.Has(o) {
@@ -344,13 +361,8 @@ func (s *Server) rejectListOptions(w http.ResponseWriter, q url.Values) bool {
 }
 
 func (s *Server) serveUserList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if s.rejectListOptions(w, q) {
-		return
-	}
-	sel, def, err := odata.ParseSelect(q, odata.UserProps, "user")
-	if err != nil {
-		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
+	sel, def, ok := s.listSelect(w, r.URL.Query(), odata.UserProps, "user")
+	if !ok {
 		return
 	}
 	if def {
@@ -373,9 +385,8 @@ func notFound(w http.ResponseWriter, id string) {
 }
 
 func (s *Server) serveUser(w http.ResponseWriter, r *http.Request, id string) {
-	sel, def, err := odata.ParseSelect(r.URL.Query(), odata.UserProps, "user")
-	if err != nil {
-		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
+	sel, def, ok := parseSelect(w, r.URL.Query(), odata.UserProps, "user")
+	if !ok {
 		return
 	}
 	if def {
@@ -442,13 +453,8 @@ func (s *Server) groupRecord(g *groupState, sel []string, def bool) map[string]a
 }
 
 func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if s.rejectListOptions(w, q) {
-		return
-	}
-	sel, def, err := odata.ParseSelect(q, odata.GroupProps, "group")
-	if err != nil {
-		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
+	sel, def, ok := s.listSelect(w, r.URL.Query(), odata.GroupProps, "group")
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -463,9 +469,8 @@ func (s *Server) serveGroupList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveGroup(w http.ResponseWriter, r *http.Request, id string) {
-	sel, def, err := odata.ParseSelect(r.URL.Query(), odata.GroupProps, "group")
-	if err != nil {
-		reply.GraphError(w, http.StatusBadRequest, "BadRequest", err.Error())
+	sel, def, ok := parseSelect(w, r.URL.Query(), odata.GroupProps, "group")
+	if !ok {
 		return
 	}
 	s.mu.Lock()
