@@ -129,16 +129,7 @@ func TestSecretErrorsNameNoValue(t *testing.T) {
 // the Authorization header and fail every request the same way, so loading rejects it and names the
 // key and where the value came from, never the value. A file may end with exactly one "\n" or "\r\n".
 func TestSecretControlCharacters(t *testing.T) {
-	const head = `name: gong
-source:
-  tenantId: 11111111-1111-1111-1111-111111111111
-  clientId: 22222222-2222-2222-2222-222222222222
-  credential: {type: clientSecret, secretEnv: GRAPH_SECRET}
-  servicePrincipalId: 33333333-3333-3333-3333-333333333333
-users: {preset: gong}
-target:
-  url: https://example.gong.io/scim
-`
+	head := authHead
 	tests := []struct {
 		name, file, env string
 		want            string // the token loaded, or the error when wantErr
@@ -165,7 +156,7 @@ target:
 			if tt.env != "" {
 				text = head + "  tokenEnv: TARGET_TOKEN\n"
 			}
-			env := lookup(map[string]string{"GRAPH_SECRET": "graph-secret", "TARGET_TOKEN": tt.env})
+			env := lookup(map[string]string{"SCIMSYNC_GRAPH_SECRET": "graph-secret", "TARGET_TOKEN": tt.env})
 			read := func(p string) ([]byte, error) {
 				if p != "/etc/scimsync/token" {
 					return nil, fmt.Errorf("unexpected read of %s", p)

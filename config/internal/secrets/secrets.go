@@ -104,15 +104,7 @@ func (s *Source) Read(at raw.Field, envKey, fileKey *raw.Val[string], envName, f
 			s.Errorf(envKey.Pos, "environment variable %s is not set", name)
 			return Secret{}
 		}
-		if v == "" {
-			s.Errorf(envKey.Pos, "environment variable %s is empty", name)
-			return Secret{}
-		}
-		if c, bad := ControlChar(v); bad {
-			s.Errorf(envKey.Pos, "environment variable %s contains %s; a secret is one line without control characters", name, c)
-			return Secret{}
-		}
-		return New(v)
+		return s.valid(envKey.Pos, v, "environment variable "+name, "")
 	case fileKey != nil:
 		p := s.Path(strings.TrimSpace(fileKey.V))
 		if s.Offline {
@@ -131,19 +123,25 @@ func (s *Source) Read(at raw.Field, envKey, fileKey *raw.Val[string], envName, f
 		} else {
 			v = strings.TrimSuffix(v, "\n")
 		}
-		if v == "" {
-			s.Errorf(fileKey.Pos, "the secret file %s is empty", p)
-			return Secret{}
-		}
-		if c, bad := ControlChar(v); bad {
-			s.Errorf(fileKey.Pos, "the secret file %s contains %s; a secret is one line without control characters (one trailing newline is trimmed)", p, c)
-			return Secret{}
-		}
-		return New(v)
+		return s.valid(fileKey.Pos, v, "the secret file "+p, " (one trailing newline is trimmed)")
 	case required && !s.Inline[at.Path]:
 		s.Errorf(at.Pos(), "needs %s or %s", envName, fileName)
 	}
 	return Secret{}
+}
+
+// valid refuses an empty secret or one with a control character, which would be sent in a header and
+// fail every request the same way; what names where the secret came from, never its value.
+func (s *Source) valid(at raw.Pos, v, what, note string) Secret {
+	if v == "" {
+		s.Errorf(at, "%s is empty", what)
+		return Secret{}
+	}
+	if c, bad := ControlChar(v); bad {
+		s.Errorf(at, "%s contains %s; a secret is one line without control characters%s", what, c, note)
+		return Secret{}
+	}
+	return New(v)
 }
 
 // ReadOffline reads the database password for the commands that load the configuration without
