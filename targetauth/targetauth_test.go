@@ -150,6 +150,17 @@ func acClient(p *oidcprovider.Provider, confidential bool) targetauth.Client {
 }
 
 // authorize runs the loopback flow, with the test as the admin's browser.
+// authorizedSource is an authorization code source for p's client, authorized once and bound to a
+// fresh store until the test ends.
+func authorizedSource(t *testing.T, p *oidcprovider.Provider, confidential bool) (*targetauth.AuthorizationCode, *memStore) {
+	t.Helper()
+	c := acClient(p, confidential)
+	st := &memStore{token: authorize(t, c)}
+	src := targetauth.NewAuthorizationCode(c)
+	t.Cleanup(src.Bind(st))
+	return src, st
+}
+
 func authorize(t *testing.T, c targetauth.Client) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -275,10 +286,7 @@ func tokOf(t *testing.T, src *targetauth.AuthorizationCode, ctx context.Context)
 func TestAuthorizationCodeRefreshBeforeExpiry(t *testing.T) {
 	p := provider(t)
 	ctx := context.Background()
-	c := acClient(p, false)
-	st := &memStore{token: authorize(t, c)}
-	src := targetauth.NewAuthorizationCode(c)
-	defer src.Bind(st)()
+	src, _ := authorizedSource(t, p, false)
 	now := time.Now()
 	src.SetClock(func() time.Time { return now })
 	first := tokOf(t, src, ctx)
@@ -298,10 +306,7 @@ func TestAuthorizationCodeRefreshBeforeExpiry(t *testing.T) {
 func TestAuthorizationCodeOneRefreshAtATime(t *testing.T) {
 	p := provider(t)
 	ctx := context.Background()
-	c := acClient(p, false)
-	st := &memStore{token: authorize(t, c)}
-	src := targetauth.NewAuthorizationCode(c)
-	defer src.Bind(st)()
+	src, st := authorizedSource(t, p, false)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for range 16 {
@@ -327,10 +332,7 @@ func TestAuthorizationCodeOneRefreshAtATime(t *testing.T) {
 func TestAuthorizationCodeRevoked(t *testing.T) {
 	p := provider(t)
 	ctx := context.Background()
-	c := acClient(p, true)
-	st := &memStore{token: authorize(t, c)}
-	src := targetauth.NewAuthorizationCode(c)
-	defer src.Bind(st)()
+	src, _ := authorizedSource(t, p, true)
 	tok := tokOf(t, src, ctx)
 	if err := p.RevokeGrants(ctx); err != nil {
 		t.Fatal(err)
