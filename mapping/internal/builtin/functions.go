@@ -4,9 +4,7 @@ package builtin
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -15,8 +13,6 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
 
-	"github.com/scimsync/scimsync/mapping/internal/dates"
-	"github.com/scimsync/scimsync/mapping/internal/netfmt"
 	"github.com/scimsync/scimsync/mapping/internal/syntax"
 	"github.com/scimsync/scimsync/mapping/internal/text"
 	"github.com/scimsync/scimsync/mapping/internal/value"
@@ -180,18 +176,6 @@ func fnCBool(st *evalState, n *syntax.Node) (value.Value, error) {
 	return value.Bool(b), nil
 }
 
-func fnCDate(st *evalState, n *syntax.Node) (value.Value, error) {
-	v, err := st.arg(n, 0)
-	if err != nil || v.IsNull() {
-		return v, err
-	}
-	t, err := value.DateOf(v)
-	if err != nil {
-		return value.Value{}, st.wrap(n, err)
-	}
-	return value.Date(t), nil
-}
-
 // fnCoalesce returns the first argument that is neither null nor empty. When none is, it returns the
 // last argument (the documented defaultValue), which may itself be null or "".
 func fnCoalesce(st *evalState, n *syntax.Node) (value.Value, error) {
@@ -240,153 +224,6 @@ func fnCStr(st *evalState, n *syntax.Node) (value.Value, error) {
 	return unary(st, n, func(s string) string { return s })
 }
 
-// checkInterval validates a constant interval of DateAdd/DateDiff at load and keeps its canonical form.
-func checkInterval(n *syntax.Node) error {
-	if v, ok := n.Constant(0); ok {
-		iv, ok := dates.NormInterval(v.String())
-		if !ok {
-			return fmt.Errorf("unknown interval %q (expected %s)", v.String(), dates.IntervalList)
-		}
-		n.Prep = iv
-	}
-	return nil
-}
-
-func (st *evalState) interval(n *syntax.Node) (string, error) {
-	if iv, ok := n.Prep.(string); ok {
-		return iv, nil
-	}
-	s, err := st.strArg(n, 0)
-	if err != nil {
-		return "", err
-	}
-	iv, ok := dates.NormInterval(s)
-	if !ok {
-		return "", st.fail(n, "unknown interval %q (expected %s)", s, dates.IntervalList)
-	}
-	return iv, nil
-}
-
-func fnDateAdd(st *evalState, n *syntax.Node) (value.Value, error) {
-	iv, err := st.interval(n)
-	if err != nil {
-		return value.Value{}, err
-	}
-	k, err := st.intArg(n, 1, "value")
-	if err != nil {
-		return value.Value{}, err
-	}
-	v, err := st.arg(n, 2)
-	if err != nil || v.IsNull() {
-		return v, err
-	}
-	t, err := value.DateOf(v)
-	if err != nil {
-		return value.Value{}, st.wrap(n, err)
-	}
-	r, err := dates.Add(iv, k, t)
-	if err != nil {
-		return value.Value{}, st.wrap(n, fmt.Errorf("adding %d %q to %s: %w", k, iv, t.Format(value.DateLayout), err))
-	}
-	return value.Date(r), nil
-}
-
-func fnDateDiff(st *evalState, n *syntax.Node) (value.Value, error) {
-	iv, err := st.interval(n)
-	if err != nil {
-		return value.Value{}, err
-	}
-	v1, err := st.arg(n, 1)
-	if err != nil {
-		return value.Value{}, err
-	}
-	v2, err := st.arg(n, 2)
-	if err != nil {
-		return value.Value{}, err
-	}
-	if v1.IsEmpty() || v2.IsEmpty() {
-		return value.Null(), nil
-	}
-	d1, err := value.DateOf(v1)
-	if err != nil {
-		return value.Value{}, st.wrap(n, fmt.Errorf("date1: %w", err))
-	}
-	d2, err := value.DateOf(v2)
-	if err != nil {
-		return value.Value{}, st.wrap(n, fmt.Errorf("date2: %w", err))
-	}
-	d, err := dates.Diff(iv, d1, d2)
-	if err != nil {
-		return value.Value{}, st.wrap(n, err)
-	}
-	return value.Int(d), nil
-}
-
-func fnDateFromNum(st *evalState, n *syntax.Node) (value.Value, error) {
-	v, err := st.arg(n, 0)
-	if err != nil || v.IsEmpty() {
-		return value.Null(), err
-	}
-	x, ok := v.AsInt()
-	if !ok {
-		return value.Value{}, st.fail(n, "%q is not an integer", v.String())
-	}
-	t, err := dates.FromFileTime(x)
-	if err != nil {
-		return value.Value{}, st.wrap(n, err)
-	}
-	return value.Date(t), nil
-}
-
-// fdtPrep is FormatDateTime's precompiled constant arguments.
-type fdtPrep struct {
-	styles     netfmt.Styles
-	stylesDone bool // styles is final (omitted or constant)
-	in, out    *netfmt.Format
-	stylesIdx  int // -1 in the three-argument form
-	inIdx      int
-	outIdx     int
-}
-
-// FormatDateTime takes (source, dateTimeStyles, inputFormat, outputFormat), or the older three-argument
-// form (source, inputFormat, outputFormat).
-func checkFormatDateTime(n *syntax.Node) error {
-	p := &fdtPrep{stylesIdx: -1, inIdx: 1, outIdx: 2}
-	if len(n.Args) == 4 {
-		p.stylesIdx, p.inIdx, p.outIdx = 1, 2, 3
-	}
-	if p.stylesIdx < 0 || n.Omitted(p.stylesIdx) {
-		p.styles, p.stylesDone = netfmt.DefaultStyles, true
-	} else if v, ok := n.Constant(p.stylesIdx); ok {
-		s, err := netfmt.ParseStyles(v.String())
-		if err != nil {
-			return err
-		}
-		p.styles, p.stylesDone = s, true
-	}
-	if n.Omitted(p.inIdx) || n.Omitted(p.outIdx) {
-		return errors.New("inputFormat and outputFormat are required")
-	}
-	for _, f := range []struct {
-		idx int
-		dst **netfmt.Format
-	}{{p.inIdx, &p.in}, {p.outIdx, &p.out}} {
-		if v, ok := n.Constant(f.idx); ok {
-			nf, err := netfmt.Compile(v.String())
-			if err != nil {
-				return err
-			}
-			*f.dst = nf
-		}
-	}
-	n.Prep = p
-	return nil
-}
-
-func (st *evalState) netFormatArg(n *syntax.Node, i int, pre *netfmt.Format) (*netfmt.Format, error) {
-	return compiledArg(st, n, i, pre, netfmt.Compile)
-}
-
 // compiledArg returns what Check precompiled from a constant argument, or compiles argument i now
 // when it is computed per object.
 func compiledArg[T any](st *evalState, n *syntax.Node, i int, pre *T, compile func(string) (*T, error)) (*T, error) {
@@ -402,43 +239,6 @@ func compiledArg[T any](st *evalState, n *syntax.Node, i int, pre *T, compile fu
 		return nil, st.wrap(n, err)
 	}
 	return c, nil
-}
-
-func fnFormatDateTime(st *evalState, n *syntax.Node) (value.Value, error) {
-	p, _ := n.Prep.(*fdtPrep)
-	if p == nil {
-		return value.Value{}, st.fail(n, "not compiled")
-	}
-	v, err := st.arg(n, 0)
-	if err != nil || v.IsEmpty() {
-		return value.Null(), err
-	}
-	styles := p.styles
-	if !p.stylesDone {
-		s, err := st.strArg(n, p.stylesIdx)
-		if err != nil {
-			return value.Value{}, err
-		}
-		if styles, err = netfmt.ParseStyles(s); err != nil {
-			return value.Value{}, st.wrap(n, err)
-		}
-	}
-	out, err := st.netFormatArg(n, p.outIdx, p.out)
-	if err != nil {
-		return value.Value{}, err
-	}
-	if t, ok := v.AsTime(); ok {
-		return value.Str(out.Render(t, netfmt.UTC)), nil
-	}
-	in, err := st.netFormatArg(n, p.inIdx, p.in)
-	if err != nil {
-		return value.Value{}, err
-	}
-	t, kind, err := in.Parse(v.String(), styles, st.env.now())
-	if err != nil {
-		return value.Value{}, st.wrap(n, err)
-	}
-	return value.Str(out.Render(t, kind)), nil
 }
 
 func fnGuid(st *evalState, n *syntax.Node) (value.Value, error) {
@@ -724,24 +524,6 @@ func fnNot(st *evalState, n *syntax.Node) (value.Value, error) {
 	return value.Bool(true), nil
 }
 
-func fnNow(st *evalState, _ *syntax.Node) (value.Value, error) { return value.Date(st.env.now()), nil }
-
-func fnNumFromDate(st *evalState, n *syntax.Node) (value.Value, error) {
-	v, err := st.arg(n, 0)
-	if err != nil || v.IsEmpty() {
-		return value.Null(), err
-	}
-	t, err := value.DateOf(v)
-	if err != nil {
-		return value.Value{}, st.wrap(n, err)
-	}
-	x, err := dates.ToFileTime(t)
-	if err != nil {
-		return value.Value{}, st.wrap(n, err)
-	}
-	return value.Int(x), nil
-}
-
 func fnPCase(st *evalState, n *syntax.Node) (value.Value, error) {
 	v, err := st.arg(n, 0)
 	if err != nil || v.IsNull() {
@@ -802,194 +584,6 @@ func dedupe(items []string, dropEmpty bool) []string {
 		out = append(out, s)
 	}
 	return out
-}
-
-// Replace's modes, decided at compile time from which arguments are present.
-const (
-	replaceString        = iota + 1 // oldValue + replacementValue
-	replaceTemplate                 // oldValue + template
-	replaceRegex                    // regexPattern + replacementValue
-	replaceRegexGroup               // regexPattern + regexGroupName + replacementValue
-	replaceRegexFallback            // regexPattern + regexGroupName + replacementAttributeName
-)
-
-// Replace's argument positions.
-const (
-	rSource = iota
-	rOld
-	rPattern
-	rGroup
-	rValue
-	rAttr
-	rTemplate
-)
-
-type replacePrep struct {
-	mode int
-	re   *regexp.Regexp // set when the pattern is a constant
-	repl string         // translated replacement, when constant
-	fix  bool           // repl is set
-}
-
-func checkReplace(n *syntax.Node) error {
-	has := func(i int) bool { return !n.Omitted(i) }
-	p := &replacePrep{}
-	switch {
-	case has(rPattern) && has(rOld):
-		return errors.New("give either oldValue or regexPattern, not both")
-	case has(rPattern) && has(rGroup) && has(rValue):
-		p.mode = replaceRegexGroup
-	case has(rPattern) && has(rGroup) && has(rAttr):
-		p.mode = replaceRegexFallback
-	case has(rPattern) && has(rValue):
-		p.mode = replaceRegex
-	case has(rOld) && has(rValue):
-		p.mode = replaceString
-	case has(rOld) && has(rTemplate):
-		p.mode = replaceTemplate
-	default:
-		return errors.New("needs oldValue with replacementValue or template, or regexPattern with replacementValue, or regexPattern and regexGroupName with replacementValue or replacementAttributeName")
-	}
-	if v, ok := n.Constant(rPattern); ok {
-		re, err := text.CompileRegex(v.String())
-		if err != nil {
-			return err
-		}
-		p.re = re
-	}
-	if p.re != nil && has(rGroup) {
-		if g, ok := n.Constant(rGroup); ok && p.re.SubexpIndex(g.String()) < 0 {
-			return fmt.Errorf("regular expression %q has no group named %q", p.re.String(), g.String())
-		}
-	}
-	if v, ok := n.Constant(rValue); ok && p.mode == replaceRegex {
-		p.repl, p.fix = text.TranslateReplacement(v.String()), true
-	}
-	n.Prep = p
-	return nil
-}
-
-func (st *evalState) regexArg(n *syntax.Node, p *replacePrep) (*regexp.Regexp, error) {
-	return compiledArg(st, n, rPattern, p.re, text.CompileRegex)
-}
-
-// fnReplace dispatches on the mode Replace's arguments chose at compile time (checkReplace).
-func fnReplace(st *evalState, n *syntax.Node) (value.Value, error) {
-	p, _ := n.Prep.(*replacePrep)
-	if p == nil {
-		return value.Value{}, st.fail(n, "not compiled")
-	}
-	src, err := st.arg(n, rSource)
-	if err != nil {
-		return value.Value{}, err
-	}
-	if p.mode == replaceRegexFallback {
-		return st.replaceFallback(n, p, src)
-	}
-	if src.IsNull() {
-		return src, nil
-	}
-	s := src.String()
-	switch p.mode {
-	case replaceString, replaceTemplate:
-		old, err := st.strArg(n, rOld)
-		if err != nil {
-			return value.Value{}, err
-		}
-		if p.mode == replaceTemplate {
-			tmpl, err := st.strArg(n, rTemplate)
-			if err != nil || old == "" {
-				return value.Str(tmpl), err
-			}
-			return value.Str(strings.ReplaceAll(tmpl, old, s)), nil
-		}
-		repl, err := st.strArg(n, rValue)
-		if err != nil || old == "" {
-			return value.Str(s), err
-		}
-		return value.Str(strings.ReplaceAll(s, old, repl)), nil
-	case replaceRegex:
-		re, err := st.regexArg(n, p)
-		if err != nil {
-			return value.Value{}, err
-		}
-		repl := p.repl
-		if !p.fix {
-			r, err := st.strArg(n, rValue)
-			if err != nil {
-				return value.Value{}, err
-			}
-			repl = text.TranslateReplacement(r)
-		}
-		return value.Str(re.ReplaceAllString(s, repl)), nil
-	case replaceRegexGroup:
-		re, gi, err := st.regexGroupArgs(n, p)
-		if err != nil {
-			return value.Value{}, err
-		}
-		repl, err := st.strArg(n, rValue)
-		if err != nil {
-			return value.Value{}, err
-		}
-		return value.Str(replaceGroup(re, s, gi, repl)), nil
-	}
-	return value.Value{}, st.fail(n, "unknown mode")
-}
-
-// replaceFallback is Replace's mode that keeps a non-empty source and otherwise takes a named group of
-// the regular expression's match in another attribute.
-func (st *evalState) replaceFallback(n *syntax.Node, p *replacePrep, src value.Value) (value.Value, error) {
-	if !src.IsEmpty() {
-		return src, nil
-	}
-	other, err := st.arg(n, rAttr)
-	if err != nil || other.IsEmpty() {
-		return value.Null(), err
-	}
-	re, gi, err := st.regexGroupArgs(n, p)
-	if err != nil {
-		return value.Value{}, err
-	}
-	m := re.FindStringSubmatch(other.String())
-	if m == nil {
-		return value.Null(), nil
-	}
-	return value.Str(m[gi]), nil
-}
-
-// regexGroupArgs reads Replace's regular expression and the index of its group named by the group
-// argument.
-func (st *evalState) regexGroupArgs(n *syntax.Node, p *replacePrep) (*regexp.Regexp, int, error) {
-	re, err := st.regexArg(n, p)
-	if err != nil {
-		return nil, 0, err
-	}
-	group, err := st.strArg(n, rGroup)
-	if err != nil {
-		return nil, 0, err
-	}
-	gi := re.SubexpIndex(group)
-	if gi < 0 {
-		return nil, 0, st.fail(n, "regular expression %q has no group named %q", re.String(), group)
-	}
-	return re, gi, nil
-}
-
-// replaceGroup replaces, in every match of re, the text of group gi with repl.
-func replaceGroup(re *regexp.Regexp, s string, gi int, repl string) string {
-	var b strings.Builder
-	last := 0
-	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
-		gs, ge := m[2*gi], m[2*gi+1]
-		if gs < 0 || gs < last {
-			continue
-		}
-		b.WriteString(s[last:gs])
-		b.WriteString(repl)
-		last = ge
-	}
-	b.WriteString(s[last:])
-	return b.String()
 }
 
 // fnSelectUniqueValue returns the first non-empty candidate the target does not have yet. It asks the
@@ -1142,6 +736,7 @@ func caseMap(st *evalState, n *syntax.Node, upper bool) (value.Value, error) {
 }
 
 func fnToLower(st *evalState, n *syntax.Node) (value.Value, error) { return caseMap(st, n, false) }
+
 func fnToUpper(st *evalState, n *syntax.Node) (value.Value, error) { return caseMap(st, n, true) }
 
 func fnWord(st *evalState, n *syntax.Node) (value.Value, error) {
