@@ -320,9 +320,8 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, ref
 	var err error
 	switch c.Op {
 	case plan.Create:
-		var res scimclient.Resource
-		if res, err = k.create(ctx, c.Values); err == nil {
-			id, _ := res["id"].(string)
+		var id string
+		if id, err = k.tgt.Create(ctx, c.Values); err == nil {
 			if id == "" {
 				return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
 			}
@@ -330,13 +329,13 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, ref
 		}
 	case plan.Adopt:
 		if len(c.Attrs) > 0 {
-			err = k.patch(ctx, c.TargetID, toChanges(c.Attrs))
+			err = k.tgt.Update(ctx, c.TargetID, c.Attrs)
 		}
 		a.CreatedAt, a.MatchedBy = now, c.MatchedBy
 	case plan.Update, plan.Disable:
-		err = k.patch(ctx, c.TargetID, toChanges(c.Attrs))
+		err = k.tgt.Update(ctx, c.TargetID, c.Attrs)
 	case plan.Delete:
-		err = k.del(ctx, c.TargetID)
+		err = k.tgt.Delete(ctx, c.TargetID)
 	default:
 		return nil, fmt.Errorf("unexpected op %s", c.Op)
 	}
@@ -419,7 +418,7 @@ func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.C
 	cd := lk.Candidates[0]
 	attrs := plan.Diff(c.Values, cd.Values, k.policy.CaseExact)
 	if len(attrs) > 0 && k.policy.Update {
-		if err := k.patch(ctx, cd.TargetID, toChanges(attrs)); err != nil {
+		if err := k.tgt.Update(ctx, cd.TargetID, attrs); err != nil {
 			return nil, fmt.Errorf("update matched %s %s (%s): %w", k.name, c.Identity, cd.TargetID, err)
 		}
 	}
@@ -445,24 +444,15 @@ func (e *Engine) recreate(ctx context.Context, k *objectKind, c plan.Change, a s
 	case len(lk.Candidates) == 1:
 		return e.adoptAfterConflict(ctx, k, c, a, cause)
 	}
-	res, err := k.create(ctx, c.Values)
+	id, err := k.tgt.Create(ctx, c.Values)
 	if err != nil {
 		return nil, fmt.Errorf("create %s %s again after %v: %w", k.name, c.Identity, cause, err)
 	}
-	id, _ := res["id"].(string)
 	if id == "" {
 		return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
 	}
 	a.TargetID, a.MatchedBy, a.CreatedAt, a.Members = id, "created", e.o.Now(), nil
 	return &a, nil
-}
-
-func toChanges(attrs []plan.AttrChange) []scimclient.Change {
-	out := make([]scimclient.Change, len(attrs))
-	for i, a := range attrs {
-		out[i] = scimclient.Change{Path: a.Path, Value: a.New, Add: a.Add}
-	}
-	return out
 }
 
 // linkReferences sets or clears each provisioned user's manager after every user of the cycle exists
@@ -538,7 +528,7 @@ func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Ob
 	for _, w := range work {
 		g.Go(func() error {
 			start := e.o.Now()
-			err := e.users.patch(gctx, w.a.TargetID, toChanges([]plan.AttrChange{w.attr}))
+			err := e.users.tgt.Update(gctx, w.a.TargetID, []plan.AttrChange{w.attr})
 			took := e.o.Now().Sub(start)
 			defer e.done(1)
 			e.outcome(plan.Update, err != nil)

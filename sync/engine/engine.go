@@ -19,7 +19,6 @@ import (
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/scoping"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -36,39 +35,6 @@ type Directory interface {
 	// Groups runs a groups delta round with members.
 	Groups(ctx context.Context, attrs []string, deltaLink string) (*directory.GroupRound, error)
 	AppRoleAssignedTo(ctx context.Context, servicePrincipalID string) ([]directory.Assignment, error)
-}
-
-// UserFinder looks up target accounts for matching.
-type UserFinder interface {
-	FindUsers(ctx context.Context, attrPath, value string) ([]scimclient.Resource, error)
-	ListUsers(ctx context.Context, pageSize int, fn func(scimclient.Resource) error) error
-}
-
-// UserWriter changes target accounts.
-type UserWriter interface {
-	CreateUser(ctx context.Context, r scimclient.Resource) (scimclient.Resource, error)
-	PatchUser(ctx context.Context, id string, ops []scimclient.PatchOp) error
-	DeleteUser(ctx context.Context, id string) error
-}
-
-// Target is the SCIM side the engine needs for users; *scimclient.Client implements it.
-type Target interface {
-	UserFinder
-	UserWriter
-}
-
-// GroupTarget is the SCIM side for groups; the engine asks the Target for it only when groups are
-// provisioned, so a users-only fake needs none of it.
-type GroupTarget interface {
-	FindGroups(ctx context.Context, displayName string) ([]scimclient.Resource, error)
-	ListGroups(ctx context.Context, pageSize int, fn func(scimclient.Resource) error) error
-	CreateGroup(ctx context.Context, r scimclient.Resource) (scimclient.Resource, error)
-	PatchGroup(ctx context.Context, id string, ops []scimclient.PatchOp) error
-	DeleteGroup(ctx context.Context, id string) error
-	// GroupMembers and HasMember read what a group holds, when what scimsync recorded cannot be trusted
-	// (an initial cycle, an interrupted or failed change, an adopted group).
-	GroupMembers(ctx context.Context, id string) (ids []string, returned bool, err error)
-	HasMember(ctx context.Context, groupID, userID string) (bool, error)
 }
 
 // Scope values of Options.Scope.
@@ -90,8 +56,6 @@ type Options struct {
 	Scope              string
 	ServicePrincipalID string
 	Policy             plan.Policy
-	// PatchMode selects Entra's default PATCH shapes or the aadOptscim062020 ones.
-	PatchMode scimclient.Mode
 	// Concurrency bounds the SCIM requests in flight.
 	Concurrency int
 	// ListThreshold: when more objects than this need a matching lookup, the engine pages through the
@@ -120,7 +84,6 @@ type Options struct {
 // Engine runs cycles for one job.
 type Engine struct {
 	dir Directory
-	tgt Target
 	st  store.State
 	o   Options
 	log *zap.Logger
@@ -128,6 +91,8 @@ type Engine struct {
 	refs   []string
 	users  *objectKind
 	groups *objectKind
+	// members is the target's groups, for member changes; nil when groups are not provisioned.
+	members Groups
 }
 
 // New returns an Engine. The store must be open for writing.
@@ -153,16 +118,16 @@ func New(dir Directory, tgt Target, st store.State, o Options) *Engine {
 	if o.LogRetention == 0 {
 		o.LogRetention = 30 * 24 * time.Hour
 	}
-	e := &Engine{dir: dir, tgt: tgt, st: st, o: o, log: o.Logger}
+	e := &Engine{dir: dir, st: st, o: o, log: o.Logger}
 	for _, m := range o.Users.Mappings {
 		if m.Type == mapping.TypeReference {
 			e.refs = append(e.refs, m.Target)
 		}
 	}
-	e.users = e.userKind()
+	e.users = e.userKind(tgt.Users)
 	if o.Groups != nil {
-		if gt, ok := tgt.(GroupTarget); ok {
-			e.groups = e.groupKind(gt)
+		if tgt.Groups != nil {
+			e.groups, e.members = e.groupKind(tgt.Groups), tgt.Groups
 		} else {
 			e.log.Warn("the target does not support groups; group provisioning is off")
 		}

@@ -246,11 +246,14 @@ func (h *harness) client(token string) *scimclient.Client {
 	return c
 }
 
+// scimTarget is the SCIM client as the engine's target, users and groups, as cmd/scimsync wires it.
+func scimTarget(c *scimclient.Client) Target { return Target{Users: c.Users(), Groups: c.Groups()} }
+
 func (h *harness) options() Options {
 	return Options{
 		Users: failTable(h.t), Scope: ScopeAll, ServicePrincipalID: "sp",
 		Policy:      plan.Policy{Create: true, Update: true, Delete: true},
-		Concurrency: 1, PatchMode: scimclient.ModeAADOptSCIM062020, Fingerprint: "fp1",
+		Concurrency: 1, Fingerprint: "fp1",
 		Env: &mapping.Env{}, Now: h.clock,
 		Job: "gong", StatePath: "/var/lib/scimsync/gong.db", ConfigPath: "/etc/scimsync/gong.yaml",
 	}
@@ -262,7 +265,7 @@ func (h *harness) engine(token string, mod func(*Options)) *Engine {
 	if mod != nil {
 		mod(&o)
 	}
-	return New(h.dir, h.client(token), h.st, o)
+	return New(h.dir, scimTarget(h.client(token)), h.st, o)
 }
 
 // run runs one cycle through Run; scheduled unless manual.
@@ -786,7 +789,7 @@ func TestFailureEscrowProportionThresholdQuarantines(t *testing.T) {
 func TestFailureThrottlingStormEscrowsWithoutQuarantine(t *testing.T) {
 	h := newHarness(t, manyUsers("u", 5)...)
 	c := h.client(goodToken)
-	e := New(h.dir, c, h.st, h.options())
+	e := New(h.dir, scimTarget(c), h.st, h.options())
 	h.setFault(func(_ *http.Request, userName string) *scimserver.Fault {
 		if userName == "" {
 			return nil
@@ -1421,13 +1424,13 @@ func TestFailureTimeoutIsTransient(t *testing.T) {
 	e := h.engine(goodToken, nil)
 	h.mustRun(e, false)
 
-	slow := New(h.dir, func() *scimclient.Client {
+	slow := New(h.dir, func() Target {
 		c, err := scimclient.New(scimclient.Options{BaseURL: h.srv.URL(), Token: goodToken, Timeout: 50 * time.Millisecond,
 			MaxRetries: -1, Mode: scimclient.ModeAADOptSCIM062020})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c
+		return scimTarget(c)
 	}(), h.st, h.options())
 	h.setFault(func(r *http.Request, _ string) *scimserver.Fault {
 		if r.Method == http.MethodPatch {

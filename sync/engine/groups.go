@@ -14,7 +14,6 @@ import (
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -217,7 +216,6 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 	if err := e.st.PutEscrows(pending...); err != nil {
 		return nil, fmt.Errorf("mark member changes: %w", err)
 	}
-	gt := e.tgt.(GroupTarget)
 	b := e.st.NewBatcher(64, 500*time.Millisecond)
 	defer b.Close()
 	var mu sync.Mutex
@@ -285,22 +283,18 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 			case plan.FromRecord:
 				held = recorded
 			case plan.FromTarget:
-				got, returned, err := gt.GroupMembers(gctx, grp.TargetID)
+				// A target that does not list members is asked for each wanted member, as Entra does;
+				// removes of our members are sent as recorded (removing an absent member is harmless).
+				got, listed, err := e.members.Members(gctx, grp.TargetID, want)
 				if err != nil {
 					fail("read members", fmt.Errorf("read the members of group %s: %w", groupName(grp), err))
 					return nil
 				}
-				if !returned {
-					// The target does not list members: ask for each wanted member, as Entra does;
-					// removes of our members are sent as recorded (removing an absent member is harmless).
-					got = append(got, recorded...)
-					for _, tid := range want {
-						has, err := gt.HasMember(gctx, grp.TargetID, tid)
-						if err != nil {
-							fail("read members", fmt.Errorf("ask group %s for member %s: %w", groupName(grp), tid, err))
-							return nil
-						}
-						if has && !slices.Contains(recorded, tid) {
+				if !listed {
+					confirmed := got
+					got = append([]string(nil), recorded...)
+					for _, tid := range confirmed {
+						if !slices.Contains(recorded, tid) {
 							got = append(got, tid)
 						}
 					}
@@ -345,11 +339,11 @@ func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *snapshot, g
 				count *int
 			}{{"remove", mc.Remove, &rep.MembersRemoved}, {"add", mc.Add, &rep.MembersAdded}} {
 				for _, batch := range chunks(step.ids, e.o.MemberBatchSize) {
-					ops, prop := scimclient.MembersAdd(e.o.PatchMode, batch), store.Property{Name: "members", New: names(batch)}
+					send, prop := e.members.AddMembers, store.Property{Name: "members", New: names(batch)}
 					if step.verb == "remove" {
-						ops, prop = scimclient.MembersRemove(e.o.PatchMode, batch), store.Property{Name: "members", Old: names(batch)}
+						send, prop = e.members.RemoveMembers, store.Property{Name: "members", Old: names(batch)}
 					}
-					if err := gt.PatchGroup(gctx, grp.TargetID, ops); err != nil {
+					if err := send(gctx, grp.TargetID, batch); err != nil {
 						fail(step.verb+" members", err)
 						return nil
 					}

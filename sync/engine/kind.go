@@ -1,13 +1,10 @@
 package engine
 
 import (
-	"context"
-	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/scimsync/scimsync/mapping"
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
 )
@@ -26,11 +23,8 @@ type objectKind struct {
 	matchOrder []string
 	readPaths  []string
 
-	find   func(ctx context.Context, path, value string) ([]scimclient.Resource, error)
-	list   func(ctx context.Context, pageSize int, fn func(scimclient.Resource) error) error
-	create func(ctx context.Context, values map[string]any) (scimclient.Resource, error)
-	patch  func(ctx context.Context, id string, changes []scimclient.Change) error
-	del    func(ctx context.Context, id string) error
+	// tgt is the target's objects of this kind.
+	tgt Objects
 }
 
 func newKind(name string, sk store.Kind, t *mapping.Table, p plan.Policy) *objectKind {
@@ -61,8 +55,8 @@ func newKind(name string, sk store.Kind, t *mapping.Table, p plan.Policy) *objec
 	return k
 }
 
-// userKind binds the user endpoints of the target.
-func (e *Engine) userKind() *objectKind {
+// userKind binds the user mappings and policy to the target's users.
+func (e *Engine) userKind(users Objects) *objectKind {
 	p := e.o.Policy
 	for _, m := range e.o.Users.Mappings {
 		if m.Target == "active" || strings.HasSuffix(strings.ToLower(m.Target), ":active") {
@@ -70,44 +64,17 @@ func (e *Engine) userKind() *objectKind {
 		}
 	}
 	k := newKind("user", store.KindUser, e.o.Users, p)
-	k.find = e.tgt.FindUsers
-	k.list = e.tgt.ListUsers
-	k.create = func(ctx context.Context, v map[string]any) (scimclient.Resource, error) {
-		return e.tgt.CreateUser(ctx, scimclient.BuildUser(v))
-	}
-	k.patch = func(ctx context.Context, id string, ch []scimclient.Change) error {
-		if u, ok := e.tgt.(interface {
-			UpdateUser(context.Context, string, []scimclient.Change) error
-		}); ok {
-			return u.UpdateUser(ctx, id, ch) // *scimclient.Client: the body for its mode and learned dialect
-		}
-		return e.tgt.PatchUser(ctx, id, scimclient.UserPatch(e.o.PatchMode, ch))
-	}
-	k.del = e.tgt.DeleteUser
+	k.tgt = users
 	return k
 }
 
-// groupKind binds the group endpoints. Groups that leave the scope are deleted, as Entra does: a group
-// has no active flag to turn off.
-func (e *Engine) groupKind(gt GroupTarget) *objectKind {
+// groupKind binds the group mappings to the target's groups. Groups that leave the scope are deleted,
+// as Entra does: a group has no active flag to turn off.
+func (e *Engine) groupKind(groups Groups) *objectKind {
 	p := e.o.Policy
 	p.Active, p.DeleteOutOfScope = "", true
 	k := newKind("group", store.KindGroup, e.o.Groups, p)
-	k.find = func(ctx context.Context, path, value string) ([]scimclient.Resource, error) {
-		if !strings.EqualFold(path, "displayName") {
-			return nil, fmt.Errorf("groups are matched by displayName only, not %s", path)
-		}
-		return gt.FindGroups(ctx, value)
-	}
-	k.list = gt.ListGroups
-	k.create = func(ctx context.Context, v map[string]any) (scimclient.Resource, error) {
-		// Entra creates groups with an empty member list and adds members by PATCH afterwards.
-		return gt.CreateGroup(ctx, scimclient.BuildGroup(v))
-	}
-	k.patch = func(ctx context.Context, id string, ch []scimclient.Change) error {
-		return gt.PatchGroup(ctx, id, scimclient.GroupPatch(e.o.PatchMode, ch))
-	}
-	k.del = gt.DeleteGroup
+	k.tgt = groups
 	return k
 }
 

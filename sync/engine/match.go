@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
 )
@@ -81,30 +80,15 @@ func query(ctx context.Context, k *objectKind, o plan.Object) plan.Lookup {
 		if !ok || v == "" {
 			continue
 		}
-		found, err := k.find(ctx, path, v)
+		found, err := k.tgt.Find(ctx, path, v, k.readPaths)
 		if err != nil {
 			return plan.Lookup{By: path, Err: fmt.Errorf("query target by %s: %w", path, err)}
 		}
 		if len(found) > 0 {
-			out := make([]plan.Candidate, 0, len(found))
-			for _, r := range found {
-				out = append(out, candidate(r, k.readPaths))
-			}
-			return plan.Lookup{By: path, Candidates: out}
+			return plan.Lookup{By: path, Candidates: found}
 		}
 	}
 	return plan.Lookup{}
-}
-
-func candidate(r scimclient.Resource, paths []string) plan.Candidate {
-	id, _ := r["id"].(string)
-	c := plan.Candidate{TargetID: id, Values: make(map[string]any, len(paths))}
-	for _, p := range paths {
-		if v, ok := scimclient.ValueAt(r, p); ok && v != nil {
-			c.Values[p] = v
-		}
-	}
-	return c
 }
 
 // targetIndex is one listing of the target's objects, indexed by the matching attributes.
@@ -115,11 +99,10 @@ func (e *Engine) indexTarget(ctx context.Context, k *objectKind) (targetIndex, e
 	for _, p := range k.matchOrder {
 		idx[p] = map[string][]plan.Candidate{}
 	}
-	err := k.list(ctx, 500, func(r scimclient.Resource) error {
-		c := candidate(r, k.readPaths)
+	// Every matching path is a mapped path, so it is among the read paths.
+	err := k.tgt.List(ctx, k.readPaths, func(c plan.Candidate) error {
 		for _, p := range k.matchOrder {
-			v, ok := scimclient.ValueAt(r, p)
-			if s, isStr := v.(string); ok && isStr && s != "" {
+			if s, isStr := c.Values[p].(string); isStr && s != "" {
 				key := strings.ToLower(s)
 				idx[p][key] = append(idx[p][key], c)
 			}
