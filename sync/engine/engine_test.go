@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
@@ -24,6 +25,7 @@ type fakeDir struct {
 	groups      []directory.Group
 	changed     map[string]bool
 	err         error
+	byIDErr     error
 	rounds      int
 }
 
@@ -55,6 +57,9 @@ func (d *fakeDir) Users(_ context.Context, _ []string, link string) (*directory.
 }
 
 func (d *fakeDir) UsersByID(_ context.Context, _ []string, ids []string) ([]directory.User, error) {
+	if d.byIDErr != nil {
+		return nil, d.byIDErr
+	}
 	want := map[string]bool{}
 	for _, id := range ids {
 		want[id] = true
@@ -460,5 +465,40 @@ func TestAppRoleAssignmentsComputed(t *testing.T) {
 	links, _ := st.Anchors(store.KindUser)
 	if got := links["b"].Values["title"]; got != "Admin" {
 		t.Errorf("bob's title after the role change = %v", got)
+	}
+}
+
+// The read step writes nothing, even when it finds an escrow past its 28 days: a cycle that aborts
+// after it leaves the state as it was, and the escrow is dropped when a cycle is recorded.
+func TestReadWritesNothingAndExpiredEscrowsGoWhenRecorded(t *testing.T) {
+	dir := &fakeDir{users: []directory.User{user("a", "ann@contoso.com", "Engineer", "", true), user("b", "bob@contoso.com", "Lead", "", true)}}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	if _, err := e.Cycle(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	seed := []store.Escrow{
+		{Kind: store.KindUser, SourceID: "a", Op: "Update", Attempts: 2, FirstFailed: now.Add(-time.Hour), NextRetry: now.Add(-time.Minute)},
+		{Kind: store.KindUser, SourceID: "b", Op: "Update", Attempts: 30, FirstFailed: now.Add(-29 * 24 * time.Hour), NextRetry: now.Add(-time.Minute)},
+	}
+	if err := st.PutEscrows(seed...); err != nil {
+		t.Fatal(err)
+	}
+	dir.byIDErr = errors.New("graph: 503")
+	if _, err := e.Cycle(context.Background(), false); !errors.Is(err, ErrAborted) {
+		t.Fatalf("cycle error = %v, want ErrAborted", err)
+	}
+	if got, _ := st.Escrows(); len(got) != 2 {
+		t.Fatalf("escrows after an aborted read = %+v, want both untouched", got)
+	}
+	dir.byIDErr = nil
+	rep, err := e.Cycle(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Escrows(); len(got) != 0 || rep.Escrowed != 0 {
+		t.Fatalf("escrows after a recorded cycle = %+v (report %d), want none: a retried, b expired", got, rep.Escrowed)
 	}
 }

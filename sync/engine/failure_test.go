@@ -42,6 +42,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
+	"github.com/scimsync/scimsync/sync/record"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -875,7 +876,7 @@ func TestFailureDeletionThresholdStagesAndAllowDeletes(t *testing.T) {
 	if q := h.quarantine(); q == nil || q.Reason != quarantine.ReasonTooManyDeletes || res.Event != quarantine.Entered {
 		t.Fatalf("quarantine = %+v, event %s, want TooManyDeletes", q, res.Event)
 	}
-	logs, err := h.st.QueryLog(store.LogQuery{Action: ActionStagedDelete})
+	logs, err := h.st.QueryLog(store.LogQuery{Action: string(record.ActionStagedDelete)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -883,7 +884,7 @@ func TestFailureDeletionThresholdStagesAndAllowDeletes(t *testing.T) {
 		t.Fatalf("StagedDelete log entries = %d, want 3", len(logs))
 	}
 	for _, le := range logs {
-		if le.Status != StatusSkipped || le.CycleID != res.Report.CycleID || le.TargetID == "" {
+		if le.Status != record.StatusSkipped || le.CycleID != res.Report.CycleID || le.TargetID == "" {
 			t.Errorf("log entry %+v", le)
 		}
 	}
@@ -952,7 +953,7 @@ func TestFailureAllowDeletesMatchesDirectDisable(t *testing.T) {
 	direct.advance(40 * time.Minute)
 	direct.mustRun(de, false)
 	want := direct.anchor("u00001")
-	wantLog, _ := direct.st.QueryLog(store.LogQuery{Action: ActionDisable})
+	wantLog, _ := direct.st.QueryLog(store.LogQuery{Action: string(record.ActionDisable)})
 
 	staged, se := assignedHarness(t, 5, func(o *Options) { o.DeletionThreshold = 1 })
 	staged.dir.unassign("u00001")
@@ -969,7 +970,7 @@ func TestFailureAllowDeletesMatchesDirectDisable(t *testing.T) {
 		t.Errorf("anchor after allow-deletes: managed %v disabled %v; a direct disable leaves managed %v disabled %v",
 			got.Managed, got.Disabled, want.Managed, want.Disabled)
 	}
-	gotLog, _ := staged.st.QueryLog(store.LogQuery{Action: ActionDisable})
+	gotLog, _ := staged.st.QueryLog(store.LogQuery{Action: string(record.ActionDisable)})
 	if len(wantLog) != 1 || len(gotLog) != 1 {
 		t.Fatalf("disable log entries: direct %d, allowed %d", len(wantLog), len(gotLog))
 	}

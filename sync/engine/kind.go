@@ -1,11 +1,14 @@
 package engine
 
 import (
-	"sort"
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/match"
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
@@ -15,7 +18,6 @@ type objectKind struct {
 	name   string
 	store  store.Kind
 	table  *mapping.Table
-	types  map[string]mapping.TargetType
 	policy plan.Policy
 	// matchOrder lists the matching target paths in precedence order; readPaths every mapped path
 	// read back from a found target object (references too, so a matched user's manager is known;
@@ -28,31 +30,31 @@ type objectKind struct {
 }
 
 func newKind(name string, sk store.Kind, t *mapping.Table, p plan.Policy) *objectKind {
-	k := &objectKind{name: name, store: sk, table: t, types: map[string]mapping.TargetType{}, policy: p}
-	type mp struct {
-		prec int
-		path string
-	}
-	var ms []mp
+	k := &objectKind{name: name, store: sk, table: t, policy: p}
 	caseExact := map[string]bool{}
 	for _, m := range t.Mappings {
-		k.types[m.Target] = m.Type
 		caseExact[m.Target] = m.CaseExact
-		if !(m.Type == mapping.TypeReference && sk == store.KindGroup) {
-			k.readPaths = append(k.readPaths, m.Target)
-		}
-		if m.Matching > 0 {
-			ms = append(ms, mp{m.Matching, m.Target})
-		}
 	}
-	sort.SliceStable(ms, func(i, j int) bool { return ms[i].prec < ms[j].prec })
-	for _, m := range ms {
-		k.matchOrder = append(k.matchOrder, m.path)
-	}
+	k.matchOrder, k.readPaths = match.Paths(t, sk == store.KindGroup)
 	if k.policy.CaseExact == nil {
 		k.policy.CaseExact = func(p string) bool { return caseExact[p] }
 	}
 	return k
+}
+
+// matcher matches objects of kind k against the target.
+func (e *Engine) matcher(k *objectKind) *match.Matcher {
+	return &match.Matcher{Finder: k.tgt, Kind: k.name, Order: k.matchOrder, Read: k.readPaths,
+		Concurrency: e.o.Concurrency, ListThreshold: e.o.ListThreshold, Log: e.log}
+}
+
+// match matches the objects without a link; a missing matching attribute aborts the cycle.
+func (e *Engine) match(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
+	lookups, err := e.matcher(k).Match(ctx, objs, links)
+	if errors.Is(err, match.ErrNoAttribute) {
+		return nil, fmt.Errorf("%w: %w", ErrAborted, err)
+	}
+	return lookups, err
 }
 
 // userKind binds the user mappings and policy to the target's users.
@@ -76,37 +78,4 @@ func (e *Engine) groupKind(groups Groups) *objectKind {
 	k := newKind("group", store.KindGroup, e.o.Groups, p)
 	k.tgt = groups
 	return k
-}
-
-// export turns mapped Values into the JSON-able values the target receives, and splits off the
-// reference attributes (which carry source ids until resolved).
-func (k *objectKind) export(vals map[string]mapping.Value) (map[string]any, map[string]string) {
-	out := make(map[string]any, len(vals))
-	var refs map[string]string
-	for path, v := range vals {
-		switch k.types[path] {
-		case mapping.TypeReference:
-			if refs == nil {
-				refs = map[string]string{}
-			}
-			refs[path] = v.String()
-		case mapping.TypeBoolean:
-			if b, ok := v.AsBool(); ok {
-				out[path] = b
-			} else {
-				out[path] = v.String()
-			}
-		case mapping.TypeInteger:
-			if n, ok := v.AsInt(); ok {
-				out[path] = n
-			} else {
-				out[path] = v.String()
-			}
-		case mapping.TypeMulti:
-			out[path] = append([]string(nil), v.Strings()...)
-		default:
-			out[path] = v.String()
-		}
-	}
-	return out, refs
 }
