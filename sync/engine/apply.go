@@ -239,10 +239,10 @@ func (r *kindRun) count(c plan.Change, old store.Anchor, err error, took time.Du
 			res.settled = append(res.settled, c.SourceID)
 		}
 		r.counts.Failed++
-		rep.Failures = append(rep.Failures, summary.NewFailure(Subject(k.store), c.SourceID, c.Identity, string(record.ActionOf(c.Op)), err.Error(), err))
+		rep.Failures = append(rep.Failures, summary.NewFailure(summary.Subject(k.store), c.SourceID, c.Identity, string(record.ActionOf(c.Op)), err.Error(), err))
 		return
 	case c.Op == plan.Skip && c.Failed:
-		rep.Failures = append(rep.Failures, summary.NewFailure(Subject(k.store), c.SourceID, c.Identity, "Match", c.Reason, c.Cause))
+		rep.Failures = append(rep.Failures, summary.NewFailure(summary.Subject(k.store), c.SourceID, c.Identity, "Match", c.Reason, c.Cause))
 	case c.Op == plan.Create || c.Op == plan.Adopt:
 		res.linked++
 		res.changed[c.SourceID] = true

@@ -143,7 +143,7 @@ var ErrAborted = read.ErrAborted
 // plan, guard), apply (users and groups, then memberships, then manager references), record (escrows,
 // pending creates, the watermark; links are recorded as their writes succeed).
 func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
-	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: CycleIncremental}
+	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: summary.CycleIncremental}
 	// Every line of the cycle, from any step, names it; the Graph reader's and the SCIM client's
 	// through the context.
 	ctx, restore := e.forCycle(ctx, rep.CycleID)
@@ -167,7 +167,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 		return rep, err
 	}
 	if snap.Full {
-		rep.Kind = CycleInitial
+		rep.Kind = summary.CycleInitial
 	}
 	rep.Read = len(snap.Users)
 	// 2-6. evaluate, match, plan, guard.
@@ -291,6 +291,12 @@ func (e *Engine) recordCycle(rep *Report, cp *cyclePlan) error {
 	return e.commit(cp.snap)
 }
 
+// The operations the deletion threshold stages (store.StagedOp.Op).
+const (
+	stagedDisable = "disable"
+	stagedDelete  = "delete"
+)
+
 // guard stages the cycle's disables and deletes instead of sending them when there are at least
 // DeletionThreshold of them (Entra's accidental-deletions prevention): they wait for
 // `scimsync allow-deletes`, and the job is quarantined with reason TooManyDeletes.
@@ -310,9 +316,9 @@ func (e *Engine) guard(rep *Report, users []plan.Change, gp *groupPlan) error {
 			if !c.Staged() {
 				continue
 			}
-			op := "disable"
+			op := stagedDisable
 			if c.Held == plan.Delete {
-				op = "delete"
+				op = stagedDelete
 			}
 			ops = append(ops, store.StagedOp{Kind: kind, SourceID: c.SourceID, TargetID: c.TargetID, Op: op, Unmanage: c.Unmanage, StagedAt: now})
 		}
@@ -400,7 +406,7 @@ func countPlanned(rep *Report, c *Counts, changes []plan.Change) {
 	for _, ch := range changes {
 		c.Add(ch.Op, ch.Failed)
 		if ch.Failed {
-			rep.Failures = append(rep.Failures, summary.NewFailure(SubjectUser, ch.SourceID, ch.Identity, "Match", ch.Reason, nil))
+			rep.Failures = append(rep.Failures, summary.NewFailure(summary.SubjectUser, ch.SourceID, ch.Identity, "Match", ch.Reason, nil))
 		}
 		rep.Planned = append(rep.Planned, ch)
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/record"
+	"github.com/scimsync/scimsync/sync/summary"
 )
 
 // recordEscrows keeps the objects of kind that failed this cycle as escrows and drops the escrows of
@@ -29,11 +30,11 @@ func (e *Engine) recordEscrows(rep *Report, kind store.Kind, expired []store.Esc
 // escrowKind is the object a failure is escrowed under: references under their user, member changes
 // under their group. A failed manager link's escrow makes the next cycle read the user again and retry
 // the link; a failed member change's, the group's members.
-func escrowKind(s Subject) store.Kind {
+func escrowKind(s summary.Subject) store.Kind {
 	switch s {
-	case SubjectUser, SubjectManager:
+	case summary.SubjectUser, summary.SubjectManager:
 		return store.KindUser
-	case SubjectGroup, SubjectMembership:
+	case summary.SubjectGroup, summary.SubjectMembership:
 		return store.KindGroup
 	}
 	return ""

@@ -13,11 +13,10 @@ import (
 )
 
 // objectKind is what differs between users and groups for the shared match, plan and apply steps:
-// the mapping table, the policy, and the SCIM endpoints.
+// the policy, the matching and read-back paths of the mapping table, and the target's objects.
 type objectKind struct {
 	name   string
 	store  store.Kind
-	table  *mapping.Table
 	policy plan.Policy
 	// matchOrder lists the matching target paths in precedence order; readPaths every mapped path
 	// read back from a found target object (references too, so a matched user's manager is known;
@@ -30,7 +29,7 @@ type objectKind struct {
 }
 
 func newKind(name string, sk store.Kind, t *mapping.Table, p plan.Policy) *objectKind {
-	k := &objectKind{name: name, store: sk, table: t, policy: p}
+	k := &objectKind{name: name, store: sk, policy: p}
 	caseExact := map[string]bool{}
 	for _, m := range t.Mappings {
 		caseExact[m.Target] = m.CaseExact

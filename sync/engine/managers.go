@@ -115,7 +115,7 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []refChange
 		rep.Log = append(rep.Log, le)
 		if err != nil {
 			rep.OtherFailed++
-			rep.Failures = append(rep.Failures, summary.NewFailure(SubjectManager, w.a.SourceID, record.UserName(w.a), "link manager", err.Error(), err))
+			rep.Failures = append(rep.Failures, summary.NewFailure(summary.SubjectManager, w.a.SourceID, record.UserName(w.a), "link manager", err.Error(), err))
 			e.log.Warn("linking the manager failed", zap.String("targetId", w.a.TargetID), zap.Error(err))
 			if quarantine.IsAbort(err) && abort == nil {
 				abort = err

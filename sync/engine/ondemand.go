@@ -9,6 +9,7 @@ import (
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/read"
+	"github.com/scimsync/scimsync/sync/summary"
 )
 
 // OnDemand is the outcome of provisioning chosen users now, with every step for each of them.
@@ -28,7 +29,7 @@ type OnDemand struct {
 // assignments and filters, match, and send what they need, manager link included. The watermark does
 // not move. With Options.DryRun nothing is sent or recorded.
 func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error) {
-	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: CycleOnDemand}
+	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: summary.CycleOnDemand}
 	ctx, restore := e.forCycle(ctx, rep.CycleID)
 	defer restore()
 	defer e.flushLogs(rep)

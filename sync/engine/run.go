@@ -13,6 +13,7 @@ import (
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
 	"github.com/scimsync/scimsync/sync/record"
+	"github.com/scimsync/scimsync/sync/summary"
 )
 
 // Alerter sends failure emails; *notify.Notifier implements it. It returns the reason it notified
@@ -162,7 +163,7 @@ func (e *Engine) AllowDeletes(ctx context.Context) (done, failed int, err error)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read staged operations: %w", err)
 	}
-	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: CycleAllowDeletes}
+	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: summary.CycleAllowDeletes}
 	ctx, restore := e.forCycle(ctx, rep.CycleID)
 	defer restore()
 	defer e.flushLogs(rep)
@@ -213,7 +214,7 @@ func (e *Engine) applyStaged(ctx context.Context, rep *Report, op store.StagedOp
 		c.Identity = record.GroupName(a)
 	}
 	switch op.Op {
-	case "delete":
+	case stagedDelete:
 		c.Op = plan.Delete
 	default:
 		if k.policy.Active == "" {

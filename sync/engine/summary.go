@@ -7,27 +7,10 @@ import (
 	"github.com/scimsync/scimsync/sync/summary"
 )
 
-// The summary of a cycle (see package summary).
+// Report and Counts are the summary of a cycle (see package summary).
 type (
-	Report       = summary.Report
-	Counts       = summary.Counts
-	Failure      = summary.Failure
-	Subject      = summary.Subject
-	Totals       = summary.Totals
-	MemberChange = summary.MemberChange
-)
-
-// The subjects of failures and the kinds of cycle (see package summary).
-const (
-	SubjectUser       = summary.SubjectUser
-	SubjectGroup      = summary.SubjectGroup
-	SubjectMembership = summary.SubjectMembership
-	SubjectManager    = summary.SubjectManager
-
-	CycleInitial      = summary.CycleInitial
-	CycleIncremental  = summary.CycleIncremental
-	CycleOnDemand     = summary.CycleOnDemand
-	CycleAllowDeletes = summary.CycleAllowDeletes
+	Report = summary.Report
+	Counts = summary.Counts
 )
 
 // logEntry is a change's provisioning-log entry, when it is logged (see record.Logged).

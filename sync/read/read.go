@@ -305,7 +305,7 @@ func (r *Reader) readUsers(ctx context.Context, snap *Snapshot, link string) err
 }
 
 // groupEscrowDue reports whether a group waits in escrow and is due for a retry. Expired escrows count
-// too: the next full round plans the group once more, and recordEscrows keeps or clears it then.
+// too: the next full round plans the group once more, and the record step keeps or clears it then.
 func groupEscrowDue(escrows []store.Escrow, now time.Time) bool {
 	for _, es := range escrows {
 		if es.Kind == store.KindGroup && escrow.DueAt(es, now) {
