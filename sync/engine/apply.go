@@ -10,7 +10,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/fanout"
@@ -234,7 +233,7 @@ func (r *kindRun) count(c plan.Change, old store.Anchor, err error, took time.Du
 	case err != nil && (rep.Fatal != nil || r.abort != nil) && err != rep.Fatal && errors.Is(err, context.Canceled):
 		return // cancelled because of the fatal failure: not an object failure of its own
 	case err != nil:
-		if c.Op == plan.Create && outcomeOf(err) != plan.Ambiguous {
+		if c.Op == plan.Create && escrow.Outcome(err) != plan.Ambiguous {
 			// The target answered: nothing was created, so no pending create is left.
 			res.settled = append(res.settled, c.SourceID)
 		}
@@ -278,7 +277,7 @@ func (e *Engine) markPending(k *objectKind, wave []plan.Change) error {
 func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object, linked []string) error {
 	failed := map[string]bool{}
 	for _, f := range rep.Failures {
-		if escrowKind(f.Kind) == kind && (f.Cause() == nil || outcomeOf(f.Cause()) == plan.Ambiguous) {
+		if escrowKind(f.Kind) == kind && (f.Cause() == nil || escrow.Outcome(f.Cause()) == plan.Ambiguous) {
 			failed[f.SourceID] = true
 		}
 	}
@@ -368,7 +367,7 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.A
 	default:
 		return nil, fmt.Errorf("unexpected op %s", c.Op)
 	}
-	switch plan.Recover(c.Op, false, outcomeOf(err), k.policy.Create) {
+	switch plan.Recover(c.Op, false, escrow.Outcome(err), k.policy.Create) {
 	case plan.Record:
 		if c.Op == plan.Delete {
 			return nil, nil
@@ -415,27 +414,6 @@ func inactive(values map[string]any, active string) bool {
 		return strings.EqualFold(v, "false")
 	}
 	return false
-}
-
-// outcomeOf classifies a write's error for plan.Recover. Anything that is not a definite answer from
-// the target (5xx, 429 after retries, timeouts, resets, cancellation) is Ambiguous: the write may have
-// been applied.
-func outcomeOf(err error) plan.Outcome {
-	switch {
-	case err == nil:
-		return plan.Succeeded
-	case quarantine.IsFatal(err):
-		return plan.Fatal
-	case errors.Is(err, scimclient.ErrConflict):
-		return plan.Conflict
-	case errors.Is(err, scimclient.ErrNotFound):
-		return plan.NotFound
-	}
-	switch escrow.Classify(err) {
-	case escrow.InvalidData:
-		return plan.Rejected
-	}
-	return plan.Ambiguous
 }
 
 func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
