@@ -241,9 +241,11 @@ func (j *job) withEngine(fn func(*engine.Engine) error) error {
 	if j.alerter != nil {
 		alerter = oneCause{next: j.alerter, log: j.log}
 	}
-	o := engineOptions(j.cfg, j.target.Mode(), j.log, j.progress, alerter)
+	o := engineOptions(j.cfg, j.log, j.progress, alerter)
 	o.DryRun = j.dryRun
-	err = fn(engine.New(j.reader, j.target, st, o))
+	// The client's compatibility mode and learned dialect stay behind its users and groups.
+	tgt := engine.Target{Users: j.target.Users(), Groups: j.target.Groups()}
+	err = fn(engine.New(j.reader, tgt, st, o))
 	if derr := j.keepDialect(st, stored); derr != nil {
 		// The lesson is learned again next time; the cycle's own outcome matters more.
 		j.log.Error("could not record the target's dialect", zap.Error(derr))
@@ -287,7 +289,7 @@ func (j *job) keepDialect(st store.State, stored *store.TargetDialect) error {
 	return st.SetTargetDialect(store.TargetDialect{TargetURL: j.target.BaseURL(), ElementAdds: true, LearnedAt: time.Now().UTC()})
 }
 
-func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, progress engine.Progress, alerter engine.Alerter) engine.Options {
+func engineOptions(cfg *config.Config, log *zap.Logger, progress engine.Progress, alerter engine.Alerter) engine.Options {
 	o := engine.Options{
 		Users:              cfg.Users.Table,
 		UserScoping:        cfg.Users.Scoping,
@@ -298,7 +300,6 @@ func engineOptions(cfg *config.Config, mode scimclient.Mode, log *zap.Logger, pr
 			Create: cfg.Actions.Create, Update: cfg.Actions.Update, Delete: cfg.Actions.Delete,
 			SkipOutOfScopeDeletions: cfg.SkipOutOfScopeDeletions,
 		},
-		PatchMode:         mode,
 		Concurrency:       max(cfg.Target.Concurrency, cfg.Target.MaxConcurrency), // adaptive: the client limits
 		Fingerprint:       cfg.Fingerprint(),
 		DeletionThreshold: cfg.DeletionThreshold,

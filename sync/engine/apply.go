@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/escrow"
+	"github.com/scimsync/scimsync/sync/fanout"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
+	"github.com/scimsync/scimsync/sync/record"
+	"github.com/scimsync/scimsync/sync/summary"
 )
 
 // applied tells later steps of the cycle what the apply step changed.
@@ -32,17 +33,6 @@ type applied struct {
 	settled []string
 }
 
-// retargeted reports whether any of the users moved to another target object in this cycle: a record
-// of a group's members names the old object then, so the group must be read from the target.
-func (a applied) retargeted(users []string) bool {
-	for _, u := range users {
-		if a.moved[u] {
-			return true
-		}
-	}
-	return false
-}
-
 // apply sends the planned changes of one object type with bounded concurrency and records each
 // result as soon as it succeeds, so a crash mid-cycle loses at most the batcher's window (and the next
 // cycle re-matches those objects instead of creating them again). links is updated in place.
@@ -51,67 +41,83 @@ func (a applied) retargeted(users []string) bool {
 // reporting to them are created, so their create body carries the manager and no separate PATCH is
 // needed.
 func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *Counts, changes []plan.Change, refs userRefs, links map[string]store.Anchor) (applied, error) {
-	res := applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}
-	b := e.st.NewBatcher(256, 500*time.Millisecond)
-	defer b.Close()
 	// A credentials or compliance failure fails every object the same way: stop at the first one
 	// instead of sending thousands of doomed requests, and let the judge quarantine the job.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var mu sync.Mutex
-	var abort error // the target stopped answering: stop like a fatal error, but abort the cycle
-	record := func(a store.Anchor) {
-		b.Put(a)
-		mu.Lock()
-		links[a.SourceID] = a
-		mu.Unlock()
+	r := &kindRun{e: e, k: k, rep: rep, counts: counts, links: links, cancel: cancel,
+		b:   e.rec.Links(256),
+		res: applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}}
+	defer r.b.Close()
+	work := r.settle(changes, refs)
+	e.phase(k.name+"s", len(work)) // PhaseUsers or PhaseGroups
+	for _, wave := range waves(work, refs, e.refs) {
+		if err := e.markPending(k, wave); err != nil {
+			return r.res, err
+		}
+		e.exec.execute(ctx, k, r.prepare(wave, refs), r.done)
+		if ctx.Err() != nil {
+			break
+		}
 	}
-	// count tallies one result; old is the object's link before the change, took the time its
-	// requests took (0 when none was sent).
-	count := func(c plan.Change, old store.Anchor, err error, took time.Duration) {
-		mu.Lock()
-		defer mu.Unlock()
-		if le, ok := e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged()); ok {
-			le.DurationMs = took.Milliseconds()
-			rep.logs = append(rep.logs, le)
-		}
-		if err != nil && quarantine.IsFatal(err) && rep.Fatal == nil {
-			rep.Fatal = err
-			cancel()
-		}
-		if err != nil && quarantine.IsAbort(err) && abort == nil {
-			abort = err
-			cancel()
-		}
-		switch {
-		case err != nil && (rep.Fatal != nil || abort != nil) && err != rep.Fatal && errors.Is(err, context.Canceled):
-			return // cancelled because of the fatal failure: not an object failure of its own
-		case err != nil:
-			if c.Op == plan.Create && outcomeOf(err) != plan.Ambiguous {
-				// The target answered: nothing was created, so no pending create is left.
-				res.settled = append(res.settled, c.SourceID)
-			}
-			counts.Failed++
-			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: actionName(c.Op), Err: err.Error(), err: err})
-			return
-		case c.Op == plan.Skip && c.Failed:
-			rep.Failures = append(rep.Failures, Failure{Kind: k.name, SourceID: c.SourceID, Identity: c.Identity, Op: "Match", Err: c.Reason, err: c.Cause})
-		case c.Op == plan.Create || c.Op == plan.Adopt:
-			res.linked++
-			res.changed[c.SourceID] = true
-			res.created[c.SourceID] = res.created[c.SourceID] || c.Op == plan.Create
-			res.settled = append(res.settled, c.SourceID)
-		case c.Op == plan.Disable || c.Op == plan.Delete:
-			res.changed[c.SourceID] = true
-		case c.Op == plan.Update && old.Disabled:
-			res.changed[c.SourceID] = true // re-enabled: back into its groups
-		}
-		if err == nil && old.TargetID != "" && c.TargetID != "" && old.TargetID != c.TargetID {
-			res.moved[c.SourceID] = true
-			res.changed[c.SourceID] = true
-		}
-		counts.add(c.Op, c.Failed)
+	if err := r.b.Flush(); err != nil {
+		return r.res, fmt.Errorf("record results: %w", err)
 	}
+	if rep.Fatal != nil {
+		return r.res, fmt.Errorf("%s provisioning stopped: %w", k.name, rep.Fatal)
+	}
+	if r.abort != nil {
+		return r.res, fmt.Errorf("%s provisioning stopped: %w", k.name, r.abort)
+	}
+	return r.res, ctx.Err()
+}
+
+// write is one planned write, with what its link held before and the manager the cycle knows.
+type write struct {
+	c      plan.Change
+	old    store.Anchor
+	hadOld bool
+	// manager is the source id of the user's manager, when known (mgrKnown).
+	manager  string
+	mgrKnown bool
+}
+
+// executor sends a wave of planned writes and hands each result to done as it comes. perWrite sends
+// one request (and its recovery) per write; a SCIM Bulk executor can replace it without touching the
+// plan or the recording of results.
+type executor interface {
+	execute(ctx context.Context, k *objectKind, wave []write, done func(w write, link *store.Anchor, err error, took time.Duration))
+}
+
+// perWrite sends each write on its own, Concurrency at a time.
+type perWrite struct{ e *Engine }
+
+func (p perWrite) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Anchor, error, time.Duration)) {
+	_ = fanout.Each(ctx, p.e.o.Concurrency, len(wave), func(ctx context.Context, i int) error {
+		start := p.e.o.Now()
+		a, err := p.e.applyOne(ctx, k, wave[i])
+		done(wave[i], a, err, p.e.o.Now().Sub(start))
+		return nil
+	})
+}
+
+// kindRun is one object type's apply step in progress: what its concurrent writes report to.
+type kindRun struct {
+	e      *Engine
+	k      *objectKind
+	rep    *Report
+	counts *Counts
+	links  map[string]store.Anchor
+	b      *store.Batcher
+	cancel context.CancelFunc
+
+	mu    sync.Mutex
+	abort error // the target stopped answering: stop like a fatal error, but abort the cycle
+	res   applied
+}
+
+// settle counts the changes that send nothing and returns the ones to send.
+func (r *kindRun) settle(changes []plan.Change, refs userRefs) []plan.Change {
 	var work []plan.Change
 	for _, c := range changes {
 		switch c.Op {
@@ -120,8 +126,8 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		case plan.Unchanged:
 			// Nothing to send, but what we remember may move: a case-only difference, or a new
 			// manager whose link the reference pass sends.
-			if a, ok := links[c.SourceID]; ok {
-				mgr, known := refs.manager(c.SourceID, e.refs)
+			if a, ok := r.links[c.SourceID]; ok {
+				mgr, known := refs.Manager(c.SourceID, r.e.refs)
 				if (c.Hash != "" && c.Hash != a.Hash) || (known && mgr != a.ManagerID) {
 					if c.Hash != "" {
 						a.Values, a.Hash = c.Values, c.Hash
@@ -129,111 +135,141 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 					if known {
 						a.ManagerID = mgr
 					}
-					record(a)
+					r.record(a)
 				}
 			}
-			count(c, store.Anchor{}, nil, 0)
+			r.count(c, store.Anchor{}, nil, 0)
 		default:
-			count(c, store.Anchor{}, nil, 0)
+			r.count(c, store.Anchor{}, nil, 0)
 			if c.Failed {
-				e.outcome(c.Op, true) // matching failed: no request is sent, but the object failed
+				r.e.outcome(c.Op, true) // matching failed: no request is sent, but the object failed
 			}
 		}
 	}
-	e.phase(k.name+"s", len(work)) // PhaseUsers or PhaseGroups
-	for _, wave := range waves(work, refs, e.refs) {
-		if err := e.markPending(k, wave); err != nil {
-			return res, err
-		}
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(e.o.Concurrency)
-		for _, c := range wave {
-			mu.Lock()
-			old, hadOld := links[c.SourceID]
-			if c.Op == plan.Create && len(e.refs) > 0 && refs != nil {
-				// The manager may have been created in an earlier wave.
-				if mgr, _ := refs.manager(c.SourceID, e.refs); mgr != "" {
-					if m, ok := links[mgr]; ok && m.Managed && m.TargetID != "" {
-						c.Values = plan.Merged(c.Values, map[string]any{e.refs[0]: m.TargetID})
-						c.Hash = plan.ValuesHash(c.Values)
-					}
-				}
-			}
-			mu.Unlock()
-			g.Go(func() error {
-				start := e.o.Now()
-				a, err := e.applyOne(gctx, k, c, refs, old, hadOld)
-				took := e.o.Now().Sub(start)
-				if a != nil {
-					// Count and log what really happened: a create that met a 409 adopted the
-					// existing object; an update whose object was gone created it again.
-					switch {
-					case c.Op == plan.Create && a.MatchedBy != "created":
-						c.Op, c.MatchedBy = plan.Adopt, a.MatchedBy
-					case c.Op == plan.Update && a.TargetID != c.TargetID:
-						c.Op = plan.Create
-						if a.MatchedBy != "created" {
-							c.Op, c.MatchedBy = plan.Adopt, a.MatchedBy
-						}
-					}
-					c.TargetID = a.TargetID
-				}
-				switch {
-				case err == nil && a != nil:
-					record(*a)
-				case err == nil && c.Op == plan.Delete:
-					b.Delete(k.store, c.SourceID)
-					mu.Lock()
-					delete(links, c.SourceID)
-					mu.Unlock()
-				}
-				if err != nil {
-					e.log.Warn("provisioning failed", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.Error(err))
-				} else {
-					e.log.Debug("provisioned", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
-				}
-				count(c, old, err, took)
-				e.outcome(c.Op, err != nil)
-				e.done(1)
-				return nil
-			})
-		}
-		_ = g.Wait()
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	if err := b.Flush(); err != nil {
-		return res, fmt.Errorf("record results: %w", err)
-	}
-	if rep.Fatal != nil {
-		return res, fmt.Errorf("%s provisioning stopped: %w", k.name, rep.Fatal)
-	}
-	if abort != nil {
-		return res, fmt.Errorf("%s provisioning stopped: %w", k.name, abort)
-	}
-	return res, ctx.Err()
+	return work
 }
 
-// markPending records the wave's creates before any is sent (one transaction), so a create whose
-// answer is lost to a crash is still known to the next cycle (see plan.Object.Pending).
+// prepare reads each write's link, and puts a manager created in an earlier wave into the create body.
+func (r *kindRun) prepare(wave []plan.Change, refs userRefs) []write {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]write, 0, len(wave))
+	for _, c := range wave {
+		w := write{c: c}
+		w.old, w.hadOld = r.links[c.SourceID]
+		w.manager, w.mgrKnown = refs.Manager(c.SourceID, r.e.refs)
+		if c.Op == plan.Create && len(r.e.refs) > 0 && refs != nil && w.manager != "" {
+			if m, ok := r.links[w.manager]; ok && m.Managed && m.TargetID != "" {
+				w.c.Values = plan.Merged(c.Values, map[string]any{r.e.refs[0]: m.TargetID})
+				w.c.Hash = plan.ValuesHash(w.c.Values)
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// done records and counts one write's result. It counts and logs what really happened: a create that
+// met a 409 adopted the existing object; an update whose object was gone created it again.
+func (r *kindRun) done(w write, a *store.Anchor, err error, took time.Duration) {
+	c, e, k := w.c, r.e, r.k
+	if a != nil {
+		switch {
+		case c.Op == plan.Create && a.MatchedBy != "created":
+			c.Op, c.MatchedBy = plan.Adopt, a.MatchedBy
+		case c.Op == plan.Update && a.TargetID != c.TargetID:
+			c.Op = plan.Create
+			if a.MatchedBy != "created" {
+				c.Op, c.MatchedBy = plan.Adopt, a.MatchedBy
+			}
+		}
+		c.TargetID = a.TargetID
+	}
+	switch {
+	case err == nil && a != nil:
+		r.record(*a)
+	case err == nil && c.Op == plan.Delete:
+		r.b.Delete(k.store, c.SourceID)
+		r.mu.Lock()
+		delete(r.links, c.SourceID)
+		r.mu.Unlock()
+	}
+	if err != nil {
+		e.log.Warn("provisioning failed", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.Error(err))
+	} else {
+		e.log.Debug("provisioned", zap.String("kind", k.name), zap.String("op", c.Op.String()), zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
+	}
+	r.count(c, w.old, err, took)
+	e.outcome(c.Op, err != nil)
+	e.done(1)
+}
+
+func (r *kindRun) record(a store.Anchor) {
+	r.b.Put(a)
+	r.mu.Lock()
+	r.links[a.SourceID] = a
+	r.mu.Unlock()
+}
+
+// count tallies one result; old is the object's link before the change, took the time its requests
+// took (0 when none was sent).
+func (r *kindRun) count(c plan.Change, old store.Anchor, err error, took time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep, res, k := r.rep, &r.res, r.k
+	if le, ok := r.e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged()); ok {
+		le.DurationMs = took.Milliseconds()
+		rep.Log = append(rep.Log, le)
+	}
+	if err != nil && quarantine.IsFatal(err) && rep.Fatal == nil {
+		rep.Fatal = err
+		r.cancel()
+	}
+	if err != nil && quarantine.IsAbort(err) && r.abort == nil {
+		r.abort = err
+		r.cancel()
+	}
+	switch {
+	case err != nil && (rep.Fatal != nil || r.abort != nil) && err != rep.Fatal && errors.Is(err, context.Canceled):
+		return // cancelled because of the fatal failure: not an object failure of its own
+	case err != nil:
+		if c.Op == plan.Create && escrow.Outcome(err) != plan.Ambiguous {
+			// The target answered: nothing was created, so no pending create is left.
+			res.settled = append(res.settled, c.SourceID)
+		}
+		r.counts.Failed++
+		rep.Failures = append(rep.Failures, summary.NewFailure(summary.Subject(k.store), c.SourceID, c.Identity, string(record.ActionOf(c.Op)), err.Error(), err))
+		return
+	case c.Op == plan.Skip && c.Failed:
+		rep.Failures = append(rep.Failures, summary.NewFailure(summary.Subject(k.store), c.SourceID, c.Identity, "Match", c.Reason, c.Cause))
+	case c.Op == plan.Create || c.Op == plan.Adopt:
+		res.linked++
+		res.changed[c.SourceID] = true
+		res.created[c.SourceID] = res.created[c.SourceID] || c.Op == plan.Create
+		res.settled = append(res.settled, c.SourceID)
+	case c.Op == plan.Disable || c.Op == plan.Delete:
+		res.changed[c.SourceID] = true
+	case c.Op == plan.Update && old.Disabled:
+		res.changed[c.SourceID] = true // re-enabled: back into its groups
+	}
+	if err == nil && old.TargetID != "" && c.TargetID != "" && old.TargetID != c.TargetID {
+		res.moved[c.SourceID] = true
+		res.changed[c.SourceID] = true
+	}
+	r.counts.Add(c.Op, c.Failed)
+}
+
+// markPending records the wave's creates before any is sent, so a create whose answer is lost to a
+// crash is still known to the next cycle (see plan.Object.Pending).
 func (e *Engine) markPending(k *objectKind, wave []plan.Change) error {
-	put := map[string][]string{}
+	var ids []string
 	for _, c := range wave {
 		if c.Op == plan.Create {
-			put[pendingKey(k.store, c.SourceID)] = []string{}
+			ids = append(ids, c.SourceID)
 		}
 	}
-	if len(put) == 0 {
-		return nil
-	}
-	if err := e.st.PutSets(store.SetPendingCreates, put, nil, false); err != nil {
-		return fmt.Errorf("record pending creates: %w", err)
-	}
-	return nil
+	return e.rec.MarkPending(k.store, ids)
 }
-
-func pendingKey(kind store.Kind, sourceID string) string { return string(kind) + "/" + sourceID }
 
 // settlePending clears the pending creates this cycle settled: objects linked (linked), objects whose
 // create the target refused, and pending objects planned without an ambiguous failure (found absent,
@@ -241,26 +277,17 @@ func pendingKey(kind store.Kind, sourceID string) string { return string(kind) +
 func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object, linked []string) error {
 	failed := map[string]bool{}
 	for _, f := range rep.Failures {
-		if escrowKind(f.Kind) == kind && (f.Cause() == nil || outcomeOf(f.Cause()) == plan.Ambiguous) {
+		if escrowKind(f.Kind) == kind && (f.Cause() == nil || escrow.Outcome(f.Cause()) == plan.Ambiguous) {
 			failed[f.SourceID] = true
 		}
 	}
-	var del []string
+	var ids []string
 	for _, o := range objs {
 		if o.Pending && !failed[o.SourceID] {
-			del = append(del, pendingKey(kind, o.SourceID))
+			ids = append(ids, o.SourceID)
 		}
 	}
-	for _, id := range linked {
-		del = append(del, pendingKey(kind, id))
-	}
-	if len(del) == 0 {
-		return nil
-	}
-	if err := e.st.PutSets(store.SetPendingCreates, nil, del, false); err != nil {
-		return fmt.Errorf("clear pending creates: %w", err)
-	}
-	return nil
+	return e.rec.ClearPending(kind, append(ids, linked...))
 }
 
 // waves orders the work so that users created in this cycle come after their manager: wave 0 holds
@@ -282,7 +309,7 @@ func waves(work []plan.Change, refs userRefs, paths []string) [][]plan.Change {
 		if d, ok := depth[id]; ok {
 			return d
 		}
-		mgr, _ := refs.manager(id, paths)
+		mgr, _ := refs.Manager(id, paths)
 		d := 0
 		if creating[mgr] && mgr != id && seen < 64 {
 			d = depthOf(mgr, seen+1) + 1
@@ -305,24 +332,24 @@ func waves(work []plan.Change, refs userRefs, paths []string) [][]plan.Change {
 }
 
 // applyOne sends one change and returns the link to record.
-func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, refs userRefs, old store.Anchor, hadOld bool) (*store.Anchor, error) {
+func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.Anchor, error) {
+	c, old := w.c, w.old
 	now := e.o.Now()
 	a := store.Anchor{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Hash: c.Hash, Values: c.Values,
 		UpdatedAt: now, Disabled: c.Op == plan.Disable || (c.Op == plan.Adopt && inactive(c.Values, k.policy.Active))}
-	if hadOld {
+	if w.hadOld {
 		a.CreatedAt, a.MatchedBy, a.ManagerID, a.Members = old.CreatedAt, old.MatchedBy, old.ManagerID, old.Members
 	}
-	if mgr, known := refs.manager(c.SourceID, e.refs); known {
-		a.ManagerID = mgr
+	if w.mgrKnown {
+		a.ManagerID = w.manager
 	}
 	// Send, then let plan.Recover decide what the answer means: the decisions live in the plan, this
 	// only executes them.
 	var err error
 	switch c.Op {
 	case plan.Create:
-		var res scimclient.Resource
-		if res, err = k.create(ctx, c.Values); err == nil {
-			id, _ := res["id"].(string)
+		var id string
+		if id, err = k.tgt.Create(ctx, c.Values); err == nil {
 			if id == "" {
 				return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
 			}
@@ -330,17 +357,17 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, c plan.Change, ref
 		}
 	case plan.Adopt:
 		if len(c.Attrs) > 0 {
-			err = k.patch(ctx, c.TargetID, toChanges(c.Attrs))
+			err = k.tgt.Update(ctx, c.TargetID, c.Attrs)
 		}
 		a.CreatedAt, a.MatchedBy = now, c.MatchedBy
 	case plan.Update, plan.Disable:
-		err = k.patch(ctx, c.TargetID, toChanges(c.Attrs))
+		err = k.tgt.Update(ctx, c.TargetID, c.Attrs)
 	case plan.Delete:
-		err = k.del(ctx, c.TargetID)
+		err = k.tgt.Delete(ctx, c.TargetID)
 	default:
 		return nil, fmt.Errorf("unexpected op %s", c.Op)
 	}
-	switch plan.Recover(c.Op, false, outcomeOf(err), k.policy.Create) {
+	switch plan.Recover(c.Op, false, escrow.Outcome(err), k.policy.Create) {
 	case plan.Record:
 		if c.Op == plan.Delete {
 			return nil, nil
@@ -389,37 +416,16 @@ func inactive(values map[string]any, active string) bool {
 	return false
 }
 
-// outcomeOf classifies a write's error for plan.Recover. Anything that is not a definite answer from
-// the target (5xx, 429 after retries, timeouts, resets, cancellation) is Ambiguous: the write may have
-// been applied.
-func outcomeOf(err error) plan.Outcome {
-	switch {
-	case err == nil:
-		return plan.Succeeded
-	case quarantine.IsFatal(err):
-		return plan.Fatal
-	case errors.Is(err, scimclient.ErrConflict):
-		return plan.Conflict
-	case errors.Is(err, scimclient.ErrNotFound):
-		return plan.NotFound
-	}
-	switch escrow.Classify(err) {
-	case escrow.InvalidData:
-		return plan.Rejected
-	}
-	return plan.Ambiguous
-}
-
 func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
 	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}
-	lk := query(ctx, k, o)
+	lk := e.matcher(k).Query(ctx, o)
 	if lk.Err != nil || len(lk.Candidates) != 1 {
 		return nil, fmt.Errorf("create %s %s: %w (and no single existing object matches it)", k.name, c.Identity, cause)
 	}
 	cd := lk.Candidates[0]
 	attrs := plan.Diff(c.Values, cd.Values, k.policy.CaseExact)
 	if len(attrs) > 0 && k.policy.Update {
-		if err := k.patch(ctx, cd.TargetID, toChanges(attrs)); err != nil {
+		if err := k.tgt.Update(ctx, cd.TargetID, attrs); err != nil {
 			return nil, fmt.Errorf("update matched %s %s (%s): %w", k.name, c.Identity, cd.TargetID, err)
 		}
 	}
@@ -436,7 +442,7 @@ func (e *Engine) recreate(ctx context.Context, k *objectKind, c plan.Change, a s
 	e.log.Warn("the linked target object no longer exists; matching again", zap.String("kind", k.name),
 		zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
 	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}
-	lk := query(ctx, k, o)
+	lk := e.matcher(k).Query(ctx, o)
 	switch {
 	case lk.Err != nil:
 		return nil, fmt.Errorf("update %s %s: %w; matching again failed: %v", k.name, c.Identity, cause, lk.Err)
@@ -445,11 +451,10 @@ func (e *Engine) recreate(ctx context.Context, k *objectKind, c plan.Change, a s
 	case len(lk.Candidates) == 1:
 		return e.adoptAfterConflict(ctx, k, c, a, cause)
 	}
-	res, err := k.create(ctx, c.Values)
+	id, err := k.tgt.Create(ctx, c.Values)
 	if err != nil {
 		return nil, fmt.Errorf("create %s %s again after %v: %w", k.name, c.Identity, cause, err)
 	}
-	id, _ := res["id"].(string)
 	if id == "" {
 		return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
 	}
@@ -457,146 +462,10 @@ func (e *Engine) recreate(ctx context.Context, k *objectKind, c plan.Change, a s
 	return &a, nil
 }
 
-func toChanges(attrs []plan.AttrChange) []scimclient.Change {
-	out := make([]scimclient.Change, len(attrs))
-	for i, a := range attrs {
-		out[i] = scimclient.Change{Path: a.Path, Value: a.New, Add: a.Add}
-	}
-	return out
-}
-
-// linkReferences sets or clears each provisioned user's manager after every user of the cycle exists
-// in the target, so a chain A manages B manages C links whatever order the users came in. A manager
-// who is not provisioned (out of scope) is left out, and linked in a later cycle as soon as they are:
-// the stored manager id of every report is checked again whenever a user was newly linked (all
-// is true), otherwise only the users evaluated in this cycle.
-func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Anchor, all, complete bool) (linked []string, err error) {
-	if len(e.refs) == 0 || !e.o.Policy.Update {
-		return nil, nil
-	}
-	path := e.refs[0]
-	if all && !complete {
-		// Find every report of a newly linked manager: the cycle loaded only some links.
-		stored, err := e.st.Anchors(store.KindUser)
-		if err != nil {
-			return nil, fmt.Errorf("read state: %w", err)
-		}
-		for id, a := range links {
-			stored[id] = a
-		}
-		links = stored
-	}
-	type refChange struct {
-		a    store.Anchor
-		attr plan.AttrChange
-	}
-	var work []refChange
-	consider := func(a store.Anchor) {
-		have, _ := a.Values[path].(string)
-		m, mok := links[a.ManagerID]
-		if !mok && a.ManagerID != "" {
-			// The cycle loaded only the links it evaluated: a manager who did not change this cycle
-			// (a report re-enabled, or whose manager changed while it was disabled) is read here.
-			if stored, ok, err := e.st.Anchor(store.KindUser, a.ManagerID); err == nil && ok {
-				m, mok = stored, true
-				links[a.ManagerID] = stored
-			}
-		}
-		in := plan.ReferenceInput{Linked: a.TargetID != "", Managed: a.Managed, Disabled: a.Disabled,
-			SourceHasManager: a.ManagerID != "", ManagerKnown: mok && m.Managed, Have: have}
-		if in.ManagerKnown {
-			in.WantTarget = m.TargetID
-		}
-		switch plan.Reference(in) {
-		case plan.RefSet:
-			work = append(work, refChange{a, plan.AttrChange{Path: path, Old: have, New: in.WantTarget, Add: have == ""}})
-		case plan.RefClear:
-			work = append(work, refChange{a, plan.AttrChange{Path: path, Old: have}})
-		}
-	}
-	if all {
-		for _, a := range links {
-			consider(a)
-		}
-	} else {
-		for _, o := range objs {
-			if a, ok := links[o.SourceID]; ok {
-				consider(a)
-			}
-		}
-	}
-	e.phase(PhaseManagers, len(work))
-	if len(work) == 0 {
-		return nil, nil
-	}
-	b := e.st.NewBatcher(256, 500*time.Millisecond)
-	defer b.Close()
-	var mu sync.Mutex
-	var abort error
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(e.o.Concurrency)
-	for _, w := range work {
-		g.Go(func() error {
-			start := e.o.Now()
-			err := e.users.patch(gctx, w.a.TargetID, toChanges([]plan.AttrChange{w.attr}))
-			took := e.o.Now().Sub(start)
-			defer e.done(1)
-			e.outcome(plan.Update, err != nil)
-			mu.Lock()
-			defer mu.Unlock()
-			prop := []store.Property{{Name: w.attr.Path, Old: fmt.Sprint(orNil(w.attr.Old)), New: fmt.Sprint(orNil(w.attr.New))}}
-			le := e.referenceEntry(rep, store.KindUser, w.a.SourceID, userName(w.a), w.a.TargetID, "link the manager", prop, err)
-			le.DurationMs = took.Milliseconds()
-			rep.logs = append(rep.logs, le)
-			if err != nil {
-				rep.OtherFailed++
-				rep.Failures = append(rep.Failures, Failure{Kind: kindManager, SourceID: w.a.SourceID, Identity: userName(w.a), Op: "link manager", Err: err.Error(), err: err})
-				e.log.Warn("linking the manager failed", zap.String("targetId", w.a.TargetID), zap.Error(err))
-				if quarantine.IsAbort(err) && abort == nil {
-					abort = err
-					return err // cancels the other links
-				}
-				return nil
-			}
-			vals := plan.Merged(w.a.Values, nil)
-			if w.attr.New == nil {
-				delete(vals, w.attr.Path)
-			} else {
-				vals[w.attr.Path] = w.attr.New
-			}
-			w.a.Values, w.a.Hash, w.a.UpdatedAt = vals, plan.ValuesHash(vals), e.o.Now()
-			rep.Linked++
-			linked = append(linked, w.a.SourceID)
-			b.Put(w.a)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if err := b.Flush(); err != nil {
-		return linked, fmt.Errorf("record manager links: %w", err)
-	}
-	if abort != nil {
-		return linked, fmt.Errorf("linking managers stopped: %w", abort)
-	}
-	return linked, ctx.Err()
-}
-
-// kindManager names a failed manager link; it is escrowed under the user, whose escrow makes the next
-// cycle read the user again and retry the link.
-const kindManager = "manager"
-
 // orNil renders an absent value as "" in the log.
 func orNil(v any) any {
 	if v == nil {
 		return ""
 	}
 	return v
-}
-
-// userName is how a user shows in the provisioning log: the userName sent, else the source id.
-func userName(a store.Anchor) string {
-	if n, ok := a.Values["userName"].(string); ok && n != "" {
-		return n
-	}
-	return a.SourceID
 }

@@ -64,8 +64,8 @@ func BenchmarkEngineInitialCycle10k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		e := New(&fakeDir{users: users}, c, st, Options{Users: table, Scope: ScopeAll, Concurrency: 4, Fingerprint: "f",
-			Policy: plan.Policy{Create: true, Update: true, Delete: true}, PatchMode: scimclient.ModeAADOptSCIM062020})
+		e := New(&fakeDir{users: users}, scimTarget(c), st, Options{Users: table, Scope: ScopeAll, Concurrency: 4, Fingerprint: "f",
+			Policy: plan.Policy{Create: true, Update: true, Delete: true}})
 		b.StartTimer()
 		rep, err := e.Cycle(context.Background(), true)
 		b.StopTimer()

@@ -9,67 +9,26 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/scoping"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/evaluate"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
+	"github.com/scimsync/scimsync/sync/read"
+	"github.com/scimsync/scimsync/sync/record"
+	"github.com/scimsync/scimsync/sync/summary"
 )
 
-// Directory reads the source tenant. graph.Reader implements it; tests use graphapi or a fake.
-type Directory interface {
-	// Users runs a users delta round: a full one when deltaLink is empty.
-	Users(ctx context.Context, attrs []string, deltaLink string) (*directory.UserRound, error)
-	// UsersByID reads specific users (who entered or left the assignment scope without changing
-	// themselves); ids not found are left out.
-	UsersByID(ctx context.Context, attrs []string, ids []string) ([]directory.User, error)
-	// Groups runs a groups delta round with members.
-	Groups(ctx context.Context, attrs []string, deltaLink string) (*directory.GroupRound, error)
-	AppRoleAssignedTo(ctx context.Context, servicePrincipalID string) ([]directory.Assignment, error)
-}
-
-// UserFinder looks up target accounts for matching.
-type UserFinder interface {
-	FindUsers(ctx context.Context, attrPath, value string) ([]scimclient.Resource, error)
-	ListUsers(ctx context.Context, pageSize int, fn func(scimclient.Resource) error) error
-}
-
-// UserWriter changes target accounts.
-type UserWriter interface {
-	CreateUser(ctx context.Context, r scimclient.Resource) (scimclient.Resource, error)
-	PatchUser(ctx context.Context, id string, ops []scimclient.PatchOp) error
-	DeleteUser(ctx context.Context, id string) error
-}
-
-// Target is the SCIM side the engine needs for users; *scimclient.Client implements it.
-type Target interface {
-	UserFinder
-	UserWriter
-}
-
-// GroupTarget is the SCIM side for groups; the engine asks the Target for it only when groups are
-// provisioned, so a users-only fake needs none of it.
-type GroupTarget interface {
-	FindGroups(ctx context.Context, displayName string) ([]scimclient.Resource, error)
-	ListGroups(ctx context.Context, pageSize int, fn func(scimclient.Resource) error) error
-	CreateGroup(ctx context.Context, r scimclient.Resource) (scimclient.Resource, error)
-	PatchGroup(ctx context.Context, id string, ops []scimclient.PatchOp) error
-	DeleteGroup(ctx context.Context, id string) error
-	// GroupMembers and HasMember read what a group holds, when what scimsync recorded cannot be trusted
-	// (an initial cycle, an interrupted or failed change, an adopted group).
-	GroupMembers(ctx context.Context, id string) (ids []string, returned bool, err error)
-	HasMember(ctx context.Context, groupID, userID string) (bool, error)
-}
+// Directory reads the source tenant (see read.Directory).
+type Directory = read.Directory
 
 // Scope values of Options.Scope.
 const (
@@ -90,8 +49,6 @@ type Options struct {
 	Scope              string
 	ServicePrincipalID string
 	Policy             plan.Policy
-	// PatchMode selects Entra's default PATCH shapes or the aadOptscim062020 ones.
-	PatchMode scimclient.Mode
 	// Concurrency bounds the SCIM requests in flight.
 	Concurrency int
 	// ListThreshold: when more objects than this need a matching lookup, the engine pages through the
@@ -120,7 +77,6 @@ type Options struct {
 // Engine runs cycles for one job.
 type Engine struct {
 	dir Directory
-	tgt Target
 	st  store.State
 	o   Options
 	log *zap.Logger
@@ -128,6 +84,14 @@ type Engine struct {
 	refs   []string
 	users  *objectKind
 	groups *objectKind
+	// members is the target's groups, for member changes; nil when groups are not provisioned.
+	members Groups
+	// exec sends the apply step's writes.
+	exec executor
+	// eval scopes and maps source objects.
+	eval *evaluate.Evaluator
+	// rec records what a cycle did; forCycle gives each cycle its own.
+	rec *record.Recorder
 }
 
 // New returns an Engine. The store must be open for writing.
@@ -153,16 +117,15 @@ func New(dir Directory, tgt Target, st store.State, o Options) *Engine {
 	if o.LogRetention == 0 {
 		o.LogRetention = 30 * 24 * time.Hour
 	}
-	e := &Engine{dir: dir, tgt: tgt, st: st, o: o, log: o.Logger}
-	for _, m := range o.Users.Mappings {
-		if m.Type == mapping.TypeReference {
-			e.refs = append(e.refs, m.Target)
-		}
-	}
-	e.users = e.userKind()
+	e := &Engine{dir: dir, st: st, o: o, log: o.Logger}
+	e.exec = perWrite{e}
+	e.eval = evaluate.New(o.Users, o.UserScoping, o.Groups, o.GroupScoping, o.Env)
+	e.rec = record.New(st, o.Now, e.log, o.DryRun)
+	e.refs = e.eval.RefPaths()
+	e.users = e.userKind(tgt.Users)
 	if o.Groups != nil {
-		if gt, ok := tgt.(GroupTarget); ok {
-			e.groups = e.groupKind(gt)
+		if tgt.Groups != nil {
+			e.groups, e.members = e.groupKind(tgt.Groups), tgt.Groups
 		} else {
 			e.log.Warn("the target does not support groups; group provisioning is off")
 		}
@@ -170,107 +133,21 @@ func New(dir Directory, tgt Target, st store.State, o Options) *Engine {
 	return e
 }
 
-// Counts are the outcomes of one object type in a cycle. Adopted counts the objects matched
-// (plan.Adopt), which is what every output calls them.
-type Counts struct {
-	Created, Adopted, Updated, Disabled, Deleted, Unchanged, Skipped, Failed int
-}
-
-// add counts one planned or applied change.
-func (c *Counts) add(op plan.Op, failed bool) {
-	switch {
-	case failed:
-		c.Failed++
-	case op == plan.Create:
-		c.Created++
-	case op == plan.Adopt:
-		c.Adopted++
-	case op == plan.Update:
-		c.Updated++
-	case op == plan.Disable:
-		c.Disabled++
-	case op == plan.Delete:
-		c.Deleted++
-	case op == plan.Unchanged:
-		c.Unchanged++
-	default:
-		c.Skipped++
-	}
-}
-
-// Report summarises one cycle for the CLI, the status command and the failure email.
-type Report struct {
-	CycleID  string
-	Kind     string
-	Started  time.Time
-	Finished time.Time
-	// Counts are the users' outcomes (TotalFailed adds the groups', memberships' and managers').
-	Counts
-	// Groups are the groups' outcomes.
-	Groups Counts
-	// MembersAdded and MembersRemoved count group memberships changed in the target.
-	MembersAdded, MembersRemoved int
-	// OtherFailed counts failed membership and manager updates.
-	OtherFailed int
-	// Staged counts the disables and deletes the deletion threshold held back in this cycle.
-	Staged int
-	// Fatal is the credentials or compliance failure that stopped the cycle early, if any.
-	Fatal error
-	// logs are the provisioning-log entries of the cycle, written when it ends.
-	logs []store.LogEntry
-	// Failures lists the objects that failed, with their errors (all of them).
-	Failures []Failure
-	// Read is the number of source users read.
-	Read int
-	// Linked counts manager references set or cleared.
-	Linked int
-	// Escrowed is the number of objects waiting in escrow after the cycle.
-	Escrowed int
-	// Planned holds the plan of a dry run.
-	Planned []plan.Change
-	// PlannedMembers holds the member changes of a dry run, by group (counted in MembersAdded and
-	// MembersRemoved).
-	PlannedMembers []MemberChange
-}
-
-// Failure is one object that could not be provisioned in a cycle.
-type Failure struct {
-	// Kind is "user", "group", "membership" or "manager".
-	Kind     string
-	SourceID string
-	Identity string
-	Op       string
-	Err      string
-	err      error
-}
-
-// Cause returns the error behind the failure, for classification (nil for plan-level failures).
-func (f Failure) Cause() error { return f.err }
-
-// TotalFailed is every failure of the cycle: users, groups, memberships and manager links.
-func (r *Report) TotalFailed() int { return r.Failed + r.Groups.Failed + r.OtherFailed }
-
-// Writes is the number of objects changed in the target.
-func (r *Report) Writes() int {
-	return r.Created + r.Adopted + r.Updated + r.Disabled + r.Deleted + r.Groups.Created + r.Groups.Adopted +
-		r.Groups.Updated + r.Groups.Deleted + r.MembersAdded + r.MembersRemoved
-}
-
-// ErrAborted wraps an error that stopped a cycle before anything was written (a Graph outage, an
-// incomplete page): nothing was planned, so nothing can be wrongly disabled.
-var ErrAborted = errors.New("cycle aborted before any change was sent")
+// ErrAborted wraps an error that stopped a cycle before anything was written (see read.ErrAborted).
+var ErrAborted = read.ErrAborted
 
 // Cycle runs one cycle. initial forces a full read and a full re-evaluation; otherwise the cycle is
 // still initial when no watermark exists or the mappings or scoping changed since the last one.
+//
+// The steps, in order: read (the directory; nothing is written), evaluate and plan (scope, map, match,
+// plan, guard), apply (users and groups, then memberships, then manager references), record (escrows,
+// pending creates, the watermark; links are recorded as their writes succeed).
 func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
-	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "incremental"}
-	log := e.log.With(zap.String("cycle", rep.CycleID))
+	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: summary.CycleIncremental}
 	// Every line of the cycle, from any step, names it; the Graph reader's and the SCIM client's
 	// through the context.
-	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
-	prevLog := e.log
-	e.log = log
-	defer func() { e.log = prevLog }()
+	ctx, restore := e.forCycle(ctx, rep.CycleID)
+	defer restore()
 	defer e.flushLogs(rep)
 	fp, err := e.st.Fingerprint()
 	if err != nil {
@@ -278,105 +155,147 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	}
 	if fp != e.o.Fingerprint {
 		if fp != "" {
-			log.Info("mappings or scoping changed since the last cycle; running an initial cycle")
+			e.log.Info("mappings or scoping changed since the last cycle; running an initial cycle")
 		}
 		initial = true
 	}
-
 	// 1. read: any error here aborts the cycle before planning, so an outage never looks like
 	// mass unassignment.
 	e.phase(PhaseReading, 0)
-	snap, err := e.read(ctx, initial)
+	snap, err := e.reader().Read(ctx, initial)
 	if err != nil {
 		return rep, err
 	}
-	if snap.full {
-		rep.Kind = "initial"
+	if snap.Full {
+		rep.Kind = summary.CycleInitial
 	}
-	rep.Read = len(snap.users)
-
-	// 2-5. users: scope, map, match, plan.
-	objs, refs := e.mapUsers(e.users, snap.users, snap.assigned, snap.roles, snap.full)
-	links, missing, err := e.loadLinks(snap, objs, refs)
+	rep.Read = len(snap.Users)
+	// 2-6. evaluate, match, plan, guard.
+	cp, err := e.planCycle(ctx, rep, snap)
 	if err != nil {
-		return rep, err
-	}
-	objs = append(objs, e.missingUsers(e.users, missing)...)
-	markPending(objs, store.KindUser, snap.pending)
-	log.Info("read the directory", zap.String("cycleKind", rep.Kind), zap.Int("users", len(snap.users)),
-		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.groups)))
-	e.phase(PhaseMatching, len(objs))
-	changes, err := e.planKind(ctx, e.users, objs, links, refs)
-	if err != nil {
-		return rep, e.fatal(rep, err)
-	}
-	e.done(len(objs))
-	var gp *groupPlan
-	if e.groups != nil {
-		if gp, err = e.planGroups(ctx, snap); err != nil {
-			return rep, e.fatal(rep, err)
-		}
-	}
-	// 6. guard: the deletion threshold holds back mass disables and deletes.
-	if err := e.guard(rep, changes, gp); err != nil {
 		return rep, err
 	}
 	if e.o.DryRun {
-		countPlanned(rep, &rep.Counts, changes)
-		if gp != nil {
-			countPlanned(rep, &rep.Groups, gp.changes)
-			users, changed := dryLinks(changes, links)
-			if _, err := e.syncMembers(ctx, rep, snap, gp, users, changed); err != nil {
-				return rep, err
-			}
-			sort.Slice(rep.PlannedMembers, func(i, j int) bool { return rep.PlannedMembers[i].Group < rep.PlannedMembers[j].Group })
-		}
-		rep.Finished = e.o.Now()
-		return rep, nil
+		return rep, e.dryRun(ctx, rep, cp)
 	}
-
-	// 7-8. apply and record: users and groups, then memberships, then manager references, so every
-	// reference points at an object that already exists in the target.
-	changed, err := e.apply(ctx, e.users, rep, &rep.Counts, changes, refs, links)
-	if err != nil {
+	// 7. apply: users and groups, then memberships, then manager references, so every reference
+	// points at an object that already exists in the target.
+	if err := e.applyCycle(ctx, rep, cp); err != nil {
 		return rep, err
 	}
-	if gp != nil {
-		ga, err := e.apply(ctx, e.groups, rep, &rep.Groups, gp.changes, nil, gp.links)
-		if err != nil {
-			return rep, err
-		}
-		gp.created, gp.linked = ga.created, ga.settled
-		settled, err := e.syncMembers(ctx, rep, snap, gp, links, changed)
-		if err != nil {
-			return rep, err
-		}
-		gp.settled = settled
-	}
-	linkedRefs, err := e.linkReferences(ctx, rep, objs, links, snap.full || changed.linked > 0, snap.full)
-	if err != nil {
-		return rep, err
-	}
-	if err := e.recordEscrows(rep, store.KindUser, objs, linkedRefs...); err != nil {
-		return rep, err
-	}
-	if err := e.settlePending(rep, store.KindUser, objs, changed.settled); err != nil {
-		return rep, err
-	}
-	if gp != nil {
-		if err := e.recordEscrows(rep, store.KindGroup, gp.objs, gp.settled...); err != nil {
-			return rep, err
-		}
-		if err := e.settlePending(rep, store.KindGroup, gp.objs, gp.linked); err != nil {
-			return rep, err
-		}
-	}
-	if err := e.commit(snap); err != nil {
+	// 8. record what the cycle settled and what it read.
+	if err := e.recordCycle(rep, cp); err != nil {
 		return rep, err
 	}
 	rep.Finished = e.o.Now()
 	return rep, nil
 }
+
+// cyclePlan is what the evaluate and plan steps hand to the apply and record steps, and what the
+// apply step adds for the record step.
+type cyclePlan struct {
+	snap    *read.Snapshot
+	objs    []plan.Object
+	refs    userRefs
+	links   map[string]store.Anchor
+	changes []plan.Change
+	// groups is nil when groups are not provisioned.
+	groups *groupPlan
+	// changed is what applying the users changed; refsLinked the users whose manager was settled.
+	changed    applied
+	refsLinked []string
+}
+
+// planCycle evaluates (scopes and maps) the objects read, matches the unlinked ones, plans every
+// change and guards against mass deletion.
+func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot) (*cyclePlan, error) {
+	cp := &cyclePlan{snap: snap}
+	cp.objs, cp.refs = e.eval.Users(snap.Users, snap.Assigned, snap.Roles, snap.Full)
+	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs)
+	if err != nil {
+		return nil, err
+	}
+	cp.links = links
+	cp.objs = append(cp.objs, e.eval.Missing(missing)...)
+	markPending(cp.objs, store.KindUser, snap.Pending)
+	e.log.Info("read the directory", zap.String("cycleKind", rep.Kind), zap.Int("users", len(snap.Users)),
+		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.Groups)))
+	e.phase(PhaseMatching, len(cp.objs))
+	if cp.changes, err = e.planKind(ctx, e.users, cp.objs, links, cp.refs); err != nil {
+		return nil, e.fatal(rep, err)
+	}
+	e.done(len(cp.objs))
+	if e.groups != nil {
+		if cp.groups, err = e.planGroups(ctx, snap); err != nil {
+			return nil, e.fatal(rep, err)
+		}
+	}
+	// The deletion threshold holds back mass disables and deletes.
+	if err := e.guard(rep, cp.changes, cp.groups); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// dryRun lists the plan in the report, member changes included, and sends nothing.
+func (e *Engine) dryRun(ctx context.Context, rep *Report, cp *cyclePlan) error {
+	countPlanned(rep, &rep.Counts, cp.changes)
+	if gp := cp.groups; gp != nil {
+		countPlanned(rep, &rep.Groups, gp.changes)
+		users, changed := dryLinks(cp.changes, cp.links)
+		if _, err := e.syncMembers(ctx, rep, cp.snap, gp, users, changed); err != nil {
+			return err
+		}
+		sort.Slice(rep.PlannedMembers, func(i, j int) bool { return rep.PlannedMembers[i].Group < rep.PlannedMembers[j].Group })
+	}
+	rep.Finished = e.o.Now()
+	return nil
+}
+
+// applyCycle sends the planned changes: users and groups, then memberships, then manager references.
+func (e *Engine) applyCycle(ctx context.Context, rep *Report, cp *cyclePlan) error {
+	var err error
+	if cp.changed, err = e.apply(ctx, e.users, rep, &rep.Counts, cp.changes, cp.refs, cp.links); err != nil {
+		return err
+	}
+	if gp := cp.groups; gp != nil {
+		ga, err := e.apply(ctx, e.groups, rep, &rep.Groups, gp.changes, nil, gp.links)
+		if err != nil {
+			return err
+		}
+		gp.created, gp.linked = ga.created, ga.settled
+		if gp.settled, err = e.syncMembers(ctx, rep, cp.snap, gp, cp.links, cp.changed); err != nil {
+			return err
+		}
+	}
+	cp.refsLinked, err = e.linkReferences(ctx, rep, cp.objs, cp.links, cp.snap.Full || cp.changed.linked > 0, cp.snap.Full)
+	return err
+}
+
+// recordCycle records the escrows and pending creates the cycle settled, then what it read.
+func (e *Engine) recordCycle(rep *Report, cp *cyclePlan) error {
+	if err := e.recordEscrows(rep, store.KindUser, cp.snap.Expired, cp.objs, cp.refsLinked...); err != nil {
+		return err
+	}
+	if err := e.settlePending(rep, store.KindUser, cp.objs, cp.changed.settled); err != nil {
+		return err
+	}
+	if gp := cp.groups; gp != nil {
+		if err := e.recordEscrows(rep, store.KindGroup, cp.snap.Expired, gp.objs, gp.settled...); err != nil {
+			return err
+		}
+		if err := e.settlePending(rep, store.KindGroup, gp.objs, gp.linked); err != nil {
+			return err
+		}
+	}
+	return e.commit(cp.snap)
+}
+
+// The operations the deletion threshold stages (store.StagedOp.Op).
+const (
+	stagedDisable = "disable"
+	stagedDelete  = "delete"
+)
 
 // guard stages the cycle's disables and deletes instead of sending them when there are at least
 // DeletionThreshold of them (Entra's accidental-deletions prevention): they wait for
@@ -397,9 +316,9 @@ func (e *Engine) guard(rep *Report, users []plan.Change, gp *groupPlan) error {
 			if !c.Staged() {
 				continue
 			}
-			op := "disable"
+			op := stagedDisable
 			if c.Held == plan.Delete {
-				op = "delete"
+				op = stagedDelete
 			}
 			ops = append(ops, store.StagedOp{Kind: kind, SourceID: c.SourceID, TargetID: c.TargetID, Op: op, Unmanage: c.Unmanage, StagedAt: now})
 		}
@@ -409,30 +328,29 @@ func (e *Engine) guard(rep *Report, users []plan.Change, gp *groupPlan) error {
 	e.log.Warn("deletion threshold reached: disables and deletes are staged, not sent",
 		zap.Int("count", held), zap.Int("threshold", e.o.DeletionThreshold))
 	rep.Staged = held
-	if e.o.DryRun {
-		return nil
-	}
-	if err := e.st.StageOps(ops...); err != nil {
-		return fmt.Errorf("stage deletions: %w", err)
-	}
-	return nil
+	return e.rec.Stage(ops)
 }
 
 // flushLogs writes the cycle's provisioning-log entries and prunes entries past the retention.
-func (e *Engine) flushLogs(rep *Report) {
-	if e.o.DryRun {
-		return
+func (e *Engine) flushLogs(rep *Report) { e.rec.Log(rep.Log, e.o.LogRetention) }
+
+// reader is the read step of a cycle, with the engine's directory and read-only state.
+func (e *Engine) reader() *read.Reader {
+	r := &read.Reader{Dir: e.dir, State: e.st, UserAttrs: read.WithFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping),
+		Assigned: e.o.Scope == ScopeAssigned, ServicePrincipalID: e.o.ServicePrincipalID,
+		Groups: e.groups != nil, Managers: len(e.refs) > 0, Now: e.o.Now, Log: e.log}
+	if e.o.Groups != nil {
+		r.GroupAttrs = read.WithFilterAttributes(e.o.Groups.Attributes(), e.o.GroupScoping)
 	}
-	if len(rep.logs) > 0 {
-		if err := e.st.AppendLog(rep.logs...); err != nil {
-			e.log.Error("writing the provisioning log failed", zap.Error(err))
-		}
-	}
-	if e.o.LogRetention > 0 {
-		if _, err := e.st.PruneLog(e.o.Now().Add(-e.o.LogRetention)); err != nil {
-			e.log.Error("pruning the provisioning log failed", zap.Error(err))
-		}
-	}
+	return r
+}
+
+// forCycle makes every log line and state write of the engine name the cycle until restore is called.
+func (e *Engine) forCycle(ctx context.Context, cycleID string) (_ context.Context, restore func()) {
+	prevLog, prevRec := e.log, e.rec
+	e.log = e.log.With(zap.String("cycle", cycleID))
+	e.rec = record.New(e.st, e.o.Now, e.log, e.o.DryRun)
+	return logctx.With(ctx, zap.String("cycle", cycleID)), func() { e.log, e.rec = prevLog, prevRec }
 }
 
 // fatal records a credentials or compliance failure met while matching as the cycle's fatal error.
@@ -463,9 +381,9 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 		if c := &changes[i]; c.Identity == c.SourceID {
 			if a, ok := links[c.SourceID]; ok {
 				if k.store == store.KindGroup {
-					c.Identity = groupName(a)
+					c.Identity = record.GroupName(a)
 				} else {
-					c.Identity = userName(a)
+					c.Identity = record.UserName(a)
 				}
 			}
 		}
@@ -479,16 +397,16 @@ func markPending(objs []plan.Object, kind store.Kind, pending map[string]bool) {
 		return
 	}
 	for i := range objs {
-		objs[i].Pending = pending[pendingKey(kind, objs[i].SourceID)]
+		objs[i].Pending = pending[record.PendingKey(kind, objs[i].SourceID)]
 	}
 }
 
 // countPlanned fills a dry-run report from the plan without sending anything.
 func countPlanned(rep *Report, c *Counts, changes []plan.Change) {
 	for _, ch := range changes {
-		c.add(ch.Op, ch.Failed)
+		c.Add(ch.Op, ch.Failed)
 		if ch.Failed {
-			rep.Failures = append(rep.Failures, Failure{SourceID: ch.SourceID, Identity: ch.Identity, Kind: "user", Op: "Match", Err: ch.Reason})
+			rep.Failures = append(rep.Failures, summary.NewFailure(summary.SubjectUser, ch.SourceID, ch.Identity, "Match", ch.Reason, nil))
 		}
 		rep.Planned = append(rep.Planned, ch)
 	}
@@ -527,88 +445,33 @@ func dryLinks(changes []plan.Change, links map[string]store.Anchor) (map[string]
 
 // commit records what the cycle read, only after everything it planned was applied: the watermark
 // never moves past changes that were not provisioned.
-func (e *Engine) commit(snap *snapshot) error {
-	if snap.groupsRead {
-		if err := e.st.PutSets(store.SetGroupMembers, snap.membersPut, snap.membersDel, snap.full || snap.groupsFull); err != nil {
-			return fmt.Errorf("save group members: %w", err)
-		}
+func (e *Engine) commit(snap *read.Snapshot) error {
+	rd := record.Read{GroupsRead: snap.GroupsRead, Members: snap.MembersPut, MembersGone: snap.MembersDel,
+		MembersReplace: snap.Full || snap.GroupsFull, Watermarks: map[string]string{"users": snap.UserLink},
+		Fingerprint: e.o.Fingerprint}
+	if snap.Assigned != nil {
+		rd.Assignments = map[string][]string{"users": read.SortedKeys(snap.Assigned), "groups": read.SortedKeys(snap.AssignedGroups),
+			"roles": read.RoleEntries(snap.Roles)}
 	}
-	if snap.assigned != nil {
-		sets := map[string][]string{"users": sortedKeys(snap.assigned), "groups": sortedKeys(snap.assignedGroups),
-			"roles": roleEntries(snap.roles)}
-		if err := e.st.PutSets(store.SetAssignments, sets, nil, true); err != nil {
-			return fmt.Errorf("save assignments: %w", err)
-		}
+	if snap.GroupsRead {
+		rd.Watermarks["groups"] = snap.GroupLink
 	}
-	marks := map[string]string{"users": snap.userLink}
-	if snap.groupsRead {
-		marks["groups"] = snap.groupLink
-	}
-	if err := e.st.SetWatermarks(marks); err != nil {
-		return fmt.Errorf("save watermark: %w", err)
-	}
-	if err := e.st.SetFingerprint(e.o.Fingerprint); err != nil {
-		return fmt.Errorf("save fingerprint: %w", err)
-	}
-	return nil
+	return e.rec.Commit(rd)
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// loadLinks reads the stored links the cycle needs: all of them after a full round (and the linked
-// users the round no longer returned), otherwise only those of the evaluated users and their managers,
-// so that a quiet incremental cycle costs little even with 100,000 linked users.
-func (e *Engine) loadLinks(snap *snapshot, objs []plan.Object, refs userRefs) (map[string]store.Anchor, []string, error) {
-	if snap.full {
-		links, err := e.st.Anchors(store.KindUser)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read state: %w", err)
-		}
-		seen := make(map[string]bool, len(snap.users))
-		for _, u := range snap.users {
-			seen[u.ID] = true
-		}
-		var missing []string
-		for id, a := range links {
-			if a.Managed && !seen[id] {
-				missing = append(missing, id)
-			}
-		}
-		sort.Strings(missing)
-		return links, missing, nil
-	}
-	links := make(map[string]store.Anchor, len(objs))
-	load := func(id string) error {
-		if _, done := links[id]; done || id == "" {
-			return nil
-		}
-		a, ok, err := e.st.Anchor(store.KindUser, id)
-		if err != nil {
-			return fmt.Errorf("read state: %w", err)
-		}
-		if ok {
-			links[id] = a
-		}
-		return nil
-	}
-	for _, o := range objs {
-		if err := load(o.SourceID); err != nil {
-			return nil, nil, err
-		}
-		for _, src := range refs[o.SourceID] {
-			if err := load(src); err != nil {
-				return nil, nil, err
+// loadLinks reads the stored user links the cycle needs (see read.Links): those of the evaluated
+// users and of the managers they name.
+func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRefs) (map[string]store.Anchor, []string, error) {
+	var ids []string
+	if !snap.Full {
+		for _, o := range objs {
+			ids = append(ids, o.SourceID)
+			for _, src := range refs[o.SourceID] {
+				ids = append(ids, src)
 			}
 		}
 	}
-	return links, nil, nil
+	return read.Links(e.st, snap, ids)
 }
 
 func newID() string {

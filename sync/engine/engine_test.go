@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
@@ -24,6 +25,7 @@ type fakeDir struct {
 	groups      []directory.Group
 	changed     map[string]bool
 	err         error
+	byIDErr     error
 	rounds      int
 }
 
@@ -55,6 +57,9 @@ func (d *fakeDir) Users(_ context.Context, _ []string, link string) (*directory.
 }
 
 func (d *fakeDir) UsersByID(_ context.Context, _ []string, ids []string) ([]directory.User, error) {
+	if d.byIDErr != nil {
+		return nil, d.byIDErr
+	}
 	want := map[string]bool{}
 	for _, id := range ids {
 		want[id] = true
@@ -81,88 +86,106 @@ func (d *fakeDir) AppRoleAssignedTo(context.Context, string) ([]directory.Assign
 	return d.assignments, nil
 }
 
-// fakeTarget is an in-memory SCIM target that counts requests and can lose a create's answer.
+// fakeTarget is an in-memory target of users in the engine's terms (flat values by path), that counts
+// requests and can lose a create's answer. It implements Objects, as the SCIM adapter does.
 type fakeTarget struct {
-	mu       sync.Mutex
-	users    map[string]scimclient.Resource
-	next     int
-	creates  int
-	patches  int
-	queries  int
-	lists    int
-	deletes  int
-	patchOps map[string][][]scimclient.PatchOp
+	mu      sync.Mutex
+	users   map[string]map[string]any
+	next    int
+	creates int
+	patches int
+	queries int
+	lists   int
+	deletes int
+	// updates holds, per target id, the attribute changes of every update.
+	updates map[string][][]plan.AttrChange
 	// loseCreate makes the next create succeed in the target but return an error to the caller.
 	loseCreate bool
 }
 
 func newFakeTarget() *fakeTarget {
-	return &fakeTarget{users: map[string]scimclient.Resource{}, patchOps: map[string][][]scimclient.PatchOp{}}
+	return &fakeTarget{users: map[string]map[string]any{}, updates: map[string][][]plan.AttrChange{}}
 }
+
+// target is the fake as the engine's Target (users only).
+func (f *fakeTarget) target() Target { return Target{Users: f} }
 
 func (f *fakeTarget) writes() int { return f.creates + f.patches + f.deletes }
 
-func (f *fakeTarget) FindUsers(_ context.Context, path, value string) ([]scimclient.Resource, error) {
+func (f *fakeTarget) found(u map[string]any, read []string) plan.Candidate {
+	c := plan.Candidate{TargetID: u["id"].(string), Values: map[string]any{}}
+	for _, p := range read {
+		if v, ok := u[p]; ok && v != nil {
+			c.Values[p] = v
+		}
+	}
+	return c
+}
+
+func (f *fakeTarget) Find(_ context.Context, path, value string, read []string) ([]plan.Candidate, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.queries++
-	var out []scimclient.Resource
+	var out []plan.Candidate
 	for _, u := range f.users {
-		if v, ok := scimclient.ValueAt(u, path); ok && strings.EqualFold(fmt.Sprint(v), value) {
-			out = append(out, u)
+		if v, ok := u[path]; ok && strings.EqualFold(fmt.Sprint(v), value) {
+			out = append(out, f.found(u, read))
 		}
 	}
 	return out, nil
 }
 
-func (f *fakeTarget) ListUsers(_ context.Context, _ int, fn func(scimclient.Resource) error) error {
+func (f *fakeTarget) List(_ context.Context, read []string, fn func(plan.Candidate) error) error {
 	f.mu.Lock()
 	f.lists++
-	all := make([]scimclient.Resource, 0, len(f.users))
+	all := make([]plan.Candidate, 0, len(f.users))
 	for _, u := range f.users {
-		all = append(all, u)
+		all = append(all, f.found(u, read))
 	}
 	f.mu.Unlock()
-	for _, u := range all {
-		if err := fn(u); err != nil {
+	for _, c := range all {
+		if err := fn(c); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (f *fakeTarget) CreateUser(_ context.Context, r scimclient.Resource) (scimclient.Resource, error) {
+func (f *fakeTarget) Create(_ context.Context, values map[string]any) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.creates++
 	for _, u := range f.users {
-		if strings.EqualFold(fmt.Sprint(u["userName"]), fmt.Sprint(r["userName"])) {
-			return nil, &scimclient.Error{Kind: scimclient.ErrConflict, Status: 409, Method: "POST", Path: "/Users"}
+		if strings.EqualFold(fmt.Sprint(u["userName"]), fmt.Sprint(values["userName"])) {
+			return "", &scimclient.Error{Kind: scimclient.ErrConflict, Status: 409, Method: "POST", Path: "/Users"}
 		}
 	}
 	f.next++
 	id := fmt.Sprintf("t%d", f.next)
-	r["id"] = id
-	f.users[id] = r
+	u := map[string]any{"id": id}
+	for k, v := range values {
+		u[k] = v
+	}
+	f.users[id] = u
 	if f.loseCreate {
 		f.loseCreate = false
-		return nil, &scimclient.Error{Kind: scimclient.ErrTransient, Method: "POST", Path: "/Users", Detail: "connection reset"}
+		return "", &scimclient.Error{Kind: scimclient.ErrTransient, Method: "POST", Path: "/Users", Detail: "connection reset"}
 	}
-	return r, nil
+	return id, nil
 }
 
-func (f *fakeTarget) PatchUser(_ context.Context, id string, ops []scimclient.PatchOp) error {
+func (f *fakeTarget) Update(_ context.Context, id string, changes []plan.AttrChange) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.patches++
 	if _, ok := f.users[id]; !ok {
 		return &scimclient.Error{Kind: scimclient.ErrNotFound, Status: 404}
 	}
-	f.patchOps[id] = append(f.patchOps[id], ops)
+	f.updates[id] = append(f.updates[id], changes)
 	return nil
 }
 
-func (f *fakeTarget) DeleteUser(_ context.Context, id string) error {
+func (f *fakeTarget) Delete(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.deletes++
@@ -201,11 +224,11 @@ func user(id, upn, title, manager string, enabled bool) directory.User {
 	return directory.User{ID: id, Attributes: attrs, ManagerKnown: true}
 }
 
-func newEngine(t *testing.T, dir Directory, tgt Target, st *store.Store, scope string) *Engine {
+func newEngine(t *testing.T, dir Directory, users Objects, st *store.Store, scope string) *Engine {
 	t.Helper()
-	return New(dir, tgt, st, Options{
+	return New(dir, Target{Users: users}, st, Options{
 		Users: gongLikeTable(t), Scope: scope, ServicePrincipalID: "sp",
-		Policy: plan.Policy{Create: true, Update: true, Delete: true}, Concurrency: 4, PatchMode: scimclient.ModeAADOptSCIM062020,
+		Policy: plan.Policy{Create: true, Update: true, Delete: true}, Concurrency: 4,
 		ListThreshold: 2, Fingerprint: "fp1",
 	})
 }
@@ -239,7 +262,7 @@ func TestInitialCycleCreatesThenSecondCycleWritesNothing(t *testing.T) {
 		t.Fatalf("report = %+v", rep)
 	}
 	// Every user's manager is linked by target id, whatever the order.
-	byUPN := map[string]scimclient.Resource{}
+	byUPN := map[string]map[string]any{}
 	for _, u := range tgt.users {
 		byUPN[u["userName"].(string)] = u
 	}
@@ -294,9 +317,9 @@ func TestAttributeChangeIsMinimalPatch(t *testing.T) {
 		t.Fatalf("report = %+v", rep)
 	}
 	links, _ := st.Anchors(store.KindUser)
-	ops := tgt.patchOps[links["a"].TargetID]
-	if len(ops) != 1 || len(ops[0]) != 1 || ops[0][0].Op != "replace" {
-		t.Fatalf("ops = %#v", ops)
+	ups := tgt.updates[links["a"].TargetID]
+	if len(ups) != 1 || len(ups[0]) != 1 || ups[0][0] != (plan.AttrChange{Path: "title", Old: "Engineer", New: "Staff Engineer"}) {
+		t.Fatalf("updates = %#v", ups)
 	}
 }
 
@@ -408,13 +431,13 @@ func TestAppRoleAssignmentsComputed(t *testing.T) {
 	}
 	tgt := newFakeTarget()
 	st := openStore(t)
-	e := New(dir, tgt, st, Options{Users: table, Scope: ScopeAssigned, ServicePrincipalID: "sp", Fingerprint: "f",
-		Policy: plan.Policy{Create: true, Update: true}, PatchMode: scimclient.ModeAADOptSCIM062020})
+	e := New(dir, tgt.target(), st, Options{Users: table, Scope: ScopeAssigned, ServicePrincipalID: "sp", Fingerprint: "f",
+		Policy: plan.Policy{Create: true, Update: true}})
 	if _, err := e.Cycle(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	byName := func() map[string]scimclient.Resource {
-		out := map[string]scimclient.Resource{}
+	byName := func() map[string]map[string]any {
+		out := map[string]map[string]any{}
 		for _, u := range tgt.users {
 			out[u["userName"].(string)] = u
 		}
@@ -442,5 +465,40 @@ func TestAppRoleAssignmentsComputed(t *testing.T) {
 	links, _ := st.Anchors(store.KindUser)
 	if got := links["b"].Values["title"]; got != "Admin" {
 		t.Errorf("bob's title after the role change = %v", got)
+	}
+}
+
+// The read step writes nothing, even when it finds an escrow past its 28 days: a cycle that aborts
+// after it leaves the state as it was, and the escrow is dropped when a cycle is recorded.
+func TestReadWritesNothingAndExpiredEscrowsGoWhenRecorded(t *testing.T) {
+	dir := &fakeDir{users: []directory.User{user("a", "ann@contoso.com", "Engineer", "", true), user("b", "bob@contoso.com", "Lead", "", true)}}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	if _, err := e.Cycle(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	seed := []store.Escrow{
+		{Kind: store.KindUser, SourceID: "a", Op: "Update", Attempts: 2, FirstFailed: now.Add(-time.Hour), NextRetry: now.Add(-time.Minute)},
+		{Kind: store.KindUser, SourceID: "b", Op: "Update", Attempts: 30, FirstFailed: now.Add(-29 * 24 * time.Hour), NextRetry: now.Add(-time.Minute)},
+	}
+	if err := st.PutEscrows(seed...); err != nil {
+		t.Fatal(err)
+	}
+	dir.byIDErr = errors.New("graph: 503")
+	if _, err := e.Cycle(context.Background(), false); !errors.Is(err, ErrAborted) {
+		t.Fatalf("cycle error = %v, want ErrAborted", err)
+	}
+	if got, _ := st.Escrows(); len(got) != 2 {
+		t.Fatalf("escrows after an aborted read = %+v, want both untouched", got)
+	}
+	dir.byIDErr = nil
+	rep, err := e.Cycle(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Escrows(); len(got) != 0 || rep.Escrowed != 0 {
+		t.Fatalf("escrows after a recorded cycle = %+v (report %d), want none: a retried, b expired", got, rep.Escrowed)
 	}
 }

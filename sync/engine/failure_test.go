@@ -42,6 +42,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
+	"github.com/scimsync/scimsync/sync/record"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -246,11 +247,14 @@ func (h *harness) client(token string) *scimclient.Client {
 	return c
 }
 
+// scimTarget is the SCIM client as the engine's target, users and groups, as cmd/scimsync wires it.
+func scimTarget(c *scimclient.Client) Target { return Target{Users: c.Users(), Groups: c.Groups()} }
+
 func (h *harness) options() Options {
 	return Options{
 		Users: failTable(h.t), Scope: ScopeAll, ServicePrincipalID: "sp",
 		Policy:      plan.Policy{Create: true, Update: true, Delete: true},
-		Concurrency: 1, PatchMode: scimclient.ModeAADOptSCIM062020, Fingerprint: "fp1",
+		Concurrency: 1, Fingerprint: "fp1",
 		Env: &mapping.Env{}, Now: h.clock,
 		Job: "gong", StatePath: "/var/lib/scimsync/gong.db", ConfigPath: "/etc/scimsync/gong.yaml",
 	}
@@ -262,7 +266,7 @@ func (h *harness) engine(token string, mod func(*Options)) *Engine {
 	if mod != nil {
 		mod(&o)
 	}
-	return New(h.dir, h.client(token), h.st, o)
+	return New(h.dir, scimTarget(h.client(token)), h.st, o)
 }
 
 // run runs one cycle through Run; scheduled unless manual.
@@ -786,7 +790,7 @@ func TestFailureEscrowProportionThresholdQuarantines(t *testing.T) {
 func TestFailureThrottlingStormEscrowsWithoutQuarantine(t *testing.T) {
 	h := newHarness(t, manyUsers("u", 5)...)
 	c := h.client(goodToken)
-	e := New(h.dir, c, h.st, h.options())
+	e := New(h.dir, scimTarget(c), h.st, h.options())
 	h.setFault(func(_ *http.Request, userName string) *scimserver.Fault {
 		if userName == "" {
 			return nil
@@ -872,7 +876,7 @@ func TestFailureDeletionThresholdStagesAndAllowDeletes(t *testing.T) {
 	if q := h.quarantine(); q == nil || q.Reason != quarantine.ReasonTooManyDeletes || res.Event != quarantine.Entered {
 		t.Fatalf("quarantine = %+v, event %s, want TooManyDeletes", q, res.Event)
 	}
-	logs, err := h.st.QueryLog(store.LogQuery{Action: ActionStagedDelete})
+	logs, err := h.st.QueryLog(store.LogQuery{Action: string(record.ActionStagedDelete)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -880,7 +884,7 @@ func TestFailureDeletionThresholdStagesAndAllowDeletes(t *testing.T) {
 		t.Fatalf("StagedDelete log entries = %d, want 3", len(logs))
 	}
 	for _, le := range logs {
-		if le.Status != StatusSkipped || le.CycleID != res.Report.CycleID || le.TargetID == "" {
+		if le.Status != record.StatusSkipped || le.CycleID != res.Report.CycleID || le.TargetID == "" {
 			t.Errorf("log entry %+v", le)
 		}
 	}
@@ -949,7 +953,7 @@ func TestFailureAllowDeletesMatchesDirectDisable(t *testing.T) {
 	direct.advance(40 * time.Minute)
 	direct.mustRun(de, false)
 	want := direct.anchor("u00001")
-	wantLog, _ := direct.st.QueryLog(store.LogQuery{Action: ActionDisable})
+	wantLog, _ := direct.st.QueryLog(store.LogQuery{Action: string(record.ActionDisable)})
 
 	staged, se := assignedHarness(t, 5, func(o *Options) { o.DeletionThreshold = 1 })
 	staged.dir.unassign("u00001")
@@ -966,7 +970,7 @@ func TestFailureAllowDeletesMatchesDirectDisable(t *testing.T) {
 		t.Errorf("anchor after allow-deletes: managed %v disabled %v; a direct disable leaves managed %v disabled %v",
 			got.Managed, got.Disabled, want.Managed, want.Disabled)
 	}
-	gotLog, _ := staged.st.QueryLog(store.LogQuery{Action: ActionDisable})
+	gotLog, _ := staged.st.QueryLog(store.LogQuery{Action: string(record.ActionDisable)})
 	if len(wantLog) != 1 || len(gotLog) != 1 {
 		t.Fatalf("disable log entries: direct %d, allowed %d", len(wantLog), len(gotLog))
 	}
@@ -1421,13 +1425,13 @@ func TestFailureTimeoutIsTransient(t *testing.T) {
 	e := h.engine(goodToken, nil)
 	h.mustRun(e, false)
 
-	slow := New(h.dir, func() *scimclient.Client {
+	slow := New(h.dir, func() Target {
 		c, err := scimclient.New(scimclient.Options{BaseURL: h.srv.URL(), Token: goodToken, Timeout: 50 * time.Millisecond,
 			MaxRetries: -1, Mode: scimclient.ModeAADOptSCIM062020})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c
+		return scimTarget(c)
 	}(), h.st, h.options())
 	h.setFault(func(r *http.Request, _ string) *scimserver.Fault {
 		if r.Method == http.MethodPatch {

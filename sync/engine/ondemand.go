@@ -6,11 +6,10 @@ import (
 	"sort"
 	"strings"
 
-	"go.uber.org/zap"
-
 	"github.com/scimsync/scimsync/graph/directory"
-	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/read"
+	"github.com/scimsync/scimsync/sync/summary"
 )
 
 // OnDemand is the outcome of provisioning chosen users now, with every step for each of them.
@@ -30,36 +29,19 @@ type OnDemand struct {
 // assignments and filters, match, and send what they need, manager link included. The watermark does
 // not move. With Options.DryRun nothing is sent or recorded.
 func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error) {
-	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "on-demand"}
-	prevLog := e.log
-	e.log = e.log.With(zap.String("cycle", rep.CycleID))
-	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
-	defer func() { e.log = prevLog }()
+	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: summary.CycleOnDemand}
+	ctx, restore := e.forCycle(ctx, rep.CycleID)
+	defer restore()
 	defer e.flushLogs(rep)
 	out := &OnDemand{Report: rep}
-	attrs := withFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping)
+	attrs := read.WithFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping)
 	users, err := e.dir.UsersByID(ctx, attrs, ids)
 	if err != nil {
 		return out, fmt.Errorf("%w: read users from Graph: %w", ErrAborted, err)
 	}
-	// A user asked for by userPrincipalName is found by it case-insensitively, as Entra compares UPNs;
-	// a guest's attribute holds the stripped form (alias@theirdomain, see directory.StripGuestUPN), so
-	// the requested "#EXT#" name is compared in that form too.
-	found := map[string]bool{}
-	for _, u := range users {
-		found[strings.ToLower(u.ID)] = true
-		if v, ok := u.Attributes.Lookup("userPrincipalName"); ok {
-			found[strings.ToLower(v.String())] = true
-		}
-	}
-	for _, id := range ids {
-		lower := strings.ToLower(id)
-		if !found[lower] && !found[directory.StripGuestUPN(strings.ReplaceAll(lower, "#ext#", "#EXT#"))] {
-			out.NotFound = append(out.NotFound, id)
-		}
-	}
+	out.NotFound = notFound(ids, users)
 	out.Users = users
-	snap := &snapshot{users: users}
+	snap := &read.Snapshot{Users: users}
 	if e.o.Scope == ScopeAssigned {
 		as, err := e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID)
 		if err != nil {
@@ -71,15 +53,15 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 		}
 		if len(members) == 0 {
 			// No cycle has stored the groups' members yet: read them.
-			if err := e.readGroups(ctx, snap, ""); err != nil {
+			if err := e.reader().ReadGroups(ctx, snap, ""); err != nil {
 				return out, err
 			}
-			members = snap.members
+			members = snap.Members
 		}
-		snap.assigned, snap.roles = assignedUsers(as, members)
+		snap.Assigned, snap.Roles = read.AssignedUsers(as, members)
 	}
 	rep.Read = len(users)
-	objs, refs := e.mapUsers(e.users, users, snap.assigned, snap.roles, true)
+	objs, refs := e.eval.Users(users, snap.Assigned, snap.Roles, true)
 	links, _, err := e.loadLinks(snap, objs, refs)
 	if err != nil {
 		return out, err
@@ -96,7 +78,7 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 		rep.Finished = e.o.Now()
 		return out, nil
 	}
-	before := len(rep.logs)
+	before := len(rep.Log)
 	if _, err := e.apply(ctx, e.users, rep, &rep.Counts, changes, refs, links); err != nil {
 		return out, err
 	}
@@ -104,12 +86,12 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	if err != nil {
 		return out, err
 	}
-	if err := e.recordEscrows(rep, store.KindUser, objs, linked...); err != nil {
+	if err := e.recordEscrows(rep, store.KindUser, nil, objs, linked...); err != nil {
 		return out, err
 	}
 	// Every user gets its steps: the log's entries for those that changed, fresh ones for the rest.
 	logged := map[string]bool{}
-	for _, le := range rep.logs[before:] {
+	for _, le := range rep.Log[before:] {
 		logged[le.SourceID] = true
 		out.Entries = append(out.Entries, le)
 	}
@@ -121,4 +103,26 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	sort.SliceStable(out.Entries, func(i, j int) bool { return out.Entries[i].Identity < out.Entries[j].Identity })
 	rep.Finished = e.o.Now()
 	return out, nil
+}
+
+// notFound lists the requested ids the directory did not return. A user asked for by
+// userPrincipalName is found by it case-insensitively, as Entra compares UPNs; a guest's attribute
+// holds the stripped form (alias@theirdomain, see directory.StripGuestUPN), so the requested "#EXT#"
+// name is compared in that form too.
+func notFound(ids []string, users []directory.User) []string {
+	found := map[string]bool{}
+	for _, u := range users {
+		found[strings.ToLower(u.ID)] = true
+		if v, ok := u.Attributes.Lookup("userPrincipalName"); ok {
+			found[strings.ToLower(v.String())] = true
+		}
+	}
+	var out []string
+	for _, id := range ids {
+		lower := strings.ToLower(id)
+		if !found[lower] && !found[directory.StripGuestUPN(strings.ReplaceAll(lower, "#ext#", "#EXT#"))] {
+			out = append(out, id)
+		}
+	}
+	return out
 }

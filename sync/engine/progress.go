@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/scimsync/scimsync/sync/plan"
+import (
+	"github.com/scimsync/scimsync/sync/members"
+	"github.com/scimsync/scimsync/sync/plan"
+)
 
 // The phases of a cycle, in the order they run, as passed to Progress.Start. A phase with no work may
 // be reported with a total of 0, or not at all (groups, memberships and managers when off).
@@ -9,7 +12,7 @@ const (
 	PhaseMatching    = "matching"    // scoping, mapping and matching the users read to target accounts
 	PhaseUsers       = "users"       // creating, updating, disabling and deleting users
 	PhaseGroups      = "groups"      // the same for groups
-	PhaseMemberships = "memberships" // group members, one unit per group
+	PhaseMemberships = members.Phase // group members, one unit per group
 	PhaseManagers    = "managers"    // manager references, one unit per user
 )
 
@@ -30,20 +33,30 @@ type Outcomes interface {
 	Outcome(op plan.Op, failed bool)
 }
 
-func (e *Engine) phase(name string, total int) {
-	if e.o.Progress != nil {
-		e.o.Progress.Start(name, total)
+func (e *Engine) phase(name string, total int)    { progressOf(e.o.Progress).Start(name, total) }
+func (e *Engine) done(n int)                      { progressOf(e.o.Progress).Done(n) }
+func (e *Engine) outcome(op plan.Op, failed bool) { progressOf(e.o.Progress).Outcome(op, failed) }
+
+// progressOf is p as the steps' progress, which every step may call: without a Progress it reports
+// nothing, and outcomes go only to a Progress that implements Outcomes.
+func progressOf(p Progress) progressSink { return progressSink{p} }
+
+type progressSink struct{ p Progress }
+
+func (s progressSink) Start(phase string, total int) {
+	if s.p != nil {
+		s.p.Start(phase, total)
 	}
 }
 
-func (e *Engine) done(n int) {
-	if e.o.Progress != nil {
-		e.o.Progress.Done(n)
+func (s progressSink) Done(n int) {
+	if s.p != nil {
+		s.p.Done(n)
 	}
 }
 
-func (e *Engine) outcome(op plan.Op, failed bool) {
-	if o, ok := e.o.Progress.(Outcomes); ok {
+func (s progressSink) Outcome(op plan.Op, failed bool) {
+	if o, ok := s.p.(Outcomes); ok {
 		o.Outcome(op, failed)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/graph/directory"
-	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
@@ -75,9 +74,9 @@ type failingTarget struct {
 	fail string
 }
 
-func (f *failingTarget) CreateUser(ctx context.Context, r scimclient.Resource) (scimclient.Resource, error) {
-	if r["userName"] == f.fail {
-		return nil, fmt.Errorf("injected: create %s refused", f.fail)
+func (f *failingTarget) Create(ctx context.Context, values map[string]any) (string, error) {
+	if values["userName"] == f.fail {
+		return "", fmt.Errorf("injected: create %s refused", f.fail)
 	}
-	return f.fakeTarget.CreateUser(ctx, r)
+	return f.fakeTarget.Create(ctx, values)
 }

@@ -8,11 +8,12 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
+	"github.com/scimsync/scimsync/sync/record"
+	"github.com/scimsync/scimsync/sync/summary"
 )
 
 // Alerter sends failure emails; *notify.Notifier implements it. It returns the reason it notified
@@ -63,10 +64,8 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 	rep, cycleErr := e.Cycle(ctx, ro.Initial)
 	res.Report = rep
 	// Why the cycle ran, its judgement and its emails belong to the cycle: their lines name it too.
-	prevLog := e.log
-	e.log = e.log.With(zap.String("cycle", rep.CycleID))
-	defer func() { e.log = prevLog }()
-	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
+	ctx, restore := e.forCycle(ctx, rep.CycleID)
+	defer restore()
 	if q != nil {
 		e.log.Info(res.Why)
 	}
@@ -78,9 +77,10 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("read staged operations: %w", err)
 	}
+	tot := rep.Totals()
 	out := quarantine.Outcome{
-		Succeeded:       rep.Writes() + rep.Unchanged + rep.Groups.Unchanged,
-		Failed:          rep.Failed + rep.Groups.Failed,
+		Succeeded:       tot.Succeeded,
+		Failed:          tot.Failed - rep.OtherFailed,
 		ReferenceFailed: rep.OtherFailed,
 		Escrowed:        rep.Escrowed,
 		Fatal:           rep.Fatal,
@@ -113,9 +113,8 @@ func (e *Engine) Run(ctx context.Context, ro RunOptions) (*Result, error) {
 		}
 	}
 	cy := store.Cycle{ID: rep.CycleID, Kind: rep.Kind, Started: rep.Started, Finished: e.o.Now(),
-		Created: rep.Created + rep.Groups.Created, Updated: rep.Updated + rep.Adopted + rep.Groups.Updated + rep.Groups.Adopted,
-		Disabled: rep.Disabled, Deleted: rep.Deleted + rep.Groups.Deleted, Unchanged: rep.Unchanged + rep.Groups.Unchanged,
-		Skipped: rep.Skipped + rep.Groups.Skipped, Failed: rep.TotalFailed(), Quarantined: next != nil}
+		Created: tot.Created, Updated: tot.Updated, Disabled: tot.Disabled, Deleted: tot.Deleted, Unchanged: tot.Unchanged,
+		Skipped: tot.Skipped, Failed: tot.Failed, Quarantined: next != nil}
 	if cycleErr != nil {
 		cy.Error = cycleErr.Error()
 	}
@@ -150,7 +149,7 @@ func (e *Engine) alert(ctx context.Context, q *store.Quarantine, ev quarantine.E
 	}
 	for _, f := range rep.Failures {
 		n.Failures = append(n.Failures, notify.ObjectFailure{Identity: f.Identity, SourceID: f.SourceID, Op: f.Op,
-			ErrorCode: failureCode(f.Cause()), Error: f.Err})
+			ErrorCode: record.FailureCode(f.Cause()), Error: f.Err})
 	}
 	if reason, sent := e.o.Alerter.Notify(ctx, n, q.NotifiedReason); sent {
 		q.NotifiedReason = reason
@@ -164,11 +163,9 @@ func (e *Engine) AllowDeletes(ctx context.Context) (done, failed int, err error)
 	if err != nil {
 		return 0, 0, fmt.Errorf("read staged operations: %w", err)
 	}
-	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: "allow-deletes"}
-	prevLog := e.log
-	e.log = e.log.With(zap.String("cycle", rep.CycleID))
-	ctx = logctx.With(ctx, zap.String("cycle", rep.CycleID))
-	defer func() { e.log = prevLog }()
+	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: summary.CycleAllowDeletes}
+	ctx, restore := e.forCycle(ctx, rep.CycleID)
+	defer restore()
 	defer e.flushLogs(rep)
 	var left []store.StagedOp
 	for _, op := range ops {
@@ -212,12 +209,12 @@ func (e *Engine) applyStaged(ctx context.Context, rep *Report, op store.StagedOp
 	if !ok || !a.Managed {
 		return nil // already gone
 	}
-	c := plan.Change{SourceID: op.SourceID, Identity: userName(a), TargetID: a.TargetID, Values: a.Values, Unmanage: op.Unmanage}
+	c := plan.Change{SourceID: op.SourceID, Identity: record.UserName(a), TargetID: a.TargetID, Values: a.Values, Unmanage: op.Unmanage}
 	if op.Kind == store.KindGroup {
-		c.Identity = groupName(a)
+		c.Identity = record.GroupName(a)
 	}
 	switch op.Op {
-	case "delete":
+	case stagedDelete:
 		c.Op = plan.Delete
 	default:
 		if k.policy.Active == "" {
@@ -228,15 +225,19 @@ func (e *Engine) applyStaged(ctx context.Context, rep *Report, op store.StagedOp
 		c.Values = plan.Merged(a.Values, map[string]any{k.policy.Active: false})
 		c.Hash = plan.ValuesHash(c.Values)
 	}
-	na, err := e.applyOne(ctx, k, c, nil, a, true)
+	na, err := e.applyOne(ctx, k, write{c: c, old: a, hadOld: true})
 	if le, ok := e.logEntry(rep, k, c, err, false); ok {
-		rep.logs = append(rep.logs, le)
+		rep.Log = append(rep.Log, le)
 	}
 	if err != nil {
 		return err
 	}
+	b := e.rec.Links(1)
+	defer b.Close()
 	if na == nil {
-		return e.st.DeleteAnchors(op.Kind, op.SourceID)
+		b.Delete(op.Kind, op.SourceID)
+	} else {
+		b.Put(*na)
 	}
-	return e.st.PutAnchors(*na)
+	return b.Flush()
 }

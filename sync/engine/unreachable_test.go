@@ -70,7 +70,7 @@ func TestUnreachableTargetAbortsTheCycle(t *testing.T) {
 				o := h.options()
 				withConc(&o)
 				h.advance(40 * time.Minute)
-				res, err := h.run(New(h.dir, dead, h.st, o), false)
+				res, err := h.run(New(h.dir, scimTarget(dead), h.st, o), false)
 				if !errors.Is(err, scimclient.ErrTargetUnreachable) {
 					t.Fatalf("cycle error = %v, want ErrTargetUnreachable", err)
 				}

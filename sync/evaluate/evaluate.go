@@ -1,0 +1,258 @@
+// Package evaluate is the cycle's evaluate step: it scopes each source object (assignment, scoping
+// filters, soft delete, accountEnabled) and maps it through the mapping table into the plan's Object,
+// whose Values are what the target should hold. It is pure: no directory, no target, no state.
+package evaluate
+
+import (
+	"fmt"
+
+	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/scoping"
+	"github.com/scimsync/scimsync/sync/plan"
+)
+
+// Evaluator scopes and maps a job's users and groups.
+type Evaluator struct {
+	users, groups             *mapping.Table
+	userScoping, groupScoping *scoping.Set
+	env                       *mapping.Env
+
+	userTypes, groupTypes map[string]mapping.TargetType
+	// refs are the target paths of reference-typed user mappings (the manager).
+	refs []string
+}
+
+// New returns an Evaluator; groups and their scoping are nil when groups are not provisioned.
+func New(users *mapping.Table, userScoping *scoping.Set, groups *mapping.Table, groupScoping *scoping.Set, env *mapping.Env) *Evaluator {
+	ev := &Evaluator{users: users, userScoping: userScoping, groups: groups, groupScoping: groupScoping, env: env,
+		userTypes: types(users), groupTypes: types(groups)}
+	for _, m := range users.Mappings {
+		if m.Type == mapping.TypeReference {
+			ev.refs = append(ev.refs, m.Target)
+		}
+	}
+	return ev
+}
+
+// RefPaths are the target paths of the reference-typed user mappings (the manager).
+func (ev *Evaluator) RefPaths() []string { return ev.refs }
+
+func types(t *mapping.Table) map[string]mapping.TargetType {
+	out := map[string]mapping.TargetType{}
+	if t == nil {
+		return out
+	}
+	for _, m := range t.Mappings {
+		out[m.Target] = m.Type
+	}
+	return out
+}
+
+// Refs holds, per source user, the source ids its reference mappings point at (manager). A user
+// is absent when this cycle learned nothing about its references (a delta record without manager@delta),
+// and present with an empty map when it has none.
+type Refs map[string]map[string]string
+
+// Manager returns the source id of the user's manager and whether the cycle knows it.
+func (r Refs) Manager(id string, paths []string) (string, bool) {
+	m, ok := r[id]
+	if !ok || len(paths) == 0 {
+		return "", ok
+	}
+	return m[paths[0]], true
+}
+
+// Users scopes and maps users. full tells that the round returned every user whole, so a user
+// without a manager annotation has no manager (in a delta round it means "unchanged").
+func (ev *Evaluator) Users(users []directory.User, assigned map[string]bool, roles map[string][]string, full bool) ([]plan.Object, Refs) {
+	objs := make([]plan.Object, 0, len(users))
+	refs := Refs{}
+	createDiffers := ev.users.CreateDiffers()
+	for _, u := range users {
+		o := plan.Object{SourceID: u.ID, HardDeleted: u.Removed == directory.HardDeleted}
+		attrs := u.Attributes
+		if attrs == nil {
+			attrs = mapping.AttributeMap{}
+		}
+		if v, ok := attrs.Lookup("userPrincipalName"); ok {
+			o.Identity = v.String()
+		} else if v, ok := attrs.Lookup("displayName"); ok {
+			o.Identity = v.String()
+		} else {
+			o.Identity = u.ID
+		}
+		if o.HardDeleted {
+			objs = append(objs, o)
+			continue
+		}
+		ev.scopeUser(&o, u, attrs, assigned)
+		// IsSoftDeleted is computed, as in Entra: unassigned, out of the scoping filters,
+		// soft-deleted or accountEnabled false.
+		computed := make(mapping.AttributeMap, len(attrs)+2)
+		for k, v := range attrs {
+			computed[k] = v
+		}
+		computed["IsSoftDeleted"] = mapping.Bool(!o.InScope || !o.Enabled)
+		if roles != nil {
+			// appRoleAssignments is computed, as in Entra: the roles the user holds in this app.
+			computed["appRoleAssignments"] = mapping.Multi(roles[u.ID])
+		}
+		if _, ok := computed["objectId"]; !ok {
+			computed["objectId"] = mapping.Str(u.ID)
+		}
+		upd, err := ev.users.Evaluate(computed, ev.env, false)
+		if err != nil {
+			o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
+			objs = append(objs, o)
+			continue
+		}
+		var r map[string]string
+		o.Values, r = export(ev.userTypes, upd.Values)
+		o.Redacted = upd.Redacted
+		o.CreateValues = o.Values
+		if createDiffers {
+			crt, err := ev.users.Evaluate(computed, ev.env, true)
+			if err != nil {
+				o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
+				objs = append(objs, o)
+				continue
+			}
+			o.CreateValues, _ = export(ev.userTypes, crt.Values)
+		}
+		if len(ev.refs) > 0 && (full || u.ManagerKnown) {
+			if r == nil {
+				r = map[string]string{}
+			}
+			refs[u.ID] = r
+		}
+		objs = append(objs, o)
+	}
+	return objs, refs
+}
+
+// scopeUser decides whether a user is in scope and enabled. A soft-deleted or disabled user stays in
+// scope but is not enabled: the service disables the account and keeps managing it, so the hard
+// delete 30 days later sends the DELETE.
+func (ev *Evaluator) scopeUser(o *plan.Object, u directory.User, attrs mapping.AttributeMap, assigned map[string]bool) {
+	enabled := true
+	if v, ok := attrs.Lookup("accountEnabled"); ok {
+		if b, ok := v.AsBool(); ok {
+			enabled = b
+		}
+	}
+	o.Enabled = enabled && u.Removed == directory.NotRemoved
+	o.InScope, o.ScopeReason = true, "assigned and passed the scoping filters"
+	switch {
+	case u.Removed == directory.SoftDeleted:
+		o.ScopeReason = "soft-deleted in the directory"
+	case !enabled:
+		o.ScopeReason = "accountEnabled is false"
+	}
+	switch {
+	case assigned != nil && !assigned[u.ID]:
+		o.InScope, o.ScopeReason = false, "not assigned to the app"
+	case ev.userScoping != nil:
+		d := ev.userScoping.Evaluate(attrs)
+		if !d.InScope {
+			o.InScope, o.ScopeReason = false, d.Reason
+		}
+	}
+}
+
+// Missing plans linked users that a full round no longer returns as gone from the directory.
+// Graph cannot tell a soft delete from a hard delete here, so they are disabled (never deleted): the
+// safe choice, and what the service does for soft-deleted users.
+func (ev *Evaluator) Missing(ids []string) []plan.Object {
+	out := make([]plan.Object, 0, len(ids))
+	for _, id := range ids {
+		// Treated like a soft delete: disabled and still managed.
+		o := plan.Object{SourceID: id, Identity: id, InScope: true, ScopeReason: "no longer in the directory"}
+		d, err := ev.users.Evaluate(mapping.AttributeMap{"IsSoftDeleted": mapping.Bool(true), "objectId": mapping.Str(id)}, ev.env, false)
+		if err != nil {
+			o.Err = fmt.Errorf("evaluate mappings for %s: %w", id, err)
+		} else {
+			o.Values, _ = export(ev.userTypes, d.Values)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// Group scopes and maps one group. Groups are in scope when assigned to the app (assigned scope) or
+// always (all scope), and when they pass the group scoping filters; a group that leaves the scope or
+// is deleted in the directory is deleted in the target, subject to the Delete action.
+func (ev *Evaluator) Group(g directory.Group, assigned map[string]bool) plan.Object {
+	o := plan.Object{SourceID: g.ID, Identity: g.ID, Enabled: true, InScope: true, ScopeReason: "assigned and passed the scoping filters"}
+	attrs := g.Attributes
+	if attrs == nil {
+		attrs = mapping.AttributeMap{}
+	}
+	if v, ok := attrs.Lookup("displayName"); ok && v.String() != "" {
+		o.Identity = v.String()
+	}
+	switch {
+	case g.Removed != directory.NotRemoved:
+		o.HardDeleted = true
+		return o
+	case assigned != nil && !assigned[g.ID]:
+		o.InScope, o.ScopeReason = false, "not assigned to the app"
+	case ev.groupScoping != nil:
+		if d := ev.groupScoping.Evaluate(attrs); !d.InScope {
+			o.InScope, o.ScopeReason = false, d.Reason
+		}
+	}
+	computed := make(mapping.AttributeMap, len(attrs)+1)
+	for k, v := range attrs {
+		computed[k] = v
+	}
+	if _, ok := computed["objectId"]; !ok {
+		computed["objectId"] = mapping.Str(g.ID)
+	}
+	upd, err := ev.groups.Evaluate(computed, ev.env, false)
+	if err != nil {
+		o.Err = fmt.Errorf("evaluate group mappings for %s: %w", o.Identity, err)
+		return o
+	}
+	crt, err := ev.groups.Evaluate(computed, ev.env, true)
+	if err != nil {
+		o.Err = fmt.Errorf("evaluate group mappings for %s: %w", o.Identity, err)
+		return o
+	}
+	o.Values, _ = export(ev.groupTypes, upd.Values)
+	o.CreateValues, _ = export(ev.groupTypes, crt.Values)
+	return o
+}
+
+// export turns mapped Values into the JSON-able values the target receives, and splits off the
+// reference attributes (which carry source ids until resolved).
+func export(types map[string]mapping.TargetType, vals map[string]mapping.Value) (map[string]any, map[string]string) {
+	out := make(map[string]any, len(vals))
+	var refs map[string]string
+	for path, v := range vals {
+		switch types[path] {
+		case mapping.TypeReference:
+			if refs == nil {
+				refs = map[string]string{}
+			}
+			refs[path] = v.String()
+		case mapping.TypeBoolean:
+			if b, ok := v.AsBool(); ok {
+				out[path] = b
+			} else {
+				out[path] = v.String()
+			}
+		case mapping.TypeInteger:
+			if n, ok := v.AsInt(); ok {
+				out[path] = n
+			} else {
+				out[path] = v.String()
+			}
+		case mapping.TypeMulti:
+			out[path] = append([]string(nil), v.Strings()...)
+		default:
+			out[path] = v.String()
+		}
+	}
+	return out, refs
+}

@@ -1,0 +1,75 @@
+package evaluate
+
+import (
+	"testing"
+
+	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/mapping"
+)
+
+const mgrPath = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
+
+func table(t *testing.T) *mapping.Table {
+	t.Helper()
+	active, err := mapping.Compile("Not([IsSoftDeleted])", mapping.CompileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mapping.Table{Mappings: []mapping.Mapping{
+		{Target: "userName", Kind: mapping.Direct, Attribute: "userPrincipalName", Matching: 1},
+		{Target: "active", Kind: mapping.Expression, Expr: active, Type: mapping.TypeBoolean},
+		{Target: mgrPath, Kind: mapping.Direct, Attribute: "manager", Type: mapping.TypeReference},
+	}}
+}
+
+func u(id, upn string, enabled bool, removed directory.Removal) directory.User {
+	return directory.User{ID: id, Removed: removed, ManagerKnown: true, Attributes: mapping.AttributeMap{
+		"userPrincipalName": mapping.Str(upn), "accountEnabled": mapping.Bool(enabled), "manager": mapping.Str("m"),
+	}}
+}
+
+func TestUsersScopeAndIsSoftDeleted(t *testing.T) {
+	ev := New(table(t), nil, nil, nil, &mapping.Env{})
+	users := []directory.User{
+		u("a", "ann@x", true, directory.NotRemoved),
+		u("b", "bob@x", false, directory.NotRemoved),
+		u("c", "cy@x", true, directory.NotRemoved),
+		u("d", "dan@x", true, directory.SoftDeleted),
+		{ID: "e", Removed: directory.HardDeleted},
+	}
+	objs, refs := ev.Users(users, map[string]bool{"a": true, "b": true, "d": true}, nil, true)
+	type want struct {
+		inScope, enabled, hard bool
+		active                 any
+	}
+	wants := map[string]want{
+		"a": {true, true, false, true},
+		"b": {true, false, false, false}, // disabled: in scope, deactivated
+		"c": {false, true, false, false}, // not assigned
+		"d": {true, false, false, false}, // soft-deleted
+		"e": {false, false, true, nil},
+	}
+	for _, o := range objs {
+		w := wants[o.SourceID]
+		if o.InScope != w.inScope || o.Enabled != w.enabled || o.HardDeleted != w.hard || o.Values["active"] != w.active {
+			t.Errorf("%s: in scope %v, enabled %v, hard %v, active %v; want %+v", o.SourceID, o.InScope, o.Enabled, o.HardDeleted, o.Values["active"], w)
+		}
+		if _, ref := o.Values[mgrPath]; ref {
+			t.Errorf("%s: a reference is exported before it is resolved", o.SourceID)
+		}
+	}
+	if m, known := refs.Manager("a", ev.RefPaths()); !known || m != "m" {
+		t.Errorf("a's manager = %q, %v; want m, known", m, known)
+	}
+	if _, known := refs.Manager("e", ev.RefPaths()); known {
+		t.Error("a hard-deleted user has known references")
+	}
+}
+
+func TestMissingUsersAreSoftDeleted(t *testing.T) {
+	ev := New(table(t), nil, nil, nil, &mapping.Env{})
+	objs := ev.Missing([]string{"gone"})
+	if len(objs) != 1 || !objs[0].InScope || objs[0].Enabled || objs[0].Values["active"] != false {
+		t.Fatalf("missing = %+v, want in scope, not enabled, active false (a disable, never a delete)", objs)
+	}
+}

@@ -1,0 +1,23 @@
+// Package fanout runs a step's independent target requests with bounded concurrency. Every step of
+// the cycle that talks to the target (matching lookups, object writes, member changes, manager links)
+// fans out through Each, so the bound, the cancellation and the wait are written once.
+package fanout
+
+import (
+	"context"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Each calls fn for every index 0..n-1 with at most limit calls in flight (at least one), and waits
+// for all of them. The first error a call returns cancels the context every call gets, and is
+// returned. Calls not started by then still run, with the cancelled context: each reports its own
+// outcome (a cancelled request), so the caller counts every item once.
+func Each(ctx context.Context, limit, n int, fn func(ctx context.Context, i int) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(limit, 1))
+	for i := range n {
+		g.Go(func() error { return fn(gctx, i) })
+	}
+	return g.Wait()
+}

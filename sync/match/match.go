@@ -1,0 +1,180 @@
+// Package match is the matching step: for each source object without a link, the target objects
+// with the same value at the matching attributes, in precedence order, by one filter query per
+// object or, when many objects need matching, by one listing of the target matched locally.
+package match
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/mapping"
+	"github.com/scimsync/scimsync/sync/fanout"
+	"github.com/scimsync/scimsync/sync/plan"
+	"github.com/scimsync/scimsync/sync/quarantine"
+)
+
+// Finder looks target objects up; the engine's Objects implement it.
+type Finder interface {
+	Find(ctx context.Context, path, value string, read []string) ([]plan.Candidate, error)
+	List(ctx context.Context, read []string, fn func(plan.Candidate) error) error
+}
+
+// ErrNoAttribute is returned when objects need matching and no matching attribute is mapped.
+var ErrNoAttribute = errors.New("matching attribute is mapped")
+
+// Matcher matches one kind of object (users or groups) against the target.
+type Matcher struct {
+	Finder Finder
+	// Kind names the objects in messages ("user", "group").
+	Kind string
+	// Order lists the matching target paths in precedence order; Read every path read back from a
+	// found object (see Paths).
+	Order, Read []string
+	// Concurrency bounds the queries in flight; more than ListThreshold objects to match make one
+	// listing instead of one query each.
+	Concurrency, ListThreshold int
+	Log                        *zap.Logger
+}
+
+// Paths are a mapping table's matching paths in precedence order, and the paths read back from a
+// found object: every mapped path, references too unless skipRefs (a group's members are tracked
+// apart), so a matched user's manager is known.
+func Paths(t *mapping.Table, skipRefs bool) (order, read []string) {
+	type mp struct {
+		prec int
+		path string
+	}
+	var ms []mp
+	for _, m := range t.Mappings {
+		if !(m.Type == mapping.TypeReference && skipRefs) {
+			read = append(read, m.Target)
+		}
+		if m.Matching > 0 {
+			ms = append(ms, mp{m.Matching, m.Target})
+		}
+	}
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].prec < ms[j].prec })
+	for _, m := range ms {
+		order = append(order, m.path)
+	}
+	return order, read
+}
+
+// Match looks up, for every in-scope object without a link, target objects by the matching
+// attributes in precedence order: one query per object, or one paged listing of the target when many
+// objects need a lookup (an initial cycle), which is far cheaper than thousands of queries.
+func (m *Matcher) Match(ctx context.Context, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
+	var need []int
+	for i, o := range objs {
+		// Disabled users are looked up too: an existing account of theirs is deactivated, never created.
+		// An object out of scope is looked up only when a create of it may have landed unrecorded.
+		if l, ok := links[o.SourceID]; (ok && l.Managed) || (!o.InScope && !o.Pending) || o.Err != nil || o.HardDeleted {
+			continue
+		}
+		need = append(need, i)
+	}
+	out := make(map[string]plan.Lookup, len(need))
+	if len(need) == 0 {
+		return out, nil
+	}
+	if len(m.Order) == 0 {
+		return nil, fmt.Errorf("no %s %w", m.Kind, ErrNoAttribute)
+	}
+	if len(need) > m.ListThreshold {
+		idx, err := m.index(ctx)
+		if err == nil {
+			for _, i := range need {
+				out[objs[i].SourceID] = idx.lookup(objs[i], m.Order)
+			}
+			return out, nil
+		}
+		if quarantine.IsFatal(err) || quarantine.IsAbort(err) {
+			return nil, err
+		}
+		m.Log.Warn("listing the target failed; matching one query per object instead", zap.String("kind", m.Kind), zap.Error(err))
+	}
+	var mu sync.Mutex
+	// A credentials or compliance failure would fail every lookup the same way: the first one stops
+	// the matching (and the cycle), and the judge quarantines the job.
+	err := fanout.Each(ctx, m.Concurrency, len(need), func(ctx context.Context, i int) error {
+		o := objs[need[i]]
+		lk := m.Query(ctx, o)
+		if lk.Err != nil && (quarantine.IsFatal(lk.Err) || quarantine.IsAbort(lk.Err)) {
+			return lk.Err
+		}
+		mu.Lock()
+		out[o.SourceID] = lk
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Query looks one object up by its matching attributes; the first attribute that finds anything wins.
+func (m *Matcher) Query(ctx context.Context, o plan.Object) plan.Lookup {
+	for _, path := range m.Order {
+		v, ok := o.Values[path].(string)
+		if !ok || v == "" {
+			continue
+		}
+		found, err := m.Finder.Find(ctx, path, v, m.Read)
+		if err != nil {
+			return plan.Lookup{By: path, Err: fmt.Errorf("query target by %s: %w", path, err)}
+		}
+		if len(found) > 0 {
+			return plan.Lookup{By: path, Candidates: found}
+		}
+	}
+	return plan.Lookup{}
+}
+
+// targetIndex is one listing of the target's objects, indexed by the matching attributes.
+type targetIndex map[string]map[string][]plan.Candidate
+
+func (m *Matcher) index(ctx context.Context) (targetIndex, error) {
+	idx := targetIndex{}
+	for _, p := range m.Order {
+		idx[p] = map[string][]plan.Candidate{}
+	}
+	// Every matching path is a mapped path, so it is among the read paths.
+	err := m.Finder.List(ctx, m.Read, func(c plan.Candidate) error {
+		for _, p := range m.Order {
+			if s, isStr := c.Values[p].(string); isStr && s != "" {
+				key := strings.ToLower(s)
+				idx[p][key] = append(idx[p][key], c)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list target %ss: %w", m.Kind, err)
+	}
+	return idx, nil
+}
+
+// lookup matches case-insensitively, as SCIM's caseExact=false default for userName and displayName
+// says a target filter would.
+func (idx targetIndex) lookup(o plan.Object, order []string) plan.Lookup {
+	for _, p := range order {
+		v, ok := o.Values[p].(string)
+		if !ok || v == "" {
+			continue
+		}
+		if cs := idx[p][strings.ToLower(v)]; len(cs) > 0 {
+			return plan.Lookup{By: p, Candidates: cs}
+		}
+	}
+	return plan.Lookup{}
+}

@@ -1,0 +1,266 @@
+// Package record is the cycle's record step: everything a cycle writes to the job's state, through
+// one Recorder over the few state methods it needs. The read step writes nothing; the apply step
+// writes through the Recorder (links as their writes succeed, write-ahead markers before a write
+// whose answer could be lost); the cycle's end records escrows, the watermark and the provisioning
+// log. A dry run's Recorder writes nothing at all.
+package record
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/escrow"
+)
+
+// State is the part of the job's state the recorder writes; store.State implements it.
+type State interface {
+	NewBatcher(maxItems int, maxDelay time.Duration) *store.Batcher
+	PutSets(name string, put map[string][]string, del []string, replace bool) error
+	Escrows() ([]store.Escrow, error)
+	PutEscrows(es ...store.Escrow) error
+	DeleteEscrow(kind store.Kind, sourceID string) error
+	StageOps(ops ...store.StagedOp) error
+	SetWatermarks(links map[string]string) error
+	SetFingerprint(fp string) error
+	AppendLog(entries ...store.LogEntry) error
+	PruneLog(before time.Time) (int, error)
+}
+
+// Recorder writes one cycle's state. It is not safe for concurrent use, except for the batchers it
+// hands out.
+type Recorder struct {
+	st  State
+	now func() time.Time
+	log *zap.Logger
+	dry bool
+}
+
+// New returns a Recorder; with dryRun it records nothing.
+func New(st State, now func() time.Time, log *zap.Logger, dryRun bool) *Recorder {
+	return &Recorder{st: st, now: now, log: log, dry: dryRun}
+}
+
+// Links returns a batcher that records links (put or delete) as the writes behind them succeed, at
+// most maxItems per transaction; Flush it before the step ends and Close it.
+func (r *Recorder) Links(maxItems int) *store.Batcher {
+	return r.st.NewBatcher(maxItems, 500*time.Millisecond)
+}
+
+// PendingKey is the key of an object's pending create in store.SetPendingCreates.
+func PendingKey(kind store.Kind, sourceID string) string { return string(kind) + "/" + sourceID }
+
+// MarkPending records creates before any is sent (one transaction), so a create whose answer is lost
+// to a crash is still known to the next cycle.
+func (r *Recorder) MarkPending(kind store.Kind, sourceIDs []string) error {
+	if len(sourceIDs) == 0 || r.dry {
+		return nil
+	}
+	put := make(map[string][]string, len(sourceIDs))
+	for _, id := range sourceIDs {
+		put[PendingKey(kind, id)] = []string{}
+	}
+	if err := r.st.PutSets(store.SetPendingCreates, put, nil, false); err != nil {
+		return fmt.Errorf("record pending creates: %w", err)
+	}
+	return nil
+}
+
+// ClearPending clears the pending creates the cycle settled.
+func (r *Recorder) ClearPending(kind store.Kind, sourceIDs []string) error {
+	if len(sourceIDs) == 0 || r.dry {
+		return nil
+	}
+	del := make([]string, len(sourceIDs))
+	for i, id := range sourceIDs {
+		del[i] = PendingKey(kind, id)
+	}
+	if err := r.st.PutSets(store.SetPendingCreates, nil, del, false); err != nil {
+		return fmt.Errorf("clear pending creates: %w", err)
+	}
+	return nil
+}
+
+// MarkEscrows writes escrows ahead of a change whose progress could be lost (a group's member
+// change), so a crash leaves a marker the next cycle acts on.
+func (r *Recorder) MarkEscrows(es []store.Escrow) error {
+	if r.dry {
+		return nil
+	}
+	if err := r.st.PutEscrows(es...); err != nil {
+		return fmt.Errorf("mark member changes: %w", err)
+	}
+	return nil
+}
+
+// Stage keeps the disables and deletes the deletion threshold held back.
+func (r *Recorder) Stage(ops []store.StagedOp) error {
+	if r.dry {
+		return nil
+	}
+	if err := r.st.StageOps(ops...); err != nil {
+		return fmt.Errorf("stage deletions: %w", err)
+	}
+	return nil
+}
+
+// Failure is one object of a kind that failed this cycle, for its escrow.
+type Failure struct {
+	SourceID string
+	Op       string
+	Err      string
+	// Cause is the error behind the failure; nil for a plan-level failure (a mapping error), which
+	// is invalid data.
+	Cause error
+}
+
+// Escrows keeps the objects of kind that failed as escrows, so that incremental cycles read and retry
+// them although they did not change in the directory, and drops the escrows of the objects that
+// succeeded (done). stale are escrows the read step found expired (28 days of failures): they are
+// dropped, as the service drops such entries, unless the object failed again and starts a new series.
+// It returns how many escrows of kind are kept.
+func (r *Recorder) Escrows(kind store.Kind, failures []Failure, done []string, stale []store.Escrow) (held int, err error) {
+	if r.dry {
+		return 0, nil
+	}
+	all, err := r.st.Escrows()
+	if err != nil {
+		return 0, fmt.Errorf("read escrows: %w", err)
+	}
+	prev := map[string]store.Escrow{}
+	for _, es := range all {
+		if es.Kind == kind && !isStale(es, stale) {
+			prev[es.SourceID] = es
+		}
+	}
+	failed := map[string]bool{}
+	now := r.now()
+	var put []store.Escrow
+	for _, f := range failures {
+		if failed[f.SourceID] || f.SourceID == "" {
+			continue
+		}
+		failed[f.SourceID] = true
+		var last *store.Escrow
+		if es, had := prev[f.SourceID]; had {
+			last = &es
+		}
+		class := escrow.Classify(f.Cause)
+		if f.Cause == nil {
+			class = escrow.InvalidData
+		}
+		put = append(put, escrow.Next(last, kind, f.SourceID, f.Op, class, f.Err, now))
+	}
+	if err := r.st.PutEscrows(put...); err != nil {
+		return 0, fmt.Errorf("record escrows: %w", err)
+	}
+	if err := r.dropStale(kind, all, stale, failed); err != nil {
+		return 0, err
+	}
+	// held ends up as the escrows kept after this cycle: the earlier ones not cleared, plus the new.
+	held = len(prev)
+	for id := range failed {
+		if _, had := prev[id]; !had {
+			held++
+		}
+	}
+	cleared := map[string]bool{}
+	for _, id := range done {
+		if _, had := prev[id]; !had || failed[id] || cleared[id] {
+			continue
+		}
+		cleared[id] = true
+		if err := r.st.DeleteEscrow(kind, id); err != nil {
+			return 0, fmt.Errorf("clear escrow: %w", err)
+		}
+		held--
+	}
+	return held, nil
+}
+
+// dropStale deletes the expired escrows of kind still stored as the read step found them.
+func (r *Recorder) dropStale(kind store.Kind, all, stale []store.Escrow, failed map[string]bool) error {
+	for _, es := range all {
+		if es.Kind != kind || failed[es.SourceID] || !isStale(es, stale) {
+			continue
+		}
+		r.log.Warn("dropping an escrow after 28 days of failures", zap.String("kind", string(es.Kind)),
+			zap.String("object", es.SourceID), zap.String("error", es.Error))
+		if err := r.st.DeleteEscrow(es.Kind, es.SourceID); err != nil {
+			return fmt.Errorf("drop escrow: %w", err)
+		}
+	}
+	return nil
+}
+
+// isStale reports whether es is one of the expired escrows, unchanged since the read: an escrow
+// written again during the cycle (a new member-change marker) starts a new series.
+func isStale(es store.Escrow, stale []store.Escrow) bool {
+	for _, s := range stale {
+		if s.Kind == es.Kind && s.SourceID == es.SourceID && s.FirstFailed.Equal(es.FirstFailed) {
+			return true
+		}
+	}
+	return false
+}
+
+// Read is what a cycle read that is recorded once its changes were applied, so the watermark never
+// moves past changes that were not provisioned.
+type Read struct {
+	// GroupsRead is set when the groups were read; Members and MembersGone are the membership changes
+	// to record, MembersReplace when they replace every stored list.
+	GroupsRead     bool
+	Members        map[string][]string
+	MembersGone    []string
+	MembersReplace bool
+	// Assignments is the app's assignments ("users", "groups", "roles"); nil in the all-users scope.
+	Assignments map[string][]string
+	// Watermarks are the delta links by name ("users", "groups").
+	Watermarks map[string]string
+	// Fingerprint identifies the mappings and scoping the cycle ran with.
+	Fingerprint string
+}
+
+// Commit records what the cycle read.
+func (r *Recorder) Commit(rd Read) error {
+	if r.dry {
+		return nil
+	}
+	if rd.GroupsRead {
+		if err := r.st.PutSets(store.SetGroupMembers, rd.Members, rd.MembersGone, rd.MembersReplace); err != nil {
+			return fmt.Errorf("save group members: %w", err)
+		}
+	}
+	if rd.Assignments != nil {
+		if err := r.st.PutSets(store.SetAssignments, rd.Assignments, nil, true); err != nil {
+			return fmt.Errorf("save assignments: %w", err)
+		}
+	}
+	if err := r.st.SetWatermarks(rd.Watermarks); err != nil {
+		return fmt.Errorf("save watermark: %w", err)
+	}
+	if err := r.st.SetFingerprint(rd.Fingerprint); err != nil {
+		return fmt.Errorf("save fingerprint: %w", err)
+	}
+	return nil
+}
+
+// Log writes the cycle's provisioning-log entries and prunes entries older than retention. A failure
+// is logged, never fatal: the changes were made.
+func (r *Recorder) Log(entries []store.LogEntry, retention time.Duration) {
+	if r.dry {
+		return
+	}
+	if len(entries) > 0 {
+		if err := r.st.AppendLog(entries...); err != nil {
+			r.log.Error("writing the provisioning log failed", zap.Error(err))
+		}
+	}
+	if retention > 0 {
+		if _, err := r.st.PruneLog(r.now().Add(-retention)); err != nil {
+			r.log.Error("pruning the provisioning log failed", zap.Error(err))
+		}
+	}
+}
