@@ -1,0 +1,9 @@
+-- One row per running replica (a daemon sharing the jobs through this database): last_seen is set by
+-- its heartbeat, on the database clock, and replicas count the ones seen within the lease ttl as live
+-- when they divide the jobs among themselves.
+CREATE TABLE scimsync.replicas (
+	id         text        PRIMARY KEY,
+	host       text        NOT NULL,
+	started_at timestamptz NOT NULL,
+	last_seen  timestamptz NOT NULL
+);
