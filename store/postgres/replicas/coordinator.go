@@ -177,3 +177,10 @@ func (c *Coordinator) Stop(ctx context.Context) error {
 	errs = append(errs, c.db.Deregister(ctx, c.id))
 	return errors.Join(errs...)
 }
+
+// Owned lists the jobs this replica owns now, sorted, for metrics and status.
+func (c *Coordinator) Owned() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.owned()
+}
