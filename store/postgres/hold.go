@@ -17,14 +17,17 @@ import (
 // local deadline: the moment a renewal was sent plus nine tenths of the ttl, on this process's monotonic
 // clock. The database's expiry is later than that (it counts from when the renewal arrived), so a holder
 // that obeys Check stops sending before any other replica can take the job over — also after a pause
-// (SIGSTOP, a long GC, a frozen VM), since the monotonic clock runs on while the process is stopped.
+// (SIGSTOP, a long GC), since the monotonic clock runs on while a process is stopped. A whole machine
+// suspended may not advance its monotonic clock, so the wall clock is checked too (it is usually set
+// right on resume); whichever says the deadline passed wins.
 type Hold struct {
 	db  *DB
 	ttl time.Duration
 
 	mu         sync.Mutex
 	lease      Lease
-	validUntil time.Time // local monotonic deadline
+	validUntil time.Time // local deadline, with its monotonic reading
+	wallUntil  time.Time // the same deadline on the wall clock alone
 	timer      *time.Timer
 	lost       chan struct{}
 	lostOnce   sync.Once
@@ -36,7 +39,7 @@ const validFraction = 0.9
 
 func newHold(db *DB, l *Lease, ttl time.Duration, sent time.Time) *Hold {
 	h := &Hold{db: db, ttl: ttl, lease: *l, lost: make(chan struct{})}
-	h.validUntil = sent.Add(time.Duration(float64(ttl) * validFraction))
+	h.setDeadline(sent)
 	h.mu.Lock()
 	h.timer = time.AfterFunc(time.Until(h.validUntil), h.expire)
 	h.mu.Unlock()
@@ -73,9 +76,10 @@ func (h *Hold) Check() error {
 	default:
 	}
 	h.mu.Lock()
-	until := h.validUntil
+	until, wall := h.validUntil, h.wallUntil
 	h.mu.Unlock()
-	if !time.Now().Before(until) {
+	now := time.Now()
+	if !now.Before(until) || !now.Round(0).Before(wall) {
 		h.expire()
 		return fmt.Errorf("job %s: the lease was not renewed in time: %w", h.lease.Job, store.ErrLeaseLost)
 	}
@@ -109,7 +113,7 @@ func (h *Hold) Renew(ctx context.Context) error {
 	default:
 	}
 	h.lease = l
-	h.validUntil = sent.Add(time.Duration(float64(h.ttl) * validFraction))
+	h.setDeadline(sent)
 	h.timer.Reset(time.Until(h.validUntil))
 	return nil
 }
@@ -121,12 +125,19 @@ func (h *Hold) Release(ctx context.Context) error {
 	return h.db.Release(ctx, &l)
 }
 
+// setDeadline sets the local deadline from the moment a renewal (or the acquisition) was sent.
+func (h *Hold) setDeadline(sent time.Time) {
+	valid := time.Duration(float64(h.ttl) * validFraction)
+	h.validUntil = sent.Add(valid)
+	h.wallUntil = sent.Round(0).Add(valid) // Round(0) drops the monotonic reading: a wall-clock time
+}
+
 // end releases the lease at the end of its use (a closed state): Lost stays open, since nothing was
 // lost, but the timer stops.
 func (h *Hold) end(ctx context.Context) error {
 	h.mu.Lock()
 	h.timer.Stop()
-	h.validUntil = time.Time{}
+	h.validUntil, h.wallUntil = time.Time{}, time.Time{}
 	l := h.lease
 	h.mu.Unlock()
 	return h.db.Release(ctx, &l)
