@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scimsync/scimsync/store"
@@ -31,6 +32,9 @@ type Hold struct {
 	timer      *time.Timer
 	lost       chan struct{}
 	lostOnce   sync.Once
+	// busy counts the states open under the hold (cycles running), so that a replica giving back its
+	// surplus gives idle jobs rather than stop a cycle.
+	busy atomic.Int32
 }
 
 // validFraction is the part of the ttl a holder trusts its lease for after sending a renewal: the rest
@@ -117,6 +121,9 @@ func (h *Hold) Renew(ctx context.Context) error {
 	h.timer.Reset(time.Until(h.validUntil))
 	return nil
 }
+
+// Busy tells whether a state opened under the hold (OpenHeld) is still open.
+func (h *Hold) Busy() bool { return h.busy.Load() > 0 }
 
 // Release lets another replica take the job at once; the hold is lost from then on.
 func (h *Hold) Release(ctx context.Context) error {

@@ -271,6 +271,7 @@ func (db *DB) OpenLeased(ctx context.Context, job, holder string, ttl time.Durat
 	k := &Keeper{Hold: h, Lost: h.lost, stop: make(chan struct{}), done: make(chan struct{})}
 	go k.run(ttl)
 	st.onClose = func() error {
+		h.busy.Add(-1)
 		close(k.stop)
 		<-k.done
 		rctx, cancel := db.ctx()
@@ -281,10 +282,20 @@ func (db *DB) OpenLeased(ctx context.Context, job, holder string, ttl time.Durat
 }
 
 // OpenHeld returns the job's state fenced by a lease someone else keeps renewed (a replica
-// coordinator): Close leaves the lease alone, since the replica keeps the job between cycles.
+// coordinator): Close leaves the lease alone, since the replica keeps the job between cycles. The hold
+// counts as Busy until then.
 func (db *DB) OpenHeld(h *Hold) (*State, error) {
 	l := h.Lease()
-	return db.Open(l.Job, Options{Lease: &l})
+	st, err := db.Open(l.Job, Options{Lease: &l})
+	if err != nil {
+		return nil, err
+	}
+	h.busy.Add(1)
+	st.onClose = func() error {
+		h.busy.Add(-1)
+		return nil
+	}
+	return st, nil
 }
 
 // Keeper renews a lease in the background.

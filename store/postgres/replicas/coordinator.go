@@ -117,16 +117,16 @@ func (c *Coordinator) Claim(ctx context.Context, jobs []string) (mine []string, 
 		ids[i] = r.ID
 	}
 	p := Share(c.id, ids, jobs, holders)
-	for _, job := range p.Release {
-		if h := c.holds[job]; h != nil {
-			errs = append(errs, h.Release(ctx))
-			delete(c.holds, job)
-		}
+	released := map[string]bool{}
+	for _, job := range c.surplus(p) {
+		errs = append(errs, c.holds[job].Release(ctx))
+		delete(c.holds, job)
+		released[job] = true
 	}
 	// A job the database shows as ours without a hold here is one whose renewal came back too late:
 	// acquiring it again gives a new token, so nothing of the stopped cycle can write any more.
 	for _, job := range append(p.Take, p.Keep...) {
-		if c.holds[job] != nil {
+		if c.holds[job] != nil || released[job] {
 			continue
 		}
 		h, err := c.db.AcquireHold(ctx, job, c.id, c.ttl)
@@ -139,6 +139,19 @@ func (c *Coordinator) Claim(ctx context.Context, jobs []string) (mine []string, 
 		c.holds[job] = h
 	}
 	return c.owned(), errors.Join(errs...)
+}
+
+// surplus is what to give back of p.Release: as many jobs, idle ones first, so that rebalancing stops
+// no cycle while an idle job can go instead; a surplus whose jobs are all busy waits for a later claim,
+// when their cycles have ended. c.mu is held.
+func (c *Coordinator) surplus(p Plan) []string {
+	var idle []string
+	for _, job := range append(slices.Clone(p.Release), p.Keep...) {
+		if h := c.holds[job]; h != nil && !h.Busy() {
+			idle = append(idle, job)
+		}
+	}
+	return idle[:min(len(p.Release), len(idle))]
 }
 
 // owned lists the jobs whose hold is still good; c.mu is held.

@@ -295,3 +295,39 @@ func TestCoordinatorErrors(t *testing.T) {
 		t.Errorf("claim with a cancelled context: %v", err)
 	}
 }
+
+// TestCoordinatorRebalanceSparesRunningCycles: a replica giving back its surplus gives idle jobs; the
+// jobs whose cycles run stay until the cycles end, then the spread settles.
+func TestCoordinatorRebalanceSparesRunningCycles(t *testing.T) {
+	c := newCluster(t, time.Hour, "a", "b")
+	c.claim("a")
+	if got := c.spread("a"); !slices.Equal(got, []int{10}) {
+		t.Fatalf("a alone: %v", got)
+	}
+	running := map[string]*postgres.State{}
+	for _, job := range c.mine["a"][:7] {
+		st, err := c.db.OpenHeld(c.coord["a"].Hold(job))
+		if err != nil {
+			t.Fatal(err)
+		}
+		running[job] = st
+	}
+	for range 3 {
+		c.claim("b", "a")
+	}
+	if got := c.spread("a", "b"); !slices.Equal(got, []int{7, 3}) {
+		t.Fatalf("with 7 cycles running on a: spread %v, want 7/3", got)
+	}
+	for job, st := range running {
+		if !slices.Contains(c.mine["a"], job) {
+			t.Errorf("a gave away %s while its cycle ran", job)
+		}
+		if err := st.SetWatermark("users", "still mine"); err != nil {
+			t.Errorf("the running cycle of %s: %v", job, err)
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.settle([]int{5, 5}, "a", "b")
+}
