@@ -188,3 +188,76 @@ func TestLeaseTTLEnv(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandBesideReplicas: an admin command of another process gets the job from the replica that
+// owns it (which gives it up at its next claim once idle), and the replica takes it back afterwards;
+// while the replica's cycle runs, the command gives up after its wait, exit 3, and withdraws its request.
+func TestCommandBesideReplicas(t *testing.T) {
+	e := newPostgresEnv(t)
+	cfg, err := loadConfig(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replica runs in "another process": a coordinator this process does not register.
+	co, err := replicas.New(db, replicas.Options{ID: "replica-1", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	jobs := []string{cfg.Name}
+	if mine, err := co.Claim(ctx, jobs); err != nil || len(mine) != 1 {
+		t.Fatalf("claim: %v %v", mine, err)
+	}
+	stop := make(chan struct{})
+	claims := make(chan error, 1)
+	go func() {
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				close(claims)
+				return
+			case <-t.C:
+				if _, err := co.Claim(ctx, jobs); err != nil {
+					claims <- err
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-claims }()
+
+	if _, err := e.cli(t, "restart"); err != nil {
+		t.Fatalf("restart beside a replica: %v", err)
+	}
+	deadline := time.Now().Add(time.Minute) // bounds a hang only
+	for co.Hold(cfg.Name) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica never took the job back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// The replica's cycle runs and outlasts the command's wait.
+	st, err := db.OpenHeld(co.Hold(cfg.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	defer func(w time.Duration) { yieldWait = w }(yieldWait)
+	yieldWait = 300 * time.Millisecond
+	_, err = e.cli(t, "restart")
+	if !errors.Is(err, store.ErrLocked) || exitCodeOf(err) != exitAborted || !strings.Contains(err.Error(), "replica-1") {
+		t.Fatalf("restart while the replica's cycle runs: %v (code %d)", err, exitCodeOf(err))
+	}
+	if y, err := db.Yielding(ctx, jobs); err != nil || len(y) != 0 {
+		t.Errorf("the request outlived the command: %v %v", y, err)
+	}
+	if co.Hold(cfg.Name) == nil {
+		t.Error("the replica lost the job to a command that gave up")
+	}
+}

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/store/postgres/replicas"
 )
 
@@ -130,5 +135,56 @@ func registerReplicaMetrics(reg prometheus.Registerer, cfg *config.Config) {
 		})
 	for _, c := range []prometheus.Collector{info, owned} {
 		_ = reg.Register(c) // an error means registered already: the series are the same
+	}
+}
+
+// yieldWait is how long a command waits for a replica to give up the job it asked for: a claim
+// interval plus the end of the cycle running. yieldPoll is how often it tries the lease meanwhile.
+var (
+	yieldWait = 2 * time.Minute
+	yieldPoll = 200 * time.Millisecond
+)
+
+// openYielded is openDatabaseState for a command (restart, allow-deletes, a manual sync, …) when the
+// job's lease is held. A replica keeps the lease between cycles, so giving up at once, as beside a
+// single `run`, would lock the command out for good: it asks the replicas to yield the job, waits for
+// the owner to release it at its next claim after its cycle, and withdraws the request when the state
+// closes (or when it gives up), so the replicas take the job back. A holder that is no live replica
+// (another command, a single `run` mid-cycle) is refused at once, as before.
+func openYielded(db *postgres.DB, cfg *config.Config, ttl time.Duration, held *postgres.LeaseHeldError) (store.State, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), yieldWait)
+	defer cancel()
+	live, err := db.IsLiveReplica(ctx, held.Holder, ttl)
+	if err != nil || !live {
+		return nil, errors.Join(held, err)
+	}
+	me := holderID()
+	withdraw := func() {
+		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer wcancel()
+		_ = db.EndYield(wctx, cfg.Name, me) // not withdrawn: it expires with yieldWait anyway
+	}
+	if err := db.AskYield(ctx, cfg.Name, me, yieldWait); err != nil {
+		return nil, err
+	}
+	t := time.NewTicker(yieldPoll)
+	defer t.Stop()
+	for {
+		st, keeper, err := db.OpenLeased(ctx, cfg.Name, me, ttl)
+		if err == nil {
+			ls := newLeasedState(cfg.Name, st, keeper.Hold)
+			ls.yielded = withdraw
+			return ls, nil
+		}
+		if !errors.Is(err, postgres.ErrLeaseHeld) {
+			withdraw()
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			withdraw()
+			return nil, fmt.Errorf("%w: asked for %s, the replica did not give the job up (a long cycle?); try again when it ends", err, yieldWait)
+		case <-t.C:
+		}
 	}
 }

@@ -102,6 +102,10 @@ func openDatabaseState(cfg *config.Config, readOnly bool) (store.State, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, keeper, err := db.OpenLeased(ctx, cfg.Name, holderID(), ttl)
+	var held *postgres.LeaseHeldError
+	if errors.As(err, &held) {
+		return openYielded(db, cfg, ttl, held)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +118,8 @@ type leasedState struct {
 	store.State
 	lost <-chan struct{}
 	gate *leaseGate
+	// yielded, when set, withdraws the request that made a replica give the job up (openYielded).
+	yielded func()
 }
 
 func newLeasedState(job string, st store.State, h *postgres.Hold) leasedState {
@@ -125,7 +131,11 @@ func newLeasedState(job string, st store.State, h *postgres.Hold) leasedState {
 // Close closes the state and opens the job's gate again: without a cycle, nothing is fenced.
 func (l leasedState) Close() error {
 	l.gate.set(nil)
-	return l.State.Close()
+	err := l.State.Close()
+	if l.yielded != nil {
+		l.yielded()
+	}
+	return err
 }
 
 // LeaseLost is closed when the lease was taken over.

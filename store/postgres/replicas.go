@@ -74,3 +74,53 @@ func (db *DB) Holders(ctx context.Context, jobs []string) (map[string]string, er
 	}
 	return out, nil
 }
+
+// AskYield asks the replicas to give up job for ttl (by the database clock), for a command that needs
+// the job's lease: the owner releases it when its cycle ends, and no replica takes it meanwhile.
+func (db *DB) AskYield(ctx context.Context, job, requester string, ttl time.Duration) error {
+	_, err := db.pool.Exec(ctx, `
+INSERT INTO scimsync.job_yields (job, requester, until) VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond')
+ON CONFLICT (job) DO UPDATE SET requester = EXCLUDED.requester, until = EXCLUDED.until`, job, requester, ttl.Microseconds())
+	if err != nil {
+		return fmt.Errorf("ask the replicas to yield job %s: %w", job, err)
+	}
+	return nil
+}
+
+// EndYield withdraws requester's request, so the replicas take the job again at their next claim.
+func (db *DB) EndYield(ctx context.Context, job, requester string) error {
+	if _, err := db.pool.Exec(ctx, `DELETE FROM scimsync.job_yields WHERE job = $1 AND requester = $2`, job, requester); err != nil {
+		return fmt.Errorf("withdraw the yield request of job %s: %w", job, err)
+	}
+	return nil
+}
+
+// Yielding returns those of jobs with a yield request in force.
+func (db *DB) Yielding(ctx context.Context, jobs []string) (map[string]bool, error) {
+	rows, err := db.pool.Query(ctx, `SELECT job FROM scimsync.job_yields WHERE job = ANY($1) AND until > now()`, jobs)
+	if err != nil {
+		return nil, fmt.Errorf("list yield requests: %w", err)
+	}
+	out := map[string]bool{}
+	var job string
+	_, err = pgx.ForEachRow(rows, []any{&job}, func() error {
+		out[job] = true
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list yield requests: %w", err)
+	}
+	return out, nil
+}
+
+// IsLiveReplica tells whether holder is a replica that heartbeated within ttl: a lease it holds stays
+// held between cycles, so a command waits for it to yield instead of giving up.
+func (db *DB) IsLiveReplica(ctx context.Context, holder string, ttl time.Duration) (bool, error) {
+	var live bool
+	err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM scimsync.replicas
+WHERE id = $1 AND last_seen > now() - $2::bigint * interval '1 microsecond')`, holder, ttl.Microseconds()).Scan(&live)
+	if err != nil {
+		return false, fmt.Errorf("look up replica %s: %w", holder, err)
+	}
+	return live, nil
+}

@@ -7,3 +7,12 @@ CREATE TABLE scimsync.replicas (
 	started_at timestamptz NOT NULL,
 	last_seen  timestamptz NOT NULL
 );
+
+-- A job an operator's command (restart, allow-deletes, …) asked the replicas to give up for a while:
+-- the replica owning it releases it once its cycle ends, and no replica takes it until the request is
+-- withdrawn or expires.
+CREATE TABLE scimsync.job_yields (
+	job       text        PRIMARY KEY,
+	requester text        NOT NULL,
+	until     timestamptz NOT NULL
+);

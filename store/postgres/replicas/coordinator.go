@@ -74,8 +74,8 @@ func (c *Coordinator) TTL() time.Duration { return c.ttl }
 // the lease's local deadline passes.
 func (c *Coordinator) Interval() time.Duration { return c.ttl / 3 }
 
-// Claim heartbeats, renews the leases this replica holds, lets go of the jobs no longer listed and of
-// its surplus, takes free jobs up to its share (see Share) and returns the jobs it owns now, sorted.
+// Claim heartbeats, renews the leases this replica holds, lets go of the jobs no longer listed, of
+// its surplus and of the jobs a command asked for (postgres.DB.AskYield), takes free jobs up to its share (see Share) and returns the jobs it owns now, sorted.
 // A lease that another replica took over is dropped, and its Hold's Lost is closed, which stops a
 // cycle running under it. On a database error the jobs still safely owned are returned with the
 // error: their leases stay good until their deadline, and the next Claim retries.
@@ -112,6 +112,10 @@ func (c *Coordinator) Claim(ctx context.Context, jobs []string) (mine []string, 
 	if err != nil {
 		return c.owned(), errors.Join(append(errs, err)...)
 	}
+	yielding, err := c.db.Yielding(ctx, jobs)
+	if err != nil {
+		return c.owned(), errors.Join(append(errs, err)...)
+	}
 	ids := make([]string, len(live))
 	for i, r := range live {
 		ids[i] = r.ID
@@ -121,6 +125,14 @@ func (c *Coordinator) Claim(ctx context.Context, jobs []string) (mine []string, 
 	for _, job := range c.surplus(p) {
 		errs = append(errs, c.holds[job].Release(ctx))
 		delete(c.holds, job)
+		released[job] = true
+	}
+	// A job an operator's command waits for: given up once its cycle ended, and taken by nobody.
+	for job := range yielding {
+		if h := c.holds[job]; h != nil && !h.Busy() {
+			errs = append(errs, h.Release(ctx))
+			delete(c.holds, job)
+		}
 		released[job] = true
 	}
 	// A job the database shows as ours without a hold here is one whose renewal came back too late:

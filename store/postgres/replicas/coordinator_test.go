@@ -331,3 +331,49 @@ func TestCoordinatorRebalanceSparesRunningCycles(t *testing.T) {
 	}
 	c.settle([]int{5, 5}, "a", "b")
 }
+
+// TestCoordinatorYields: a job a command asked for is given up once its cycle ends, taken by no
+// replica while the request stands, and taken again once it is withdrawn.
+func TestCoordinatorYields(t *testing.T) {
+	ctx := context.Background()
+	c := newCluster(t, time.Hour, "a", "b")
+	c.settle([]int{5, 5}, "a", "b")
+	job := c.mine["a"][0]
+	st, err := c.db.OpenHeld(c.coord["a"].Hold(job)) // a cycle of the job runs
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.db.AskYield(ctx, job, "operator", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	c.claim("a", "b")
+	if !slices.Contains(c.mine["a"], job) {
+		t.Fatal("a gave the job up while its cycle ran")
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		c.claim("a", "b")
+		if slices.Contains(c.mine["a"], job) || slices.Contains(c.mine["b"], job) {
+			t.Fatalf("job %s is owned while a command asked for it: a %v, b %v", job, c.mine["a"], c.mine["b"])
+		}
+	}
+	l, err := c.db.Acquire(ctx, job, "operator", time.Hour)
+	if err != nil {
+		t.Fatalf("the command takes the yielded job: %v", err)
+	}
+	if err := c.db.Release(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.db.EndYield(ctx, job, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	c.settle([]int{5, 5}, "a", "b")
+	if live, err := c.db.IsLiveReplica(ctx, "a", time.Hour); err != nil || !live {
+		t.Errorf("a is live: %v %v", live, err)
+	}
+	if live, err := c.db.IsLiveReplica(ctx, "operator", time.Hour); err != nil || live {
+		t.Errorf("operator is a replica: %v %v", live, err)
+	}
+}
