@@ -14,6 +14,7 @@ import (
 
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/store/postgres/replicas"
 )
 
@@ -21,11 +22,7 @@ import (
 // coordinator for its database, removed again at the end.
 func coordinated(t *testing.T) (*adminEnv, *config.Config, *replicas.Coordinator) {
 	t.Helper()
-	e := newPostgresEnv(t)
-	cfg, err := loadConfig(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, cfg, _ := postgresJob(t)
 	co, err := replicaCoordinator(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +34,21 @@ func coordinated(t *testing.T) (*adminEnv, *config.Config, *replicas.Coordinator
 		_ = co.Stop(context.Background())
 	})
 	return e, cfg, co
+}
+
+// postgresJob is a fresh PostgreSQL environment, its job's configuration and its database.
+func postgresJob(t *testing.T) (*adminEnv, *config.Config, *postgres.DB) {
+	t.Helper()
+	e := newPostgresEnv(t)
+	cfg, err := loadConfig(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, cfg, db
 }
 
 // countingTransport stands for the network: it counts what passes the gate.
@@ -193,15 +205,7 @@ func TestLeaseTTLEnv(t *testing.T) {
 // owns it (which gives it up at its next claim once idle), and the replica takes it back afterwards;
 // while the replica's cycle runs, the command gives up after its wait, exit 3, and withdraws its request.
 func TestCommandBesideReplicas(t *testing.T) {
-	e := newPostgresEnv(t)
-	cfg, err := loadConfig(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, cfg, db := postgresJob(t)
 	// The replica runs in "another process": a coordinator this process does not register.
 	co, err := replicas.New(db, replicas.Options{ID: "replica-1", TTL: time.Hour})
 	if err != nil {
