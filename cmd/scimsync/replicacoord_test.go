@@ -28,10 +28,12 @@ func coordinated(t *testing.T) (*adminEnv, *config.Config, *replicas.Coordinator
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		coordinatorsMu.Lock()
-		delete(coordinators, cfg.StateDatabase.URL)
-		coordinatorsMu.Unlock()
-		_ = co.Stop(context.Background())
+		if err := stopCoordinators(context.Background()); err != nil {
+			t.Error(err)
+		}
+		if coordinatorOf(cfg) != nil {
+			t.Error("a coordinator outlived stopCoordinators")
+		}
 	})
 	return e, cfg, co
 }

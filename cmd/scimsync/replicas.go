@@ -56,6 +56,20 @@ func replicaCoordinator(cfg *config.Config) (*replicas.Coordinator, error) {
 	return co, nil
 }
 
+// stopCoordinators releases the leases of every coordinator of this process and removes their
+// heartbeats, so the other replicas take the jobs at their next claim instead of after the ttl. The
+// daemon calls it when it stops, after its cycles ended.
+func stopCoordinators(ctx context.Context) error {
+	coordinatorsMu.Lock()
+	defer coordinatorsMu.Unlock()
+	var errs []error
+	for url, co := range coordinators {
+		errs = append(errs, co.Stop(ctx))
+		delete(coordinators, url)
+	}
+	return errors.Join(errs...)
+}
+
 // coordinatorOf is the coordinator of cfg's database when the daemon made one, else nil (a single
 // `run`, an admin command: they lease the job per use).
 func coordinatorOf(cfg *config.Config) *replicas.Coordinator {
