@@ -68,9 +68,9 @@ chaos: scimmy-deps build
 		$(GO) test -count=1 -timeout 0 -v -run '^TestChaosConvergence$$' ./cmd/scimsync
 
 # Benchmarks print figures; nothing here asserts a speed.
-bench: scimmy-deps build
+bench: scimmy-deps postgres build
 	$(GO) test -run '^$$' -bench . -benchmem ./mapping ./scoping ./config ./store ./scimclient/... ./sync/...
-	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Scale' -benchtime 1x -timeout 60m ./cmd/scimsync
+	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Scale|LeaseTakeover' -benchtime 1x -timeout 60m ./cmd/scimsync
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

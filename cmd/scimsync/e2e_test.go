@@ -29,7 +29,7 @@ const (
 
 // binary returns the scimsync binary under test: the one `make test` built (SCIMSYNC_BIN), or a fresh
 // build, so the end-to-end test always runs the real command, not the package's functions.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("SCIMSYNC_BIN"); p != "" {
 		return p
@@ -669,7 +669,7 @@ type localTarget struct {
 	source   string
 }
 
-func newLocalTarget(t *testing.T, o scimserver.Options) *localTarget {
+func newLocalTarget(t testing.TB, o scimserver.Options) *localTarget {
 	t.Helper()
 	l := &localTarget{bin: binary(t), dir: t.TempDir(), tenant: graphapi.SampleTenant()}
 	l.graph = graphapi.StartForTest(t, l.tenant, graphapi.Options{})

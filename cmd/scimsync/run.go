@@ -129,6 +129,7 @@ func (d *daemon) run(parent context.Context, cfg *config.Config) error {
 	d.live.setNext(d.nextCycle())
 	d.metrics.registerNextCycle(d.nextCycle)
 	d.metrics.observeState(cfg, true)
+	registerReplicaMetrics(d.metrics.reg, cfg)
 	watchdog, stopWatchdog := watchdogTicker()
 	defer stopWatchdog()
 

@@ -148,15 +148,7 @@ func TestStateImportRefusals(t *testing.T) {
 // TestDatabaseStateLease: a command that writes takes the job's lease; while another replica holds it,
 // the command fails like beside a running daemon (exit 3) and names the holder.
 func TestDatabaseStateLease(t *testing.T) {
-	e := newPostgresEnv(t)
-	cfg, err := loadConfig(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := database(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, _, db := postgresJob(t)
 	l, err := db.Acquire(context.Background(), "admin", "replica-7", time.Hour)
 	if err != nil {
 		t.Fatal(err)

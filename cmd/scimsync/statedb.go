@@ -16,9 +16,26 @@ import (
 	"github.com/scimsync/scimsync/store/postgres"
 )
 
-// leaseTTL is how long a process may hold a job's lease without renewing it (renewals run every third
-// of it): the longest a crashed or partitioned holder keeps a job from the other replicas.
-const leaseTTL = 30 * time.Second
+// defaultLeaseTTL is how long a process may hold a job's lease without renewing it (renewals run every
+// third of it): the longest a crashed or partitioned holder keeps a job from the other replicas.
+const defaultLeaseTTL = 30 * time.Second
+
+// leaseTTLEnv overrides defaultLeaseTTL (a Go duration), for tests and for operators who trade
+// failover time against renewal traffic; see docs/operations.md.
+const leaseTTLEnv = "SCIMSYNC_LEASE_TTL"
+
+// leaseTTL is the lease ttl of this process.
+func leaseTTL() (time.Duration, error) {
+	raw := os.Getenv(leaseTTLEnv)
+	if raw == "" {
+		return defaultLeaseTTL, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil || d < 300*time.Millisecond {
+		return 0, withCode(exitConfig, fmt.Errorf("%s=%q: want a duration of at least 300ms, like 30s", leaseTTLEnv, raw))
+	}
+	return d, nil
+}
 
 // databases are the PostgreSQL pools of this process, one per URL, shared by every job and cycle: a
 // daemon opens its state at each cycle, and a pool per cycle would reconnect (and re-check the schema)
@@ -54,9 +71,11 @@ var holderID = sync.OnceValue(func() string {
 	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 })
 
-// openDatabaseState opens the job's rows. A writer takes the job's lease for as long as it keeps the
-// state open (one cycle, one admin command), the database's counterpart of the bbolt file lock: a
-// second writer gets an error matching store.ErrLocked that names the holder.
+// openDatabaseState opens the job's rows. In a daemon whose replica coordinator owns the job, the
+// state is fenced by the coordinator's lease (which outlives the cycle). Otherwise a writer takes the
+// job's lease for as long as it keeps the state open (one cycle, one admin command), the database's
+// counterpart of the bbolt file lock: a second writer gets an error matching store.ErrLocked that
+// names the holder. Either way the job's requests to its target pass the lease's Check (leaseGate).
 func openDatabaseState(cfg *config.Config, readOnly bool) (store.State, error) {
 	db, err := database(cfg)
 	if err != nil {
@@ -65,13 +84,32 @@ func openDatabaseState(cfg *config.Config, readOnly bool) (store.State, error) {
 	if readOnly {
 		return db.Open(cfg.Name, postgres.Options{ReadOnly: true})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, keeper, err := db.OpenLeased(ctx, cfg.Name, holderID(), leaseTTL)
+	if co := coordinatorOf(cfg); co != nil {
+		h := co.Hold(cfg.Name)
+		if h == nil {
+			return nil, fmt.Errorf("job %s: replica %s does not own it: %w", cfg.Name, co.ID(), store.ErrLocked)
+		}
+		st, err := db.OpenHeld(h)
+		if err != nil {
+			return nil, err
+		}
+		return newLeasedState(cfg.Name, st, h), nil
+	}
+	ttl, err := leaseTTL()
 	if err != nil {
 		return nil, err
 	}
-	return leasedState{State: st, lost: keeper.Lost}, nil
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, keeper, err := db.OpenLeased(ctx, cfg.Name, holderID(), ttl)
+	var held *postgres.LeaseHeldError
+	if errors.As(err, &held) {
+		return openYielded(db, cfg, ttl, held)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return newLeasedState(cfg.Name, st, keeper.Hold), nil
 }
 
 // leasedState is a job's rows held under its lease; Lost closes when another replica took the job over,
@@ -79,6 +117,25 @@ func openDatabaseState(cfg *config.Config, readOnly bool) (store.State, error) {
 type leasedState struct {
 	store.State
 	lost <-chan struct{}
+	gate *leaseGate
+	// yielded, when set, withdraws the request that made a replica give the job up (openYielded).
+	yielded func()
+}
+
+func newLeasedState(job string, st store.State, h *postgres.Hold) leasedState {
+	g := gateOf(job)
+	g.set(h.Check)
+	return leasedState{State: st, lost: h.Lost(), gate: g}
+}
+
+// Close closes the state and opens the job's gate again: without a cycle, nothing is fenced.
+func (l leasedState) Close() error {
+	l.gate.set(nil)
+	err := l.State.Close()
+	if l.yielded != nil {
+		l.yielded()
+	}
+	return err
 }
 
 // LeaseLost is closed when the lease was taken over.

@@ -23,6 +23,8 @@ type statusSnapshot struct {
 	From       string    `json:"from"` // fromDaemon or fromStateFile
 	Now        time.Time `json:"now"`
 	StateError string    `json:"stateError,omitempty"`
+	// Lease is who holds the job's lease, for a state in PostgreSQL (statuslease.go).
+	Lease *leaseStatus `json:"lease,omitempty"`
 	// Auth describes the target's authentication (bearer, client credentials, or the authorization's state).
 	Auth string `json:"auth,omitempty"`
 
@@ -278,6 +280,7 @@ func writeStatusText(w io.Writer, s *statusSnapshot, n int) error {
 		}
 		fmt.Fprintf(w, "           %s\n           %s\n", q.Meaning, q.Action)
 	}
+	writeLeaseText(w, s.Lease)
 	if s.Auth != "" {
 		fmt.Fprintf(w, "auth       %s\n", s.Auth)
 	}

@@ -40,6 +40,7 @@ runs, the state file is read instead. -o json prints the same data as the daemon
 			if err != nil {
 				return withCode(exitAborted, err)
 			}
+			s.Lease = jobLease(cmd.Context(), cfg)
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")

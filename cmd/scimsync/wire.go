@@ -157,6 +157,7 @@ func newTarget(cfg *config.Config, log *zap.Logger) (*scimclient.Client, *target
 	if err != nil {
 		return nil, nil, fmt.Errorf("target.caFile: %w", err)
 	}
+	hc.Transport = gatedTransport{gate: gateOf(cfg.Name), next: hc.Transport} // replicas.go
 	tokens, grant := targetTokens(cfg, hc)
 	mode := scimclient.ModeDefault
 	switch t.Compatibility {

@@ -257,3 +257,51 @@ func TestOpenLeased(t *testing.T) {
 		t.Errorf("write after takeover: %v", err)
 	}
 }
+
+// TestPausedWriterDoesNotBlockTakeover: a holder paused in the middle of a state write keeps its
+// transaction, and the share lock on the lease row, open. The server ends its session after the idle
+// timeout, so another replica's takeover waits for that, not for the pause to end, and the paused write
+// never commits.
+func TestPausedWriterDoesNotBlockTakeover(t *testing.T) {
+	ctx := context.Background()
+	name, err := srv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Connect(ctx, Config{URL: srv.URL(name), Password: srv.Password, IdleInTransactionTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	job := newJob()
+	la, err := db.Acquire(ctx, job, "a", 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := fence(ctx, tx, job, la.Token); err != nil {
+		t.Fatal(err)
+	}
+	// "a" is paused here, its transaction open. "b" wants the job once the lease expired.
+	bctx, cancel := context.WithTimeout(ctx, time.Minute) // bounds a hang only
+	defer cancel()
+	var lb *Lease
+	for lb == nil {
+		lb, err = db.Acquire(bctx, job, "b", time.Hour)
+		if err != nil && !errors.Is(err, ErrLeaseHeld) {
+			t.Fatalf("takeover behind a paused writer: %v", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO scimsync.kv (job, ns, key, value) VALUES ($1, 'meta', 'late', 'x')`, job); err == nil {
+		if err := tx.Commit(ctx); err == nil {
+			t.Fatal("the paused writer committed after the takeover")
+		}
+	}
+	if lb.Token <= la.Token {
+		t.Errorf("token %d after %d", lb.Token, la.Token)
+	}
+}

@@ -48,7 +48,18 @@ type Config struct {
 	OpTimeout time.Duration
 	// MaxConns caps the pool; 0 leaves pgxpool's default.
 	MaxConns int32
+	// IdleInTransactionTimeout ends a session that left a transaction open without a statement for
+	// this long; 0 means DefaultIdleInTransactionTimeout.
+	IdleInTransactionTimeout time.Duration
 }
+
+// DefaultIdleInTransactionTimeout bounds how long a process paused in the middle of a state write
+// (SIGSTOP, a long GC, a frozen VM) can delay a takeover. Its open transaction holds the share lock on
+// the job's lease row that makes a takeover wait for the write to commit; the server ends such a
+// session after this long (https://www.postgresql.org/docs/current/runtime-config-client.html), the
+// write rolls back, and the takeover goes on. Without it the takeover would wait for as long as the
+// process stays paused.
+const DefaultIdleInTransactionTimeout = 10 * time.Second
 
 // ErrPasswordInURL matches a URL that carries a password, which would put a secret in the configuration
 // file and in every message that names the database.
@@ -86,6 +97,11 @@ func Connect(ctx context.Context, c Config) (*DB, error) {
 		return nil, fmt.Errorf("state database %s: the URL is not valid", name)
 	}
 	pc.ConnConfig.Password = c.Password
+	idle := c.IdleInTransactionTimeout
+	if idle <= 0 {
+		idle = DefaultIdleInTransactionTimeout
+	}
+	pc.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idle.Milliseconds(), 10)
 	if c.MaxConns > 0 {
 		pc.MaxConns = c.MaxConns
 	}

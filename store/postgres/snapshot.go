@@ -257,38 +257,58 @@ func isNil(v any) bool {
 
 // OpenLeased takes the job's lease for holder (Acquire) and returns the job's state fenced by it, with a
 // goroutine renewing the lease every ttl/3. Close stops the renewals and releases the lease. When a
-// renewal finds the lease taken over, renewals stop and every later write fails with
-// store.ErrLeaseLost; Lost is closed then, so the caller can stop its cycle early.
+// renewal finds the lease taken over (or cannot renew it in time), renewals stop and every later write
+// fails with store.ErrLeaseLost; Lost is closed then, so the caller can stop its cycle early.
 func (db *DB) OpenLeased(ctx context.Context, job, holder string, ttl time.Duration) (*State, *Keeper, error) {
-	l, err := db.Acquire(ctx, job, holder, ttl)
+	h, err := db.AcquireHold(ctx, job, holder, ttl)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := db.Open(job, Options{Lease: l})
+	st, err := db.OpenHeld(h)
 	if err != nil {
 		return nil, nil, err
 	}
-	k := &Keeper{Lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
-	go k.run(db, l, ttl)
+	k := &Keeper{Hold: h, Lost: h.lost, stop: make(chan struct{}), done: make(chan struct{})}
+	go k.run(ttl)
 	st.onClose = func() error {
+		h.busy.Add(-1)
 		close(k.stop)
 		<-k.done
 		rctx, cancel := db.ctx()
 		defer cancel()
-		return db.Release(rctx, l)
+		return h.end(rctx)
 	}
 	return st, k, nil
 }
 
+// OpenHeld returns the job's state fenced by a lease someone else keeps renewed (a replica
+// coordinator): Close leaves the lease alone, since the replica keeps the job between cycles. The hold
+// counts as Busy until then.
+func (db *DB) OpenHeld(h *Hold) (*State, error) {
+	l := h.Lease()
+	st, err := db.Open(l.Job, Options{Lease: &l})
+	if err != nil {
+		return nil, err
+	}
+	h.busy.Add(1)
+	st.onClose = func() error {
+		h.busy.Add(-1)
+		return nil
+	}
+	return st, nil
+}
+
 // Keeper renews a lease in the background.
 type Keeper struct {
-	// Lost is closed when a renewal found the lease taken over.
-	Lost chan struct{}
+	// Hold is the lease kept; its Check tells whether the holder may still send.
+	Hold *Hold
+	// Lost is closed when the lease was taken over or not renewed in time (Hold.Lost).
+	Lost <-chan struct{}
 	stop chan struct{}
 	done chan struct{}
 }
 
-func (k *Keeper) run(db *DB, l *Lease, ttl time.Duration) {
+func (k *Keeper) run(ttl time.Duration) {
 	defer close(k.done)
 	t := time.NewTicker(max(ttl/3, time.Millisecond))
 	defer t.Stop()
@@ -299,13 +319,12 @@ func (k *Keeper) run(db *DB, l *Lease, ttl time.Duration) {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), ttl/3+time.Second)
-		err := db.Renew(ctx, l, ttl)
+		err := k.Hold.Renew(ctx)
 		cancel()
 		if err != nil && errorsIsLost(err) {
-			close(k.Lost)
 			return
 		}
 		// Another failure (the database briefly unreachable) is retried at the next tick; if it lasts
-		// past the expiry, another replica takes over and the fencing stops this one's writes.
+		// past the local deadline, the hold closes Lost itself, before another replica can take over.
 	}
 }
