@@ -39,6 +39,9 @@ func sampleAnchor(kind store.Kind, i int) store.Anchor {
 	}
 }
 
+// testAnchorsCRUD walks one job's links through their whole life on one state.
+//
+// long: one scenario, step by step, where each step checks what the previous ones left behind.
 func testAnchorsCRUD(t *testing.T, be Backend) {
 	s := be.Open(t)
 

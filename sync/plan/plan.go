@@ -211,6 +211,10 @@ func Plan(in Input) []Change {
 	return out
 }
 
+// planOne decides one object's change.
+//
+// long: one case per row of the object decision table, in precedence order; split up, the order that
+// makes the table right (errors, deletions, scope, links) would be spread over several functions.
 func planOne(o *Object, in Input) Change {
 	c := Change{SourceID: o.SourceID, Identity: o.Identity, InScope: o.InScope, ScopeReason: o.ScopeReason, Redacted: o.Redacted}
 	link, linked := in.Links[o.SourceID]
