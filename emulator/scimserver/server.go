@@ -43,6 +43,8 @@ type Options struct {
 	Throttle *Throttle
 	// SlowDown, when set, makes answers slower the more requests are in flight (see SlowDown).
 	SlowDown *SlowDown
+	// Bulk, when set, serves /Bulk within its limits and advertises them (see Bulk); nil answers 501.
+	Bulk *Bulk
 }
 
 // Fault describes an injected failure for one request, so tests can prove retry and error handling
@@ -322,7 +324,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	prefixLen := len(segs)
 	for i := len(segs) - 1; i >= 0 && i >= len(segs)-2; i-- {
 		switch segs[i] {
-		case "Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig":
+		case "Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Bulk":
 			kind, prefixLen = segs[i], i
 			if i == len(segs)-2 {
 				id = segs[i+1]
@@ -431,7 +433,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, kind, id, base st
 		s.serveResourceTypes(w, r, base)
 		return
 	case "ServiceProviderConfig":
-		serveSPC(w, r)
+		s.serveSPC(w, r)
+		return
+	case "Bulk":
+		s.serveBulk(w, r, base)
 		return
 	default:
 		writeError(w, errf(http.StatusNotFound, "", "no such endpoint %s", r.URL.Path))
