@@ -494,6 +494,7 @@ func (f *finalizer) target(r *rawTarget) Target {
 		Concurrency:       DefaultConcurrency,
 		RequestsPerSecond: DefaultRequestsPerSecond,
 		Compatibility:     CompatibilityDefault,
+		Bulk:              true,
 	}
 	flag := false
 	if r.URL == nil {
@@ -553,6 +554,9 @@ func (f *finalizer) target(r *rawTarget) Target {
 			f.errorf(v.pos, "must not be below target.concurrency (%d), got %d", t.Concurrency, v.V)
 		}
 		t.MaxConcurrency = v.V
+	}
+	if v := r.Bulk; v != nil {
+		t.Bulk = v.V
 	}
 	if v := r.RequestsPerSecond; v != nil {
 		if v.V < 0 {
