@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/rawload"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/internal/testenv/scimmy"
 	"github.com/scimsync/scimsync/sync/engine"
@@ -455,7 +456,7 @@ func counts(m map[string]int64) string {
 
 // rawFigures is what the raw load client reached.
 type rawFigures struct {
-	scimserver.LoadResult
+	rawload.Result
 	// cpu is the process CPU the load took; for the in-process target it includes the server's.
 	cpu time.Duration
 }
@@ -467,11 +468,11 @@ func rawRate(b *testing.B, kind string, n int) rawFigures {
 	tgt := startScaleTarget(b, kind)
 	defer tgt.close()
 	cpuBefore := cpuTime()
-	res, err := scimserver.RawCreateLoad(context.Background(), tgt.url, tgt.token, n, scaleConcurrency)
+	res, err := rawload.Create(context.Background(), tgt.url, tgt.token, n, scaleConcurrency)
 	if err != nil {
 		b.Fatalf("raw load against %s: %v", kind, err)
 	}
-	return rawFigures{LoadResult: res, cpu: cpuTime() - cpuBefore}
+	return rawFigures{Result: res, cpu: cpuTime() - cpuBefore}
 }
 
 // BenchmarkScaleInitialSync syncs a 10,000-user tenant into an empty target and compares scimsync's

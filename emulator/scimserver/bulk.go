@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+
+	"github.com/scimsync/scimsync/emulator/scimserver/filter"
 )
 
 // SCIM Bulk (RFC 7644 §3.7, https://www.rfc-editor.org/rfc/rfc7644#section-3.7). Entra never sends
@@ -92,7 +94,7 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, base string) 
 		writeError(w, errf(http.StatusBadRequest, "invalidSyntax", "body is not a BulkRequest: %v", err))
 		return
 	}
-	if !containsFold(req.Schemas, SchemaBulkRequest) {
+	if !filter.ContainsFold(req.Schemas, SchemaBulkRequest) {
 		writeError(w, errf(http.StatusBadRequest, "invalidSyntax", "schemas must name %s", SchemaBulkRequest))
 		return
 	}

@@ -1,4 +1,6 @@
-package scimserver
+// Package rawload is the yardstick of the scale benchmarks: SCIM creates sent with plain net/http and no
+// client logic at all, so the rate a target takes can be printed beside the rate scimsync reaches.
+package rawload
 
 import (
 	"bytes"
@@ -15,19 +17,19 @@ import (
 	"github.com/google/uuid"
 )
 
-// LoadResult is what RawCreateLoad measured.
-type LoadResult struct {
+// Result is what a load run measured.
+type Result struct {
 	N         int
 	Elapsed   time.Duration
 	PerSecond float64
 }
 
-// RawCreateLoad POSTs n minimal Gong users with plain net/http at the given concurrency. It is the
+// Create POSTs n minimal Gong users with plain net/http at the given concurrency. It is the
 // yardstick for the benchmark: the rate a target takes with no client logic at all, printed beside the
 // rate scimsync's client reaches against the same target. It stops at the first failed request.
-func RawCreateLoad(ctx context.Context, baseURL, token string, n, concurrency int) (LoadResult, error) {
+func Create(ctx context.Context, baseURL, token string, n, concurrency int) (Result, error) {
 	if n <= 0 {
-		return LoadResult{}, nil
+		return Result{}, nil
 	}
 	if concurrency <= 0 {
 		concurrency = 1
@@ -91,7 +93,7 @@ func RawCreateLoad(ctx context.Context, baseURL, token string, n, concurrency in
 	wg.Wait()
 	el := time.Since(start)
 	done := int(min(next.Load(), int64(n)))
-	res := LoadResult{N: done, Elapsed: el}
+	res := Result{N: done, Elapsed: el}
 	if firstErr != nil {
 		return res, firstErr
 	}
