@@ -164,9 +164,10 @@ func (c *applyClock) span(kind string) (time.Time, time.Duration) {
 // scaleJob is an emulated Graph tenant and a job wired through the real config path (YAML, loadConfig,
 // openJob), so the benchmark measures exactly what `scimsync sync` runs.
 type scaleJob struct {
-	graph *graphapi.Server
-	job   *job
-	clock *applyClock
+	graph     *graphapi.Server
+	job       *job
+	clock     *applyClock
+	statePath string
 }
 
 // newScaleJob starts the emulated Graph for tenant and opens a job that syncs every user (scope all,
@@ -231,7 +232,7 @@ logging: {level: warn, format: json}
 		g.Close()
 		b.Fatalf("open job: %v", err)
 	}
-	return &scaleJob{graph: g, job: j, clock: clock}
+	return &scaleJob{graph: g, job: j, clock: clock, statePath: filepath.Join(dir, "state.db")}
 }
 
 func (s *scaleJob) close() {
@@ -528,6 +529,11 @@ func BenchmarkScaleInitialSync(b *testing.B) {
 				fmt.Printf("  %-44s %10.3f ms per SCIM request (raw: %.3f ms per write)%s\n", "process CPU",
 					ms(f.cpu)/float64(f.requests), ms(raw.cpu)/float64(raw.N), cpuNote(tc.kind))
 				mem.print()
+				if sf, err := readStateFigures(sj.statePath); err != nil {
+					b.Logf("state figures: %v", err)
+				} else {
+					sf.print(created)
+				}
 
 				sumCreated += created
 				sumReq += int(f.requests)
