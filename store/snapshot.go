@@ -59,7 +59,9 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 					if err := s.decode(kind, k, v, &a); err != nil {
 						return err
 					}
-					snap.Anchors = append(snap.Anchors, AnchorRecord{Kind: kind, SourceID: string(k), Record: bytes.Clone(v)})
+					// The portable version 1 record, as the PostgreSQL backend keeps it, so a snapshot
+					// reads the same from either backend and in older builds.
+					snap.Anchors = append(snap.Anchors, AnchorRecord{Kind: kind, SourceID: string(k), Record: EncodeAnchor(&a)})
 					return nil
 				})
 			}); err != nil {
