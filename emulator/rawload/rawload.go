@@ -3,8 +3,10 @@
 package rawload
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -102,4 +104,168 @@ func Create(ctx context.Context, baseURL, token string, n, concurrency int) (Res
 		res.PerSecond = float64(n) / el.Seconds()
 	}
 	return res, nil
+}
+
+// Recorded is one create as the target received it: the id it gave and the request body.
+type Recorded struct {
+	ID   string          `json:"id"`
+	Body json.RawMessage `json:"body"`
+}
+
+// ReadRecorded reads the JSON lines of a recording (internal/cmd/emulate scim -record).
+func ReadRecorded(r io.Reader) ([]Recorded, error) {
+	var out []Recorded
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	for line := 1; sc.Scan(); line++ {
+		var rec Recorded
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			return nil, fmt.Errorf("recording line %d: %w", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out, sc.Err()
+}
+
+// managerOf returns the manager id a recorded body references in the enterprise extension (as an
+// id or as {"value": id}), or "".
+func managerOf(body []byte) string {
+	var u map[string]json.RawMessage
+	if json.Unmarshal(body, &u) != nil {
+		return ""
+	}
+	var ext map[string]json.RawMessage
+	if json.Unmarshal(u[enterpriseSchema], &ext) != nil {
+		return ""
+	}
+	var id string
+	if json.Unmarshal(ext["manager"], &id) == nil {
+		return id
+	}
+	var ref struct {
+		Value string `json:"value"`
+	}
+	_ = json.Unmarshal(ext["manager"], &ref)
+	return ref.Value
+}
+
+const enterpriseSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+// Waves orders recorded creates as scimsync sends them: a user whose manager is among them comes in
+// the wave after the manager's, so the manager's new id can go into the body.
+func Waves(recs []Recorded) [][]int {
+	index := make(map[string]int, len(recs))
+	for i, r := range recs {
+		index[r.ID] = i
+	}
+	depth := make([]int, len(recs))
+	for i := range depth {
+		depth[i] = -1
+	}
+	var depthOf func(i, guard int) int
+	depthOf = func(i, guard int) int {
+		if depth[i] >= 0 {
+			return depth[i]
+		}
+		d := 0
+		if m, ok := index[managerOf(recs[i].Body)]; ok && m != i && guard < len(recs) {
+			d = depthOf(m, guard+1) + 1
+		}
+		depth[i] = d
+		return d
+	}
+	var waves [][]int
+	for i := range recs {
+		d := depthOf(i, 0)
+		for len(waves) <= d {
+			waves = append(waves, nil)
+		}
+		waves[d] = append(waves[d], i)
+	}
+	return waves
+}
+
+// Replay POSTs recorded bodies to a fresh target in manager waves at the given concurrency, with
+// each manager reference replaced by the id the new target gave the manager: the same bodies and
+// order scimsync sent, with no client logic at all. It stops at the first failure.
+func Replay(ctx context.Context, baseURL, token string, recs []Recorded, concurrency int) (Result, error) {
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        concurrency * 2,
+		MaxIdleConnsPerHost: concurrency * 2,
+	}, Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	url := strings.TrimRight(baseURL, "/") + "/Users"
+	newID := make([]string, len(recs))
+	index := make(map[string]int, len(recs))
+	for i, r := range recs {
+		index[r.ID] = i
+	}
+	start := time.Now()
+	for _, wave := range Waves(recs) {
+		var next atomic.Int64
+		var firstErr error
+		var once sync.Once
+		var wg sync.WaitGroup
+		for range min(concurrency, len(wave)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					k := int(next.Add(1) - 1)
+					if k >= len(wave) || ctx.Err() != nil {
+						return
+					}
+					i := wave[k]
+					body := []byte(recs[i].Body)
+					if m, ok := index[managerOf(body)]; ok && newID[m] != "" {
+						body = bytes.ReplaceAll(body, []byte(`"`+recs[m].ID+`"`), []byte(`"`+newID[m]+`"`))
+					}
+					id, err := post(ctx, hc, url, token, body)
+					if err != nil {
+						once.Do(func() { firstErr = err })
+						return
+					}
+					newID[i] = id
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return Result{Elapsed: time.Since(start)}, firstErr
+		}
+	}
+	el := time.Since(start)
+	return Result{N: len(recs), Elapsed: el, PerSecond: float64(len(recs)) / el.Seconds()}, nil
+}
+
+func post(ctx context.Context, hc *http.Client, url, token string, body []byte) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/scim+json")
+	req.Header.Set("Accept", "application/scim+json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("POST /Users: %w", err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return "", fmt.Errorf("POST /Users: %w", err)
+	}
+	if res.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("POST /Users: status %d: %.200s", res.StatusCode, raw)
+	}
+	var created struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &created); err != nil || created.ID == "" {
+		return "", fmt.Errorf("POST /Users: created user without id")
+	}
+	return created.ID, nil
 }
