@@ -288,8 +288,10 @@ func (d *decoder) varint() int64 {
 	return x
 }
 
-func (d *decoder) string() string {
-	n := d.uvarint()
+func (d *decoder) string() string { return d.take(d.uvarint()) }
+
+// take returns the next n bytes.
+func (d *decoder) take(n uint64) string {
 	if n > uint64(len(d.b)) {
 		d.fail(errTruncated)
 		return ""

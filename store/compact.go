@@ -111,14 +111,7 @@ func (d *decoder) str(ident string) string {
 	}
 	switch v & 3 {
 	case strLiteral:
-		n := v >> 2
-		if n > uint64(len(d.b)) {
-			d.fail(errTruncated)
-			return ""
-		}
-		s := d.b[:n]
-		d.b = d.b[n:]
-		return s
+		return d.take(v >> 2)
 	case strTable:
 		if v>>2 >= uint64(len(strtab)) {
 			d.fail(fmt.Errorf("unknown string %d", v>>2))
@@ -127,25 +120,17 @@ func (d *decoder) str(ident string) string {
 		return strtab[v>>2]
 	}
 	if v == strUUID {
-		if len(d.b) < 16 {
-			d.fail(errTruncated)
-			return ""
+		if b := d.take(16); d.err == nil {
+			return uuidString(b)
 		}
-		s := uuidString(d.b[:16])
-		d.b = d.b[16:]
-		return s
+		return ""
 	}
 	if v&3 == strUUID {
-		n := v >> 2
-		if n > uint64(len(d.b)) {
-			d.fail(errTruncated)
-			return ""
+		b := d.take(v >> 2)
+		out := make([]byte, 2*len(b))
+		for i := range len(b) {
+			out[2*i], out[2*i+1] = hexDigits[b[i]>>4], hexDigits[b[i]&15]
 		}
-		out := make([]byte, 2*n)
-		for i := range n {
-			out[2*i], out[2*i+1] = hexDigits[d.b[i]>>4], hexDigits[d.b[i]&15]
-		}
-		d.b = d.b[n:]
 		return string(out)
 	}
 	if v != strAround || ident == "" {

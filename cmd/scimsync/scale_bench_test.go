@@ -187,13 +187,7 @@ func openScaleJob(b *testing.B, g *graphapi.Server, tenant *graphapi.Tenant, tgt
 	if err := g.WriteCA(ca); err != nil {
 		b.Fatal(err)
 	}
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeBenchFile(b, dir, name, content) }
 	secret := write("graph-secret", "scale-secret\n")
 	token := write("target-token", tgt.token+"\n")
 	name := "job.yaml"
@@ -730,4 +724,15 @@ func BenchmarkScaleGroupMemberships(b *testing.B) {
 			mem.report(b)
 		}
 	}
+}
+
+// writeBenchFile writes a file of a scale benchmark's job (private: it may hold a secret) and
+// returns its path.
+func writeBenchFile(b *testing.B, dir, name, content string) string {
+	b.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return p
 }

@@ -236,13 +236,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 // writeHarnessJob writes the job: every user, the Gong preset, groups off, no rate limit.
 func writeHarnessJob(b *testing.B, dir string, graph *emuProc, targetURL string) string {
 	b.Helper()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeBenchFile(b, dir, name, content) }
 	secret := write("graph-secret", "scale-secret\n")
 	token := write("target-token", scaleToken+"\n")
 	return write("job.yaml", fmt.Sprintf(`name: scale

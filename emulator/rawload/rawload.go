@@ -36,11 +36,7 @@ func Create(ctx context.Context, baseURL, token string, n, concurrency int) (Res
 	if concurrency <= 0 {
 		concurrency = 1
 	}
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns:        concurrency * 2,
-		MaxIdleConnsPerHost: concurrency * 2,
-	}, Timeout: 30 * time.Second}
+	hc := newHTTPClient(concurrency)
 	defer hc.CloseIdleConnections()
 	url := strings.TrimRight(baseURL, "/") + "/Users"
 	run := uuid.NewString()[:8]
@@ -189,11 +185,7 @@ func Waves(recs []Recorded) [][]int {
 // each manager reference replaced by the id the new target gave the manager: the same bodies and
 // order scimsync sent, with no client logic at all. It stops at the first failure.
 func Replay(ctx context.Context, baseURL, token string, recs []Recorded, concurrency int) (Result, error) {
-	hc := &http.Client{Transport: &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		MaxIdleConns:        concurrency * 2,
-		MaxIdleConnsPerHost: concurrency * 2,
-	}, Timeout: 30 * time.Second}
+	hc := newHTTPClient(concurrency)
 	defer hc.CloseIdleConnections()
 	url := strings.TrimRight(baseURL, "/") + "/Users"
 	newID := make([]string, len(recs))
@@ -268,4 +260,13 @@ func post(ctx context.Context, hc *http.Client, url, token string, body []byte) 
 		return "", fmt.Errorf("POST /Users: created user without id")
 	}
 	return created.ID, nil
+}
+
+// newHTTPClient keeps a connection per worker alive, as any load client would.
+func newHTTPClient(concurrency int) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        concurrency * 2,
+		MaxIdleConnsPerHost: concurrency * 2,
+	}, Timeout: 30 * time.Second}
 }
