@@ -11,12 +11,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/scimsync/scimsync/scimclient"
 )
 
 // Result is what a load run measured.
@@ -269,4 +272,69 @@ func newHTTPClient(concurrency int) *http.Client {
 		MaxIdleConns:        concurrency * 2,
 		MaxIdleConnsPerHost: concurrency * 2,
 	}, Timeout: 30 * time.Second}
+}
+
+// ReplayBulk is Replay through SCIM Bulk: each manager wave in requests of at most lim's operations
+// and bytes, concurrency requests at a time, through scimclient's Bulk client. It measures what Bulk
+// would give against a target that offers it.
+func ReplayBulk(ctx context.Context, baseURL, token string, recs []Recorded, concurrency int, lim scimclient.BulkLimits) (Result, error) {
+	c, err := scimclient.New(scimclient.Options{BaseURL: baseURL, Token: token, Concurrency: concurrency})
+	if err != nil {
+		return Result{}, err
+	}
+	newID := make([]string, len(recs))
+	index := make(map[string]int, len(recs))
+	for i, r := range recs {
+		index[r.ID] = i
+	}
+	start := time.Now()
+	for _, wave := range Waves(recs) {
+		var chunks [][]int
+		for len(wave) > 0 {
+			n := min(len(wave), lim.MaxOperations)
+			chunks = append(chunks, wave[:n])
+			wave = wave[n:]
+		}
+		var next atomic.Int64
+		var firstErr error
+		var once sync.Once
+		var wg sync.WaitGroup
+		for range min(concurrency, len(chunks)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					k := int(next.Add(1) - 1)
+					if k >= len(chunks) || ctx.Err() != nil {
+						return
+					}
+					ops := make([]scimclient.BulkOp, len(chunks[k]))
+					for j, i := range chunks[k] {
+						body := []byte(recs[i].Body)
+						if m, ok := index[managerOf(body)]; ok && newID[m] != "" {
+							body = bytes.ReplaceAll(body, []byte(`"`+recs[m].ID+`"`), []byte(`"`+newID[m]+`"`))
+						}
+						ops[j] = scimclient.BulkOp{Method: http.MethodPost, Path: "/Users", BulkID: "u" + strconv.Itoa(i), Data: json.RawMessage(body)}
+					}
+					res, err := c.Bulk(ctx, lim, ops)
+					for j, r := range res {
+						if err == nil && r.Err != nil {
+							err = r.Err
+						}
+						newID[chunks[k][j]] = r.ID
+					}
+					if err != nil {
+						once.Do(func() { firstErr = err })
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return Result{Elapsed: time.Since(start)}, firstErr
+		}
+	}
+	el := time.Since(start)
+	return Result{N: len(recs), Elapsed: el, PerSecond: float64(len(recs)) / el.Seconds()}, nil
 }
