@@ -219,33 +219,50 @@ func BenchmarkScaleProcesses(b *testing.B) {
 			b.Fatalf("raw load through Bulk: %v", err)
 		}
 
-		created := float64(st.Creates)
-		rawRate := created / rawSt.writePhase().Seconds()
-		applyRate := created / st.writePhase().Seconds()
-		cycleRate := created / proc.wall.Seconds()
-		host, _ := os.Hostname()
-		fmt.Printf("\n== scale harness: %d generated users, %d created; every party its own process; concurrency %d ==\n",
-			users, st.Creates, harnessConcurrency)
-		fmt.Printf("  %s, %s, %d CPUs, host %s\n", time.Now().UTC().Format("2006-01-02"), cpuModel(), numCPU(), host)
-		fmt.Printf("  | users | raw writes/s | scimsync apply / whole cycle | %% of raw | scimsync peak RSS | requests | state file |\n")
-		fmt.Printf("  |---|---|---|---|---|---|---|\n")
-		fmt.Printf("  | %d | %.0f | %.0f / %.0f users/s | %.0f %% / %.0f %% | %.0f MiB | %d | %.1f MiB (%.0f B/user) |\n",
-			users, rawRate, applyRate, cycleRate, 100*applyRate/rawRate, 100*cycleRate/rawRate, mib(proc.peakRSS),
-			st.Requests, mib(uint64(sf.dataBytes)), float64(sf.dataBytes)/created)
-		fmt.Printf("  scimsync: wall %.2f s, write phase at the target %.2f s, CPU %.2f s (%.3f ms per created user); requests: %s\n",
-			proc.wall.Seconds(), st.writePhase().Seconds(), proc.cpu.Seconds(), ms(proc.cpu)/created, counts(st.Endpoints))
-		fmt.Printf("  raw client: write phase at the target %.2f s (client side %.2f s), same %d bodies in %d manager waves\n",
-			rawSt.writePhase().Seconds(), raw.Elapsed.Seconds(), len(recs), len(rawload.Waves(recs)))
-		fmt.Printf("  raw client through SCIM Bulk (maxOperations %d, maxPayloadSize %d): %.0f users/s client side in %d Bulk requests, "+
-			"%.1f× the raw single requests' %.0f users/s client side\n", harnessBulk.MaxOperations, harnessBulk.MaxPayloadSize,
-			bulk.PerSecond, bulkSt.Endpoints["POST /Bulk"], bulk.PerSecond/raw.PerSecond, raw.PerSecond)
-		sf.print(int(st.Creates))
-		b.ReportMetric(rawRate, "raw-writes/s")
-		b.ReportMetric(applyRate, "users/s-apply")
-		b.ReportMetric(cycleRate, "users/s-cycle")
-		b.ReportMetric(mib(proc.peakRSS), "peak-RSS-MiB")
-		b.ReportMetric(float64(sf.dataBytes)/created, "state-B/user")
+		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, bulkSt: bulkSt, raw: raw, bulk: bulk,
+			state: sf}.report(b)
 	}
+}
+
+// harnessRun is what one run of the harness measured.
+type harnessRun struct {
+	users             int
+	recs              []rawload.Recorded
+	proc              procFigures
+	st, rawSt, bulkSt emuStats // scimsync's target, the raw client's, the Bulk one's
+	raw, bulk         rawload.Result
+	state             stateFigures
+}
+
+// report prints the side-by-side table row and the details, and reports the metrics.
+func (h harnessRun) report(b *testing.B) {
+	st, proc, sf := h.st, h.proc, h.state
+	created := float64(st.Creates)
+	rawRate := created / h.rawSt.writePhase().Seconds()
+	applyRate := created / st.writePhase().Seconds()
+	cycleRate := created / proc.wall.Seconds()
+	host, _ := os.Hostname()
+	fmt.Printf("\n== scale harness: %d generated users, %d created; every party its own process; concurrency %d ==\n",
+		h.users, st.Creates, harnessConcurrency)
+	fmt.Printf("  %s, %s, %d CPUs, host %s\n", time.Now().UTC().Format("2006-01-02"), cpuModel(), numCPU(), host)
+	fmt.Printf("  | users | raw writes/s | scimsync apply / whole cycle | %% of raw | scimsync peak RSS | requests | state file |\n")
+	fmt.Printf("  |---|---|---|---|---|---|---|\n")
+	fmt.Printf("  | %d | %.0f | %.0f / %.0f users/s | %.0f %% / %.0f %% | %.0f MiB | %d | %.1f MiB (%.0f B/user) |\n",
+		h.users, rawRate, applyRate, cycleRate, 100*applyRate/rawRate, 100*cycleRate/rawRate, mib(proc.peakRSS),
+		st.Requests, mib(uint64(sf.dataBytes)), float64(sf.dataBytes)/created)
+	fmt.Printf("  scimsync: wall %.2f s, write phase at the target %.2f s, CPU %.2f s (%.3f ms per created user); requests: %s\n",
+		proc.wall.Seconds(), st.writePhase().Seconds(), proc.cpu.Seconds(), ms(proc.cpu)/created, counts(st.Endpoints))
+	fmt.Printf("  raw client: write phase at the target %.2f s (client side %.2f s), same %d bodies in %d manager waves\n",
+		h.rawSt.writePhase().Seconds(), h.raw.Elapsed.Seconds(), len(h.recs), len(rawload.Waves(h.recs)))
+	fmt.Printf("  raw client through SCIM Bulk (maxOperations %d, maxPayloadSize %d): %.0f users/s client side in %d Bulk requests, "+
+		"%.1f× the raw single requests' %.0f users/s client side\n", harnessBulk.MaxOperations, harnessBulk.MaxPayloadSize,
+		h.bulk.PerSecond, h.bulkSt.Endpoints["POST /Bulk"], h.bulk.PerSecond/h.raw.PerSecond, h.raw.PerSecond)
+	sf.print(int(st.Creates))
+	b.ReportMetric(rawRate, "raw-writes/s")
+	b.ReportMetric(applyRate, "users/s-apply")
+	b.ReportMetric(cycleRate, "users/s-cycle")
+	b.ReportMetric(mib(proc.peakRSS), "peak-RSS-MiB")
+	b.ReportMetric(float64(sf.dataBytes)/created, "state-B/user")
 }
 
 // writeHarnessJob writes the job: every user, the Gong preset, groups off, no rate limit.
