@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -312,5 +313,60 @@ func TestBulkRejectsBadOperations(t *testing.T) {
 	}
 	if n := srv.TotalRequests(); n != 1 {
 		t.Fatalf("%d requests, want only the ServiceProviderConfig read", n)
+	}
+}
+
+// TestBulkResponseShapes feeds the client BulkResponses as other servers write them: status as a
+// number, as SCIM 1.1's {"code": ...}, results without bulkId (mapped by method and order), a result
+// missing, per-operation 429, an answer that is no BulkResponse.
+func TestBulkResponseShapes(t *testing.T) {
+	ops := []scimclient.BulkOp{createOp("a", "a@x"), createOp("b", "b@x"),
+		{Method: http.MethodDelete, Path: "/Users/u9"}}
+	for _, tc := range []struct {
+		name, body string
+		want       []string // per operation: "id" or the error kind
+	}{
+		{"numbers and locations",
+			`{"Operations":[{"method":"POST","bulkId":"b","status":201,"location":"https://h/scim/Users/B%2F1"},` +
+				`{"method":"POST","bulkId":"a","status":"201","response":{"id":"A"}},` +
+				`{"method":"DELETE","bulkId":"scimsync.op.2","status":"204"}]}`,
+			[]string{"A", "B/1", "u9"}},
+		{"SCIM 1.1 codes, no bulkIds",
+			`{"Operations":[{"method":"POST","status":{"code":"201"},"location":"/Users/1"},` +
+				`{"method":"POST","status":{"code":"409"},"response":{"scimType":"uniqueness","detail":"taken"}},` +
+				`{"method":"DELETE","status":{"code":"404"}}]}`,
+			[]string{"1", "conflict", "not found"}},
+		{"a result missing, one throttled",
+			`{"Operations":[{"method":"POST","bulkId":"a","status":"429"}]}`,
+			[]string{"throttled", "transient failure", "transient failure"}},
+		{"created without id", `{"Operations":[{"method":"POST","bulkId":"a","status":"201"}]}`,
+			[]string{"target not SCIM compliant", "transient failure", "transient failure"}},
+		{"not a BulkResponse", `["nope"]`,
+			[]string{"target not SCIM compliant", "target not SCIM compliant", "target not SCIM compliant"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/scim+json")
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			c, err := scimclient.New(scimclient.Options{BaseURL: srv.URL, Token: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := c.Bulk(context.Background(), scimclient.BulkLimits{Supported: true, MaxOperations: 10, MaxPayloadSize: 1 << 20}, ops)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				got := r.ID
+				if r.Err != nil {
+					got = strings.TrimPrefix(scimclient.KindOf(r.Err).Error(), "scim: ")
+				}
+				if got != tc.want[i] {
+					t.Errorf("operation %d: %q (%+v), want %q", i, got, r, tc.want[i])
+				}
+			}
+		})
 	}
 }
