@@ -191,37 +191,68 @@ func Replay(ctx context.Context, baseURL, token string, recs []Recorded, concurr
 	hc := newHTTPClient(concurrency)
 	defer hc.CloseIdleConnections()
 	url := strings.TrimRight(baseURL, "/") + "/Users"
-	newID := make([]string, len(recs))
-	index := make(map[string]int, len(recs))
-	for i, r := range recs {
-		index[r.ID] = i
-	}
-	start := time.Now()
+	r := newReplayer(recs)
+	var units [][][]int
 	for _, wave := range Waves(recs) {
+		one := make([][]int, len(wave))
+		for k, i := range wave {
+			one[k] = []int{i}
+		}
+		units = append(units, one)
+	}
+	return r.run(ctx, units, concurrency, func(unit []int) error {
+		id, err := post(ctx, hc, url, token, r.body(unit[0]))
+		r.newID[unit[0]] = id
+		return err
+	})
+}
+
+// replayer is what Replay and ReplayBulk share: the recorded creates and the ids the new target gave.
+type replayer struct {
+	recs  []Recorded
+	index map[string]int // recorded id -> position
+	newID []string
+}
+
+func newReplayer(recs []Recorded) *replayer {
+	r := &replayer{recs: recs, index: make(map[string]int, len(recs)), newID: make([]string, len(recs))}
+	for i, rec := range recs {
+		r.index[rec.ID] = i
+	}
+	return r
+}
+
+// body is create i's body with its manager's recorded id replaced by the manager's new one.
+func (r *replayer) body(i int) []byte {
+	body := []byte(r.recs[i].Body)
+	if m, ok := r.index[managerOf(body)]; ok && r.newID[m] != "" {
+		body = bytes.ReplaceAll(body, []byte(`"`+r.recs[m].ID+`"`), []byte(`"`+r.newID[m]+`"`))
+	}
+	return body
+}
+
+// run sends the units of each wave, concurrency at a time, a wave after the one before; it stops at
+// the first failure.
+func (r *replayer) run(ctx context.Context, waves [][][]int, concurrency int, send func(unit []int) error) (Result, error) {
+	start := time.Now()
+	for _, units := range waves {
 		var next atomic.Int64
 		var firstErr error
 		var once sync.Once
 		var wg sync.WaitGroup
-		for range min(concurrency, len(wave)) {
+		for range min(concurrency, len(units)) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for {
 					k := int(next.Add(1) - 1)
-					if k >= len(wave) || ctx.Err() != nil {
+					if k >= len(units) || ctx.Err() != nil {
 						return
 					}
-					i := wave[k]
-					body := []byte(recs[i].Body)
-					if m, ok := index[managerOf(body)]; ok && newID[m] != "" {
-						body = bytes.ReplaceAll(body, []byte(`"`+recs[m].ID+`"`), []byte(`"`+newID[m]+`"`))
-					}
-					id, err := post(ctx, hc, url, token, body)
-					if err != nil {
+					if err := send(units[k]); err != nil {
 						once.Do(func() { firstErr = err })
 						return
 					}
-					newID[i] = id
 				}
 			}()
 		}
@@ -231,7 +262,7 @@ func Replay(ctx context.Context, baseURL, token string, recs []Recorded, concurr
 		}
 	}
 	el := time.Since(start)
-	return Result{N: len(recs), Elapsed: el, PerSecond: float64(len(recs)) / el.Seconds()}, nil
+	return Result{N: len(r.recs), Elapsed: el, PerSecond: float64(len(r.recs)) / el.Seconds()}, nil
 }
 
 func post(ctx context.Context, hc *http.Client, url, token string, body []byte) (string, error) {
@@ -282,59 +313,28 @@ func ReplayBulk(ctx context.Context, baseURL, token string, recs []Recorded, con
 	if err != nil {
 		return Result{}, err
 	}
-	newID := make([]string, len(recs))
-	index := make(map[string]int, len(recs))
-	for i, r := range recs {
-		index[r.ID] = i
-	}
-	start := time.Now()
+	r := newReplayer(recs)
+	var units [][][]int
 	for _, wave := range Waves(recs) {
 		var chunks [][]int
 		for len(wave) > 0 {
 			n := min(len(wave), lim.MaxOperations)
-			chunks = append(chunks, wave[:n])
-			wave = wave[n:]
+			chunks, wave = append(chunks, wave[:n]), wave[n:]
 		}
-		var next atomic.Int64
-		var firstErr error
-		var once sync.Once
-		var wg sync.WaitGroup
-		for range min(concurrency, len(chunks)) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					k := int(next.Add(1) - 1)
-					if k >= len(chunks) || ctx.Err() != nil {
-						return
-					}
-					ops := make([]scimclient.BulkOp, len(chunks[k]))
-					for j, i := range chunks[k] {
-						body := []byte(recs[i].Body)
-						if m, ok := index[managerOf(body)]; ok && newID[m] != "" {
-							body = bytes.ReplaceAll(body, []byte(`"`+recs[m].ID+`"`), []byte(`"`+newID[m]+`"`))
-						}
-						ops[j] = scimclient.BulkOp{Method: http.MethodPost, Path: "/Users", BulkID: "u" + strconv.Itoa(i), Data: json.RawMessage(body)}
-					}
-					res, err := c.Bulk(ctx, lim, ops)
-					for j, r := range res {
-						if err == nil && r.Err != nil {
-							err = r.Err
-						}
-						newID[chunks[k][j]] = r.ID
-					}
-					if err != nil {
-						once.Do(func() { firstErr = err })
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if firstErr != nil {
-			return Result{Elapsed: time.Since(start)}, firstErr
-		}
+		units = append(units, chunks)
 	}
-	el := time.Since(start)
-	return Result{N: len(recs), Elapsed: el, PerSecond: float64(len(recs)) / el.Seconds()}, nil
+	return r.run(ctx, units, concurrency, func(unit []int) error {
+		ops := make([]scimclient.BulkOp, len(unit))
+		for j, i := range unit {
+			ops[j] = scimclient.BulkOp{Method: http.MethodPost, Path: "/Users", BulkID: "u" + strconv.Itoa(i), Data: json.RawMessage(r.body(i))}
+		}
+		res, err := c.Bulk(ctx, lim, ops)
+		for j, br := range res {
+			if err == nil && br.Err != nil {
+				err = br.Err
+			}
+			r.newID[unit[j]] = br.ID
+		}
+		return err
+	})
 }
