@@ -107,18 +107,8 @@ func (p *parser) object(depth int) (any, bool) {
 			return nil, false
 		}
 		m[k.(string)] = v
-		p.space()
-		if p.i >= len(p.s) {
-			return nil, false
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return m, true
-		default:
-			return nil, false
+		if done, ok := p.sep('}'); !ok || done {
+			return m, ok
 		}
 	}
 }
@@ -138,20 +128,27 @@ func (p *parser) array(depth int) (any, bool) {
 			return nil, false
 		}
 		out = append(out, v)
-		p.space()
-		if p.i >= len(p.s) {
-			return nil, false
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return out, true
-		default:
-			return nil, false
+		if done, ok := p.sep(']'); !ok || done {
+			return out, ok
 		}
 	}
+}
+
+// sep reads what follows an element: a comma (more to come) or the closing byte (done).
+func (p *parser) sep(closing byte) (done, ok bool) {
+	p.space()
+	if p.i >= len(p.s) {
+		return false, false
+	}
+	switch p.s[p.i] {
+	case ',':
+		p.i++
+		return false, true
+	case closing:
+		p.i++
+		return true, true
+	}
+	return false, false
 }
 
 // string reads a JSON string: a substring when it has no escape and valid UTF-8, else a decoded
