@@ -1,4 +1,6 @@
-package scimclient
+// Package jsonmap decodes a JSON object into a map[string]any exactly as json.Unmarshal does, about
+// three times faster, for the SCIM client's hot path (a created resource per create).
+package jsonmap
 
 import (
 	"encoding/json"
@@ -7,12 +9,12 @@ import (
 	"unicode/utf8"
 )
 
-// decodeObject decodes a JSON object as json.Unmarshal does into a map[string]any (objects as maps,
+// Decode decodes a JSON object as json.Unmarshal does into a map[string]any (objects as maps,
 // arrays as []any, numbers as float64), with one allocation for all its strings: decoding each
 // created user took json.Unmarshal about 16 µs and 116 allocations, 7 % of the scale profile.
 // Anything the fast path does not take (invalid JSON, numbers out of range, deep nesting, a
 // top-level value that is not an object) goes to json.Unmarshal, so results and errors are its own.
-func decodeObject(b []byte) (map[string]any, error) {
+func Decode(b []byte) (map[string]any, error) {
 	p := parser{s: string(b)}
 	p.space()
 	if p.i < len(p.s) && p.s[p.i] == '{' {

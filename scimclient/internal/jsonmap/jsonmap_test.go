@@ -1,4 +1,4 @@
-package scimclient
+package jsonmap
 
 import (
 	"encoding/json"
@@ -51,13 +51,13 @@ func compareDecode(t *testing.T, in string) {
 	t.Helper()
 	var want map[string]any
 	wantErr := json.Unmarshal([]byte(in), &want)
-	got, err := decodeObject([]byte(in))
+	got, err := Decode([]byte(in))
 	if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
 		t.Errorf("%.80q:\n got %#v, %v\nwant %#v, %v", in, got, err, want, wantErr)
 	}
 }
 
-func FuzzDecodeObject(f *testing.F) {
+func FuzzDecode(f *testing.F) {
 	for _, s := range decodeSeeds {
 		f.Add(s)
 	}
@@ -73,10 +73,10 @@ func BenchmarkDecodeCreated(b *testing.B) {
 			_ = json.Unmarshal(raw, &m)
 		}
 	})
-	b.Run("decodeObject", func(b *testing.B) {
+	b.Run("jsonmap.Decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _ = decodeObject(raw)
+			_, _ = Decode(raw)
 		}
 	})
 }
