@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build test unit e2e fuzz fuzz-short bench lint demo clean scimmy-deps oauth-deps chaos chromium systemd-tools postgres
+.PHONY: all build test unit e2e fuzz fuzz-short bench scale lint demo clean scimmy-deps oauth-deps chaos chromium systemd-tools postgres
 
 all: build
 
@@ -44,6 +44,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzEvaluate$$' -fuzztime $(FUZZTIME) ./scoping
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAnchor$$' -fuzztime $(FUZZTIME) ./store
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./scimclient/internal/jsonmap
 
 # The PostgreSQL state backend (store/postgres, `state export|import`) is tested against a real server
 # (Debian package postgresql): each test process runs initdb and pg_ctl from /usr/lib/postgresql/<ver>/bin
@@ -67,10 +68,20 @@ chaos: scimmy-deps build
 	SCIMSYNC_BIN=$(abspath $(BIN)) SCIMSYNC_CHAOS_SEEDS=$(SEEDS) $(if $(SEED),SCIMSYNC_CHAOS_SEED=$(SEED)) \
 		$(GO) test -count=1 -timeout 0 -v -run '^TestChaosConvergence$$' ./cmd/scimsync
 
-# Benchmarks print figures; nothing here asserts a speed.
+# Benchmarks print figures; nothing here asserts a speed. The scale benchmarks include the scale
+# harness (BenchmarkScaleProcesses) at 10,000 users; LeaseTakeover needs PostgreSQL.
 bench: scimmy-deps postgres build
 	$(GO) test -run '^$$' -bench . -benchmem ./mapping ./scoping ./config ./store ./scimclient/... ./sync/...
 	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Scale|LeaseTakeover' -benchtime 1x -timeout 60m ./cmd/scimsync
+
+# The scale harness alone at N users (default 100,000): the emulated Graph and the SCIM target run as
+# processes of their own (internal/cmd/emulate), scimsync runs one initial cycle as its own process,
+# then a raw load client replays the same create bodies in the same manager waves against a fresh
+# target; prints the side-by-side table of docs/performance.md.
+N ?= 100000
+scale: build
+	SCIMSYNC_BIN=$(abspath $(BIN)) SCIMSYNC_SCALE_USERS=$(N) $(GO) test -count=1 -run '^$$' \
+		-bench '^BenchmarkScaleProcesses$$' -benchtime 1x -timeout 0 ./cmd/scimsync
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

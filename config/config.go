@@ -150,6 +150,9 @@ type Target struct {
 	RequestsPerSecond float64
 	// Compatibility is CompatibilityDefault, CompatibilityAADOptSCIM062020 or CompatibilityStrict.
 	Compatibility string
+	// Bulk allows SCIM Bulk requests when the target's ServiceProviderConfig advertises them (default
+	// true); false sends every write on its own, as Entra does.
+	Bulk bool
 }
 
 // Target authentication types: a static bearer token, or OAuth 2.0 (RFC 6749) with the client

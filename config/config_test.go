@@ -805,3 +805,18 @@ func TestMaxConcurrency(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetBulk(t *testing.T) {
+	with := func(keys string) string {
+		return strings.Replace(minimalHead, "tokenEnv:", keys+"\n  tokenEnv:", 1) + "users: {preset: gong}\n"
+	}
+	if c := mustParse(t, with("concurrency: 4")); !c.Target.Bulk {
+		t.Error("unset bulk = false, want true (used when the target offers it)")
+	}
+	if c := mustParse(t, with("bulk: false")); c.Target.Bulk {
+		t.Error("bulk: false = true")
+	}
+	if got := parseErrs(t, with("bulk: sometimes")); len(got) != 1 || !strings.Contains(got[0], "target.bulk") {
+		t.Errorf("bulk: sometimes: errors %q, want one naming target.bulk", got)
+	}
+}

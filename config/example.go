@@ -37,6 +37,7 @@ target:                                 # the SCIM endpoint
   # maxConcurrency: 16                  # adaptive: start at concurrency, raise up to this, halve on 429/503
   requestsPerSecond: 25                 # 0 = unlimited
   compatibility: default                # default | aadOptscim062020 | strict
+  # bulk: false                         # never send SCIM Bulk, even when the target offers it
 
 scope: assigned                         # assigned (users and groups assigned to the app) | all
 actions: {create: true, update: true, delete: true}

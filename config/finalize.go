@@ -381,6 +381,7 @@ func (f *finalizer) target(r *raw.Target) Target {
 		Concurrency:       DefaultConcurrency,
 		RequestsPerSecond: DefaultRequestsPerSecond,
 		Compatibility:     CompatibilityDefault,
+		Bulk:              true,
 	}
 	flag := false
 	if r.URL == nil {
@@ -471,6 +472,9 @@ func (f *finalizer) targetLimits(r *raw.Target, t *Target) {
 			f.Errorf(v.Pos, "must be 0 (unlimited) or positive, got %v", v.V)
 		}
 		t.RequestsPerSecond = v.V
+	}
+	if v := r.Bulk; v != nil {
+		t.Bulk = v.V
 	}
 }
 

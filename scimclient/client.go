@@ -416,10 +416,17 @@ func encodeQuery(q url.Values) string {
 
 func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	var payload []byte
-	if rq.body != nil {
-		var err error
-		if payload, err = json.Marshal(rq.body); err != nil {
-			return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)
+	if raw, ok := rq.body.(json.RawMessage); ok {
+		payload = raw // already encoded (Bulk): json.Marshal would copy and re-validate it
+	} else if rq.body != nil {
+		// The bytes json.Marshal would give, without its reflection (encode.go); json.Marshal for
+		// anything else.
+		var ok bool
+		if payload, ok = appendJSON(make([]byte, 0, 1024), rq.body); !ok {
+			var err error
+			if payload, err = json.Marshal(rq.body); err != nil {
+				return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)
+			}
 		}
 	}
 	u := *c.base

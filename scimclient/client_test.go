@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/emulator/rawload"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/scimclient"
 )
@@ -528,7 +529,7 @@ func BenchmarkRawCreate(b *testing.B) {
 			defer srv.Close()
 			b.ReportAllocs()
 			b.ResetTimer()
-			res, err := scimserver.RawCreateLoad(context.Background(), url, token, b.N, conc)
+			res, err := rawload.Create(context.Background(), url, token, b.N, conc)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -108,7 +108,7 @@ func (s *Store) AnchorByTarget(kind Kind, targetID string) (a Anchor, ok bool, e
 		if idx == nil || anchors == nil || targetID == "" {
 			return nil
 		}
-		src := idx.Get([]byte(targetID))
+		src := indexSource(idx.Get([]byte(targetID)))
 		if src == nil {
 			return nil
 		}
@@ -193,11 +193,11 @@ func putAnchor(tx *bolt.Tx, a *Anchor, now time.Time) error {
 	if rec.UpdatedAt.IsZero() {
 		rec.UpdatedAt = now
 	}
-	if err := anchors.Put(key, encodeAnchor(make([]byte, 0, 256), &rec)); err != nil {
+	if err := anchors.Put(key, encodeAnchorAs(make([]byte, 0, 256), &rec, anchorRecordV2)); err != nil {
 		return fmt.Errorf("anchor %s: %w", a, err)
 	}
 	if a.TargetID != "" {
-		if err := idx.Put([]byte(a.TargetID), key); err != nil {
+		if err := idx.Put([]byte(a.TargetID), indexValue(key)); err != nil {
 			return fmt.Errorf("anchor %s: index: %w", a, err)
 		}
 	}
@@ -207,7 +207,7 @@ func putAnchor(tx *bolt.Tx, a *Anchor, now time.Time) error {
 // deleteIndex removes target -> source only if it still points at source, so a target id taken over by
 // another anchor keeps its entry.
 func deleteIndex(idx *bolt.Bucket, targetID string, source []byte) error {
-	if cur := idx.Get([]byte(targetID)); cur != nil && string(cur) == string(source) {
+	if cur := indexSource(idx.Get([]byte(targetID))); cur != nil && string(cur) == string(source) {
 		return idx.Delete([]byte(targetID))
 	}
 	return nil

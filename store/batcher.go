@@ -22,13 +22,17 @@ const (
 // Batcher groups the per-object results of the apply phase into few transactions. Each bbolt transaction
 // costs an fsync, which would dominate a 10,000-object initial cycle if every object committed alone.
 //
-// Writes are applied in the order Put and Delete were called. A batch is committed when it reaches
-// maxItems (synchronously, in the caller that filled it, which gives back-pressure) or maxDelay after
-// its first write (in the background), so a crash loses at most maxDelay of results; that is safe
-// because the engine finds lost creates again by matching.
+// Writes are applied in the order Put and Delete were called. A batch is committed in the background
+// when it reaches maxItems or maxDelay after its first write, so a crash loses at most maxDelay of
+// results (and what a commit in flight holds); that is safe because the engine finds lost creates
+// again by matching. The commit is a group commit: what arrives while one is in flight (its fsync
+// above all) waits and goes into the next, so batches grow with the disk's latency instead of
+// every maxItems-th caller waiting for its own fsync. Only a caller that finds backPressure batches
+// queued commits itself and waits.
 //
 // A failed commit keeps its writes queued for the next attempt and the error is returned by the next
-// Flush or Close. Methods are safe for concurrent use.
+// Flush or Close (for a commit of full batches, only when Flush's own attempt fails too, since the
+// writes were committed otherwise). Methods are safe for concurrent use.
 type Batcher struct {
 	w     BatchWriter
 	max   int
@@ -40,6 +44,9 @@ type Batcher struct {
 	timer   *time.Timer
 	err     error // first unreported error
 	closed  bool
+	// committing: a background commit runs; it keeps committing while a full batch is queued.
+	committing bool
+	background sync.WaitGroup
 
 	flushMu sync.Mutex // serialises commits so batches land in order
 }
@@ -121,14 +128,44 @@ func (b *Batcher) add(op AnchorOp) {
 		return
 	}
 	b.pending = append(b.pending, op)
-	full := len(b.pending) >= b.max
-	if !full && !b.armed {
+	n := len(b.pending)
+	start := n >= b.max && !b.committing
+	if start {
+		b.committing = true
+		b.background.Add(1)
+	}
+	if n < b.max && !b.armed {
 		b.armed = true
 		b.timer = time.AfterFunc(b.delay, b.onTimer)
 	}
 	b.mu.Unlock()
-	if full {
+	if start {
+		go b.commitFull()
+	}
+	if n >= backPressure*b.max {
+		// The disk falls behind: this caller waits for a commit of everything queued.
 		b.record(b.flush())
+	}
+}
+
+// backPressure is how many batches may be queued before callers wait.
+const backPressure = 8
+
+// commitFull commits in the background while a full batch is queued; a failed commit stops it (the
+// writes stay queued, the next full batch or Flush tries again).
+func (b *Batcher) commitFull() {
+	defer b.background.Done()
+	for {
+		// Its error is not recorded: the writes stay queued, and the next Flush commits them or
+		// reports its own failure.
+		err := b.flush()
+		b.mu.Lock()
+		if err != nil || len(b.pending) < b.max {
+			b.committing = false
+			b.mu.Unlock()
+			return
+		}
+		b.mu.Unlock()
 	}
 }
 
@@ -204,6 +241,7 @@ func (b *Batcher) Flush() error {
 }
 
 // Close flushes and stops the Batcher; later Puts are dropped with ErrBatcherClosed. It is idempotent.
+// It returns once no background commit runs.
 func (b *Batcher) Close() error {
 	b.mu.Lock()
 	b.closed = true
@@ -212,7 +250,12 @@ func (b *Batcher) Close() error {
 		b.armed = false
 	}
 	b.mu.Unlock()
-	return b.Flush()
+	err := b.Flush()
+	b.background.Wait()
+	if late := b.takeErr(); late != nil {
+		err = errors.Join(err, late)
+	}
+	return err
 }
 
 // Pending returns how many writes are queued, for metrics and tests.

@@ -1,9 +1,14 @@
 package store
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
+	"sort"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // BenchmarkAnchors100k measures the per-cycle load of the whole connector data store for a large tenant.
@@ -64,4 +69,84 @@ func BenchmarkBatcher10k(b *testing.B) {
 		s.Close()
 		b.StartTimer()
 	}
+}
+
+// BenchmarkStateBytesPerUser writes what an initial cycle leaves for each created user (its anchor
+// through the batcher, as the apply phase does, and its create log entry) and prints the state file's
+// size per user: bbolt's data (the pages in use or free for reuse) and the file. It asserts nothing.
+func BenchmarkStateBytesPerUser(b *testing.B) {
+	const n = 20_000
+	for b.Loop() {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "state.db")
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		bt := s.NewBatcher(256, 500*time.Millisecond)
+		logs := make([]LogEntry, 0, n)
+		for i := range n {
+			a, e := realisticUser(i)
+			bt.Put(a)
+			logs = append(logs, e)
+		}
+		if err := bt.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.AppendLog(logs...); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		var data int64
+		_ = s.view(func(tx *bolt.Tx) error { data = tx.Size(); return nil })
+		s.Close()
+		fi, err := os.Stat(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(data)/n, "data-B/user")
+		b.ReportMetric(float64(fi.Size())/n, "file-B/user")
+		b.StartTimer()
+	}
+}
+
+// realisticUser is a Gong preset user as the engine stores it: UUIDs for ids, the preset's paths and
+// a create log entry with its steps and modified properties.
+func realisticUser(i int) (Anchor, LogEntry) {
+	// Graph ids are random: keys spread over the tree as they do in a real file.
+	id := func(k int) string {
+		h := uint64(i*4+k+1) * 0x9e3779b97f4a7c15
+		return fmt.Sprintf("%08x-%04x-4449-83bd-%012x", uint32(h>>32), uint16(h>>16), h&0xffffffffffff)
+	}
+	name := fmt.Sprintf("user.name%d@contoso.example", i)
+	values := map[string]any{
+		"active": true, `emails[type eq "work"].value`: name, "externalId": fmt.Sprintf("user.name%d", i),
+		"locale": "fr-FR", "name.familyName": "Family", "name.givenName": "Given",
+		`phoneNumbers[type eq "work"].value`: fmt.Sprintf("+33 1 55 55 %04d", i%10000), "title": "Operations Analyst",
+		"urn:ietf:params:scim:schemas:extension:Gong:2.0:User:country":         "France",
+		"urn:ietf:params:scim:schemas:extension:Gong:2.0:User:stateOrProvince": "IDF",
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager":   id(2), "userName": name,
+	}
+	a := Anchor{Kind: KindUser, SourceID: id(0), TargetID: id(1), Managed: true, Hash: fmt.Sprintf("%032x", i),
+		Values: values, MatchedBy: "created", ManagerID: id(3)}
+	e := LogEntry{CycleID: "b1901c46604aadc0", Kind: KindUser, SourceID: a.SourceID, TargetID: a.TargetID, Identity: name,
+		Action: "Create", Status: "Success", DurationMs: 11, Steps: []Step{
+			{Name: "import", Status: "success", Description: "Received user " + name + " from Microsoft Graph"},
+			{Name: "scoping", Status: "success", Description: "In scope: assigned and passed the scoping filters"},
+			{Name: "matching", Status: "success", Description: "No matching user in the target"},
+			{Name: "export", Status: "success", Description: "Create user in the target"}}}
+	for _, k := range sortedKeys(values) {
+		e.Modified = append(e.Modified, Property{Name: k, New: fmt.Sprint(values[k])})
+	}
+	return a, e
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

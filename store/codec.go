@@ -30,6 +30,15 @@ import (
 // rest.
 const anchorRecordV1 = 1
 
+// anchorRecordV2 is version 1 with every string compact (compact.go): the layout the bbolt file
+// writes since schema 2. EncodeAnchor, which the PostgreSQL backend stores, keeps version 1.
+const anchorRecordV2 = 2
+
+// stringWriter appends one string of a record: appendString (version 1) or a compact string.
+type stringWriter func(dst []byte, s string) []byte
+
+func appendCompact(dst []byte, s string) []byte { return appendStr(dst, s, "") }
+
 // Value tags.
 const (
 	tagNil     = 0
@@ -51,9 +60,16 @@ const (
 
 // encodeAnchor never fails: a value of an unexpected type is stored as JSON, and one JSON cannot encode
 // (a channel, a func) as its fmt representation, so one odd mapping result cannot block the batcher.
-func encodeAnchor(dst []byte, a *Anchor) []byte {
-	dst = append(dst, anchorRecordV1)
-	dst = appendString(dst, a.TargetID)
+func encodeAnchor(dst []byte, a *Anchor) []byte { return encodeAnchorAs(dst, a, anchorRecordV1) }
+
+// encodeAnchorAs writes a record of the given version.
+func encodeAnchorAs(dst []byte, a *Anchor, version byte) []byte {
+	put := stringWriter(appendString)
+	if version == anchorRecordV2 {
+		put = appendCompact
+	}
+	dst = append(dst, version)
+	dst = put(dst, a.TargetID)
 	dst = appendTime(dst, a.CreatedAt)
 	dst = appendTime(dst, a.UpdatedAt)
 	var flags byte
@@ -64,15 +80,15 @@ func encodeAnchor(dst []byte, a *Anchor) []byte {
 		flags |= flagDisabled
 	}
 	dst = append(dst, flags)
-	dst = appendString(dst, a.Hash)
-	dst = appendString(dst, a.MatchedBy)
-	dst = appendString(dst, a.ManagerID)
+	dst = put(dst, a.Hash)
+	dst = put(dst, a.MatchedBy)
+	dst = put(dst, a.ManagerID)
 	if a.Members == nil {
 		dst = binary.AppendUvarint(dst, 0)
 	} else {
 		dst = binary.AppendUvarint(dst, uint64(len(a.Members))+1)
 		for _, m := range a.Members {
-			dst = appendString(dst, m)
+			dst = put(dst, m)
 		}
 	}
 	if a.Values == nil {
@@ -85,8 +101,8 @@ func encodeAnchor(dst []byte, a *Anchor) []byte {
 	}
 	slices.Sort(keys) // deterministic bytes: equal anchors encode equally
 	for _, k := range keys {
-		dst = appendString(dst, k)
-		dst = appendValue(dst, a.Values[k])
+		dst = put(dst, k)
+		dst = appendValue(dst, a.Values[k], put)
 	}
 	return dst
 }
@@ -105,12 +121,12 @@ func appendTime(dst []byte, t time.Time) []byte {
 	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
 }
 
-func appendValue(dst []byte, v any) []byte {
+func appendValue(dst []byte, v any, put stringWriter) []byte {
 	switch x := v.(type) {
 	case nil:
 		return append(dst, tagNil)
 	case string:
-		return appendString(append(dst, tagString), x)
+		return put(append(dst, tagString), x)
 	case bool:
 		if x {
 			return append(dst, tagTrue)
@@ -137,26 +153,26 @@ func appendValue(dst []byte, v any) []byte {
 	case float32:
 		return binary.BigEndian.AppendUint64(append(dst, tagFloat64), math.Float64bits(float64(x)))
 	case json.Number:
-		return appendValue(dst, numberValue(x))
+		return appendValue(dst, numberValue(x), put)
 	case []string:
 		if x == nil {
 			return append(dst, tagNilStrs)
 		}
 		dst = binary.AppendUvarint(append(dst, tagStrings), uint64(len(x)))
 		for _, s := range x {
-			dst = appendString(dst, s)
+			dst = put(dst, s)
 		}
 		return dst
 	case []any:
 		if ss, ok := allStrings(x); ok {
-			return appendValue(dst, ss)
+			return appendValue(dst, ss, put)
 		}
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return appendString(append(dst, tagString), fmt.Sprint(v))
+		return put(append(dst, tagString), fmt.Sprint(v))
 	}
-	return appendString(append(dst, tagJSON), string(raw))
+	return put(append(dst, tagJSON), string(raw))
 }
 
 func allStrings(xs []any) ([]string, bool) {
@@ -214,6 +230,16 @@ var errTruncated = errors.New("truncated record")
 type decoder struct {
 	b   string
 	err error
+	// compact: the record's strings are compact (anchor version 2), not length-prefixed.
+	compact bool
+}
+
+// text reads one string of a record, in the record's form.
+func (d *decoder) text() string {
+	if d.compact {
+		return d.str("")
+	}
+	return d.string()
 }
 
 func (d *decoder) fail(err error) {
@@ -262,8 +288,10 @@ func (d *decoder) varint() int64 {
 	return x
 }
 
-func (d *decoder) string() string {
-	n := d.uvarint()
+func (d *decoder) string() string { return d.take(d.uvarint()) }
+
+// take returns the next n bytes.
+func (d *decoder) take(n uint64) string {
 	if n > uint64(len(d.b)) {
 		d.fail(errTruncated)
 		return ""
@@ -310,7 +338,7 @@ func (d *decoder) value() any {
 	case tagNil:
 		return nil
 	case tagString:
-		return d.string()
+		return d.text()
 	case tagFalse:
 		return false
 	case tagTrue:
@@ -338,13 +366,13 @@ func (d *decoder) value() any {
 		}
 		ss := make([]string, n)
 		for i := range ss {
-			ss[i] = d.string()
+			ss[i] = d.text()
 		}
 		return ss
 	case tagNilStrs:
 		return []string(nil)
 	case tagJSON:
-		raw := d.string()
+		raw := d.text()
 		if d.err != nil {
 			return nil
 		}
@@ -364,29 +392,29 @@ func (d *decoder) value() any {
 
 // decodeAnchor fills a from rec; Kind and SourceID come from the bucket and key, not the record.
 func decodeAnchor(rec []byte, a *Anchor) error {
-	d := decoder{b: string(rec)}
-	if v := d.byte(); d.err == nil && v != anchorRecordV1 {
-		return fmt.Errorf("unknown anchor record version %d", v)
+	d, err := anchorDecoder(rec)
+	if err != nil {
+		return err
 	}
-	a.TargetID = d.string()
+	a.TargetID = d.text()
 	a.CreatedAt = d.time()
 	a.UpdatedAt = d.time()
 	flags := d.byte()
 	a.Managed = flags&flagManaged != 0
 	a.Disabled = flags&flagDisabled != 0
-	a.Hash = d.string()
-	a.MatchedBy = d.string()
-	a.ManagerID = d.string()
+	a.Hash = d.text()
+	a.MatchedBy = d.text()
+	a.ManagerID = d.text()
 	if n, isNil := d.count(); !isNil {
 		a.Members = make([]string, n)
 		for i := range a.Members {
-			a.Members[i] = d.string()
+			a.Members[i] = d.text()
 		}
 	}
 	if n, isNil := d.count(); !isNil {
 		a.Values = make(map[string]any, n)
 		for range n {
-			k := d.string()
+			k := d.text()
 			a.Values[k] = d.value()
 		}
 	}
@@ -402,11 +430,26 @@ func decodeAnchor(rec []byte, a *Anchor) error {
 // decodeAnchorHead reads only what an update needs from the old record: the target id (to move the
 // secondary index) and the creation time (to keep it).
 func decodeAnchorHead(rec []byte) (targetID string, created time.Time, err error) {
-	d := decoder{b: string(rec)}
-	if v := d.byte(); d.err == nil && v != anchorRecordV1 {
-		return "", time.Time{}, fmt.Errorf("unknown anchor record version %d", v)
+	d, err := anchorDecoder(rec)
+	if err != nil {
+		return "", time.Time{}, err
 	}
-	targetID = d.string()
+	targetID = d.text()
 	created = d.time()
 	return targetID, created, d.err
+}
+
+// anchorDecoder reads the version byte and returns a decoder for the rest of the record.
+func anchorDecoder(rec []byte) (*decoder, error) {
+	d := &decoder{b: string(rec)}
+	switch v := d.byte(); {
+	case d.err != nil:
+		return nil, d.err
+	case v == anchorRecordV1:
+	case v == anchorRecordV2:
+		d.compact = true
+	default:
+		return nil, fmt.Errorf("unknown anchor record version %d", v)
+	}
+	return d, nil
 }

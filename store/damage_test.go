@@ -205,9 +205,10 @@ func TestDamagedValues(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// An anchor record starts with its version byte (1) then the target id, length-prefixed.
+	// An anchor record starts with its version byte (2) then the target id, a compact literal
+	// (length << 2).
 	d := bytes.Clone(data)
-	rec := []byte("\x01\x08tgt-1234")
+	rec := []byte("\x02\x20tgt-1234")
 	i := bytes.Index(d, rec)
 	if i < 0 {
 		t.Fatal("anchor record of src-1234 not found in the file")
@@ -252,7 +253,7 @@ func TestDamagedValues(t *testing.T) {
 func TestVerifyAndRebuild(t *testing.T) {
 	path, data := damagedFixture(t)
 	d := bytes.Clone(data)
-	i := bytes.Index(d, []byte("\x01\x06tgt-42"))
+	i := bytes.Index(d, []byte("\x02\x18tgt-42"))
 	if i < 0 {
 		t.Fatal("anchor record of src-42 not found")
 	}

@@ -59,7 +59,9 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 					if err := s.decode(kind, k, v, &a); err != nil {
 						return err
 					}
-					snap.Anchors = append(snap.Anchors, AnchorRecord{Kind: kind, SourceID: string(k), Record: bytes.Clone(v)})
+					// The portable version 1 record, as the PostgreSQL backend keeps it, so a snapshot
+					// reads the same from either backend and in older builds.
+					snap.Anchors = append(snap.Anchors, AnchorRecord{Kind: kind, SourceID: string(k), Record: EncodeAnchor(&a)})
 					return nil
 				})
 			}); err != nil {
@@ -75,7 +77,13 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 		if err := forEachJSON(s.path, tx, bktCycles, func() any { snap.Cycles = append(snap.Cycles, Cycle{}); return &snap.Cycles[len(snap.Cycles)-1] }); err != nil {
 			return err
 		}
-		if err := forEachJSON(s.path, tx, bktLog, func() any { snap.Log = append(snap.Log, LogEntry{}); return &snap.Log[len(snap.Log)-1] }); err != nil {
+		if err := forEach(tx, bktLog, func(k, v []byte) error {
+			snap.Log = append(snap.Log, LogEntry{})
+			if err := decodeLog(k, v, &snap.Log[len(snap.Log)-1]); err != nil {
+				return &CorruptError{Path: s.path, Err: fmt.Errorf("log entry %x: %w", k, err)}
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		if top := tx.Bucket(bktSets); top != nil {
@@ -219,8 +227,10 @@ func (s *Store) Restore(snap *Snapshot) error {
 				return err
 			}
 		}
-		for _, e := range snap.Log {
-			if err := putJSON(tx, bktLog, logKey(e.Time, e.ID), e); err != nil {
+		logs := tx.Bucket(bktLog)
+		for i := range snap.Log {
+			e := &snap.Log[i]
+			if err := logs.Put(logKey(e.Time, e.ID), encodeLog(nil, e)); err != nil {
 				return err
 			}
 		}

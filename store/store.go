@@ -32,8 +32,9 @@ import (
 )
 
 // SchemaVersion is the layout this build writes. A file with a newer version is refused rather than
-// misread, so downgrading scimsync can never corrupt state written by a newer release.
-const SchemaVersion = 1
+// misread, so downgrading scimsync can never corrupt state written by a newer release. Version 2
+// writes compact anchors and log entries (compact.go); it reads version 1 records as they are.
+const SchemaVersion = 2
 
 // DefaultTimeout bounds how long Open waits for another process to release the file; long enough to ride
 // out a daemon restart, short enough that a CLI command run beside a live daemon fails promptly.
@@ -51,7 +52,7 @@ var (
 	bktStaged     = []byte("staged")     // kind\x00source id -> JSON StagedOp
 	bktCycles     = []byte("cycles")     // big-endian sequence -> JSON Cycle
 	bktCycleIDs   = []byte("cycleids")   // cycle id -> sequence, so re-adding a cycle replaces it
-	bktLog        = []byte("log")        // big-endian time + id -> JSON LogEntry
+	bktLog        = []byte("log")        // big-endian time + id -> compact LogEntry (JSON before schema 2)
 	bktSets       = []byte("sets")       // set name -> key -> JSON []string (group members, assignments)
 
 	keySchema      = []byte("schema")
@@ -208,6 +209,9 @@ func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
 	db, err = bolt.Open(abs, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, InitialMmapSize: 256 << 20})
 	switch {
 	case err == nil:
+		// bbolt grows a file whose mapping is over AllocSize (16 MiB by default) in steps of
+		// AllocSize; the InitialMmapSize above would make every file a multiple of 16 MiB.
+		db.AllocSize = 1 << 20
 		return db, nil
 	case errors.Is(err, bolterrors.ErrTimeout):
 		return nil, &LockedError{Path: path}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -92,8 +93,8 @@ func TestSchemaVersion(t *testing.T) {
 		defer db.Close()
 		if err := db.Update(func(tx *bolt.Tx) error {
 			got := string(tx.Bucket(bktMeta).Get(keySchema))
-			if got != "1" && v == "99" {
-				t.Errorf("stored schema = %q, want 1", got)
+			if want := strconv.Itoa(SchemaVersion); got != want && v == "99" {
+				t.Errorf("stored schema = %q, want %s", got, want)
 			}
 			return tx.Bucket(bktMeta).Put(keySchema, []byte(v))
 		}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/scimsync/scimsync/emulator/scimserver"
@@ -103,9 +104,11 @@ logging: {level: warn, format: json}
 	}{
 		{"cut short", false, func(d []byte) []byte { return d[:used-4096] }},
 		{"flipped byte in a stored link", true, func(d []byte) []byte {
-			// A link record starts with its version (1), then the target id, length-prefixed.
-			// Freed pages may hold older copies, so every copy is damaged.
-			rec := append([]byte{1, byte(len(anyUserID))}, anyUserID...)
+			// A link record starts with its version (2), then the target id, a UUID in its 16
+			// bytes after the tag 2 (store/compact.go). Freed pages may hold older copies, so
+			// every copy is damaged.
+			id := uuid.MustParse(anyUserID)
+			rec := append([]byte{2, 2}, id[:]...)
 			if bytes.Count(d, rec) == 0 {
 				t.Fatalf("the link to %s is not in the state file", anyUserID)
 			}

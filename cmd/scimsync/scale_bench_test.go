@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/rawload"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/internal/testenv/scimmy"
 	"github.com/scimsync/scimsync/sync/engine"
@@ -163,9 +164,10 @@ func (c *applyClock) span(kind string) (time.Time, time.Duration) {
 // scaleJob is an emulated Graph tenant and a job wired through the real config path (YAML, loadConfig,
 // openJob), so the benchmark measures exactly what `scimsync sync` runs.
 type scaleJob struct {
-	graph *graphapi.Server
-	job   *job
-	clock *applyClock
+	graph     *graphapi.Server
+	job       *job
+	clock     *applyClock
+	statePath string
 }
 
 // newScaleJob starts the emulated Graph for tenant and opens a job that syncs every user (scope all,
@@ -185,13 +187,7 @@ func openScaleJob(b *testing.B, g *graphapi.Server, tenant *graphapi.Tenant, tgt
 	if err := g.WriteCA(ca); err != nil {
 		b.Fatal(err)
 	}
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			b.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return writeBenchFile(b, dir, name, content) }
 	secret := write("graph-secret", "scale-secret\n")
 	token := write("target-token", tgt.token+"\n")
 	name := "job.yaml"
@@ -230,7 +226,7 @@ logging: {level: warn, format: json}
 		g.Close()
 		b.Fatalf("open job: %v", err)
 	}
-	return &scaleJob{graph: g, job: j, clock: clock}
+	return &scaleJob{graph: g, job: j, clock: clock, statePath: filepath.Join(dir, "state.db")}
 }
 
 func (s *scaleJob) close() {
@@ -455,7 +451,7 @@ func counts(m map[string]int64) string {
 
 // rawFigures is what the raw load client reached.
 type rawFigures struct {
-	scimserver.LoadResult
+	rawload.Result
 	// cpu is the process CPU the load took; for the in-process target it includes the server's.
 	cpu time.Duration
 }
@@ -467,11 +463,11 @@ func rawRate(b *testing.B, kind string, n int) rawFigures {
 	tgt := startScaleTarget(b, kind)
 	defer tgt.close()
 	cpuBefore := cpuTime()
-	res, err := scimserver.RawCreateLoad(context.Background(), tgt.url, tgt.token, n, scaleConcurrency)
+	res, err := rawload.Create(context.Background(), tgt.url, tgt.token, n, scaleConcurrency)
 	if err != nil {
 		b.Fatalf("raw load against %s: %v", kind, err)
 	}
-	return rawFigures{LoadResult: res, cpu: cpuTime() - cpuBefore}
+	return rawFigures{Result: res, cpu: cpuTime() - cpuBefore}
 }
 
 // BenchmarkScaleInitialSync syncs a 10,000-user tenant into an empty target and compares scimsync's
@@ -527,6 +523,11 @@ func BenchmarkScaleInitialSync(b *testing.B) {
 				fmt.Printf("  %-44s %10.3f ms per SCIM request (raw: %.3f ms per write)%s\n", "process CPU",
 					ms(f.cpu)/float64(f.requests), ms(raw.cpu)/float64(raw.N), cpuNote(tc.kind))
 				mem.print()
+				if sf, err := readStateFigures(sj.statePath); err != nil {
+					b.Logf("state figures: %v", err)
+				} else {
+					sf.print(created)
+				}
 
 				sumCreated += created
 				sumReq += int(f.requests)
@@ -723,4 +724,15 @@ func BenchmarkScaleGroupMemberships(b *testing.B) {
 			mem.report(b)
 		}
 	}
+}
+
+// writeBenchFile writes a file of a scale benchmark's job (private: it may hold a secret) and
+// returns its path.
+func writeBenchFile(b *testing.B, dir, name, content string) string {
+	b.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return p
 }

@@ -95,16 +95,21 @@ func (s *Server) serveResourceTypes(w http.ResponseWriter, r *http.Request, base
 	}))
 }
 
-func serveSPC(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveSPC(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		writeError(w, errf(http.StatusMethodNotAllowed, "", "read-only"))
 		return
 	}
 	no := map[string]any{"supported": false}
+	bulk := map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0}
+	if s.opts.Bulk != nil {
+		ops, size := s.opts.Bulk.limits()
+		bulk = map[string]any{"supported": true, "maxOperations": ops, "maxPayloadSize": size}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"schemas":        []string{"urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"},
 		"patch":          map[string]any{"supported": true},
-		"bulk":           map[string]any{"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+		"bulk":           bulk,
 		"filter":         map[string]any{"supported": true, "maxResults": 1000},
 		"changePassword": no, "sort": no, "etag": no,
 		"authenticationSchemes": []any{map[string]any{"type": "oauthbearertoken", "name": "OAuth Bearer Token",

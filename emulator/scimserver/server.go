@@ -23,6 +23,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/scimsync/scimsync/emulator/scimserver/filter"
 	"github.com/scimsync/scimsync/scimclient"
 )
 
@@ -43,6 +44,8 @@ type Options struct {
 	Throttle *Throttle
 	// SlowDown, when set, makes answers slower the more requests are in flight (see SlowDown).
 	SlowDown *SlowDown
+	// Bulk, when set, serves /Bulk within its limits and advertises them (see Bulk); nil answers 501.
+	Bulk *Bulk
 }
 
 // Fault describes an injected failure for one request, so tests can prove retry and error handling
@@ -295,6 +298,10 @@ func errf(status int, scimType, format string, args ...any) *apiError {
 	return &apiError{status: status, scimType: scimType, detail: fmt.Sprintf(format, args...)}
 }
 
+func fromFilter(e *filter.Error) *apiError {
+	return &apiError{status: e.Status, scimType: e.ScimType, detail: e.Detail}
+}
+
 func writeError(w http.ResponseWriter, e *apiError) {
 	body := map[string]any{"schemas": []string{scimclient.SchemaError}, "status": strconv.Itoa(e.status), "detail": e.detail}
 	if e.scimType != "" {
@@ -322,7 +329,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	prefixLen := len(segs)
 	for i := len(segs) - 1; i >= 0 && i >= len(segs)-2; i-- {
 		switch segs[i] {
-		case "Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig":
+		case "Users", "Groups", "Schemas", "ResourceTypes", "ServiceProviderConfig", "Bulk":
 			kind, prefixLen = segs[i], i
 			if i == len(segs)-2 {
 				id = segs[i+1]
@@ -431,7 +438,10 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request, kind, id, base st
 		s.serveResourceTypes(w, r, base)
 		return
 	case "ServiceProviderConfig":
-		serveSPC(w, r)
+		s.serveSPC(w, r)
+		return
+	case "Bulk":
+		s.serveBulk(w, r, base)
 		return
 	default:
 		writeError(w, errf(http.StatusNotFound, "", "no such endpoint %s", r.URL.Path))
@@ -466,22 +476,22 @@ func (s *Server) userKey(userName string) string {
 
 func groupKey(displayName string) string { return strings.ToLower(displayName) }
 
-func (s *Server) evaluator() *evaluator {
-	return &evaluator{caseExact: map[string]bool{
+func (s *Server) evaluator() *filter.Evaluator {
+	return &filter.Evaluator{CaseExact: map[string]bool{
 		"id": true, "externalid": true, "members.value": true, "username": s.opts.CaseExactUserName,
 	}}
 }
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, users bool) {
 	q := r.URL.Query()
-	var filter node
+	var flt filter.Node
 	if f := q.Get("filter"); f != "" {
-		n, err := parseFilter(f)
+		n, err := filter.Parse(f)
 		if err != nil {
 			writeError(w, errf(http.StatusBadRequest, "invalidFilter", "filter %q: %v", f, err))
 			return
 		}
-		filter = n
+		flt = n
 	}
 	start, count := 1, s.opts.MaxPageSize
 	if v := q.Get("startIndex"); v != "" {
@@ -509,10 +519,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, users bool) {
 		st, idxAttr = s.users, "userName"
 	}
 	candidates := st.order // may hold deleted ids; skipped below
-	if filter != nil {
-		if v, ok := eqLookup(filter, "id"); ok {
+	if flt != nil {
+		if v, ok := filter.EqLookup(flt, "id"); ok {
 			candidates = []string{v}
-		} else if v, ok := eqLookup(filter, idxAttr); ok {
+		} else if v, ok := filter.EqLookup(flt, idxAttr); ok {
 			key := groupKey(v)
 			if users {
 				key = s.userKey(v)
@@ -526,7 +536,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, users bool) {
 		if !ok {
 			continue
 		}
-		if filter == nil || filter.match(res, ev) {
+		if flt == nil || flt.Match(res, ev) {
 			matched = append(matched, res)
 		}
 	}
@@ -669,7 +679,7 @@ func (s *Server) checkSchemas(r map[string]any, core string, exts []string) *api
 		switch {
 		case strings.EqualFold(u, core):
 			hasCore = true
-		case containsFold(exts, u):
+		case filter.ContainsFold(exts, u):
 		default:
 			return errf(http.StatusBadRequest, "invalidSyntax", "unknown schema %q", u)
 		}
@@ -680,7 +690,7 @@ func (s *Server) checkSchemas(r map[string]any, core string, exts []string) *api
 	}
 	for k, v := range r {
 		if len(k) > 4 && strings.EqualFold(k[:4], "urn:") {
-			if !containsFold(exts, k) {
+			if !filter.ContainsFold(exts, k) {
 				return errf(http.StatusBadRequest, "invalidSyntax", "unknown extension %q", k)
 			}
 			if _, ok := v.(map[string]any); !ok {
@@ -694,19 +704,10 @@ func (s *Server) checkSchemas(r map[string]any, core string, exts []string) *api
 	return nil
 }
 
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // normalize coerces the values Entra sends loosely into their schema types, as a target built for Entra
 // must: active "True"/"False" strings to booleans, the manager id to {"value": id}.
 func normalize(r map[string]any) *apiError {
-	if k := keyFold(r, "active"); r[k] != nil {
+	if k := filter.KeyFold(r, "active"); r[k] != nil {
 		switch v := r[k].(type) {
 		case bool:
 		case string:
@@ -723,7 +724,7 @@ func normalize(r map[string]any) *apiError {
 		}
 	}
 	if ent, ok := scimclient.GetFold(r, scimclient.SchemaEnterprise).(map[string]any); ok {
-		mk := keyFold(ent, "manager")
+		mk := filter.KeyFold(ent, "manager")
 		switch v := ent[mk].(type) {
 		case nil:
 			delete(ent, mk)
@@ -865,7 +866,7 @@ func (s *Server) checkMembersLocked(r map[string]any) *apiError {
 		kept = append(kept, m)
 	}
 	if list != nil {
-		r[keyFold(r, "members")] = kept
+		r[filter.KeyFold(r, "members")] = kept
 	}
 	return nil
 }
@@ -910,9 +911,9 @@ func (s *Server) dropMemberLocked(id string) {
 		if idx < 0 {
 			continue
 		}
-		ng := shallowCopy(g)
+		ng := filter.ShallowCopy(g)
 		nl := append(append([]any{}, list[:idx]...), list[idx+1:]...)
-		ng[keyFold(g, "members")] = nl
+		ng[filter.KeyFold(g, "members")] = nl
 		s.groups.byID[gid] = ng
 	}
 }
@@ -923,9 +924,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, users bool, id st
 		writeError(w, e)
 		return
 	}
-	ops, e := parsePatchBody(body)
-	if e != nil {
-		writeError(w, e)
+	ops, pe := filter.ParsePatch(body)
+	if pe != nil {
+		writeError(w, fromFilter(pe))
 		return
 	}
 	s.mu.Lock()
@@ -942,7 +943,8 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, users bool, id st
 		exts = s.groupExts()
 	}
 	for _, op := range ops {
-		if e = applyOp(res, op, exts); e != nil {
+		if pe := filter.ApplyPatch(res, op, exts); pe != nil {
+			e = fromFilter(pe)
 			break
 		}
 	}
@@ -997,14 +999,6 @@ func (s *Server) reindexLocked(users bool, old, res map[string]any) *apiError {
 	delete(st.index, ok)
 	st.index[nk] = old["id"].(string)
 	return nil
-}
-
-func shallowCopy(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func deepCopy(v any) any {

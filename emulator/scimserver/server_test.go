@@ -2,7 +2,6 @@ package scimserver
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -416,16 +415,5 @@ func TestConcurrentWrites(t *testing.T) {
 	wg.Wait()
 	if n := len(s.Users()); n != 400 {
 		t.Fatalf("users %d", n)
-	}
-}
-
-func TestRawCreateLoad(t *testing.T) {
-	s, base := stServer(t, Options{})
-	res, err := RawCreateLoad(context.Background(), base, stToken, 200, 4)
-	if err != nil || res.N != 200 || res.PerSecond <= 0 || len(s.Users()) != 200 {
-		t.Fatalf("%+v %v", res, err)
-	}
-	if _, err := RawCreateLoad(context.Background(), base, "wrong", 5, 2); err == nil {
-		t.Fatal("401 not reported")
 	}
 }

@@ -43,6 +43,7 @@ type Target struct {
 	Concurrency, MaxConcurrency      *Val[int]
 	RequestsPerSecond                *Val[float64]
 	Compatibility                    *Val[string]
+	Bulk                             *Val[bool]
 	Auth                             *Auth
 }
 
@@ -125,7 +126,7 @@ var (
 	credentialKeys = []string{"type", "secretEnv", "secretFile", "certificateFile", "certificatePasswordEnv",
 		"certificatePasswordFile", "tokenFile"}
 	targetKeys = []string{"url", "tokenEnv", "tokenFile", "caFile", "timeout", "concurrency",
-		"maxConcurrency", "requestsPerSecond", "compatibility", "auth"}
+		"maxConcurrency", "requestsPerSecond", "compatibility", "bulk", "auth"}
 	authKeys = []string{"type", "tokenEnv", "tokenFile", "tokenUrl", "authorizeUrl", "clientId", "clientSecretEnv",
 		"clientSecretFile", "clientAuthMethod", "scopes", "audience", "redirectPort", "encryptionKeyEnv", "encryptionKeyFile"}
 	authInline = inlineSecret("clientSecretEnv or clientSecretFile (tokens: tokenEnv or tokenFile)",
@@ -253,6 +254,7 @@ func (d *Decoder) decodeTarget(f Field) *Target {
 	t.MaxConcurrency = d.integer(fs, "maxConcurrency")
 	t.RequestsPerSecond = d.number(fs, "requestsPerSecond")
 	t.Compatibility = d.str(fs, "compatibility")
+	t.Bulk = d.boolean(fs, "bulk")
 	if af, ok := get(fs, "auth"); ok {
 		t.Auth = d.decodeAuth(af)
 	}

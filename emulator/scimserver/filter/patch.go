@@ -1,6 +1,7 @@
-package scimserver
+package filter
 
 import (
+	"fmt"
 	"net/http"
 	"reflect"
 	"strings"
@@ -8,13 +9,46 @@ import (
 	"github.com/scimsync/scimsync/scimclient"
 )
 
-type patchOperation struct {
+// Error is a failed PATCH as the SCIM error answer (RFC 7644 §3.12) the server sends for it.
+type Error struct {
+	Status   int
+	ScimType string
+	Detail   string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.ScimType, e.Detail) }
+
+func errf(status int, scimType, format string, args ...any) *Error {
+	return &Error{Status: status, ScimType: scimType, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ContainsFold reports whether list holds s, ignoring case (schema URNs compare so).
+func ContainsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// ShallowCopy copies a map's top level: stored resources are never mutated, so a change swaps in a copy.
+func ShallowCopy(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// PatchOp is one operation of a PatchOp request.
+type PatchOp struct {
 	op    string // lower-case add, replace, remove
 	path  string
 	value any
 }
 
-func parsePatchBody(body map[string]any) ([]patchOperation, *apiError) {
+func ParsePatch(body map[string]any) ([]PatchOp, *Error) {
 	schemas, _ := body["schemas"].([]any)
 	found := false
 	for _, s := range schemas {
@@ -29,14 +63,14 @@ func parsePatchBody(body map[string]any) ([]patchOperation, *apiError) {
 	if !ok || len(raw) == 0 {
 		return nil, errf(http.StatusBadRequest, "invalidSyntax", "Operations is required")
 	}
-	ops := make([]patchOperation, 0, len(raw))
+	ops := make([]PatchOp, 0, len(raw))
 	for _, r := range raw {
 		m, ok := r.(map[string]any)
 		if !ok {
 			return nil, errf(http.StatusBadRequest, "invalidSyntax", "an operation must be an object")
 		}
 		opName, _ := scimclient.GetFold(m, "op").(string)
-		op := patchOperation{op: strings.ToLower(opName), value: scimclient.GetFold(m, "value")}
+		op := PatchOp{op: strings.ToLower(opName), value: scimclient.GetFold(m, "value")}
 		op.path, _ = scimclient.GetFold(m, "path").(string)
 		switch op.op {
 		case "add", "replace":
@@ -55,8 +89,8 @@ func parsePatchBody(body map[string]any) ([]patchOperation, *apiError) {
 	return ops, nil
 }
 
-// applyOp applies one operation to r in place (r is the server's private copy).
-func applyOp(r map[string]any, op patchOperation, exts []string) *apiError {
+// ApplyPatch applies one operation to r in place (r is the server's private copy).
+func ApplyPatch(r map[string]any, op PatchOp, exts []string) *Error {
 	if op.path == "" {
 		obj, ok := op.value.(map[string]any)
 		if !ok {
@@ -64,7 +98,7 @@ func applyOp(r map[string]any, op patchOperation, exts []string) *apiError {
 		}
 		for k, v := range obj {
 			// {"urn:...:enterprise:2.0:User": {...}} addresses the extension object as a whole.
-			if containsFold(exts, k) {
+			if ContainsFold(exts, k) {
 				if sub, ok := v.(map[string]any); ok {
 					for sk, sv := range sub {
 						if e := applyPath(r, op.op, k+":"+sk, sv, exts); e != nil {
@@ -88,7 +122,7 @@ func isIDAttr(pp patchPath) bool {
 		(strings.EqualFold(pp.attr, "id") || strings.EqualFold(pp.attr, "meta") || strings.EqualFold(pp.attr, "schemas"))
 }
 
-func applyPath(r map[string]any, op, path string, value any, exts []string) *apiError {
+func applyPath(r map[string]any, op, path string, value any, exts []string) *Error {
 	pp, err := parsePatchPath(path, exts)
 	if err != nil {
 		return errf(http.StatusBadRequest, "invalidPath", "%v", err)
@@ -98,10 +132,10 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *api
 	}
 	container := r
 	if pp.urn != "" {
-		if !containsFold(exts, pp.urn) {
+		if !ContainsFold(exts, pp.urn) {
 			return errf(http.StatusBadRequest, "invalidPath", "unknown schema %q", pp.urn)
 		}
-		k := keyFold(r, pp.urn)
+		k := KeyFold(r, pp.urn)
 		m, _ := r[k].(map[string]any)
 		if m == nil {
 			if op == "remove" {
@@ -112,12 +146,12 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *api
 			addSchema(r, pp.urn)
 		}
 		container = m
-	} else if containsFold(exts, pp.attr) {
+	} else if ContainsFold(exts, pp.attr) {
 		addSchema(r, pp.attr)
 	}
-	key := keyFold(container, pp.attr)
+	key := KeyFold(container, pp.attr)
 	cur := container[key]
-	ev := &evaluator{caseExact: map[string]bool{"members.value": true}}
+	ev := &Evaluator{CaseExact: map[string]bool{"members.value": true}}
 
 	if pp.filter != nil {
 		list, _ := cur.([]any)
@@ -126,13 +160,13 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *api
 			kept := list[:0:0]
 			for _, it := range list {
 				m, ok := it.(map[string]any)
-				if !ok || !pp.filter.match(m, ev) {
+				if !ok || !pp.filter.Match(m, ev) {
 					kept = append(kept, it)
 					continue
 				}
 				if pp.sub != "" {
-					nm := shallowCopy(m)
-					delete(nm, keyFold(nm, pp.sub))
+					nm := ShallowCopy(m)
+					delete(nm, KeyFold(nm, pp.sub))
 					if hasPayload(nm) {
 						kept = append(kept, nm)
 					}
@@ -148,12 +182,12 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *api
 			hit := false
 			for i, it := range list {
 				m, ok := it.(map[string]any)
-				if !ok || !pp.filter.match(m, ev) {
+				if !ok || !pp.filter.Match(m, ev) {
 					continue
 				}
 				hit = true
 				if pp.sub != "" {
-					m[keyFold(m, pp.sub)] = value
+					m[KeyFold(m, pp.sub)] = value
 					continue
 				}
 				nv, ok := value.(map[string]any)
@@ -164,7 +198,7 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *api
 					list[i] = nv
 				} else {
 					for k, v := range nv {
-						m[keyFold(m, k)] = v
+						m[KeyFold(m, k)] = v
 					}
 				}
 			}
@@ -203,7 +237,7 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *api
 			m = map[string]any{}
 			container[key] = m
 		}
-		sk := keyFold(m, pp.sub)
+		sk := KeyFold(m, pp.sub)
 		if op == "remove" {
 			delete(m, sk)
 			if len(m) == 0 {
@@ -259,7 +293,7 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *api
 		if m, ok := cur.(map[string]any); ok {
 			if nv, ok := value.(map[string]any); ok && !strings.EqualFold(pp.attr, "manager") {
 				for k, v := range nv {
-					m[keyFold(m, k)] = v
+					m[KeyFold(m, k)] = v
 				}
 				return nil
 			}
@@ -270,7 +304,7 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *api
 		if m, ok := cur.(map[string]any); ok && !strings.EqualFold(pp.attr, "manager") {
 			if nv, ok := value.(map[string]any); ok {
 				for k, v := range nv {
-					m[keyFold(m, k)] = v
+					m[KeyFold(m, k)] = v
 				}
 				return nil
 			}

@@ -1,4 +1,7 @@
-package scimserver
+// Package filter evaluates SCIM filters (RFC 7644 §3.4.2.2) and applies PATCH operations (RFC 7644
+// §3.5.2), whose paths are filters too, for the in-process SCIM server. It lives apart from the server
+// so each stays small enough to read.
+package filter
 
 import (
 	"fmt"
@@ -102,25 +105,25 @@ func (a attrRef) name(parent string) string {
 	return n
 }
 
-type node interface {
-	match(m map[string]any, ev *evaluator) bool
+type Node interface {
+	Match(m map[string]any, ev *Evaluator) bool
 }
 
-type evaluator struct {
-	caseExact map[string]bool // lower-case dotted attribute names compared case-sensitively
+type Evaluator struct {
+	CaseExact map[string]bool // lower-case dotted attribute names compared case-sensitively
 }
 
-type andNode struct{ l, r node }
-type orNode struct{ l, r node }
-type notNode struct{ n node }
+type andNode struct{ l, r Node }
+type orNode struct{ l, r Node }
+type notNode struct{ n Node }
 
-func (n andNode) match(m map[string]any, ev *evaluator) bool {
-	return n.l.match(m, ev) && n.r.match(m, ev)
+func (n andNode) Match(m map[string]any, ev *Evaluator) bool {
+	return n.l.Match(m, ev) && n.r.Match(m, ev)
 }
-func (n orNode) match(m map[string]any, ev *evaluator) bool {
-	return n.l.match(m, ev) || n.r.match(m, ev)
+func (n orNode) Match(m map[string]any, ev *Evaluator) bool {
+	return n.l.Match(m, ev) || n.r.Match(m, ev)
 }
-func (n notNode) match(m map[string]any, ev *evaluator) bool { return !n.n.match(m, ev) }
+func (n notNode) Match(m map[string]any, ev *Evaluator) bool { return !n.n.Match(m, ev) }
 
 // cmpNode is `attr op value` or `attr pr`; parent is the enclosing multi-valued attribute inside a value
 // filter, for case-exactness (members.value).
@@ -135,7 +138,7 @@ type cmpNode struct {
 // valueNode is `attr[filter]`, optionally followed by `.sub op value`.
 type valueNode struct {
 	attr   attrRef
-	filter node
+	filter Node
 	sub    *cmpNode
 }
 
@@ -155,8 +158,8 @@ func (p *parser) next() token {
 
 func isWord(t token, w string) bool { return t.kind == tWord && strings.EqualFold(t.text, w) }
 
-// parseFilter parses a complete filter expression.
-func parseFilter(s string) (node, error) {
+// Parse parses a complete filter expression.
+func Parse(s string) (Node, error) {
 	toks, err := lex(s)
 	if err != nil {
 		return nil, err
@@ -172,7 +175,7 @@ func parseFilter(s string) (node, error) {
 	return n, nil
 }
 
-func (p *parser) or(parent string) (node, error) {
+func (p *parser) or(parent string) (Node, error) {
 	l, err := p.and(parent)
 	if err != nil {
 		return nil, err
@@ -188,7 +191,7 @@ func (p *parser) or(parent string) (node, error) {
 	return l, nil
 }
 
-func (p *parser) and(parent string) (node, error) {
+func (p *parser) and(parent string) (Node, error) {
 	l, err := p.factor(parent)
 	if err != nil {
 		return nil, err
@@ -204,7 +207,7 @@ func (p *parser) and(parent string) (node, error) {
 	return l, nil
 }
 
-func (p *parser) factor(parent string) (node, error) {
+func (p *parser) factor(parent string) (Node, error) {
 	t := p.peek()
 	if isWord(t, "not") {
 		p.next()
@@ -342,8 +345,8 @@ func walkNames(cur any, names []string, fn func(any) bool) bool {
 	return false
 }
 
-func (c *cmpNode) match(m map[string]any, ev *evaluator) bool {
-	exact := ev.caseExact[c.key]
+func (c *cmpNode) Match(m map[string]any, ev *Evaluator) bool {
+	exact := ev.CaseExact[c.key]
 	switch {
 	case c.op == "pr":
 		return eachValue(m, c.attr, func(v any) bool {
@@ -358,10 +361,10 @@ func (c *cmpNode) match(m map[string]any, ev *evaluator) bool {
 	return eachValue(m, c.attr, func(v any) bool { return compare(v, c.op, c.val, exact) })
 }
 
-func (n valueNode) match(m map[string]any, ev *evaluator) bool {
+func (n valueNode) Match(m map[string]any, ev *Evaluator) bool {
 	return eachValue(m, n.attr, func(it any) bool {
 		im, ok := it.(map[string]any)
-		return ok && n.filter.match(im, ev) && (n.sub == nil || n.sub.match(im, ev))
+		return ok && n.filter.Match(im, ev) && (n.sub == nil || n.sub.Match(im, ev))
 	})
 }
 
@@ -426,8 +429,8 @@ func compare(v any, op string, want any, exact bool) bool {
 	return false
 }
 
-// eqLookup recognises `attr eq "v"` (alone or as a conjunct) so the server can answer from its index.
-func eqLookup(n node, attr string) (string, bool) {
+// EqLookup recognises `attr eq "v"` (alone or as a conjunct) so the server can answer from its index.
+func EqLookup(n Node, attr string) (string, bool) {
 	switch x := n.(type) {
 	case *cmpNode:
 		if x.op == "eq" && x.attr.urn == "" && len(x.attr.names) == 1 && strings.EqualFold(x.attr.names[0], attr) {
@@ -436,10 +439,10 @@ func eqLookup(n node, attr string) (string, bool) {
 			}
 		}
 	case andNode:
-		if v, ok := eqLookup(x.l, attr); ok {
+		if v, ok := EqLookup(x.l, attr); ok {
 			return v, true
 		}
-		return eqLookup(x.r, attr)
+		return EqLookup(x.r, attr)
 	}
 	return "", false
 }
@@ -448,7 +451,7 @@ func eqLookup(n node, attr string) (string, bool) {
 type patchPath struct {
 	urn    string // extension URN or ""
 	attr   string
-	filter node
+	filter Node
 	sub    string
 }
 
@@ -500,7 +503,7 @@ func parsePatchPath(s string, extensions []string) (patchPath, error) {
 	return pp, nil
 }
 
-func parseFilterWithParent(s, parent string) (node, error) {
+func parseFilterWithParent(s, parent string) (Node, error) {
 	toks, err := lex(s)
 	if err != nil {
 		return nil, err
@@ -516,9 +519,9 @@ func parseFilterWithParent(s, parent string) (node, error) {
 	return n, nil
 }
 
-// keyFold returns the key under which m stores name, or name itself when absent, so that updates keep
+// KeyFold returns the key under which m stores name, or name itself when absent, so that updates keep
 // the casing the resource was created with.
-func keyFold(m map[string]any, name string) string {
+func KeyFold(m map[string]any, name string) string {
 	if _, ok := m[name]; ok {
 		return name
 	}

@@ -1,0 +1,326 @@
+//go:build linux
+
+package main
+
+// The scale harness (make scale N=100000; make bench runs it at 10,000): every party is a process
+// of its own, as in production. internal/cmd/emulate serves the emulated Graph and a fresh SCIM
+// target; the built scimsync binary runs one initial cycle (`scimsync sync`); then the raw load
+// client replays the very create bodies scimsync sent, in the same manager waves and at the same
+// concurrency, against a second fresh target of the same kind. Both write phases are timed at the
+// target (first create in to last create out), so the two rates compare like with like. Peak RSS is
+// scimsync's alone (VmHWM of its process). Figures are printed, never asserted.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/scimsync/scimsync/emulator/rawload"
+	"github.com/scimsync/scimsync/scimclient"
+)
+
+// scaleUsersEnv sets the harness's tenant size (make scale N=...); 10,000 when unset.
+const scaleUsersEnv = "SCIMSYNC_SCALE_USERS"
+
+// harnessConcurrency is target.concurrency of the job and the raw client's concurrency.
+const harnessConcurrency = 8
+
+// harnessBulk is the Bulk-capable target's limits (common ones: 1,000 operations, 1 MiB).
+var harnessBulk = scimclient.BulkLimits{Supported: true, MaxOperations: 1000, MaxPayloadSize: 1 << 20}
+
+// emuProc is one running emulator process.
+type emuProc struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+	ready map[string]any
+}
+
+// buildEmulate builds internal/cmd/emulate into dir.
+func buildEmulate(b *testing.B, dir string) string {
+	b.Helper()
+	out := filepath.Join(dir, "emulate")
+	cmd := exec.Command("go", "build", "-o", out, "../../internal/cmd/emulate")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("build the emulator: %v", err)
+	}
+	return out
+}
+
+func startEmu(b *testing.B, bin string, args ...string) *emuProc {
+	b.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start emulate %s: %v", args[0], err)
+	}
+	p := &emuProc{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	p.out.Buffer(make([]byte, 0, 1<<16), 1<<24)
+	if !p.out.Scan() || json.Unmarshal(p.out.Bytes(), &p.ready) != nil {
+		_ = cmd.Process.Kill()
+		b.Fatalf("emulate %s did not start: %q", args[0], p.out.Text())
+	}
+	return p
+}
+
+func (p *emuProc) str(key string) string { s, _ := p.ready[key].(string); return s }
+
+// emuStats is the emulator's last line (internal/cmd/emulate Stats).
+type emuStats struct {
+	Requests                         int64
+	Endpoints                        map[string]int64
+	Creates, FirstCreate, LastCreate int64
+}
+
+func (s emuStats) writePhase() time.Duration { return time.Duration(s.LastCreate - s.FirstCreate) }
+
+// stop closes the emulator's input, which ends it, and returns what it counted.
+func (p *emuProc) stop(b *testing.B) emuStats {
+	b.Helper()
+	p.stdin.Close()
+	var st emuStats
+	if p.out.Scan() {
+		_ = json.Unmarshal(p.out.Bytes(), &st)
+	}
+	if err := p.cmd.Wait(); err != nil {
+		b.Errorf("emulator: %v", err)
+	}
+	return st
+}
+
+// procFigures is what the scimsync process cost.
+type procFigures struct {
+	wall    time.Duration
+	cpu     time.Duration
+	peakRSS uint64 // bytes: VmHWM read from /proc while it ran, or the kernel's maxrss at exit if higher
+}
+
+// runScimsync runs one `scimsync sync` and samples its VmHWM from /proc until it exits.
+func runScimsync(b *testing.B, bin, cfg string) procFigures {
+	b.Helper()
+	cmd := exec.Command(bin, "sync", "--config", cfg)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var hwm uint64
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			f := procFigures{wall: time.Since(t0), peakRSS: hwm}
+			if err != nil {
+				b.Fatalf("scimsync sync: %v\n%s", err, stderr.String())
+			}
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				f.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+				f.peakRSS = max(f.peakRSS, uint64(ru.Maxrss)*1024)
+			}
+			return f
+		case <-tick.C:
+			hwm = max(hwm, procHWM(cmd.Process.Pid))
+		}
+	}
+}
+
+// procHWM reads VmHWM of a process from /proc (0 once it is gone).
+func procHWM(pid int) uint64 {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkScaleProcesses is the side-by-side table of issue 12 for one tenant size.
+func BenchmarkScaleProcesses(b *testing.B) {
+	users := 10000
+	if v := os.Getenv(scaleUsersEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			b.Fatalf("%s=%q is not a positive number", scaleUsersEnv, v)
+		}
+		users = n
+	}
+	bin := os.Getenv("SCIMSYNC_BIN")
+	if bin == "" {
+		b.Skip("needs the built binary: make build, then SCIMSYNC_BIN=$PWD/bin/scimsync")
+	}
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		emu := buildEmulate(b, dir)
+		graph := startEmu(b, emu, "graph", "-users", strconv.Itoa(users), "-page", strconv.Itoa(scaleGraphPageSize), "-dir", dir)
+		recording := filepath.Join(dir, "creates.jsonl")
+		tgt := startEmu(b, emu, "scim", "-token", scaleToken, "-record", recording)
+		cfg := writeHarnessJob(b, dir, graph, tgt.str("url"))
+
+		proc := runScimsync(b, bin, cfg)
+		st := tgt.stop(b)
+		graph.stop(b)
+		sf, err := readStateFigures(filepath.Join(dir, "state.db"))
+		if err != nil {
+			b.Fatalf("state file: %v", err)
+		}
+
+		f, err := os.Open(recording)
+		if err != nil {
+			b.Fatal(err)
+		}
+		recs, err := rawload.ReadRecorded(f)
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		fresh := startEmu(b, emu, "scim", "-token", scaleToken)
+		raw, err := rawload.Replay(context.Background(), fresh.str("url"), scaleToken, recs, harnessConcurrency)
+		rawSt := fresh.stop(b)
+		if err != nil {
+			b.Fatalf("raw load: %v", err)
+		}
+		if st.Creates == 0 || rawSt.Creates != st.Creates {
+			b.Fatalf("scimsync created %d users, the raw client %d", st.Creates, rawSt.Creates)
+		}
+		// What SCIM Bulk would give against a target that offers it: the same bodies and waves.
+		bulkTgt := startEmu(b, emu, "scim", "-token", scaleToken, "-bulk-ops", strconv.Itoa(harnessBulk.MaxOperations),
+			"-bulk-bytes", strconv.Itoa(harnessBulk.MaxPayloadSize))
+		bulk, err := rawload.ReplayBulk(context.Background(), bulkTgt.str("url"), scaleToken, recs, harnessConcurrency, harnessBulk)
+		bulkSt := bulkTgt.stop(b)
+		if err != nil {
+			b.Fatalf("raw load through Bulk: %v", err)
+		}
+
+		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, bulkSt: bulkSt, raw: raw, bulk: bulk,
+			state: sf}.report(b)
+	}
+}
+
+// harnessRun is what one run of the harness measured.
+type harnessRun struct {
+	users             int
+	recs              []rawload.Recorded
+	proc              procFigures
+	st, rawSt, bulkSt emuStats // scimsync's target, the raw client's, the Bulk one's
+	raw, bulk         rawload.Result
+	state             stateFigures
+}
+
+// report prints the side-by-side table row and the details, and reports the metrics.
+func (h harnessRun) report(b *testing.B) {
+	st, proc, sf := h.st, h.proc, h.state
+	created := float64(st.Creates)
+	rawRate := created / h.rawSt.writePhase().Seconds()
+	applyRate := created / st.writePhase().Seconds()
+	cycleRate := created / proc.wall.Seconds()
+	host, _ := os.Hostname()
+	fmt.Printf("\n== scale harness: %d generated users, %d created; every party its own process; concurrency %d ==\n",
+		h.users, st.Creates, harnessConcurrency)
+	fmt.Printf("  %s, %s, %d CPUs, host %s\n", time.Now().UTC().Format("2006-01-02"), cpuModel(), numCPU(), host)
+	fmt.Printf("  | users | raw writes/s | scimsync apply / whole cycle | %% of raw | scimsync peak RSS | requests | state file |\n")
+	fmt.Printf("  |---|---|---|---|---|---|---|\n")
+	fmt.Printf("  | %d | %.0f | %.0f / %.0f users/s | %.0f %% / %.0f %% | %.0f MiB | %d | %.1f MiB (%.0f B/user) |\n",
+		h.users, rawRate, applyRate, cycleRate, 100*applyRate/rawRate, 100*cycleRate/rawRate, mib(proc.peakRSS),
+		st.Requests, mib(uint64(sf.dataBytes)), float64(sf.dataBytes)/created)
+	fmt.Printf("  scimsync: wall %.2f s, write phase at the target %.2f s, CPU %.2f s (%.3f ms per created user); requests: %s\n",
+		proc.wall.Seconds(), st.writePhase().Seconds(), proc.cpu.Seconds(), ms(proc.cpu)/created, counts(st.Endpoints))
+	fmt.Printf("  raw client: write phase at the target %.2f s (client side %.2f s), same %d bodies in %d manager waves\n",
+		h.rawSt.writePhase().Seconds(), h.raw.Elapsed.Seconds(), len(h.recs), len(rawload.Waves(h.recs)))
+	fmt.Printf("  raw client through SCIM Bulk (maxOperations %d, maxPayloadSize %d): %.0f users/s client side in %d Bulk requests, "+
+		"%.1f× the raw single requests' %.0f users/s client side\n", harnessBulk.MaxOperations, harnessBulk.MaxPayloadSize,
+		h.bulk.PerSecond, h.bulkSt.Endpoints["POST /Bulk"], h.bulk.PerSecond/h.raw.PerSecond, h.raw.PerSecond)
+	sf.print(int(st.Creates))
+	b.ReportMetric(rawRate, "raw-writes/s")
+	b.ReportMetric(applyRate, "users/s-apply")
+	b.ReportMetric(cycleRate, "users/s-cycle")
+	b.ReportMetric(mib(proc.peakRSS), "peak-RSS-MiB")
+	b.ReportMetric(float64(sf.dataBytes)/created, "state-B/user")
+}
+
+// writeHarnessJob writes the job: every user, the Gong preset, groups off, no rate limit.
+func writeHarnessJob(b *testing.B, dir string, graph *emuProc, targetURL string) string {
+	b.Helper()
+	write := func(name, content string) string { return writeBenchFile(b, dir, name, content) }
+	secret := write("graph-secret", "scale-secret\n")
+	token := write("target-token", scaleToken+"\n")
+	return write("job.yaml", fmt.Sprintf(`name: scale
+source:
+  tenantId: %s
+  clientId: 11111111-2222-3333-4444-555555555555
+  credential: {type: clientSecret, secretFile: %s}
+  graphEndpoint: %s
+  authorityHost: %s
+  caFile: %s
+  servicePrincipalId: %s
+target:
+  url: %s
+  tokenFile: %s
+  concurrency: %d
+  requestsPerSecond: 0
+scope: all
+users:
+  preset: gong
+groups:
+  enabled: false
+state: %s
+logging: {level: warn, format: json}
+`, graph.str("tenantId"), secret, graph.str("graphUrl"), graph.str("authorityHost"), graph.str("caFile"),
+		graph.str("servicePrincipalId"), targetURL, token, harnessConcurrency, filepath.Join(dir, "state.db")))
+}
+
+// cpuModel names the machine's CPU for the figures (from /proc/cpuinfo).
+func cpuModel() string {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(rest), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func numCPU() int {
+	raw, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	return strings.Count(string(raw), "\nprocessor") + btoi(strings.HasPrefix(string(raw), "processor"))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,82 @@
+package jsonmap
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+var decodeSeeds = []string{
+	`{}`, ` { } `, `{"a":1}`, `{"a":-0.5e+3,"b":[1,2,{"c":null}],"d":true,"e":false,"f":"x"}`,
+	`{"s":"\"\\\/\b\f\n\r\t\u00e9\u4e2d\ud83d\ude42"}`, `{"lone":"\ud83d x","bad":"\udc00","pair":"\ud83d\u0041"}`,
+	"{\"utf8\":\"é中🙂\",\"invalid\":\"\xff\xfe\"}", `{"dup":1,"dup":2}`, `{"a":01}`, `{"a":1.}`, `{"a":.5}`, `{"a":1e}`,
+	`{"a":-}`, `{"a":1e400}`, `{"a":tru}`, `{"a":"x}`, "{\"a\":\"\x01\"}", `{"a":"\x"}`, `{"a":"\u12"}`, `[1]`, `null`, `"x"`,
+	`{"a":1} x`, `{"a":1,}`, `{,}`, `{"a" 1}`, `{"a":[1,]}`, `{"a":[}`, `{"a":{"b":{"c":[[[]]]}}}`, ``, `{`,
+	strings.Repeat(`{"a":`, 1200) + `1` + strings.Repeat(`}`, 1200),
+	`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"7de62e24","userName":"a@x","active":true,` +
+		`"name":{"givenName":"Ä"},"emails":[{"primary":true,"type":"work","value":"a@x"}],"meta":{"location":"http://h/Users/7de62e24"}}`,
+}
+
+// TestDecodeObjectMatchesEncodingJSON compares the fast decoder with json.Unmarshal, the oracle:
+// same value, and an error exactly when it errs.
+func TestDecodeObjectMatchesEncodingJSON(t *testing.T) {
+	inputs := append([]string(nil), decodeSeeds...)
+	rnd := rand.New(rand.NewPCG(7, 9))
+	for range 3000 {
+		b := []byte(decodeSeeds[rnd.IntN(len(decodeSeeds))])
+		for range 1 + rnd.IntN(3) {
+			if len(b) == 0 {
+				break
+			}
+			switch i := rnd.IntN(len(b)); rnd.IntN(3) {
+			case 0:
+				const alphabet = "{}[]\",:\\u0123456789.eE+-truefalsnl \xff"
+				b[i] = alphabet[rnd.IntN(len(alphabet))]
+			case 1:
+				b = append(b[:i], b[i+1:]...)
+			default:
+				b = append(b[:i], append([]byte{b[i]}, b[i:]...)...)
+			}
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		compareDecode(t, in)
+	}
+}
+
+func compareDecode(t *testing.T, in string) {
+	t.Helper()
+	var want map[string]any
+	wantErr := json.Unmarshal([]byte(in), &want)
+	got, err := Decode([]byte(in))
+	if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+		t.Errorf("%.80q:\n got %#v, %v\nwant %#v, %v", in, got, err, want, wantErr)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) { compareDecode(t, in) })
+}
+
+func BenchmarkDecodeCreated(b *testing.B) {
+	raw := []byte(decodeSeeds[len(decodeSeeds)-1])
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m map[string]any
+			_ = json.Unmarshal(raw, &m)
+		}
+	})
+	b.Run("jsonmap.Decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = Decode(raw)
+		}
+	})
+}
