@@ -154,101 +154,169 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *Err
 	ev := &Evaluator{CaseExact: map[string]bool{"members.value": true}}
 
 	if pp.filter != nil {
-		list, _ := cur.([]any)
-		switch op {
-		case "remove":
-			kept := list[:0:0]
-			for _, it := range list {
-				m, ok := it.(map[string]any)
-				if !ok || !pp.filter.Match(m, ev) {
-					kept = append(kept, it)
-					continue
-				}
-				if pp.sub != "" {
-					nm := ShallowCopy(m)
-					delete(nm, KeyFold(nm, pp.sub))
-					if hasPayload(nm) {
-						kept = append(kept, nm)
-					}
-				}
-			}
-			if strings.EqualFold(pp.attr, "members") {
-				container[key] = kept
-				return nil
-			}
-			setOrDelete(container, key, kept)
-			return nil
-		default: // add, replace
-			hit := false
-			for i, it := range list {
-				m, ok := it.(map[string]any)
-				if !ok || !pp.filter.Match(m, ev) {
-					continue
-				}
-				hit = true
-				if pp.sub != "" {
-					m[KeyFold(m, pp.sub)] = value
-					continue
-				}
-				nv, ok := value.(map[string]any)
-				if !ok {
-					return errf(http.StatusBadRequest, "invalidValue", "value for %s must be an object", path)
-				}
-				if op == "replace" {
-					list[i] = nv
-				} else {
-					for k, v := range nv {
-						m[KeyFold(m, k)] = v
-					}
-				}
-			}
-			if !hit {
-				// No element of that type yet: create it from the filter's eq clause, as targets built for
-				// Entra do (Entra sends Replace for emails[type eq "work"].value on a user without one).
-				elem := map[string]any{}
-				if c, ok := pp.filter.(*cmpNode); ok && c.op == "eq" && len(c.attr.names) == 1 {
-					elem[c.attr.names[0]] = c.val
-				} else {
-					return errf(http.StatusBadRequest, "noTarget", "no element matches %s", path)
-				}
-				if pp.sub != "" {
-					elem[pp.sub] = value
-				} else if nv, ok := value.(map[string]any); ok {
-					for k, v := range nv {
-						elem[k] = v
-					}
-				}
-				list = append(list, elem)
-			}
-			container[key] = list
-			return nil
-		}
+		return applyFiltered(container, key, cur, pp, op, path, value, ev)
 	}
 
 	if pp.sub != "" {
-		m, _ := cur.(map[string]any)
-		if m == nil {
-			if _, isList := cur.([]any); isList {
-				return errf(http.StatusBadRequest, "invalidPath", "%s is multi-valued; use a value filter", pp.attr)
-			}
-			if op == "remove" {
-				return nil
-			}
-			m = map[string]any{}
-			container[key] = m
+		return applySub(container, key, cur, pp, op, value)
+	}
+	return applyWhole(container, key, cur, pp, op, value)
+}
+
+func addSchema(r map[string]any, urn string) {
+	list, _ := r["schemas"].([]any)
+	for _, s := range list {
+		if str, _ := s.(string); strings.EqualFold(str, urn) {
+			return
 		}
-		sk := KeyFold(m, pp.sub)
-		if op == "remove" {
-			delete(m, sk)
-			if len(m) == 0 {
-				delete(container, key)
+	}
+	r["schemas"] = append(list, urn)
+}
+
+// containsElem compares multi-valued elements; elements with a "value" compare by it (members, emails).
+func containsElem(list []any, it any) bool {
+	im, isMap := it.(map[string]any)
+	for _, o := range list {
+		if isMap {
+			if om, ok := o.(map[string]any); ok {
+				iv, ov := scimclient.GetFold(im, "value"), scimclient.GetFold(om, "value")
+				if iv != nil && ov != nil {
+					if iv == ov {
+						return true
+					}
+					continue
+				}
 			}
+		}
+		if reflect.DeepEqual(o, it) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasPayload reports whether an element still says something beyond its type and primary flags.
+func hasPayload(m map[string]any) bool {
+	for k := range m {
+		switch strings.ToLower(k) {
+		case "type", "primary":
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func setOrDelete(m map[string]any, key string, list []any) {
+	if len(list) == 0 {
+		delete(m, key)
+		return
+	}
+	m[key] = list
+}
+
+// applyFiltered applies a PATCH operation whose path has a value filter (emails[type eq "work"].value)
+// to the elements of a multi-valued attribute.
+func applyFiltered(container map[string]any, key string, cur any, pp patchPath, op, path string, value any, ev *Evaluator) *Error {
+	list, _ := cur.([]any)
+	switch op {
+	case "remove":
+		kept := list[:0:0]
+		for _, it := range list {
+			m, ok := it.(map[string]any)
+			if !ok || !pp.filter.Match(m, ev) {
+				kept = append(kept, it)
+				continue
+			}
+			if pp.sub != "" {
+				nm := ShallowCopy(m)
+				delete(nm, KeyFold(nm, pp.sub))
+				if hasPayload(nm) {
+					kept = append(kept, nm)
+				}
+			}
+		}
+		if strings.EqualFold(pp.attr, "members") {
+			container[key] = kept
 			return nil
 		}
-		m[sk] = value
+		setOrDelete(container, key, kept)
+		return nil
+	default: // add, replace
+		hit := false
+		for i, it := range list {
+			m, ok := it.(map[string]any)
+			if !ok || !pp.filter.Match(m, ev) {
+				continue
+			}
+			hit = true
+			if pp.sub != "" {
+				m[KeyFold(m, pp.sub)] = value
+				continue
+			}
+			nv, ok := value.(map[string]any)
+			if !ok {
+				return errf(http.StatusBadRequest, "invalidValue", "value for %s must be an object", path)
+			}
+			if op == "replace" {
+				list[i] = nv
+			} else {
+				for k, v := range nv {
+					m[KeyFold(m, k)] = v
+				}
+			}
+		}
+		if !hit {
+			// No element of that type yet: create it from the filter's eq clause, as targets built for
+			// Entra do (Entra sends Replace for emails[type eq "work"].value on a user without one).
+			elem := map[string]any{}
+			if c, ok := pp.filter.(*cmpNode); ok && c.op == "eq" && len(c.attr.names) == 1 {
+				elem[c.attr.names[0]] = c.val
+			} else {
+				return errf(http.StatusBadRequest, "noTarget", "no element matches %s", path)
+			}
+			if pp.sub != "" {
+				elem[pp.sub] = value
+			} else if nv, ok := value.(map[string]any); ok {
+				for k, v := range nv {
+					elem[k] = v
+				}
+			}
+			list = append(list, elem)
+		}
+		container[key] = list
 		return nil
 	}
+}
 
+// applySub applies an operation on a sub-attribute of a complex attribute (name.givenName).
+func applySub(container map[string]any, key string, cur any, pp patchPath, op string, value any) *Error {
+	m, _ := cur.(map[string]any)
+	if m == nil {
+		if _, isList := cur.([]any); isList {
+			return errf(http.StatusBadRequest, "invalidPath", "%s is multi-valued; use a value filter", pp.attr)
+		}
+		if op == "remove" {
+			return nil
+		}
+		m = map[string]any{}
+		container[key] = m
+	}
+	sk := KeyFold(m, pp.sub)
+	if op == "remove" {
+		delete(m, sk)
+		if len(m) == 0 {
+			delete(container, key)
+		}
+		return nil
+	}
+	m[sk] = value
+	return nil
+}
+
+// applyWhole applies an operation on a whole attribute: Entra removes members with a value list, adds
+// merge into complex values, replace overwrites.
+func applyWhole(container map[string]any, key string, cur any, pp patchPath, op string, value any) *Error {
 	switch op {
 	case "remove":
 		if list, ok := cur.([]any); ok && value != nil {
@@ -312,56 +380,4 @@ func applyPath(r map[string]any, op, path string, value any, exts []string) *Err
 		container[key] = value
 		return nil
 	}
-}
-
-func addSchema(r map[string]any, urn string) {
-	list, _ := r["schemas"].([]any)
-	for _, s := range list {
-		if str, _ := s.(string); strings.EqualFold(str, urn) {
-			return
-		}
-	}
-	r["schemas"] = append(list, urn)
-}
-
-// containsElem compares multi-valued elements; elements with a "value" compare by it (members, emails).
-func containsElem(list []any, it any) bool {
-	im, isMap := it.(map[string]any)
-	for _, o := range list {
-		if isMap {
-			if om, ok := o.(map[string]any); ok {
-				iv, ov := scimclient.GetFold(im, "value"), scimclient.GetFold(om, "value")
-				if iv != nil && ov != nil {
-					if iv == ov {
-						return true
-					}
-					continue
-				}
-			}
-		}
-		if reflect.DeepEqual(o, it) {
-			return true
-		}
-	}
-	return false
-}
-
-// hasPayload reports whether an element still says something beyond its type and primary flags.
-func hasPayload(m map[string]any) bool {
-	for k := range m {
-		switch strings.ToLower(k) {
-		case "type", "primary":
-		default:
-			return true
-		}
-	}
-	return false
-}
-
-func setOrDelete(m map[string]any, key string, list []any) {
-	if len(list) == 0 {
-		delete(m, key)
-		return
-	}
-	m[key] = list
 }
