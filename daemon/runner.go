@@ -122,6 +122,8 @@ type Runner struct {
 	mine    map[string]bool
 	errs    map[string]error
 	cycles  map[string]int
+	// own is the scheduler New started, stopped with the runner.
+	own *Cron
 }
 
 type entry struct {
@@ -154,8 +156,10 @@ func New(jobs []Job, o Options) (*Runner, error) {
 	if o.ClaimInterval <= 0 {
 		o.ClaimInterval = DefaultClaimInterval
 	}
+	var own *Cron
 	if o.Scheduler == nil {
-		o.Scheduler = NewCron()
+		own = NewCron()
+		o.Scheduler = own
 	}
 	if o.Ticker == nil {
 		o.Ticker = func(d time.Duration) (<-chan time.Time, func()) {
@@ -166,7 +170,7 @@ func New(jobs []Job, o Options) (*Runner, error) {
 	r := &Runner{ErrCh: make(chan error, 16), DoneCh: make(chan struct{}), opts: o,
 		due: make(chan string), ended: make(chan ended), reloads: make(chan reload), stop: make(chan struct{}),
 		jobs: map[string]*entry{}, running: map[string]context.CancelFunc{}, mine: map[string]bool{},
-		errs: map[string]error{}, cycles: map[string]int{}}
+		errs: map[string]error{}, cycles: map[string]int{}, own: own}
 	r.mu.Lock()
 	for _, j := range jobs {
 		r.add(j)
@@ -336,6 +340,9 @@ func (r *Runner) shutdown() {
 	r.mu.Unlock()
 	for ; n > 0; n-- {
 		<-r.ended
+	}
+	if r.own != nil {
+		r.own.Stop()
 	}
 	close(r.DoneCh)
 }

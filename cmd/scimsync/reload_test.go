@@ -63,7 +63,7 @@ func TestEndToEndReloadEverything(t *testing.T) {
 			}
 		}
 	}
-	successes := regexp.MustCompile(`(?m)^scimsync_cycles_total\{result="success"\} (\d+)`)
+	successes := regexp.MustCompile(`(?m)^scimsync_cycles_total\{job="reload",result="success"\} (\d+)`)
 	cycles := func(addr string) int {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
@@ -115,7 +115,7 @@ func TestEndToEndReloadEverything(t *testing.T) {
 	if !strings.Contains(after, `"changed": ["schedule", "logging", "metrics.listen"]`) {
 		t.Errorf("the reload line does not name the changed keys:\n%s", after)
 	}
-	listening := regexp.MustCompile(`metrics listening\t\{"addr": "(127\.0\.0\.2:\d+)"\}`)
+	listening := regexp.MustCompile(`metrics listening\t\{(?:"job": "reload", )?"addr": "(127\.0\.0\.2:\d+)"\}`)
 	var newAddr string
 	until("the new metrics listener", 10*time.Second, func() bool {
 		if m := listening.FindStringSubmatch(logs.String()[before:]); m != nil {

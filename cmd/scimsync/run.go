@@ -2,283 +2,195 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
-	"strconv"
-	"sync"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/config"
-	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/daemon"
+	"github.com/scimsync/scimsync/daemon/metrics"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
-// newRunCmd is the daemon systemd runs: a first cycle at start, then one per schedule tick.
+// newRunCmd is the daemon systemd runs: a first cycle of every job at start, then one per schedule tick.
 func newRunCmd() *cobra.Command {
-	return &cobra.Command{
+	var o daemon.Options
+	var listen string
+	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run as a daemon: a cycle at start, then on the schedule (default every 40 minutes)",
-		Long: `Run as a daemon. The first cycle starts at once, later ones follow the configured cron
-schedule (default "@every 40m"); a tick that comes while a cycle still runs is skipped. SIGTERM or
-SIGINT cancels the cycle in flight (what was already sent is recorded, the watermark is not
-advanced) and exits. SIGHUP reloads the configuration: the job (source, target, mappings,
-notify), the schedule, the logging level and format and the metrics listener; a change of the
-state file needs a restart and is refused, naming the key.`,
+		Long: `Run as a daemon: the job of --config, or every job file (*.yaml, *.yml) in --jobs DIR. Each
+job's first cycle starts at once, later ones follow its cron schedule (default "@every 40m"); a tick
+that comes while the job's cycle still runs queues one more. Cycles of different jobs run at once, up
+to --max-concurrent; a failing or quarantined job never delays another. SIGTERM or SIGINT cancels the
+cycles in flight (what was already sent is recorded, the watermark is not advanced) and exits.
+SIGHUP reloads: every job file is read again; a new file starts a job, a removed one stops it, a
+changed one applies from its next cycle (the running one finishes), an unchanged one is left alone.
+A file that is invalid, or that changes the state file (which needs a restart), keeps its job as it
+was and names the reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, log, err := loadConfigAndLogger(cmd)
-			if err != nil {
-				return err
-			}
-			defer log.Sync() //nolint:errcheck // nothing useful to do when stderr is gone
-			d := &daemon{path: configPath(cmd), log: log, metrics: newMetrics(),
+			dir := jobsDir(cmd)
+			h := &host{single: dir == "", listen: listen, opts: o,
+				files: func() ([]string, error) { return []string{configPath(cmd)}, nil },
 				newLog: func(c *config.Config) (*zap.Logger, error) {
 					return newLogger(logFlags(cmd, c.Logging.Level, c.Logging.Format))
 				}}
-			return d.run(cmd.Context(), cfg)
+			if dir != "" {
+				h.files = func() ([]string, error) { return jobFiles(dir) }
+			}
+			return h.run(cmd.Context())
 		},
 	}
+	cmd.Flags().IntVar(&o.MaxConcurrent, "max-concurrent", daemon.DefaultMaxConcurrent, "cycles of different jobs that may run at once")
+	cmd.Flags().StringVar(&listen, "metrics-listen", "", "address of the daemon's /metrics, /healthz and /status (default: metrics.listen of the job, with --config)")
+	return cmd
 }
 
-// daemon owns the schedule, the signals and the current job.
-type daemon struct {
-	path    string
-	metrics *metrics
-	// newLog builds the logger a configuration asks for (--log-level and --log-format still win).
-	newLog func(*config.Config) (*zap.Logger, error)
-
-	// mu guards what a reload replaces: the job, the logger and the schedule entry.
-	mu  sync.Mutex
-	job *job
-	log *zap.Logger
-	// tick is the scheduler's job (it queues a cycle); a reload schedules it anew.
-	tick cron.Job
-	// metricsAddr is where the metrics listener listens ("" when off); stopMetrics closes it.
-	metricsAddr string
-	stopMetrics func()
-
-	// live is what /status and `scimsync status` show; cron and entry give the next cycle's time.
-	live  *liveStatus
-	cron  *cron.Cron
-	entry cron.EntryID
-	// cycled, when set (tests), is told after each cycle once the status is up to date.
-	cycled chan<- struct{}
-	// servers counts the HTTP servers still shutting down.
-	servers sync.WaitGroup
-	// nextCycle is the scheduler's next tick, for the idle STATUS= line.
-	nextCycle func() time.Time
+// jobsDir is --jobs: a folder of job files, one job each.
+func jobsDir(cmd *cobra.Command) string {
+	d, _ := cmd.Flags().GetString("jobs")
+	return d
 }
 
-func (d *daemon) run(parent context.Context, cfg *config.Config) error {
-	ctx, cancel := context.WithCancel(parent)
-	defer func() {
-		cancel()
-		d.servers.Wait() // the listeners are closed when run returns: a new daemon can bind them
-	}()
-	d.live = newLiveStatus(cfg)
-	j, err := openJob(cfg, d.log, d.live)
+// jobFiles lists the job files in dir: *.yaml and *.yml, hidden files (editor backups) left out.
+func jobFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
+		return nil, withCode(exitConfig, fmt.Errorf("--jobs: %w", err))
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || strings.HasPrefix(n, ".") || (filepath.Ext(n) != ".yaml" && filepath.Ext(n) != ".yml") {
+			continue
+		}
+		out = append(out, filepath.Join(dir, n))
+	}
+	return out, nil
+}
+
+// jobFile resolves --job NAME in --jobs DIR: DIR/NAME.yaml or DIR/NAME.yml, else the file whose
+// name: is NAME.
+func jobFile(dir, name string) (string, error) {
+	for _, ext := range []string{".yaml", ".yml"} {
+		p := filepath.Join(dir, name+ext)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	files, err := jobFiles(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		if cfg, err := config.LoadOffline(f); err == nil && cfg.Name == name {
+			return f, nil
+		}
+	}
+	return "", withCode(exitConfig, fmt.Errorf("--job %q: no job file %s.yaml in %s, and no file there has name: %s", name, name, dir, name))
+}
+
+// fileVersion is what tells a changed job file from an unchanged one on reload.
+func fileVersion(path string) string {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// jobRun is one job in the daemon: its wired job and what the daemon keeps of it across reloads
+// (the status, the metrics series, the status socket).
+type jobRun struct {
+	h       *host
+	file    string
+	version string
+	cfg     *config.Config
+	j       *job
+	log     *zap.Logger
+	live    *liveStatus
+	m       *metrics.Job
+	// stopSocket closes the job's status socket when the job is removed.
+	stopSocket context.CancelFunc
+}
+
+// Cycle runs one cycle of the job and brings its status and metrics up to date.
+func (r *jobRun) Cycle(ctx context.Context) error {
+	start := time.Now()
+	r.live.begin()
+	r.h.systemdStatus("")
+	r.m.Running(true)
+	r.m.WatchTarget(r.j.target)
+	res, err := r.j.run(ctx, engine.RunOptions{})
+	r.m.Running(false)
+	r.observeState(false)
+	r.live.end(res, err)
+	r.afterCycle(ctx)
+	r.h.systemdStatus(r.cfg.Name)
+	switch {
+	case errors.Is(err, store.ErrLocked):
+		r.log.Warn("the state file is in use (a manual sync?); skipping this tick", zap.Error(err))
+		return err
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return err
 	}
-	d.job = j
-	d.live.refresh(time.Now())
-	d.live.serveStatusSocket(ctx, statusSocket(cfg), d.log, &d.servers)
-	if cfg.Metrics != nil {
-		stop, err := d.serveMetrics(ctx, cfg.Metrics.Listen, d.log)
-		if err != nil {
-			return withCode(exitConfig, err)
-		}
-		d.metricsAddr, d.stopMetrics = cfg.Metrics.Listen, stop
+	if res != nil && res.Ran {
+		r.m.Cycle(res, err, time.Since(start))
 	}
-
-	sched, err := cron.ParseStandard(cfg.Schedule)
-	if err != nil {
-		return withCode(exitConfig, fmt.Errorf("schedule %q: %w", cfg.Schedule, err))
-	}
-	cycles := make(chan struct{}, 1)
-	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger)))
-	d.cron = c
-	d.tick = cron.FuncJob(func() {
-		select {
-		case cycles <- struct{}{}:
-		default: // a cycle is still pending or running: skip this tick
-		}
-	})
-	d.entry = c.Schedule(sched, d.tick)
-	c.Start()
-	defer c.Stop()
-	d.nextCycle = func() time.Time {
-		d.mu.Lock()
-		id := d.entry
-		d.mu.Unlock()
-		return c.Entry(id).Next
-	}
-	d.live.setNext(d.nextCycle())
-	d.metrics.registerNextCycle(d.nextCycle)
-	d.metrics.observeState(cfg, true)
-	watchdog, stopWatchdog := watchdogTicker()
-	defer stopWatchdog()
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		d.loop(ctx, cycles)
-	}()
-	notifySystemd("READY=1")
-	d.log.Info("scimsync started", zap.String("job", cfg.Name), zap.String("schedule", cfg.Schedule), zap.String("state", cfg.StatePath))
-	cycles <- struct{}{} // the first cycle runs at start
-	for {
-		select {
-		case <-watchdog:
-			notifySystemd("WATCHDOG=1")
-		case s := <-sigs:
-			if s == syscall.SIGHUP {
-				d.reload(ctx)
-				continue
-			}
-			log := d.logger()
-			log.Info("stopping", zap.String("signal", s.String()))
-			notifySystemd("STOPPING=1")
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				log.Warn("the cycle did not stop within 30s; exiting anyway")
-			}
-			return nil
-		case <-done:
-			return nil
-		}
-	}
+	r.m.Requests(r.j.target)
+	return err
 }
 
-// loop runs cycles one at a time as ticks arrive.
-func (d *daemon) loop(ctx context.Context, cycles <-chan struct{}) {
-	for {
+// observeState reads the state gauges between cycles (see metrics.Job.State); a state that cannot be
+// opened leaves them as they were.
+func (r *jobRun) observeState(atStart bool) {
+	st, err := openState(r.cfg, true)
+	if err != nil {
+		return
+	}
+	defer st.Close()
+	var last time.Time
+	if atStart {
+		last = lastSuccessIn(st)
+	}
+	r.m.State(st, last)
+}
+
+// afterCycle brings the status up to date after a cycle: what the state file now holds and when the
+// next cycle runs.
+func (r *jobRun) afterCycle(ctx context.Context) {
+	r.live.refresh(time.Now())
+	r.setNext()
+	if r.h.cycled != nil {
 		select {
+		case r.h.cycled <- struct{}{}:
 		case <-ctx.Done():
-			return
-		case <-cycles:
-			d.mu.Lock()
-			j := d.job
-			d.mu.Unlock()
-			start := time.Now()
-			d.live.begin()
-			systemdStatus("cycle running")
-			d.metrics.cycleRunning(true)
-			d.metrics.watchTarget(j.target)
-			res, err := j.run(ctx, engine.RunOptions{})
-			d.metrics.cycleRunning(false)
-			d.metrics.observeState(j.cfg, false)
-			d.live.end(res, err)
-			d.afterCycle(ctx)
-			systemdStatus(idleStatus(d.nextCycle()))
-			switch {
-			case errors.Is(err, store.ErrLocked):
-				d.logger().Warn("the state file is in use (a manual sync?); skipping this tick", zap.Error(err))
-				continue
-			case errors.Is(err, context.Canceled) && ctx.Err() != nil:
-				return
-			}
-			if res != nil && res.Ran {
-				d.metrics.observe(res, err, time.Since(start))
-			}
-			d.metrics.observeRequests(j.target)
 		}
 	}
 }
 
-// logger is the daemon's current logger (a reload may replace it).
-func (d *daemon) logger() *zap.Logger {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log
-}
-
-// reload re-reads the configuration and applies all of it, or none of it: a file that is invalid, a
-// change that needs a restart (the state file: the daemon holds its lock and status socket), or a
-// part that cannot be set up (a metrics address already in use) keeps the running configuration and
-// says which key is the reason. The cycle in flight finishes with the old job; the next uses the new.
-func (d *daemon) reload(ctx context.Context) {
-	log := d.logger()
-	cfg, err := loadConfig(d.path)
-	if err != nil {
-		log.Error("reload: the configuration is invalid; keeping the running one", zap.Error(err))
+func (r *jobRun) setNext() {
+	if r.h.runner == nil {
 		return
 	}
-	d.mu.Lock()
-	old := d.job.cfg
-	d.mu.Unlock()
-	if cfg.StatePath != old.StatePath {
-		log.Error("reload: this key needs a restart; keeping the running configuration (systemctl restart)",
-			zap.String("key", "state"), zap.String("running", old.StatePath), zap.String("file", cfg.StatePath))
-		return
-	}
-	sched, err := cron.ParseStandard(cfg.Schedule)
-	if err != nil {
-		log.Error("reload: keeping the running configuration", zap.String("key", "schedule"), zap.Error(err))
-		return
-	}
-	newLog, err := d.newLog(cfg)
-	if err != nil {
-		log.Error("reload: keeping the running configuration", zap.String("key", "logging"), zap.Error(err))
-		return
-	}
-	j, err := openJob(cfg, newLog, d.live)
-	if err != nil {
-		log.Error("reload failed; keeping the running configuration", zap.Error(err))
-		return
-	}
-	addr := ""
-	if cfg.Metrics != nil {
-		addr = cfg.Metrics.Listen
-	}
-	var stopNew func()
-	if addr != d.metricsAddr && addr != "" {
-		if stopNew, err = d.serveMetrics(ctx, addr, newLog); err != nil {
-			log.Error("reload: keeping the running configuration", zap.String("key", "metrics.listen"), zap.Error(err))
-			return
-		}
-	}
-	changed := changedKeys(old, cfg)
-	d.mu.Lock()
-	d.job, d.log = j, newLog
-	if cfg.Schedule != old.Schedule {
-		d.cron.Remove(d.entry)
-		d.entry = d.cron.Schedule(sched, d.tick)
-	}
-	stopOld := func() {}
-	if addr != d.metricsAddr {
-		if d.stopMetrics != nil {
-			stopOld = d.stopMetrics
-		}
-		d.metricsAddr, d.stopMetrics = addr, stopNew
-	}
-	d.mu.Unlock()
-	stopOld()
-	d.live.setConfig(cfg)
-	d.live.setNext(d.nextCycle())
-	if newLog != log {
-		_ = log.Sync()
-	}
-	newLog.Info("configuration reloaded", zap.Strings("changed", changed))
+	next := r.h.runner.Next(r.cfg.Name)
+	r.live.setNext(next)
+	r.m.Next(next)
 }
 
 // changedKeys names the top-level configuration keys (metrics.listen for the listener) that differ,
@@ -290,133 +202,62 @@ func changedKeys(a, b *config.Config) []string {
 			out = append(out, key)
 		}
 	}
-	listen := func(c *config.Config) string {
-		if c.Metrics == nil {
-			return ""
-		}
-		return c.Metrics.Listen
-	}
 	add("schedule", a.Schedule != b.Schedule)
 	add("logging", a.Logging != b.Logging)
-	add("metrics.listen", listen(a) != listen(b))
+	add("metrics.listen", metricsListen(a) != metricsListen(b))
 	add("notify", !reflect.DeepEqual(a.Notify, b.Notify))
 	add("source", !reflect.DeepEqual(a.Source, b.Source))
 	add("target", !reflect.DeepEqual(a.Target, b.Target))
 	return out
 }
 
-// metrics are the Prometheus series the daemon exports.
-type metrics struct {
-	reg         *prometheus.Registry
-	duration    prometheus.Histogram
-	objects     *prometheus.CounterVec
-	cycles      *prometheus.CounterVec
-	last        prometheus.Gauge
-	quarantined prometheus.Gauge
-	requests    *prometheus.CounterVec
-	// seen is the SCIM client's status counts already exported, so each cycle adds its difference;
-	// client is the client they came from (a reload brings a new one, counting from zero).
-	seen   map[int]int64
-	client *scimclient.Client
-	ops    *opsMetrics
+func metricsListen(c *config.Config) string {
+	if c == nil || c.Metrics == nil {
+		return ""
+	}
+	return c.Metrics.Listen
 }
 
-func newMetrics() *metrics {
-	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scimsync_cycle_duration_seconds",
-			Help: "Duration of provisioning cycles.", Buckets: prometheus.ExponentialBuckets(0.5, 2, 14)}),
-		objects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimsync_objects_total",
-			Help: "Objects processed, by action."}, []string{"action"}),
-		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimsync_cycles_total",
-			Help: "Cycles run, by result."}, []string{"result"}),
-		last: prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_last_success_timestamp_seconds",
-			Help: "Unix time of the last cycle that completed."}),
-		quarantined: prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_quarantined",
-			Help: "1 while the job is quarantined."}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimsync_scim_requests_total",
-			Help: "SCIM requests sent to the target, by response status (0: no response)."}, []string{"status"}),
-		seen: map[int]int64{},
-	}
-	m.reg.MustRegister(m.duration, m.objects, m.cycles, m.last, m.quarantined, m.requests)
-	m.registerOps()
-	return m
-}
-
-// observeRequests exports the SCIM client's request counts by status since the last call.
-func (m *metrics) observeRequests(c *scimclient.Client) {
-	if c != m.client {
-		m.client, m.seen = c, map[int]int64{}
-	}
-	for status, n := range c.Stats().ByStatus {
-		if d := n - m.seen[status]; d > 0 {
-			m.requests.WithLabelValues(strconv.Itoa(status)).Add(float64(d))
-		}
-		m.seen[status] = n
-	}
-}
-
-func (m *metrics) observe(res *engine.Result, err error, took time.Duration) {
-	m.duration.Observe(took.Seconds())
-	if res.Quarantine != nil {
-		m.quarantined.Set(1)
-	} else {
-		m.quarantined.Set(0)
-	}
-	r := res.Report
-	switch {
-	case err != nil || r == nil:
-		m.cycles.WithLabelValues("aborted").Inc()
-		return
-	case r.TotalFailed() > 0:
-		m.cycles.WithLabelValues("failures").Inc()
-	default:
-		m.cycles.WithLabelValues("success").Inc()
-	}
-	m.last.SetToCurrentTime()
-	for action, n := range map[string]int{"create": r.Created, "match": r.Adopted, "update": r.Updated, "disable": r.Disabled,
-		"delete": r.Deleted, "unchanged": r.Unchanged, "skip": r.Skipped, "fail": r.TotalFailed(), "staged": r.Staged,
-		"group-create": r.Groups.Created, "group-update": r.Groups.Updated, "group-delete": r.Groups.Deleted,
-		"member-add": r.MembersAdded, "member-remove": r.MembersRemoved} {
-		m.objects.WithLabelValues(action).Add(float64(n))
-	}
-}
-
-// serveMetrics exposes /metrics and /healthz on addr until ctx ends or stop is called.
-func (d *daemon) serveMetrics(ctx context.Context, addr string, log *zap.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
-	}
-	ctx, stop = context.WithCancel(ctx)
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	// /status and /status.json answer from memory, so they work while a cycle holds the state file.
-	d.live.statusRoutes(mux)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	d.servers.Add(1)
-	go func() {
-		defer d.servers.Done()
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
-	return stop, nil
-}
-
-// afterCycle brings the status up to date after a cycle: what the state file now holds and when the
-// next cycle runs.
-func (d *daemon) afterCycle(ctx context.Context) {
-	d.live.refresh(time.Now())
-	d.live.setNext(d.nextCycle())
-	if d.cycled != nil {
+// waitSignals runs until SIGTERM or SIGINT (or the runner ends); SIGHUP reloads.
+func (h *host) waitSignals(ctx context.Context, cancel context.CancelFunc) {
+	watchdog, stopWatchdog := watchdogTicker()
+	defer stopWatchdog()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
 		select {
-		case d.cycled <- struct{}{}:
-		case <-ctx.Done():
+		case <-watchdog:
+			notifySystemd("WATCHDOG=1")
+		case err := <-h.runner.ErrCh:
+			h.logger().Error("the scheduler could not claim its jobs; no cycle starts until it can", zap.Error(err))
+		case s := <-sigs:
+			if s == syscall.SIGHUP {
+				h.reload(ctx)
+				continue
+			}
+			log := h.logger()
+			log.Info("stopping", zap.String("signal", s.String()))
+			notifySystemd("STOPPING=1")
+			cancel()
+			select {
+			case <-h.runner.DoneCh:
+			case <-time.After(30 * time.Second):
+				log.Warn("the cycle did not stop within 30s; exiting anyway")
+			}
+			return
+		case <-h.runner.DoneCh:
+			return
 		}
 	}
+}
+
+// names lists the jobs' names, sorted, for log lines.
+func names(runs map[string]*jobRun) []string {
+	out := make([]string, 0, len(runs))
+	for n := range runs {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }

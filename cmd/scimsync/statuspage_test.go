@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/store"
 )
@@ -134,9 +135,10 @@ func TestStatusPageInChromium(t *testing.T) {
 	startDaemon := func() (wait, stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cycled := make(chan struct{})
-		d := &daemon{path: e.cfgPath, log: zap.NewNop(), metrics: newMetrics(), cycled: cycled}
+		h := &host{single: true, files: func() ([]string, error) { return []string{e.cfgPath}, nil }, cycled: cycled,
+			newLog: func(*config.Config) (*zap.Logger, error) { return zap.NewNop(), nil }}
 		done := make(chan error, 1)
-		go func() { done <- d.run(ctx, cfg) }()
+		go func() { done <- h.run(ctx) }()
 		wait = func() {
 			t.Helper()
 			select {

@@ -50,22 +50,47 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 	"count": phaseCount,
 }).Parse(statusHTML))
 
-// statusRoutes serves the status page and its JSON on mux: the metrics listener and the local socket.
+// statusRoutes serves the status page and its JSON on mux: the job's status socket.
 func (l *liveStatus) statusRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+	one := func(*http.Request) *liveStatus { return l }
+	mux.HandleFunc("GET /status", statusPageHandler(one))
+	mux.HandleFunc("GET /status.json", statusJSONHandler(one))
+}
+
+// statusPageHandler serves the HTML status of the job live picks (404 when none).
+func statusPageHandler(live func(*http.Request) *liveStatus) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		l := live(r)
+		if l == nil {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		if err := statusPage.Execute(w, l.snapshot(cyclesParam(r), time.Now())); err != nil {
 			fmt.Fprintf(w, "<p>rendering failed: %s</p>", template.HTMLEscapeString(err.Error()))
 		}
-	})
-	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(l.snapshot(cyclesParam(r), time.Now()))
-	})
+	}
+}
+
+// statusJSONHandler serves the JSON status of the job live picks (404 when none).
+func statusJSONHandler(live func(*http.Request) *liveStatus) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		l := live(r)
+		if l == nil {
+			http.NotFound(w, r)
+			return
+		}
+		writeJSON(w, l.snapshot(cyclesParam(r), time.Now()))
+	}
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }
 
 // cyclesParam is ?cycles=N (default 10, at most storedCycles).
