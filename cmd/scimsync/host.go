@@ -16,6 +16,7 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/daemon/metrics"
+	"github.com/scimsync/scimsync/daemon/status"
 )
 
 // host is the `run` process: the jobs, the runner that schedules them, the metrics listener and the
@@ -128,8 +129,8 @@ func (h *host) startLog(runs map[string]*jobRun, errs []error) error {
 func (h *host) begin(ctx context.Context, r *jobRun) {
 	sctx, stop := context.WithCancel(ctx)
 	r.stopSocket = stop
-	r.live.refresh(time.Now())
-	r.live.serveStatusSocket(sctx, statusSocket(r.cfg), r.log, &h.servers)
+	r.live.Refresh(time.Now())
+	r.live.ServeSocket(sctx, status.Socket(r.cfg), r.log, &h.servers)
 	r.observeState(true)
 	r.setNext()
 }
@@ -191,7 +192,7 @@ func (h *host) openRun(file string, prev *jobRun, old map[string]*jobRun) (*jobR
 	if prev != nil {
 		r.live, r.m, r.stopSocket = prev.live, prev.m, prev.stopSocket
 	} else {
-		r.live, r.m = newLiveStatus(cfg), h.metrics.Job(cfg.Name)
+		r.live, r.m = status.NewLive(cfg, readStored), h.metrics.Job(cfg.Name)
 	}
 	if r.j, err = openJob(cfg, log, r.live); err != nil {
 		return nil, err

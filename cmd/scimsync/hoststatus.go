@@ -4,6 +4,8 @@ import (
 	"html/template"
 	"net/http"
 	"time"
+
+	"github.com/scimsync/scimsync/daemon/status"
 )
 
 // jobsPage is the daemon's /status with --jobs: one line per job, each linking to its own page.
@@ -19,7 +21,7 @@ var jobsPage = template.Must(template.New("jobs").Funcs(template.FuncMap{"stamp"
 
 // jobStatus is one job in the daemon's /status.json.
 type jobStatus struct {
-	*statusSnapshot
+	*status.Snapshot
 	// Elsewhere is true when another replica holds the job.
 	Elsewhere bool `json:"elsewhere"`
 }
@@ -27,7 +29,7 @@ type jobStatus struct {
 // statusRoutes serves the daemon's status: /jobs/NAME/status(.json) for each job; /status and
 // /status.json are the one job's with --config and the list of jobs with --jobs.
 func (h *host) statusRoutes(mux *http.ServeMux) {
-	byName := func(r *http.Request) *liveStatus {
+	byName := func(r *http.Request) *status.Live {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if j := h.jobs[r.PathValue("job")]; j != nil {
@@ -35,10 +37,10 @@ func (h *host) statusRoutes(mux *http.ServeMux) {
 		}
 		return nil
 	}
-	mux.HandleFunc("GET /jobs/{job}/status", statusPageHandler(byName))
-	mux.HandleFunc("GET /jobs/{job}/status.json", statusJSONHandler(byName))
+	mux.HandleFunc("GET /jobs/{job}/status", status.PageHandler(byName))
+	mux.HandleFunc("GET /jobs/{job}/status.json", status.JSONHandler(byName))
 	if h.single {
-		only := func(*http.Request) *liveStatus {
+		only := func(*http.Request) *status.Live {
 			h.mu.Lock()
 			defer h.mu.Unlock()
 			for _, j := range h.jobs {
@@ -46,8 +48,8 @@ func (h *host) statusRoutes(mux *http.ServeMux) {
 			}
 			return nil
 		}
-		mux.HandleFunc("GET /status", statusPageHandler(only))
-		mux.HandleFunc("GET /status.json", statusJSONHandler(only))
+		mux.HandleFunc("GET /status", status.PageHandler(only))
+		mux.HandleFunc("GET /status.json", status.JSONHandler(only))
 		return
 	}
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +58,7 @@ func (h *host) statusRoutes(mux *http.ServeMux) {
 		_ = jobsPage.Execute(w, h.statuses(0))
 	})
 	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{"jobs": h.statuses(cyclesParam(r))})
+		status.WriteJSON(w, map[string]any{"jobs": h.statuses(status.CyclesParam(r))})
 	})
 }
 
@@ -72,7 +74,7 @@ func (h *host) statuses(n int) []jobStatus {
 	out := make([]jobStatus, 0, len(runs))
 	now := time.Now()
 	for _, name := range names(runs) {
-		out = append(out, jobStatus{statusSnapshot: runs[name].live.snapshot(n, now), Elsewhere: !mine[name]})
+		out = append(out, jobStatus{Snapshot: runs[name].live.Snapshot(n, now), Elsewhere: !mine[name]})
 	}
 	return out
 }

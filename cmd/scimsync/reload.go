@@ -103,7 +103,7 @@ func (h *host) afterReload(ctx context.Context, old, runs map[string]*jobRun, lo
 			h.begin(ctx, r)
 		case p != r:
 			changed = append(changed, name)
-			r.live.setConfig(r.cfg)
+			r.live.SetConfig(r.cfg)
 		}
 		r.setNext()
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/daemon/metrics"
+	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 )
@@ -123,7 +124,7 @@ type jobRun struct {
 	cfg     *config.Config
 	j       *job
 	log     *zap.Logger
-	live    *liveStatus
+	live    *status.Live
 	m       *metrics.Job
 	// stopSocket closes the job's status socket when the job is removed.
 	stopSocket context.CancelFunc
@@ -132,14 +133,14 @@ type jobRun struct {
 // Cycle runs one cycle of the job and brings its status and metrics up to date.
 func (r *jobRun) Cycle(ctx context.Context) error {
 	start := time.Now()
-	r.live.begin()
+	r.live.Begin()
 	r.h.systemdStatus("")
 	r.m.Running(true)
 	r.m.WatchTarget(r.j.target)
 	res, err := r.j.run(ctx, engine.RunOptions{})
 	r.m.Running(false)
 	r.observeState(false)
-	r.live.end(res, err)
+	r.live.End(res, err)
 	r.afterCycle(ctx)
 	r.h.systemdStatus(r.cfg.Name)
 	switch {
@@ -174,7 +175,7 @@ func (r *jobRun) observeState(atStart bool) {
 // afterCycle brings the status up to date after a cycle: what the state file now holds and when the
 // next cycle runs.
 func (r *jobRun) afterCycle(ctx context.Context) {
-	r.live.refresh(time.Now())
+	r.live.Refresh(time.Now())
 	r.setNext()
 	if r.h.cycled != nil {
 		select {
@@ -189,7 +190,7 @@ func (r *jobRun) setNext() {
 		return
 	}
 	next := r.h.runner.Next(r.cfg.Name)
-	r.live.setNext(next)
+	r.live.SetNext(next)
 	r.m.Next(next)
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -30,12 +31,12 @@ func testCfg(t *testing.T) *config.Config {
 }
 
 func TestLiveStatusPhases(t *testing.T) {
-	l := newLiveStatus(testCfg(t))
-	l.refresh(time.Now()) // a fresh install: no state file yet, which is not an error
-	if s := l.snapshot(10, time.Now()); s.StateError != "" || s.Status != "Active" || s.Phase != phaseIdle || s.NextKind != "initial (no watermark)" {
+	l := status.NewLive(testCfg(t), readStored)
+	l.Refresh(time.Now()) // a fresh install: no state file yet, which is not an error
+	if s := l.Snapshot(10, time.Now()); s.StateError != "" || s.Status != "Active" || s.Phase != status.PhaseIdle || s.NextKind != "initial (no watermark)" {
 		t.Fatalf("before any cycle: %+v", s)
 	}
-	l.begin()
+	l.Begin()
 	l.Start(engine.PhaseReading, 0)
 	l.Start(engine.PhaseMatching, 10)
 	l.Done(10)
@@ -44,11 +45,11 @@ func TestLiveStatusPhases(t *testing.T) {
 	l.Outcome(plan.Create, false)
 	l.Done(1)
 	l.Outcome(plan.Update, true)
-	s := l.snapshot(10, time.Now())
+	s := l.Snapshot(10, time.Now())
 	if s.Phase != engine.PhaseUsers || !s.Running || s.Created != 1 || s.Failed != 1 || s.Updated != 0 {
 		t.Fatalf("mid-cycle: %+v", s)
 	}
-	want := map[string]phaseStatus{
+	want := map[string]status.PhaseStatus{
 		engine.PhaseReading: {Label: "reading Graph", State: "done"}, engine.PhaseMatching: {Label: "matching", State: "done", Done: 10, Total: 10},
 		engine.PhaseUsers: {Label: "users", State: "running", Done: 2, Total: 4}, engine.PhaseGroups: {Label: "groups", State: "pending"},
 		engine.PhaseMemberships: {Label: "memberships", State: "pending"}, engine.PhaseManagers: {Label: "managers", State: "pending"},
@@ -58,25 +59,25 @@ func TestLiveStatusPhases(t *testing.T) {
 	}
 
 	// The target stopped answering during users: that phase stopped, the later ones never ran.
-	l.end(&engine.Result{Ran: true, Report: &engine.Report{CycleID: "c1"}}, errors.New("target unreachable"))
-	s = l.snapshot(10, time.Now())
-	if s.Phase != phaseIdle || s.Running || s.CycleID != "c1" || s.Phases[engine.PhaseUsers].State != "stopped" ||
+	l.End(&engine.Result{Ran: true, Report: &engine.Report{CycleID: "c1"}}, errors.New("target unreachable"))
+	s = l.Snapshot(10, time.Now())
+	if s.Phase != status.PhaseIdle || s.Running || s.CycleID != "c1" || s.Phases[engine.PhaseUsers].State != "stopped" ||
 		s.Phases[engine.PhaseManagers].State != "not run" || s.LastSuccess != nil || s.Created != 1 {
 		t.Errorf("after a failed cycle: %+v", s)
 	}
 
 	// A skipped tick (quarantine backoff) leaves the page as the last cycle left it.
-	l.begin()
-	l.end(&engine.Result{Ran: false}, nil)
-	if again := l.snapshot(10, time.Now()); again.CycleID != "c1" || again.Running || fmt.Sprint(again.Phases) != fmt.Sprint(s.Phases) || again.Created != 1 {
+	l.Begin()
+	l.End(&engine.Result{Ran: false}, nil)
+	if again := l.Snapshot(10, time.Now()); again.CycleID != "c1" || again.Running || fmt.Sprint(again.Phases) != fmt.Sprint(s.Phases) || again.Created != 1 {
 		t.Errorf("a skipped cycle changed the status: %+v", again)
 	}
 
 	// A cycle that finished is the last success.
-	l.begin()
+	l.Begin()
 	fin := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	l.end(&engine.Result{Ran: true, Report: &engine.Report{CycleID: "c2", Finished: fin}}, nil)
-	if s := l.snapshot(10, time.Now()); s.LastSuccess == nil || !s.LastSuccess.Equal(fin) || s.Created != 0 {
+	l.End(&engine.Result{Ran: true, Report: &engine.Report{CycleID: "c2", Finished: fin}}, nil)
+	if s := l.Snapshot(10, time.Now()); s.LastSuccess == nil || !s.LastSuccess.Equal(fin) || s.Created != 0 {
 		t.Errorf("after a good cycle: last success %v, created %d", s.LastSuccess, s.Created)
 	}
 }
@@ -88,15 +89,15 @@ func TestLiveStatusKeepsLastReadWhenTheStateIsLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newLiveStatus(cfg)
-	l.refresh(time.Now())
+	l := status.NewLive(cfg, readStored)
+	l.Refresh(time.Now())
 	st, err := store.Open(e.state, store.Options{}) // a manual sync holds the state file
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	l.refresh(time.Now())
-	s := l.snapshot(10, time.Now())
+	l.Refresh(time.Now())
+	s := l.Snapshot(10, time.Now())
 	if !strings.Contains(s.StateError, "a cycle is running") {
 		t.Errorf("no state error while the state file is locked: %+v", s)
 	}
@@ -109,47 +110,47 @@ func TestAskDaemon(t *testing.T) {
 	ctx := context.Background()
 	t.Run("nothing listens", func(t *testing.T) {
 		cfg := testCfg(t)
-		if _, err := askDaemon(ctx, cfg, 10); !errors.Is(err, errNoDaemon) {
+		if _, err := status.Ask(ctx, cfg, 10); !errors.Is(err, status.ErrNoDaemon) {
 			t.Errorf("no socket, no metrics: %v, want errNoDaemon", err)
 		}
 		// A socket file left by a daemon that was killed: nobody accepts on it.
-		ln, err := net.Listen("unix", statusSocket(cfg))
+		ln, err := net.Listen("unix", status.Socket(cfg))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ln.(*net.UnixListener).SetUnlinkOnClose(false)
 		ln.Close()
 		cfg.Metrics = &config.Metrics{Listen: freeAddr(t)}
-		if _, err := askDaemon(ctx, cfg, 10); !errors.Is(err, errNoDaemon) {
+		if _, err := status.Ask(ctx, cfg, 10); !errors.Is(err, status.ErrNoDaemon) {
 			t.Errorf("stale socket, metrics listener down: %v, want errNoDaemon", err)
 		}
 	})
 	t.Run("something else answers", func(t *testing.T) {
 		cfg := testCfg(t)
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, `{"hello":1}`) }))
-		ln, err := net.Listen("unix", statusSocket(cfg))
+		ln, err := net.Listen("unix", status.Socket(cfg))
 		if err != nil {
 			t.Fatal(err)
 		}
 		srv.Listener = ln
 		srv.Start()
 		defer srv.Close()
-		_, err = askDaemon(ctx, cfg, 10)
-		if err == nil || errors.Is(err, errNoDaemon) || !strings.Contains(err.Error(), statusSocket(cfg)) {
+		_, err = status.Ask(ctx, cfg, 10)
+		if err == nil || errors.Is(err, status.ErrNoDaemon) || !strings.Contains(err.Error(), status.Socket(cfg)) {
 			t.Errorf("a socket answering something else: %v, want an error naming the socket", err)
 		}
 	})
 	t.Run("metrics listener", func(t *testing.T) {
 		cfg := testCfg(t)
-		l := newLiveStatus(cfg)
+		l := status.NewLive(cfg, readStored)
 		mux := http.NewServeMux()
-		l.statusRoutes(mux)
+		l.Routes(mux)
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
 		_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
 		cfg.Metrics = &config.Metrics{Listen: ":" + port} // all interfaces: dialled on loopback
-		s, err := askDaemon(ctx, cfg, 10)
-		if err != nil || s.From != fromDaemon || s.Job != "job" || s.Phase != phaseIdle {
+		s, err := status.Ask(ctx, cfg, 10)
+		if err != nil || s.From != status.FromDaemon || s.Job != "job" || s.Phase != status.PhaseIdle {
 			t.Errorf("through the metrics listener: %+v, %v", s, err)
 		}
 	})
@@ -183,10 +184,10 @@ func TestStatusPageHoldInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := newLiveStatus(cfg)
-	l.refresh(time.Now())
+	l := status.NewLive(cfg, readStored)
+	l.Refresh(time.Now())
 	mux := http.NewServeMux()
-	l.statusRoutes(mux)
+	l.Routes(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	dom := chromiumDOM(t, srv.URL+"/status")

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/store"
 )
@@ -62,14 +63,14 @@ func textOf(t *testing.T, dom, id string) string {
 }
 
 // statusJSON fetches /status.json from the daemon's metrics listener.
-func statusJSON(t *testing.T, addr string) *statusSnapshot {
+func statusJSON(t *testing.T, addr string) *status.Snapshot {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/status.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var s statusSnapshot
+	var s status.Snapshot
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var js statusSnapshot
+	var js status.Snapshot
 	if err := json.Unmarshal([]byte(out), &js); err != nil || js.From != "daemon" || js.Phase != "users" || js.Phases["users"].Done != heldAt-1 {
 		t.Errorf("status -o json mid-cycle (err %v): from %q phase %q users %+v", err, js.From, js.Phase, js.Phases["users"])
 	}
