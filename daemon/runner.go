@@ -78,8 +78,9 @@ const (
 	DefaultClaimInterval = 10 * time.Second
 )
 
-// ErrConfig marks a job list the runner refuses (a duplicate or empty name, a bad schedule).
-var ErrConfig = errors.New("invalid job list")
+// ErrConfig marks a configuration that cannot run: a job list the runner refuses (a duplicate or
+// empty name, a bad schedule), a folder without jobs, a metrics address that cannot be bound.
+var ErrConfig = errors.New("invalid configuration")
 
 // ClaimError is a failed Claim, sent on ErrCh; the runner starts no cycle until a Claim succeeds
 // (none can be shown to be ours) and asks again on the next claim tick.

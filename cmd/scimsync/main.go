@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -94,9 +95,9 @@ func resolveJob(cmd *cobra.Command, _ []string) error {
 	case cmd.Name() == "run":
 		return withCode(exitConfig, errors.New("run --jobs runs every job of the folder; --job is for the other commands"))
 	}
-	path, err := jobFile(dir, name)
+	path, err := daemon.JobFile(dir, name)
 	if err != nil {
-		return err
+		return withCode(exitConfig, err)
 	}
 	return cmd.Flags().Set("config", path)
 }

@@ -29,10 +29,15 @@ func TestMetricsOps(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := metrics.New(metrics.Build{Version: "v1", Commit: "abc", GoVersion: "go1.26"})
-	r := &jobRun{cfg: cfg, m: m.Job("admin")}
-	r.m.Next(time.Date(2026, 3, 2, 14, 40, 0, 0, time.UTC))
-	r.observeState(true)
-	r.m.Running(true)
+	j := m.Job("admin")
+	j.Next(time.Date(2026, 3, 2, 14, 40, 0, 0, time.UTC))
+	st, err := openState(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.State(st, metrics.LastSuccess(st))
+	st.Close()
+	j.Running(true)
 	rec := httptest.NewRecorder()
 	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)

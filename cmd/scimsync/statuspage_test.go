@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/store"
@@ -136,10 +137,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	startDaemon := func() (wait, stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cycled := make(chan struct{})
-		h := &host{single: true, files: func() ([]string, error) { return []string{e.cfgPath}, nil }, cycled: cycled,
-			newLog: func(*config.Config) (*zap.Logger, error) { return zap.NewNop(), nil }}
+		h := &daemon.Host{File: e.cfgPath, Wiring: nopLogWiring{}, Status: readStored, Cycled: cycled}
 		done := make(chan error, 1)
-		go func() { done <- h.run(ctx) }()
+		go func() { done <- h.Run(ctx) }()
 		wait = func() {
 			t.Helper()
 			select {
@@ -261,3 +261,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Error("the state-file status shows a live cycle")
 	}
 }
+
+// nopLogWiring is the daemon's wiring with a logger that writes nothing.
+type nopLogWiring struct{ wiring }
+
+func (nopLogWiring) Logger(*config.Config) (*zap.Logger, error) { return zap.NewNop(), nil }

@@ -230,3 +230,18 @@ func (j *Job) State(st store.State, lastSuccess time.Time) {
 		m.last.WithLabelValues(name).Set(float64(lastSuccess.Unix()))
 	}
 }
+
+// LastSuccess is the end of the last cycle in the history that ran without error or quarantine.
+func LastSuccess(st store.State) time.Time {
+	cycles, err := st.Cycles(100)
+	if err != nil {
+		return time.Time{}
+	}
+	var last time.Time
+	for _, c := range cycles {
+		if c.Error == "" && !c.Quarantined && c.Finished.After(last) {
+			last = c.Finished
+		}
+	}
+	return last
+}

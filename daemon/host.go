@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -14,28 +14,52 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/config"
-	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/daemon/metrics"
 	"github.com/scimsync/scimsync/daemon/status"
+	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/engine"
 )
 
-// host is the `run` process: the jobs, the runner that schedules them, the metrics listener and the
-// signals. With --config it runs one job and reloads all of it or none of it, as before; with --jobs
-// it runs every job file of the folder and a reload applies each file on its own.
-type host struct {
-	// files lists the job files: the one --config, or every file in --jobs.
-	files  func() ([]string, error)
-	single bool
-	// listen is --metrics-listen; with --config and no flag, the job's metrics.listen is used.
-	listen string
-	opts   daemon.Options
-	// newLog builds the logger a configuration asks for (--log-level and --log-format still win).
-	newLog func(*config.Config) (*zap.Logger, error)
-	// cycled, when set (tests), is told after each cycle once the status is up to date.
-	cycled chan<- struct{}
+// Wiring is what the host needs from the program to run a job file: the steps `scimsync sync` takes too.
+type Wiring interface {
+	// Load reads and checks a job file, secrets included.
+	Load(file string) (*config.Config, error)
+	// Logger builds the logger a job's configuration asks for.
+	Logger(cfg *config.Config) (*zap.Logger, error)
+	// Open wires a job; progress receives its running cycle.
+	Open(cfg *config.Config, log *zap.Logger, progress engine.Progress) (Wired, error)
+	// OpenState opens the job's state read-only, between cycles.
+	OpenState(cfg *config.Config) (store.State, error)
+}
 
+// Wired is one wired job.
+type Wired interface {
+	// Run runs one cycle.
+	Run(ctx context.Context) (*engine.Result, error)
+	// Target is the job's SCIM client, for the request metrics.
+	Target() *scimclient.Client
+}
+
+// Host is the `run` process: the jobs, the runner that schedules them, the metrics listener and the
+// signals. With File it runs one job and reloads all of it or none of it; with Dir it runs every job
+// file of the folder and a reload applies each file on its own.
+type Host struct {
+	// Dir is the folder of job files (--jobs); File the one job file (--config) when Dir is empty.
+	Dir, File string
+	// Listen is --metrics-listen; with File and no Listen, the job's metrics.listen is used.
+	Listen  string
+	Options Options
+	Wiring  Wiring
+	// Status reads a job's stored status for its live status page.
+	Status status.Reader
+	Build  metrics.Build
+	// Cycled, when set (tests), is told after each cycle once the status is up to date.
+	Cycled chan<- struct{}
+
+	single  bool
 	metrics *metrics.Metrics
-	runner  *daemon.Runner
+	runner  *Runner
 	// servers counts the HTTP servers still shutting down.
 	servers sync.WaitGroup
 
@@ -45,6 +69,14 @@ type host struct {
 	jobs        map[string]*jobRun
 	metricsAddr string
 	stopMetrics func()
+}
+
+// files lists the job files: the one File, or every file in Dir.
+func (h *Host) files() ([]string, error) {
+	if h.single {
+		return []string{h.File}, nil
+	}
+	return JobFiles(h.Dir)
 }
 
 // keyError is a job file a reload cannot apply because of one key.
@@ -59,14 +91,16 @@ func (e *keyError) Unwrap() error { return e.err }
 // errNeedsRestart is a change a running daemon cannot apply (the state file: it holds its lock and socket).
 var errNeedsRestart = errors.New("this key needs a restart; keeping the running configuration (systemctl restart)")
 
-func (h *host) run(parent context.Context) error {
+// Run runs the jobs until ctx ends or SIGTERM or SIGINT comes; SIGHUP reloads the job files. An
+// error wrapping ErrConfig means the configuration cannot run.
+func (h *Host) Run(parent context.Context) error {
+	h.single = h.Dir == ""
 	ctx, cancel := context.WithCancel(parent)
 	defer func() {
 		cancel()
 		h.servers.Wait() // the listeners are closed when run returns: a new daemon can bind them
 	}()
-	b := currentBuild()
-	h.metrics = metrics.New(metrics.Build{Version: b.Version, Commit: b.Commit, GoVersion: b.GoVersion})
+	h.metrics = metrics.New(h.Build)
 	files, err := h.files()
 	if err != nil {
 		return err
@@ -78,12 +112,12 @@ func (h *host) run(parent context.Context) error {
 	if addr := h.wantListen(runs); addr != "" {
 		stop, err := h.serveMetrics(ctx, addr, h.log)
 		if err != nil {
-			return withCode(exitConfig, err)
+			return configErr(err)
 		}
 		h.metricsAddr, h.stopMetrics = addr, stop
 	}
-	if h.runner, err = daemon.New(jobList(runs), h.opts); err != nil {
-		return withCode(exitConfig, err)
+	if h.runner, err = New(jobList(runs), h.Options); err != nil {
+		return configErr(err)
 	}
 	h.jobs = runs
 	for _, r := range runs {
@@ -95,7 +129,7 @@ func (h *host) run(parent context.Context) error {
 		cfg := runs[names(runs)[0]].cfg
 		h.log.Info("scimsync started", zap.String("schedule", cfg.Schedule), zap.String("state", cfg.StatePath))
 	} else {
-		h.log.Info("scimsync started", zap.Strings("jobs", names(runs)), zap.Int("maxConcurrent", h.opts.MaxConcurrent))
+		h.log.Info("scimsync started", zap.Strings("jobs", names(runs)), zap.Int("maxConcurrent", h.runner.opts.MaxConcurrent))
 	}
 	h.waitSignals(ctx, cancel)
 	return nil
@@ -103,7 +137,7 @@ func (h *host) run(parent context.Context) error {
 
 // startLog picks the daemon's logger and decides whether the jobs found are enough to start: the one
 // job of --config must load; with --jobs, a bad file is logged and the others run.
-func (h *host) startLog(runs map[string]*jobRun, errs []error) error {
+func (h *Host) startLog(runs map[string]*jobRun, errs []error) error {
 	if h.single {
 		if len(errs) > 0 {
 			return errs[0]
@@ -111,22 +145,22 @@ func (h *host) startLog(runs map[string]*jobRun, errs []error) error {
 		h.log = runs[names(runs)[0]].log
 		return nil
 	}
-	log, err := h.newLog(&config.Config{})
+	log, err := h.Wiring.Logger(&config.Config{})
 	if err != nil {
-		return withCode(exitConfig, err)
+		return configErr(err)
 	}
 	h.log = log
 	for _, err := range errs {
 		log.Error("a job file is invalid; its job does not run", zap.Error(err))
 	}
 	if len(runs) == 0 {
-		return withCode(exitConfig, errors.New("--jobs: no job to run (the folder holds no valid *.yaml or *.yml job file)"))
+		return configErr(errors.New("--jobs: no job to run (the folder holds no valid *.yaml or *.yml job file)"))
 	}
 	return nil
 }
 
 // begin makes a new job visible: its status (socket, state file copy) and its state gauges.
-func (h *host) begin(ctx context.Context, r *jobRun) {
+func (h *Host) begin(ctx context.Context, r *jobRun) {
 	sctx, stop := context.WithCancel(ctx)
 	r.stopSocket = stop
 	r.live.Refresh(time.Now())
@@ -137,7 +171,7 @@ func (h *host) begin(ctx context.Context, r *jobRun) {
 
 // openAll loads and wires every job file. A file that did not change keeps its running job; one that
 // fails keeps its old job if it had one (in the result) and is reported in errs.
-func (h *host) openAll(files []string, old map[string]*jobRun) (map[string]*jobRun, []error) {
+func (h *Host) openAll(files []string, old map[string]*jobRun) (map[string]*jobRun, []error) {
 	byFile := map[string]*jobRun{}
 	for _, r := range old {
 		byFile[r.file] = r
@@ -168,12 +202,12 @@ func (h *host) openAll(files []string, old map[string]*jobRun) (map[string]*jobR
 
 // openRun wires one job file; prev is the running job of the same file, old every running job (a
 // renamed file keeps its job's status and series).
-func (h *host) openRun(file string, prev *jobRun, old map[string]*jobRun) (*jobRun, error) {
+func (h *Host) openRun(file string, prev *jobRun, old map[string]*jobRun) (*jobRun, error) {
 	v := fileVersion(file)
 	if prev != nil && prev.version == v && v != "" {
 		return prev, nil
 	}
-	cfg, err := loadConfig(file)
+	cfg, err := h.Wiring.Load(file)
 	if err != nil {
 		return nil, err
 	}
@@ -183,37 +217,37 @@ func (h *host) openRun(file string, prev *jobRun, old map[string]*jobRun) (*jobR
 	if prev != nil && prev.cfg.StatePath != cfg.StatePath {
 		return nil, &keyError{key: "state", err: fmt.Errorf("%s: %w (running %s, file %s)", file, errNeedsRestart, prev.cfg.StatePath, cfg.StatePath)}
 	}
-	log, err := h.newLog(cfg)
+	log, err := h.Wiring.Logger(cfg)
 	if err != nil {
-		return nil, &keyError{key: "logging", err: withCode(exitConfig, err)}
+		return nil, &keyError{key: "logging", err: configErr(err)}
 	}
 	log = log.With(zap.String("job", cfg.Name))
 	r := &jobRun{h: h, file: file, version: v, cfg: cfg, log: log}
 	if prev != nil {
 		r.live, r.m, r.stopSocket = prev.live, prev.m, prev.stopSocket
 	} else {
-		r.live, r.m = status.NewLive(cfg, readStored), h.metrics.Job(cfg.Name)
+		r.live, r.m = status.NewLive(cfg, h.Status), h.metrics.Job(cfg.Name)
 	}
-	if r.j, err = openJob(cfg, log, r.live); err != nil {
+	if r.j, err = h.Wiring.Open(cfg, log, r.live); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
 // jobList is what the runner schedules.
-func jobList(runs map[string]*jobRun) []daemon.Job {
-	out := make([]daemon.Job, 0, len(runs))
+func jobList(runs map[string]*jobRun) []Job {
+	out := make([]Job, 0, len(runs))
 	for _, n := range names(runs) {
 		r := runs[n]
-		out = append(out, daemon.Job{Name: n, Schedule: r.cfg.Schedule, Version: r.version, Cycler: r})
+		out = append(out, Job{Name: n, Schedule: r.cfg.Schedule, Version: r.version, Cycler: r})
 	}
 	return out
 }
 
 // wantListen is where /metrics listens: --metrics-listen, or the one job's metrics.listen.
-func (h *host) wantListen(runs map[string]*jobRun) string {
-	if h.listen != "" || !h.single {
-		return h.listen
+func (h *Host) wantListen(runs map[string]*jobRun) string {
+	if h.Listen != "" || !h.single {
+		return h.Listen
 	}
 	for _, r := range runs {
 		return metricsListen(r.cfg)
@@ -222,7 +256,7 @@ func (h *host) wantListen(runs map[string]*jobRun) string {
 }
 
 // logger is the daemon's current logger (a reload may replace it).
-func (h *host) logger() *zap.Logger {
+func (h *Host) logger() *zap.Logger {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.log
@@ -230,7 +264,7 @@ func (h *host) logger() *zap.Logger {
 
 // systemdStatus is the one-line state `systemctl status` shows; ended names the job whose cycle
 // just ended (the runner learns of it only when Cycle returns).
-func (h *host) systemdStatus(ended string) {
+func (h *Host) systemdStatus(ended string) {
 	var running, total int
 	var next time.Time
 	for _, s := range h.runner.Jobs() {
@@ -253,7 +287,7 @@ func (h *host) systemdStatus(ended string) {
 }
 
 // serveMetrics exposes /metrics, /healthz and the status on addr until ctx ends or stop is called.
-func (h *host) serveMetrics(ctx context.Context, addr string, log *zap.Logger) (stop func(), err error) {
+func (h *Host) serveMetrics(ctx context.Context, addr string, log *zap.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
@@ -277,3 +311,6 @@ func (h *host) serveMetrics(ctx context.Context, addr string, log *zap.Logger) (
 	log.Info("metrics listening", zap.String("addr", ln.Addr().String()))
 	return stop, nil
 }
+
+// configErr marks err as a configuration that cannot run (exit code 2 for the CLI).
+func configErr(err error) error { return fmt.Errorf("%w: %w", ErrConfig, err) }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 // address in use) keeps the running configuration and names the key. With --jobs each file stands on
 // its own: a bad one keeps its job as it was. Running cycles finish with the configuration they began
 // with; removed jobs are cancelled.
-func (h *host) reload(ctx context.Context) {
+func (h *Host) reload(ctx context.Context) {
 	log := h.logger()
 	files, err := h.files()
 	if err != nil {
@@ -84,7 +84,7 @@ func logReloadError(log *zap.Logger, err error, single bool) {
 }
 
 // afterReload starts the status of new jobs, drops that of removed ones and says what changed.
-func (h *host) afterReload(ctx context.Context, old, runs map[string]*jobRun, log *zap.Logger) {
+func (h *Host) afterReload(ctx context.Context, old, runs map[string]*jobRun, log *zap.Logger) {
 	var added, removed, changed []string
 	for name, r := range old {
 		if _, ok := runs[name]; !ok {

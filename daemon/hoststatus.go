@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"html/template"
@@ -9,7 +9,7 @@ import (
 )
 
 // jobsPage is the daemon's /status with --jobs: one line per job, each linking to its own page.
-var jobsPage = template.Must(template.New("jobs").Funcs(template.FuncMap{"stamp": func(t *time.Time) string { return stamp(*t) }}).Parse(`<!doctype html>
+var jobsPage = template.Must(template.New("jobs").Funcs(template.FuncMap{"stamp": func(t *time.Time) string { return status.Stamp(*t) }}).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>scimsync</title></head><body>
 <h1>scimsync: {{len .}} jobs</h1>
 <table><tr><th>job</th><th>state</th><th>phase</th><th>last success</th><th>next cycle</th><th>replica</th></tr>
@@ -28,7 +28,7 @@ type jobStatus struct {
 
 // statusRoutes serves the daemon's status: /jobs/NAME/status(.json) for each job; /status and
 // /status.json are the one job's with --config and the list of jobs with --jobs.
-func (h *host) statusRoutes(mux *http.ServeMux) {
+func (h *Host) statusRoutes(mux *http.ServeMux) {
 	byName := func(r *http.Request) *status.Live {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -63,7 +63,7 @@ func (h *host) statusRoutes(mux *http.ServeMux) {
 }
 
 // statuses is every job's status with n past cycles, in name order.
-func (h *host) statuses(n int) []jobStatus {
+func (h *Host) statuses(n int) []jobStatus {
 	mine := map[string]bool{}
 	for _, s := range h.runner.Jobs() {
 		mine[s.Name] = s.Mine
