@@ -71,6 +71,28 @@ type Host struct {
 	stopMetrics func()
 }
 
+// daemonConfig applies a daemon configuration named by Dir: its maxConcurrent, claimInterval and
+// metrics listener, unless the command line set them.
+func (h *Host) daemonConfig() error {
+	if h.single {
+		return nil
+	}
+	d, err := DaemonConfig(h.Dir)
+	if err != nil || d == nil {
+		return err
+	}
+	if h.Options.MaxConcurrent <= 0 || h.Options.MaxConcurrent == DefaultMaxConcurrent {
+		h.Options.MaxConcurrent = d.MaxConcurrent
+	}
+	if h.Options.ClaimInterval <= 0 {
+		h.Options.ClaimInterval = d.ClaimInterval
+	}
+	if h.Listen == "" {
+		h.Listen = d.MetricsListen
+	}
+	return nil
+}
+
 // files lists the job files: the one File, or every file in Dir.
 func (h *Host) files() ([]string, error) {
 	if h.single {
@@ -95,6 +117,9 @@ var errNeedsRestart = errors.New("this key needs a restart; keeping the running 
 // error wrapping ErrConfig means the configuration cannot run.
 func (h *Host) Run(parent context.Context) error {
 	h.single = h.Dir == ""
+	if err := h.daemonConfig(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(parent)
 	defer func() {
 		cancel()
