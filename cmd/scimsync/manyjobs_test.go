@@ -50,30 +50,9 @@ func TestEndToEndManyJobs(t *testing.T) {
 	addr := freeAddr(t)
 	env := append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TOKEN_A=token-a", "E2E_TOKEN_B=token-b",
 		"E2E_TOKEN_C=not-the-token", "E2E_TOKEN_D=token-d")
-	cmd := exec.Command(l.bin, "run", "--jobs", jobs, "--metrics-listen", addr, "--log-format", "json", "--max-concurrent", "2")
-	cmd.Env = env
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	until := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(90 * time.Second)
-		for !cond() {
-			select {
-			case err := <-done:
-				t.Fatalf("the daemon exited while waiting for %s: %v\n%s", what, err, lastLines(logs.String(), 30))
-			case <-time.After(50 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within the budget\n%s", what, lastLines(logs.String(), 30))
-			}
-		}
-	}
+	d := startDaemonProc(t, l.bin, env, "run", "--jobs", jobs, "--metrics-listen", addr, "--log-format", "json", "--max-concurrent", "2")
+	logs := d.logs
+	until := func(what string, cond func() bool) { t.Helper(); d.until(what, 90*time.Second, cond) }
 	statuses := func() map[string]string {
 		out := map[string]string{}
 		var doc struct {
@@ -125,7 +104,7 @@ func TestEndToEndManyJobs(t *testing.T) {
 	if err := os.Remove(filepath.Join(jobs, "b.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	_ = cmd.Process.Signal(syscall.SIGHUP)
+	d.signal(syscall.SIGHUP)
 	until("the reload", func() bool { return strings.Contains(logs.String(), `"added":["d"],"removed":["b"]`) })
 	until("d's target converged", func() bool { return slices.Equal(userNames(targets["d"]), wantUsers) })
 	until("the status listing a, c and d", func() bool {
@@ -143,17 +122,7 @@ func TestEndToEndManyJobs(t *testing.T) {
 		t.Error("/metrics still holds series of the removed job b")
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("the daemon did not stop cleanly: %v\n%s", err, lastLines(logs.String(), 20))
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the daemon did not stop within 30s of SIGTERM")
-	}
+	d.stop()
 	if strings.Contains(logs.String(), "token-a") || strings.Contains(logs.String(), "not-the-token") {
 		t.Fatal("a secret reached the logs")
 	}
