@@ -45,6 +45,9 @@ type Metrics struct {
 	mu sync.Mutex
 	// targets are the SCIM clients of the jobs, read live by scimsync_target_concurrency_limit.
 	targets map[string]*scimclient.Client
+	// jobs are the series' owners; a Job no longer here (its job was removed) exports nothing more,
+	// so a cancelled cycle ending after the removal cannot bring its series back.
+	jobs map[string]*Job
 }
 
 // New registers every series, with the Go and process collectors and scimsync_build_info.
@@ -71,6 +74,7 @@ func New(b Build) *Metrics {
 		linked:     gauge("scimsync_linked_objects", "Source objects linked to a target object, by kind.", "kind"),
 		inProgress: gauge("scimsync_cycle_in_progress", "1 while a cycle runs."),
 		targets:    map[string]*scimclient.Client{},
+		jobs:       map[string]*Job{},
 	}
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_build_info", Help: "Always 1; the labels say which build runs.",
 		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": b.GoVersion}})
@@ -126,12 +130,21 @@ func (m *Metrics) Job(name string) *Job {
 	for _, g := range []*prometheus.GaugeVec{m.last, m.quarantined, m.next, m.escrows, m.staged, m.inProgress} {
 		g.WithLabelValues(name)
 	}
+	j := &Job{m: m, name: name, seen: map[int]int64{}}
 	m.mu.Lock()
 	if _, ok := m.targets[name]; !ok {
 		m.targets[name] = nil
 	}
+	m.jobs[name] = j
 	m.mu.Unlock()
-	return &Job{m: m, name: name, seen: map[int]int64{}}
+	return j
+}
+
+// current reports whether j still owns its job's series.
+func (j *Job) current() bool {
+	j.m.mu.Lock()
+	defer j.m.mu.Unlock()
+	return j.m.jobs[j.name] == j
 }
 
 // Forget drops every series of a job removed from the daemon.
@@ -144,11 +157,15 @@ func (m *Metrics) Forget(name string) {
 	}
 	m.mu.Lock()
 	delete(m.targets, name)
+	delete(m.jobs, name)
 	m.mu.Unlock()
 }
 
 // WatchTarget points scimsync_target_concurrency_limit at the client a cycle is about to use.
 func (j *Job) WatchTarget(c *scimclient.Client) {
+	if !j.current() {
+		return
+	}
 	j.m.mu.Lock()
 	j.m.targets[j.name] = c
 	j.m.mu.Unlock()
@@ -156,11 +173,17 @@ func (j *Job) WatchTarget(c *scimclient.Client) {
 
 // Running sets scimsync_cycle_in_progress.
 func (j *Job) Running(on bool) {
+	if !j.current() {
+		return
+	}
 	j.m.inProgress.WithLabelValues(j.name).Set(map[bool]float64{true: 1, false: 0}[on])
 }
 
 // Next exports the scheduler's next tick.
 func (j *Job) Next(t time.Time) {
+	if !j.current() {
+		return
+	}
 	v := 0.0
 	if !t.IsZero() {
 		v = float64(t.Unix())
@@ -170,6 +193,9 @@ func (j *Job) Next(t time.Time) {
 
 // Requests exports the SCIM client's request counts by status since the last call.
 func (j *Job) Requests(c *scimclient.Client) {
+	if !j.current() {
+		return
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if c != j.client {
@@ -185,6 +211,9 @@ func (j *Job) Requests(c *scimclient.Client) {
 
 // Cycle counts a cycle that ran.
 func (j *Job) Cycle(res *engine.Result, err error, took time.Duration) {
+	if !j.current() {
+		return
+	}
 	m, name := j.m, j.name
 	m.duration.WithLabelValues(name).Observe(took.Seconds())
 	m.quarantined.WithLabelValues(name).Set(map[bool]float64{true: 1, false: 0}[res.Quarantine != nil])
@@ -211,6 +240,9 @@ func (j *Job) Cycle(res *engine.Result, err error, took time.Duration) {
 // sets the last success at start, so that a restarted daemon does not report 0 (1970) until its
 // first cycle ends.
 func (j *Job) State(st store.State, lastSuccess time.Time) {
+	if !j.current() {
+		return
+	}
 	m, name := j.m, j.name
 	if es, err := st.Escrows(); err == nil {
 		m.escrows.WithLabelValues(name).Set(float64(len(es)))
