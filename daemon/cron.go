@@ -9,12 +9,12 @@ import (
 // Cron is the production Scheduler: one robfig/cron instance for every job.
 type Cron struct{ c *cron.Cron }
 
-// NewCron starts a cron scheduler; its ticks only queue cycles, so they never overlap a cycle.
-func NewCron() *Cron {
-	c := cron.New()
-	c.Start()
-	return &Cron{c: c}
-}
+// NewCron returns a cron scheduler, not started; its ticks only queue cycles, so they never
+// overlap a cycle.
+func NewCron() *Cron { return &Cron{c: cron.New()} }
+
+// Start starts the ticks.
+func (s *Cron) Start() { s.c.Start() }
 
 // Add schedules fire; a tick runs it in cron's goroutine, where it waits for the runner's loop.
 func (s *Cron) Add(_ string, sched cron.Schedule, fire func()) (remove func(), next func() time.Time) {

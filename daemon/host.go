@@ -134,6 +134,10 @@ func (h *Host) Run(parent context.Context) error {
 	if err := h.startLog(runs, errs); err != nil {
 		return err
 	}
+	if h.runner, err = New(jobList(runs), h.Options); err != nil {
+		return configErr(err)
+	}
+	h.jobs = runs
 	if addr := h.wantListen(runs); addr != "" {
 		stop, err := h.serveMetrics(ctx, addr, h.log)
 		if err != nil {
@@ -141,14 +145,13 @@ func (h *Host) Run(parent context.Context) error {
 		}
 		h.metricsAddr, h.stopMetrics = addr, stop
 	}
-	if h.runner, err = New(jobList(runs), h.Options); err != nil {
-		return configErr(err)
-	}
-	h.jobs = runs
 	for _, r := range runs {
 		h.begin(ctx, r)
 	}
 	h.runner.Start(ctx)
+	for _, r := range runs {
+		r.setNext() // the schedule's ticks are known once it started
+	}
 	notifySystemd("READY=1")
 	if h.single {
 		cfg := runs[names(runs)[0]].cfg
@@ -320,7 +323,13 @@ func (h *Host) serveMetrics(ctx context.Context, addr string, log *zap.Logger) (
 	ctx, stop = context.WithCancel(ctx)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := h.runner.Healthy(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	// the status answers from memory, so it works while a cycle holds the state file
 	h.statusRoutes(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

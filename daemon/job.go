@@ -132,7 +132,11 @@ func (h *Host) waitSignals(ctx context.Context, cancel context.CancelFunc) {
 	for {
 		select {
 		case <-watchdog:
-			notifySystemd("WATCHDOG=1")
+			pctx, done := context.WithTimeout(ctx, 10*time.Second)
+			if h.runner.Ping(pctx) == nil {
+				notifySystemd("WATCHDOG=1")
+			}
+			done()
 		case err := <-h.runner.ErrCh:
 			h.logger().Error("the scheduler could not claim its jobs; no cycle starts until it can", zap.Error(err))
 		case s := <-sigs:

@@ -113,6 +113,7 @@ type Runner struct {
 	due     chan string
 	ended   chan ended
 	reloads chan reload
+	pings   chan chan struct{}
 	stop    chan struct{}
 	once    sync.Once
 
@@ -125,6 +126,8 @@ type Runner struct {
 	cycles  map[string]int
 	// own is the scheduler New started, stopped with the runner.
 	own *Cron
+	// claimErr is why the last Claim failed, nil when it succeeded.
+	claimErr error
 }
 
 type entry struct {
@@ -158,7 +161,7 @@ func New(jobs []Job, o Options) (*Runner, error) {
 		o.ClaimInterval = DefaultClaimInterval
 	}
 	var own *Cron
-	if o.Scheduler == nil {
+	if o.Scheduler == nil { // started by Start, so a runner never started leaves no goroutine
 		own = NewCron()
 		o.Scheduler = own
 	}
@@ -169,7 +172,8 @@ func New(jobs []Job, o Options) (*Runner, error) {
 		}
 	}
 	r := &Runner{ErrCh: make(chan error, 16), DoneCh: make(chan struct{}), opts: o,
-		due: make(chan string), ended: make(chan ended), reloads: make(chan reload), stop: make(chan struct{}),
+		due: make(chan string), ended: make(chan ended), reloads: make(chan reload), pings: make(chan chan struct{}),
+		stop: make(chan struct{}),
 		jobs: map[string]*entry{}, running: map[string]context.CancelFunc{}, mine: map[string]bool{},
 		errs: map[string]error{}, cycles: map[string]int{}, own: own}
 	r.mu.Lock()
@@ -229,6 +233,9 @@ func (r *Runner) enqueue(name string) {
 
 // Start runs the loop until ctx ends or Stop is called.
 func (r *Runner) Start(ctx context.Context) {
+	if r.own != nil {
+		r.own.Start()
+	}
 	go r.loop(ctx)
 }
 
@@ -264,6 +271,31 @@ func (r *Runner) Jobs() []JobState {
 	}
 	slices.SortFunc(out, func(a, b JobState) int { return compare(a.Name, b.Name) })
 	return out
+}
+
+// Ping returns once the runner's loop answers, or ctx's error: the systemd watchdog is pinged only
+// when it answers, so a loop stuck (in a Claim that never returns, say) gets the daemon restarted.
+func (r *Runner) Ping(ctx context.Context) error {
+	p := make(chan struct{})
+	select {
+	case r.pings <- p:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.DoneCh:
+		return errors.New("the runner has stopped")
+	}
+	<-p
+	return nil
+}
+
+// Healthy is nil while the runner can run jobs, else why not (the last Claim failed), for /healthz.
+func (r *Runner) Healthy() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.claimErr != nil {
+		return &ClaimError{Err: r.claimErr}
+	}
+	return nil
 }
 
 // Next is the job's next scheduled tick (zero for an unknown job).
@@ -319,6 +351,8 @@ func (r *Runner) loop(ctx context.Context) {
 			r.pass(ctx, false)
 		case <-claims:
 			r.pass(ctx, true)
+		case p := <-r.pings:
+			close(p)
 		case rl := <-r.reloads:
 			r.apply(rl.jobs)
 			close(rl.done)
@@ -425,6 +459,9 @@ func (r *Runner) claim(ctx context.Context) bool {
 	r.mu.Unlock()
 	slices.Sort(names)
 	mine, err := r.opts.Claimer.Claim(ctx, names)
+	r.mu.Lock()
+	r.claimErr = err
+	r.mu.Unlock()
 	if err != nil {
 		select {
 		case r.ErrCh <- &ClaimError{Err: err}:

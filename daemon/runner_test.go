@@ -388,3 +388,52 @@ func TestEverythingClaimsAll(t *testing.T) {
 		t.Fatalf("Everything.Claim = %v, %v", got, err)
 	}
 }
+
+// blockingClaimer blocks in Claim until released, after saying it entered.
+type blockingClaimer struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingClaimer) Claim(ctx context.Context, jobs []string) ([]string, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return jobs, nil
+}
+
+// TestPingAndHealth: Ping answers while the loop is free and not while it is stuck in a Claim;
+// Healthy reports a failed Claim until one succeeds.
+func TestPingAndHealth(t *testing.T) {
+	h := newHarness(t)
+	c := &blockingClaimer{entered: make(chan struct{}), release: make(chan struct{})}
+	h.start([]Job{h.job("a", "1")}, Options{Claimer: c})
+	<-c.entered // the loop is in the first Claim
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := h.r.Ping(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Ping while the loop is stuck = %v, want context.Canceled", err)
+	}
+	c.release <- struct{}{}
+	h.expect(event{job: "a", what: "start"})
+	if err := h.r.Ping(context.Background()); err != nil {
+		t.Fatalf("Ping of a free loop: %v", err)
+	}
+	if err := h.r.Healthy(); err != nil {
+		t.Fatalf("Healthy after a good Claim: %v", err)
+	}
+
+	f := &fakeClaimer{err: errors.New("database unreachable")}
+	h2 := newHarness(t)
+	h2.start([]Job{h2.job("b", "1")}, Options{Claimer: f})
+	<-h2.r.ErrCh
+	var ce *ClaimError
+	if err := h2.r.Healthy(); !errors.As(err, &ce) {
+		t.Fatalf("Healthy after a failed Claim = %v", err)
+	}
+	f.set([]string{"b"}, nil)
+	h2.claims <- time.Time{}
+	h2.expect(event{job: "b", what: "start"})
+	if err := h2.r.Healthy(); err != nil {
+		t.Fatalf("Healthy after a good Claim again: %v", err)
+	}
+}
