@@ -69,7 +69,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringP("config", "c", "/etc/scimsync/scimsync.yaml", "job configuration file")
-	root.PersistentFlags().String("jobs", "", "folder of job files (one job per *.yaml): `run` runs them all, other commands take --job NAME")
+	root.PersistentFlags().String("jobs", "", "folder of job files (one job per *.yaml), or a daemon configuration listing them: `run` runs them all, other commands take --job NAME")
 	root.PersistentFlags().String("job", "", "with --jobs: the job a command acts on (its file NAME.yaml, or the file whose name: is NAME)")
 	root.PersistentPreRunE = resolveJob
 	root.PersistentFlags().String("log-level", "", "debug, info, warn or error (overrides logging.level)")
