@@ -46,6 +46,7 @@ was and names the reason.`,
 		},
 	}
 	cmd.Flags().IntVar(&o.MaxConcurrent, "max-concurrent", daemon.DefaultMaxConcurrent, "cycles of different jobs that may run at once")
+	cmd.Flags().DurationVar(&o.ClaimInterval, "claim-interval", 0, "how often to ask which jobs this replica holds (default 10s)")
 	cmd.Flags().StringVar(&listen, "metrics-listen", "", "address of the daemon's /metrics, /healthz and /status (default: metrics.listen of the job, with --config)")
 	return cmd
 }
