@@ -197,8 +197,8 @@ func (h *Host) begin(ctx context.Context, r *jobRun) {
 	r.setNext()
 }
 
-// openAll loads and wires every job file. A file that did not change keeps its running job; one that
-// fails keeps its old job if it had one (in the result) and is reported in errs.
+// openAll loads and wires every job file. One that fails keeps its old job if it had one (in the
+// result) and is reported in errs.
 func (h *Host) openAll(files []string, old map[string]*jobRun) (map[string]*jobRun, []error) {
 	byFile := map[string]*jobRun{}
 	for _, r := range old {
@@ -231,10 +231,9 @@ func (h *Host) openAll(files []string, old map[string]*jobRun) (map[string]*jobR
 // openRun wires one job file; prev is the running job of the same file, old every running job (a
 // renamed file keeps its job's status and series).
 func (h *Host) openRun(file string, prev *jobRun, old map[string]*jobRun) (*jobRun, error) {
+	// Every reload wires the job again, unchanged file or not: a secret file it names (a rotated
+	// token) is read again. The runner keeps the cycle in flight either way.
 	v := fileVersion(file)
-	if prev != nil && prev.version == v && v != "" {
-		return prev, nil
-	}
 	cfg, err := h.Wiring.Load(file)
 	if err != nil {
 		return nil, err

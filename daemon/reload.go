@@ -102,8 +102,10 @@ func (h *Host) afterReload(ctx context.Context, old, runs map[string]*jobRun, lo
 			added = append(added, name)
 			h.begin(ctx, r)
 		case p != r:
-			changed = append(changed, name)
 			r.live.SetConfig(r.cfg)
+			if p.version != r.version {
+				changed = append(changed, name)
+			}
 		}
 		r.setNext()
 	}

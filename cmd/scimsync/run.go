@@ -28,7 +28,8 @@ that comes while the job's cycle still runs queues one more. Cycles of different
 to --max-concurrent; a failing or quarantined job never delays another. SIGTERM or SIGINT cancels the
 cycles in flight (what was already sent is recorded, the watermark is not advanced) and exits.
 SIGHUP reloads: every job file is read again; a new file starts a job, a removed one stops it, a
-changed one applies from its next cycle (the running one finishes), an unchanged one is left alone.
+changed one applies from its next cycle (the running one finishes), an unchanged one keeps its
+schedule and its cycle in flight (its secret files are read again).
 A file that is invalid, or that changes the state file (which needs a restart), keeps its job as it
 was and names the reason.`,
 		Args: cobra.NoArgs,
