@@ -341,13 +341,7 @@ func (r *Runner) loop(ctx context.Context) {
 			r.mu.Unlock()
 			r.pass(ctx, true)
 		case e := <-r.ended:
-			r.mu.Lock()
-			delete(r.running, e.name)
-			if _, ok := r.jobs[e.name]; ok {
-				r.cycles[e.name]++
-				r.errs[e.name] = e.err
-			}
-			r.mu.Unlock()
+			r.record(e)
 			r.pass(ctx, false)
 		case <-claims:
 			r.pass(ctx, true)
@@ -358,6 +352,17 @@ func (r *Runner) loop(ctx context.Context) {
 			close(rl.done)
 			r.pass(ctx, true)
 		}
+	}
+}
+
+// record notes the end of a cycle.
+func (r *Runner) record(e ended) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.running, e.name)
+	if _, ok := r.jobs[e.name]; ok {
+		r.cycles[e.name]++
+		r.errs[e.name] = e.err
 	}
 }
 
@@ -374,7 +379,7 @@ func (r *Runner) shutdown() {
 	n := len(r.running)
 	r.mu.Unlock()
 	for ; n > 0; n-- {
-		<-r.ended
+		r.record(<-r.ended)
 	}
 	if r.own != nil {
 		r.own.Stop()

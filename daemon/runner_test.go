@@ -244,8 +244,9 @@ func TestFailingJobDoesNotDelayAnother(t *testing.T) {
 	}
 	h.release("failing@1", boom)
 	h.expect(event{job: "failing", what: "end"})
-	// the loop records the end before it takes the next tick, so Jobs is up to date after this one
-	h.sched.tick(t, "stuck")
+	// the next cycle of a job starts only once the loop recorded the end of the last one
+	h.sched.tick(t, "failing")
+	h.expect(event{job: "failing", what: "start"})
 	for _, s := range h.r.Jobs() {
 		switch s.Name {
 		case "failing":
