@@ -100,6 +100,7 @@ func TestEndToEndManyJobs(t *testing.T) {
 	}
 
 	// SIGHUP: d added, b removed
+	bBefore := cycleLines(logs.String(), "b")
 	write("d")
 	if err := os.Remove(filepath.Join(jobs, "b.yaml")); err != nil {
 		t.Fatal(err)
@@ -112,11 +113,11 @@ func TestEndToEndManyJobs(t *testing.T) {
 		_, hasB := s["b"]
 		return len(s) == 3 && s["a"] == "Active" && s["d"] == "Active" && !hasB
 	})
-	bAfter := cycleLines(logs.String(), "b")
 	aAfter := cycleLines(logs.String(), "a")
 	until("a keeps cycling after the reload", func() bool { return cycleLines(logs.String(), "a") >= aAfter+2 })
-	if cycleLines(logs.String(), "b") != bAfter {
-		t.Error("the removed job b ran a cycle after the reload")
+	// at most the cycle in flight at the reload (cancelled) ends after it; a ran two since, b none
+	if n := cycleLines(logs.String(), "b"); n > bBefore+1 {
+		t.Errorf("the removed job b ran %d cycles after the reload", n-bBefore)
 	}
 	if strings.Contains(get(t, addr, "/metrics"), `job="b"`) {
 		t.Error("/metrics still holds series of the removed job b")
