@@ -4,27 +4,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 )
-
-func testCfg(t *testing.T) *config.Config {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sst")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return &config.Config{Name: "job", File: filepath.Join(dir, "job.yaml"), StatePath: filepath.Join(dir, "state.db")}
-}
 
 func TestLiveStatusKeepsLastReadWhenTheStateIsLocked(t *testing.T) {
 	e := newAdminEnv(t, "http://127.0.0.1:9/scim")
