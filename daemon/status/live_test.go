@@ -31,16 +31,6 @@ func testCfg(t *testing.T) *config.Config {
 // noStored is the Reader of a job whose state holds nothing yet.
 func noStored(*config.Config, time.Time) (*Snapshot, error) { return nil, nil }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestLiveStatusPhases(t *testing.T) {
 	l := NewLive(testCfg(t), noStored)
 	l.Refresh(time.Now()) // a fresh install: no state file yet, which is not an error
@@ -107,7 +97,12 @@ func TestAsk(t *testing.T) {
 		}
 		ln.(*net.UnixListener).SetUnlinkOnClose(false)
 		ln.Close()
-		cfg.Metrics = &config.Metrics{Listen: freeAddr(t)}
+		ln2, err := net.Listen("tcp", "127.0.0.1:0") // an address nobody listens on once closed
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln2.Close()
+		cfg.Metrics = &config.Metrics{Listen: ln2.Addr().String()}
 		if _, err := Ask(ctx, cfg, 10); !errors.Is(err, ErrNoDaemon) {
 			t.Errorf("stale socket, metrics listener down: %v, want errNoDaemon", err)
 		}
