@@ -86,6 +86,12 @@ func TestEndToEndManyJobs(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	for path, want := range map[string]string{"/status": `<a href="/jobs/c/status">c</a>`, "/jobs/a/status": "<h2>Last cycles</h2>",
+		"/jobs/c/status.json": `"status": "Quarantine"`, "/healthz": "ok"} {
+		if body := get(t, addr, path); !strings.Contains(body, want) {
+			t.Errorf("GET %s lacks %q:\n%s", path, want, body)
+		}
+	}
 	// every line a cycle logs names its job
 	for _, line := range strings.Split(logs.String(), "\n") {
 		if strings.Contains(line, `"cycle":`) && !strings.Contains(line, `"job":"`) {
