@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,5 +38,22 @@ func TestJobFlags(t *testing.T) {
 		if err != nil || !strings.Contains(out, `"job": "admin"`) || !strings.Contains(out, `"reason": "TooManyDeletes"`) {
 			t.Errorf("status --jobs DIR --job %s: %v\n%s", name, err, out)
 		}
+	}
+}
+
+// TestValidateJobs: validate --jobs DIR checks every job file and names each bad one.
+func TestValidateJobs(t *testing.T) {
+	e := newAdminEnv(t, "http://127.0.0.1:9/scim")
+	dir := filepath.Dir(e.cfg)
+	out, _, err := runCLI("validate", "--offline", "--jobs", dir)
+	if err != nil || !strings.Contains(out, `ok: job "admin"`) {
+		t.Fatalf("validate --jobs: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("name: broken\nbogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI("validate", "--offline", "--jobs", dir)
+	if exitCode(err) != exitConfig || !strings.Contains(out, `ok: job "admin"`) || !strings.Contains(errOut, "broken.yaml") {
+		t.Fatalf("validate --jobs with a broken file: exit %d\n%s\n%s", exitCode(err), out, errOut)
 	}
 }

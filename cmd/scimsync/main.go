@@ -88,7 +88,7 @@ func resolveJob(cmd *cobra.Command, _ []string) error {
 	switch {
 	case name != "" && dir == "":
 		return withCode(exitConfig, errors.New("--job needs --jobs DIR (the folder of job files)"))
-	case name == "" && dir != "" && cmd.Name() != "run":
+	case name == "" && dir != "" && cmd.Name() != "run" && cmd.Name() != "validate":
 		return withCode(exitConfig, fmt.Errorf("--jobs %s: say which job with --job NAME", dir))
 	case name == "":
 		return nil
