@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/sync/engine"
@@ -22,20 +23,8 @@ func configPath(cmd *cobra.Command) string {
 	return p
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-func oneLine(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n-1] + "…"
-	}
-	return s
-}
+// stamp and oneLine write times and messages as the status does.
+var stamp, oneLine = status.Stamp, status.OneLine
 
 // newLogsCmd queries the provisioning log, like the portal's provisioning logs blade.
 func newLogsCmd() *cobra.Command {

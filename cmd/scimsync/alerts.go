@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon/metrics"
 	"github.com/scimsync/scimsync/graph"
 	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/notify"
@@ -203,20 +204,5 @@ func lastSuccessFromState(cfg *config.Config) time.Time {
 		return time.Time{}
 	}
 	defer st.Close()
-	return lastSuccessIn(st)
-}
-
-// lastSuccessIn is the end of the last cycle in the history that ran without error or quarantine.
-func lastSuccessIn(st store.State) time.Time {
-	cycles, err := st.Cycles(100)
-	if err != nil {
-		return time.Time{}
-	}
-	var last time.Time
-	for _, c := range cycles {
-		if c.Error == "" && !c.Quarantined && c.Finished.After(last) {
-			last = c.Finished
-		}
-	}
-	return last
+	return metrics.LastSuccess(st)
 }

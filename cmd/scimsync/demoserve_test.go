@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scimsync/scimsync/daemon/status"
 )
 
 // TestEndToEndDemoServe follows a new user: `demo --serve`, then the commands it suggests against the
@@ -103,9 +105,9 @@ func TestEndToEndDemoServe(t *testing.T) {
 			break
 		}
 	}
-	var s statusSnapshot
+	var s status.Snapshot
 	out = run("status", "-o", "json")
-	if err := json.Unmarshal([]byte(out), &s); err != nil || s.From != fromDaemon || s.Job != "demo" || s.Phases == nil || s.LinkedUsers == 0 {
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.From != status.FromDaemon || s.Job != "demo" || s.Phases == nil || s.LinkedUsers == 0 {
 		t.Errorf("status -o json with the daemon running (err %v):\n%s", err, out)
 	}
 	wantLines(t, run("status"), "cycle      ")

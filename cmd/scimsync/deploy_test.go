@@ -19,7 +19,8 @@ func TestDeployUnitsVerify(t *testing.T) {
 	}
 	bin := binary(t)
 	dir := t.TempDir()
-	for src, name := range map[string]string{"scimsync.service": "scimsync.service", "scimsync@.service": "scimsync@gong.service"} {
+	for src, name := range map[string]string{"scimsync.service": "scimsync.service", "scimsync@.service": "scimsync@gong.service",
+		"scimsync-jobs.service": "scimsync-jobs.service"} {
 		unit, err := os.ReadFile(filepath.Join("..", "..", "deploy", src))
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 )
@@ -183,7 +184,7 @@ func TestScenarioDefaultModeLearnsElementAdds(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	err = printStatus(&out, e.job.cfg, st, 1, time.Now())
+	err = status.Print(&out, e.job.cfg, st, 1, time.Now())
 	st.Close()
 	if err != nil {
 		t.Fatal(err)

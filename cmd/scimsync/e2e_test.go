@@ -435,7 +435,7 @@ metrics: {listen: "%s"}
 		t.Fatal("the first cycle provisioned nobody")
 	}
 	// /status and /status.json answer from memory: with a cycle every second, also while one runs.
-	for path, want := range map[string]string{"/healthz": "ok", "/metrics": `scimsync_cycles_total{result="success"}`,
+	for path, want := range map[string]string{"/healthz": "ok", "/metrics": `scimsync_cycles_total{job="daemon",result="success"}`,
 		"/status": "<h2>Last cycles</h2>", "/status.json": `"phase": `} {
 		resp, err := http.Get("http://" + metricsAddr + path)
 		if err != nil {
@@ -449,7 +449,7 @@ metrics: {listen: "%s"}
 		if !strings.Contains(string(body), want) {
 			t.Errorf("GET %s lacks %q:\n%s", path, want, body)
 		}
-		if path == "/metrics" && !strings.Contains(string(body), `scimsync_scim_requests_total{status="201"}`) {
+		if path == "/metrics" && !strings.Contains(string(body), `scimsync_scim_requests_total{job="daemon",status="201"}`) {
 			t.Errorf("/metrics lacks the SCIM request counts:\n%s", body)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -68,12 +69,37 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringP("config", "c", "/etc/scimsync/scimsync.yaml", "job configuration file")
+	root.PersistentFlags().String("jobs", "", "folder of job files (one job per *.yaml), or a daemon configuration listing them: `run` runs them all, other commands take --job NAME")
+	root.PersistentFlags().String("job", "", "with --jobs: the job a command acts on (its file NAME.yaml, or the file whose name: is NAME)")
+	root.PersistentPreRunE = resolveJob
 	root.PersistentFlags().String("log-level", "", "debug, info, warn or error (overrides logging.level)")
 	root.PersistentFlags().String("log-format", "", "auto, console or json (overrides logging.format)")
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
 		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newAuthorizeCmd(), newNotifyCmd(), newStateCmd(), newVersionCmd())
 	addExamples(root)
 	return root
+}
+
+// resolveJob turns --jobs DIR --job NAME into the --config of that job, so every command acts on one
+// job of a many-jobs daemon as it does on a single job file.
+func resolveJob(cmd *cobra.Command, _ []string) error {
+	dir, _ := cmd.Flags().GetString("jobs")
+	name, _ := cmd.Flags().GetString("job")
+	switch {
+	case name != "" && dir == "":
+		return withCode(exitConfig, errors.New("--job needs --jobs DIR (the folder of job files)"))
+	case name == "" && dir != "" && cmd.Name() != "run" && cmd.Name() != "validate":
+		return withCode(exitConfig, fmt.Errorf("--jobs %s: say which job with --job NAME", dir))
+	case name == "":
+		return nil
+	case cmd.Name() == "run":
+		return withCode(exitConfig, errors.New("run --jobs runs every job of the folder; --job is for the other commands"))
+	}
+	path, err := daemon.JobFile(dir, name)
+	if err != nil {
+		return withCode(exitConfig, err)
+	}
+	return cmd.Flags().Set("config", path)
 }
 
 // damagedMessage turns an error caused by a damaged state file, however deeply the engine wrapped it, into

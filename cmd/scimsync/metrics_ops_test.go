@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/scimsync/scimsync/daemon/metrics"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 )
@@ -27,26 +28,31 @@ func TestMetricsOps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newMetrics()
-	next := time.Date(2026, 3, 2, 14, 40, 0, 0, time.UTC)
-	m.registerNextCycle(func() time.Time { return next })
-	m.observeState(cfg, true)
-	m.cycleRunning(true)
+	m := metrics.New(metrics.Build{Version: "v1", Commit: "abc", GoVersion: "go1.26"})
+	j := m.Job("admin")
+	j.Next(time.Date(2026, 3, 2, 14, 40, 0, 0, time.UTC))
+	st, err := openState(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.State(st, metrics.LastSuccess(st))
+	st.Close()
+	j.Running(true)
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(rec.Body)
 	for _, want := range []string{
-		`scimsync_linked_objects{kind="user"} 3`, `scimsync_linked_objects{kind="group"} 0`,
-		"scimsync_escrows 1", "scimsync_staged_deletions 2", "scimsync_quarantined 1", "scimsync_cycle_in_progress 1",
-		"scimsync_next_cycle_timestamp_seconds 1.7724624e+09",
-		`scimsync_cycles_total{result="aborted"} 0`, `scimsync_objects_total{action="member-remove"} 0`,
-		"scimsync_build_info{commit=", "go_goroutines ", "process_open_fds ", "scimsync_target_concurrency_limit 0",
+		`scimsync_linked_objects{job="admin",kind="user"} 3`, `scimsync_linked_objects{job="admin",kind="group"} 0`,
+		`scimsync_escrows{job="admin"} 1`, `scimsync_staged_deletions{job="admin"} 2`, `scimsync_quarantined{job="admin"} 1`,
+		`scimsync_cycle_in_progress{job="admin"} 1`, `scimsync_next_cycle_timestamp_seconds{job="admin"} 1.7724624e+09`,
+		`scimsync_cycles_total{job="admin",result="aborted"} 0`, `scimsync_objects_total{action="member-remove",job="admin"} 0`,
+		"scimsync_build_info{commit=", "go_goroutines ", "process_open_fds ", `scimsync_target_concurrency_limit{job="admin"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if strings.Contains(string(body), "scimsync_last_success_timestamp_seconds 0\n") {
+	if strings.Contains(string(body), `scimsync_last_success_timestamp_seconds{job="admin"} 0`+"\n") {
 		t.Error("the last success was not read from the state's cycle history")
 	}
 }
@@ -66,9 +72,9 @@ func TestPrometheusRulesNameRealSeries(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	m := newMetrics()
-	m.registerNextCycle(time.Time{}.Local)
-	fams, err := m.reg.Gather()
+	m := metrics.New(metrics.Build{})
+	m.Job("any")
+	fams, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,11 +104,11 @@ func TestMetricsConcurrencyLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := newMetrics()
-	m.watchTarget(c)
+	m := metrics.New(metrics.Build{})
+	m.Job("a").WatchTarget(c)
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if body := rec.Body.String(); !strings.Contains(body, "scimsync_target_concurrency_limit 3\n") {
-		t.Errorf("/metrics lacks scimsync_target_concurrency_limit 3:\n%s", body)
+	promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if body := rec.Body.String(); !strings.Contains(body, `scimsync_target_concurrency_limit{job="a"} 3`+"\n") {
+		t.Errorf("/metrics lacks scimsync_target_concurrency_limit{job=\"a\"} 3:\n%s", body)
 	}
 }

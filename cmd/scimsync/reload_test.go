@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -38,32 +37,9 @@ func TestEndToEndReloadEverything(t *testing.T) {
 	oldAddr, newListen := freeAddr(t), "127.0.0.2:0"
 	write("@every 1h", "{level: warn, format: json}", oldAddr, state)
 
-	cmd := exec.Command(l.bin, "run", "--config", cfg)
-	cmd.Env = append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TARGET_TOKEN=reload-token", "NO_COLOR=1")
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() }) // a no-op once it has exited
-	// until polls cond (observable state, not time) until it holds or the budget runs out.
-	until := func(what string, budget time.Duration, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(budget)
-		for !cond() {
-			select {
-			case err := <-done:
-				t.Fatalf("the daemon exited while waiting for %s: %v\n%s", what, err, lastLines(logs.String(), 20))
-			case <-time.After(20 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %s\n%s", what, budget, lastLines(logs.String(), 20))
-			}
-		}
-	}
-	successes := regexp.MustCompile(`(?m)^scimsync_cycles_total\{result="success"\} (\d+)`)
+	d := startDaemonProc(t, l.bin, append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TARGET_TOKEN=reload-token", "NO_COLOR=1"), "run", "--config", cfg)
+	logs, until := d.logs, d.until
+	successes := regexp.MustCompile(`(?m)^scimsync_cycles_total\{job="reload",result="success"\} (\d+)`)
 	cycles := func(addr string) int {
 		resp, err := http.Get("http://" + addr + "/metrics")
 		if err != nil {
@@ -85,7 +61,7 @@ func TestEndToEndReloadEverything(t *testing.T) {
 
 	// A new state file needs a restart: refused, naming the key; the daemon goes on as before.
 	write("@every 1h", "{level: warn, format: json}", oldAddr, filepath.Join(l.dir, "other.db"))
-	_ = cmd.Process.Signal(syscall.SIGHUP)
+	d.signal(syscall.SIGHUP)
 	until("the refusal naming the state key", 10*time.Second, func() bool {
 		return strings.Contains(logs.String(), `"key":"state"`) && strings.Contains(logs.String(), "needs a restart")
 	})
@@ -100,7 +76,7 @@ func TestEndToEndReloadEverything(t *testing.T) {
 	}
 	defer busy.Close()
 	write("@every 1s", "{level: warn, format: json}", busy.Addr().String(), state)
-	_ = cmd.Process.Signal(syscall.SIGHUP)
+	d.signal(syscall.SIGHUP)
 	until("the refusal naming metrics.listen", 10*time.Second, func() bool { return strings.Contains(logs.String(), `"key":"metrics.listen"`) })
 	if strings.Contains(logs.String(), "configuration reloaded") || cycles(oldAddr) != 1 {
 		t.Fatalf("a refused reload was applied (or the old listener lost):\n%s", logs.String())
@@ -109,13 +85,13 @@ func TestEndToEndReloadEverything(t *testing.T) {
 	// Schedule, logging and the metrics address change together.
 	before := len(logs.String())
 	write("@every 1s", "{level: info, format: console}", newListen, state)
-	_ = cmd.Process.Signal(syscall.SIGHUP)
+	d.signal(syscall.SIGHUP)
 	until("the reload", 10*time.Second, func() bool { return strings.Contains(logs.String()[before:], "configuration reloaded") })
 	after := logs.String()[before:]
 	if !strings.Contains(after, `"changed": ["schedule", "logging", "metrics.listen"]`) {
 		t.Errorf("the reload line does not name the changed keys:\n%s", after)
 	}
-	listening := regexp.MustCompile(`metrics listening\t\{"addr": "(127\.0\.0\.2:\d+)"\}`)
+	listening := regexp.MustCompile(`metrics listening\t\{(?:"job": "reload", )?"addr": "(127\.0\.0\.2:\d+)"\}`)
 	var newAddr string
 	until("the new metrics listener", 10*time.Second, func() bool {
 		if m := listening.FindStringSubmatch(logs.String()[before:]); m != nil {
@@ -139,15 +115,5 @@ func TestEndToEndReloadEverything(t *testing.T) {
 			t.Errorf("a JSON line after the reload to console format: %s", line)
 		}
 	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("the daemon did not stop cleanly: %v\n%s", err, lastLines(logs.String(), 20))
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the daemon did not stop within 30s of SIGTERM")
-	}
+	d.stop()
 }

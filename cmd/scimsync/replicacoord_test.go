@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/store/postgres/replicas"
@@ -152,7 +153,7 @@ func TestReplicaStatusAndMetrics(t *testing.T) {
 		t.Errorf("status does not name the holder: %v\n%s", err, out)
 	}
 	out, err = e.cli(t, "status", "-o", "json")
-	var s statusSnapshot
+	var s status.Snapshot
 	if err != nil || json.Unmarshal([]byte(out), &s) != nil || s.Lease == nil || s.Lease.Holder != co.ID() || s.Lease.Expired {
 		t.Errorf("status -o json lease: %+v (%v)", s.Lease, err)
 	}

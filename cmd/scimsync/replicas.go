@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/store/postgres/replicas"
@@ -201,4 +202,50 @@ func openYielded(db *postgres.DB, cfg *config.Config, ttl time.Duration, held *p
 		case <-t.C:
 		}
 	}
+}
+
+// replicaClaimer is the daemon's Claimer: a job whose state is a file is this process's alone; the
+// jobs whose state is in a database are shared with the other replicas pointed at it, through that
+// database's coordinator (one per database, so each sees every job it coordinates on each claim).
+type replicaClaimer struct {
+	host *daemon.Host
+	// registered is set once the replica's series are on the daemon's registry.
+	registered bool
+}
+
+// Claim implements daemon.Claimer. A job the host has not finished loading (a reload in flight) is
+// left out until the next claim, rather than run without asking its database.
+func (c *replicaClaimer) Claim(ctx context.Context, jobs []string) ([]string, error) {
+	var mine []string
+	shared := map[*replicas.Coordinator][]string{}
+	var order []*replicas.Coordinator
+	for _, name := range jobs {
+		cfg := c.host.JobConfig(name)
+		switch {
+		case cfg == nil:
+		case cfg.StateDatabase == nil:
+			mine = append(mine, name)
+		default:
+			co, err := replicaCoordinator(cfg)
+			if err != nil {
+				return nil, fmt.Errorf("job %s: %w", name, err)
+			}
+			if _, seen := shared[co]; !seen {
+				order = append(order, co)
+			}
+			shared[co] = append(shared[co], name)
+			if reg := c.host.Registry(); reg != nil && !c.registered {
+				registerReplicaMetrics(reg, cfg)
+				c.registered = true
+			}
+		}
+	}
+	for _, co := range order {
+		got, err := co.Claim(ctx, shared[co])
+		if err != nil {
+			return nil, err
+		}
+		mine = append(mine, got...)
+	}
+	return mine, nil
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon/status"
+	"github.com/scimsync/scimsync/store"
 )
 
 // newStatusCmd is the portal's provisioning status page for the terminal. It asks the running daemon
@@ -33,8 +35,8 @@ runs, the state file is read instead. -o json prints the same data as the daemon
 			if err != nil {
 				return err
 			}
-			s, err := askDaemon(cmd.Context(), cfg, cycles)
-			if errors.Is(err, errNoDaemon) {
+			s, err := status.Ask(cmd.Context(), cfg, cycles)
+			if errors.Is(err, status.ErrNoDaemon) {
 				s, err = statusFromState(cfg, cycles)
 			}
 			if err != nil {
@@ -46,7 +48,7 @@ runs, the state file is read instead. -o json prints the same data as the daemon
 				enc.SetIndent("", "  ")
 				return enc.Encode(s)
 			}
-			return writeStatusText(cmd.OutOrStdout(), s, cycles)
+			return status.WriteText(cmd.OutOrStdout(), s, cycles)
 		},
 	}
 	cmd.Flags().IntVar(&cycles, "cycles", 10, "how many recent cycles to show")
@@ -55,7 +57,7 @@ runs, the state file is read instead. -o json prints the same data as the daemon
 }
 
 // statusFromState is the status when no daemon runs: the state file, opened read-only.
-func statusFromState(cfg *config.Config, cycles int) (*statusSnapshot, error) {
+func statusFromState(cfg *config.Config, cycles int) (*status.Snapshot, error) {
 	st, err := openState(cfg, true)
 	if err != nil {
 		return nil, err
@@ -66,4 +68,27 @@ func statusFromState(cfg *config.Config, cycles int) (*statusSnapshot, error) {
 		return nil, err
 	}
 	return readStatus(cfg, st, cycles, time.Now())
+}
+
+// readStored is the job's stored status for the daemon's live status; nil before the first cycle.
+func readStored(cfg *config.Config, now time.Time) (*status.Snapshot, error) {
+	if !stateExists(cfg) {
+		return nil, nil // no cycle has run yet: nothing to show, and nothing wrong
+	}
+	st, err := openState(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return readStatus(cfg, st, status.StoredCycles, now)
+}
+
+// readStatus is status.Read with the target's authentication, which only the wiring knows.
+func readStatus(cfg *config.Config, st store.State, n int, now time.Time) (*status.Snapshot, error) {
+	s, err := status.Read(cfg, st, n, now)
+	if err != nil {
+		return nil, withCode(exitAborted, err)
+	}
+	s.Auth = authStatus(cfg, st)
+	return s, nil
 }

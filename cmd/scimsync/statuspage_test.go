@@ -16,6 +16,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scimsync/scimsync/config"
+	"github.com/scimsync/scimsync/daemon"
+	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/store"
 )
@@ -61,14 +64,14 @@ func textOf(t *testing.T, dom, id string) string {
 }
 
 // statusJSON fetches /status.json from the daemon's metrics listener.
-func statusJSON(t *testing.T, addr string) *statusSnapshot {
+func statusJSON(t *testing.T, addr string) *status.Snapshot {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/status.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var s statusSnapshot
+	var s status.Snapshot
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
 		t.Fatal(err)
 	}
@@ -134,9 +137,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	startDaemon := func() (wait, stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cycled := make(chan struct{})
-		d := &daemon{path: e.cfgPath, log: zap.NewNop(), metrics: newMetrics(), cycled: cycled}
+		h := &daemon.Host{File: e.cfgPath, Wiring: nopLogWiring{}, Status: readStored, Cycled: cycled}
 		done := make(chan error, 1)
-		go func() { done <- d.run(ctx, cfg) }()
+		go func() { done <- h.Run(ctx) }()
 		wait = func() {
 			t.Helper()
 			select {
@@ -212,7 +215,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var js statusSnapshot
+	var js status.Snapshot
 	if err := json.Unmarshal([]byte(out), &js); err != nil || js.From != "daemon" || js.Phase != "users" || js.Phases["users"].Done != heldAt-1 {
 		t.Errorf("status -o json mid-cycle (err %v): from %q phase %q users %+v", err, js.From, js.Phase, js.Phases["users"])
 	}
@@ -258,3 +261,8 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Error("the state-file status shows a live cycle")
 	}
 }
+
+// nopLogWiring is the daemon's wiring with a logger that writes nothing.
+type nopLogWiring struct{ wiring }
+
+func (nopLogWiring) Logger(*config.Config) (*zap.Logger, error) { return zap.NewNop(), nil }

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -125,7 +126,7 @@ func (p *terminalProgress) Start(phase string, total int) {
 	if total == 0 {
 		size = -1 // spinner
 	}
-	p.bar = progressbar.NewOptions(size, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription(phaseLabel(phase)),
+	p.bar = progressbar.NewOptions(size, progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription(status.PhaseLabel(phase)),
 		progressbar.OptionShowCount(), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100e6), progressbar.OptionSetRenderBlankState(true))
 }
 

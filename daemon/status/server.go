@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -27,16 +28,16 @@ import (
 var statusHTML string
 
 var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
-	"stamp": stamp,
+	"stamp": Stamp,
 	"at": func(t *time.Time) string {
 		if t == nil {
 			return "-"
 		}
-		return stamp(*t)
+		return Stamp(*t)
 	},
-	"label": phaseLabel,
-	"phases": func(s *statusSnapshot) []phaseStatus {
-		out := make([]phaseStatus, 0, len(engine.Phases))
+	"label": PhaseLabel,
+	"phases": func(s *Snapshot) []PhaseStatus {
+		out := make([]PhaseStatus, 0, len(engine.Phases))
 		for _, p := range engine.Phases {
 			if ps, ok := s.Phases[p]; ok {
 				ps.ID = p
@@ -50,40 +51,65 @@ var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{
 	"count": phaseCount,
 }).Parse(statusHTML))
 
-// statusRoutes serves the status page and its JSON on mux: the metrics listener and the local socket.
-func (l *liveStatus) statusRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		if err := statusPage.Execute(w, l.snapshot(cyclesParam(r), time.Now())); err != nil {
-			fmt.Fprintf(w, "<p>rendering failed: %s</p>", template.HTMLEscapeString(err.Error()))
-		}
-	})
-	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(l.snapshot(cyclesParam(r), time.Now()))
-	})
+// Routes serves the status page and its JSON on mux: the job's status socket.
+func (l *Live) Routes(mux *http.ServeMux) {
+	one := func(*http.Request) *Live { return l }
+	mux.HandleFunc("GET /status", PageHandler(one))
+	mux.HandleFunc("GET /status.json", JSONHandler(one))
 }
 
-// cyclesParam is ?cycles=N (default 10, at most storedCycles).
-func cyclesParam(r *http.Request) int {
+// PageHandler serves the HTML status of the job live picks (404 when none).
+func PageHandler(live func(*http.Request) *Live) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		l := live(r)
+		if l == nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if err := statusPage.Execute(w, l.Snapshot(CyclesParam(r), time.Now())); err != nil {
+			fmt.Fprintf(w, "<p>rendering failed: %s</p>", template.HTMLEscapeString(err.Error()))
+		}
+	}
+}
+
+// JSONHandler serves the JSON status of the job live picks (404 when none).
+func JSONHandler(live func(*http.Request) *Live) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		l := live(r)
+		if l == nil {
+			http.NotFound(w, r)
+			return
+		}
+		WriteJSON(w, l.Snapshot(CyclesParam(r), time.Now()))
+	}
+}
+
+func WriteJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// CyclesParam is ?cycles=N (default 10, at most StoredCycles).
+func CyclesParam(r *http.Request) int {
 	n, err := strconv.Atoi(r.URL.Query().Get("cycles"))
 	if err != nil || n < 0 {
 		return 10
 	}
-	return min(n, storedCycles)
+	return min(n, StoredCycles)
 }
 
-// statusSocket is where the daemon answers `scimsync status`: next to the state file, which only the
+// Socket is where the daemon answers `scimsync status`: next to the state file, which only the
 // service account (and root) can reach.
-func statusSocket(cfg *config.Config) string { return cfg.StatePath + ".sock" }
+func Socket(cfg *config.Config) string { return cfg.StatePath + ".sock" }
 
-// serveStatusSocket answers status requests on the local socket until ctx ends. A socket left by a
+// ServeSocket answers status requests on the local socket until ctx ends. A socket left by a
 // daemon that died is replaced; one that answers belongs to a running daemon and is left alone.
-func (l *liveStatus) serveStatusSocket(ctx context.Context, path string, log *zap.Logger, running *sync.WaitGroup) {
+func (l *Live) ServeSocket(ctx context.Context, path string, log *zap.Logger, running *sync.WaitGroup) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		log.Warn("another scimsync answers on the status socket; not serving it", zap.String("socket", path))
@@ -102,7 +128,7 @@ func (l *liveStatus) serveStatusSocket(ctx context.Context, path string, log *za
 	}
 	_ = os.Chmod(path, 0o660)
 	mux := http.NewServeMux()
-	l.statusRoutes(mux)
+	l.Routes(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	running.Add(1)
@@ -115,12 +141,12 @@ func (l *liveStatus) serveStatusSocket(ctx context.Context, path string, log *za
 	}()
 }
 
-// errNoDaemon means no daemon answered: neither the status socket nor the metrics listener is there.
-var errNoDaemon = errors.New("no scimsync daemon answers for this job")
+// ErrNoDaemon means no daemon answered: neither the status socket nor the metrics listener is there.
+var ErrNoDaemon = errors.New("no scimsync daemon answers for this job")
 
-// askDaemon fetches the running daemon's status: through the local socket, else the metrics listener.
-func askDaemon(ctx context.Context, cfg *config.Config, n int) (*statusSnapshot, error) {
-	sock := statusSocket(cfg)
+// Ask fetches the running daemon's status: through the local socket, else the metrics listener.
+func Ask(ctx context.Context, cfg *config.Config, n int) (*Snapshot, error) {
+	sock := Socket(cfg)
 	unix := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
@@ -131,12 +157,12 @@ func askDaemon(ctx context.Context, cfg *config.Config, n int) (*statusSnapshot,
 		return s, annotate(err, "status socket "+sock)
 	}
 	if cfg.Metrics == nil {
-		return nil, errNoDaemon
+		return nil, ErrNoDaemon
 	}
 	addr := loopbackAddr(cfg.Metrics.Listen)
 	s, err = getStatus(ctx, &http.Client{Timeout: 10 * time.Second}, "http://"+addr+"/status.json?cycles="+strconv.Itoa(n))
 	if err != nil && noListener(err) {
-		return nil, errNoDaemon
+		return nil, ErrNoDaemon
 	}
 	return s, annotate(err, "metrics listener "+addr)
 }
@@ -167,7 +193,7 @@ func loopbackAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-func getStatus(ctx context.Context, c *http.Client, url string) (*statusSnapshot, error) {
+func getStatus(ctx context.Context, c *http.Client, url string) (*Snapshot, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -179,14 +205,31 @@ func getStatus(ctx context.Context, c *http.Client, url string) (*statusSnapshot
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, oneLine(string(b), 200))
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, OneLine(string(b), 200))
 	}
-	var s statusSnapshot
+	var s Snapshot
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&s); err != nil {
 		return nil, fmt.Errorf("reading the answer: %w", err)
 	}
-	if s.From != fromDaemon || s.Phases == nil {
+	if s.From != FromDaemon || s.Phases == nil {
 		return nil, fmt.Errorf("the answer is not a scimsync status")
 	}
 	return &s, nil
+}
+
+// Stamp is how the status writes a time: UTC, RFC 3339, "-" for none.
+func Stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// OneLine squeezes s onto one line of at most n characters.
+func OneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
 }

@@ -1,4 +1,7 @@
-package main
+// Package status is what `scimsync status`, /status and /status.json show of a job: the cycle in
+// progress (Live, fed by the engine), the stored state (Read), their text and HTML renderings, and the
+// local socket through which the CLI asks the running daemon (Ask).
+package status
 
 import (
 	"fmt"
@@ -13,18 +16,18 @@ import (
 	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
-// statusSnapshot is everything `scimsync status`, `status -o json`, /status and /status.json show, in
+// Snapshot is everything `scimsync status`, `status -o json`, /status and /status.json show, in
 // one shape whether it comes from the running daemon (live, from memory) or from the state file (no
 // daemon runs). Field names are the JSON contract documented in docs/operations.md.
-type statusSnapshot struct {
+type Snapshot struct {
 	Job        string    `json:"job"`
 	Config     string    `json:"config"`
 	StatePath  string    `json:"statePath"`
-	From       string    `json:"from"` // fromDaemon or fromStateFile
+	From       string    `json:"from"` // FromDaemon or FromStateFile
 	Now        time.Time `json:"now"`
 	StateError string    `json:"stateError,omitempty"`
 	// Lease is who holds the job's lease, for a state in PostgreSQL (statuslease.go).
-	Lease *leaseStatus `json:"lease,omitempty"`
+	Lease *Lease `json:"lease,omitempty"`
 	// Auth describes the target's authentication (bearer, client credentials, or the authorization's state).
 	Auth string `json:"auth,omitempty"`
 
@@ -33,7 +36,7 @@ type statusSnapshot struct {
 	Running   bool                   `json:"running"`
 	CycleID   string                 `json:"cycleId,omitempty"`
 	StartedAt *time.Time             `json:"startedAt,omitempty"`
-	Phases    map[string]phaseStatus `json:"phases"`
+	Phases    map[string]PhaseStatus `json:"phases"`
 	// The counts of the running cycle so far, or of the daemon's last cycle when idle.
 	Created  int `json:"created"`
 	Matched  int `json:"matched"`
@@ -106,16 +109,16 @@ type (
 )
 
 const (
-	fromDaemon    = "daemon"
-	fromStateFile = "state file"
-	phaseIdle     = "idle"
+	FromDaemon    = "daemon"
+	FromStateFile = "state file"
+	PhaseIdle     = "idle"
 	// stagedShown bounds the staged operations a snapshot lists (the count is always complete).
 	stagedShown = 50
 )
 
-// phaseStatus is one phase of the running (or last) cycle.
-type phaseStatus struct {
-	// ID is the phase's key in statusSnapshot.Phases, set for the HTML page.
+// PhaseStatus is one phase of the running (or last) cycle.
+type PhaseStatus struct {
+	// ID is the phase's key in Snapshot.Phases, set for the HTML page.
 	ID    string `json:"-"`
 	Label string `json:"label"`
 	// State is "pending", "running", "done", "stopped" (the cycle ended during it) or "not run".
@@ -141,7 +144,7 @@ var phaseLabels = map[string]string{
 	engine.PhaseGroups: "groups", engine.PhaseMemberships: "memberships", engine.PhaseManagers: "managers",
 }
 
-func phaseLabel(p string) string {
+func PhaseLabel(p string) string {
 	if l, ok := phaseLabels[p]; ok {
 		return l
 	}
@@ -174,13 +177,13 @@ func quarantineMeaning(q store.Quarantine, stopped bool) (meaning, action string
 	return meaning, "scimsync retries on its own, less often each time; after fixing the cause, `scimsync sync` retries at once and lifts the quarantine when it succeeds."
 }
 
-// readStatus reads the stored part of the status from an open state file.
-func readStatus(cfg *config.Config, st store.State, n int, now time.Time) (*statusSnapshot, error) {
-	s := &statusSnapshot{Job: cfg.Name, Config: cfg.File, StatePath: cfg.StatePath, From: fromStateFile, Now: now.UTC(),
-		Phase: phaseIdle, Phases: map[string]phaseStatus{}, Status: "Active"}
+// Read reads the stored part of the status from an open state file.
+func Read(cfg *config.Config, st store.State, n int, now time.Time) (*Snapshot, error) {
+	s := &Snapshot{Job: cfg.Name, Config: cfg.File, StatePath: cfg.StatePath, From: FromStateFile, Now: now.UTC(),
+		Phase: PhaseIdle, Phases: map[string]PhaseStatus{}, Status: "Active"}
 	q, err := st.Quarantine()
 	if err != nil {
-		return nil, withCode(exitAborted, err)
+		return nil, err
 	}
 	if q != nil {
 		stopped := quarantine.Expired(*q, now) || quarantine.Exhausted(*q)
@@ -194,16 +197,15 @@ func readStatus(cfg *config.Config, st store.State, n int, now time.Time) (*stat
 	if a, err := st.AbortStreak(); err == nil && a.Count > 0 && q == nil {
 		s.Aborted = &abortStatus{Count: a.Count, Since: a.Since, LastError: a.LastError}
 	}
-	s.Auth = authStatus(cfg, st)
 	if s.LinkedUsers, err = st.CountAnchors(store.KindUser); err != nil {
-		return nil, withCode(exitAborted, err)
+		return nil, err
 	}
 	if s.LinkedGroups, err = st.CountAnchors(store.KindGroup); err != nil {
-		return nil, withCode(exitAborted, err)
+		return nil, err
 	}
 	escrows, err := st.Escrows()
 	if err != nil {
-		return nil, withCode(exitAborted, err)
+		return nil, err
 	}
 	s.Escrows = make([]escrowStatus, 0, len(escrows))
 	for _, e := range escrows {
@@ -212,7 +214,7 @@ func readStatus(cfg *config.Config, st store.State, n int, now time.Time) (*stat
 	}
 	staged, err := st.StagedOps()
 	if err != nil {
-		return nil, withCode(exitAborted, err)
+		return nil, err
 	}
 	s.Staged, s.StagedOps = len(staged), make([]stagedStatus, 0, min(len(staged), stagedShown))
 	for _, o := range staged[:min(len(staged), stagedShown)] {
@@ -220,20 +222,20 @@ func readStatus(cfg *config.Config, st store.State, n int, now time.Time) (*stat
 	}
 	wm, err := st.Watermark("users")
 	if err != nil {
-		return nil, withCode(exitAborted, err)
+		return nil, err
 	}
 	s.NextKind = "initial (no watermark)"
 	if wm != "" {
 		s.NextKind = "incremental"
 	}
 	if d, err := st.TargetDialect(); err != nil {
-		return nil, withCode(exitAborted, err)
+		return nil, err
 	} else if d != nil && d.ElementAdds {
 		s.Dialect = &dialectStatus{TargetURL: d.TargetURL, ElementAdds: true, LearnedAt: d.LearnedAt}
 	}
 	cycles, err := st.Cycles(n)
 	if err != nil {
-		return nil, withCode(exitAborted, err)
+		return nil, err
 	}
 	s.Cycles = make([]cycleStatus, 0, len(cycles))
 	for _, c := range cycles {
@@ -251,17 +253,17 @@ func readStatus(cfg *config.Config, st store.State, n int, now time.Time) (*stat
 	return s, nil
 }
 
-// printStatus renders the status page from the state file.
-func printStatus(w io.Writer, cfg *config.Config, st store.State, n int, now time.Time) error {
-	s, err := readStatus(cfg, st, n, now)
+// Print renders the status page from the state file.
+func Print(w io.Writer, cfg *config.Config, st store.State, n int, now time.Time) error {
+	s, err := Read(cfg, st, n, now)
 	if err != nil {
 		return err
 	}
-	return writeStatusText(w, s, n)
+	return WriteText(w, s, n)
 }
 
-// writeStatusText is the terminal rendering of a snapshot.
-func writeStatusText(w io.Writer, s *statusSnapshot, n int) error {
+// WriteText is the terminal rendering of a snapshot.
+func WriteText(w io.Writer, s *Snapshot, n int) error {
 	fmt.Fprintf(w, "job        %s\nconfig     %s\nstate      %s\n", s.Job, s.Config, s.StatePath)
 	if s.StateError != "" {
 		fmt.Fprintf(w, "           the daemon could not read the state file: %s\n", s.StateError)
@@ -270,9 +272,9 @@ func writeStatusText(w io.Writer, s *statusSnapshot, n int) error {
 	case q == nil:
 		fmt.Fprintf(w, "status     Active\n")
 	case q.Stopped:
-		fmt.Fprintf(w, "status     Stopped: quarantined (%s) since %s; run `scimsync restart` after fixing the cause\n", q.Reason, stamp(q.Since))
+		fmt.Fprintf(w, "status     Stopped: quarantined (%s) since %s; run `scimsync restart` after fixing the cause\n", q.Reason, Stamp(q.Since))
 	default:
-		fmt.Fprintf(w, "status     Quarantine: %s since %s, next attempt %s\n", q.Reason, stamp(q.Since), stamp(q.NextAttempt))
+		fmt.Fprintf(w, "status     Quarantine: %s since %s, next attempt %s\n", q.Reason, Stamp(q.Since), Stamp(q.NextAttempt))
 	}
 	if q := s.Quarantine; q != nil {
 		if q.Cause != "" {
@@ -280,28 +282,28 @@ func writeStatusText(w io.Writer, s *statusSnapshot, n int) error {
 		}
 		fmt.Fprintf(w, "           %s\n           %s\n", q.Meaning, q.Action)
 	}
-	writeLeaseText(w, s.Lease)
+	writeLease(w, s.Lease)
 	if s.Auth != "" {
 		fmt.Fprintf(w, "auth       %s\n", s.Auth)
 	}
 	if a := s.Aborted; a != nil {
 		fmt.Fprintf(w, "aborted    the last %d cycle(s) since %s could not run (%d in a row over %s quarantine the job): %s\n",
-			a.Count, stamp(a.Since), quarantine.AbortLimit, quarantine.AbortFloor, oneLine(a.LastError, 120))
+			a.Count, Stamp(a.Since), quarantine.AbortLimit, quarantine.AbortFloor, OneLine(a.LastError, 120))
 	}
-	if s.From == fromDaemon {
+	if s.From == FromDaemon {
 		writeLiveText(w, s)
 	}
 	next := s.NextKind
 	if s.NextCycle != nil {
-		next += ", at " + stamp(*s.NextCycle)
+		next += ", at " + Stamp(*s.NextCycle)
 	}
 	fmt.Fprintf(w, "next cycle %s\n", next)
 	if s.LastSuccess != nil {
-		fmt.Fprintf(w, "last ok    %s\n", stamp(*s.LastSuccess))
+		fmt.Fprintf(w, "last ok    %s\n", Stamp(*s.LastSuccess))
 	}
 	fmt.Fprintf(w, "linked     %d users, %d groups\n", s.LinkedUsers, s.LinkedGroups)
 	if d := s.Dialect; d != nil {
-		fmt.Fprintf(w, "dialect    %s (learned %s from %s)\n", scimclient.Dialect{ElementAdds: true}, stamp(d.LearnedAt), d.TargetURL)
+		fmt.Fprintf(w, "dialect    %s (learned %s from %s)\n", scimclient.Dialect{ElementAdds: true}, Stamp(d.LearnedAt), d.TargetURL)
 	}
 	fmt.Fprintf(w, "escrows    %d\n", len(s.Escrows))
 	for i, e := range s.Escrows {
@@ -309,7 +311,7 @@ func writeStatusText(w io.Writer, s *statusSnapshot, n int) error {
 			fmt.Fprintf(w, "           ... and %d more (scimsync logs --status Failure)\n", len(s.Escrows)-i)
 			break
 		}
-		fmt.Fprintf(w, "           %s %s: %s after %d attempts (%s), next retry %s\n", e.Kind, e.SourceID, e.Op, e.Attempts, e.ErrorClass, stamp(e.NextRetry))
+		fmt.Fprintf(w, "           %s %s: %s after %d attempts (%s), next retry %s\n", e.Kind, e.SourceID, e.Op, e.Attempts, e.ErrorClass, Stamp(e.NextRetry))
 	}
 	if s.Staged > 0 {
 		fmt.Fprintf(w, "staged     %d disables/deletes held by the deletion threshold: review with `scimsync logs --action StagedDelete`, apply with `scimsync allow-deletes`\n", s.Staged)
@@ -323,19 +325,19 @@ func writeStatusText(w io.Writer, s *statusSnapshot, n int) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "started\tkind\ttook\tcreated\tupdated\tdisabled\tdeleted\tunchanged\tfailed\tnote")
 	for _, c := range cs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", stamp(c.Started), c.Kind, cycleTook(c),
-			c.Created, c.Updated, c.Disabled, c.Deleted, c.Unchanged, c.Failed, oneLine(cycleNote(c), 80))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", Stamp(c.Started), c.Kind, cycleTook(c),
+			c.Created, c.Updated, c.Disabled, c.Deleted, c.Unchanged, c.Failed, OneLine(cycleNote(c), 80))
 	}
 	return tw.Flush()
 }
 
 // writeLiveText is the daemon's live part: the running cycle phase by phase.
-func writeLiveText(w io.Writer, s *statusSnapshot) {
+func writeLiveText(w io.Writer, s *Snapshot) {
 	if !s.Running {
 		fmt.Fprintf(w, "cycle      idle\n")
 		return
 	}
-	fmt.Fprintf(w, "cycle      %s running since %s: %s\n", s.CycleID, stamp(*s.StartedAt), phaseLabel(s.Phase))
+	fmt.Fprintf(w, "cycle      %s running since %s: %s\n", s.CycleID, Stamp(*s.StartedAt), PhaseLabel(s.Phase))
 	for _, p := range engine.Phases {
 		ps, ok := s.Phases[p]
 		if !ok {
@@ -348,7 +350,7 @@ func writeLiveText(w io.Writer, s *statusSnapshot) {
 }
 
 // phaseCount is "12/40", or "" for a phase whose size is not known ahead (reading Graph).
-func phaseCount(p phaseStatus) string {
+func phaseCount(p PhaseStatus) string {
 	if p.Total == 0 && p.Done == 0 {
 		return ""
 	}
@@ -367,4 +369,28 @@ func cycleNote(c cycleStatus) string {
 		return "quarantined"
 	}
 	return c.Error
+}
+
+// Lease is who may run a job whose state is in PostgreSQL: the replica (or the single `run`, or
+// an admin command) holding its lease, and until when unless renewed.
+type Lease struct {
+	Holder  string    `json:"holder"`
+	Until   time.Time `json:"until"`
+	Token   int64     `json:"token"`
+	Expired bool      `json:"expired"`
+	// Error is why the lease could not be read; the rest of the status stands.
+	Error string `json:"error,omitempty"`
+}
+
+// writeLease prints the lease line of `status`.
+func writeLease(w io.Writer, l *Lease) {
+	switch {
+	case l == nil:
+	case l.Error != "":
+		fmt.Fprintf(w, "held by    unknown: %s\n", l.Error)
+	case l.Expired:
+		fmt.Fprintf(w, "held by    nobody (last %s, until %s): the next replica to claim it runs it\n", l.Holder, Stamp(l.Until))
+	default:
+		fmt.Fprintf(w, "held by    %s until %s unless renewed (token %d)\n", l.Holder, Stamp(l.Until), l.Token)
+	}
 }

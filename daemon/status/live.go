@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"maps"
@@ -10,16 +10,16 @@ import (
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
-// storedCycles is how many past cycles the daemon keeps from the state file for the status page.
-const storedCycles = 50
+// StoredCycles is how many past cycles the daemon keeps from the state file for the status page.
+const StoredCycles = 50
 
-// liveStatus is the daemon's status. The engine reports the running cycle into it (it is the job's
+// Live is the daemon's status. The engine reports the running cycle into it (it is the job's
 // engine.Progress), and the daemon copies what the state file says after each cycle, so /status and
 // `scimsync status` answer from memory: the state file is locked while a cycle runs.
-type liveStatus struct {
+type Live struct {
 	mu     sync.Mutex
 	cfg    *config.Config
-	stored *statusSnapshot // the state file after the last cycle; nil until first read
+	stored *Snapshot // the state file after the last cycle; nil until first read
 	// storedErr is why the state file could not be read the last time, "" when it could.
 	storedErr string
 
@@ -27,46 +27,53 @@ type liveStatus struct {
 	started time.Time
 	cycleID string
 	phase   string
-	phases  map[string]phaseStatus
+	phases  map[string]PhaseStatus
 	counts  map[plan.Op]int
 	failed  int
 	next    time.Time
 	lastOK  time.Time
-	saved   *liveStatus // the idle state before a cycle that turned out to be skipped
+	saved   *Live // the idle state before a cycle that turned out to be skipped
+	// read reads the job's stored status (StoredCycles cycles); nil, nil when there is none yet.
+	read Reader
 }
 
-func newLiveStatus(cfg *config.Config) *liveStatus {
-	return &liveStatus{cfg: cfg, phase: phaseIdle, phases: map[string]phaseStatus{}, counts: map[plan.Op]int{}}
+// Reader reads a job's stored status, opening its state read-only; it returns nil, nil when no
+// cycle has run yet (a fresh install is not an error).
+type Reader func(cfg *config.Config, now time.Time) (*Snapshot, error)
+
+// NewLive starts the status of a job; read is how it copies the state after each cycle.
+func NewLive(cfg *config.Config, read Reader) *Live {
+	return &Live{cfg: cfg, phase: PhaseIdle, phases: map[string]PhaseStatus{}, counts: map[plan.Op]int{}, read: read}
 }
 
-// setConfig follows a reloaded configuration (the state path cannot change without a restart).
-func (l *liveStatus) setConfig(cfg *config.Config) {
+// SetConfig follows a reloaded configuration (the state path cannot change without a restart).
+func (l *Live) SetConfig(cfg *config.Config) {
 	l.mu.Lock()
 	l.cfg = cfg
 	l.mu.Unlock()
 }
 
-// setNext records when the schedule runs the next cycle.
-func (l *liveStatus) setNext(t time.Time) {
+// SetNext records when the schedule runs the next cycle.
+func (l *Live) SetNext(t time.Time) {
 	l.mu.Lock()
 	l.next = t
 	l.mu.Unlock()
 }
 
-// begin marks a cycle as started: every phase pending, counts at zero.
-func (l *liveStatus) begin() {
+// Begin marks a cycle as started: every phase pending, counts at zero.
+func (l *Live) Begin() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.saved = &liveStatus{phase: l.phase, phases: l.phases, counts: l.counts, failed: l.failed, started: l.started, cycleID: l.cycleID}
+	l.saved = &Live{phase: l.phase, phases: l.phases, counts: l.counts, failed: l.failed, started: l.started, cycleID: l.cycleID}
 	l.running, l.started, l.cycleID, l.phase, l.failed = true, time.Now(), "", engine.PhaseReading, 0
-	l.phases, l.counts = map[string]phaseStatus{}, map[plan.Op]int{}
+	l.phases, l.counts = map[string]PhaseStatus{}, map[plan.Op]int{}
 	for _, p := range engine.Phases {
-		l.phases[p] = phaseStatus{Label: phaseLabel(p), State: "pending"}
+		l.phases[p] = PhaseStatus{Label: PhaseLabel(p), State: "pending"}
 	}
 }
 
 // Start is engine.Progress: the phase before it is done.
-func (l *liveStatus) Start(phase string, total int) {
+func (l *Live) Start(phase string, total int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.running {
@@ -77,11 +84,11 @@ func (l *liveStatus) Start(phase string, total int) {
 		l.phases[l.phase] = cur
 	}
 	l.phase = phase
-	l.phases[phase] = phaseStatus{Label: phaseLabel(phase), State: "running", Total: total}
+	l.phases[phase] = PhaseStatus{Label: PhaseLabel(phase), State: "running", Total: total}
 }
 
 // Done is engine.Progress: n more units of the current phase are done.
-func (l *liveStatus) Done(n int) {
+func (l *Live) Done(n int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if p, ok := l.phases[l.phase]; ok && l.running {
@@ -91,7 +98,7 @@ func (l *liveStatus) Done(n int) {
 }
 
 // Outcome is engine.Outcomes: one object's result, for the counts so far.
-func (l *liveStatus) Outcome(op plan.Op, failed bool) {
+func (l *Live) Outcome(op plan.Op, failed bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if failed {
@@ -101,9 +108,9 @@ func (l *liveStatus) Outcome(op plan.Op, failed bool) {
 	}
 }
 
-// end closes the cycle begun last. A cycle that did not run (quarantined, state in use) leaves the
+// End closes the cycle begun last. A cycle that did not run (quarantined, state in use) leaves the
 // page as it was before.
-func (l *liveStatus) end(res *engine.Result, err error) {
+func (l *Live) End(res *engine.Result, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.running = false
@@ -126,7 +133,7 @@ func (l *liveStatus) end(res *engine.Result, err error) {
 		}
 		l.phases[p] = ps
 	}
-	l.phase = phaseIdle
+	l.phase = PhaseIdle
 	if res.Report != nil {
 		l.cycleID = res.Report.CycleID
 		if err == nil && !res.Report.Finished.IsZero() {
@@ -135,48 +142,36 @@ func (l *liveStatus) end(res *engine.Result, err error) {
 	}
 }
 
-// refresh copies the stored part of the status from the state file; on failure the last copy stays
+// Refresh copies the stored part of the status from the state file; on failure the last copy stays
 // and the error is shown next to it.
-func (l *liveStatus) refresh(now time.Time) {
+func (l *Live) Refresh(now time.Time) {
 	l.mu.Lock()
 	cfg := l.cfg
 	l.mu.Unlock()
-	if !stateExists(cfg) {
-		return // no cycle has run yet: nothing to show, and nothing wrong
-	}
-	s, err := readStateStatus(cfg, now)
+	s, err := l.read(cfg, now)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err != nil {
+	switch {
+	case err != nil:
 		l.storedErr = err.Error()
-		return
+	case s != nil:
+		l.stored, l.storedErr = s, ""
 	}
-	l.stored, l.storedErr = s, ""
 }
 
-// readStateStatus opens the state file read-only for one snapshot.
-func readStateStatus(cfg *config.Config, now time.Time) (*statusSnapshot, error) {
-	st, err := openState(cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	return readStatus(cfg, st, storedCycles, now)
-}
-
-// snapshot is the status now, with at most n past cycles.
-func (l *liveStatus) snapshot(n int, now time.Time) *statusSnapshot {
+// Snapshot is the status now, with at most n past cycles.
+func (l *Live) Snapshot(n int, now time.Time) *Snapshot {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var s statusSnapshot
+	var s Snapshot
 	if l.stored != nil {
 		s = *l.stored
 	} else {
-		s = statusSnapshot{Job: l.cfg.Name, Config: l.cfg.File, StatePath: l.cfg.StatePath, Status: "Active", NextKind: "initial (no watermark)",
+		s = Snapshot{Job: l.cfg.Name, Config: l.cfg.File, StatePath: l.cfg.StatePath, Status: "Active", NextKind: "initial (no watermark)",
 			Escrows: []escrowStatus{}, StagedOps: []stagedStatus{}, Cycles: []cycleStatus{}}
 	}
 	s.Job, s.Config = l.cfg.Name, l.cfg.File
-	s.From, s.Now, s.StateError = fromDaemon, now.UTC(), l.storedErr
+	s.From, s.Now, s.StateError = FromDaemon, now.UTC(), l.storedErr
 	s.Cycles = s.Cycles[:min(len(s.Cycles), max(n, 0))]
 	s.Phase, s.Running, s.CycleID = l.phase, l.running, l.cycleID
 	if !l.started.IsZero() {
