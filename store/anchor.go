@@ -5,50 +5,22 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
 	bolt "go.etcd.io/bbolt"
 )
 
 // Kind separates users from groups: they live in different SCIM endpoints and their ids may collide.
-type Kind string
+type Kind = codec.Kind
 
 // Object kinds the engine provisions.
 const (
-	KindUser  Kind = "user"
-	KindGroup Kind = "group"
+	KindUser  = codec.KindUser
+	KindGroup = codec.KindGroup
 )
 
-// Anchor is one entry of the connector data store (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): the link between a source object and
-// the target object it was created as or matched to. It is what lets the engine update by target id,
-// skip unchanged objects, and never touch target objects it does not own.
-type Anchor struct {
-	Kind     Kind
-	SourceID string
-	TargetID string
-	// Managed is true when scimsync created or matched the target object; only managed objects are
-	// ever changed or deprovisioned.
-	Managed bool
-	// Hash is the hash of the last exported values; an equal hash means nothing to send.
-	Hash string
-	// Values are the last exported target values by flat SCIM path, for the "Modified properties" of the
-	// provisioning log and for computing PATCH operations. Types round-trip exactly: string, bool,
-	// int64, int, float64, []string and nil; other integer and float types come back as int64 or
-	// float64, []any of strings as []string, and anything else via JSON (numbers as int64 or float64).
-	Values map[string]any
-	// MatchedBy names the matching attribute that linked an existing target object, empty if created.
-	MatchedBy string
-	// Disabled is true once active=false was sent, so a re-enable can be detected.
-	Disabled bool
-	// Members are the source ids of the group members exported, to compute membership deltas.
-	Members []string
-	// ManagerID is the source id of the manager linked, to send a manager change only when it changed.
-	ManagerID string
-	// CreatedAt is kept from the stored anchor when a Put leaves it zero; UpdatedAt is set to now when
-	// zero.
-	CreatedAt, UpdatedAt time.Time
-}
-
-// String is the "kind/source id" form used in error messages.
-func (a Anchor) String() string { return string(a.Kind) + "/" + a.SourceID }
+// Anchor is one entry of the connector data store: the link between a source object and the target
+// object it was created as or matched to (fields documented in store/internal/codec).
+type Anchor = codec.Anchor
 
 // Anchor returns the anchor of one source object; ok is false when the object was never linked.
 func (s *Store) Anchor(kind Kind, sourceID string) (a Anchor, ok bool, err error) {
@@ -108,7 +80,7 @@ func (s *Store) AnchorByTarget(kind Kind, targetID string) (a Anchor, ok bool, e
 		if idx == nil || anchors == nil || targetID == "" {
 			return nil
 		}
-		src := indexSource(idx.Get([]byte(targetID)))
+		src := codec.IndexSource(idx.Get([]byte(targetID)))
 		if src == nil {
 			return nil
 		}
@@ -174,7 +146,7 @@ func putAnchor(tx *bolt.Tx, a *Anchor, now time.Time) error {
 	if old := anchors.Get(key); old != nil {
 		// A damaged old record is replaced, not refused: the new one is complete, and a stale index entry
 		// left behind is ignored by AnchorByTarget.
-		oldTarget, created, err := decodeAnchorHead(old)
+		oldTarget, created, err := codec.DecodeAnchorHead(old)
 		if err != nil {
 			oldTarget, created = "", time.Time{}
 		}
@@ -193,11 +165,11 @@ func putAnchor(tx *bolt.Tx, a *Anchor, now time.Time) error {
 	if rec.UpdatedAt.IsZero() {
 		rec.UpdatedAt = now
 	}
-	if err := anchors.Put(key, encodeAnchorAs(make([]byte, 0, 256), &rec, anchorRecordV2)); err != nil {
+	if err := anchors.Put(key, codec.AppendAnchor(make([]byte, 0, 256), &rec, codec.AnchorV2)); err != nil {
 		return fmt.Errorf("anchor %s: %w", a, err)
 	}
 	if a.TargetID != "" {
-		if err := idx.Put([]byte(a.TargetID), indexValue(key)); err != nil {
+		if err := idx.Put([]byte(a.TargetID), codec.IndexValue(key)); err != nil {
 			return fmt.Errorf("anchor %s: index: %w", a, err)
 		}
 	}
@@ -207,7 +179,7 @@ func putAnchor(tx *bolt.Tx, a *Anchor, now time.Time) error {
 // deleteIndex removes target -> source only if it still points at source, so a target id taken over by
 // another anchor keeps its entry.
 func deleteIndex(idx *bolt.Bucket, targetID string, source []byte) error {
-	if cur := indexSource(idx.Get([]byte(targetID))); cur != nil && string(cur) == string(source) {
+	if cur := codec.IndexSource(idx.Get([]byte(targetID))); cur != nil && string(cur) == string(source) {
 		return idx.Delete([]byte(targetID))
 	}
 	return nil
@@ -246,7 +218,7 @@ func deleteAnchor(tx *bolt.Tx, kind Kind, sourceID string) error {
 	if old == nil {
 		return nil
 	}
-	if target, _, err := decodeAnchorHead(old); err == nil && target != "" {
+	if target, _, err := codec.DecodeAnchorHead(old); err == nil && target != "" {
 		if idx := kindBucket(tx, bktTargets, kind); idx != nil {
 			if err := deleteIndex(idx, target, key); err != nil {
 				return err
@@ -288,7 +260,7 @@ func (s *Store) CountAnchors(kind Kind) (int, error) {
 }
 
 func (s *Store) decode(kind Kind, key, rec []byte, a *Anchor) error {
-	if err := decodeAnchor(rec, a); err != nil {
+	if err := codec.DecodeAnchor(rec, a); err != nil {
 		return &CorruptError{Path: s.path, Err: fmt.Errorf("anchor %s/%s: %w", kind, key, err)}
 	}
 	a.Kind = kind

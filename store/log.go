@@ -2,53 +2,23 @@ package store
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
 	bolt "go.etcd.io/bbolt"
 )
 
-// LogEntry is one line of the provisioning log (https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary, Graph provisioningObjectSummary): what
-// happened to one object in one cycle, with the steps and the modified properties, so an admin can answer
-// "why was this user (not) provisioned" after the fact.
-type LogEntry struct {
-	// ID is unique per change; AppendLog fills it when empty.
-	ID      string
-	CycleID string
-	// Time is when the change happened; AppendLog fills it when zero.
-	Time     time.Time
-	Kind     Kind
-	SourceID string
-	TargetID string
-	// Identity is the human-readable name (UPN, group display name).
-	Identity string
-	// Action is Create, Update, Disable, Delete, StagedDelete or Other.
-	Action string
-	// Status is Success, Failure, Skipped or Warning.
-	Status     string
-	Steps      []Step
-	Modified   []Property
-	ErrorCode  string
-	Error      string
-	DurationMs int64
-}
+// LogEntry is one line of the provisioning log (fields documented in store/internal/codec).
+type LogEntry = codec.LogEntry
 
 // Step is one provisioning step of a log entry, as in the portal's Steps tab.
-type Step struct {
-	// Name is import, scoping, matching, processing, referenceResolution or export.
-	Name        string
-	Status      string
-	Description string
-	Details     string
-}
+type Step = codec.Step
 
 // Property is one modified target attribute, as in the portal's Modified Properties tab.
-type Property struct {
-	Name, Old, New string
-}
+type Property = codec.Property
 
 // LogQuery selects log entries; zero fields do not filter.
 type LogQuery struct {
@@ -62,18 +32,6 @@ type LogQuery struct {
 	// Limit caps the result; 0 means no cap.
 	Limit int
 }
-
-// logKey orders entries by time, then id, so time ranges are cursor seeks rather than scans. The sign bit
-// is flipped so pre-1970 times would still sort first.
-func logKey(t time.Time, id string) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, timeBits(t))
-	return append(k, id...)
-}
-
-func timeBits(t time.Time) uint64 { return uint64(t.UnixNano()) ^ (1 << 63) }
-
-func timePrefix(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, timeBits(t)) }
 
 // AppendLog stores entries in one transaction, as compact records (compact.go); an entry with the same time and id replaces the earlier
 // one, so re-logging after a retried write does not duplicate.
@@ -94,7 +52,7 @@ func (s *Store) AppendLog(entries ...LogEntry) error {
 		for i := range entries {
 			e := &entries[i]
 			// A fresh buffer each: bbolt keeps the value until the transaction commits.
-			if err := b.Put(logKey(e.Time, e.ID), encodeLog(make([]byte, 0, 320), e)); err != nil {
+			if err := b.Put(codec.LogKey(e.Time, e.ID), codec.AppendLog(make([]byte, 0, 320), e)); err != nil {
 				return fmt.Errorf("entry %s: %w", e.ID, err)
 			}
 		}
@@ -144,7 +102,7 @@ func (s *Store) QueryLog(q LogQuery) ([]LogEntry, error) {
 			k, v = c.Last()
 		} else {
 			// Seek lands on the first key >= Until; everything from there on is excluded.
-			k, _ = c.Seek(timePrefix(q.Until))
+			k, _ = c.Seek(codec.TimePrefix(q.Until))
 			if k == nil {
 				k, v = c.Last()
 			} else {
@@ -153,14 +111,14 @@ func (s *Store) QueryLog(q LogQuery) ([]LogEntry, error) {
 		}
 		var since []byte
 		if !q.Since.IsZero() {
-			since = timePrefix(q.Since)
+			since = codec.TimePrefix(q.Since)
 		}
 		for ; k != nil; k, v = c.Prev() {
 			if since != nil && string(k[:min(8, len(k))]) < string(since) {
 				break
 			}
 			var e LogEntry
-			if err := decodeLog(k, v, &e); err != nil {
+			if err := codec.DecodeLog(k, v, &e); err != nil {
 				return &CorruptError{Path: s.path, Err: fmt.Errorf("log entry %x: %w", k, err)}
 			}
 			if !q.matches(&e, obj) {
@@ -205,7 +163,7 @@ const pruneChunk = 10000
 // returns how many it deleted. It commits in chunks; an error leaves earlier chunks deleted, which is
 // harmless as a later prune finishes the job.
 func (s *Store) PruneLog(before time.Time) (int, error) {
-	cutoff := string(timePrefix(before))
+	cutoff := string(codec.TimePrefix(before))
 	total := 0
 	for {
 		n := 0

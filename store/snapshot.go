@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -79,7 +80,7 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 		}
 		if err := forEach(tx, bktLog, func(k, v []byte) error {
 			snap.Log = append(snap.Log, LogEntry{})
-			if err := decodeLog(k, v, &snap.Log[len(snap.Log)-1]); err != nil {
+			if err := codec.DecodeLog(k, v, &snap.Log[len(snap.Log)-1]); err != nil {
 				return &CorruptError{Path: s.path, Err: fmt.Errorf("log entry %x: %w", k, err)}
 			}
 			return nil
@@ -187,7 +188,7 @@ func (s *Store) Restore(snap *Snapshot) error {
 		}
 		for _, r := range snap.Anchors {
 			var a Anchor
-			if err := decodeAnchor(r.Record, &a); err != nil {
+			if err := codec.DecodeAnchor(r.Record, &a); err != nil {
 				return err
 			}
 			a.Kind, a.SourceID = r.Kind, r.SourceID
@@ -230,7 +231,7 @@ func (s *Store) Restore(snap *Snapshot) error {
 		logs := tx.Bucket(bktLog)
 		for i := range snap.Log {
 			e := &snap.Log[i]
-			if err := logs.Put(logKey(e.Time, e.ID), encodeLog(nil, e)); err != nil {
+			if err := logs.Put(codec.LogKey(e.Time, e.ID), codec.AppendLog(nil, e)); err != nil {
 				return err
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/scimsync/scimsync/store/internal/codec"
 )
 
 // State is a job's state as the engine and the CLI use it, whatever keeps it: a bbolt file (Store, the
@@ -113,13 +115,15 @@ type AnchorRecord struct {
 	Record   []byte `json:"record"`
 }
 
-// EncodeAnchor returns the binary record of a (see codec.go); backends other than bbolt store the same
+// EncodeAnchor returns the binary record of a (package store/internal/codec); backends other than bbolt store the same
 // record so Values keep their Go types.
-func EncodeAnchor(a *Anchor) []byte { return encodeAnchor(make([]byte, 0, 256), a) }
+func EncodeAnchor(a *Anchor) []byte {
+	return codec.AppendAnchor(make([]byte, 0, 256), a, codec.AnchorV1)
+}
 
 // DecodeAnchor fills a from a record written by EncodeAnchor, except Kind and SourceID, which are the
 // record's key.
-func DecodeAnchor(rec []byte, a *Anchor) error { return decodeAnchor(rec, a) }
+func DecodeAnchor(rec []byte, a *Anchor) error { return codec.DecodeAnchor(rec, a) }
 
 // CheckSnapshot refuses a snapshot this build cannot restore faithfully.
 func CheckSnapshot(s *Snapshot) error {
@@ -134,7 +138,7 @@ func CheckSnapshot(s *Snapshot) error {
 			return fmt.Errorf("snapshot: anchor %d: kind and source id are required", i)
 		}
 		var a Anchor
-		if err := decodeAnchor(r.Record, &a); err != nil {
+		if err := codec.DecodeAnchor(r.Record, &a); err != nil {
 			return fmt.Errorf("snapshot: anchor %s/%s: %w", r.Kind, r.SourceID, err)
 		}
 	}
