@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/damage"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -231,14 +232,14 @@ func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
 	}
 }
 
-// checkFile runs checkLayout on an existing file; a missing file is for bbolt to create (or refuse).
+// checkFile runs damage.CheckLayout on an existing file; a missing file is for bbolt to create (or refuse).
 func checkFile(abs, path string) error {
 	f, err := os.Open(abs)
 	if err != nil {
 		return nil // bbolt reports it, typed
 	}
 	defer f.Close()
-	if err := checkLayout(f); err != nil {
+	if err := damage.CheckLayout(f); err != nil {
 		return &CorruptError{Path: path, Err: err}
 	}
 	return nil
