@@ -10,7 +10,7 @@ import (
 
 func TestBatcherErrors(t *testing.T) {
 	s, _ := openTest(t)
-	b := s.NewBatcher(0, 0) // defaults
+	b := s.NewBatcher(0, 0)       // defaults
 	b.Put(Anchor{Kind: KindUser}) // invalid: rejected at once, reported once
 	b.Put(sampleAnchor(KindUser, 1))
 	if err := b.Flush(); err == nil {
