@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/scimsync/scimsync/store/internal/filelock"
 )
 
 // Verify walks every page (Check) and decodes every anchor, escrow, staged operation, cycle and the
@@ -44,9 +46,9 @@ func Rebuild(path string, now time.Time) (movedTo string, err error) {
 		return "", fmt.Errorf("rebuild state file %s: %w", path, err)
 	}
 	if _, err := os.Stat(abs); err == nil {
-		unlock, err := lockExclusive(abs)
+		unlock, err := filelock.Exclusive(abs)
 		if err != nil {
-			if errors.Is(err, errWouldBlock) {
+			if errors.Is(err, filelock.ErrWouldBlock) {
 				return "", &LockedError{Path: path}
 			}
 			return "", fmt.Errorf("rebuild state file %s: %w", path, err)

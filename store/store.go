@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/damage"
+	"github.com/scimsync/scimsync/store/internal/filelock"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -170,9 +171,9 @@ func Open(path string, o Options) (st *Store, err error) {
 		return nil, fmt.Errorf("open state file %s: is a directory", path)
 	}
 
-	release, err := acquire(abs, path, o.ReadOnly)
-	if err != nil {
-		return nil, err
+	release, ok := filelock.Acquire(abs, o.ReadOnly)
+	if !ok {
+		return nil, &LockedError{Path: path, InProcess: true}
 	}
 	defer func() {
 		if err != nil {
@@ -383,46 +384,6 @@ func bucketOrErr(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
 		return nil, fmt.Errorf("bucket %s missing", name)
 	}
 	return b, nil
-}
-
-// ---- in-process guard ----
-
-// bbolt's flock is per open file description, so on Linux a second Open of the same file in this process
-// already fails; the guard makes that immediate (no Timeout wait), gives a clearer message and keeps the
-// guarantee on platforms where bbolt falls back to per-process fcntl locks.
-var (
-	guardMu sync.Mutex
-	guard   = map[string]int{} // absolute path -> -1 writer, n>0 readers
-)
-
-func acquire(abs, path string, readOnly bool) (func(), error) {
-	key := abs
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		key = r
-	}
-	guardMu.Lock()
-	defer guardMu.Unlock()
-	n := guard[key]
-	if n < 0 || (n > 0 && !readOnly) {
-		return nil, &LockedError{Path: path, InProcess: true}
-	}
-	if readOnly {
-		guard[key] = n + 1
-	} else {
-		guard[key] = -1
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			guardMu.Lock()
-			defer guardMu.Unlock()
-			if guard[key] <= 1 {
-				delete(guard, key)
-			} else {
-				guard[key]--
-			}
-		})
-	}, nil
 }
 
 // ---- meta, watermarks, fingerprint ----
