@@ -2,24 +2,16 @@ package store
 
 import (
 	"fmt"
-	"time"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
 	bolt "go.etcd.io/bbolt"
 )
 
 var keyDialect = []byte("dialect")
 
 // TargetDialect is what scimsync learned about how the target departs from Entra's request shapes
-// (see the compatibility modes in docs/scim.md). It is a fact about the target, not about the sync, so
-// Restart keeps it; it names the target URL it was learned from, and the caller drops it when the
-// job points at another target.
-type TargetDialect struct {
-	TargetURL string
-	// ElementAdds: the target rejects an add on a value-filtered path that matches nothing and
-	// takes a new element of the multi-valued attribute instead.
-	ElementAdds bool
-	LearnedAt   time.Time
-}
+// (see the compatibility modes in docs/scim.md); Restart keeps it.
+type TargetDialect = codec.TargetDialect
 
 // TargetDialect returns the learned dialect, or nil when nothing was learned.
 func (s *Store) TargetDialect() (*TargetDialect, error) {

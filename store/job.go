@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -14,22 +14,25 @@ import (
 // `scimsync status` reads it instantly.
 const MaxCycles = 500
 
-// Cycle is one run of the engine, for `scimsync status`, metrics after a restart and quarantine decisions
-// that look at recent cycles (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart lastExecution, countSuccessiveCompleteFailures).
-type Cycle struct {
-	ID string
-	// Kind is "initial" or "incremental".
-	Kind              string
-	Started, Finished time.Time
+// Cycle is one run of the engine, for `scimsync status`, metrics after a restart and quarantine
+// decisions (fields documented in store/internal/codec).
+type Cycle = codec.Cycle
 
-	// Object counts by outcome.
-	Created, Updated, Disabled, Deleted, Unchanged, Skipped, Failed int
+// Escrow is a failed object operation waiting for a retry; it survives a restart so the backoff
+// continues instead of hammering the target again.
+type Escrow = codec.Escrow
 
-	// Requests counts SCIM requests sent.
-	Requests    int64
-	Error       string
-	Quarantined bool
-}
+// Quarantine is the job's quarantine state, persisted so a daemon restart neither lifts a quarantine
+// nor restarts its 28-day series.
+type Quarantine = codec.Quarantine
+
+// StagedOp is a disable or delete held back by the accidental-deletion threshold until an admin runs
+// `scimsync allow-deletes` or restarts the job.
+type StagedOp = codec.StagedOp
+
+// AbortStreak counts the consecutive cycles that could not run, so that a long outage quarantines the
+// job while one blip does not.
+type AbortStreak = codec.AbortStreak
 
 // AddCycle records a cycle. Adding a cycle whose ID is already stored replaces it in place, so the engine
 // can record a cycle when it starts and again when it finishes.
@@ -120,20 +123,6 @@ func (s *Store) Cycles(limit int) ([]Cycle, error) {
 	return out, nil
 }
 
-// Escrow is a failed object operation waiting for a retry (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): it survives a restart so the
-// backoff continues instead of hammering the target again.
-type Escrow struct {
-	Kind     Kind
-	SourceID string
-	// Op is the operation that failed (create, update, disable, delete, members, manager, ...).
-	Op                                 string
-	Attempts                           int
-	FirstFailed, LastFailed, NextRetry time.Time
-	// ErrorClass is the error taxonomy class (e.g. "transient", "conflict"), for the retry decision
-	// and the escrow-threshold counts of quarantine; Error is the message.
-	ErrorClass, Error string
-}
-
 func objectKey(kind Kind, sourceID string) ([]byte, error) {
 	if kind == "" || sourceID == "" {
 		return nil, errors.New("kind and source id are required")
@@ -220,20 +209,6 @@ func (s *Store) ClearEscrows() error {
 	return nil
 }
 
-// Quarantine is the job's quarantine state (https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status, Graph synchronizationQuarantine), persisted so a
-// daemon restart neither lifts a quarantine nor restarts its 28-day series.
-type Quarantine struct {
-	// Reason is the Graph reason code, e.g. EncounteredQuarantineException, TooManyDeletes.
-	Reason                                 string
-	SeriesBegan, CurrentBegan, NextAttempt time.Time
-	// SeriesCount counts re-evaluations in this series.
-	SeriesCount int
-	Error       string
-	// NotifiedReason is the reason last emailed, so an email goes out once per quarantine and again
-	// only when the reason changes.
-	NotifiedReason string
-}
-
 // Quarantine returns the current quarantine, or nil when the job is not quarantined.
 func (s *Store) Quarantine() (*Quarantine, error) {
 	var q Quarantine
@@ -273,20 +248,6 @@ func (s *Store) ClearQuarantine() error {
 		return fmt.Errorf("clear quarantine: %w", err)
 	}
 	return nil
-}
-
-// StagedOp is a disable or delete held back by the accidental-deletion threshold (https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions) until an
-// admin runs `scimsync allow-deletes` or restarts the job.
-type StagedOp struct {
-	Kind     Kind
-	SourceID string
-	TargetID string
-	// Op is "disable" or "delete".
-	Op string
-	// Unmanage is set on the disable of an object that left the scope: once sent, scimsync stops
-	// managing the object, exactly as when the disable is sent without staging.
-	Unmanage bool `json:",omitempty"`
-	StagedAt time.Time
 }
 
 // StageOps records held operations in one transaction; staging an object again replaces its entry.
@@ -367,16 +328,6 @@ func (s *Store) Restart() error {
 		return fmt.Errorf("restart: %w", err)
 	}
 	return nil
-}
-
-// AbortStreak counts the consecutive cycles that could not run (Graph or the target unreachable), so that
-// a long outage quarantines the job and emails the admin while one blip does not (sync/quarantine). It is
-// kept apart from Quarantine because it is counted while the job is healthy.
-type AbortStreak struct {
-	Count int
-	// Since is when the first aborted cycle of the streak started.
-	Since     time.Time
-	LastError string
 }
 
 // AbortStreak returns the stored streak; the zero value when the last cycle ran.

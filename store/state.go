@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -85,35 +84,14 @@ var _ State = (*Store)(nil)
 var ErrLeaseLost = errors.New("the job's lease was taken over by another holder")
 
 // SnapshotFormat is the version of the Snapshot layout this build writes and reads.
-const SnapshotFormat = 1
+const SnapshotFormat = codec.SnapshotFormat
 
-// Snapshot is a job's whole state in a backend-neutral form, the document of `scimsync state export`.
-// Anchors travel in their binary record form (AnchorRecord), since JSON would lose the Go types of their
-// Values; the OAuth grant travels as stored, so an encrypted refresh token stays encrypted.
-type Snapshot struct {
-	Format      int                            `json:"format"`
-	Fingerprint string                         `json:"fingerprint,omitempty"`
-	Watermarks  map[string]string              `json:"watermarks,omitempty"`
-	Meta        map[string][]byte              `json:"meta,omitempty"`
-	Anchors     []AnchorRecord                 `json:"anchors,omitempty"`
-	Escrows     []Escrow                       `json:"escrows,omitempty"`
-	Staged      []StagedOp                     `json:"staged,omitempty"`
-	Quarantine  *Quarantine                    `json:"quarantine,omitempty"`
-	AbortStreak *AbortStreak                   `json:"abortStreak,omitempty"`
-	Dialect     *TargetDialect                 `json:"dialect,omitempty"`
-	Grant       json.RawMessage                `json:"grant,omitempty"`
-	Sets        map[string]map[string][]string `json:"sets,omitempty"`
-	// Cycles are oldest first, so restoring them in order keeps the history's order.
-	Cycles []Cycle    `json:"cycles,omitempty"`
-	Log    []LogEntry `json:"log,omitempty"`
-}
+// Snapshot is a job's whole state in a backend-neutral form, the document of `scimsync state export`
+// (fields documented in store/internal/codec).
+type Snapshot = codec.Snapshot
 
 // AnchorRecord is one anchor in its stored binary form.
-type AnchorRecord struct {
-	Kind     Kind   `json:"kind"`
-	SourceID string `json:"sourceId"`
-	Record   []byte `json:"record"`
-}
+type AnchorRecord = codec.AnchorRecord
 
 // EncodeAnchor returns the binary record of a (package store/internal/codec); backends other than bbolt store the same
 // record so Values keep their Go types.
