@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/batch"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -43,9 +44,9 @@ func (w boltBatchWriter) WriteAnchors(ops []AnchorOp) error {
 			op := &ops[i]
 			var err error
 			if op.Put {
-				err = putAnchor(tx, &op.Anchor, now)
+				err = layout.PutAnchor(tx, &op.Anchor, now)
 			} else {
-				err = deleteAnchor(tx, op.Anchor.Kind, op.Anchor.SourceID)
+				err = layout.DeleteAnchor(tx, op.Anchor.Kind, op.Anchor.SourceID)
 			}
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", batch.OpName(*op), op.Anchor, err)

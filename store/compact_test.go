@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -35,7 +36,7 @@ func TestSchema1RecordsStillRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		users, err := tx.Bucket(bktAnchors).CreateBucketIfNotExists([]byte(KindUser))
+		users, err := tx.Bucket(layout.Anchors).CreateBucketIfNotExists([]byte(KindUser))
 		if err != nil {
 			return err
 		}
@@ -43,7 +44,7 @@ func TestSchema1RecordsStillRead(t *testing.T) {
 			return err
 		}
 		raw, _ := json.Marshal(e)
-		return tx.Bucket(bktLog).Put(codec.LogKey(e.Time, e.ID), raw)
+		return tx.Bucket(layout.Log).Put(codec.LogKey(e.Time, e.ID), raw)
 	})
 	db.Close()
 	if err != nil {

@@ -5,10 +5,9 @@ import (
 	"fmt"
 
 	"github.com/scimsync/scimsync/store/internal/grant"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
-
-var keyGrant = []byte("oauthgrant")
 
 // ErrGrantKey matches a stored refresh token that cannot be read with the configured key: it was
 // encrypted and no key (or another key) is configured now. The token is not lost; configuring the key
@@ -24,8 +23,8 @@ type Grant = grant.Grant
 func (s *Store) Grant(key []byte) (*Grant, error) {
 	var raw []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktMeta); b != nil {
-			if v := b.Get(keyGrant); v != nil {
+		if b := tx.Bucket(layout.Meta); b != nil {
+			if v := b.Get(layout.KeyGrant); v != nil {
 				raw = append([]byte(nil), v...)
 			}
 		}
@@ -60,11 +59,11 @@ func (s *Store) SetGrant(g Grant, key []byte) error {
 		return fmt.Errorf("set oauth grant: %w", err)
 	}
 	err = s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		return b.Put(keyGrant, raw)
+		return b.Put(layout.KeyGrant, raw)
 	})
 	if err != nil {
 		return fmt.Errorf("set oauth grant: %w", err)
@@ -75,11 +74,11 @@ func (s *Store) SetGrant(g Grant, key []byte) error {
 // ClearGrant forgets the grant.
 func (s *Store) ClearGrant() error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		return b.Delete(keyGrant)
+		return b.Delete(layout.KeyGrant)
 	})
 	if err != nil {
 		return fmt.Errorf("clear oauth grant: %w", err)

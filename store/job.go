@@ -1,18 +1,17 @@
 package store
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
 
-// MaxCycles is how many cycles the history keeps: enough for a week of 20-minute cycles, small enough that
-// `scimsync status` reads it instantly.
-const MaxCycles = 500
+// MaxCycles is how many cycles the history keeps: enough for a week of 20-minute cycles, small enough
+// that `scimsync status` reads it instantly.
+const MaxCycles = layout.MaxCycles
 
 // Cycle is one run of the engine, for `scimsync status`, metrics after a restart and quarantine
 // decisions (fields documented in store/internal/codec).
@@ -37,61 +36,9 @@ type AbortStreak = codec.AbortStreak
 // AddCycle records a cycle. Adding a cycle whose ID is already stored replaces it in place, so the engine
 // can record a cycle when it starts and again when it finishes.
 func (s *Store) AddCycle(c Cycle) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		if c.ID == "" {
-			return errors.New("empty cycle id")
-		}
-		cycles, err := bucketOrErr(tx, bktCycles)
-		if err != nil {
-			return err
-		}
-		ids, err := bucketOrErr(tx, bktCycleIDs)
-		if err != nil {
-			return err
-		}
-		key := ids.Get([]byte(c.ID))
-		if key == nil {
-			seq, err := cycles.NextSequence()
-			if err != nil {
-				return err
-			}
-			key = binary.BigEndian.AppendUint64(nil, seq)
-			if err := ids.Put([]byte(c.ID), key); err != nil {
-				return err
-			}
-		} else {
-			key = append([]byte(nil), key...)
-		}
-		if err := putJSON(tx, bktCycles, key, c); err != nil {
-			return err
-		}
-		return pruneCycles(cycles, ids)
-	})
+	err := s.update(func(tx *bolt.Tx) error { return layout.AddCycle(tx, c) })
 	if err != nil {
 		return fmt.Errorf("add cycle %s: %w", c.ID, err)
-	}
-	return nil
-}
-
-// pruneCycles keeps the newest MaxCycles entries; sequence numbers are dense, so everything below
-// last-MaxCycles+1 goes.
-func pruneCycles(cycles, ids *bolt.Bucket) error {
-	last := cycles.Sequence()
-	if last <= MaxCycles {
-		return nil
-	}
-	cutoff := binary.BigEndian.AppendUint64(nil, last-MaxCycles+1)
-	c := cycles.Cursor()
-	for k, v := c.First(); k != nil && string(k) < string(cutoff); k, v = c.First() {
-		var old struct{ ID string }
-		if err := json.Unmarshal(v, &old); err == nil && old.ID != "" {
-			if err := ids.Delete([]byte(old.ID)); err != nil {
-				return err
-			}
-		}
-		if err := c.Delete(); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -100,7 +47,7 @@ func pruneCycles(cycles, ids *bolt.Bucket) error {
 func (s *Store) Cycles(limit int) ([]Cycle, error) {
 	var out []Cycle
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktCycles)
+		b := tx.Bucket(layout.Cycles)
 		if b == nil {
 			return nil
 		}
@@ -123,13 +70,6 @@ func (s *Store) Cycles(limit int) ([]Cycle, error) {
 	return out, nil
 }
 
-func objectKey(kind Kind, sourceID string) ([]byte, error) {
-	if kind == "" || sourceID == "" {
-		return nil, errors.New("kind and source id are required")
-	}
-	return []byte(string(kind) + "\x00" + sourceID), nil
-}
-
 // PutEscrow inserts or replaces the escrow of one object; one escrow per object, the latest failure wins.
 func (s *Store) PutEscrow(e Escrow) error {
 	return s.PutEscrows(e)
@@ -143,11 +83,11 @@ func (s *Store) PutEscrows(es ...Escrow) error {
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, e := range es {
-			key, err := objectKey(e.Kind, e.SourceID)
+			key, err := layout.ObjectKey(e.Kind, e.SourceID)
 			if err != nil {
 				return err
 			}
-			if err := putJSON(tx, bktEscrows, key, e); err != nil {
+			if err := layout.PutJSON(tx, layout.Escrows, key, e); err != nil {
 				return err
 			}
 		}
@@ -162,11 +102,11 @@ func (s *Store) PutEscrows(es ...Escrow) error {
 // DeleteEscrow drops the escrow of an object whose operation finally succeeded; absent is not an error.
 func (s *Store) DeleteEscrow(kind Kind, sourceID string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		key, err := objectKey(kind, sourceID)
+		key, err := layout.ObjectKey(kind, sourceID)
 		if err != nil {
 			return err
 		}
-		b, err := bucketOrErr(tx, bktEscrows)
+		b, err := layout.BucketOrErr(tx, layout.Escrows)
 		if err != nil {
 			return err
 		}
@@ -182,7 +122,7 @@ func (s *Store) DeleteEscrow(kind Kind, sourceID string) error {
 func (s *Store) Escrows() ([]Escrow, error) {
 	var out []Escrow
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktEscrows)
+		b := tx.Bucket(layout.Escrows)
 		if b == nil {
 			return nil
 		}
@@ -203,7 +143,7 @@ func (s *Store) Escrows() ([]Escrow, error) {
 
 // ClearEscrows stops all retries (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope Escrows).
 func (s *Store) ClearEscrows() error {
-	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktEscrows) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.ResetBucket(tx, layout.Escrows) }); err != nil {
 		return fmt.Errorf("clear escrows: %w", err)
 	}
 	return nil
@@ -215,7 +155,7 @@ func (s *Store) Quarantine() (*Quarantine, error) {
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		ok, err = getJSON(s.path, tx, bktMeta, keyQuarantine, &q)
+		ok, err = layout.GetJSON(s.path, tx, layout.Meta, layout.KeyQuarantine, &q)
 		return err
 	})
 	if err != nil {
@@ -229,7 +169,7 @@ func (s *Store) Quarantine() (*Quarantine, error) {
 
 // SetQuarantine stores the quarantine state, replacing any previous one.
 func (s *Store) SetQuarantine(q Quarantine) error {
-	if err := s.update(func(tx *bolt.Tx) error { return putJSON(tx, bktMeta, keyQuarantine, q) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.PutJSON(tx, layout.Meta, layout.KeyQuarantine, q) }); err != nil {
 		return fmt.Errorf("set quarantine: %w", err)
 	}
 	return nil
@@ -238,11 +178,11 @@ func (s *Store) SetQuarantine(q Quarantine) error {
 // ClearQuarantine lifts the quarantine (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope QuarantineState).
 func (s *Store) ClearQuarantine() error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		return b.Delete(keyQuarantine)
+		return b.Delete(layout.KeyQuarantine)
 	})
 	if err != nil {
 		return fmt.Errorf("clear quarantine: %w", err)
@@ -257,11 +197,11 @@ func (s *Store) StageOps(ops ...StagedOp) error {
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, op := range ops {
-			key, err := objectKey(op.Kind, op.SourceID)
+			key, err := layout.ObjectKey(op.Kind, op.SourceID)
 			if err != nil {
 				return err
 			}
-			if err := putJSON(tx, bktStaged, key, op); err != nil {
+			if err := layout.PutJSON(tx, layout.Staged, key, op); err != nil {
 				return fmt.Errorf("%s/%s: %w", op.Kind, op.SourceID, err)
 			}
 		}
@@ -277,7 +217,7 @@ func (s *Store) StageOps(ops ...StagedOp) error {
 func (s *Store) StagedOps() ([]StagedOp, error) {
 	var out []StagedOp
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktStaged)
+		b := tx.Bucket(layout.Staged)
 		if b == nil {
 			return nil
 		}
@@ -298,7 +238,7 @@ func (s *Store) StagedOps() ([]StagedOp, error) {
 
 // ClearStaged drops the held operations, after they were allowed and carried out or rejected.
 func (s *Store) ClearStaged() error {
-	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktStaged) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.ResetBucket(tx, layout.Staged) }); err != nil {
 		return fmt.Errorf("clear staged ops: %w", err)
 	}
 	return nil
@@ -310,19 +250,19 @@ func (s *Store) ClearStaged() error {
 // a fact about the target that a restart does not change.
 func (s *Store) Restart() error {
 	err := s.update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bktWatermarks, bktEscrows, bktStaged} {
-			if err := resetBucket(tx, name); err != nil {
+		for _, name := range [][]byte{layout.Watermarks, layout.Escrows, layout.Staged} {
+			if err := layout.ResetBucket(tx, name); err != nil {
 				return err
 			}
 		}
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		if err := b.Delete(keyAborts); err != nil {
+		if err := b.Delete(layout.KeyAborts); err != nil {
 			return err
 		}
-		return b.Delete(keyQuarantine)
+		return b.Delete(layout.KeyQuarantine)
 	})
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
@@ -334,7 +274,7 @@ func (s *Store) Restart() error {
 func (s *Store) AbortStreak() (AbortStreak, error) {
 	var a AbortStreak
 	err := s.view(func(tx *bolt.Tx) error {
-		_, err := getJSON(s.path, tx, bktMeta, keyAborts, &a)
+		_, err := layout.GetJSON(s.path, tx, layout.Meta, layout.KeyAborts, &a)
 		return err
 	})
 	if err != nil {
@@ -347,13 +287,13 @@ func (s *Store) AbortStreak() (AbortStreak, error) {
 func (s *Store) SetAbortStreak(a AbortStreak) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		if a.Count == 0 {
-			b, err := bucketOrErr(tx, bktMeta)
+			b, err := layout.BucketOrErr(tx, layout.Meta)
 			if err != nil {
 				return err
 			}
-			return b.Delete(keyAborts)
+			return b.Delete(layout.KeyAborts)
 		}
-		return putJSON(tx, bktMeta, keyAborts, a)
+		return layout.PutJSON(tx, layout.Meta, layout.KeyAborts, a)
 	})
 	if err != nil {
 		return fmt.Errorf("set abort streak: %w", err)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	"github.com/scimsync/scimsync/store/internal/logpage"
 	bolt "go.etcd.io/bbolt"
 )
@@ -30,7 +31,7 @@ func (s *Store) AppendLog(entries ...LogEntry) error {
 	}
 	now := time.Now().UTC()
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktLog)
+		b, err := layout.BucketOrErr(tx, layout.Log)
 		if err != nil {
 			return err
 		}
@@ -50,7 +51,7 @@ func PrepareLog(entries []LogEntry, now time.Time) { logpage.Prepare(entries, no
 func (s *Store) QueryLog(q LogQuery) ([]LogEntry, error) {
 	var out []LogEntry
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktLog)
+		b := tx.Bucket(layout.Log)
 		if b == nil {
 			return nil
 		}
@@ -78,7 +79,7 @@ func (s *Store) PruneLog(before time.Time) (int, error) {
 	for {
 		n := 0
 		err := s.update(func(tx *bolt.Tx) error {
-			b, err := bucketOrErr(tx, bktLog)
+			b, err := layout.BucketOrErr(tx, layout.Log)
 			if err != nil {
 				return err
 			}

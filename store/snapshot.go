@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -15,49 +16,49 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 	snap := &Snapshot{Format: SnapshotFormat, Watermarks: map[string]string{}, Meta: map[string][]byte{},
 		Sets: map[string]map[string][]string{}}
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktMeta); b != nil {
-			snap.Fingerprint = string(b.Get(keyFingerprint))
-			if raw := b.Get(keyGrant); raw != nil {
+		if b := tx.Bucket(layout.Meta); b != nil {
+			snap.Fingerprint = string(b.Get(layout.KeyFingerprint))
+			if raw := b.Get(layout.KeyGrant); raw != nil {
 				snap.Grant = bytes.Clone(raw)
 			}
 		}
 		var q Quarantine
-		if ok, err := getJSON(s.path, tx, bktMeta, keyQuarantine, &q); err != nil {
+		if ok, err := layout.GetJSON(s.path, tx, layout.Meta, layout.KeyQuarantine, &q); err != nil {
 			return err
 		} else if ok {
 			snap.Quarantine = &q
 		}
 		var a AbortStreak
-		if ok, err := getJSON(s.path, tx, bktMeta, keyAborts, &a); err != nil {
+		if ok, err := layout.GetJSON(s.path, tx, layout.Meta, layout.KeyAborts, &a); err != nil {
 			return err
 		} else if ok {
 			snap.AbortStreak = &a
 		}
 		var d TargetDialect
-		if ok, err := getJSON(s.path, tx, bktMeta, keyDialect, &d); err != nil {
+		if ok, err := layout.GetJSON(s.path, tx, layout.Meta, layout.KeyDialect, &d); err != nil {
 			return err
 		} else if ok {
 			snap.Dialect = &d
 		}
-		if err := forEach(tx, bktWatermarks, func(k, v []byte) error {
+		if err := layout.ForEach(tx, layout.Watermarks, func(k, v []byte) error {
 			snap.Watermarks[string(k)] = string(v)
 			return nil
 		}); err != nil {
 			return err
 		}
-		if err := forEach(tx, bktKV, func(k, v []byte) error {
+		if err := layout.ForEach(tx, layout.KV, func(k, v []byte) error {
 			snap.Meta[string(k)] = bytes.Clone(v)
 			return nil
 		}); err != nil {
 			return err
 		}
 		// Every kind bucket, in byte order, so both backends list anchors alike.
-		if top := tx.Bucket(bktAnchors); top != nil {
+		if top := tx.Bucket(layout.Anchors); top != nil {
 			if err := top.ForEachBucket(func(name []byte) error {
 				kind := Kind(name)
 				return top.Bucket(name).ForEach(func(k, v []byte) error {
 					var a Anchor
-					if err := s.decode(kind, k, v, &a); err != nil {
+					if err := layout.DecodeAnchor(s.path, kind, k, v, &a); err != nil {
 						return err
 					}
 					// The portable version 1 record, as the PostgreSQL backend keeps it, so a snapshot
@@ -69,16 +70,16 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 				return err
 			}
 		}
-		if err := forEachJSON(s.path, tx, bktEscrows, func() any { snap.Escrows = append(snap.Escrows, Escrow{}); return &snap.Escrows[len(snap.Escrows)-1] }); err != nil {
+		if err := layout.ForEachJSON(s.path, tx, layout.Escrows, func() any { snap.Escrows = append(snap.Escrows, Escrow{}); return &snap.Escrows[len(snap.Escrows)-1] }); err != nil {
 			return err
 		}
-		if err := forEachJSON(s.path, tx, bktStaged, func() any { snap.Staged = append(snap.Staged, StagedOp{}); return &snap.Staged[len(snap.Staged)-1] }); err != nil {
+		if err := layout.ForEachJSON(s.path, tx, layout.Staged, func() any { snap.Staged = append(snap.Staged, StagedOp{}); return &snap.Staged[len(snap.Staged)-1] }); err != nil {
 			return err
 		}
-		if err := forEachJSON(s.path, tx, bktCycles, func() any { snap.Cycles = append(snap.Cycles, Cycle{}); return &snap.Cycles[len(snap.Cycles)-1] }); err != nil {
+		if err := layout.ForEachJSON(s.path, tx, layout.Cycles, func() any { snap.Cycles = append(snap.Cycles, Cycle{}); return &snap.Cycles[len(snap.Cycles)-1] }); err != nil {
 			return err
 		}
-		if err := forEach(tx, bktLog, func(k, v []byte) error {
+		if err := layout.ForEach(tx, layout.Log, func(k, v []byte) error {
 			snap.Log = append(snap.Log, LogEntry{})
 			if err := codec.DecodeLog(k, v, &snap.Log[len(snap.Log)-1]); err != nil {
 				return &CorruptError{Path: s.path, Err: fmt.Errorf("log entry %x: %w", k, err)}
@@ -87,7 +88,7 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 		}); err != nil {
 			return err
 		}
-		if top := tx.Bucket(bktSets); top != nil {
+		if top := tx.Bucket(layout.Sets); top != nil {
 			if err := top.ForEachBucket(func(name []byte) error {
 				m := map[string][]string{}
 				if err := top.Bucket(name).ForEach(func(k, v []byte) error {
@@ -114,24 +115,6 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 	return snap, nil
 }
 
-func forEach(tx *bolt.Tx, name []byte, fn func(k, v []byte) error) error {
-	b := tx.Bucket(name)
-	if b == nil {
-		return nil
-	}
-	return b.ForEach(fn)
-}
-
-// forEachJSON decodes every value of a bucket, in key order, into the value next returns.
-func forEachJSON(path string, tx *bolt.Tx, name []byte, next func() any) error {
-	return forEach(tx, name, func(k, v []byte) error {
-		if err := json.Unmarshal(v, next()); err != nil {
-			return &CorruptError{Path: path, Err: fmt.Errorf("value %s/%x: %w", name, k, err)}
-		}
-		return nil
-	})
-}
-
 // Restore replaces everything in the file by snap in one transaction: after a failure the file is as it
 // was.
 func (s *Store) Restore(snap *Snapshot) error {
@@ -139,48 +122,48 @@ func (s *Store) Restore(snap *Snapshot) error {
 		return err
 	}
 	err := s.update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if string(name) == string(bktMeta) {
+		for _, name := range layout.All {
+			if string(name) == string(layout.Meta) {
 				continue
 			}
-			if err := resetBucket(tx, name); err != nil {
+			if err := layout.ResetBucket(tx, name); err != nil {
 				return err
 			}
 		}
-		meta, err := bucketOrErr(tx, bktMeta)
+		meta, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		for _, k := range [][]byte{keyFingerprint, keyQuarantine, keyAborts, keyDialect, keyGrant} {
+		for _, k := range [][]byte{layout.KeyFingerprint, layout.KeyQuarantine, layout.KeyAborts, layout.KeyDialect, layout.KeyGrant} {
 			if err := meta.Delete(k); err != nil {
 				return err
 			}
 		}
 		if snap.Fingerprint != "" {
-			if err := meta.Put(keyFingerprint, []byte(snap.Fingerprint)); err != nil {
+			if err := meta.Put(layout.KeyFingerprint, []byte(snap.Fingerprint)); err != nil {
 				return err
 			}
 		}
 		if len(snap.Grant) > 0 {
-			if err := meta.Put(keyGrant, bytes.Clone(snap.Grant)); err != nil {
+			if err := meta.Put(layout.KeyGrant, bytes.Clone(snap.Grant)); err != nil {
 				return err
 			}
 		}
-		for key, v := range map[string]any{string(keyQuarantine): snap.Quarantine, string(keyAborts): snap.AbortStreak, string(keyDialect): snap.Dialect} {
+		for key, v := range map[string]any{string(layout.KeyQuarantine): snap.Quarantine, string(layout.KeyAborts): snap.AbortStreak, string(layout.KeyDialect): snap.Dialect} {
 			if isNilPtr(v) {
 				continue
 			}
-			if err := putJSON(tx, bktMeta, []byte(key), v); err != nil {
+			if err := layout.PutJSON(tx, layout.Meta, []byte(key), v); err != nil {
 				return err
 			}
 		}
-		wm := tx.Bucket(bktWatermarks)
+		wm := tx.Bucket(layout.Watermarks)
 		for k, v := range snap.Watermarks {
 			if err := wm.Put([]byte(k), []byte(v)); err != nil {
 				return err
 			}
 		}
-		kv := tx.Bucket(bktKV)
+		kv := tx.Bucket(layout.KV)
 		for k, v := range snap.Meta {
 			if err := kv.Put([]byte(k), bytes.Clone(v)); err != nil {
 				return err
@@ -192,29 +175,29 @@ func (s *Store) Restore(snap *Snapshot) error {
 				return err
 			}
 			a.Kind, a.SourceID = r.Kind, r.SourceID
-			if err := putAnchor(tx, &a, a.UpdatedAt); err != nil {
+			if err := layout.PutAnchor(tx, &a, a.UpdatedAt); err != nil {
 				return err
 			}
 		}
 		for _, e := range snap.Escrows {
-			key, err := objectKey(e.Kind, e.SourceID)
+			key, err := layout.ObjectKey(e.Kind, e.SourceID)
 			if err != nil {
 				return err
 			}
-			if err := putJSON(tx, bktEscrows, key, e); err != nil {
+			if err := layout.PutJSON(tx, layout.Escrows, key, e); err != nil {
 				return err
 			}
 		}
 		for _, op := range snap.Staged {
-			key, err := objectKey(op.Kind, op.SourceID)
+			key, err := layout.ObjectKey(op.Kind, op.SourceID)
 			if err != nil {
 				return err
 			}
-			if err := putJSON(tx, bktStaged, key, op); err != nil {
+			if err := layout.PutJSON(tx, layout.Staged, key, op); err != nil {
 				return err
 			}
 		}
-		cycles, ids := tx.Bucket(bktCycles), tx.Bucket(bktCycleIDs)
+		cycles, ids := tx.Bucket(layout.Cycles), tx.Bucket(layout.CycleIDs)
 		for _, c := range snap.Cycles {
 			seq, err := cycles.NextSequence()
 			if err != nil {
@@ -224,18 +207,18 @@ func (s *Store) Restore(snap *Snapshot) error {
 			if err := ids.Put([]byte(c.ID), key); err != nil {
 				return err
 			}
-			if err := putJSON(tx, bktCycles, key, c); err != nil {
+			if err := layout.PutJSON(tx, layout.Cycles, key, c); err != nil {
 				return err
 			}
 		}
-		logs := tx.Bucket(bktLog)
+		logs := tx.Bucket(layout.Log)
 		for i := range snap.Log {
 			e := &snap.Log[i]
 			if err := logs.Put(codec.LogKey(e.Time, e.ID), codec.AppendLog(nil, e)); err != nil {
 				return err
 			}
 		}
-		sets := tx.Bucket(bktSets)
+		sets := tx.Bucket(layout.Sets)
 		for name, m := range snap.Sets {
 			b, err := sets.CreateBucketIfNotExists([]byte(name))
 			if err != nil {

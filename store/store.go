@@ -15,7 +15,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/scimsync/scimsync/store/internal/damage"
 	"github.com/scimsync/scimsync/store/internal/filelock"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -42,38 +42,13 @@ const SchemaVersion = 2
 // out a daemon restart, short enough that a CLI command run beside a live daemon fails promptly.
 const DefaultTimeout = 2 * time.Second
 
-// Bucket names. Anchors, targets, escrows and staged operations nest one bucket per Kind so that a kind
-// can be listed or cleared without scanning the others.
-var (
-	bktMeta       = []byte("meta")       // schema version, fingerprint, quarantine, target dialect
-	bktKV         = []byte("kv")         // GetMeta/SetMeta, kept apart so callers cannot clobber internal keys
-	bktWatermarks = []byte("watermarks") // delta links by name
-	bktAnchors    = []byte("anchors")    // kind -> source id -> encoded Anchor
-	bktTargets    = []byte("targets")    // kind -> target id -> source id
-	bktEscrows    = []byte("escrows")    // kind\x00source id -> JSON Escrow
-	bktStaged     = []byte("staged")     // kind\x00source id -> JSON StagedOp
-	bktCycles     = []byte("cycles")     // big-endian sequence -> JSON Cycle
-	bktCycleIDs   = []byte("cycleids")   // cycle id -> sequence, so re-adding a cycle replaces it
-	bktLog        = []byte("log")        // big-endian time + id -> compact LogEntry (JSON before schema 2)
-	bktSets       = []byte("sets")       // set name -> key -> JSON []string (group members, assignments)
-
-	keySchema      = []byte("schema")
-	keyFingerprint = []byte("fingerprint")
-	keyQuarantine  = []byte("quarantine")
-	keyAborts      = []byte("aborts")
-
-	allBuckets = [][]byte{bktMeta, bktKV, bktWatermarks, bktAnchors, bktTargets, bktEscrows, bktStaged,
-		bktCycles, bktCycleIDs, bktLog, bktSets}
-)
-
 // ErrLocked matches (errors.Is) the error Open returns when another Store holds the file, so the CLI can
 // tell "daemon running" apart from a broken file. errors.As with *LockedError gives the path.
 var ErrLocked = errors.New("state file is in use")
 
-// ErrCorrupt matches errors caused by a damaged file (a file cut short, garbage meta pages, a stored value
-// that does not decode), so the CLI can advise a rebuild instead of retrying, which can never help.
-// errors.As with *CorruptError gives the path and the detail.
-var ErrCorrupt = errors.New("state file is damaged")
+// ErrCorrupt matches (errors.Is) a damaged state file: bad meta pages, a page bbolt cannot read, or a
+// value that does not decode. errors.As with *CorruptError gives the path and the damage.
+var ErrCorrupt = layout.ErrCorrupt
 
 // ErrSchemaTooNew matches the refusal to open a file written by a newer scimsync, which this build could
 // misread.
@@ -104,22 +79,7 @@ func (e *LockedError) Error() string {
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // CorruptError names the damaged file and what is damaged (a page, or a bucket and key).
-type CorruptError struct {
-	Path string
-	Err  error
-}
-
-// Error names the file and the damage; the way out depends on the caller (the CLI names its rebuild
-// command), so it is not part of the message.
-func (e *CorruptError) Error() string {
-	return fmt.Sprintf("state file %s is damaged: %v", e.Path, e.Err)
-}
-
-// Is makes errors.Is(err, ErrCorrupt) work without string matching.
-func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
-
-// Unwrap exposes bbolt's own error (ErrInvalid, ErrChecksum, ...).
-func (e *CorruptError) Unwrap() error { return e.Err }
+type CorruptError = layout.CorruptError
 
 // Options tunes Open; the zero value is what the daemon wants.
 type Options struct {
@@ -250,21 +210,21 @@ func checkFile(abs, path string) error {
 func (s *Store) init() error {
 	if s.readOnly {
 		return s.view(func(tx *bolt.Tx) error {
-			return checkSchema(s.path, tx.Bucket(bktMeta))
+			return checkSchema(s.path, tx.Bucket(layout.Meta))
 		})
 	}
 	return s.update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
+		for _, name := range layout.All {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		meta := tx.Bucket(bktMeta)
+		meta := tx.Bucket(layout.Meta)
 		if err := checkSchema(s.path, meta); err != nil {
 			return err
 		}
 		// Migrations from older versions go here, keyed on the stored version.
-		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+		return meta.Put(layout.KeySchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
 }
 
@@ -272,7 +232,7 @@ func checkSchema(path string, meta *bolt.Bucket) error {
 	if meta == nil {
 		return nil
 	}
-	raw := meta.Get(keySchema)
+	raw := meta.Get(layout.KeySchema)
 	if raw == nil {
 		return nil
 	}
@@ -378,13 +338,6 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 
 // bucket returns a top-level bucket, or an error when it is missing: only possible for a read-only open
 // of a file that was never initialised, which reads as empty via the callers' nil checks instead.
-func bucketOrErr(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
-	b := tx.Bucket(name)
-	if b == nil {
-		return nil, fmt.Errorf("bucket %s missing", name)
-	}
-	return b, nil
-}
 
 // ---- meta, watermarks, fingerprint ----
 
@@ -393,7 +346,7 @@ func bucketOrErr(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
 func (s *Store) Watermark(name string) (string, error) {
 	var link string
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktWatermarks); b != nil {
+		if b := tx.Bucket(layout.Watermarks); b != nil {
 			link = string(b.Get([]byte(name)))
 		}
 		return nil
@@ -418,7 +371,7 @@ func (s *Store) SetWatermarks(links map[string]string) error {
 
 func (s *Store) setWatermarks(links map[string]string, what string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktWatermarks)
+		b, err := layout.BucketOrErr(tx, layout.Watermarks)
 		if err != nil {
 			return err
 		}
@@ -446,7 +399,7 @@ func (s *Store) setWatermarks(links map[string]string, what string) error {
 // ClearWatermarks forgets all delta links so the next cycle is initial (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope
 // Watermark).
 func (s *Store) ClearWatermarks() error {
-	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktWatermarks) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.ResetBucket(tx, layout.Watermarks) }); err != nil {
 		return fmt.Errorf("clear watermarks: %w", err)
 	}
 	return nil
@@ -457,8 +410,8 @@ func (s *Store) ClearWatermarks() error {
 func (s *Store) Fingerprint() (string, error) {
 	var fp string
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktMeta); b != nil {
-			fp = string(b.Get(keyFingerprint))
+		if b := tx.Bucket(layout.Meta); b != nil {
+			fp = string(b.Get(layout.KeyFingerprint))
 		}
 		return nil
 	})
@@ -471,11 +424,11 @@ func (s *Store) Fingerprint() (string, error) {
 // SetFingerprint records the configuration hash the current state was built with.
 func (s *Store) SetFingerprint(fp string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		return b.Put(keyFingerprint, []byte(fp))
+		return b.Put(layout.KeyFingerprint, []byte(fp))
 	})
 	if err != nil {
 		return fmt.Errorf("set fingerprint: %w", err)
@@ -488,7 +441,7 @@ func (s *Store) SetFingerprint(fp string) error {
 func (s *Store) GetMeta(key string) ([]byte, error) {
 	var v []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktKV); b != nil {
+		if b := tx.Bucket(layout.KV); b != nil {
 			if raw := b.Get([]byte(key)); raw != nil {
 				v = bytes.Clone(raw)
 			}
@@ -507,7 +460,7 @@ func (s *Store) SetMeta(key string, value []byte) error {
 		if key == "" {
 			return errors.New("empty key")
 		}
-		b, err := bucketOrErr(tx, bktKV)
+		b, err := layout.BucketOrErr(tx, layout.KV)
 		if err != nil {
 			return err
 		}
@@ -522,40 +475,4 @@ func (s *Store) SetMeta(key string, value []byte) error {
 	return nil
 }
 
-// resetBucket empties a top-level bucket by recreating it, which is cheaper than deleting keys one by one.
-func resetBucket(tx *bolt.Tx, name []byte) error {
-	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-		return err
-	}
-	_, err := tx.CreateBucket(name)
-	return err
-}
-
-// getJSON decodes a JSON value stored under key in bucket name; ok is false when absent.
-func getJSON(path string, tx *bolt.Tx, name, key []byte, v any) (bool, error) {
-	b := tx.Bucket(name)
-	if b == nil {
-		return false, nil
-	}
-	raw := b.Get(key)
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, &CorruptError{Path: path, Err: fmt.Errorf("value %s/%s: %w", name, key, err)}
-	}
-	return true, nil
-}
-
-// putJSON stores v as JSON under key in bucket name.
-func putJSON(tx *bolt.Tx, name, key []byte, v any) error {
-	b, err := bucketOrErr(tx, name)
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
-}
+// layout.ResetBucket empties a top-level bucket by recreating it, which is cheaper than deleting keys one by one.
