@@ -22,46 +22,25 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/scimsync/scimsync/logctx"
+	"github.com/scimsync/scimsync/scimclient/internal/body"
 )
 
-// Mode selects the request shapes. Targets were built against Entra's default shapes, and some only
-// accept those (or only the fixed ones), so the shape is a per-target switch exactly as in Entra.
-type Mode int
+// Mode selects the request shapes, a per-target switch exactly as in Entra (the shapes are documented
+// in scimclient/internal/body).
+type Mode = body.Mode
 
+// The request shapes.
 const (
-	// ModeDefault sends what Entra sends today without feature flags: ops "Add"/"Replace"/"Remove", one
-	// Replace op per path, active as the string "True"/"False" in PATCH, member removal as
-	// {"op":"Remove","path":"members","value":[{"value":id}]}.
-	ModeDefault Mode = iota
-	// ModeAADOptSCIM062020 sends the shapes of Entra's aadOptscim062020 flag: lower-case ops, filtered
-	// multi-value paths as separate replace ops, simple attributes grouped into one path-less replace with
-	// dotted / URN-qualified keys, active as a JSON boolean, member removal as
-	// {"op":"remove","path":"members[value eq \"id\"]"}.
-	ModeAADOptSCIM062020
-	// ModeStrict is ModeAADOptSCIM062020 made RFC 7643/7644-strict for targets that validate every
-	// request against the schema (SCIMMY among them): the manager as the complex {"value": id} the
-	// enterprise schema defines instead of a bare id, and a new value-filtered element (a first work
-	// phone) added to its multi-valued attribute ({"op":"add","path":"phoneNumbers","value":[{"type":
-	// "work","value":...}]}) instead of an add on a filter path that has no target yet.
-	ModeStrict
+	ModeDefault          = body.ModeDefault
+	ModeAADOptSCIM062020 = body.ModeAADOptSCIM062020
+	ModeStrict           = body.ModeStrict
 )
 
-// lowerCase reports whether the mode spells ops in lower case and groups simple replaces, as the
-// aadOptscim062020 flag does.
-func (m Mode) lowerCase() bool { return m == ModeAADOptSCIM062020 || m == ModeStrict }
-
-// String names the mode for logs and config.
-func (m Mode) String() string {
-	switch m {
-	case ModeDefault:
-		return "default"
-	case ModeAADOptSCIM062020:
-		return "aadOptscim062020"
-	case ModeStrict:
-		return "strict"
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
+// The media types of SCIM (RFC 7644 §8.1) and plain JSON, which many targets answer with.
+const (
+	mediaTypeSCIM = "application/scim+json"
+	mediaTypeJSON = "application/json"
+)
 
 // flagAADOpt is the query flag Entra admins append to the tenant URL to select the fixed shapes.
 const flagAADOpt = "aadOptscim062020"
@@ -422,7 +401,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 		// The bytes json.Marshal would give, without its reflection (encode.go); json.Marshal for
 		// anything else.
 		var ok bool
-		if payload, ok = appendJSON(make([]byte, 0, 1024), rq.body); !ok {
+		if payload, ok = body.AppendJSON(make([]byte, 0, 1024), rq.body); !ok {
 			var err error
 			if payload, err = json.Marshal(rq.body); err != nil {
 				return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)

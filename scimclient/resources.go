@@ -11,31 +11,19 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/scimsync/scimsync/scimclient/internal/body"
 	"github.com/scimsync/scimsync/scimclient/internal/jsonmap"
 )
 
-// Resource is a SCIM resource as decoded JSON. A map rather than a struct because targets add attributes
-// and extensions we do not know about, and the engine must diff and echo them without loss.
-type Resource map[string]any
+// Resource is a SCIM resource as decoded JSON: a map, so attributes and extensions we do not know
+// about survive a round trip.
+type Resource = body.Resource
 
-// ID returns the resource's id, "" if absent; the anchor the engine caches after a match or create.
-func (r Resource) ID() string {
-	s, _ := r["id"].(string)
-	return s
-}
-
-// PatchOp is one operation of a PATCH request (RFC 7644 §3.5.2). Value is omitted when nil so that a
-// flag-mode member removal carries only op and path, as Entra sends it.
-type PatchOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path,omitempty"`
-	Value any    `json:"value,omitempty"`
-}
+// PatchOp is one operation of a PATCH request (RFC 7644 §3.5.2).
+type PatchOp = body.PatchOp
 
 // PatchBody wraps ops in the PatchOp message; exported so tests and golden files use the same shape.
-func PatchBody(ops []PatchOp) map[string]any {
-	return map[string]any{"schemas": []string{SchemaPatchOp}, "Operations": ops}
-}
+func PatchBody(ops []PatchOp) map[string]any { return body.PatchBody(ops) }
 
 const (
 	usersPath  = "/Users"
