@@ -23,6 +23,7 @@ import (
 
 	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/scimclient/internal/body"
+	"github.com/scimsync/scimsync/scimclient/internal/pace"
 )
 
 // Mode selects the request shapes, a per-target switch exactly as in Entra (the shapes are documented
@@ -142,7 +143,7 @@ type Client struct {
 	elementAdds atomic.Bool
 	brk         *breaker
 	// gate is the adaptive concurrency limiter; nil unless Options.MaxConcurrency is set.
-	gate *gate
+	gate *pace.Gate
 }
 
 type backoffParams struct{ initial, max time.Duration }
@@ -211,7 +212,7 @@ func New(o Options) (*Client, error) {
 		if o.MaxConcurrency < conc {
 			return nil, fmt.Errorf("scim client: max concurrency %d is below the concurrency %d", o.MaxConcurrency, conc)
 		}
-		c.gate = newGate(conc, o.MaxConcurrency, c.log)
+		c.gate = pace.NewGate(conc, o.MaxConcurrency, c.log)
 		conc = o.MaxConcurrency
 	}
 	if o.HTTPClient != nil {
@@ -288,7 +289,7 @@ func (c *Client) ConcurrencyLimit() int {
 	if c.gate == nil {
 		return 0
 	}
-	return c.gate.limit()
+	return c.gate.Limit()
 }
 
 // Mode reports the request shapes in force, after the URL flag was applied, so the engine builds PATCH
@@ -450,10 +451,10 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 			c.stats.errors.Add(1)
 			return nil, err
 		}
-		var tk ticket
+		var tk pace.Ticket
 		if c.gate != nil {
 			var err error
-			if tk, err = c.gate.acquire(ctx); err != nil {
+			if tk, err = c.gate.Acquire(ctx); err != nil {
 				return nil, c.ctxErr(ctx, rq, lastErr, err)
 			}
 		}
@@ -463,9 +464,9 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 			if serr != nil {
 				// The shared pause is capped like a single request's sleep: past MaxRetryWait the engine
 				// postpones objects instead.
-				c.gate.release(tk, serr.Status, min(serr.RetryAfter, c.maxWait))
+				c.gate.Release(tk, serr.Status, min(serr.RetryAfter, c.maxWait))
 			} else {
-				c.gate.release(tk, resp.status, 0)
+				c.gate.Release(tk, resp.status, 0)
 			}
 		}
 		var refused string
