@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,6 +23,7 @@ import (
 	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/scimclient/internal/body"
 	"github.com/scimsync/scimsync/scimclient/internal/pace"
+	"github.com/scimsync/scimsync/scimclient/internal/wire"
 )
 
 // Mode selects the request shapes, a per-target switch exactly as in Entra (the shapes are documented
@@ -35,12 +35,6 @@ const (
 	ModeDefault          = body.ModeDefault
 	ModeAADOptSCIM062020 = body.ModeAADOptSCIM062020
 	ModeStrict           = body.ModeStrict
-)
-
-// The media types of SCIM (RFC 7644 §8.1) and plain JSON, which many targets answer with.
-const (
-	mediaTypeSCIM = "application/scim+json"
-	mediaTypeJSON = "application/json"
 )
 
 // flagAADOpt is the query flag Entra admins append to the tenant URL to select the fixed shapes.
@@ -565,21 +559,21 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	req.Header.Set("Accept", mediaTypeSCIM+", "+mediaTypeJSON+";q=0.9")
+	req.Header.Set("Accept", wire.MediaTypeSCIM+", "+wire.MediaTypeJSON+";q=0.9")
 	if payload != nil {
-		req.Header.Set("Content-Type", mediaTypeSCIM)
+		req.Header.Set("Content-Type", wire.MediaTypeSCIM)
 	}
 	req.Header.Set("User-Agent", c.ua)
 	res, err := c.http.Do(req)
 	if err != nil {
 		c.stats.byCode[0].Add(1)
-		detail := transportDetail(err)
+		detail := wire.TransportDetail(err)
 		if actx.Err() != nil && ctx.Err() == nil {
 			detail = fmt.Sprintf("no answer within %s", c.timeout)
 		}
 		refused := errors.Is(err, syscall.ECONNREFUSED)
 		return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: detail},
-			retryable(rq.method, 0, true, refused)
+			wire.Retryable(rq.method, 0, true, refused)
 	}
 	defer res.Body.Close()
 	if res.StatusCode > 0 && res.StatusCode < len(c.stats.byCode) {
@@ -589,16 +583,16 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	if rerr != nil {
 		// The status line arrived but the body did not: for a POST the object may exist now.
 		return nil, &Error{Kind: ErrTransient, Status: res.StatusCode, Method: rq.method, Path: rq.display(),
-			Detail: "read body: " + transportDetail(rerr)}, rq.method != http.MethodPost
+			Detail: "read body: " + wire.TransportDetail(rerr)}, rq.method != http.MethodPost
 	}
 	status := res.StatusCode
 	if status >= 200 && status < 300 {
 		if len(bytes.TrimSpace(raw)) == 0 || status == http.StatusNoContent {
 			return &response{status: status}, nil, false
 		}
-		if !jsonContentType(res.Header.Get("Content-Type")) {
+		if !wire.JSONContentType(res.Header.Get("Content-Type")) {
 			return nil, &Error{Kind: ErrCompliance, Status: status, Method: rq.method, Path: rq.display(),
-				Detail: fmt.Sprintf("response content type %q is not %s", res.Header.Get("Content-Type"), mediaTypeSCIM)}, false
+				Detail: fmt.Sprintf("response content type %q is not %s", res.Header.Get("Content-Type"), wire.MediaTypeSCIM)}, false
 		}
 		return &response{status: status, body: raw}, nil, false
 	}
@@ -610,7 +604,7 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 		return &response{status: http.StatusNoContent}, nil, false
 	}
 	e := &Error{Kind: kindForStatus(status), Status: status, Method: rq.method, Path: rq.display(),
-		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+		RetryAfter: wire.ParseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
 	if status == http.StatusUnauthorized {
 		e.token = token
 	}
@@ -620,74 +614,12 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	if rq.filterQuery && status == http.StatusNotFound {
 		e.Kind = ErrCompliance
 	}
-	e.ScimType, e.Detail = parseSCIMError(raw)
+	e.ScimType, e.Detail = wire.ParseSCIMError(raw)
 	if status >= 300 && status < 400 {
-		e.ScimType, e.Detail = "", redirectDetail(res.Header.Get("Location"))
+		e.ScimType, e.Detail = "", wire.RedirectDetail(res.Header.Get("Location"))
 	}
 	if rq.filterQuery && status == http.StatusNotFound && e.Detail == "" {
 		e.Detail = "a filter query must answer 200 with an empty ListResponse, not 404"
 	}
-	return nil, e, retryable(rq.method, status, false, false)
-}
-
-// redirectDetail names where a 3xx pointed, without its query (which may carry a signed token), so the
-// admin can fix the tenant URL.
-func redirectDetail(loc string) string {
-	const fix = "; redirects are not followed: set target.url to the SCIM base URL itself"
-	u, err := url.Parse(loc)
-	if loc == "" || err != nil {
-		return "redirect without a usable Location" + fix
-	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
-	return truncate("redirect to "+u.String(), 300) + fix
-}
-
-func jsonContentType(ct string) bool {
-	if ct == "" {
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
-	}
-	return mt == mediaTypeSCIM || mt == mediaTypeJSON
-}
-
-// transportDetail shortens a transport error to its cause. url.Error would repeat the full URL, which is
-// already in Error.Path; it never contains the token, which travels in a header.
-func transportDetail(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err.Error()
-}
-
-// parseSCIMError reads an RFC 7644 §3.12 error body; status may be a string or a number and detail is
-// optional, so anything unparseable just yields a short excerpt as the detail.
-func parseSCIMError(raw []byte) (scimType, detail string) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "", ""
-	}
-	var e struct {
-		ScimType string `json:"scimType"`
-		Detail   string `json:"detail"`
-		Message  string `json:"message"`
-	}
-	if err := json.Unmarshal(raw, &e); err == nil {
-		if e.Detail == "" {
-			e.Detail = e.Message
-		}
-		return e.ScimType, truncate(e.Detail, 500)
-	}
-	return "", truncate(string(raw), 200)
-}
-
-func truncate(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
+	return nil, e, wire.Retryable(rq.method, status, false, false)
 }
