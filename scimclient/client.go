@@ -145,49 +145,15 @@ type backoffParams struct{ initial, max time.Duration }
 // New validates the options and builds a client. A bad URL fails here, at config load, with a message
 // that names the problem rather than as a transport error in the first cycle.
 func New(o Options) (*Client, error) {
-	if strings.TrimSpace(o.BaseURL) == "" {
-		return nil, errors.New("scim client: base URL is empty")
-	}
-	u, err := url.Parse(strings.TrimSpace(o.BaseURL))
+	u, err := parseBaseURL(o.BaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("scim client: base URL: %w", err)
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "http", "https":
-	case "":
-		return nil, fmt.Errorf("scim client: base URL %q has no scheme (want https://host/scim)", redactURL(u))
-	default:
-		return nil, fmt.Errorf("scim client: base URL %q: scheme %q is not http or https", redactURL(u), u.Scheme)
-	}
-	if u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("scim client: base URL %q has no host", redactURL(u))
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("scim client: base URL %q must not carry credentials; use the token", redactURL(u))
-	}
-	if u.Fragment != "" {
-		return nil, fmt.Errorf("scim client: base URL %q must not have a fragment", redactURL(u))
+		return nil, err
 	}
 	c := &Client{tokens: o.Tokens, mode: o.Mode, log: o.Logger, ua: o.UserAgent}
 	if c.tokens == nil {
 		c.tokens = staticToken(o.Token)
 	}
-	q := u.Query()
-	for k := range q {
-		if strings.EqualFold(k, flagAADOpt) {
-			if c.mode == ModeDefault {
-				c.mode = ModeAADOptSCIM062020
-			}
-			q.Del(k)
-		}
-	}
-	if len(q) > 0 {
-		c.query = q
-	}
-	u.RawQuery, u.ForceQuery = "", false
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	c.base = u
+	c.setBase(u)
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
@@ -222,6 +188,62 @@ func New(o Options) (*Client, error) {
 	if o.RequestsPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(o.RequestsPerSecond), 1)
 	}
+	c.setRetryPolicy(o)
+	return c, nil
+}
+
+// parseBaseURL checks the SCIM base URL: http or https, a host, no credentials, no fragment. Errors
+// show it redacted.
+func parseBaseURL(raw string) (*url.URL, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, errors.New("scim client: base URL is empty")
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return nil, fmt.Errorf("scim client: base URL: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+	case "":
+		return nil, fmt.Errorf("scim client: base URL %q has no scheme (want https://host/scim)", redactURL(u))
+	default:
+		return nil, fmt.Errorf("scim client: base URL %q: scheme %q is not http or https", redactURL(u), u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("scim client: base URL %q has no host", redactURL(u))
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("scim client: base URL %q must not carry credentials; use the token", redactURL(u))
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("scim client: base URL %q must not have a fragment", redactURL(u))
+	}
+	return u, nil
+}
+
+// setBase keeps u as the base of every request: Entra's aadOptscim062020 query flag selects that mode
+// (unless another was chosen) and is dropped, other query parameters are sent with every request.
+func (c *Client) setBase(u *url.URL) {
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, flagAADOpt) {
+			if c.mode == ModeDefault {
+				c.mode = ModeAADOptSCIM062020
+			}
+			q.Del(k)
+		}
+	}
+	if len(q) > 0 {
+		c.query = q
+	}
+	u.RawQuery, u.ForceQuery = "", false
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	c.base = u
+}
+
+// setRetryPolicy applies the retry, Retry-After, breaker and backoff options, defaults for zero values.
+func (c *Client) setRetryPolicy(o Options) {
 	switch {
 	case o.MaxRetries < 0:
 		c.retries = 0
@@ -249,7 +271,6 @@ func New(o Options) (*Client, error) {
 	if c.backoff.max <= 0 {
 		c.backoff.max = 30 * time.Second
 	}
-	return c, nil
 }
 
 func defaultTransport(conc int) *http.Transport {
@@ -389,36 +410,11 @@ func encodeQuery(q url.Values) string {
 }
 
 func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
-	var payload []byte
-	if raw, ok := rq.body.(json.RawMessage); ok {
-		payload = raw // already encoded (Bulk): json.Marshal would copy and re-validate it
-	} else if rq.body != nil {
-		// The bytes json.Marshal would give, without its reflection (encode.go); json.Marshal for
-		// anything else.
-		var ok bool
-		if payload, ok = body.AppendJSON(make([]byte, 0, 1024), rq.body); !ok {
-			var err error
-			if payload, err = json.Marshal(rq.body); err != nil {
-				return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)
-			}
-		}
+	payload, err := encodeBody(rq)
+	if err != nil {
+		return nil, err
 	}
-	u := *c.base
-	u.Path = c.base.Path + rq.path
-	q := rq.query
-	if len(c.query) > 0 {
-		q = url.Values{}
-		for k, v := range c.query {
-			q[k] = v
-		}
-		for k, v := range rq.query {
-			q[k] = v
-		}
-	}
-	if len(q) > 0 {
-		u.RawQuery = encodeQuery(q)
-	}
-	target := u.String()
+	target := c.requestURL(rq)
 
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval:     c.backoff.initial,
@@ -433,36 +429,13 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	// means the new token is refused too, and stands.
 	renewed := false
 	for attempt := 0; ; attempt++ {
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				return nil, c.ctxErr(ctx, rq, lastErr, err)
-			}
-		}
-		if err := c.brk.refused(gen, rq); err != nil {
-			if attempt == 0 {
-				c.stats.unsent.Add(1)
-			}
-			c.stats.errors.Add(1)
+		tk, err := c.admit(ctx, gen, rq, lastErr, attempt)
+		if err != nil {
 			return nil, err
-		}
-		var tk pace.Ticket
-		if c.gate != nil {
-			var err error
-			if tk, err = c.gate.Acquire(ctx); err != nil {
-				return nil, c.ctxErr(ctx, rq, lastErr, err)
-			}
 		}
 		c.countAttempt(rq.method, attempt > 0)
 		resp, serr, retry := c.attempt(ctx, gen, rq, target, payload, attempt)
-		if c.gate != nil {
-			if serr != nil {
-				// The shared pause is capped like a single request's sleep: past MaxRetryWait the engine
-				// postpones objects instead.
-				c.gate.Release(tk, serr.Status, min(serr.RetryAfter, c.maxWait))
-			} else {
-				c.gate.Release(tk, resp.status, 0)
-			}
-		}
+		c.release(tk, resp, serr)
 		var refused string
 		if serr != nil {
 			refused, serr.token = serr.token, ""
@@ -493,28 +466,113 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 			c.stats.errors.Add(1)
 			return nil, c.brk.done(gen, serr)
 		}
-		wait := serr.RetryAfter
-		if wait > c.maxWait {
+		if serr.RetryAfter > c.maxWait {
 			// Sleeping this long would hold a worker for nothing; the engine postpones the object.
 			c.stats.errors.Add(1)
 			return nil, c.brk.done(gen, serr)
 		}
-		if wait <= 0 {
-			wait = bo.NextBackOff()
+		if err := c.sleep(ctx, gen, rq, serr, bo, attempt); err != nil {
+			return nil, err
 		}
-		logctx.Logger(ctx, c.log).Info("scim request failed, retrying",
-			zap.String("method", rq.method), zap.String("path", rq.path), zap.Int("status", serr.Status),
-			zap.String("errorKind", strings.TrimPrefix(fmt.Sprint(serr.Kind), "scim: ")),
-			zap.Int("attempt", attempt+1), zap.Duration("wait", wait))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, c.ctxErr(ctx, rq, serr, ctx.Err())
-		case <-gen.Done():
-			t.Stop() // the next turn of the loop reports the open breaker
-		case <-t.C:
+	}
+}
+
+// sleep waits before the next attempt: the target's Retry-After, else the next backoff. The breaker
+// opening ends the wait early (the next attempt reports it); the context ending is the request's error.
+func (c *Client) sleep(ctx, gen context.Context, rq *request, serr *Error, bo backoff.BackOff, attempt int) error {
+	wait := serr.RetryAfter
+	if wait <= 0 {
+		wait = bo.NextBackOff()
+	}
+	logctx.Logger(ctx, c.log).Info("scim request failed, retrying",
+		zap.String("method", rq.method), zap.String("path", rq.path), zap.Int("status", serr.Status),
+		zap.String("errorKind", strings.TrimPrefix(fmt.Sprint(serr.Kind), "scim: ")),
+		zap.Int("attempt", attempt+1), zap.Duration("wait", wait))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return c.ctxErr(ctx, rq, serr, ctx.Err())
+	case <-gen.Done():
+	case <-t.C:
+	}
+	return nil
+}
+
+// encodeBody renders rq's body: as given when it is already encoded (Bulk: json.Marshal would copy and
+// re-validate it), else the bytes json.Marshal would give, without its reflection (body.AppendJSON),
+// and json.Marshal for anything that encoder does not take.
+func encodeBody(rq *request) ([]byte, error) {
+	if raw, ok := rq.body.(json.RawMessage); ok {
+		return raw, nil
+	}
+	if rq.body == nil {
+		return nil, nil
+	}
+	if payload, ok := body.AppendJSON(make([]byte, 0, 1024), rq.body); ok {
+		return payload, nil
+	}
+	payload, err := json.Marshal(rq.body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)
+	}
+	return payload, nil
+}
+
+// requestURL is rq's full URL: the base, rq's path, and the base's query parameters beside rq's own.
+func (c *Client) requestURL(rq *request) string {
+	u := *c.base
+	u.Path = c.base.Path + rq.path
+	q := rq.query
+	if len(c.query) > 0 {
+		q = url.Values{}
+		for k, v := range c.query {
+			q[k] = v
 		}
+		for k, v := range rq.query {
+			q[k] = v
+		}
+	}
+	if len(q) > 0 {
+		u.RawQuery = encodeQuery(q)
+	}
+	return u.String()
+}
+
+// admit waits for the request rate, checks the breaker and takes a slot of the adaptive gate, in that
+// order, before an attempt; an error ends the request.
+func (c *Client) admit(ctx, gen context.Context, rq *request, lastErr *Error, attempt int) (pace.Ticket, error) {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return pace.Ticket{}, c.ctxErr(ctx, rq, lastErr, err)
+		}
+	}
+	if err := c.brk.refused(gen, rq); err != nil {
+		if attempt == 0 {
+			c.stats.unsent.Add(1)
+		}
+		c.stats.errors.Add(1)
+		return pace.Ticket{}, err
+	}
+	if c.gate == nil {
+		return pace.Ticket{}, nil
+	}
+	tk, err := c.gate.Acquire(ctx)
+	if err != nil {
+		return pace.Ticket{}, c.ctxErr(ctx, rq, lastErr, err)
+	}
+	return tk, nil
+}
+
+// release reports an attempt's end to the adaptive gate. The shared pause is capped like a single
+// request's sleep: past MaxRetryWait the engine postpones objects instead.
+func (c *Client) release(tk pace.Ticket, resp *response, serr *Error) {
+	switch {
+	case c.gate == nil:
+	case serr != nil:
+		c.gate.Release(tk, serr.Status, min(serr.RetryAfter, c.maxWait))
+	default:
+		c.gate.Release(tk, resp.status, 0)
 	}
 }
 
@@ -537,33 +595,10 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	defer context.AfterFunc(gen, cancel)()
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
+	req, token, serr, retry := c.newRequest(ctx, actx, rq, target, payload)
+	if serr != nil {
+		return nil, serr, retry
 	}
-	req, err := http.NewRequestWithContext(actx, rq.method, target, body)
-	if err != nil {
-		return nil, &Error{Kind: ErrInvalid, Method: rq.method, Path: rq.display(), Detail: "build request: " + err.Error()}, false
-	}
-	token, err := c.tokens.Token(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error()}, false
-		}
-		var t interface{ Transient() bool }
-		if errors.As(err, &t) && t.Transient() {
-			return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, true
-		}
-		return nil, &Error{Kind: ErrUnauthorized, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, false
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Accept", wire.MediaTypeSCIM+", "+wire.MediaTypeJSON+";q=0.9")
-	if payload != nil {
-		req.Header.Set("Content-Type", wire.MediaTypeSCIM)
-	}
-	req.Header.Set("User-Agent", c.ua)
 	res, err := c.http.Do(req)
 	if err != nil {
 		c.stats.byCode[0].Add(1)
@@ -585,14 +620,54 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 		return nil, &Error{Kind: ErrTransient, Status: res.StatusCode, Method: rq.method, Path: rq.display(),
 			Detail: "read body: " + wire.TransportDetail(rerr)}, rq.method != http.MethodPost
 	}
-	status := res.StatusCode
+	return c.answer(rq, res.StatusCode, res.Header, raw, token, n)
+}
+
+// newRequest builds one attempt's HTTP request, bound to actx, with a token from the token source
+// (ctx: fetching one is not part of the attempt's timeout). A token failure is the attempt's error:
+// transient when the source says so, else ErrUnauthorized.
+func (c *Client) newRequest(ctx, actx context.Context, rq *request, target string, payload []byte) (*http.Request, string, *Error, bool) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(actx, rq.method, target, rd)
+	if err != nil {
+		return nil, "", &Error{Kind: ErrInvalid, Method: rq.method, Path: rq.display(), Detail: "build request: " + err.Error()}, false
+	}
+	token, err := c.tokens.Token(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error()}, false
+		}
+		var t interface{ Transient() bool }
+		if errors.As(err, &t) && t.Transient() {
+			return nil, "", &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, true
+		}
+		return nil, "", &Error{Kind: ErrUnauthorized, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, false
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Accept", wire.MediaTypeSCIM+", "+wire.MediaTypeJSON+";q=0.9")
+	if payload != nil {
+		req.Header.Set("Content-Type", wire.MediaTypeSCIM)
+	}
+	req.Header.Set("User-Agent", c.ua)
+	return req, token, nil, false
+}
+
+// answer turns a received answer into the attempt's outcome: a response, or an *Error of the status's
+// kind with whether the request may be sent again. n is the attempt's number, 0 for the first; token
+// is the one sent, kept on a 401 so that exactly that one is invalidated.
+func (c *Client) answer(rq *request, status int, h http.Header, raw []byte, token string, n int) (*response, *Error, bool) {
 	if status >= 200 && status < 300 {
 		if len(bytes.TrimSpace(raw)) == 0 || status == http.StatusNoContent {
 			return &response{status: status}, nil, false
 		}
-		if !wire.JSONContentType(res.Header.Get("Content-Type")) {
+		if !wire.JSONContentType(h.Get("Content-Type")) {
 			return nil, &Error{Kind: ErrCompliance, Status: status, Method: rq.method, Path: rq.display(),
-				Detail: fmt.Sprintf("response content type %q is not %s", res.Header.Get("Content-Type"), wire.MediaTypeSCIM)}, false
+				Detail: fmt.Sprintf("response content type %q is not %s", h.Get("Content-Type"), wire.MediaTypeSCIM)}, false
 		}
 		return &response{status: status, body: raw}, nil, false
 	}
@@ -604,7 +679,7 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 		return &response{status: http.StatusNoContent}, nil, false
 	}
 	e := &Error{Kind: kindForStatus(status), Status: status, Method: rq.method, Path: rq.display(),
-		RetryAfter: wire.ParseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+		RetryAfter: wire.ParseRetryAfter(h.Get("Retry-After"), time.Now())}
 	if status == http.StatusUnauthorized {
 		e.token = token
 	}
@@ -616,7 +691,7 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	}
 	e.ScimType, e.Detail = wire.ParseSCIMError(raw)
 	if status >= 300 && status < 400 {
-		e.ScimType, e.Detail = "", wire.RedirectDetail(res.Header.Get("Location"))
+		e.ScimType, e.Detail = "", wire.RedirectDetail(h.Get("Location"))
 	}
 	if rq.filterQuery && status == http.StatusNotFound && e.Detail == "" {
 		e.Detail = "a filter query must answer 200 with an empty ListResponse, not 404"
