@@ -35,7 +35,7 @@ import (
 
 // SchemaVersion is the layout this build writes. A file with a newer version is refused rather than
 // misread, so downgrading scimsync can never corrupt state written by a newer release. Version 2
-// writes compact anchors and log entries (compact.go); it reads version 1 records as they are.
+// writes compact anchors and log entries (store/internal/codec); it reads version 1 records as they are.
 const SchemaVersion = 2
 
 // DefaultTimeout bounds how long Open waits for another process to release the file; long enough to ride
