@@ -46,8 +46,9 @@ const DefaultTimeout = 2 * time.Second
 // tell "daemon running" apart from a broken file. errors.As with *LockedError gives the path.
 var ErrLocked = errors.New("state file is in use")
 
-// ErrCorrupt matches (errors.Is) a damaged state file: bad meta pages, a page bbolt cannot read, or a
-// value that does not decode. errors.As with *CorruptError gives the path and the damage.
+// ErrCorrupt matches errors caused by a damaged file (a file cut short, garbage meta pages, a stored value
+// that does not decode), so the CLI can advise a rebuild instead of retrying, which can never help.
+// errors.As with *CorruptError gives the path and the detail.
 var ErrCorrupt = layout.ErrCorrupt
 
 // ErrSchemaTooNew matches the refusal to open a file written by a newer scimsync, which this build could
