@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/scimsync/scimsync/scimclient/internal/wire"
 )
 
 // SCIM Bulk (RFC 7644 §3.7, https://www.rfc-editor.org/rfc/rfc7644#section-3.7): many writes in one
@@ -22,7 +24,7 @@ const (
 	SchemaBulkRequest = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 	// BulkRef prefixes a value that stands for the id of the resource another operation of the same
 	// Bulk call creates, e.g. a member "bulkId:u1" added to a group in the call that creates user u1.
-	BulkRef = "bulkId:"
+	BulkRef = wire.BulkRef
 )
 
 // ErrBulkReference is wrapped (beside the kind) by the error of an operation that was not sent
@@ -77,9 +79,9 @@ func (c *Client) BulkLimits(ctx context.Context) (BulkLimits, error) {
 	}
 	var spc struct {
 		Bulk struct {
-			Supported      flexBool `json:"supported"`
-			MaxOperations  flexInt  `json:"maxOperations"`
-			MaxPayloadSize flexInt  `json:"maxPayloadSize"`
+			Supported      wire.FlexBool `json:"supported"`
+			MaxOperations  wire.FlexInt  `json:"maxOperations"`
+			MaxPayloadSize wire.FlexInt  `json:"maxPayloadSize"`
 		} `json:"bulk"`
 	}
 	if err := json.Unmarshal(res.body, &spc); err != nil {
@@ -89,18 +91,6 @@ func (c *Client) BulkLimits(ctx context.Context) (BulkLimits, error) {
 	b := spc.Bulk
 	return BulkLimits{Supported: bool(b.Supported) && b.MaxOperations > 0 && b.MaxPayloadSize > 0,
 		MaxOperations: int(b.MaxOperations), MaxPayloadSize: int(b.MaxPayloadSize)}, nil
-}
-
-// flexBool accepts true and "true" (some targets send strings).
-type flexBool bool
-
-func (f *flexBool) UnmarshalJSON(b []byte) error {
-	v, err := strconv.ParseBool(strings.Trim(string(b), `"`))
-	*f = flexBool(v)
-	if string(b) == "null" {
-		return nil
-	}
-	return err
 }
 
 // Bulk sends ops in as few Bulk requests as lim allows (at most MaxOperations operations and
@@ -136,18 +126,6 @@ type bulkRun struct {
 	maxOps  int               // lowered when the target answers 413 despite the advertised limits
 }
 
-func validBulkID(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // prepare checks the operations and gives every one a bulkId.
 func (b *bulkRun) prepare() error {
 	seen := map[string]bool{}
@@ -166,7 +144,7 @@ func (b *bulkRun) prepare() error {
 			return fmt.Errorf("scim bulk: operation %d: a POST needs a bulkId", i)
 		case id == "":
 			id = internalBulkID + strconv.Itoa(i)
-		case !validBulkID(id) || strings.HasPrefix(id, internalBulkID):
+		case !wire.ValidBulkID(id) || strings.HasPrefix(id, internalBulkID):
 			return fmt.Errorf("scim bulk: operation %d: bulkId %q must be letters, digits, '.', '_' or '-' and not start with %q",
 				i, id, internalBulkID)
 		}
@@ -253,7 +231,7 @@ func (b *bulkRun) encode(i int, inRequest map[string]bool) ([]byte, error) {
 		if data, err = json.Marshal(op.Data); err != nil {
 			return nil, &Error{Kind: ErrInvalid, Method: op.Method, Path: op.Path, Detail: "encode body: " + err.Error()}
 		}
-		for _, ref := range bulkRefs(data) {
+		for _, ref := range wire.BulkRefs(data) {
 			switch {
 			case b.created[ref] != "":
 				data = bytes.ReplaceAll(data, []byte(strconv.Quote(BulkRef+ref)), []byte(strconv.Quote(b.created[ref])))
@@ -281,69 +259,11 @@ func (b *bulkRun) encode(i int, inRequest map[string]bool) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
-// bulkRefs lists the bulkIds data references, in order, each once.
-func bulkRefs(data []byte) []string {
-	var refs []string
-	marker := []byte(`"` + BulkRef)
-	for rest := data; ; {
-		i := bytes.Index(rest, marker)
-		if i < 0 {
-			return refs
-		}
-		rest = rest[i+len(marker):]
-		end := bytes.IndexByte(rest, '"')
-		if end < 0 {
-			return refs
-		}
-		ref := string(rest[:end])
-		if !containsString(refs, ref) {
-			refs = append(refs, ref)
-		}
-		rest = rest[end:]
-	}
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// bulkResponseOp is one entry of a BulkResponse's Operations.
-type bulkResponseOp struct {
-	Method   string          `json:"method"`
-	BulkID   string          `json:"bulkId"`
-	Location string          `json:"location"`
-	Status   bulkStatus      `json:"status"`
-	Response json.RawMessage `json:"response"`
-}
-
-// bulkStatus accepts "201", 201 and SCIM 1.1's {"code": "201"}.
-type bulkStatus int
-
-func (s *bulkStatus) UnmarshalJSON(b []byte) error {
-	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-		var v struct {
-			Code flexInt `json:"code"`
-		}
-		err := json.Unmarshal(b, &v)
-		*s = bulkStatus(v.Code)
-		return err
-	}
-	var n flexInt
-	err := n.UnmarshalJSON(b)
-	*s = bulkStatus(n)
-	return err
-}
-
 // record maps the answer's results back to the operations sent (idx), by bulkId, else by method and
 // order; an operation without a result is reported like a lost answer.
 func (b *bulkRun) record(rq *request, res *response, idx []int) {
 	var answer struct {
-		Operations []bulkResponseOp `json:"Operations"`
+		Operations []wire.BulkResponseOp `json:"Operations"`
 	}
 	if res.body == nil || json.Unmarshal(res.body, &answer) != nil {
 		detail := "the Bulk response is not a BulkResponse"
@@ -357,7 +277,7 @@ func (b *bulkRun) record(rq *request, res *response, idx []int) {
 	for _, i := range idx {
 		byID[b.bulkIDs[i]] = i
 	}
-	var unmatched []bulkResponseOp
+	var unmatched []wire.BulkResponseOp
 	for _, r := range answer.Operations {
 		if i, ok := byID[r.BulkID]; ok && !done[i] {
 			done[i] = true
@@ -384,7 +304,7 @@ func (b *bulkRun) record(rq *request, res *response, idx []int) {
 }
 
 // result records one operation's answer.
-func (b *bulkRun) result(i int, r bulkResponseOp) {
+func (b *bulkRun) result(i int, r wire.BulkResponseOp) {
 	op := b.ops[i]
 	status := int(r.Status)
 	if status < 200 || status >= 300 {
@@ -392,13 +312,13 @@ func (b *bulkRun) result(i int, r bulkResponseOp) {
 		if e.Kind == nil {
 			e.Kind = ErrCompliance
 		}
-		e.ScimType, e.Detail = parseSCIMError(r.Response)
+		e.ScimType, e.Detail = wire.ParseSCIMError(r.Response)
 		b.fail(i, e)
 		return
 	}
 	id := ""
 	if op.Method == http.MethodPost {
-		id = createdID(r)
+		id = wire.CreatedID(r)
 		if id == "" {
 			b.fail(i, &Error{Kind: ErrCompliance, Status: status, Method: op.Method, Path: op.Path,
 				Detail: "created resource has neither location nor id in the Bulk response"})
@@ -409,27 +329,6 @@ func (b *bulkRun) result(i int, r bulkResponseOp) {
 		id, _ = url.PathUnescape(op.Path[j+1:])
 	}
 	b.results[i] = BulkResult{Status: status, ID: id}
-}
-
-// createdID is the id of a created resource: from its response body when the target sent one, else
-// the last segment of its location.
-func createdID(r bulkResponseOp) string {
-	if len(r.Response) > 0 {
-		var res struct {
-			ID string `json:"id"`
-		}
-		if json.Unmarshal(r.Response, &res) == nil && res.ID != "" {
-			return res.ID
-		}
-	}
-	loc := strings.TrimRight(r.Location, "/")
-	if j := strings.LastIndexByte(loc, '/'); j >= 0 && j < len(loc)-1 {
-		id, err := url.PathUnescape(loc[j+1:])
-		if err == nil {
-			return id
-		}
-	}
-	return ""
 }
 
 func (b *bulkRun) fail(i int, err error) {

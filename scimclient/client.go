@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -22,46 +21,21 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/scimsync/scimsync/logctx"
+	"github.com/scimsync/scimsync/scimclient/internal/body"
+	"github.com/scimsync/scimsync/scimclient/internal/pace"
+	"github.com/scimsync/scimsync/scimclient/internal/wire"
 )
 
-// Mode selects the request shapes. Targets were built against Entra's default shapes, and some only
-// accept those (or only the fixed ones), so the shape is a per-target switch exactly as in Entra.
-type Mode int
+// Mode selects the request shapes, a per-target switch exactly as in Entra (the shapes are documented
+// in scimclient/internal/body).
+type Mode = body.Mode
 
+// The request shapes.
 const (
-	// ModeDefault sends what Entra sends today without feature flags: ops "Add"/"Replace"/"Remove", one
-	// Replace op per path, active as the string "True"/"False" in PATCH, member removal as
-	// {"op":"Remove","path":"members","value":[{"value":id}]}.
-	ModeDefault Mode = iota
-	// ModeAADOptSCIM062020 sends the shapes of Entra's aadOptscim062020 flag: lower-case ops, filtered
-	// multi-value paths as separate replace ops, simple attributes grouped into one path-less replace with
-	// dotted / URN-qualified keys, active as a JSON boolean, member removal as
-	// {"op":"remove","path":"members[value eq \"id\"]"}.
-	ModeAADOptSCIM062020
-	// ModeStrict is ModeAADOptSCIM062020 made RFC 7643/7644-strict for targets that validate every
-	// request against the schema (SCIMMY among them): the manager as the complex {"value": id} the
-	// enterprise schema defines instead of a bare id, and a new value-filtered element (a first work
-	// phone) added to its multi-valued attribute ({"op":"add","path":"phoneNumbers","value":[{"type":
-	// "work","value":...}]}) instead of an add on a filter path that has no target yet.
-	ModeStrict
+	ModeDefault          = body.ModeDefault
+	ModeAADOptSCIM062020 = body.ModeAADOptSCIM062020
+	ModeStrict           = body.ModeStrict
 )
-
-// lowerCase reports whether the mode spells ops in lower case and groups simple replaces, as the
-// aadOptscim062020 flag does.
-func (m Mode) lowerCase() bool { return m == ModeAADOptSCIM062020 || m == ModeStrict }
-
-// String names the mode for logs and config.
-func (m Mode) String() string {
-	switch m {
-	case ModeDefault:
-		return "default"
-	case ModeAADOptSCIM062020:
-		return "aadOptscim062020"
-	case ModeStrict:
-		return "strict"
-	}
-	return fmt.Sprintf("Mode(%d)", int(m))
-}
 
 // flagAADOpt is the query flag Entra admins append to the tenant URL to select the fixed shapes.
 const flagAADOpt = "aadOptscim062020"
@@ -163,7 +137,7 @@ type Client struct {
 	elementAdds atomic.Bool
 	brk         *breaker
 	// gate is the adaptive concurrency limiter; nil unless Options.MaxConcurrency is set.
-	gate *gate
+	gate *pace.Gate
 }
 
 type backoffParams struct{ initial, max time.Duration }
@@ -171,10 +145,60 @@ type backoffParams struct{ initial, max time.Duration }
 // New validates the options and builds a client. A bad URL fails here, at config load, with a message
 // that names the problem rather than as a transport error in the first cycle.
 func New(o Options) (*Client, error) {
-	if strings.TrimSpace(o.BaseURL) == "" {
+	u, err := parseBaseURL(o.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{tokens: o.Tokens, mode: o.Mode, log: o.Logger, ua: o.UserAgent}
+	if c.tokens == nil {
+		c.tokens = staticToken(o.Token)
+	}
+	c.setBase(u)
+	if c.log == nil {
+		c.log = zap.NewNop()
+	}
+	if c.ua == "" {
+		c.ua = "scimsync"
+	}
+	conc := o.Concurrency
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	c.timeout = o.Timeout
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if o.MaxConcurrency > 0 {
+		if o.MaxConcurrency < conc {
+			return nil, fmt.Errorf("scim client: max concurrency %d is below the concurrency %d", o.MaxConcurrency, conc)
+		}
+		c.gate = pace.NewGate(conc, o.MaxConcurrency, c.log)
+		conc = o.MaxConcurrency
+	}
+	if o.HTTPClient != nil {
+		hc := *o.HTTPClient // a copy: the caller's client keeps its own redirect policy
+		c.http = &hc
+	} else {
+		c.http = &http.Client{Transport: defaultTransport(conc)}
+	}
+	// A SCIM target never legitimately redirects an API call. Following one would re-send user bodies
+	// (and, to the same host, the bearer token) to wherever the Location points, so the 3xx itself is
+	// the answer: attempt turns it into ErrCompliance.
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if o.RequestsPerSecond > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(o.RequestsPerSecond), 1)
+	}
+	c.setRetryPolicy(o)
+	return c, nil
+}
+
+// parseBaseURL checks the SCIM base URL: http or https, a host, no credentials, no fragment. Errors
+// show it redacted.
+func parseBaseURL(raw string) (*url.URL, error) {
+	if strings.TrimSpace(raw) == "" {
 		return nil, errors.New("scim client: base URL is empty")
 	}
-	u, err := url.Parse(strings.TrimSpace(o.BaseURL))
+	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
 		return nil, fmt.Errorf("scim client: base URL: %w", err)
 	}
@@ -194,10 +218,12 @@ func New(o Options) (*Client, error) {
 	if u.Fragment != "" {
 		return nil, fmt.Errorf("scim client: base URL %q must not have a fragment", redactURL(u))
 	}
-	c := &Client{tokens: o.Tokens, mode: o.Mode, log: o.Logger, ua: o.UserAgent}
-	if c.tokens == nil {
-		c.tokens = staticToken(o.Token)
-	}
+	return u, nil
+}
+
+// setBase keeps u as the base of every request: Entra's aadOptscim062020 query flag selects that mode
+// (unless another was chosen) and is dropped, other query parameters are sent with every request.
+func (c *Client) setBase(u *url.URL) {
 	q := u.Query()
 	for k := range q {
 		if strings.EqualFold(k, flagAADOpt) {
@@ -214,40 +240,10 @@ func New(o Options) (*Client, error) {
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	c.base = u
-	if c.log == nil {
-		c.log = zap.NewNop()
-	}
-	if c.ua == "" {
-		c.ua = "scimsync"
-	}
-	conc := o.Concurrency
-	if conc <= 0 {
-		conc = DefaultConcurrency
-	}
-	c.timeout = o.Timeout
-	if c.timeout <= 0 {
-		c.timeout = DefaultTimeout
-	}
-	if o.MaxConcurrency > 0 {
-		if o.MaxConcurrency < conc {
-			return nil, fmt.Errorf("scim client: max concurrency %d is below the concurrency %d", o.MaxConcurrency, conc)
-		}
-		c.gate = newGate(conc, o.MaxConcurrency, c.log)
-		conc = o.MaxConcurrency
-	}
-	if o.HTTPClient != nil {
-		hc := *o.HTTPClient // a copy: the caller's client keeps its own redirect policy
-		c.http = &hc
-	} else {
-		c.http = &http.Client{Transport: defaultTransport(conc)}
-	}
-	// A SCIM target never legitimately redirects an API call. Following one would re-send user bodies
-	// (and, to the same host, the bearer token) to wherever the Location points, so the 3xx itself is
-	// the answer: attempt turns it into ErrCompliance.
-	c.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	if o.RequestsPerSecond > 0 {
-		c.limiter = rate.NewLimiter(rate.Limit(o.RequestsPerSecond), 1)
-	}
+}
+
+// setRetryPolicy applies the retry, Retry-After, breaker and backoff options, defaults for zero values.
+func (c *Client) setRetryPolicy(o Options) {
 	switch {
 	case o.MaxRetries < 0:
 		c.retries = 0
@@ -275,7 +271,6 @@ func New(o Options) (*Client, error) {
 	if c.backoff.max <= 0 {
 		c.backoff.max = 30 * time.Second
 	}
-	return c, nil
 }
 
 func defaultTransport(conc int) *http.Transport {
@@ -309,7 +304,7 @@ func (c *Client) ConcurrencyLimit() int {
 	if c.gate == nil {
 		return 0
 	}
-	return c.gate.limit()
+	return c.gate.Limit()
 }
 
 // Mode reports the request shapes in force, after the URL flag was applied, so the engine builds PATCH
@@ -415,36 +410,11 @@ func encodeQuery(q url.Values) string {
 }
 
 func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
-	var payload []byte
-	if raw, ok := rq.body.(json.RawMessage); ok {
-		payload = raw // already encoded (Bulk): json.Marshal would copy and re-validate it
-	} else if rq.body != nil {
-		// The bytes json.Marshal would give, without its reflection (encode.go); json.Marshal for
-		// anything else.
-		var ok bool
-		if payload, ok = appendJSON(make([]byte, 0, 1024), rq.body); !ok {
-			var err error
-			if payload, err = json.Marshal(rq.body); err != nil {
-				return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)
-			}
-		}
+	payload, err := encodeBody(rq)
+	if err != nil {
+		return nil, err
 	}
-	u := *c.base
-	u.Path = c.base.Path + rq.path
-	q := rq.query
-	if len(c.query) > 0 {
-		q = url.Values{}
-		for k, v := range c.query {
-			q[k] = v
-		}
-		for k, v := range rq.query {
-			q[k] = v
-		}
-	}
-	if len(q) > 0 {
-		u.RawQuery = encodeQuery(q)
-	}
-	target := u.String()
+	target := c.requestURL(rq)
 
 	bo := &backoff.ExponentialBackOff{
 		InitialInterval:     c.backoff.initial,
@@ -459,36 +429,13 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	// means the new token is refused too, and stands.
 	renewed := false
 	for attempt := 0; ; attempt++ {
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				return nil, c.ctxErr(ctx, rq, lastErr, err)
-			}
-		}
-		if err := c.brk.refused(gen, rq); err != nil {
-			if attempt == 0 {
-				c.stats.unsent.Add(1)
-			}
-			c.stats.errors.Add(1)
+		tk, err := c.admit(ctx, gen, rq, lastErr, attempt)
+		if err != nil {
 			return nil, err
-		}
-		var tk ticket
-		if c.gate != nil {
-			var err error
-			if tk, err = c.gate.acquire(ctx); err != nil {
-				return nil, c.ctxErr(ctx, rq, lastErr, err)
-			}
 		}
 		c.countAttempt(rq.method, attempt > 0)
 		resp, serr, retry := c.attempt(ctx, gen, rq, target, payload, attempt)
-		if c.gate != nil {
-			if serr != nil {
-				// The shared pause is capped like a single request's sleep: past MaxRetryWait the engine
-				// postpones objects instead.
-				c.gate.release(tk, serr.Status, min(serr.RetryAfter, c.maxWait))
-			} else {
-				c.gate.release(tk, resp.status, 0)
-			}
-		}
+		c.release(tk, resp, serr)
 		var refused string
 		if serr != nil {
 			refused, serr.token = serr.token, ""
@@ -519,28 +466,113 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 			c.stats.errors.Add(1)
 			return nil, c.brk.done(gen, serr)
 		}
-		wait := serr.RetryAfter
-		if wait > c.maxWait {
+		if serr.RetryAfter > c.maxWait {
 			// Sleeping this long would hold a worker for nothing; the engine postpones the object.
 			c.stats.errors.Add(1)
 			return nil, c.brk.done(gen, serr)
 		}
-		if wait <= 0 {
-			wait = bo.NextBackOff()
+		if err := c.sleep(ctx, gen, rq, serr, bo, attempt); err != nil {
+			return nil, err
 		}
-		logctx.Logger(ctx, c.log).Info("scim request failed, retrying",
-			zap.String("method", rq.method), zap.String("path", rq.path), zap.Int("status", serr.Status),
-			zap.String("errorKind", strings.TrimPrefix(fmt.Sprint(serr.Kind), "scim: ")),
-			zap.Int("attempt", attempt+1), zap.Duration("wait", wait))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, c.ctxErr(ctx, rq, serr, ctx.Err())
-		case <-gen.Done():
-			t.Stop() // the next turn of the loop reports the open breaker
-		case <-t.C:
+	}
+}
+
+// sleep waits before the next attempt: the target's Retry-After, else the next backoff. The breaker
+// opening ends the wait early (the next attempt reports it); the context ending is the request's error.
+func (c *Client) sleep(ctx, gen context.Context, rq *request, serr *Error, bo backoff.BackOff, attempt int) error {
+	wait := serr.RetryAfter
+	if wait <= 0 {
+		wait = bo.NextBackOff()
+	}
+	logctx.Logger(ctx, c.log).Info("scim request failed, retrying",
+		zap.String("method", rq.method), zap.String("path", rq.path), zap.Int("status", serr.Status),
+		zap.String("errorKind", strings.TrimPrefix(fmt.Sprint(serr.Kind), "scim: ")),
+		zap.Int("attempt", attempt+1), zap.Duration("wait", wait))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return c.ctxErr(ctx, rq, serr, ctx.Err())
+	case <-gen.Done():
+	case <-t.C:
+	}
+	return nil
+}
+
+// encodeBody renders rq's body: as given when it is already encoded (Bulk: json.Marshal would copy and
+// re-validate it), else the bytes json.Marshal would give, without its reflection (body.AppendJSON),
+// and json.Marshal for anything that encoder does not take.
+func encodeBody(rq *request) ([]byte, error) {
+	if raw, ok := rq.body.(json.RawMessage); ok {
+		return raw, nil
+	}
+	if rq.body == nil {
+		return nil, nil
+	}
+	if payload, ok := body.AppendJSON(make([]byte, 0, 1024), rq.body); ok {
+		return payload, nil
+	}
+	payload, err := json.Marshal(rq.body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)
+	}
+	return payload, nil
+}
+
+// requestURL is rq's full URL: the base, rq's path, and the base's query parameters beside rq's own.
+func (c *Client) requestURL(rq *request) string {
+	u := *c.base
+	u.Path = c.base.Path + rq.path
+	q := rq.query
+	if len(c.query) > 0 {
+		q = url.Values{}
+		for k, v := range c.query {
+			q[k] = v
 		}
+		for k, v := range rq.query {
+			q[k] = v
+		}
+	}
+	if len(q) > 0 {
+		u.RawQuery = encodeQuery(q)
+	}
+	return u.String()
+}
+
+// admit waits for the request rate, checks the breaker and takes a slot of the adaptive gate, in that
+// order, before an attempt; an error ends the request.
+func (c *Client) admit(ctx, gen context.Context, rq *request, lastErr *Error, attempt int) (pace.Ticket, error) {
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return pace.Ticket{}, c.ctxErr(ctx, rq, lastErr, err)
+		}
+	}
+	if err := c.brk.refused(gen, rq); err != nil {
+		if attempt == 0 {
+			c.stats.unsent.Add(1)
+		}
+		c.stats.errors.Add(1)
+		return pace.Ticket{}, err
+	}
+	if c.gate == nil {
+		return pace.Ticket{}, nil
+	}
+	tk, err := c.gate.Acquire(ctx)
+	if err != nil {
+		return pace.Ticket{}, c.ctxErr(ctx, rq, lastErr, err)
+	}
+	return tk, nil
+}
+
+// release reports an attempt's end to the adaptive gate. The shared pause is capped like a single
+// request's sleep: past MaxRetryWait the engine postpones objects instead.
+func (c *Client) release(tk pace.Ticket, resp *response, serr *Error) {
+	switch {
+	case c.gate == nil:
+	case serr != nil:
+		c.gate.Release(tk, serr.Status, min(serr.RetryAfter, c.maxWait))
+	default:
+		c.gate.Release(tk, resp.status, 0)
 	}
 }
 
@@ -563,43 +595,20 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	defer context.AfterFunc(gen, cancel)()
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
+	req, token, serr, retry := c.newRequest(ctx, actx, rq, target, payload)
+	if serr != nil {
+		return nil, serr, retry
 	}
-	req, err := http.NewRequestWithContext(actx, rq.method, target, body)
-	if err != nil {
-		return nil, &Error{Kind: ErrInvalid, Method: rq.method, Path: rq.display(), Detail: "build request: " + err.Error()}, false
-	}
-	token, err := c.tokens.Token(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error()}, false
-		}
-		var t interface{ Transient() bool }
-		if errors.As(err, &t) && t.Transient() {
-			return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, true
-		}
-		return nil, &Error{Kind: ErrUnauthorized, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, false
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	req.Header.Set("Accept", mediaTypeSCIM+", "+mediaTypeJSON+";q=0.9")
-	if payload != nil {
-		req.Header.Set("Content-Type", mediaTypeSCIM)
-	}
-	req.Header.Set("User-Agent", c.ua)
 	res, err := c.http.Do(req)
 	if err != nil {
 		c.stats.byCode[0].Add(1)
-		detail := transportDetail(err)
+		detail := wire.TransportDetail(err)
 		if actx.Err() != nil && ctx.Err() == nil {
 			detail = fmt.Sprintf("no answer within %s", c.timeout)
 		}
 		refused := errors.Is(err, syscall.ECONNREFUSED)
 		return nil, &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: detail},
-			retryable(rq.method, 0, true, refused)
+			wire.Retryable(rq.method, 0, true, refused)
 	}
 	defer res.Body.Close()
 	if res.StatusCode > 0 && res.StatusCode < len(c.stats.byCode) {
@@ -609,16 +618,56 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	if rerr != nil {
 		// The status line arrived but the body did not: for a POST the object may exist now.
 		return nil, &Error{Kind: ErrTransient, Status: res.StatusCode, Method: rq.method, Path: rq.display(),
-			Detail: "read body: " + transportDetail(rerr)}, rq.method != http.MethodPost
+			Detail: "read body: " + wire.TransportDetail(rerr)}, rq.method != http.MethodPost
 	}
-	status := res.StatusCode
+	return c.answer(rq, res.StatusCode, res.Header, raw, token, n)
+}
+
+// newRequest builds one attempt's HTTP request, bound to actx, with a token from the token source
+// (ctx: fetching one is not part of the attempt's timeout). A token failure is the attempt's error:
+// transient when the source says so, else ErrUnauthorized.
+func (c *Client) newRequest(ctx, actx context.Context, rq *request, target string, payload []byte) (*http.Request, string, *Error, bool) {
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(actx, rq.method, target, rd)
+	if err != nil {
+		return nil, "", &Error{Kind: ErrInvalid, Method: rq.method, Path: rq.display(), Detail: "build request: " + err.Error()}, false
+	}
+	token, err := c.tokens.Token(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, "", &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error()}, false
+		}
+		var t interface{ Transient() bool }
+		if errors.As(err, &t) && t.Transient() {
+			return nil, "", &Error{Kind: ErrTransient, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, true
+		}
+		return nil, "", &Error{Kind: ErrUnauthorized, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, false
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Accept", wire.MediaTypeSCIM+", "+wire.MediaTypeJSON+";q=0.9")
+	if payload != nil {
+		req.Header.Set("Content-Type", wire.MediaTypeSCIM)
+	}
+	req.Header.Set("User-Agent", c.ua)
+	return req, token, nil, false
+}
+
+// answer turns a received answer into the attempt's outcome: a response, or an *Error of the status's
+// kind with whether the request may be sent again. n is the attempt's number, 0 for the first; token
+// is the one sent, kept on a 401 so that exactly that one is invalidated.
+func (c *Client) answer(rq *request, status int, h http.Header, raw []byte, token string, n int) (*response, *Error, bool) {
 	if status >= 200 && status < 300 {
 		if len(bytes.TrimSpace(raw)) == 0 || status == http.StatusNoContent {
 			return &response{status: status}, nil, false
 		}
-		if !jsonContentType(res.Header.Get("Content-Type")) {
+		if !wire.JSONContentType(h.Get("Content-Type")) {
 			return nil, &Error{Kind: ErrCompliance, Status: status, Method: rq.method, Path: rq.display(),
-				Detail: fmt.Sprintf("response content type %q is not %s", res.Header.Get("Content-Type"), mediaTypeSCIM)}, false
+				Detail: fmt.Sprintf("response content type %q is not %s", h.Get("Content-Type"), wire.MediaTypeSCIM)}, false
 		}
 		return &response{status: status, body: raw}, nil, false
 	}
@@ -630,7 +679,7 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 		return &response{status: http.StatusNoContent}, nil, false
 	}
 	e := &Error{Kind: kindForStatus(status), Status: status, Method: rq.method, Path: rq.display(),
-		RetryAfter: parseRetryAfter(res.Header.Get("Retry-After"), time.Now())}
+		RetryAfter: wire.ParseRetryAfter(h.Get("Retry-After"), time.Now())}
 	if status == http.StatusUnauthorized {
 		e.token = token
 	}
@@ -640,74 +689,12 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	if rq.filterQuery && status == http.StatusNotFound {
 		e.Kind = ErrCompliance
 	}
-	e.ScimType, e.Detail = parseSCIMError(raw)
+	e.ScimType, e.Detail = wire.ParseSCIMError(raw)
 	if status >= 300 && status < 400 {
-		e.ScimType, e.Detail = "", redirectDetail(res.Header.Get("Location"))
+		e.ScimType, e.Detail = "", wire.RedirectDetail(h.Get("Location"))
 	}
 	if rq.filterQuery && status == http.StatusNotFound && e.Detail == "" {
 		e.Detail = "a filter query must answer 200 with an empty ListResponse, not 404"
 	}
-	return nil, e, retryable(rq.method, status, false, false)
-}
-
-// redirectDetail names where a 3xx pointed, without its query (which may carry a signed token), so the
-// admin can fix the tenant URL.
-func redirectDetail(loc string) string {
-	const fix = "; redirects are not followed: set target.url to the SCIM base URL itself"
-	u, err := url.Parse(loc)
-	if loc == "" || err != nil {
-		return "redirect without a usable Location" + fix
-	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
-	return truncate("redirect to "+u.String(), 300) + fix
-}
-
-func jsonContentType(ct string) bool {
-	if ct == "" {
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return false
-	}
-	return mt == mediaTypeSCIM || mt == mediaTypeJSON
-}
-
-// transportDetail shortens a transport error to its cause. url.Error would repeat the full URL, which is
-// already in Error.Path; it never contains the token, which travels in a header.
-func transportDetail(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err.Error()
-}
-
-// parseSCIMError reads an RFC 7644 §3.12 error body; status may be a string or a number and detail is
-// optional, so anything unparseable just yields a short excerpt as the detail.
-func parseSCIMError(raw []byte) (scimType, detail string) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "", ""
-	}
-	var e struct {
-		ScimType string `json:"scimType"`
-		Detail   string `json:"detail"`
-		Message  string `json:"message"`
-	}
-	if err := json.Unmarshal(raw, &e); err == nil {
-		if e.Detail == "" {
-			e.Detail = e.Message
-		}
-		return e.ScimType, truncate(e.Detail, 500)
-	}
-	return "", truncate(string(raw), 200)
-}
-
-func truncate(s string, n int) string {
-	s = strings.TrimSpace(s)
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
+	return nil, e, wire.Retryable(rq.method, status, false, false)
 }

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scimsync/scimsync/logctx"
+	"github.com/scimsync/scimsync/scimclient/internal/body"
 )
 
 // scimType values of RFC 7644 §3.12 that a target answers to a PATCH path it cannot apply.
@@ -72,11 +73,11 @@ func (c *Client) SetDialect(d Dialect) {
 // decides what happens to the object).
 func (c *Client) UpdateUser(ctx context.Context, id string, changes []Change) error {
 	learned := c.elementAdds.Load()
-	err := c.PatchUser(ctx, id, buildPatch(c.mode, learned, changes))
-	if err == nil || learned || c.mode == ModeStrict || !IsPathRejected(err) || !hasFilteredAdd(changes) {
+	err := c.PatchUser(ctx, id, body.BuildPatch(c.mode, learned, changes))
+	if err == nil || learned || c.mode == ModeStrict || !IsPathRejected(err) || !body.HasFilteredAdd(changes) {
 		return err
 	}
-	if err2 := c.PatchUser(ctx, id, buildPatch(c.mode, true, changes)); err2 != nil {
+	if err2 := c.PatchUser(ctx, id, body.BuildPatch(c.mode, true, changes)); err2 != nil {
 		return fmt.Errorf("%w (sent again with new elements after the filtered-path form failed: %w)", err2, err)
 	}
 	if c.elementAdds.CompareAndSwap(false, true) {
@@ -85,14 +86,4 @@ func (c *Client) UpdateUser(ctx context.Context, id string, changes []Change) er
 			zap.String("rejected", err.Error()))
 	}
 	return nil
-}
-
-func hasFilteredAdd(changes []Change) bool {
-	for _, ch := range changes {
-		p, perr := ParsePath(ch.Path)
-		if filteredAdd(ch, p, perr) {
-			return true
-		}
-	}
-	return false
 }

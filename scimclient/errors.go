@@ -104,7 +104,7 @@ func KindOf(err error) error {
 }
 
 // kindForStatus maps an HTTP status to an error kind. It is the classifier half of the retry policy; the
-// other half (retryable) also depends on the method.
+// other half (wire.Retryable) also depends on the method.
 func kindForStatus(status int) error {
 	switch {
 	case status == http.StatusNotFound:
@@ -129,48 +129,4 @@ func kindForStatus(status int) error {
 		return ErrCompliance
 	}
 	return nil
-}
-
-// retryable decides whether a failed attempt may be repeated. A POST is retried only when the target
-// certainly did not create anything: 429 and 503 (the server refused the work) and a refused connection
-// (the request never arrived). After a lost answer or a 500 the user may exist already, and a blind
-// retry could create a duplicate; the engine instead matches by userName again in its next step.
-// refused reports a connection-refused transport error; status is 0 for transport errors.
-func retryable(method string, status int, transport, refused bool) bool {
-	if method == http.MethodPost {
-		return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable || (transport && refused)
-	}
-	if transport {
-		return true
-	}
-	switch status {
-	case http.StatusTooManyRequests, http.StatusRequestTimeout:
-		return true
-	case http.StatusNotImplemented, http.StatusHTTPVersionNotSupported:
-		return false
-	}
-	return status >= 500
-}
-
-// parseRetryAfter reads a Retry-After header: delta-seconds or an HTTP date. Absent or unparseable is 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > 24*3600 {
-			secs = 24 * 3600
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }

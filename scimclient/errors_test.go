@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/scimsync/scimsync/scimclient/internal/wire"
 )
 
 // TestRetryClassifier has one row per status code, as Alertmanager's Retrier test: which failures are
@@ -45,12 +47,12 @@ func TestRetryClassifier(t *testing.T) {
 				t.Errorf("kind = %v, want %v", got, tt.kind)
 			}
 			for _, m := range []string{http.MethodGet, http.MethodPatch, http.MethodDelete} {
-				if got := retryable(m, tt.status, false, false); got != tt.retry {
-					t.Errorf("%s retryable = %v, want %v", m, got, tt.retry)
+				if got := wire.Retryable(m, tt.status, false, false); got != tt.retry {
+					t.Errorf("%s wire.Retryable = %v, want %v", m, got, tt.retry)
 				}
 			}
-			if got := retryable(http.MethodPost, tt.status, false, false); got != tt.retryPost {
-				t.Errorf("POST retryable = %v, want %v", got, tt.retryPost)
+			if got := wire.Retryable(http.MethodPost, tt.status, false, false); got != tt.retryPost {
+				t.Errorf("POST wire.Retryable = %v, want %v", got, tt.retryPost)
 			}
 		})
 	}
@@ -65,8 +67,8 @@ func TestRetryClassifier(t *testing.T) {
 		{"POST reset: may have been created", http.MethodPost, false, false},
 	}
 	for _, tt := range transport {
-		if got := retryable(tt.method, 0, true, tt.refused); got != tt.want {
-			t.Errorf("%s: retryable = %v, want %v", tt.name, got, tt.want)
+		if got := wire.Retryable(tt.method, 0, true, tt.refused); got != tt.want {
+			t.Errorf("%s: wire.Retryable = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
@@ -89,8 +91,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"soon", 0},
 	}
 	for _, tt := range tests {
-		if got := parseRetryAfter(tt.in, now); got != tt.want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
+		if got := wire.ParseRetryAfter(tt.in, now); got != tt.want {
+			t.Errorf("wire.ParseRetryAfter(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -128,11 +130,11 @@ func TestErrorTyped(t *testing.T) {
 }
 
 func TestParseSCIMError(t *testing.T) {
-	st, d := parseSCIMError([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":409,"scimType":"uniqueness","detail":"taken"}`))
+	st, d := wire.ParseSCIMError([]byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":409,"scimType":"uniqueness","detail":"taken"}`))
 	if st != "uniqueness" || d != "taken" {
 		t.Errorf("got %q %q", st, d)
 	}
-	if _, d := parseSCIMError([]byte("<html>bad gateway</html>")); d != "<html>bad gateway</html>" {
+	if _, d := wire.ParseSCIMError([]byte("<html>bad gateway</html>")); d != "<html>bad gateway</html>" {
 		t.Errorf("non-JSON detail = %q", d)
 	}
 }

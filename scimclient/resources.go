@@ -11,31 +11,20 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/scimsync/scimsync/scimclient/internal/body"
 	"github.com/scimsync/scimsync/scimclient/internal/jsonmap"
+	"github.com/scimsync/scimsync/scimclient/internal/wire"
 )
 
-// Resource is a SCIM resource as decoded JSON. A map rather than a struct because targets add attributes
-// and extensions we do not know about, and the engine must diff and echo them without loss.
-type Resource map[string]any
+// Resource is a SCIM resource as decoded JSON: a map, so attributes and extensions we do not know
+// about survive a round trip.
+type Resource = body.Resource
 
-// ID returns the resource's id, "" if absent; the anchor the engine caches after a match or create.
-func (r Resource) ID() string {
-	s, _ := r["id"].(string)
-	return s
-}
-
-// PatchOp is one operation of a PATCH request (RFC 7644 §3.5.2). Value is omitted when nil so that a
-// flag-mode member removal carries only op and path, as Entra sends it.
-type PatchOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path,omitempty"`
-	Value any    `json:"value,omitempty"`
-}
+// PatchOp is one operation of a PATCH request (RFC 7644 §3.5.2).
+type PatchOp = body.PatchOp
 
 // PatchBody wraps ops in the PatchOp message; exported so tests and golden files use the same shape.
-func PatchBody(ops []PatchOp) map[string]any {
-	return map[string]any{"schemas": []string{SchemaPatchOp}, "Operations": ops}
-}
+func PatchBody(ops []PatchOp) map[string]any { return body.PatchBody(ops) }
 
 const (
 	usersPath  = "/Users"
@@ -247,63 +236,13 @@ func jsonErr(err error) string {
 	return err.Error()
 }
 
-// listResponse is RFC 7644 §3.4.2. Numbers are decoded leniently because some targets send them as strings.
-type listResponse struct {
-	Total        flexInt    `json:"totalResults"`
-	StartIndex   flexInt    `json:"startIndex"`
-	ItemsPerPage flexInt    `json:"itemsPerPage"`
-	Resources    []Resource `json:"Resources"`
-	hasResources bool
-}
-
-// UnmarshalJSON matches member names case-insensitively: some targets send "resources".
-func (l *listResponse) UnmarshalJSON(b []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
-	}
-	for k, v := range raw {
-		var err error
-		switch strings.ToLower(k) {
-		case "totalresults":
-			err = json.Unmarshal(v, &l.Total)
-		case "startindex":
-			err = json.Unmarshal(v, &l.StartIndex)
-		case "itemsperpage":
-			err = json.Unmarshal(v, &l.ItemsPerPage)
-		case "resources":
-			l.hasResources = string(v) != "null"
-			err = json.Unmarshal(v, &l.Resources)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", k, err)
-		}
-	}
-	return nil
-}
-
-type flexInt int
-
-// UnmarshalJSON accepts 3 and "3".
-func (f *flexInt) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if s == "null" || s == "" {
-		return nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return err
-	}
-	*f = flexInt(n)
-	return nil
-}
-
-func (c *Client) fetchPage(ctx context.Context, rq *request) (*listResponse, error) {
+// wire.ListResponse is RFC 7644 §3.4.2. Numbers are decoded leniently because some targets send them as strings.
+func (c *Client) fetchPage(ctx context.Context, rq *request) (*wire.ListResponse, error) {
 	res, err := c.do(ctx, rq)
 	if err != nil {
 		return nil, err
 	}
-	var l listResponse
+	var l wire.ListResponse
 	if res.body == nil {
 		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
 			Detail: "empty body where a ListResponse was expected"}
@@ -314,7 +253,7 @@ func (c *Client) fetchPage(ctx context.Context, rq *request) (*listResponse, err
 	}
 	// RFC 7644 makes Resources required only when totalResults is non-zero; a server that leaves it out of
 	// an empty answer is compliant and must pass Test Connection.
-	if !l.hasResources && l.Total > 0 {
+	if !l.HasResources && l.Total > 0 {
 		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
 			Detail: fmt.Sprintf("ListResponse with totalResults %d has no Resources", l.Total)}
 	}

@@ -1,59 +1,31 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
 
 // Kind separates users from groups: they live in different SCIM endpoints and their ids may collide.
-type Kind string
+type Kind = codec.Kind
 
 // Object kinds the engine provisions.
 const (
-	KindUser  Kind = "user"
-	KindGroup Kind = "group"
+	KindUser  = codec.KindUser
+	KindGroup = codec.KindGroup
 )
 
-// Anchor is one entry of the connector data store (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): the link between a source object and
-// the target object it was created as or matched to. It is what lets the engine update by target id,
-// skip unchanged objects, and never touch target objects it does not own.
-type Anchor struct {
-	Kind     Kind
-	SourceID string
-	TargetID string
-	// Managed is true when scimsync created or matched the target object; only managed objects are
-	// ever changed or deprovisioned.
-	Managed bool
-	// Hash is the hash of the last exported values; an equal hash means nothing to send.
-	Hash string
-	// Values are the last exported target values by flat SCIM path, for the "Modified properties" of the
-	// provisioning log and for computing PATCH operations. Types round-trip exactly: string, bool,
-	// int64, int, float64, []string and nil; other integer and float types come back as int64 or
-	// float64, []any of strings as []string, and anything else via JSON (numbers as int64 or float64).
-	Values map[string]any
-	// MatchedBy names the matching attribute that linked an existing target object, empty if created.
-	MatchedBy string
-	// Disabled is true once active=false was sent, so a re-enable can be detected.
-	Disabled bool
-	// Members are the source ids of the group members exported, to compute membership deltas.
-	Members []string
-	// ManagerID is the source id of the manager linked, to send a manager change only when it changed.
-	ManagerID string
-	// CreatedAt is kept from the stored anchor when a Put leaves it zero; UpdatedAt is set to now when
-	// zero.
-	CreatedAt, UpdatedAt time.Time
-}
-
-// String is the "kind/source id" form used in error messages.
-func (a Anchor) String() string { return string(a.Kind) + "/" + a.SourceID }
+// Anchor is one entry of the connector data store: the link between a source object and the target
+// object it was created as or matched to (fields documented in store/internal/codec).
+type Anchor = codec.Anchor
 
 // Anchor returns the anchor of one source object; ok is false when the object was never linked.
 func (s *Store) Anchor(kind Kind, sourceID string) (a Anchor, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		b := kindBucket(tx, bktAnchors, kind)
+		b := layout.KindBucket(tx, layout.Anchors, kind)
 		if b == nil {
 			return nil
 		}
@@ -62,7 +34,7 @@ func (s *Store) Anchor(kind Kind, sourceID string) (a Anchor, ok bool, err error
 			return nil
 		}
 		ok = true
-		return s.decode(kind, []byte(sourceID), rec, &a)
+		return layout.DecodeAnchor(s.path, kind, []byte(sourceID), rec, &a)
 	})
 	if err != nil {
 		return Anchor{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
@@ -75,7 +47,7 @@ func (s *Store) Anchor(kind Kind, sourceID string) (a Anchor, ok bool, err error
 func (s *Store) Anchors(kind Kind) (map[string]Anchor, error) {
 	var out map[string]Anchor
 	err := s.view(func(tx *bolt.Tx) error {
-		b := kindBucket(tx, bktAnchors, kind)
+		b := layout.KindBucket(tx, layout.Anchors, kind)
 		if b == nil {
 			out = map[string]Anchor{}
 			return nil
@@ -85,7 +57,7 @@ func (s *Store) Anchors(kind Kind) (map[string]Anchor, error) {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var a Anchor
-			if err := s.decode(kind, k, v, &a); err != nil {
+			if err := layout.DecodeAnchor(s.path, kind, k, v, &a); err != nil {
 				return err
 			}
 			out[a.SourceID] = a
@@ -103,12 +75,12 @@ func (s *Store) Anchors(kind Kind) (map[string]Anchor, error) {
 // wins the index; ok is false if the index entry is stale.
 func (s *Store) AnchorByTarget(kind Kind, targetID string) (a Anchor, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		idx := kindBucket(tx, bktTargets, kind)
-		anchors := kindBucket(tx, bktAnchors, kind)
+		idx := layout.KindBucket(tx, layout.Targets, kind)
+		anchors := layout.KindBucket(tx, layout.Anchors, kind)
 		if idx == nil || anchors == nil || targetID == "" {
 			return nil
 		}
-		src := indexSource(idx.Get([]byte(targetID)))
+		src := codec.IndexSource(idx.Get([]byte(targetID)))
 		if src == nil {
 			return nil
 		}
@@ -116,7 +88,7 @@ func (s *Store) AnchorByTarget(kind Kind, targetID string) (a Anchor, ok bool, e
 		if rec == nil {
 			return nil
 		}
-		if err := s.decode(kind, src, rec, &a); err != nil {
+		if err := layout.DecodeAnchor(s.path, kind, src, rec, &a); err != nil {
 			return err
 		}
 		ok = a.TargetID == targetID
@@ -140,7 +112,7 @@ func (s *Store) PutAnchors(as ...Anchor) error {
 	now := time.Now().UTC()
 	err := s.update(func(tx *bolt.Tx) error {
 		for i := range as {
-			if err := putAnchor(tx, &as[i], now); err != nil {
+			if err := layout.PutAnchor(tx, &as[i], now); err != nil {
 				return err
 			}
 		}
@@ -155,64 +127,6 @@ func (s *Store) PutAnchors(as ...Anchor) error {
 	return nil
 }
 
-// putAnchor writes one anchor and moves its target-index entry. Each record gets its own buffer: bbolt
-// keeps a reference to the value until the transaction commits.
-func putAnchor(tx *bolt.Tx, a *Anchor, now time.Time) error {
-	if a.Kind == "" || a.SourceID == "" {
-		return fmt.Errorf("anchor %s: kind and source id are required", a)
-	}
-	anchors, err := createKindBucket(tx, bktAnchors, a.Kind)
-	if err != nil {
-		return err
-	}
-	idx, err := createKindBucket(tx, bktTargets, a.Kind)
-	if err != nil {
-		return err
-	}
-	key := []byte(a.SourceID)
-	rec := *a
-	if old := anchors.Get(key); old != nil {
-		// A damaged old record is replaced, not refused: the new one is complete, and a stale index entry
-		// left behind is ignored by AnchorByTarget.
-		oldTarget, created, err := decodeAnchorHead(old)
-		if err != nil {
-			oldTarget, created = "", time.Time{}
-		}
-		if rec.CreatedAt.IsZero() {
-			rec.CreatedAt = created
-		}
-		if oldTarget != "" && oldTarget != a.TargetID {
-			if err := deleteIndex(idx, oldTarget, key); err != nil {
-				return err
-			}
-		}
-	}
-	if rec.CreatedAt.IsZero() {
-		rec.CreatedAt = now
-	}
-	if rec.UpdatedAt.IsZero() {
-		rec.UpdatedAt = now
-	}
-	if err := anchors.Put(key, encodeAnchorAs(make([]byte, 0, 256), &rec, anchorRecordV2)); err != nil {
-		return fmt.Errorf("anchor %s: %w", a, err)
-	}
-	if a.TargetID != "" {
-		if err := idx.Put([]byte(a.TargetID), indexValue(key)); err != nil {
-			return fmt.Errorf("anchor %s: index: %w", a, err)
-		}
-	}
-	return nil
-}
-
-// deleteIndex removes target -> source only if it still points at source, so a target id taken over by
-// another anchor keeps its entry.
-func deleteIndex(idx *bolt.Bucket, targetID string, source []byte) error {
-	if cur := indexSource(idx.Get([]byte(targetID))); cur != nil && string(cur) == string(source) {
-		return idx.Delete([]byte(targetID))
-	}
-	return nil
-}
-
 // DeleteAnchors forgets source objects after their target objects were deleted (or, by admin choice,
 // released); unknown ids are ignored so a retried delete is harmless.
 func (s *Store) DeleteAnchors(kind Kind, sourceIDs ...string) error {
@@ -221,7 +135,7 @@ func (s *Store) DeleteAnchors(kind Kind, sourceIDs ...string) error {
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, id := range sourceIDs {
-			if err := deleteAnchor(tx, kind, id); err != nil {
+			if err := layout.DeleteAnchor(tx, kind, id); err != nil {
 				return err
 			}
 		}
@@ -236,35 +150,15 @@ func (s *Store) DeleteAnchors(kind Kind, sourceIDs ...string) error {
 	return nil
 }
 
-func deleteAnchor(tx *bolt.Tx, kind Kind, sourceID string) error {
-	anchors := kindBucket(tx, bktAnchors, kind)
-	if anchors == nil || sourceID == "" {
-		return nil
-	}
-	key := []byte(sourceID)
-	old := anchors.Get(key)
-	if old == nil {
-		return nil
-	}
-	if target, _, err := decodeAnchorHead(old); err == nil && target != "" {
-		if idx := kindBucket(tx, bktTargets, kind); idx != nil {
-			if err := deleteIndex(idx, target, key); err != nil {
-				return err
-			}
-		}
-	}
-	return anchors.Delete(key)
-}
-
 // ClearAnchors forgets every link (Graph's resetScope ConnectorDataStore, which Microsoft marks "DO NOT
 // USE"): afterwards the engine can only re-match, and objects that no longer match become unmanaged.
 // Restart deliberately does not call it.
 func (s *Store) ClearAnchors() error {
 	err := s.update(func(tx *bolt.Tx) error {
-		if err := resetBucket(tx, bktAnchors); err != nil {
+		if err := layout.ResetBucket(tx, layout.Anchors); err != nil {
 			return err
 		}
-		return resetBucket(tx, bktTargets)
+		return layout.ResetBucket(tx, layout.Targets)
 	})
 	if err != nil {
 		return fmt.Errorf("clear anchors: %w", err)
@@ -276,7 +170,7 @@ func (s *Store) ClearAnchors() error {
 func (s *Store) CountAnchors(kind Kind) (int, error) {
 	n := 0
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := kindBucket(tx, bktAnchors, kind); b != nil {
+		if b := layout.KindBucket(tx, layout.Anchors, kind); b != nil {
 			n = b.Stats().KeyN
 		}
 		return nil
@@ -285,32 +179,4 @@ func (s *Store) CountAnchors(kind Kind) (int, error) {
 		return 0, fmt.Errorf("count anchors %s: %w", kind, err)
 	}
 	return n, nil
-}
-
-func (s *Store) decode(kind Kind, key, rec []byte, a *Anchor) error {
-	if err := decodeAnchor(rec, a); err != nil {
-		return &CorruptError{Path: s.path, Err: fmt.Errorf("anchor %s/%s: %w", kind, key, err)}
-	}
-	a.Kind = kind
-	a.SourceID = string(key)
-	return nil
-}
-
-func kindBucket(tx *bolt.Tx, top []byte, kind Kind) *bolt.Bucket {
-	b := tx.Bucket(top)
-	if b == nil || kind == "" {
-		return nil
-	}
-	return b.Bucket([]byte(kind))
-}
-
-func createKindBucket(tx *bolt.Tx, top []byte, kind Kind) (*bolt.Bucket, error) {
-	b := tx.Bucket(top)
-	if b == nil {
-		return nil, fmt.Errorf("bucket %s missing", top)
-	}
-	if kind == "" {
-		return nil, errors.New("empty kind")
-	}
-	return b.CreateBucketIfNotExists([]byte(kind))
 }

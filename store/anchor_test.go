@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/scimsync/scimsync/store/internal/codec"
 )
 
 func sampleAnchor(kind Kind, i int) Anchor {
@@ -75,7 +77,7 @@ func TestValuesRoundTrip(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := Anchor{Kind: KindUser, SourceID: "s", Values: map[string]any{"v": tc.in}}
 			var got Anchor
-			if err := decodeAnchor(encodeAnchor(nil, &a), &got); err != nil {
+			if err := codec.DecodeAnchor(EncodeAnchor(&a), &got); err != nil {
 				t.Fatal(err)
 			}
 			if tc.name == "unencodable" {
@@ -111,9 +113,9 @@ func TestAnchorRecordRoundTrip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := encodeAnchor(nil, &tc.a)
+			rec := EncodeAnchor(&tc.a)
 			var got Anchor
-			if err := decodeAnchor(rec, &got); err != nil {
+			if err := codec.DecodeAnchor(rec, &got); err != nil {
 				t.Fatal(err)
 			}
 			got.Kind, got.SourceID = tc.a.Kind, tc.a.SourceID
@@ -127,12 +129,12 @@ func TestAnchorRecordRoundTrip(t *testing.T) {
 			// Every truncation and a trailing byte must be an error, not a panic.
 			for i := range rec {
 				var x Anchor
-				if err := decodeAnchor(rec[:i], &x); err == nil {
+				if err := codec.DecodeAnchor(rec[:i], &x); err == nil {
 					t.Errorf("truncated to %d bytes: no error", i)
 				}
 			}
 			var x Anchor
-			if err := decodeAnchor(append(rec, 0), &x); err == nil {
+			if err := codec.DecodeAnchor(append(rec, 0), &x); err == nil {
 				t.Error("trailing byte: no error")
 			}
 		})
@@ -143,11 +145,11 @@ func FuzzDecodeAnchor(f *testing.F) {
 	a := sampleAnchor(KindUser, 1)
 	a.Members = []string{"x"}
 	a.Values["j"] = []any{1, "x"}
-	f.Add(encodeAnchor(nil, &a))
+	f.Add(EncodeAnchor(&a))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 1, 9, 200})
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		var x Anchor
-		_ = decodeAnchor(rec, &x)
-		_, _, _ = decodeAnchorHead(rec)
+		_ = codec.DecodeAnchor(rec, &x)
+		_, _, _ = codec.DecodeAnchorHead(rec)
 	})
 }

@@ -1,68 +1,34 @@
 package store
 
 import (
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/batch"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
 
 // ErrBatcherClosed matches the error recorded when Put or Delete is called after Close: those writes are
 // dropped, which the engine must treat like a crash (it re-matches next cycle).
-var ErrBatcherClosed = errors.New("batcher closed")
+var ErrBatcherClosed = batch.ErrClosed
 
 // Default batcher limits, used when NewBatcher gets zero or negative values.
 const (
-	DefaultBatchItems = 1000
-	DefaultBatchDelay = time.Second
+	DefaultBatchItems = batch.DefaultItems
+	DefaultBatchDelay = batch.DefaultDelay
 )
 
-// Batcher groups the per-object results of the apply phase into few transactions. Each bbolt transaction
-// costs an fsync, which would dominate a 10,000-object initial cycle if every object committed alone.
-//
-// Writes are applied in the order Put and Delete were called. A batch is committed in the background
-// when it reaches maxItems or maxDelay after its first write, so a crash loses at most maxDelay of
-// results (and what a commit in flight holds); that is safe because the engine finds lost creates
-// again by matching. The commit is a group commit: what arrives while one is in flight (its fsync
-// above all) waits and goes into the next, so batches grow with the disk's latency instead of
-// every maxItems-th caller waiting for its own fsync. Only a caller that finds backPressure batches
-// queued commits itself and waits.
-//
-// A failed commit keeps its writes queued for the next attempt and the error is returned by the next
-// Flush or Close (for a commit of full batches, only when Flush's own attempt fails too, since the
-// writes were committed otherwise). Methods are safe for concurrent use.
-type Batcher struct {
-	w     BatchWriter
-	max   int
-	delay time.Duration
-
-	mu      sync.Mutex // guards the fields below
-	pending []AnchorOp
-	armed   bool // a delay timer is running
-	timer   *time.Timer
-	err     error // first unreported error
-	closed  bool
-	// committing: a background commit runs; it keeps committing while a full batch is queued.
-	committing bool
-	background sync.WaitGroup
-
-	flushMu sync.Mutex // serialises commits so batches land in order
-}
+// Batcher groups the per-object results of the apply phase into few transactions, since each bbolt
+// transaction costs an fsync (its queueing and ordering are documented in store/internal/batch).
+type Batcher = batch.Batcher
 
 // AnchorOp is one queued write of a Batcher.
-type AnchorOp struct {
-	Put bool
-	// Anchor is the anchor to put; for a delete only Kind and SourceID are set.
-	Anchor Anchor
-}
+type AnchorOp = batch.AnchorOp
 
 // BatchWriter commits a batch of anchor writes in one transaction, in the order given, or none of them;
 // each backend has one, and the Batcher's queueing and ordering are shared.
-type BatchWriter interface {
-	WriteAnchors(ops []AnchorOp) error
-}
+type BatchWriter = batch.Writer
 
 // NewBatcher returns a Batcher on s; Close it before closing s.
 func (s *Store) NewBatcher(maxItems int, maxDelay time.Duration) *Batcher {
@@ -71,19 +37,19 @@ func (s *Store) NewBatcher(maxItems int, maxDelay time.Duration) *Batcher {
 
 type boltBatchWriter struct{ s *Store }
 
-func (w boltBatchWriter) WriteAnchors(batch []AnchorOp) error {
+func (w boltBatchWriter) WriteAnchors(ops []AnchorOp) error {
 	now := time.Now().UTC()
 	return w.s.update(func(tx *bolt.Tx) error {
-		for i := range batch {
-			op := &batch[i]
+		for i := range ops {
+			op := &ops[i]
 			var err error
 			if op.Put {
-				err = putAnchor(tx, &op.Anchor, now)
+				err = layout.PutAnchor(tx, &op.Anchor, now)
 			} else {
-				err = deleteAnchor(tx, op.Anchor.Kind, op.Anchor.SourceID)
+				err = layout.DeleteAnchor(tx, op.Anchor.Kind, op.Anchor.SourceID)
 			}
 			if err != nil {
-				return fmt.Errorf("%s %s: %w", opName(*op), op.Anchor, err)
+				return fmt.Errorf("%s %s: %w", batch.OpName(*op), op.Anchor, err)
 			}
 		}
 		return nil
@@ -92,175 +58,5 @@ func (w boltBatchWriter) WriteAnchors(batch []AnchorOp) error {
 
 // NewBatcherOn returns a Batcher committing through w; zero or negative limits take the defaults.
 func NewBatcherOn(w BatchWriter, maxItems int, maxDelay time.Duration) *Batcher {
-	if maxItems <= 0 {
-		maxItems = DefaultBatchItems
-	}
-	if maxDelay <= 0 {
-		maxDelay = DefaultBatchDelay
-	}
-	return &Batcher{w: w, max: maxItems, delay: maxDelay}
-}
-
-// Put queues an anchor write; the anchor is stored as given at the time of the call (Values and
-// Members are not copied, so do not mutate them afterwards).
-func (b *Batcher) Put(a Anchor) { b.add(AnchorOp{Put: true, Anchor: a}) }
-
-// Delete queues the removal of an anchor.
-func (b *Batcher) Delete(kind Kind, sourceID string) {
-	b.add(AnchorOp{Anchor: Anchor{Kind: kind, SourceID: sourceID}})
-}
-
-func (b *Batcher) add(op AnchorOp) {
-	b.mu.Lock()
-	var reject error
-	switch {
-	case b.closed:
-		reject = ErrBatcherClosed
-	case op.Anchor.Kind == "" || op.Anchor.SourceID == "":
-		// Rejected here rather than at commit, where a permanent error would fail every later batch.
-		reject = errors.New("kind and source id are required")
-	}
-	if reject != nil {
-		if b.err == nil {
-			b.err = fmt.Errorf("%s %s: %w", opName(op), op.Anchor, reject)
-		}
-		b.mu.Unlock()
-		return
-	}
-	b.pending = append(b.pending, op)
-	n := len(b.pending)
-	start := n >= b.max && !b.committing
-	if start {
-		b.committing = true
-		b.background.Add(1)
-	}
-	if n < b.max && !b.armed {
-		b.armed = true
-		b.timer = time.AfterFunc(b.delay, b.onTimer)
-	}
-	b.mu.Unlock()
-	if start {
-		go b.commitFull()
-	}
-	if n >= backPressure*b.max {
-		// The disk falls behind: this caller waits for a commit of everything queued.
-		b.record(b.flush())
-	}
-}
-
-// backPressure is how many batches may be queued before callers wait.
-const backPressure = 8
-
-// commitFull commits in the background while a full batch is queued; a failed commit stops it (the
-// writes stay queued, the next full batch or Flush tries again).
-func (b *Batcher) commitFull() {
-	defer b.background.Done()
-	for {
-		// Its error is not recorded: the writes stay queued, and the next Flush commits them or
-		// reports its own failure.
-		err := b.flush()
-		b.mu.Lock()
-		if err != nil || len(b.pending) < b.max {
-			b.committing = false
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Unlock()
-	}
-}
-
-func opName(op AnchorOp) string {
-	if op.Put {
-		return "put anchor"
-	}
-	return "delete anchor"
-}
-
-func (b *Batcher) onTimer() {
-	b.mu.Lock()
-	b.armed = false
-	b.mu.Unlock()
-	b.record(b.flush())
-}
-
-// record keeps the first error of a background or size-triggered commit for Flush or Close to return.
-func (b *Batcher) record(err error) {
-	if err == nil {
-		return
-	}
-	b.mu.Lock()
-	if b.err == nil {
-		b.err = err
-	}
-	b.mu.Unlock()
-}
-
-// takeErr returns and forgets the recorded error, so each failure is reported once.
-func (b *Batcher) takeErr() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	err := b.err
-	b.err = nil
-	return err
-}
-
-// flush commits everything queued so far. The queue is taken while holding flushMu, so a later batch can
-// never commit before an earlier one.
-func (b *Batcher) flush() error {
-	b.flushMu.Lock()
-	defer b.flushMu.Unlock()
-	b.mu.Lock()
-	batch := b.pending
-	b.pending = nil
-	b.mu.Unlock()
-	if len(batch) == 0 {
-		return nil
-	}
-	err := b.w.WriteAnchors(batch)
-	if err != nil {
-		// Requeue in front of anything added meanwhile, so order is kept and nothing is lost.
-		b.mu.Lock()
-		b.pending = append(batch, b.pending...)
-		b.mu.Unlock()
-		return fmt.Errorf("batch of %d anchor writes: %w", len(batch), err)
-	}
-	return nil
-}
-
-// Flush commits everything queued so far and returns it or any earlier unreported commit error; the
-// engine calls it before storing the watermark, so the watermark never gets ahead of the anchors.
-func (b *Batcher) Flush() error {
-	err := b.flush()
-	if prev := b.takeErr(); prev != nil {
-		if err == nil {
-			return prev
-		}
-		return errors.Join(prev, err)
-	}
-	return err
-}
-
-// Close flushes and stops the Batcher; later Puts are dropped with ErrBatcherClosed. It is idempotent.
-// It returns once no background commit runs.
-func (b *Batcher) Close() error {
-	b.mu.Lock()
-	b.closed = true
-	if b.timer != nil {
-		b.timer.Stop()
-		b.armed = false
-	}
-	b.mu.Unlock()
-	err := b.Flush()
-	b.background.Wait()
-	if late := b.takeErr(); late != nil {
-		err = errors.Join(err, late)
-	}
-	return err
-}
-
-// Pending returns how many writes are queued, for metrics and tests.
-func (b *Batcher) Pending() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.pending)
+	return batch.New(w, maxItems, maxDelay)
 }

@@ -10,10 +10,7 @@ import (
 
 func TestBatcherErrors(t *testing.T) {
 	s, _ := openTest(t)
-	b := s.NewBatcher(0, 0) // defaults
-	if b.max != DefaultBatchItems || b.delay != DefaultBatchDelay {
-		t.Errorf("defaults: %d %v", b.max, b.delay)
-	}
+	b := s.NewBatcher(0, 0)       // defaults
 	b.Put(Anchor{Kind: KindUser}) // invalid: rejected at once, reported once
 	b.Put(sampleAnchor(KindUser, 1))
 	if err := b.Flush(); err == nil {

@@ -2,24 +2,15 @@ package store
 
 import (
 	"fmt"
-	"time"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
 
-var keyDialect = []byte("dialect")
-
 // TargetDialect is what scimsync learned about how the target departs from Entra's request shapes
-// (see the compatibility modes in docs/scim.md). It is a fact about the target, not about the sync, so
-// Restart keeps it; it names the target URL it was learned from, and the caller drops it when the
-// job points at another target.
-type TargetDialect struct {
-	TargetURL string
-	// ElementAdds: the target rejects an add on a value-filtered path that matches nothing and
-	// takes a new element of the multi-valued attribute instead.
-	ElementAdds bool
-	LearnedAt   time.Time
-}
+// (see the compatibility modes in docs/scim.md); Restart keeps it.
+type TargetDialect = codec.TargetDialect
 
 // TargetDialect returns the learned dialect, or nil when nothing was learned.
 func (s *Store) TargetDialect() (*TargetDialect, error) {
@@ -27,7 +18,7 @@ func (s *Store) TargetDialect() (*TargetDialect, error) {
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		ok, err = getJSON(s.path, tx, bktMeta, keyDialect, &d)
+		ok, err = layout.GetJSON(s.path, tx, layout.Meta, layout.KeyDialect, &d)
 		return err
 	})
 	if err != nil {
@@ -41,7 +32,7 @@ func (s *Store) TargetDialect() (*TargetDialect, error) {
 
 // SetTargetDialect stores the learned dialect, replacing any previous one.
 func (s *Store) SetTargetDialect(d TargetDialect) error {
-	if err := s.update(func(tx *bolt.Tx) error { return putJSON(tx, bktMeta, keyDialect, d) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.PutJSON(tx, layout.Meta, layout.KeyDialect, d) }); err != nil {
 		return fmt.Errorf("set target dialect: %w", err)
 	}
 	return nil
@@ -50,11 +41,11 @@ func (s *Store) SetTargetDialect(d TargetDialect) error {
 // ClearTargetDialect forgets the learned dialect; absent is not an error.
 func (s *Store) ClearTargetDialect() error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		return b.Delete(keyDialect)
+		return b.Delete(layout.KeyDialect)
 	})
 	if err != nil {
 		return fmt.Errorf("clear target dialect: %w", err)

@@ -1,94 +1,44 @@
 package store
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"time"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
 
-// MaxCycles is how many cycles the history keeps: enough for a week of 20-minute cycles, small enough that
-// `scimsync status` reads it instantly.
-const MaxCycles = 500
+// MaxCycles is how many cycles the history keeps: enough for a week of 20-minute cycles, small enough
+// that `scimsync status` reads it instantly.
+const MaxCycles = layout.MaxCycles
 
-// Cycle is one run of the engine, for `scimsync status`, metrics after a restart and quarantine decisions
-// that look at recent cycles (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart lastExecution, countSuccessiveCompleteFailures).
-type Cycle struct {
-	ID string
-	// Kind is "initial" or "incremental".
-	Kind              string
-	Started, Finished time.Time
+// Cycle is one run of the engine, for `scimsync status`, metrics after a restart and quarantine
+// decisions (fields documented in store/internal/codec).
+type Cycle = codec.Cycle
 
-	// Object counts by outcome.
-	Created, Updated, Disabled, Deleted, Unchanged, Skipped, Failed int
+// Escrow is a failed object operation waiting for a retry; it survives a restart so the backoff
+// continues instead of hammering the target again.
+type Escrow = codec.Escrow
 
-	// Requests counts SCIM requests sent.
-	Requests    int64
-	Error       string
-	Quarantined bool
-}
+// Quarantine is the job's quarantine state, persisted so a daemon restart neither lifts a quarantine
+// nor restarts its 28-day series.
+type Quarantine = codec.Quarantine
+
+// StagedOp is a disable or delete held back by the accidental-deletion threshold until an admin runs
+// `scimsync allow-deletes` or restarts the job.
+type StagedOp = codec.StagedOp
+
+// AbortStreak counts the consecutive cycles that could not run, so that a long outage quarantines the
+// job while one blip does not.
+type AbortStreak = codec.AbortStreak
 
 // AddCycle records a cycle. Adding a cycle whose ID is already stored replaces it in place, so the engine
 // can record a cycle when it starts and again when it finishes.
 func (s *Store) AddCycle(c Cycle) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		if c.ID == "" {
-			return errors.New("empty cycle id")
-		}
-		cycles, err := bucketOrErr(tx, bktCycles)
-		if err != nil {
-			return err
-		}
-		ids, err := bucketOrErr(tx, bktCycleIDs)
-		if err != nil {
-			return err
-		}
-		key := ids.Get([]byte(c.ID))
-		if key == nil {
-			seq, err := cycles.NextSequence()
-			if err != nil {
-				return err
-			}
-			key = binary.BigEndian.AppendUint64(nil, seq)
-			if err := ids.Put([]byte(c.ID), key); err != nil {
-				return err
-			}
-		} else {
-			key = append([]byte(nil), key...)
-		}
-		if err := putJSON(tx, bktCycles, key, c); err != nil {
-			return err
-		}
-		return pruneCycles(cycles, ids)
-	})
+	err := s.update(func(tx *bolt.Tx) error { return layout.AddCycle(tx, c) })
 	if err != nil {
 		return fmt.Errorf("add cycle %s: %w", c.ID, err)
-	}
-	return nil
-}
-
-// pruneCycles keeps the newest MaxCycles entries; sequence numbers are dense, so everything below
-// last-MaxCycles+1 goes.
-func pruneCycles(cycles, ids *bolt.Bucket) error {
-	last := cycles.Sequence()
-	if last <= MaxCycles {
-		return nil
-	}
-	cutoff := binary.BigEndian.AppendUint64(nil, last-MaxCycles+1)
-	c := cycles.Cursor()
-	for k, v := c.First(); k != nil && string(k) < string(cutoff); k, v = c.First() {
-		var old struct{ ID string }
-		if err := json.Unmarshal(v, &old); err == nil && old.ID != "" {
-			if err := ids.Delete([]byte(old.ID)); err != nil {
-				return err
-			}
-		}
-		if err := c.Delete(); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -97,7 +47,7 @@ func pruneCycles(cycles, ids *bolt.Bucket) error {
 func (s *Store) Cycles(limit int) ([]Cycle, error) {
 	var out []Cycle
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktCycles)
+		b := tx.Bucket(layout.Cycles)
 		if b == nil {
 			return nil
 		}
@@ -120,27 +70,6 @@ func (s *Store) Cycles(limit int) ([]Cycle, error) {
 	return out, nil
 }
 
-// Escrow is a failed object operation waiting for a retry (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): it survives a restart so the
-// backoff continues instead of hammering the target again.
-type Escrow struct {
-	Kind     Kind
-	SourceID string
-	// Op is the operation that failed (create, update, disable, delete, members, manager, ...).
-	Op                                 string
-	Attempts                           int
-	FirstFailed, LastFailed, NextRetry time.Time
-	// ErrorClass is the error taxonomy class (e.g. "transient", "conflict"), for the retry decision
-	// and the escrow-threshold counts of quarantine; Error is the message.
-	ErrorClass, Error string
-}
-
-func objectKey(kind Kind, sourceID string) ([]byte, error) {
-	if kind == "" || sourceID == "" {
-		return nil, errors.New("kind and source id are required")
-	}
-	return []byte(string(kind) + "\x00" + sourceID), nil
-}
-
 // PutEscrow inserts or replaces the escrow of one object; one escrow per object, the latest failure wins.
 func (s *Store) PutEscrow(e Escrow) error {
 	return s.PutEscrows(e)
@@ -154,11 +83,11 @@ func (s *Store) PutEscrows(es ...Escrow) error {
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, e := range es {
-			key, err := objectKey(e.Kind, e.SourceID)
+			key, err := layout.ObjectKey(e.Kind, e.SourceID)
 			if err != nil {
 				return err
 			}
-			if err := putJSON(tx, bktEscrows, key, e); err != nil {
+			if err := layout.PutJSON(tx, layout.Escrows, key, e); err != nil {
 				return err
 			}
 		}
@@ -173,11 +102,11 @@ func (s *Store) PutEscrows(es ...Escrow) error {
 // DeleteEscrow drops the escrow of an object whose operation finally succeeded; absent is not an error.
 func (s *Store) DeleteEscrow(kind Kind, sourceID string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		key, err := objectKey(kind, sourceID)
+		key, err := layout.ObjectKey(kind, sourceID)
 		if err != nil {
 			return err
 		}
-		b, err := bucketOrErr(tx, bktEscrows)
+		b, err := layout.BucketOrErr(tx, layout.Escrows)
 		if err != nil {
 			return err
 		}
@@ -193,7 +122,7 @@ func (s *Store) DeleteEscrow(kind Kind, sourceID string) error {
 func (s *Store) Escrows() ([]Escrow, error) {
 	var out []Escrow
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktEscrows)
+		b := tx.Bucket(layout.Escrows)
 		if b == nil {
 			return nil
 		}
@@ -214,24 +143,10 @@ func (s *Store) Escrows() ([]Escrow, error) {
 
 // ClearEscrows stops all retries (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope Escrows).
 func (s *Store) ClearEscrows() error {
-	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktEscrows) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.ResetBucket(tx, layout.Escrows) }); err != nil {
 		return fmt.Errorf("clear escrows: %w", err)
 	}
 	return nil
-}
-
-// Quarantine is the job's quarantine state (https://learn.microsoft.com/entra/identity/app-provisioning/application-provisioning-quarantine-status, Graph synchronizationQuarantine), persisted so a
-// daemon restart neither lifts a quarantine nor restarts its 28-day series.
-type Quarantine struct {
-	// Reason is the Graph reason code, e.g. EncounteredQuarantineException, TooManyDeletes.
-	Reason                                 string
-	SeriesBegan, CurrentBegan, NextAttempt time.Time
-	// SeriesCount counts re-evaluations in this series.
-	SeriesCount int
-	Error       string
-	// NotifiedReason is the reason last emailed, so an email goes out once per quarantine and again
-	// only when the reason changes.
-	NotifiedReason string
 }
 
 // Quarantine returns the current quarantine, or nil when the job is not quarantined.
@@ -240,7 +155,7 @@ func (s *Store) Quarantine() (*Quarantine, error) {
 	var ok bool
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		ok, err = getJSON(s.path, tx, bktMeta, keyQuarantine, &q)
+		ok, err = layout.GetJSON(s.path, tx, layout.Meta, layout.KeyQuarantine, &q)
 		return err
 	})
 	if err != nil {
@@ -254,7 +169,7 @@ func (s *Store) Quarantine() (*Quarantine, error) {
 
 // SetQuarantine stores the quarantine state, replacing any previous one.
 func (s *Store) SetQuarantine(q Quarantine) error {
-	if err := s.update(func(tx *bolt.Tx) error { return putJSON(tx, bktMeta, keyQuarantine, q) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.PutJSON(tx, layout.Meta, layout.KeyQuarantine, q) }); err != nil {
 		return fmt.Errorf("set quarantine: %w", err)
 	}
 	return nil
@@ -263,30 +178,16 @@ func (s *Store) SetQuarantine(q Quarantine) error {
 // ClearQuarantine lifts the quarantine (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope QuarantineState).
 func (s *Store) ClearQuarantine() error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		return b.Delete(keyQuarantine)
+		return b.Delete(layout.KeyQuarantine)
 	})
 	if err != nil {
 		return fmt.Errorf("clear quarantine: %w", err)
 	}
 	return nil
-}
-
-// StagedOp is a disable or delete held back by the accidental-deletion threshold (https://learn.microsoft.com/entra/identity/app-provisioning/accidental-deletions) until an
-// admin runs `scimsync allow-deletes` or restarts the job.
-type StagedOp struct {
-	Kind     Kind
-	SourceID string
-	TargetID string
-	// Op is "disable" or "delete".
-	Op string
-	// Unmanage is set on the disable of an object that left the scope: once sent, scimsync stops
-	// managing the object, exactly as when the disable is sent without staging.
-	Unmanage bool `json:",omitempty"`
-	StagedAt time.Time
 }
 
 // StageOps records held operations in one transaction; staging an object again replaces its entry.
@@ -296,11 +197,11 @@ func (s *Store) StageOps(ops ...StagedOp) error {
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, op := range ops {
-			key, err := objectKey(op.Kind, op.SourceID)
+			key, err := layout.ObjectKey(op.Kind, op.SourceID)
 			if err != nil {
 				return err
 			}
-			if err := putJSON(tx, bktStaged, key, op); err != nil {
+			if err := layout.PutJSON(tx, layout.Staged, key, op); err != nil {
 				return fmt.Errorf("%s/%s: %w", op.Kind, op.SourceID, err)
 			}
 		}
@@ -316,7 +217,7 @@ func (s *Store) StageOps(ops ...StagedOp) error {
 func (s *Store) StagedOps() ([]StagedOp, error) {
 	var out []StagedOp
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktStaged)
+		b := tx.Bucket(layout.Staged)
 		if b == nil {
 			return nil
 		}
@@ -337,7 +238,7 @@ func (s *Store) StagedOps() ([]StagedOp, error) {
 
 // ClearStaged drops the held operations, after they were allowed and carried out or rejected.
 func (s *Store) ClearStaged() error {
-	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktStaged) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.ResetBucket(tx, layout.Staged) }); err != nil {
 		return fmt.Errorf("clear staged ops: %w", err)
 	}
 	return nil
@@ -349,19 +250,19 @@ func (s *Store) ClearStaged() error {
 // a fact about the target that a restart does not change.
 func (s *Store) Restart() error {
 	err := s.update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bktWatermarks, bktEscrows, bktStaged} {
-			if err := resetBucket(tx, name); err != nil {
+		for _, name := range [][]byte{layout.Watermarks, layout.Escrows, layout.Staged} {
+			if err := layout.ResetBucket(tx, name); err != nil {
 				return err
 			}
 		}
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		if err := b.Delete(keyAborts); err != nil {
+		if err := b.Delete(layout.KeyAborts); err != nil {
 			return err
 		}
-		return b.Delete(keyQuarantine)
+		return b.Delete(layout.KeyQuarantine)
 	})
 	if err != nil {
 		return fmt.Errorf("restart: %w", err)
@@ -369,21 +270,11 @@ func (s *Store) Restart() error {
 	return nil
 }
 
-// AbortStreak counts the consecutive cycles that could not run (Graph or the target unreachable), so that
-// a long outage quarantines the job and emails the admin while one blip does not (sync/quarantine). It is
-// kept apart from Quarantine because it is counted while the job is healthy.
-type AbortStreak struct {
-	Count int
-	// Since is when the first aborted cycle of the streak started.
-	Since     time.Time
-	LastError string
-}
-
 // AbortStreak returns the stored streak; the zero value when the last cycle ran.
 func (s *Store) AbortStreak() (AbortStreak, error) {
 	var a AbortStreak
 	err := s.view(func(tx *bolt.Tx) error {
-		_, err := getJSON(s.path, tx, bktMeta, keyAborts, &a)
+		_, err := layout.GetJSON(s.path, tx, layout.Meta, layout.KeyAborts, &a)
 		return err
 	})
 	if err != nil {
@@ -396,13 +287,13 @@ func (s *Store) AbortStreak() (AbortStreak, error) {
 func (s *Store) SetAbortStreak(a AbortStreak) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		if a.Count == 0 {
-			b, err := bucketOrErr(tx, bktMeta)
+			b, err := layout.BucketOrErr(tx, layout.Meta)
 			if err != nil {
 				return err
 			}
-			return b.Delete(keyAborts)
+			return b.Delete(layout.KeyAborts)
 		}
-		return putJSON(tx, bktMeta, keyAborts, a)
+		return layout.PutJSON(tx, layout.Meta, layout.KeyAborts, a)
 	})
 	if err != nil {
 		return fmt.Errorf("set abort streak: %w", err)

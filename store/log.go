@@ -1,104 +1,42 @@
 package store
 
 import (
-	"crypto/rand"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
+	"github.com/scimsync/scimsync/store/internal/logpage"
 	bolt "go.etcd.io/bbolt"
 )
 
-// LogEntry is one line of the provisioning log (https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary, Graph provisioningObjectSummary): what
-// happened to one object in one cycle, with the steps and the modified properties, so an admin can answer
-// "why was this user (not) provisioned" after the fact.
-type LogEntry struct {
-	// ID is unique per change; AppendLog fills it when empty.
-	ID      string
-	CycleID string
-	// Time is when the change happened; AppendLog fills it when zero.
-	Time     time.Time
-	Kind     Kind
-	SourceID string
-	TargetID string
-	// Identity is the human-readable name (UPN, group display name).
-	Identity string
-	// Action is Create, Update, Disable, Delete, StagedDelete or Other.
-	Action string
-	// Status is Success, Failure, Skipped or Warning.
-	Status     string
-	Steps      []Step
-	Modified   []Property
-	ErrorCode  string
-	Error      string
-	DurationMs int64
-}
+// LogEntry is one line of the provisioning log (fields documented in store/internal/codec).
+type LogEntry = codec.LogEntry
 
 // Step is one provisioning step of a log entry, as in the portal's Steps tab.
-type Step struct {
-	// Name is import, scoping, matching, processing, referenceResolution or export.
-	Name        string
-	Status      string
-	Description string
-	Details     string
-}
+type Step = codec.Step
 
 // Property is one modified target attribute, as in the portal's Modified Properties tab.
-type Property struct {
-	Name, Old, New string
-}
+type Property = codec.Property
 
-// LogQuery selects log entries; zero fields do not filter.
-type LogQuery struct {
-	// Status and Action match case-insensitively ("failure" finds "Failure").
-	Status, Action string
-	// Object matches a case-insensitive substring of the source id, target id or identity.
-	Object  string
-	CycleID string
-	// Since is inclusive, Until exclusive.
-	Since, Until time.Time
-	// Limit caps the result; 0 means no cap.
-	Limit int
-}
+// LogQuery selects log entries; zero fields do not filter (documented in store/internal/logpage).
+type LogQuery = logpage.Query
 
-// logKey orders entries by time, then id, so time ranges are cursor seeks rather than scans. The sign bit
-// is flipped so pre-1970 times would still sort first.
-func logKey(t time.Time, id string) []byte {
-	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, timeBits(t))
-	return append(k, id...)
-}
-
-func timeBits(t time.Time) uint64 { return uint64(t.UnixNano()) ^ (1 << 63) }
-
-func timePrefix(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, timeBits(t)) }
-
-// AppendLog stores entries in one transaction, as compact records (compact.go); an entry with the same time and id replaces the earlier
-// one, so re-logging after a retried write does not duplicate.
+// AppendLog stores entries in one transaction, as compact records (store/internal/codec); an entry
+// with the same time and id replaces the earlier one, so re-logging after a retried write does not
+// duplicate.
 func (s *Store) AppendLog(entries ...LogEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktLog)
+		b, err := layout.BucketOrErr(tx, layout.Log)
 		if err != nil {
 			return err
 		}
 		PrepareLog(entries, now)
-		// Keys grow with time, so pages filled to the brim stay full: no room is kept for inserts
-		// in the middle that (almost) never come.
-		b.FillPercent = 0.95
-		for i := range entries {
-			e := &entries[i]
-			// A fresh buffer each: bbolt keeps the value until the transaction commits.
-			if err := b.Put(logKey(e.Time, e.ID), encodeLog(make([]byte, 0, 320), e)); err != nil {
-				return fmt.Errorf("entry %s: %w", e.ID, err)
-			}
-		}
-		return nil
+		return logpage.Append(b, entries)
 	})
 	if err != nil {
 		return fmt.Errorf("append %d log entries: %w", len(entries), err)
@@ -107,69 +45,19 @@ func (s *Store) AppendLog(entries ...LogEntry) error {
 }
 
 // PrepareLog fills the ID and Time that AppendLog fills, for every backend.
-func PrepareLog(entries []LogEntry, now time.Time) {
-	for i := range entries {
-		e := &entries[i]
-		if e.ID == "" {
-			e.ID = newID()
-		}
-		if e.Time.IsZero() {
-			e.Time = now
-		}
-	}
-}
-
-// Match reports whether e passes the filters of q other than the time range and the limit, which a
-// backend applies while it reads.
-func (q *LogQuery) Match(e *LogEntry) bool { return q.matches(e, strings.ToLower(q.Object)) }
-
-func newID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
-}
+func PrepareLog(entries []LogEntry, now time.Time) { logpage.Prepare(entries, now) }
 
 // QueryLog returns matching entries newest first, scanning only the requested time range.
 func (s *Store) QueryLog(q LogQuery) ([]LogEntry, error) {
 	var out []LogEntry
-	obj := strings.ToLower(q.Object)
 	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktLog)
+		b := tx.Bucket(layout.Log)
 		if b == nil {
 			return nil
 		}
-		c := b.Cursor()
-		var k, v []byte
-		if q.Until.IsZero() {
-			k, v = c.Last()
-		} else {
-			// Seek lands on the first key >= Until; everything from there on is excluded.
-			k, _ = c.Seek(timePrefix(q.Until))
-			if k == nil {
-				k, v = c.Last()
-			} else {
-				k, v = c.Prev()
-			}
-		}
-		var since []byte
-		if !q.Since.IsZero() {
-			since = timePrefix(q.Since)
-		}
-		for ; k != nil; k, v = c.Prev() {
-			if since != nil && string(k[:min(8, len(k))]) < string(since) {
-				break
-			}
-			var e LogEntry
-			if err := decodeLog(k, v, &e); err != nil {
-				return &CorruptError{Path: s.path, Err: fmt.Errorf("log entry %x: %w", k, err)}
-			}
-			if !q.matches(&e, obj) {
-				continue
-			}
-			out = append(out, e)
-			if q.Limit > 0 && len(out) >= q.Limit {
-				break
-			}
+		var err error
+		if out, err = logpage.Read(b, q); err != nil {
+			return &CorruptError{Path: s.path, Err: err}
 		}
 		return nil
 	})
@@ -177,24 +65,6 @@ func (s *Store) QueryLog(q LogQuery) ([]LogEntry, error) {
 		return nil, fmt.Errorf("query log: %w", err)
 	}
 	return out, nil
-}
-
-func (q *LogQuery) matches(e *LogEntry, obj string) bool {
-	if q.Status != "" && !strings.EqualFold(q.Status, e.Status) {
-		return false
-	}
-	if q.Action != "" && !strings.EqualFold(q.Action, e.Action) {
-		return false
-	}
-	if q.CycleID != "" && q.CycleID != e.CycleID {
-		return false
-	}
-	if obj != "" && !strings.Contains(strings.ToLower(e.SourceID), obj) &&
-		!strings.Contains(strings.ToLower(e.TargetID), obj) &&
-		!strings.Contains(strings.ToLower(e.Identity), obj) {
-		return false
-	}
-	return true
 }
 
 // pruneChunk bounds one pruning transaction, so pruning a month of a large tenant's log neither holds
@@ -205,26 +75,16 @@ const pruneChunk = 10000
 // returns how many it deleted. It commits in chunks; an error leaves earlier chunks deleted, which is
 // harmless as a later prune finishes the job.
 func (s *Store) PruneLog(before time.Time) (int, error) {
-	cutoff := string(timePrefix(before))
 	total := 0
 	for {
 		n := 0
 		err := s.update(func(tx *bolt.Tx) error {
-			b, err := bucketOrErr(tx, bktLog)
+			b, err := layout.BucketOrErr(tx, layout.Log)
 			if err != nil {
 				return err
 			}
-			c := b.Cursor()
-			for k, _ := c.First(); k != nil && n < pruneChunk; k, _ = c.First() {
-				if string(k[:min(8, len(k))]) >= cutoff {
-					break
-				}
-				if err := c.Delete(); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
+			n, err = logpage.Prune(b, before, pruneChunk)
+			return err
 		})
 		if err != nil {
 			return total, fmt.Errorf("prune log before %s: %w", before.Format(time.RFC3339), err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -27,7 +28,7 @@ const (
 func (s *Store) Sets(name string) (map[string][]string, error) {
 	out := map[string][]string{}
 	err := s.view(func(tx *bolt.Tx) error {
-		top := tx.Bucket(bktSets)
+		top := tx.Bucket(layout.Sets)
 		if top == nil {
 			return nil
 		}
@@ -54,7 +55,7 @@ func (s *Store) Sets(name string) (map[string][]string, error) {
 // (a full round), otherwise put keys are overwritten and del keys removed (a delta round).
 func (s *Store) PutSets(name string, put map[string][]string, del []string, replace bool) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		top, err := bucketOrErr(tx, bktSets)
+		top, err := layout.BucketOrErr(tx, layout.Sets)
 		if err != nil {
 			return err
 		}

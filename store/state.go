@@ -1,10 +1,11 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/scimsync/scimsync/store/internal/codec"
 )
 
 // State is a job's state as the engine and the CLI use it, whatever keeps it: a bbolt file (Store, the
@@ -83,43 +84,24 @@ var _ State = (*Store)(nil)
 var ErrLeaseLost = errors.New("the job's lease was taken over by another holder")
 
 // SnapshotFormat is the version of the Snapshot layout this build writes and reads.
-const SnapshotFormat = 1
+const SnapshotFormat = codec.SnapshotFormat
 
-// Snapshot is a job's whole state in a backend-neutral form, the document of `scimsync state export`.
-// Anchors travel in their binary record form (AnchorRecord), since JSON would lose the Go types of their
-// Values; the OAuth grant travels as stored, so an encrypted refresh token stays encrypted.
-type Snapshot struct {
-	Format      int                            `json:"format"`
-	Fingerprint string                         `json:"fingerprint,omitempty"`
-	Watermarks  map[string]string              `json:"watermarks,omitempty"`
-	Meta        map[string][]byte              `json:"meta,omitempty"`
-	Anchors     []AnchorRecord                 `json:"anchors,omitempty"`
-	Escrows     []Escrow                       `json:"escrows,omitempty"`
-	Staged      []StagedOp                     `json:"staged,omitempty"`
-	Quarantine  *Quarantine                    `json:"quarantine,omitempty"`
-	AbortStreak *AbortStreak                   `json:"abortStreak,omitempty"`
-	Dialect     *TargetDialect                 `json:"dialect,omitempty"`
-	Grant       json.RawMessage                `json:"grant,omitempty"`
-	Sets        map[string]map[string][]string `json:"sets,omitempty"`
-	// Cycles are oldest first, so restoring them in order keeps the history's order.
-	Cycles []Cycle    `json:"cycles,omitempty"`
-	Log    []LogEntry `json:"log,omitempty"`
-}
+// Snapshot is a job's whole state in a backend-neutral form, the document of `scimsync state export`
+// (fields documented in store/internal/codec).
+type Snapshot = codec.Snapshot
 
 // AnchorRecord is one anchor in its stored binary form.
-type AnchorRecord struct {
-	Kind     Kind   `json:"kind"`
-	SourceID string `json:"sourceId"`
-	Record   []byte `json:"record"`
-}
+type AnchorRecord = codec.AnchorRecord
 
-// EncodeAnchor returns the binary record of a (see codec.go); backends other than bbolt store the same
+// EncodeAnchor returns the binary record of a (package store/internal/codec); backends other than bbolt store the same
 // record so Values keep their Go types.
-func EncodeAnchor(a *Anchor) []byte { return encodeAnchor(make([]byte, 0, 256), a) }
+func EncodeAnchor(a *Anchor) []byte {
+	return codec.AppendAnchor(make([]byte, 0, 256), a, codec.AnchorV1)
+}
 
 // DecodeAnchor fills a from a record written by EncodeAnchor, except Kind and SourceID, which are the
 // record's key.
-func DecodeAnchor(rec []byte, a *Anchor) error { return decodeAnchor(rec, a) }
+func DecodeAnchor(rec []byte, a *Anchor) error { return codec.DecodeAnchor(rec, a) }
 
 // CheckSnapshot refuses a snapshot this build cannot restore faithfully.
 func CheckSnapshot(s *Snapshot) error {
@@ -134,7 +116,7 @@ func CheckSnapshot(s *Snapshot) error {
 			return fmt.Errorf("snapshot: anchor %d: kind and source id are required", i)
 		}
 		var a Anchor
-		if err := decodeAnchor(r.Record, &a); err != nil {
+		if err := codec.DecodeAnchor(r.Record, &a); err != nil {
 			return fmt.Errorf("snapshot: anchor %s/%s: %w", r.Kind, r.SourceID, err)
 		}
 	}

@@ -15,7 +15,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -27,42 +26,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/damage"
+	"github.com/scimsync/scimsync/store/internal/filelock"
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout this build writes. A file with a newer version is refused rather than
 // misread, so downgrading scimsync can never corrupt state written by a newer release. Version 2
-// writes compact anchors and log entries (compact.go); it reads version 1 records as they are.
+// writes compact anchors and log entries (store/internal/codec); it reads version 1 records as they are.
 const SchemaVersion = 2
 
 // DefaultTimeout bounds how long Open waits for another process to release the file; long enough to ride
 // out a daemon restart, short enough that a CLI command run beside a live daemon fails promptly.
 const DefaultTimeout = 2 * time.Second
-
-// Bucket names. Anchors, targets, escrows and staged operations nest one bucket per Kind so that a kind
-// can be listed or cleared without scanning the others.
-var (
-	bktMeta       = []byte("meta")       // schema version, fingerprint, quarantine, target dialect
-	bktKV         = []byte("kv")         // GetMeta/SetMeta, kept apart so callers cannot clobber internal keys
-	bktWatermarks = []byte("watermarks") // delta links by name
-	bktAnchors    = []byte("anchors")    // kind -> source id -> encoded Anchor
-	bktTargets    = []byte("targets")    // kind -> target id -> source id
-	bktEscrows    = []byte("escrows")    // kind\x00source id -> JSON Escrow
-	bktStaged     = []byte("staged")     // kind\x00source id -> JSON StagedOp
-	bktCycles     = []byte("cycles")     // big-endian sequence -> JSON Cycle
-	bktCycleIDs   = []byte("cycleids")   // cycle id -> sequence, so re-adding a cycle replaces it
-	bktLog        = []byte("log")        // big-endian time + id -> compact LogEntry (JSON before schema 2)
-	bktSets       = []byte("sets")       // set name -> key -> JSON []string (group members, assignments)
-
-	keySchema      = []byte("schema")
-	keyFingerprint = []byte("fingerprint")
-	keyQuarantine  = []byte("quarantine")
-	keyAborts      = []byte("aborts")
-
-	allBuckets = [][]byte{bktMeta, bktKV, bktWatermarks, bktAnchors, bktTargets, bktEscrows, bktStaged,
-		bktCycles, bktCycleIDs, bktLog, bktSets}
-)
 
 // ErrLocked matches (errors.Is) the error Open returns when another Store holds the file, so the CLI can
 // tell "daemon running" apart from a broken file. errors.As with *LockedError gives the path.
@@ -71,7 +49,7 @@ var ErrLocked = errors.New("state file is in use")
 // ErrCorrupt matches errors caused by a damaged file (a file cut short, garbage meta pages, a stored value
 // that does not decode), so the CLI can advise a rebuild instead of retrying, which can never help.
 // errors.As with *CorruptError gives the path and the detail.
-var ErrCorrupt = errors.New("state file is damaged")
+var ErrCorrupt = layout.ErrCorrupt
 
 // ErrSchemaTooNew matches the refusal to open a file written by a newer scimsync, which this build could
 // misread.
@@ -102,22 +80,7 @@ func (e *LockedError) Error() string {
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // CorruptError names the damaged file and what is damaged (a page, or a bucket and key).
-type CorruptError struct {
-	Path string
-	Err  error
-}
-
-// Error names the file and the damage; the way out depends on the caller (the CLI names its rebuild
-// command), so it is not part of the message.
-func (e *CorruptError) Error() string {
-	return fmt.Sprintf("state file %s is damaged: %v", e.Path, e.Err)
-}
-
-// Is makes errors.Is(err, ErrCorrupt) work without string matching.
-func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
-
-// Unwrap exposes bbolt's own error (ErrInvalid, ErrChecksum, ...).
-func (e *CorruptError) Unwrap() error { return e.Err }
+type CorruptError = layout.CorruptError
 
 // Options tunes Open; the zero value is what the daemon wants.
 type Options struct {
@@ -169,9 +132,9 @@ func Open(path string, o Options) (st *Store, err error) {
 		return nil, fmt.Errorf("open state file %s: is a directory", path)
 	}
 
-	release, err := acquire(abs, path, o.ReadOnly)
-	if err != nil {
-		return nil, err
+	release, ok := filelock.Acquire(abs, o.ReadOnly)
+	if !ok {
+		return nil, &LockedError{Path: path, InProcess: true}
 	}
 	defer func() {
 		if err != nil {
@@ -231,14 +194,14 @@ func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
 	}
 }
 
-// checkFile runs checkLayout on an existing file; a missing file is for bbolt to create (or refuse).
+// checkFile runs damage.CheckLayout on an existing file; a missing file is for bbolt to create (or refuse).
 func checkFile(abs, path string) error {
 	f, err := os.Open(abs)
 	if err != nil {
 		return nil // bbolt reports it, typed
 	}
 	defer f.Close()
-	if err := checkLayout(f); err != nil {
+	if err := damage.CheckLayout(f); err != nil {
 		return &CorruptError{Path: path, Err: err}
 	}
 	return nil
@@ -248,21 +211,21 @@ func checkFile(abs, path string) error {
 func (s *Store) init() error {
 	if s.readOnly {
 		return s.view(func(tx *bolt.Tx) error {
-			return checkSchema(s.path, tx.Bucket(bktMeta))
+			return checkSchema(s.path, tx.Bucket(layout.Meta))
 		})
 	}
 	return s.update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
+		for _, name := range layout.All {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
-		meta := tx.Bucket(bktMeta)
+		meta := tx.Bucket(layout.Meta)
 		if err := checkSchema(s.path, meta); err != nil {
 			return err
 		}
 		// Migrations from older versions go here, keyed on the stored version.
-		return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+		return meta.Put(layout.KeySchema, []byte(strconv.Itoa(SchemaVersion)))
 	})
 }
 
@@ -270,7 +233,7 @@ func checkSchema(path string, meta *bolt.Bucket) error {
 	if meta == nil {
 		return nil
 	}
-	raw := meta.Get(keySchema)
+	raw := meta.Get(layout.KeySchema)
 	if raw == nil {
 		return nil
 	}
@@ -376,53 +339,6 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 
 // bucket returns a top-level bucket, or an error when it is missing: only possible for a read-only open
 // of a file that was never initialised, which reads as empty via the callers' nil checks instead.
-func bucketOrErr(tx *bolt.Tx, name []byte) (*bolt.Bucket, error) {
-	b := tx.Bucket(name)
-	if b == nil {
-		return nil, fmt.Errorf("bucket %s missing", name)
-	}
-	return b, nil
-}
-
-// ---- in-process guard ----
-
-// bbolt's flock is per open file description, so on Linux a second Open of the same file in this process
-// already fails; the guard makes that immediate (no Timeout wait), gives a clearer message and keeps the
-// guarantee on platforms where bbolt falls back to per-process fcntl locks.
-var (
-	guardMu sync.Mutex
-	guard   = map[string]int{} // absolute path -> -1 writer, n>0 readers
-)
-
-func acquire(abs, path string, readOnly bool) (func(), error) {
-	key := abs
-	if r, err := filepath.EvalSymlinks(abs); err == nil {
-		key = r
-	}
-	guardMu.Lock()
-	defer guardMu.Unlock()
-	n := guard[key]
-	if n < 0 || (n > 0 && !readOnly) {
-		return nil, &LockedError{Path: path, InProcess: true}
-	}
-	if readOnly {
-		guard[key] = n + 1
-	} else {
-		guard[key] = -1
-	}
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			guardMu.Lock()
-			defer guardMu.Unlock()
-			if guard[key] <= 1 {
-				delete(guard, key)
-			} else {
-				guard[key]--
-			}
-		})
-	}, nil
-}
 
 // ---- meta, watermarks, fingerprint ----
 
@@ -431,7 +347,7 @@ func acquire(abs, path string, readOnly bool) (func(), error) {
 func (s *Store) Watermark(name string) (string, error) {
 	var link string
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktWatermarks); b != nil {
+		if b := tx.Bucket(layout.Watermarks); b != nil {
 			link = string(b.Get([]byte(name)))
 		}
 		return nil
@@ -456,7 +372,7 @@ func (s *Store) SetWatermarks(links map[string]string) error {
 
 func (s *Store) setWatermarks(links map[string]string, what string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktWatermarks)
+		b, err := layout.BucketOrErr(tx, layout.Watermarks)
 		if err != nil {
 			return err
 		}
@@ -484,7 +400,7 @@ func (s *Store) setWatermarks(links map[string]string, what string) error {
 // ClearWatermarks forgets all delta links so the next cycle is initial (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope
 // Watermark).
 func (s *Store) ClearWatermarks() error {
-	if err := s.update(func(tx *bolt.Tx) error { return resetBucket(tx, bktWatermarks) }); err != nil {
+	if err := s.update(func(tx *bolt.Tx) error { return layout.ResetBucket(tx, layout.Watermarks) }); err != nil {
 		return fmt.Errorf("clear watermarks: %w", err)
 	}
 	return nil
@@ -495,8 +411,8 @@ func (s *Store) ClearWatermarks() error {
 func (s *Store) Fingerprint() (string, error) {
 	var fp string
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktMeta); b != nil {
-			fp = string(b.Get(keyFingerprint))
+		if b := tx.Bucket(layout.Meta); b != nil {
+			fp = string(b.Get(layout.KeyFingerprint))
 		}
 		return nil
 	})
@@ -509,11 +425,11 @@ func (s *Store) Fingerprint() (string, error) {
 // SetFingerprint records the configuration hash the current state was built with.
 func (s *Store) SetFingerprint(fp string) error {
 	err := s.update(func(tx *bolt.Tx) error {
-		b, err := bucketOrErr(tx, bktMeta)
+		b, err := layout.BucketOrErr(tx, layout.Meta)
 		if err != nil {
 			return err
 		}
-		return b.Put(keyFingerprint, []byte(fp))
+		return b.Put(layout.KeyFingerprint, []byte(fp))
 	})
 	if err != nil {
 		return fmt.Errorf("set fingerprint: %w", err)
@@ -526,7 +442,7 @@ func (s *Store) SetFingerprint(fp string) error {
 func (s *Store) GetMeta(key string) ([]byte, error) {
 	var v []byte
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktKV); b != nil {
+		if b := tx.Bucket(layout.KV); b != nil {
 			if raw := b.Get([]byte(key)); raw != nil {
 				v = bytes.Clone(raw)
 			}
@@ -545,7 +461,7 @@ func (s *Store) SetMeta(key string, value []byte) error {
 		if key == "" {
 			return errors.New("empty key")
 		}
-		b, err := bucketOrErr(tx, bktKV)
+		b, err := layout.BucketOrErr(tx, layout.KV)
 		if err != nil {
 			return err
 		}
@@ -560,40 +476,4 @@ func (s *Store) SetMeta(key string, value []byte) error {
 	return nil
 }
 
-// resetBucket empties a top-level bucket by recreating it, which is cheaper than deleting keys one by one.
-func resetBucket(tx *bolt.Tx, name []byte) error {
-	if err := tx.DeleteBucket(name); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
-		return err
-	}
-	_, err := tx.CreateBucket(name)
-	return err
-}
-
-// getJSON decodes a JSON value stored under key in bucket name; ok is false when absent.
-func getJSON(path string, tx *bolt.Tx, name, key []byte, v any) (bool, error) {
-	b := tx.Bucket(name)
-	if b == nil {
-		return false, nil
-	}
-	raw := b.Get(key)
-	if raw == nil {
-		return false, nil
-	}
-	if err := json.Unmarshal(raw, v); err != nil {
-		return false, &CorruptError{Path: path, Err: fmt.Errorf("value %s/%s: %w", name, key, err)}
-	}
-	return true, nil
-}
-
-// putJSON stores v as JSON under key in bucket name.
-func putJSON(tx *bolt.Tx, name, key []byte, v any) error {
-	b, err := bucketOrErr(tx, name)
-	if err != nil {
-		return err
-	}
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return b.Put(key, raw)
-}
+// layout.ResetBucket empties a top-level bucket by recreating it, which is cheaper than deleting keys one by one.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -92,11 +93,11 @@ func TestSchemaVersion(t *testing.T) {
 		}
 		defer db.Close()
 		if err := db.Update(func(tx *bolt.Tx) error {
-			got := string(tx.Bucket(bktMeta).Get(keySchema))
+			got := string(tx.Bucket(layout.Meta).Get(layout.KeySchema))
 			if want := strconv.Itoa(SchemaVersion); got != want && v == "99" {
 				t.Errorf("stored schema = %q, want %s", got, want)
 			}
-			return tx.Bucket(bktMeta).Put(keySchema, []byte(v))
+			return tx.Bucket(layout.Meta).Put(layout.KeySchema, []byte(v))
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scimsync/scimsync/internal/testenv/pgserver"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/postgres/internal/migrate"
 	"github.com/scimsync/scimsync/store/statetest"
 )
 
@@ -44,7 +45,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := dbs[0].pool.QueryRow(ctx, `SELECT count(*), max(version) FROM scimsync.schema_migrations`).Scan(&rows, &max); err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := loadMigrations()
+	ms, _ := migrate.Load()
 	if rows != len(ms) || max != SchemaVersion() {
 		t.Errorf("schema_migrations has %d rows up to %d, want %d up to %d", rows, max, len(ms), SchemaVersion())
 	}
@@ -74,16 +75,16 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 }
 
 func TestMigrationFiles(t *testing.T) {
-	ms, err := loadMigrations()
+	ms, err := migrate.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, m := range ms {
-		if m.version != i+1 {
-			t.Errorf("migration %s: version %d at position %d; versions must be 1, 2, 3, ...", m.name, m.version, i+1)
+		if m.Version != i+1 {
+			t.Errorf("migration %s: version %d at position %d; versions must be 1, 2, 3, ...", m.Name, m.Version, i+1)
 		}
-		if filepath.Ext(m.name) != ".sql" {
-			t.Errorf("migration %s is not a .sql file", m.name)
+		if filepath.Ext(m.Name) != ".sql" {
+			t.Errorf("migration %s is not a .sql file", m.Name)
 		}
 	}
 }

@@ -3,35 +3,22 @@
 // a replica which lost its lease from writing.
 //
 // The schema lives in its own PostgreSQL schema, "scimsync", and is created and migrated by Connect
-// (migrations/*.sql, applied in order under an advisory lock, so replicas starting together migrate
+// (internal/migrate/migrations/*.sql, applied in order under an advisory lock, so replicas starting together migrate
 // once). Every row carries the job name.
 package postgres
 
 import (
 	"context"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"path"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/store/postgres/internal/migrate"
 )
-
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// migrationLock is the pg_advisory_xact_lock key that serialises migrations across replicas ("scimsync"
-// in ASCII).
-const migrationLock = 0x7363696d73796e63
 
 // DefaultOpTimeout bounds one state operation, so a database that stopped answering fails the cycle
 // instead of hanging it.
@@ -114,7 +101,7 @@ func Connect(ctx context.Context, c Config) (*DB, error) {
 		return nil, fmt.Errorf("state database %s: %w", name, scrub(err, c.Password))
 	}
 	db.pool = pool
-	if err := db.migrate(ctx); err != nil {
+	if err := migrate.Apply(ctx, db.pool); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("state database %s: %w", name, scrub(err, c.Password))
 	}
@@ -148,107 +135,4 @@ func (db *DB) ctx() (context.Context, context.CancelFunc) {
 }
 
 // SchemaVersion is the newest migration this build carries.
-func SchemaVersion() int {
-	v := 0
-	for _, m := range mustMigrations() {
-		v = max(v, m.version)
-	}
-	return v
-}
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func mustMigrations() []migration {
-	ms, err := loadMigrations()
-	if err != nil {
-		panic(err) // the embedded files are part of the build; a bad name is caught by the tests
-	}
-	return ms
-}
-
-func loadMigrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive number and _", e.Name())
-		}
-		raw, err := migrations.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(raw)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s have the same version", out[i-1].name, out[i].name)
-		}
-	}
-	return out, nil
-}
-
-// migrate applies the missing migrations in one transaction under an advisory lock: a second replica
-// starting at the same time waits, then finds nothing to do. A database migrated by a newer scimsync is
-// refused (store.ErrSchemaTooNew) rather than misread.
-func (db *DB) migrate(ctx context.Context) error {
-	ms, err := loadMigrations()
-	if err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
-			return fmt.Errorf("lock for migration: %w", err)
-		}
-		// CREATE SCHEMA IF NOT EXISTS checks the right to create schemas even when the schema exists,
-		// so it runs only when needed: a DBA may create the schema for a role that cannot.
-		var hasSchema, hasTable bool
-		if err := tx.QueryRow(ctx, `SELECT to_regnamespace('scimsync') IS NOT NULL, to_regclass('scimsync.schema_migrations') IS NOT NULL`).
-			Scan(&hasSchema, &hasTable); err != nil {
-			return fmt.Errorf("look for the scimsync schema: %w", err)
-		}
-		if !hasSchema {
-			if _, err := tx.Exec(ctx, `CREATE SCHEMA scimsync`); err != nil {
-				return fmt.Errorf("create schema scimsync (or have a database owner run CREATE SCHEMA scimsync AUTHORIZATION <this user>): %w", err)
-			}
-		}
-		if !hasTable {
-			if _, err := tx.Exec(ctx, `CREATE TABLE scimsync.schema_migrations (
-	version    integer PRIMARY KEY,
-	name       text NOT NULL,
-	applied_at timestamptz NOT NULL DEFAULT now()
-)`); err != nil {
-				return fmt.Errorf("create schema_migrations: %w", err)
-			}
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM scimsync.schema_migrations`).Scan(&current); err != nil {
-			return fmt.Errorf("read schema version: %w", err)
-		}
-		if latest := ms[len(ms)-1].version; current > latest {
-			return fmt.Errorf("schema version %d but this scimsync supports up to %d; upgrade scimsync: %w",
-				current, latest, store.ErrSchemaTooNew)
-		}
-		for _, m := range ms {
-			if m.version <= current {
-				continue
-			}
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
-			}
-			if _, err := tx.Exec(ctx, `INSERT INTO scimsync.schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
-			}
-		}
-		return nil
-	})
-}
+func SchemaVersion() int { return migrate.Latest() }

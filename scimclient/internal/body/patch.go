@@ -1,4 +1,4 @@
-package scimclient
+package body
 
 import "strings"
 
@@ -37,13 +37,13 @@ type Change struct {
 // The manager is always an Add with the target id as a plain string, as Entra sends it today; removing
 // the manager is {"op":"Remove","path":"urn:...:manager"} (Entra's own shape is undocumented).
 func UserPatch(mode Mode, changes []Change) []PatchOp {
-	return buildPatch(mode, false, changes)
+	return BuildPatch(mode, false, changes)
 }
 
 // GroupPatch builds PATCH operations for a group's non-member attributes (displayName, externalId) with the
 // same rules as UserPatch. Members go through MembersAdd and MembersRemove.
 func GroupPatch(mode Mode, changes []Change) []PatchOp {
-	return buildPatch(mode, false, changes)
+	return BuildPatch(mode, false, changes)
 }
 
 // MembersAdd builds one Add op with all ids as a value list: {"op":"Add","path":"members","value":
@@ -98,10 +98,10 @@ func opName(mode Mode, op string) string {
 	return op
 }
 
-// buildPatch builds the ops of one PATCH. elementAdds sends an Add on a value-filtered path as a new
+// BuildPatch builds the ops of one PATCH. elementAdds sends an Add on a value-filtered path as a new
 // element of the multi-valued attribute, as ModeStrict always does; the client sets it in the other
 // modes once the target has shown that it wants it (see Dialect).
-func buildPatch(mode Mode, elementAdds bool, changes []Change) []PatchOp {
+func BuildPatch(mode Mode, elementAdds bool, changes []Change) []PatchOp {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -201,4 +201,16 @@ func activeValue(mode Mode, v any) any {
 		return "True"
 	}
 	return "False"
+}
+
+// HasFilteredAdd reports whether changes hold an add on a value-filtered path, the form a target may
+// reject (see scimclient.Dialect).
+func HasFilteredAdd(changes []Change) bool {
+	for _, ch := range changes {
+		p, perr := ParsePath(ch.Path)
+		if filteredAdd(ch, p, perr) {
+			return true
+		}
+	}
+	return false
 }

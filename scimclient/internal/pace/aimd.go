@@ -1,4 +1,4 @@
-package scimclient
+package pace
 
 import (
 	"math"
@@ -8,7 +8,7 @@ import (
 // aimd decides how many requests may be in flight (the window) and how fast they may start (the pace),
 // from what the target's answers say. It is a pure state machine: every method takes the time as an
 // argument and nothing here sleeps or locks, so its decisions can be replayed in tests from synthetic
-// observations. The gate in adaptive.go enforces them.
+// observations. The Gate (gate.go) enforces them.
 //
 // The window follows a hill climb on throughput (Little's law: requests in flight / mean latency). Each
 // full window of samples at the current limit is compared with the one before: while one more request in

@@ -1,4 +1,4 @@
-package scimclient
+package body
 
 import (
 	"math"
@@ -187,51 +187,66 @@ func ValueAt(r Resource, path string) (any, bool) {
 	if v == nil {
 		return nil, false
 	}
-	if p.IsManager() {
-		switch x := v.(type) {
-		case string:
-			return x, x != ""
-		case map[string]any:
-			return outValue(GetFold(x, "value"))
-		case []any: // legacy [{"value": id}]
-			if len(x) == 1 {
-				if m, ok := x[0].(map[string]any); ok {
-					return outValue(GetFold(m, "value"))
-				}
-			}
-		}
-		return nil, false
+	switch {
+	case p.IsManager():
+		return managerValue(v)
+	case p.FilterAttr == "":
+		return unfilteredValue(p, v)
 	}
-	if p.FilterAttr == "" {
-		if p.Sub == "" {
-			if p.IsActive() {
-				if s, ok := v.(string); ok {
-					switch strings.ToLower(s) {
-					case "true":
-						return true, true
-					case "false":
-						return false, true
-					}
-				}
+	return filteredValue(p, v)
+}
+
+// managerValue reads the manager's id whether the target stores {"value": id}, a plain string or the
+// legacy [{"value": id}].
+func managerValue(v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, x != ""
+	case map[string]any:
+		return outValue(GetFold(x, "value"))
+	case []any:
+		if len(x) == 1 {
+			if m, ok := x[0].(map[string]any); ok {
+				return outValue(GetFold(m, "value"))
 			}
-			return outValue(v)
 		}
-		switch x := v.(type) {
-		case map[string]any:
-			return outValue(GetFold(x, p.Sub))
-		case []any: // emails.value without a filter: every element's value
-			var out []any
-			for _, it := range x {
-				if m, ok := it.(map[string]any); ok {
-					if sv := GetFold(m, p.Sub); sv != nil {
-						out = append(out, sv)
-					}
-				}
-			}
-			return outList(out)
-		}
-		return nil, false
 	}
+	return nil, false
+}
+
+// unfilteredValue reads a path without a value filter: the attribute itself (active as a bool even when
+// the target sends "True"), or a sub-attribute of a complex attribute or of every element of a list.
+func unfilteredValue(p Path, v any) (any, bool) {
+	if p.Sub == "" {
+		if s, ok := v.(string); ok && p.IsActive() {
+			switch strings.ToLower(s) {
+			case "true":
+				return true, true
+			case "false":
+				return false, true
+			}
+		}
+		return outValue(v)
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		return outValue(GetFold(x, p.Sub))
+	case []any: // emails.value without a filter: every element's value
+		var out []any
+		for _, it := range x {
+			if m, ok := it.(map[string]any); ok {
+				if sv := GetFold(m, p.Sub); sv != nil {
+					out = append(out, sv)
+				}
+			}
+		}
+		return outList(out)
+	}
+	return nil, false
+}
+
+// filteredValue reads a value-filtered path: the matching elements, or their sub-attribute.
+func filteredValue(p Path, v any) (any, bool) {
 	list, ok := v.([]any)
 	if !ok {
 		return nil, false

@@ -1,6 +1,6 @@
 //go:build unix
 
-package store
+package filelock
 
 import (
 	"errors"
@@ -8,11 +8,12 @@ import (
 	"syscall"
 )
 
-var errWouldBlock = errors.New("file is locked")
+// ErrWouldBlock is Exclusive's answer when another process holds the file.
+var ErrWouldBlock = errors.New("file is locked")
 
-// lockExclusive takes the same flock bbolt takes, without waiting, so Rebuild never moves a file that a
+// Exclusive takes the same flock bbolt takes, without waiting, so store.Rebuild never moves a file that a
 // running scimsync holds open. It works on files bbolt cannot open at all.
-func lockExclusive(path string) (unlock func(), err error) {
+func Exclusive(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
@@ -20,7 +21,7 @@ func lockExclusive(path string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, errWouldBlock
+			return nil, ErrWouldBlock
 		}
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package scimclient
+package body
 
 import (
 	"bytes"
@@ -28,8 +28,6 @@ const (
 const PathEnterpriseMgr = SchemaEnterprise + ":manager"
 
 const (
-	mediaTypeSCIM      = "application/scim+json"
-	mediaTypeJSON      = "application/json"
 	urnPrefixLowerCase = "urn:"
 	coreUserLowerCase  = "urn:ietf:params:scim:schemas:core:2.0:user"
 	coreGroupLowerCase = "urn:ietf:params:scim:schemas:core:2.0:group"

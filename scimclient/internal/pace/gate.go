@@ -1,4 +1,7 @@
-package scimclient
+// Package pace is scimclient's adaptive concurrency: a pure AIMD controller that reads the target's
+// latency and its 429s and 503s (aimd), and the Gate that enforces its window, pause and pace on the
+// client's requests.
+package pace
 
 import (
 	"context"
@@ -10,10 +13,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// gate enforces the aimd controller's decisions on the client's requests: a semaphore whose size the
+// Gate enforces the aimd controller's decisions on the client's requests: a semaphore whose size the
 // controller changes (golang.org/x/sync/semaphore cannot shrink), a shared pause after Retry-After, and
 // the pace as a golang.org/x/time/rate limiter.
-type gate struct {
+type Gate struct {
 	mu       sync.Mutex
 	ctl      *aimd
 	inflight int
@@ -23,21 +26,22 @@ type gate struct {
 	log      *zap.Logger
 }
 
-func newGate(start, ceiling int, log *zap.Logger) *gate {
-	return &gate{ctl: newAIMD(start, ceiling), changed: make(chan struct{}), pace: rate.NewLimiter(rate.Inf, 1),
+// NewGate returns a Gate allowing start requests in flight at first and never more than ceiling.
+func NewGate(start, ceiling int, log *zap.Logger) *Gate {
+	return &Gate{ctl: newAIMD(start, ceiling), changed: make(chan struct{}), pace: rate.NewLimiter(rate.Inf, 1),
 		now: time.Now, log: log}
 }
 
-// ticket is one admitted attempt; pass it to release.
-type ticket struct {
+// Ticket is one admitted attempt; pass it to Release.
+type Ticket struct {
 	seq      uint64
 	inflight int
 	start    time.Time
 }
 
-// acquire waits for the pace, the end of any pause and a free slot, in that order, so a request waiting
+// Acquire waits for the pace, the end of any pause and a free slot, in that order, so a request waiting
 // for its turn holds no slot.
-func (g *gate) acquire(ctx context.Context) (ticket, error) {
+func (g *Gate) Acquire(ctx context.Context) (Ticket, error) {
 	// Reserve rather than Wait: Wait fails at once, with its own error, when the pace would outlast the
 	// context's deadline, and callers check errors.Is(err, context.DeadlineExceeded).
 	if r := g.pace.Reserve(); r.Delay() > 0 {
@@ -46,7 +50,7 @@ func (g *gate) acquire(ctx context.Context) (ticket, error) {
 		case <-ctx.Done():
 			t.Stop()
 			r.Cancel()
-			return ticket{}, ctx.Err()
+			return Ticket{}, ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -56,7 +60,7 @@ func (g *gate) acquire(ctx context.Context) (ticket, error) {
 		wait := g.ctl.pauseUntil.Sub(now)
 		if wait <= 0 && g.inflight < g.ctl.limit {
 			g.inflight++
-			t := ticket{seq: g.ctl.sent(now), inflight: g.inflight, start: now}
+			t := Ticket{seq: g.ctl.sent(now), inflight: g.inflight, start: now}
 			g.syncPace(now)
 			g.mu.Unlock()
 			return t, nil
@@ -78,14 +82,14 @@ func (g *gate) acquire(ctx context.Context) (ticket, error) {
 			tm.Stop()
 		}
 		if err := ctx.Err(); err != nil {
-			return ticket{}, err
+			return Ticket{}, err
 		}
 	}
 }
 
-// release returns the slot and reports how the attempt ended: status is the HTTP status, 0 for a
+// Release returns the slot and reports how the attempt ended: status is the HTTP status, 0 for a
 // transport error.
-func (g *gate) release(t ticket, status int, retryAfter time.Duration) {
+func (g *Gate) Release(t Ticket, status int, retryAfter time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
@@ -109,7 +113,7 @@ func (g *gate) release(t ticket, status int, retryAfter time.Duration) {
 }
 
 // syncPace copies the controller's pace into the limiter. Called with mu held.
-func (g *gate) syncPace(now time.Time) {
+func (g *Gate) syncPace(now time.Time) {
 	lim := rate.Inf
 	if g.ctl.rate > 0 {
 		lim = rate.Limit(g.ctl.rate)
@@ -119,8 +123,8 @@ func (g *gate) syncPace(now time.Time) {
 	}
 }
 
-// limit is the current window, for the gauge.
-func (g *gate) limit() int {
+// Limit is the current window, for the gauge.
+func (g *Gate) Limit() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.ctl.limit

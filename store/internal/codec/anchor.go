@@ -1,4 +1,7 @@
-package store
+// Package codec is the binary form of the state's records: the anchor record (versions 1 and 2), the
+// compact log record of schema 2, the target index's values and the log's keys. Every backend stores
+// anchors in this form, since JSON would lose the Go types of their Values.
+package codec
 
 import (
 	"encoding/binary"
@@ -28,11 +31,11 @@ import (
 //
 // TargetID and the times come first so an update can read them from the old record without decoding the
 // rest.
-const anchorRecordV1 = 1
+const AnchorV1 = 1
 
-// anchorRecordV2 is version 1 with every string compact (compact.go): the layout the bbolt file
+// AnchorV2 is version 1 with every string compact (compact.go): the layout the bbolt file
 // writes since schema 2. EncodeAnchor, which the PostgreSQL backend stores, keeps version 1.
-const anchorRecordV2 = 2
+const AnchorV2 = 2
 
 // stringWriter appends one string of a record: appendString (version 1) or a compact string.
 type stringWriter func(dst []byte, s string) []byte
@@ -58,14 +61,12 @@ const (
 	flagDisabled = 2
 )
 
-// encodeAnchor never fails: a value of an unexpected type is stored as JSON, and one JSON cannot encode
-// (a channel, a func) as its fmt representation, so one odd mapping result cannot block the batcher.
-func encodeAnchor(dst []byte, a *Anchor) []byte { return encodeAnchorAs(dst, a, anchorRecordV1) }
-
-// encodeAnchorAs writes a record of the given version.
-func encodeAnchorAs(dst []byte, a *Anchor, version byte) []byte {
+// AppendAnchor appends a record of the given version. It never fails: a value of an unexpected type is
+// stored as JSON, and one JSON cannot encode (a channel, a func) as its fmt representation, so one odd
+// mapping result cannot block the batcher.
+func AppendAnchor(dst []byte, a *Anchor, version byte) []byte {
 	put := stringWriter(appendString)
-	if version == anchorRecordV2 {
+	if version == AnchorV2 {
 		put = appendCompact
 	}
 	dst = append(dst, version)
@@ -390,8 +391,8 @@ func (d *decoder) value() any {
 	}
 }
 
-// decodeAnchor fills a from rec; Kind and SourceID come from the bucket and key, not the record.
-func decodeAnchor(rec []byte, a *Anchor) error {
+// DecodeAnchor fills a from rec; Kind and SourceID come from the bucket and key, not the record.
+func DecodeAnchor(rec []byte, a *Anchor) error {
 	d, err := anchorDecoder(rec)
 	if err != nil {
 		return err
@@ -427,9 +428,9 @@ func decodeAnchor(rec []byte, a *Anchor) error {
 	return nil
 }
 
-// decodeAnchorHead reads only what an update needs from the old record: the target id (to move the
+// DecodeAnchorHead reads only what an update needs from the old record: the target id (to move the
 // secondary index) and the creation time (to keep it).
-func decodeAnchorHead(rec []byte) (targetID string, created time.Time, err error) {
+func DecodeAnchorHead(rec []byte) (targetID string, created time.Time, err error) {
 	d, err := anchorDecoder(rec)
 	if err != nil {
 		return "", time.Time{}, err
@@ -445,8 +446,8 @@ func anchorDecoder(rec []byte) (*decoder, error) {
 	switch v := d.byte(); {
 	case d.err != nil:
 		return nil, d.err
-	case v == anchorRecordV1:
-	case v == anchorRecordV2:
+	case v == AnchorV1:
+	case v == AnchorV2:
 		d.compact = true
 	default:
 		return nil, fmt.Errorf("unknown anchor record version %d", v)

@@ -1,4 +1,4 @@
-package store
+package codec
 
 import (
 	"encoding/binary"
@@ -194,8 +194,8 @@ func uuidString(b string) string {
 // logRecordV2 starts a compact log record; a JSON one (schema 1) starts with '{'.
 const logRecordV2 = 0xB2
 
-// encodeLog renders e compactly. ID and Time are the record's key (logKey) and are not repeated.
-func encodeLog(dst []byte, e *LogEntry) []byte {
+// AppendLog renders e compactly. ID and Time are the record's key (LogKey) and are not repeated.
+func AppendLog(dst []byte, e *LogEntry) []byte {
 	id := e.Identity
 	dst = append(dst, logRecordV2)
 	dst = appendStr(dst, e.CycleID, "")
@@ -223,8 +223,8 @@ func encodeLog(dst []byte, e *LogEntry) []byte {
 	return binary.AppendVarint(dst, e.DurationMs)
 }
 
-// decodeLog reads a log record of either schema; key is its logKey, which holds ID and Time.
-func decodeLog(key, rec []byte, e *LogEntry) error {
+// DecodeLog reads a log record of either schema; key is its LogKey, which holds ID and Time.
+func DecodeLog(key, rec []byte, e *LogEntry) error {
 	if len(rec) > 0 && rec[0] != logRecordV2 {
 		return json.Unmarshal(rec, e)
 	}
@@ -281,17 +281,17 @@ func (d *decoder) length() (int, bool) {
 	return int(n), true
 }
 
-// indexValue is how the target index stores a source id (schema 2): a UUID in 17 bytes (strUUID and
+// IndexValue is how the target index stores a source id (schema 2): a UUID in 17 bytes (strUUID and
 // its 16 bytes), anything else as it is. Graph ids are UUIDs; no source id starts with byte 2.
-func indexValue(source []byte) []byte {
+func IndexValue(source []byte) []byte {
 	if u, ok := uuidBytes(string(source)); ok {
 		return append([]byte{strUUID}, u[:]...)
 	}
 	return source
 }
 
-// indexSource reads an index value of either schema back to the source id.
-func indexSource(v []byte) []byte {
+// IndexSource reads an index value of either schema back to the source id.
+func IndexSource(v []byte) []byte {
 	if len(v) == 17 && v[0] == strUUID {
 		return []byte(uuidString(string(v[1:])))
 	}

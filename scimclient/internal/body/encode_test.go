@@ -1,4 +1,4 @@
-package scimclient
+package body
 
 import (
 	"encoding/json"
@@ -38,13 +38,13 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := appendJSON(nil, v)
+		got, ok := AppendJSON(nil, v)
 		if !ok || string(got) != string(want) {
 			t.Errorf("%#v:\n got %s (ok %v)\nwant %s", v, got, ok, want)
 		}
 	}
 	for _, v := range []any{math.NaN(), math.Inf(1), struct{}{}, map[string]any{"x": []any{math.Inf(-1)}}, uint(3)} {
-		if _, ok := appendJSON(nil, v); ok {
+		if _, ok := AppendJSON(nil, v); ok {
 			t.Errorf("%#v: encoded, want the json.Marshal fallback", v)
 		}
 	}
@@ -64,7 +64,7 @@ func BenchmarkEncodeCreateBody(b *testing.B) {
 	b.Run("appendJSON", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_, _ = appendJSON(make([]byte, 0, 1024), u)
+			_, _ = AppendJSON(make([]byte, 0, 1024), u)
 		}
 	})
 }

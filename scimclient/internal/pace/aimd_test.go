@@ -1,4 +1,4 @@
-package scimclient
+package pace
 
 import (
 	"math"
