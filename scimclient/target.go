@@ -20,16 +20,22 @@ var ErrMatchPath = errors.New("groups are matched by displayName only")
 // UserTarget is the target's users in the sync engine's terms: found objects with the values the engine
 // reads back, attribute changes, ids. The request bodies, PATCH shapes, the compatibility Mode and the
 // learned Dialect stay behind it, in the client.
-type UserTarget struct{ c *Client }
+type UserTarget struct {
+	c    *Client
+	bulk *bulkUse
+}
 
 // GroupTarget is the target's groups in the sync engine's terms, members included.
-type GroupTarget struct{ c *Client }
+type GroupTarget struct {
+	c    *Client
+	bulk *bulkUse
+}
 
 // Users returns the client's users as the engine's target.
-func (c *Client) Users() UserTarget { return UserTarget{c} }
+func (c *Client) Users() UserTarget { return UserTarget{c: c} }
 
 // Groups returns the client's groups as the engine's target.
-func (c *Client) Groups() GroupTarget { return GroupTarget{c} }
+func (c *Client) Groups() GroupTarget { return GroupTarget{c: c} }
 
 // Find returns the users whose attribute at path equals value (see FindUsers), each with its values at
 // the read paths.

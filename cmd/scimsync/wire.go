@@ -245,7 +245,12 @@ func (j *job) withEngine(fn func(*engine.Engine) error) error {
 	o := engineOptions(j.cfg, j.log, j.progress, alerter)
 	o.DryRun = j.dryRun
 	// The client's compatibility mode and learned dialect stay behind its users and groups.
-	tgt := engine.Target{Users: j.target.Users(), Groups: j.target.Groups()}
+	users, groups := j.target.Users(), j.target.Groups()
+	if j.cfg.Target.Bulk {
+		// Used only when the target's ServiceProviderConfig offers Bulk (docs/scim.md#bulk).
+		users, groups = users.WithBulk(), groups.WithBulk()
+	}
+	tgt := engine.Target{Users: users, Groups: groups}
 	err = fn(engine.New(j.reader, tgt, st, o))
 	if derr := j.keepDialect(st, stored); derr != nil {
 		// The lesson is learned again next time; the cycle's own outcome matters more.

@@ -331,8 +331,49 @@ func waves(work []plan.Change, refs userRefs, paths []string) [][]plan.Change {
 	return out
 }
 
-// applyOne sends one change and returns the link to record.
+// applyOne sends one write and settles its answer.
 func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.Anchor, error) {
+	pw, send := writeOf(w.c)
+	if !send {
+		if w.c.Op != plan.Adopt {
+			return nil, fmt.Errorf("unexpected op %s", w.c.Op)
+		}
+		return e.settleWrite(ctx, k, w, plan.WriteResult{})
+	}
+	var r plan.WriteResult
+	switch pw.Op {
+	case plan.Create:
+		r.TargetID, r.Err = k.tgt.Create(ctx, pw.Values)
+	case plan.Update:
+		r.Err = k.tgt.Update(ctx, pw.TargetID, pw.Attrs)
+	case plan.Delete:
+		r.Err = k.tgt.Delete(ctx, pw.TargetID)
+	}
+	return e.settleWrite(ctx, k, w, r)
+}
+
+// writeOf is the request a planned change sends; send is false for an adopt with nothing to change
+// (and for an op that sends nothing).
+func writeOf(c plan.Change) (w plan.Write, send bool) {
+	switch c.Op {
+	case plan.Create:
+		return plan.Write{Op: plan.Create, Values: c.Values}, true
+	case plan.Adopt:
+		if len(c.Attrs) == 0 {
+			return plan.Write{}, false
+		}
+		return plan.Write{Op: plan.Update, TargetID: c.TargetID, Attrs: c.Attrs}, true
+	case plan.Update, plan.Disable:
+		return plan.Write{Op: plan.Update, TargetID: c.TargetID, Attrs: c.Attrs}, true
+	case plan.Delete:
+		return plan.Write{Op: plan.Delete, TargetID: c.TargetID}, true
+	}
+	return plan.Write{}, false
+}
+
+// settleWrite turns a write's answer into its link (or its error): plan.Recover decides what the
+// answer means, this only executes it. One request per write and SCIM Bulk end here alike.
+func (e *Engine) settleWrite(ctx context.Context, k *objectKind, w write, r plan.WriteResult) (*store.Anchor, error) {
 	c, old := w.c, w.old
 	now := e.o.Now()
 	a := store.Anchor{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Hash: c.Hash, Values: c.Values,
@@ -343,29 +384,17 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.A
 	if w.mgrKnown {
 		a.ManagerID = w.manager
 	}
-	// Send, then let plan.Recover decide what the answer means: the decisions live in the plan, this
-	// only executes them.
-	var err error
+	err := r.Err
 	switch c.Op {
 	case plan.Create:
-		var id string
-		if id, err = k.tgt.Create(ctx, c.Values); err == nil {
-			if id == "" {
+		if err == nil {
+			if r.TargetID == "" {
 				return nil, fmt.Errorf("create %s %s: the target answered without an id", k.name, c.Identity)
 			}
-			a.TargetID, a.CreatedAt, a.MatchedBy, a.Members = id, now, "created", nil
+			a.TargetID, a.CreatedAt, a.MatchedBy, a.Members = r.TargetID, now, "created", nil
 		}
 	case plan.Adopt:
-		if len(c.Attrs) > 0 {
-			err = k.tgt.Update(ctx, c.TargetID, c.Attrs)
-		}
 		a.CreatedAt, a.MatchedBy = now, c.MatchedBy
-	case plan.Update, plan.Disable:
-		err = k.tgt.Update(ctx, c.TargetID, c.Attrs)
-	case plan.Delete:
-		err = k.tgt.Delete(ctx, c.TargetID)
-	default:
-		return nil, fmt.Errorf("unexpected op %s", c.Op)
 	}
 	switch plan.Recover(c.Op, false, escrow.Outcome(err), k.policy.Create) {
 	case plan.Record:

@@ -118,7 +118,7 @@ func New(dir Directory, tgt Target, st store.State, o Options) *Engine {
 		o.LogRetention = 30 * 24 * time.Hour
 	}
 	e := &Engine{dir: dir, st: st, o: o, log: o.Logger}
-	e.exec = perWrite{e}
+	e.exec = batched{e}
 	e.eval = evaluate.New(o.Users, o.UserScoping, o.Groups, o.GroupScoping, o.Env)
 	e.rec = record.New(st, o.Now, e.log, o.DryRun)
 	e.refs = e.eval.RefPaths()

@@ -1,0 +1,118 @@
+package scimclient
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"github.com/scimsync/scimsync/sync/plan"
+)
+
+// bulkUse is a target's use of SCIM Bulk (RFC 7644 §3.7): off unless the job allows it, and then only
+// when the target's ServiceProviderConfig says bulk.supported, asked once per target.
+type bulkUse struct {
+	once sync.Once
+	lim  BulkLimits
+	err  error
+}
+
+// limits asks the ServiceProviderConfig once; a target that cannot say (an error, no Bulk, no
+// limits) gets one request per write, as Entra sends them.
+func (b *bulkUse) limits(ctx context.Context, c *Client) (BulkLimits, bool) {
+	if b == nil {
+		return BulkLimits{}, false
+	}
+	b.once.Do(func() { b.lim, b.err = c.BulkLimits(ctx) })
+	ok := b.err == nil && b.lim.Supported && b.lim.MaxOperations > 0 && b.lim.MaxPayloadSize > 0
+	return b.lim, ok
+}
+
+// WithBulk lets the users' writes go in SCIM Bulk requests when the target offers Bulk
+// (target.bulk, default on; docs/scim.md#bulk).
+func (t UserTarget) WithBulk() UserTarget { t.bulk = &bulkUse{}; return t }
+
+// WithBulk lets the groups' writes go in SCIM Bulk requests when the target offers Bulk.
+func (t GroupTarget) WithBulk() GroupTarget { t.bulk = &bulkUse{}; return t }
+
+// Batch sends writes in Bulk requests within the target's limits; ok is false when Bulk is off or the
+// target does not offer it (the engine then sends them one by one). A PATCH the target refuses for
+// its value-filtered paths is sent again alone through UpdateUser, which learns the dialect, so Bulk
+// and single requests end alike.
+func (t UserTarget) Batch(ctx context.Context, ws []plan.Write) ([]plan.WriteResult, bool) {
+	lim, ok := t.bulk.limits(ctx, t.c)
+	if !ok {
+		return nil, false
+	}
+	learned := t.c.elementAdds.Load()
+	out, ok := t.c.batch(ctx, lim, usersPath, ws, func(v map[string]any) Resource { return BuildUser(v) },
+		func(ch []Change) []PatchOp { return buildPatch(t.c.mode, learned, ch) })
+	if !ok {
+		return nil, false
+	}
+	for i, w := range ws {
+		if w.Op == plan.Update && !learned && t.c.mode != ModeStrict && IsPathRejected(out[i].Err) && hasFilteredAdd(toChanges(w.Attrs)) {
+			out[i].Err = t.c.UpdateUser(ctx, w.TargetID, toChanges(w.Attrs))
+		}
+	}
+	return out, true
+}
+
+// Batch sends the groups' writes in Bulk requests; see UserTarget.Batch. Member changes keep their own
+// PATCHes (sync/members), which hold the write-ahead escrow per group.
+func (t GroupTarget) Batch(ctx context.Context, ws []plan.Write) ([]plan.WriteResult, bool) {
+	lim, ok := t.bulk.limits(ctx, t.c)
+	if !ok {
+		return nil, false
+	}
+	return t.c.batch(ctx, lim, groupsPath, ws, func(v map[string]any) Resource { return BuildGroup(v) },
+		func(ch []Change) []PatchOp { return GroupPatch(t.c.mode, ch) })
+}
+
+// errBulkWrite is a write the engine should not have handed over (an unknown op, a missing id).
+var errBulkWrite = errors.New("scim bulk: not a create, update or delete with an id")
+
+// batch turns writes into Bulk operations of coll and their results back into the engine's terms.
+func (c *Client) batch(ctx context.Context, lim BulkLimits, coll string, ws []plan.Write,
+	build func(map[string]any) Resource, patch func([]Change) []PatchOp) ([]plan.WriteResult, bool) {
+	out := make([]plan.WriteResult, len(ws))
+	ops := make([]BulkOp, 0, len(ws))
+	idx := make([]int, 0, len(ws))
+	for i, w := range ws {
+		var op BulkOp
+		switch {
+		case w.Op == plan.Create:
+			op = BulkOp{Method: http.MethodPost, Path: coll, BulkID: "create-" + strconv.Itoa(i), Data: build(w.Values)}
+		case w.Op == plan.Update && w.TargetID != "":
+			ops := patch(toChanges(w.Attrs))
+			if len(ops) == 0 {
+				continue // nothing to send, as a single PATCH sends nothing
+			}
+			op = BulkOp{Method: http.MethodPatch, Path: coll + "/" + url.PathEscape(w.TargetID), Data: PatchBody(ops)}
+		case w.Op == plan.Delete && w.TargetID != "":
+			op = BulkOp{Method: http.MethodDelete, Path: coll + "/" + url.PathEscape(w.TargetID)}
+		default:
+			out[i].Err = errBulkWrite
+			continue
+		}
+		ops = append(ops, op)
+		idx = append(idx, i)
+	}
+	if len(ops) == 0 {
+		return out, true
+	}
+	res, err := c.Bulk(ctx, lim, ops)
+	if err != nil {
+		return nil, false // a call that cannot be made (an invalid body): one request per write instead
+	}
+	for j, r := range res {
+		i := idx[j]
+		out[i].Err = r.Err
+		if ws[i].Op == plan.Create && r.Err == nil {
+			out[i].TargetID = r.ID
+		}
+	}
+	return out, true
+}
