@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/scimsync/scimsync/scimclient/internal/body"
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
@@ -48,12 +49,12 @@ func (t UserTarget) Batch(ctx context.Context, ws []plan.Write) ([]plan.WriteRes
 	}
 	learned := t.c.elementAdds.Load()
 	out, ok := t.c.batch(ctx, lim, usersPath, ws, func(v map[string]any) Resource { return BuildUser(v) },
-		func(ch []Change) []PatchOp { return buildPatch(t.c.mode, learned, ch) })
+		func(ch []Change) []PatchOp { return body.BuildPatch(t.c.mode, learned, ch) })
 	if !ok {
 		return nil, false
 	}
 	for i, w := range ws {
-		if w.Op == plan.Update && !learned && t.c.mode != ModeStrict && IsPathRejected(out[i].Err) && hasFilteredAdd(toChanges(w.Attrs)) {
+		if w.Op == plan.Update && !learned && t.c.mode != ModeStrict && IsPathRejected(out[i].Err) && body.HasFilteredAdd(toChanges(w.Attrs)) {
 			out[i].Err = t.c.UpdateUser(ctx, w.TargetID, toChanges(w.Attrs))
 		}
 	}
