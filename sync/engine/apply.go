@@ -219,7 +219,7 @@ func (r *kindRun) count(c plan.Change, old store.Anchor, err error, took time.Du
 	rep, res, k := r.rep, &r.res, r.k
 	if le, ok := r.e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged()); ok {
 		le.DurationMs = took.Milliseconds()
-		rep.Log = append(rep.Log, le)
+		rep.AddLog(le)
 	}
 	if err != nil && quarantine.IsFatal(err) && rep.Fatal == nil {
 		rep.Fatal = err

@@ -148,7 +148,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	// through the context.
 	ctx, restore := e.forCycle(ctx, rep.CycleID)
 	defer restore()
-	defer e.flushLogs(rep)
+	defer e.startLog(rep, nil)()
 	fp, err := e.st.Fingerprint()
 	if err != nil {
 		return rep, fmt.Errorf("read state: %w", err)
@@ -331,8 +331,14 @@ func (e *Engine) guard(rep *Report, users []plan.Change, gp *groupPlan) error {
 	return e.rec.Stage(ops)
 }
 
-// flushLogs writes the cycle's provisioning-log entries and prunes entries past the retention.
-func (e *Engine) flushLogs(rep *Report) { e.rec.Log(rep.Log, e.o.LogRetention) }
+// startLog sends the report's provisioning-log entries to the state a batch at a time (and to also,
+// when set), instead of holding them until the cycle ends; the returned func appends what is left
+// and prunes entries past the retention.
+func (e *Engine) startLog(rep *Report, also func(store.LogEntry)) (finish func()) {
+	w := e.rec.LogWriter(0)
+	rep.LogTo(w.Tee(also))
+	return func() { w.Close(e.o.LogRetention) }
+}
 
 // reader is the read step of a cycle, with the engine's directory and read-only state.
 func (e *Engine) reader() *read.Reader {

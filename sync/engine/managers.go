@@ -112,7 +112,7 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []refChange
 		prop := []store.Property{{Name: w.attr.Path, Old: fmt.Sprint(orNil(w.attr.Old)), New: fmt.Sprint(orNil(w.attr.New))}}
 		le := e.referenceEntry(rep, store.KindUser, w.a.SourceID, record.UserName(w.a), w.a.TargetID, "link the manager", prop, err)
 		le.DurationMs = took.Milliseconds()
-		rep.Log = append(rep.Log, le)
+		rep.AddLog(le)
 		if err != nil {
 			rep.OtherFailed++
 			rep.Failures = append(rep.Failures, summary.NewFailure(summary.SubjectManager, w.a.SourceID, record.UserName(w.a), "link manager", err.Error(), err))
