@@ -50,8 +50,13 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		res: applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}}
 	defer r.b.Close()
 	work := r.settle(changes, refs)
+	changes = nil                  // the caller's copy is dropped too: only the work to send stays
 	e.phase(k.name+"s", len(work)) // PhaseUsers or PhaseGroups
-	for _, wave := range waves(work, refs, e.refs) {
+	ws := waves(work, refs, e.refs)
+	work = nil
+	for i, wave := range ws {
+		// A wave sent is recorded (links, log): its changes and their values can go.
+		ws[i] = nil
 		if err := e.markPending(k, wave); err != nil {
 			return r.res, err
 		}

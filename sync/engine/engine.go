@@ -215,15 +215,21 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 	if err != nil {
 		return nil, err
 	}
+	nUsers := len(snap.Users)
+	// The evaluated objects and the users a full round left out hold all a later step needs of the
+	// users read: drop the directory's objects now instead of keeping them for the whole cycle (at
+	// 100,000 users, a third of its memory).
+	snap.Users = nil
 	cp.links = links
 	cp.objs = append(cp.objs, e.eval.Missing(missing)...)
 	markPending(cp.objs, store.KindUser, snap.Pending)
-	e.log.Info("read the directory", zap.String("cycleKind", rep.Kind), zap.Int("users", len(snap.Users)),
+	e.log.Info("read the directory", zap.String("cycleKind", rep.Kind), zap.Int("users", nUsers),
 		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.Groups)))
 	e.phase(PhaseMatching, len(cp.objs))
 	if cp.changes, err = e.planKind(ctx, e.users, cp.objs, links, cp.refs); err != nil {
 		return nil, e.fatal(rep, err)
 	}
+	keepIDs(cp.objs)
 	e.done(len(cp.objs))
 	if e.groups != nil {
 		if cp.groups, err = e.planGroups(ctx, snap); err != nil {
@@ -254,8 +260,11 @@ func (e *Engine) dryRun(ctx context.Context, rep *Report, cp *cyclePlan) error {
 
 // applyCycle sends the planned changes: users and groups, then memberships, then manager references.
 func (e *Engine) applyCycle(ctx context.Context, rep *Report, cp *cyclePlan) error {
+	// The changes are the apply step's alone from here: it lets go of each wave once it is sent.
+	changes := cp.changes
+	cp.changes = nil
 	var err error
-	if cp.changed, err = e.apply(ctx, e.users, rep, &rep.Counts, cp.changes, cp.refs, cp.links); err != nil {
+	if cp.changed, err = e.apply(ctx, e.users, rep, &rep.Counts, changes, cp.refs, cp.links); err != nil {
 		return err
 	}
 	if gp := cp.groups; gp != nil {
@@ -395,6 +404,16 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 		}
 	}
 	return changes, nil
+}
+
+// keepIDs drops what the later steps no longer need of evaluated objects once they are planned: the
+// changes carry the values to send, and the apply, reference and record steps read only an object's
+// id, name and pending mark.
+func keepIDs(objs []plan.Object) {
+	for i := range objs {
+		o := &objs[i]
+		*o = plan.Object{SourceID: o.SourceID, Identity: o.Identity, Pending: o.Pending}
+	}
 }
 
 // markPending flags the objects whose create was sent without a recorded answer (plan.Object.Pending).

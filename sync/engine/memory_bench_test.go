@@ -3,9 +3,11 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +33,7 @@ import (
 // tenant and the target's objects so far), "peak" the highest live heap a collection saw during it
 // (runtime/metrics /gc/heap/live:bytes, sampled), "inuse" the highest HeapInuse sampled. The cycle's
 // own share lies between peak-after and peak-before (the target grows during an initial cycle).
-// Printed, never asserted: run with `go test ./sync/engine -run '^$' -bench 'CycleMemory/10000$' -benchtime 1x`
+// MEMORY_BENCH_PROFILE=dir writes the heap profile at each cycle's peak there. Printed, never asserted: run with `go test ./sync/engine -run '^$' -bench 'CycleMemory/10000$' -benchtime 1x`
 // (100000 for the larger one; about a minute and 4 GB).
 func BenchmarkCycleMemory(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
@@ -90,7 +92,11 @@ groups:
 	e := engine.New(rd, engine.Target{Users: c.Users(), Groups: c.Groups()}, st, o)
 	for _, name := range []string{"initial", "no-change"} {
 		before := liveHeap()
-		m := startHeapSampler()
+		var profile string
+		if dir := os.Getenv("MEMORY_BENCH_PROFILE"); dir != "" {
+			profile = filepath.Join(dir, fmt.Sprintf("heap-%d-%s.pprof", n, name))
+		}
+		m := startHeapSampler(profile)
 		start := time.Now()
 		b.StartTimer()
 		rep, err := e.Cycle(context.Background(), false)
@@ -151,10 +157,13 @@ type heapSampler struct {
 	quit        chan struct{}
 	wg          sync.WaitGroup
 	peak, inuse uint64
+	// profile, when set (MEMORY_BENCH_PROFILE), is where the heap profile at the peak is written.
+	profile string
+	dumped  uint64
 }
 
-func startHeapSampler() *heapSampler {
-	m := &heapSampler{quit: make(chan struct{})}
+func startHeapSampler(profile string) *heapSampler {
+	m := &heapSampler{quit: make(chan struct{}), profile: profile}
 	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
 	m.wg.Add(1)
 	go func() {
@@ -163,7 +172,17 @@ func startHeapSampler() *heapSampler {
 		defer t.Stop()
 		for {
 			metrics.Read(s)
-			m.peak = max(m.peak, s[0].Value.Uint64())
+			if live := s[0].Value.Uint64(); live > m.peak {
+				if m.profile != "" && live > m.dumped+m.dumped/20 {
+					// A new peak: keep the heap profile of the live objects behind it.
+					m.dumped = live
+					if f, err := os.Create(m.profile); err == nil {
+						_ = pprof.WriteHeapProfile(f)
+						f.Close()
+					}
+				}
+				m.peak = live
+			}
 			m.inuse = max(m.inuse, s[1].Value.Uint64()+s[2].Value.Uint64())
 			select {
 			case <-m.quit:

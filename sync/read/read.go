@@ -67,7 +67,8 @@ type Reader struct {
 // Snapshot is what one cycle read from the directory, and what to record once it is applied.
 type Snapshot struct {
 	// users are the users to evaluate this cycle: every user in a full round; in a delta round the
-	// changed users plus those whose assignment changed or who wait in escrow.
+	// changed users plus those whose assignment changed or who wait in escrow. The engine drops them
+	// (and Groups) once they are evaluated: the later steps need none of the directory's objects.
 	Users []directory.User
 	// full is true when the users were read in a full round (initial cycle or forced resync).
 	Full     bool
