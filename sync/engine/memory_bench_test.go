@@ -48,7 +48,7 @@ func BenchmarkCycleMemory(b *testing.B) {
 func memoryCycles(b *testing.B, n int) {
 	b.StopTimer()
 	defer b.StartTimer() // b.Loop wants it running
-	tenant := memoryTenant(n, n/100, 100)
+	tenant := graphapi.GenerateGroupTenant(n, n/100, 100)
 	g := graphapi.NewServer(tenant, graphapi.Options{PageSize: 999, Token: "bench"})
 	g.Start()
 	defer g.Close()
@@ -112,28 +112,6 @@ groups:
 			name, n, n/100, rep.Created, rep.Unchanged, rep.MembersAdded, took.Seconds(), mib(before), mib(peak), mib(after),
 			mib(peak-min(peak, after)), mib(peak-min(peak, before)), mib(inuse))
 	}
-}
-
-// memoryTenant is the generated tenant of n users with its groups replaced by nGroups groups of
-// perGroup users each (consecutive blocks of the enabled users).
-func memoryTenant(n, nGroups, perGroup int) *graphapi.Tenant {
-	t := graphapi.GenerateTenant(n, 1)
-	var enabled []string
-	for _, u := range t.Users {
-		if on, _ := u["accountEnabled"].(bool); on {
-			enabled = append(enabled, u["id"].(string))
-		}
-	}
-	t.Groups = make([]graphapi.Group, nGroups)
-	for g := range t.Groups {
-		members := make([]string, perGroup)
-		for j := range members {
-			members[j] = enabled[(g*perGroup+j)%len(enabled)]
-		}
-		t.Groups[g] = graphapi.Group{ID: fmt.Sprintf("6a000000-0000-4000-8000-%012d", g),
-			DisplayName: fmt.Sprintf("Memory Group %04d", g), SecurityEnabled: true, Members: members}
-	}
-	return t
 }
 
 type staticToken string
