@@ -52,7 +52,11 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	work := r.settle(changes, refs)
 	changes = nil                  // the caller's copy is dropped too: only the work to send stays
 	e.phase(k.name+"s", len(work)) // PhaseUsers or PhaseGroups
-	ws := waves(work, refs, e.refs)
+	var managerOf func(string) string
+	if refs != nil && len(e.refs) > 0 {
+		managerOf = func(id string) string { m, _ := refs.Manager(id, e.refs); return m }
+	}
+	ws := plan.Waves(work, managerOf)
 	work = nil
 	for i, wave := range ws {
 		// A wave sent is recorded (links, log): its changes and their values can go.
@@ -209,8 +213,20 @@ func (r *kindRun) done(w write, a *store.Anchor, err error, took time.Duration) 
 	e.done(1)
 }
 
+// record writes a link and keeps it for the rest of the cycle. A user's link is kept slim: the later
+// steps read its target id, flags and manager, the userName logs show and the reference values; the
+// values sent stay in the state only (sendManagers reads them back before it records a change).
 func (r *kindRun) record(a store.Anchor) {
 	r.b.Put(a)
+	if r.k.store == store.KindUser {
+		keep := make(map[string]any, 1+len(r.e.refs))
+		for _, p := range append([]string{"userName"}, r.e.refs...) {
+			if v, ok := a.Values[p]; ok {
+				keep[p] = v
+			}
+		}
+		a.Values = keep
+	}
 	r.mu.Lock()
 	r.links[a.SourceID] = a
 	r.mu.Unlock()
@@ -293,47 +309,6 @@ func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object,
 		}
 	}
 	return e.rec.ClearPending(kind, append(ids, linked...))
-}
-
-// waves orders the work so that users created in this cycle come after their manager: wave 0 holds
-// everything that does not wait for a manager created in the same cycle, wave n the creates whose
-// manager is in wave n-1. A manager cycle (A manages B manages A) is cut and linked afterwards.
-func waves(work []plan.Change, refs userRefs, paths []string) [][]plan.Change {
-	if refs == nil || len(paths) == 0 {
-		return [][]plan.Change{work}
-	}
-	creating := map[string]bool{}
-	for _, c := range work {
-		if c.Op == plan.Create {
-			creating[c.SourceID] = true
-		}
-	}
-	depth := map[string]int{}
-	var depthOf func(id string, seen int) int
-	depthOf = func(id string, seen int) int {
-		if d, ok := depth[id]; ok {
-			return d
-		}
-		mgr, _ := refs.Manager(id, paths)
-		d := 0
-		if creating[mgr] && mgr != id && seen < 64 {
-			d = depthOf(mgr, seen+1) + 1
-		}
-		depth[id] = d
-		return d
-	}
-	var out [][]plan.Change
-	for _, c := range work {
-		d := 0
-		if c.Op == plan.Create {
-			d = depthOf(c.SourceID, 0)
-		}
-		for len(out) <= d {
-			out = append(out, nil)
-		}
-		out[d] = append(out[d], c)
-	}
-	return out
 }
 
 // applyOne sends one change and returns the link to record.

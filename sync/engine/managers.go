@@ -123,6 +123,15 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []refChange
 			}
 			return nil
 		}
+		// The cycle keeps user links slim (see kindRun.record): record from the values stored.
+		full, ok, rerr := e.st.Anchor(store.KindUser, w.a.SourceID)
+		if rerr != nil {
+			e.log.Error("reading a link to record its manager failed; the next cycle sends it again", zap.Error(rerr))
+			return nil
+		}
+		if ok {
+			w.a.Values = full.Values
+		}
 		vals := plan.Merged(w.a.Values, nil)
 		if w.attr.New == nil {
 			delete(vals, w.attr.Path)
