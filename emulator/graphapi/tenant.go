@@ -1,6 +1,10 @@
 package graphapi
 
-import "github.com/scimsync/scimsync/emulator/graphapi/internal/tenant"
+import (
+	"fmt"
+
+	"github.com/scimsync/scimsync/emulator/graphapi/internal/tenant"
+)
 
 // The directory the emulator serves is plain data (internal/tenant); these are its public names.
 
@@ -40,3 +44,27 @@ func GenerateTenant(n int, seed int64) *Tenant { return tenant.GenerateTenant(n,
 
 // NewID returns a random GUID in Graph's format, for tests that create objects.
 func NewID() string { return tenant.NewID() }
+
+// GenerateGroupTenant is GenerateTenant(n, 1) with its groups replaced by nGroups security groups of
+// perGroup enabled users each (consecutive blocks of the enabled users, wrapping around) and no
+// assignments, for benchmarks of memberships at scale in the all-users scope.
+func GenerateGroupTenant(n, nGroups, perGroup int) *Tenant {
+	t := tenant.GenerateTenant(n, 1)
+	var enabled []string
+	for _, u := range t.Users {
+		if u["accountEnabled"] == true {
+			enabled = append(enabled, u["id"].(string))
+		}
+	}
+	t.Assignments = nil
+	t.Groups = make([]Group, nGroups)
+	for g := range t.Groups {
+		members := make([]string, perGroup)
+		for j := range members {
+			members[j] = enabled[(g*perGroup+j)%len(enabled)]
+		}
+		t.Groups[g] = Group{ID: fmt.Sprintf("6a000000-0000-4000-8000-%012d", g),
+			DisplayName: fmt.Sprintf("Scale Group %04d", g), SecurityEnabled: true, Members: members}
+	}
+	return t
+}

@@ -50,8 +50,17 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		res: applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}}
 	defer r.b.Close()
 	work := r.settle(changes, refs)
+	changes = nil                  // the caller's copy is dropped too: only the work to send stays
 	e.phase(k.name+"s", len(work)) // PhaseUsers or PhaseGroups
-	for _, wave := range waves(work, refs, e.refs) {
+	var managerOf func(string) string
+	if refs != nil && len(e.refs) > 0 {
+		managerOf = func(id string) string { m, _ := refs.Manager(id, e.refs); return m }
+	}
+	ws := plan.Waves(work, managerOf)
+	work = nil
+	for i, wave := range ws {
+		// A wave sent is recorded (links, log): its changes and their values can go.
+		ws[i] = nil
 		if err := e.markPending(k, wave); err != nil {
 			return r.res, err
 		}
@@ -204,8 +213,20 @@ func (r *kindRun) done(w write, a *store.Anchor, err error, took time.Duration) 
 	e.done(1)
 }
 
+// record writes a link and keeps it for the rest of the cycle. A user's link is kept slim: the later
+// steps read its target id, flags and manager, the userName logs show and the reference values; the
+// values sent stay in the state only (sendManagers reads them back before it records a change).
 func (r *kindRun) record(a store.Anchor) {
 	r.b.Put(a)
+	if r.k.store == store.KindUser {
+		keep := make(map[string]any, 1+len(r.e.refs))
+		for _, p := range append([]string{"userName"}, r.e.refs...) {
+			if v, ok := a.Values[p]; ok {
+				keep[p] = v
+			}
+		}
+		a.Values = keep
+	}
 	r.mu.Lock()
 	r.links[a.SourceID] = a
 	r.mu.Unlock()
@@ -219,7 +240,7 @@ func (r *kindRun) count(c plan.Change, old store.Anchor, err error, took time.Du
 	rep, res, k := r.rep, &r.res, r.k
 	if le, ok := r.e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged()); ok {
 		le.DurationMs = took.Milliseconds()
-		rep.Log = append(rep.Log, le)
+		rep.AddLog(le)
 	}
 	if err != nil && quarantine.IsFatal(err) && rep.Fatal == nil {
 		rep.Fatal = err
@@ -288,47 +309,6 @@ func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object,
 		}
 	}
 	return e.rec.ClearPending(kind, append(ids, linked...))
-}
-
-// waves orders the work so that users created in this cycle come after their manager: wave 0 holds
-// everything that does not wait for a manager created in the same cycle, wave n the creates whose
-// manager is in wave n-1. A manager cycle (A manages B manages A) is cut and linked afterwards.
-func waves(work []plan.Change, refs userRefs, paths []string) [][]plan.Change {
-	if refs == nil || len(paths) == 0 {
-		return [][]plan.Change{work}
-	}
-	creating := map[string]bool{}
-	for _, c := range work {
-		if c.Op == plan.Create {
-			creating[c.SourceID] = true
-		}
-	}
-	depth := map[string]int{}
-	var depthOf func(id string, seen int) int
-	depthOf = func(id string, seen int) int {
-		if d, ok := depth[id]; ok {
-			return d
-		}
-		mgr, _ := refs.Manager(id, paths)
-		d := 0
-		if creating[mgr] && mgr != id && seen < 64 {
-			d = depthOf(mgr, seen+1) + 1
-		}
-		depth[id] = d
-		return d
-	}
-	var out [][]plan.Change
-	for _, c := range work {
-		d := 0
-		if c.Op == plan.Create {
-			d = depthOf(c.SourceID, 0)
-		}
-		for len(out) <= d {
-			out = append(out, nil)
-		}
-		out[d] = append(out[d], c)
-	}
-	return out
 }
 
 // applyOne sends one write and settles its answer.

@@ -502,3 +502,35 @@ func TestReadWritesNothingAndExpiredEscrowsGoWhenRecorded(t *testing.T) {
 		t.Fatalf("escrows after a recorded cycle = %+v (report %d), want none: a retried, b expired", got, rep.Escrowed)
 	}
 }
+
+// The cycle keeps user links slim once recorded; a manager linked afterwards (here a manager cycle,
+// which the create waves cut) must still be recorded with every value sent, or the next full cycle
+// would find differences that are not there.
+func TestManagerLinkedAfterCreatesKeepsEveryStoredValue(t *testing.T) {
+	dir := &fakeDir{users: []directory.User{
+		user("x", "xia@contoso.com", "Lead", "y", true),
+		user("y", "yan@contoso.com", "Head", "x", true),
+	}}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	rep, err := e.Cycle(context.Background(), true)
+	if err != nil || rep.Created != 2 || rep.Linked == 0 {
+		t.Fatalf("cycle: %v; %+v", err, rep)
+	}
+	links, err := st.Anchors(store.KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mgr := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
+	for id, other := range map[string]string{"x": "y", "y": "x"} {
+		v := links[id].Values
+		if v["title"] == nil || v["name.givenName"] == nil || v["userName"] == nil || v["active"] != true || v[mgr] != links[other].TargetID {
+			t.Errorf("stored values of %s: %v", id, v)
+		}
+	}
+	before := tgt.writes()
+	if rep, err = e.Cycle(context.Background(), true); err != nil || tgt.writes() != before || rep.Unchanged != 2 {
+		t.Fatalf("initial re-run wrote %d times (%v): %+v", tgt.writes()-before, err, rep)
+	}
+}

@@ -37,6 +37,8 @@ func (e *Engine) planGroups(ctx context.Context, snap *read.Snapshot) (*groupPla
 		gp.inRound[g.ID] = true
 		gp.objs = append(gp.objs, e.eval.Group(g, snap.AssignedGroups))
 	}
+	// As for users: the evaluated objects are all the later steps need.
+	snap.Groups = nil
 	if snap.GroupsFull {
 		// A group a full round no longer returns was deleted in the directory.
 		var gone []string

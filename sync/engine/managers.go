@@ -112,7 +112,7 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []refChange
 		prop := []store.Property{{Name: w.attr.Path, Old: fmt.Sprint(orNil(w.attr.Old)), New: fmt.Sprint(orNil(w.attr.New))}}
 		le := e.referenceEntry(rep, store.KindUser, w.a.SourceID, record.UserName(w.a), w.a.TargetID, "link the manager", prop, err)
 		le.DurationMs = took.Milliseconds()
-		rep.Log = append(rep.Log, le)
+		rep.AddLog(le)
 		if err != nil {
 			rep.OtherFailed++
 			rep.Failures = append(rep.Failures, summary.NewFailure(summary.SubjectManager, w.a.SourceID, record.UserName(w.a), "link manager", err.Error(), err))
@@ -122,6 +122,15 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []refChange
 				return err // cancels the other links
 			}
 			return nil
+		}
+		// The cycle keeps user links slim (see kindRun.record): record from the values stored.
+		full, ok, rerr := e.st.Anchor(store.KindUser, w.a.SourceID)
+		if rerr != nil {
+			e.log.Error("reading a link to record its manager failed; the next cycle sends it again", zap.Error(rerr))
+			return nil
+		}
+		if ok {
+			w.a.Values = full.Values
 		}
 		vals := plan.Merged(w.a.Values, nil)
 		if w.attr.New == nil {

@@ -32,8 +32,12 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: summary.CycleOnDemand}
 	ctx, restore := e.forCycle(ctx, rep.CycleID)
 	defer restore()
-	defer e.flushLogs(rep)
 	out := &OnDemand{Report: rep}
+	// Every user gets its steps: the log's entries for those that changed (kept here as they are
+	// made; the cycle's writes are serialised by the lock the report is counted under), fresh ones for
+	// the rest.
+	var logged []store.LogEntry
+	defer e.startLog(rep, func(le store.LogEntry) { logged = append(logged, le) })()
 	attrs := read.WithFilterAttributes(e.o.Users.Attributes(), e.o.UserScoping)
 	users, err := e.dir.UsersByID(ctx, attrs, ids)
 	if err != nil {
@@ -78,7 +82,6 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 		rep.Finished = e.o.Now()
 		return out, nil
 	}
-	before := len(rep.Log)
 	if _, err := e.apply(ctx, e.users, rep, &rep.Counts, changes, refs, links); err != nil {
 		return out, err
 	}
@@ -89,14 +92,13 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	if err := e.recordEscrows(rep, store.KindUser, nil, objs, linked...); err != nil {
 		return out, err
 	}
-	// Every user gets its steps: the log's entries for those that changed, fresh ones for the rest.
-	logged := map[string]bool{}
-	for _, le := range rep.Log[before:] {
-		logged[le.SourceID] = true
+	seen := map[string]bool{}
+	for _, le := range logged {
+		seen[le.SourceID] = true
 		out.Entries = append(out.Entries, le)
 	}
 	for _, c := range changes {
-		if !logged[c.SourceID] {
+		if !seen[c.SourceID] {
 			out.Entries = append(out.Entries, e.entry(rep, e.users, c, nil, false))
 		}
 	}

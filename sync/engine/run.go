@@ -166,7 +166,7 @@ func (e *Engine) AllowDeletes(ctx context.Context) (done, failed int, err error)
 	rep := &Report{CycleID: newID(), Started: e.o.Now(), Kind: summary.CycleAllowDeletes}
 	ctx, restore := e.forCycle(ctx, rep.CycleID)
 	defer restore()
-	defer e.flushLogs(rep)
+	defer e.startLog(rep, nil)()
 	var left []store.StagedOp
 	for _, op := range ops {
 		if err := e.applyStaged(ctx, rep, op); err != nil {
@@ -227,7 +227,7 @@ func (e *Engine) applyStaged(ctx context.Context, rep *Report, op store.StagedOp
 	}
 	na, err := e.applyOne(ctx, k, write{c: c, old: a, hadOld: true})
 	if le, ok := e.logEntry(rep, k, c, err, false); ok {
-		rep.Log = append(rep.Log, le)
+		rep.AddLog(le)
 	}
 	if err != nil {
 		return err

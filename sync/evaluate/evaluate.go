@@ -5,6 +5,7 @@ package evaluate
 
 import (
 	"fmt"
+	"maps"
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
@@ -61,6 +62,24 @@ func (r Refs) Manager(id string, paths []string) (string, bool) {
 		return "", ok
 	}
 	return m[paths[0]], true
+}
+
+// drainChunk is how many users Drain evaluates before it clears them.
+const drainChunk = 1000
+
+// Drain is Users for a caller that gives users up: it evaluates them a chunk at a time and clears
+// each chunk once evaluated, so the directory's objects go while the mapped values are made and the
+// two are never both held whole (at 100,000 users each is a large part of a cycle's memory).
+func (ev *Evaluator) Drain(users []directory.User, assigned map[string]bool, roles map[string][]string, full bool) ([]plan.Object, Refs) {
+	objs, refs := make([]plan.Object, 0, len(users)), Refs{}
+	for start := 0; start < len(users); start += drainChunk {
+		part := users[start:min(start+drainChunk, len(users))]
+		o, r := ev.Users(part, assigned, roles, full)
+		objs = append(objs, o...)
+		maps.Copy(refs, r)
+		clear(part)
+	}
+	return objs, refs
 }
 
 // Users scopes and maps users. full tells that the round returned every user whole, so a user

@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/scimsync/scimsync/graph/directory"
@@ -71,5 +72,32 @@ func TestMissingUsersAreSoftDeleted(t *testing.T) {
 	objs := ev.Missing([]string{"gone"})
 	if len(objs) != 1 || !objs[0].InScope || objs[0].Enabled || objs[0].Values["active"] != false {
 		t.Fatalf("missing = %+v, want in scope, not enabled, active false (a disable, never a delete)", objs)
+	}
+}
+
+func TestDrainEvaluatesLikeUsersAndClearsWhatItEvaluated(t *testing.T) {
+	ev := New(table(t), nil, nil, nil, &mapping.Env{})
+	// Two chunks and a part: every user evaluated once, in order, whatever the chunk it falls in.
+	n := 2*drainChunk + 7
+	users := make([]directory.User, n)
+	for i := range users {
+		users[i] = u(fmt.Sprintf("u%05d", i), fmt.Sprintf("user%d@x", i), i%3 != 0, directory.NotRemoved)
+	}
+	wantObjs, wantRefs := ev.Users(users, nil, nil, true)
+	objs, refs := ev.Drain(users, nil, nil, true)
+	if len(objs) != n || len(refs) != len(wantRefs) {
+		t.Fatalf("%d objects, %d refs; want %d and %d", len(objs), len(refs), n, len(wantRefs))
+	}
+	for i := range objs {
+		g, w := objs[i], wantObjs[i]
+		if g.SourceID != w.SourceID || g.Enabled != w.Enabled || g.Values["userName"] != w.Values["userName"] ||
+			g.Values["active"] != w.Values["active"] || refs[g.SourceID][mgrPath] != "m" {
+			t.Fatalf("object %d: %+v, want %+v (refs %v)", i, g, w, refs[g.SourceID])
+		}
+	}
+	for i, x := range users {
+		if x.ID != "" || x.Attributes != nil {
+			t.Fatalf("user %d kept after it was evaluated: %+v", i, x)
+		}
 	}
 }

@@ -382,7 +382,7 @@ func (r *memberRun) send(ctx context.Context, g *groupMembers, mc plan.MemberCha
 			le.DurationMs = g.took(s.Now())
 			r.mu.Lock()
 			*step.count += len(batch)
-			rep.Log = append(rep.Log, le)
+			rep.AddLog(le)
 			r.mu.Unlock()
 		}
 	}
@@ -397,7 +397,7 @@ func (r *memberRun) fail(g *groupMembers, op string, err error) {
 	le.DurationMs = g.took(s.Now())
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.rep.Log = append(r.rep.Log, le)
+	r.rep.AddLog(le)
 	r.rep.OtherFailed++
 	r.rep.Failures = append(r.rep.Failures, summary.NewFailure(summary.SubjectMembership, grp.SourceID, record.GroupName(grp), op, err.Error(), err))
 	s.Log.Warn("updating group members failed", zap.String("group", grp.TargetID), zap.Error(err))

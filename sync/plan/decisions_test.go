@@ -2,6 +2,7 @@ package plan
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -170,5 +171,47 @@ func TestGuard(t *testing.T) {
 			check(users, tt.wantUsers, 0)
 			check(groups, tt.wantGroups, len(users))
 		})
+	}
+}
+
+func TestWavesPutCreatesAfterTheirManager(t *testing.T) {
+	// c reports to b reports to a, all created; d's manager m is not created this cycle; x and y
+	// manage each other; u is an update whose manager a is created (updates never wait).
+	mgr := map[string]string{"a": "", "b": "a", "c": "b", "d": "m", "x": "y", "y": "x", "u": "a"}
+	var work []Change
+	for _, id := range []string{"c", "b", "a", "d", "x", "y"} {
+		work = append(work, Change{SourceID: id, Op: Create})
+	}
+	work = append(work, Change{SourceID: "u", Op: Update})
+	got := Waves(work, func(id string) string { return mgr[id] })
+	var names [][]string
+	for _, w := range got {
+		var ids []string
+		for _, c := range w {
+			ids = append(ids, c.SourceID)
+		}
+		names = append(names, ids)
+	}
+	// The x/y cycle is cut after 64 steps at the latest: both land in some wave, each exactly once.
+	seen := map[string]int{}
+	for _, w := range names {
+		for _, id := range w {
+			seen[id]++
+		}
+	}
+	depth := func(id string) int {
+		for i, w := range names {
+			if slices.Contains(w, id) {
+				return i
+			}
+		}
+		return -1
+	}
+	if len(seen) != 7 || seen["x"] != 1 || seen["y"] != 1 || depth("a") != 0 || depth("b") != 1 || depth("c") != 2 ||
+		depth("d") != 0 || depth("u") != 0 {
+		t.Errorf("waves %v", names)
+	}
+	if one := Waves(work, nil); len(one) != 1 || len(one[0]) != len(work) {
+		t.Errorf("without managers: %d waves", len(one))
 	}
 }

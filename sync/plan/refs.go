@@ -51,3 +51,46 @@ func Reference(in ReferenceInput) ReferenceOp {
 	}
 	return RefKeep
 }
+
+// Waves orders the apply step's work so that users created in this cycle come after their manager:
+// wave 0 holds everything that does not wait for a manager created in the same cycle, wave n the
+// creates whose manager is in wave n-1. A manager cycle (A manages B manages A) is cut and linked
+// afterwards. managerOf names a user's manager ("" for none); nil when no manager is mapped (one
+// wave).
+func Waves(work []Change, managerOf func(id string) string) [][]Change {
+	if managerOf == nil {
+		return [][]Change{work}
+	}
+	creating := map[string]bool{}
+	for _, c := range work {
+		if c.Op == Create {
+			creating[c.SourceID] = true
+		}
+	}
+	depth := map[string]int{}
+	var depthOf func(id string, seen int) int
+	depthOf = func(id string, seen int) int {
+		if d, ok := depth[id]; ok {
+			return d
+		}
+		mgr := managerOf(id)
+		d := 0
+		if creating[mgr] && mgr != id && seen < 64 {
+			d = depthOf(mgr, seen+1) + 1
+		}
+		depth[id] = d
+		return d
+	}
+	var out [][]Change
+	for _, c := range work {
+		d := 0
+		if c.Op == Create {
+			d = depthOf(c.SourceID, 0)
+		}
+		for len(out) <= d {
+			out = append(out, nil)
+		}
+		out[d] = append(out[d], c)
+	}
+	return out
+}

@@ -67,7 +67,9 @@ type Reader struct {
 // Snapshot is what one cycle read from the directory, and what to record once it is applied.
 type Snapshot struct {
 	// users are the users to evaluate this cycle: every user in a full round; in a delta round the
-	// changed users plus those whose assignment changed or who wait in escrow.
+	// changed users plus those whose assignment changed or who wait in escrow. The snapshot owns the
+	// slice: the engine clears it as it evaluates (and drops Groups once evaluated), since the later
+	// steps need none of the directory's objects.
 	Users []directory.User
 	// full is true when the users were read in a full round (initial cycle or forced resync).
 	Full     bool
@@ -300,7 +302,8 @@ func (r *Reader) readUsers(ctx context.Context, snap *Snapshot, link string) err
 	}
 	snap.Full = link == "" || round.Full
 	snap.UserLink = round.DeltaLink
-	snap.Users = round.Users
+	// The snapshot's own slice: the engine clears it as it evaluates (see Snapshot.Users).
+	snap.Users = slices.Clone(round.Users)
 	return nil
 }
 
@@ -476,18 +479,19 @@ func SortedKeys(m map[string]bool) []string {
 	return out
 }
 
-// Links reads the stored user links a cycle needs: all of them after a full round, with the managed
-// users the round no longer returned (missing, sorted), otherwise only those of ids, so that a quiet
-// incremental cycle costs little even with 100,000 linked users.
+// Links reads the stored user links a cycle needs: after a full round all of them, with the managed
+// users the round no longer returned (missing, sorted; ids are the users it returned: the engine has
+// dropped the directory's objects by then), otherwise only those of ids, so that a quiet incremental
+// cycle costs little even with 100,000 linked users.
 func Links(st State, snap *Snapshot, ids []string) (links map[string]store.Anchor, missing []string, err error) {
 	if snap.Full {
 		links, err := st.Anchors(store.KindUser)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read state: %w", err)
 		}
-		seen := make(map[string]bool, len(snap.Users))
-		for _, u := range snap.Users {
-			seen[u.ID] = true
+		seen := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			seen[id] = true
 		}
 		for id, a := range links {
 			if a.Managed && !seen[id] {

@@ -1,12 +1,13 @@
 // Package record is the cycle's record step: everything a cycle writes to the job's state, through
 // one Recorder over the few state methods it needs. The read step writes nothing; the apply step
 // writes through the Recorder (links as their writes succeed, write-ahead markers before a write
-// whose answer could be lost); the cycle's end records escrows, the watermark and the provisioning
-// log. A dry run's Recorder writes nothing at all.
+// whose answer could be lost; the provisioning log a batch at a time through a LogWriter); the
+// cycle's end records escrows and the watermark. A dry run's Recorder writes nothing at all.
 package record
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -247,20 +248,85 @@ func (r *Recorder) Commit(rd Read) error {
 	return nil
 }
 
-// Log writes the cycle's provisioning-log entries and prunes entries older than retention. A failure
-// is logged, never fatal: the changes were made.
-func (r *Recorder) Log(entries []store.LogEntry, retention time.Duration) {
-	if r.dry {
+// LogBatch is how many provisioning-log entries a LogWriter holds before it appends them: one
+// transaction per batch keeps the cost of a write per entry small, and the memory a cycle holds for
+// its log bounded whatever the cycle's size.
+const LogBatch = 512
+
+// LogWriter takes a cycle's provisioning-log entries as its steps make them and appends them to the
+// state a batch at a time, so a cycle of 100,000 users never holds its whole log. A failed append is
+// logged, never fatal: the changes were made. It is safe for concurrent use.
+type LogWriter struct {
+	r     *Recorder
+	batch int
+
+	mu  sync.Mutex
+	buf []store.LogEntry
+}
+
+// LogWriter returns the cycle's log writer, appending every batch entries (LogBatch when batch is 0
+// or less); Close it when the cycle ends.
+func (r *Recorder) LogWriter(batch int) *LogWriter {
+	if batch <= 0 {
+		batch = LogBatch
+	}
+	return &LogWriter{r: r, batch: batch}
+}
+
+// Add takes one entry; it appends the batch when the batch is full.
+func (w *LogWriter) Add(le store.LogEntry) {
+	if w.r.dry {
 		return
 	}
-	if len(entries) > 0 {
-		if err := r.st.AppendLog(entries...); err != nil {
-			r.log.Error("writing the provisioning log failed", zap.Error(err))
-		}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, le)
+	if len(w.buf) >= w.batch {
+		w.flushLocked()
 	}
+}
+
+// flushLocked appends the entries held; w.mu is held.
+func (w *LogWriter) flushLocked() {
+	if len(w.buf) == 0 {
+		return
+	}
+	if err := w.r.st.AppendLog(w.buf...); err != nil {
+		w.r.log.Error("writing the provisioning log failed", zap.Int("entries", len(w.buf)), zap.Error(err))
+	}
+	// A new slice: the store may keep nothing of it, but the entries appended are the state's now.
+	w.buf = make([]store.LogEntry, 0, min(w.batch, 2*len(w.buf)))
+}
+
+// Tee is a sink that hands each entry to a LogWriter and, when set, to a func: on-demand provisioning
+// shows the entries of its users as well as logging them.
+type Tee struct {
+	w    *LogWriter
+	also func(store.LogEntry)
+}
+
+// Tee returns the sink for w and also (nil: w alone).
+func (w *LogWriter) Tee(also func(store.LogEntry)) Tee { return Tee{w, also} }
+
+// Add hands le to the writer, then to also.
+func (t Tee) Add(le store.LogEntry) {
+	t.w.Add(le)
+	if t.also != nil {
+		t.also(le)
+	}
+}
+
+// Close appends the entries still held and prunes entries older than retention.
+func (w *LogWriter) Close(retention time.Duration) {
+	if w.r.dry {
+		return
+	}
+	w.mu.Lock()
+	w.flushLocked()
+	w.mu.Unlock()
 	if retention > 0 {
-		if _, err := r.st.PruneLog(r.now().Add(-retention)); err != nil {
-			r.log.Error("pruning the provisioning log failed", zap.Error(err))
+		if _, err := w.r.st.PruneLog(w.r.now().Add(-retention)); err != nil {
+			w.r.log.Error("pruning the provisioning log failed", zap.Error(err))
 		}
 	}
 }

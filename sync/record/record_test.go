@@ -116,7 +116,9 @@ func TestDryRunRecordsNothing(t *testing.T) {
 	if _, err := r.Escrows(store.KindUser, []Failure{{SourceID: "a", Err: "x"}}, nil, nil); err != nil {
 		steps = append(steps, err)
 	}
-	r.Log([]store.LogEntry{{CycleID: "c", Kind: store.KindUser, SourceID: "a", Time: t0}}, time.Hour)
+	lw := r.LogWriter(1)
+	lw.Add(store.LogEntry{CycleID: "c", Kind: store.KindUser, SourceID: "a", Time: t0})
+	lw.Close(time.Hour)
 	for _, err := range steps {
 		if err != nil {
 			t.Fatal(err)
@@ -125,8 +127,9 @@ func TestDryRunRecordsNothing(t *testing.T) {
 	pending, _ := st.Sets(store.SetPendingCreates)
 	staged, _ := st.StagedOps()
 	wm, _ := st.Watermark("users")
-	if len(byID(t, st)) != 0 || len(pending) != 0 || len(staged) != 0 || wm != "" {
-		t.Errorf("a dry run wrote state: escrows %v, pending %v, staged %v, watermark %q", byID(t, st), pending, staged, wm)
+	logged, _ := st.QueryLog(store.LogQuery{})
+	if len(byID(t, st)) != 0 || len(pending) != 0 || len(staged) != 0 || wm != "" || len(logged) != 0 {
+		t.Errorf("a dry run wrote state: escrows %v, pending %v, staged %v, watermark %q, log %v", byID(t, st), pending, staged, wm, logged)
 	}
 }
 
@@ -145,5 +148,80 @@ func TestPendingCreatesMarkedThenCleared(t *testing.T) {
 	}
 	if _, ok := got[PendingKey(store.KindUser, "b")]; !ok || len(got) != 1 {
 		t.Errorf("pending = %v, want only user/b", got)
+	}
+}
+
+// countingLog counts the state's log appends and can fail them.
+type countingLog struct {
+	*store.Store
+	appends, entries int
+	fail             error
+}
+
+func (c *countingLog) AppendLog(entries ...store.LogEntry) error {
+	c.appends++
+	if c.fail != nil {
+		return c.fail
+	}
+	c.entries += len(entries)
+	return c.Store.AppendLog(entries...)
+}
+
+func TestLogWriterAppendsPerBatchAndTheRestOnClose(t *testing.T) {
+	st := &countingLog{Store: open(t)}
+	r := New(st, func() time.Time { return t0.Add(48 * time.Hour) }, zap.NewNop(), false)
+	old := store.LogEntry{CycleID: "old", Kind: store.KindUser, SourceID: "x", Time: t0}
+	if err := st.Store.AppendLog(old); err != nil {
+		t.Fatal(err)
+	}
+	lw := r.LogWriter(3)
+	for i := range 7 {
+		lw.Add(store.LogEntry{CycleID: "c", Kind: store.KindUser, SourceID: string(rune('a' + i)), Time: t0.Add(47 * time.Hour)})
+		// Held until a batch is full: 3 entries make one append, 6 two.
+		if want := (i + 1) / 3; st.appends != want {
+			t.Fatalf("after %d entries: %d appends, want %d", i+1, st.appends, want)
+		}
+	}
+	lw.Close(24 * time.Hour)
+	got, err := st.QueryLog(store.LogQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.appends != 3 || st.entries != 7 || len(got) != 7 {
+		t.Errorf("%d appends of %d entries, %d stored; want 3 appends, 7 entries, the old one pruned", st.appends, st.entries, len(got))
+	}
+	for _, le := range got {
+		if le.CycleID != "c" {
+			t.Errorf("entry %+v: the entry past the retention was kept", le)
+		}
+	}
+}
+
+func TestLogWriterFailureIsNotFatal(t *testing.T) {
+	st := &countingLog{Store: open(t), fail: errors.New("disk full")}
+	r := New(st, func() time.Time { return t0 }, zap.NewNop(), false)
+	lw := r.LogWriter(2)
+	for range 5 {
+		lw.Add(store.LogEntry{CycleID: "c", Kind: store.KindUser, SourceID: "a", Time: t0})
+	}
+	lw.Close(0)
+	// Every batch was tried once, none kept for ever: the writer holds no more than a batch.
+	if st.appends != 3 || len(lw.buf) != 0 {
+		t.Errorf("%d appends, %d entries held; want 3 appends and none held", st.appends, len(lw.buf))
+	}
+}
+
+func TestTeeLogsAndHandsOn(t *testing.T) {
+	st := &countingLog{Store: open(t)}
+	r := New(st, func() time.Time { return t0 }, zap.NewNop(), false)
+	lw := r.LogWriter(10)
+	var seen []string
+	tee := lw.Tee(func(le store.LogEntry) { seen = append(seen, le.SourceID) })
+	tee.Add(store.LogEntry{CycleID: "c", Kind: store.KindUser, SourceID: "a", Time: t0})
+	tee.Add(store.LogEntry{CycleID: "c", Kind: store.KindUser, SourceID: "b", Time: t0})
+	lw.Tee(nil).Add(store.LogEntry{CycleID: "c", Kind: store.KindUser, SourceID: "c", Time: t0})
+	lw.Close(0)
+	if len(seen) != 2 || seen[0] != "a" || seen[1] != "b" || st.entries != 3 {
+		t.Errorf("handed on %v, logged %d; want [a b] and 3", seen, st.entries)
 	}
 }

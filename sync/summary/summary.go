@@ -64,8 +64,10 @@ type Report struct {
 	Staged int
 	// Fatal is the credentials or compliance failure that stopped the cycle early, if any.
 	Fatal error
-	// Log holds the provisioning-log entries of the cycle, written when it ends.
-	Log []store.LogEntry
+	// Logged counts the provisioning-log entries of the cycle; the entries themselves go to the
+	// sink LogTo set as they are made (the cycle's log writer), so a report stays small.
+	Logged int
+	log    LogSink
 	// Failures lists the objects that failed, with their errors (all of them).
 	Failures []Failure
 	// Read is the number of source users read.
@@ -79,6 +81,23 @@ type Report struct {
 	// PlannedMembers holds the member changes of a dry run, by group (counted in MembersAdded and
 	// MembersRemoved).
 	PlannedMembers []MemberChange
+}
+
+// LogSink takes a cycle's provisioning-log entries as they are made; *record.LogWriter is one.
+type LogSink interface {
+	Add(le store.LogEntry)
+}
+
+// LogTo sends the report's provisioning-log entries to sink from now on.
+func (r *Report) LogTo(sink LogSink) { r.log = sink }
+
+// AddLog counts one provisioning-log entry and hands it to the sink (none: counted only). Like the
+// report's other fields it is not safe for concurrent use: callers hold the lock they count under.
+func (r *Report) AddLog(le store.LogEntry) {
+	r.Logged++
+	if r.log != nil {
+		r.log.Add(le)
+	}
 }
 
 // Subject is what a failure is about: an object, or a reference it holds.
