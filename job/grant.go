@@ -21,7 +21,7 @@ func OAuthClient(cfg *config.Config, hc *http.Client) targetauth.Client {
 }
 
 // targetTokens builds the target's token source. grant is non-nil for the authorization code grant: it
-// needs the state file bound (job.bindGrant) to refresh.
+// needs the state file bound (bindGrant) to refresh.
 func targetTokens(cfg *config.Config, hc *http.Client) (src scimclient.TokenSource, grant *targetauth.AuthorizationCode) {
 	switch cfg.Target.Auth.Type {
 	case config.AuthClientCredentials:

@@ -89,7 +89,7 @@ func Open(cfg *config.Config, o Options) (*Job, error) {
 }
 
 // OpenState opens the job's state (its bbolt file, or its rows in the PostgreSQL database), turning a
-// lock or a lease held by another scimsync into exit code 3.
+// lock or a lease held by another scimsync into a KindAborted error (exit code 3).
 func OpenState(cfg *config.Config, readOnly bool) (store.State, error) {
 	var st store.State
 	var err error

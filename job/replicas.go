@@ -19,7 +19,7 @@ import (
 )
 
 // Replicas: several daemons sharing the jobs of one PostgreSQL database (docs/operations.md,
-// "Replicas"). The daemon gets its coordinator from replicaCoordinator and calls Claim on every claim
+// "Replicas"). The daemon gets its coordinator from ReplicaCoordinator and calls Claim on every claim
 // tick; from then on the cycles of the jobs it owns run under the coordinator's leases
 // (openDatabaseState), and the jobs it does not own are refused with store.ErrLocked.
 

@@ -65,7 +65,9 @@ func Database(cfg *config.Config) (*postgres.DB, error) {
 
 // HolderID names this process in the lease rows (and in `status`): host and pid say where to look, the
 // random part keeps two processes that reuse a pid apart.
-var HolderID = sync.OnceValue(func() string {
+func HolderID() string { return holderID() }
+
+var holderID = sync.OnceValue(func() string {
 	host, _ := os.Hostname()
 	var b [4]byte
 	_, _ = rand.Read(b[:])
