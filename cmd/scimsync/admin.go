@@ -13,6 +13,7 @@ import (
 
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon/status"
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/sync/engine"
@@ -57,7 +58,7 @@ newest first as a table, or as JSON lines with --json.`,
 			if q.Until, err = parseWhen(until, now); err != nil {
 				return withCode(exitConfig, fmt.Errorf("--until: %w", err))
 			}
-			st, err := openState(cfg, true)
+			st, err := job.OpenState(cfg, true)
 			if err != nil {
 				return err
 			}
@@ -156,7 +157,7 @@ over: quarantine, escrows, staged deletions, cycle history and the provisioning 
 			if rebuild {
 				return rebuildState(cmd.OutOrStdout(), cfg, time.Now())
 			}
-			st, err := openState(cfg, false)
+			st, err := job.OpenState(cfg, false)
 			if err != nil {
 				return err
 			}
@@ -193,7 +194,7 @@ func rebuildState(w io.Writer, cfg *config.Config, now time.Time) error {
 	if err != nil {
 		return withCode(exitAborted, err)
 	}
-	if err := forgetDamageAlert(cfg.StatePath); err != nil {
+	if err := job.ForgetDamageAlert(cfg.StatePath); err != nil {
 		return withCode(exitAborted, err)
 	}
 	if moved != "" {
@@ -217,7 +218,7 @@ for confirmation; --yes skips the question, and without a terminal --yes is requ
   sudo -u scimsync scimsync allow-deletes --yes --config /etc/scimsync/scimsync.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			j, err := jobFromFlags(cmd, nil)
+			j, err := jobFromFlags(cmd, job.Options{})
 			if err != nil {
 				return err
 			}
@@ -225,7 +226,7 @@ for confirmation; --yes skips the question, and without a terminal --yes is requ
 				return err
 			}
 			var done, failed int
-			err = j.withEngine(func(e *engine.Engine) error {
+			err = j.WithEngine(func(e *engine.Engine) error {
 				var err error
 				done, failed, err = e.AllowDeletes(cmd.Context())
 				return err

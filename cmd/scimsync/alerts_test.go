@@ -192,7 +192,7 @@ func TestEndToEndSourceCredentialAlert(t *testing.T) {
 	}
 
 	// No success for 25 hours (the record says so), then a failed cycle: the no-success email, once.
-	var h health
+	var h map[string]any // the alerts file, as job.health writes it
 	raw, err := os.ReadFile(healthPath(a.state))
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestEndToEndSourceCredentialAlert(t *testing.T) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		t.Fatal(err)
 	}
-	h.LastSuccess = time.Now().Add(-25 * time.Hour)
+	h["LastSuccess"] = time.Now().Add(-25 * time.Hour).Format(time.RFC3339Nano)
 	raw, _ = json.Marshal(h)
 	if err := os.WriteFile(healthPath(a.state), raw, 0o600); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/notify"
 	"github.com/scimsync/scimsync/sync/engine"
 )
@@ -27,8 +28,8 @@ var errNotConfirmed = errors.New("not confirmed; nothing was disabled or deleted
 // confirmHeld shows what allow-deletes would do, as the deletion-threshold email does, and asks
 // before doing it: releasing a mistaken hold can disable a whole tenant's accounts. It returns false
 // with no error when nothing is held.
-func confirmHeld(cmd *cobra.Command, j *job, yes bool) (bool, error) {
-	st, err := openState(j.cfg, true)
+func confirmHeld(cmd *cobra.Command, j *job.Job, yes bool) (bool, error) {
+	st, err := job.OpenState(j.Config(), true)
 	if err != nil {
 		return false, err
 	}
@@ -58,7 +59,7 @@ func confirmHeld(cmd *cobra.Command, j *job, yes bool) (bool, error) {
 	}
 	if !stdinIsTerminal(cmd.InOrStdin()) {
 		return false, withCode(exitConfig, fmt.Errorf("allow-deletes asks for confirmation and standard input is not a terminal; "+
-			"review the list above and run `scimsync allow-deletes --yes --config %s`", shellQuote(j.cfg.File)))
+			"review the list above and run `scimsync allow-deletes --yes --config %s`", job.ShellQuote(j.Config().File)))
 	}
 	fmt.Fprintf(out, "Apply these %d operation(s) to the target? Type yes to continue: ", len(ops))
 	line, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')

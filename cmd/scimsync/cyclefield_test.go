@@ -77,7 +77,7 @@ func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		rep, err := j.cycle(ctx, false)
+		rep, err := j.Cycle(ctx, false)
 		cancel()
 		if err != nil {
 			t.Fatalf("cycle %d: %v", i, err)
@@ -87,7 +87,7 @@ func TestCycleFieldOnReaderAndClientLines(t *testing.T) {
 	// Graph refuses the reads (consent revoked): the cycle fails and the sign-in email goes out.
 	g.InjectFaults(graphapi.Fault{PathContains: "/v1.0/", Status: http.StatusForbidden, Code: "Authorization_RequestDenied", Count: 100})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	rep, err := j.cycle(ctx, false)
+	rep, err := j.Cycle(ctx, false)
 	cancel()
 	if err == nil || rep.CycleID == "" {
 		t.Fatalf("a cycle Graph refuses: %v, report %+v", err, rep)

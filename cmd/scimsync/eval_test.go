@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"strings"
 	"testing"
 )
@@ -19,9 +18,8 @@ func runCLI(args ...string) (stdout, stderr string, err error) {
 }
 
 func exitCode(err error) int {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
+	if code, _, ok := codeOf(err); ok {
+		return code
 	}
 	if err != nil {
 		return exitConfig

@@ -34,7 +34,7 @@ func (e *grpEnv) cycleAllowingFailures(what string) (*engine.Report, error) {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Minute)
 	defer cancel()
-	rep, err := e.job.cycle(ctx, false)
+	rep, err := e.job.Cycle(ctx, false)
 	e.t.Logf("%s: err %v, failed %d", what, err, rep.TotalFailed())
 	return rep, err
 }

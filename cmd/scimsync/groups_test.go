@@ -38,6 +38,7 @@ import (
 
 	"github.com/scimsync/scimsync/emulator/graphapi"
 	"github.com/scimsync/scimsync/internal/testenv/scimmy"
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -231,7 +232,7 @@ type grpEnv struct {
 	rec    *scimRecorder
 	dir    string
 	o      grpOptions
-	job    *job
+	job    *job.Job
 	// legacy is the unmanaged target group seeded before the first cycle, as stored then.
 	legacyID string
 	legacy   string
@@ -331,7 +332,7 @@ func (e *grpEnv) cycle(what string) (*engine.Report, []scimRequest) {
 	ctx, cancel := context.WithTimeout(e.ctx, 3*time.Minute)
 	defer cancel()
 	m := e.rec.mark()
-	rep, err := e.job.cycle(ctx, false)
+	rep, err := e.job.Cycle(ctx, false)
 	reqs := e.rec.since(m)
 	if err != nil {
 		e.t.Fatalf("%s: cycle failed: %v\nrequests:%s", what, err, describe(grpWrites(reqs)))

@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/scimsync/scimsync/daemon"
-	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/job"
 )
 
 // Exit codes are typed so scripts and systemd can tell a bad config from a failed cycle.
@@ -43,20 +42,38 @@ func withCode(code int, err error) error {
 func main() {
 	root := newRootCmd()
 	if err := root.Execute(); err != nil {
-		if msg, ok := damagedMessage(err, configPathOf(root)); ok {
+		if msg, ok := job.DamagedMessage(err, configPathOf(root)); ok {
 			fmt.Fprintln(os.Stderr, "scimsync:", msg)
 			os.Exit(exitDamaged)
 		}
-		var ee *exitError
-		if errors.As(err, &ee) {
-			if ee.err != nil && ee.err.Error() != "" {
-				fmt.Fprintln(os.Stderr, "scimsync:", ee.err)
-			}
-			os.Exit(ee.code)
+		code, cause, ok := codeOf(err)
+		if !ok {
+			code, cause = exitConfig, err
 		}
-		fmt.Fprintln(os.Stderr, "scimsync:", err)
-		os.Exit(exitConfig)
+		if cause != nil && cause.Error() != "" {
+			fmt.Fprintln(os.Stderr, "scimsync:", cause)
+		}
+		os.Exit(code)
 	}
+}
+
+// codeOf is the exit code err carries and the error under it: a command's own (withCode) first, else
+// the kind of a job's error; ok is false when err carries neither.
+func codeOf(err error) (code int, cause error, ok bool) {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code, ee.err, true
+	}
+	var je *job.Error
+	if errors.As(err, &je) {
+		switch je.Kind {
+		case job.KindConfig:
+			return exitConfig, je.Err, true
+		case job.KindAborted:
+			return exitAborted, je.Err, true
+		}
+	}
+	return 0, nil, false
 }
 
 func newRootCmd() *cobra.Command {
@@ -102,26 +119,8 @@ func resolveJob(cmd *cobra.Command, _ []string) error {
 	return cmd.Flags().Set("config", path)
 }
 
-// damagedMessage turns an error caused by a damaged state file, however deeply the engine wrapped it, into
-// the one sentence an operator needs: which file, what is damaged, and the command that fixes it.
-func damagedMessage(err error, configFile string) (string, bool) {
-	var ce *store.CorruptError
-	if !errors.As(err, &ce) {
-		return "", false
-	}
-	return fmt.Sprintf("%v; run `scimsync restart --rebuild --config %s` to rebuild it from the target", ce, shellQuote(configFile)), true
-}
-
 // configPathOf reads the --config flag after the command ran, for messages printed by main.
 func configPathOf(root *cobra.Command) string {
 	p, _ := root.PersistentFlags().GetString("config")
 	return p
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it, so a suggested command can be pasted as is.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@+,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/notify"
 )
 
@@ -30,7 +31,7 @@ func newNotifyCmd() *cobra.Command {
 			if cfg.Notify == nil {
 				return withCode(exitConfig, fmt.Errorf("%s has no notify block: failure emails are off", cfg.File))
 			}
-			n, err := newNotifier(cfg, log)
+			n, err := job.NewNotifier(cfg, log)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -29,13 +30,12 @@ steps and sends nothing.`,
 			if len(users) == 0 {
 				return withCode(exitConfig, fmt.Errorf("--user is required"))
 			}
-			j, err := jobFromFlags(cmd, nil)
+			j, err := jobFromFlags(cmd, job.Options{DryRun: dryRun})
 			if err != nil {
 				return err
 			}
-			j.dryRun = dryRun
 			var res *engine.OnDemand
-			err = j.withEngine(func(e *engine.Engine) error {
+			err = j.WithEngine(func(e *engine.Engine) error {
 				var err error
 				res, err = e.Provision(cmd.Context(), users)
 				return err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon/status"
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/store/postgres/replicas"
@@ -82,7 +83,7 @@ func TestCycleUnderCoordinatorLease(t *testing.T) {
 	token := h.Lease().Token
 
 	net := &countingTransport{}
-	gt := gatedTransport{gate: gateOf(cfg.Name), next: net}
+	gt := job.GatedTransport(cfg.Name, net)
 	send := func() error {
 		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:1/scim/Users", strings.NewReader("{}"))
 		resp, err := gt.RoundTrip(req)
@@ -159,8 +160,8 @@ func TestReplicaStatusAndMetrics(t *testing.T) {
 	}
 
 	reg := prometheus.NewRegistry()
-	registerReplicaMetrics(reg, cfg)
-	registerReplicaMetrics(reg, cfg) // a reload registers again: no panic, same series
+	registerReplicaMetrics(t, reg, cfg)
+	registerReplicaMetrics(t, reg, cfg) // a reload registers again: no panic, same series
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -180,27 +181,12 @@ func TestReplicaStatusAndMetrics(t *testing.T) {
 	}
 	// A job with a state file has no replica series.
 	reg = prometheus.NewRegistry()
-	registerReplicaMetrics(reg, &config.Config{Name: "file"})
+	registerReplicaMetrics(t, reg, &config.Config{Name: "file"})
 	if families, _ := reg.Gather(); len(families) != 0 {
 		t.Errorf("series for a state file: %d", len(families))
 	}
 	if _, err := replicaCoordinator(&config.Config{Name: "file"}); exitCodeOf(err) != exitConfig {
 		t.Errorf("a coordinator for a state file: %v", err)
-	}
-}
-
-func TestLeaseTTLEnv(t *testing.T) {
-	for raw, want := range map[string]time.Duration{"": defaultLeaseTTL, "5s": 5 * time.Second, "1m": time.Minute} {
-		t.Setenv(leaseTTLEnv, raw)
-		if got, err := leaseTTL(); err != nil || got != want {
-			t.Errorf("%s=%q: %s, %v; want %s", leaseTTLEnv, raw, got, err, want)
-		}
-	}
-	for _, raw := range []string{"soon", "100ms", "-5s", "30"} {
-		t.Setenv(leaseTTLEnv, raw)
-		if _, err := leaseTTL(); exitCodeOf(err) != exitConfig || !strings.Contains(err.Error(), leaseTTLEnv) {
-			t.Errorf("%s=%q: %v, want a configuration error naming the variable", leaseTTLEnv, raw, err)
-		}
 	}
 }
 
@@ -255,8 +241,8 @@ func TestCommandBesideReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	defer func(w time.Duration) { yieldWait = w }(yieldWait)
-	yieldWait = 300 * time.Millisecond
+	defer func(w time.Duration) { job.YieldWait = w }(job.YieldWait)
+	job.YieldWait = 300 * time.Millisecond
 	_, err = e.cli(t, "restart")
 	if !errors.Is(err, store.ErrLocked) || exitCodeOf(err) != exitAborted || !strings.Contains(err.Error(), "replica-1") {
 		t.Fatalf("restart while the replica's cycle runs: %v (code %d)", err, exitCodeOf(err))

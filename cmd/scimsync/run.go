@@ -11,6 +11,7 @@ import (
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/daemon/metrics"
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
@@ -39,21 +40,21 @@ was and names the reason.`,
 			if o.ClaimInterval == 0 {
 				// A replica renews its leases three times per lease TTL, so a missed claim or two
 				// never loses a job (SCIMSYNC_LEASE_TTL shortens both, for tests).
-				ttl, err := leaseTTL()
+				ttl, err := job.LeaseTTL()
 				if err != nil {
 					return err
 				}
 				o.ClaimInterval = min(ttl/3, daemon.DefaultClaimInterval)
 			}
 			h := &daemon.Host{Dir: jobsDir(cmd), File: configPath(cmd), Listen: listen, Options: o,
-				Wiring: wiring{cmd: cmd}, Status: readStored,
+				Wiring: wiring{cmd: cmd}, Status: job.StoredStatus,
 				Build: metrics.Build{Version: b.Version, Commit: b.Commit, GoVersion: b.GoVersion}}
-			h.Options.Claimer = &replicaClaimer{host: h}
+			h.Options.Claimer = job.NewClaimer(h)
 			err := h.Run(cmd.Context())
 			// The cycles have ended: give this replica's jobs back at once rather than at lease expiry.
 			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if serr := stopCoordinators(stopCtx); serr != nil && err == nil {
+			if serr := job.StopCoordinators(stopCtx); serr != nil && err == nil {
 				h.Logger().Warn("releasing the replica's leases failed; other replicas take the jobs at lease expiry", zap.Error(serr))
 			}
 			if errors.Is(err, daemon.ErrConfig) {
@@ -91,13 +92,13 @@ func (w wiring) Open(c *config.Config, log *zap.Logger, p engine.Progress) (daem
 	return wiredJob{j}, nil
 }
 
-func (w wiring) OpenState(c *config.Config) (store.State, error) { return openState(c, true) }
+func (w wiring) OpenState(c *config.Config) (store.State, error) { return job.OpenState(c, true) }
 
 // wiredJob is a job as the daemon runs it.
-type wiredJob struct{ j *job }
+type wiredJob struct{ j *job.Job }
 
 func (w wiredJob) Run(ctx context.Context) (*engine.Result, error) {
-	return w.j.run(ctx, engine.RunOptions{})
+	return w.j.Run(ctx, engine.RunOptions{})
 }
 
-func (w wiredJob) Target() *scimclient.Client { return w.j.target }
+func (w wiredJob) Target() *scimclient.Client { return w.j.Target() }

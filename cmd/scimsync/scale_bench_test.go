@@ -29,6 +29,7 @@ import (
 	"github.com/scimsync/scimsync/emulator/rawload"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/internal/testenv/scimmy"
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -165,7 +166,7 @@ func (c *applyClock) span(kind string) (time.Time, time.Duration) {
 // openJob), so the benchmark measures exactly what `scimsync sync` runs.
 type scaleJob struct {
 	graph     *graphapi.Server
-	job       *job
+	job       *job.Job
 	clock     *applyClock
 	statePath string
 }
@@ -253,7 +254,7 @@ func (s *scaleJob) runCycle(b *testing.B, tgt *scaleTarget, timed bool) cycleFig
 	b.Helper()
 	reqBefore := tgt.requests()
 	epBefore := tgt.endpoints()
-	clientBefore := s.job.target.Stats()
+	clientBefore := s.job.Target().Stats()
 	s.clock.reset()
 	stopProfile := startCycleProfile(b)
 	cpuBefore := cpuTime()
@@ -261,7 +262,7 @@ func (s *scaleJob) runCycle(b *testing.B, tgt *scaleTarget, timed bool) cycleFig
 		b.StartTimer()
 	}
 	t0 := time.Now()
-	rep, err := s.job.cycle(context.Background(), false)
+	rep, err := s.job.Cycle(context.Background(), false)
 	wall := time.Since(t0)
 	if timed {
 		b.StopTimer()
@@ -278,7 +279,7 @@ func (s *scaleJob) runCycle(b *testing.B, tgt *scaleTarget, timed bool) cycleFig
 	groupStart, groupApply := s.clock.span("group")
 	f := cycleFigures{rep: rep, wall: wall, engine: rep.Finished.Sub(rep.Started), apply: apply, groupApply: groupApply,
 		cpu: cpu, requests: tgt.requests() - reqBefore, endpoints: tgt.endpoints(),
-		clientReqs: s.job.target.Stats().Requests - clientBefore.Requests}
+		clientReqs: s.job.Target().Stats().Requests - clientBefore.Requests}
 	if first := userStart; !first.IsZero() || !groupStart.IsZero() {
 		if first.IsZero() || (!groupStart.IsZero() && groupStart.Before(first)) {
 			first = groupStart

@@ -37,6 +37,7 @@ import (
 
 	"github.com/scimsync/scimsync/emulator/graphapi"
 	"github.com/scimsync/scimsync/internal/testenv/scimmy"
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/sync/engine"
 )
 
@@ -361,7 +362,7 @@ type scenarioEnv struct {
 	scimURL string
 	// ca, secret and token are the files the job configuration names.
 	ca, secret, token string
-	job               *job
+	job               *job.Job
 	// unmanaged is the pre-existing account no tenant user matches, as stored before the first cycle.
 	unmanaged map[string]any
 }
@@ -453,7 +454,7 @@ func (e *scenarioEnv) cycle(what string) (*engine.Report, []scimRequest) {
 	ctx, cancel := context.WithTimeout(e.ctx, 30*time.Second)
 	defer cancel()
 	m := e.rec.mark()
-	rep, err := e.job.cycle(ctx, false)
+	rep, err := e.job.Cycle(ctx, false)
 	reqs := e.rec.since(m)
 	if err != nil {
 		e.t.Fatalf("%s: cycle failed: %v\nrequests:%s", what, err, describe(reqs))

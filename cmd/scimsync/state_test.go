@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/internal/testenv/pgserver"
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/store"
 )
 
@@ -99,8 +100,8 @@ func TestStateExportImportRoundTrip(t *testing.T) {
 
 	// A second import would overwrite: refused without --replace, nothing changed.
 	_, err = db.cliIn(t, dump, "state", "import")
-	if !errors.Is(err, errStateNotEmpty) || exitCodeOf(err) != exitAborted {
-		t.Fatalf("import over existing state: %v (code %d), want errStateNotEmpty, exit %d", err, exitCodeOf(err), exitAborted)
+	if !errors.Is(err, job.ErrStateNotEmpty) || exitCodeOf(err) != exitAborted {
+		t.Fatalf("import over existing state: %v (code %d), want job.ErrStateNotEmpty, exit %d", err, exitCodeOf(err), exitAborted)
 	}
 	if _, err := db.cliIn(t, dump, "state", "import", "--replace"); err != nil {
 		t.Fatalf("--replace: %v", err)
@@ -177,9 +178,8 @@ func TestDatabaseStateLease(t *testing.T) {
 }
 
 func exitCodeOf(err error) int {
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
+	if code, _, ok := codeOf(err); ok {
+		return code
 	}
 	return -1
 }

@@ -4,13 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon/status"
-	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/job"
 )
 
 // newStatusCmd is the portal's provisioning status page for the terminal. It asks the running daemon
@@ -37,12 +35,12 @@ runs, the state file is read instead. -o json prints the same data as the daemon
 			}
 			s, err := status.Ask(cmd.Context(), cfg, cycles)
 			if errors.Is(err, status.ErrNoDaemon) {
-				s, err = statusFromState(cfg, cycles)
+				s, err = job.StatusFromState(cfg, cycles)
 			}
 			if err != nil {
 				return withCode(exitAborted, err)
 			}
-			s.Lease = jobLease(cmd.Context(), cfg)
+			s.Lease = job.Lease(cmd.Context(), cfg)
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -54,41 +52,4 @@ runs, the state file is read instead. -o json prints the same data as the daemon
 	cmd.Flags().IntVar(&cycles, "cycles", 10, "how many recent cycles to show")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
-}
-
-// statusFromState is the status when no daemon runs: the state file, opened read-only.
-func statusFromState(cfg *config.Config, cycles int) (*status.Snapshot, error) {
-	st, err := openState(cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	// bbolt cannot notice a damaged value until it is read, so the health check reads them all.
-	if err := st.Verify(); err != nil {
-		return nil, err
-	}
-	return readStatus(cfg, st, cycles, time.Now())
-}
-
-// readStored is the job's stored status for the daemon's live status; nil before the first cycle.
-func readStored(cfg *config.Config, now time.Time) (*status.Snapshot, error) {
-	if !stateExists(cfg) {
-		return nil, nil // no cycle has run yet: nothing to show, and nothing wrong
-	}
-	st, err := openState(cfg, true)
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	return readStatus(cfg, st, status.StoredCycles, now)
-}
-
-// readStatus is status.Read with the target's authentication, which only the wiring knows.
-func readStatus(cfg *config.Config, st store.State, n int, now time.Time) (*status.Snapshot, error) {
-	s, err := status.Read(cfg, st, n, now)
-	if err != nil {
-		return nil, withCode(exitAborted, err)
-	}
-	s.Auth = authStatus(cfg, st)
-	return s, nil
 }

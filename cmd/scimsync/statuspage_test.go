@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scimsync/scimsync/cmd/scimsync/internal/demo"
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/daemon/status"
@@ -118,17 +119,17 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	metrics := freeAddr(t)
-	e, err := startDemo(dir, demoOptions{metrics: metrics, fault: fault})
+	e, err := demo.Start(dir, demo.Options{Metrics: metrics, Fault: fault})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.close)
+	t.Cleanup(e.Close)
 	// One request at a time, so that "five done" is exact when the sixth create is held.
-	raw, _ := os.ReadFile(e.cfgPath)
-	if err := os.WriteFile(e.cfgPath, []byte(strings.Replace(string(raw), "concurrency: 4", "concurrency: 1", 1)), 0o600); err != nil {
+	raw, _ := os.ReadFile(e.ConfigPath)
+	if err := os.WriteFile(e.ConfigPath, []byte(strings.Replace(string(raw), "concurrency: 4", "concurrency: 1", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig(e.cfgPath)
+	cfg, err := loadConfig(e.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	startDaemon := func() (wait, stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cycled := make(chan struct{})
-		h := &daemon.Host{File: e.cfgPath, Wiring: nopLogWiring{}, Status: readStored, Cycled: cycled}
+		h := &daemon.Host{File: e.ConfigPath, Wiring: nopLogWiring{}, Status: readStored, Cycled: cycled}
 		done := make(chan error, 1)
 		go func() { done <- h.Run(ctx) }()
 		wait = func() {
@@ -205,13 +206,13 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 
 	// `scimsync status` asks the daemon (through the socket) while the cycle holds the state file.
-	out, err := cliOut(t, "status", "--config", e.cfgPath)
+	out, err := cliOut(t, "status", "--config", e.ConfigPath)
 	if err != nil {
 		t.Fatalf("status mid-cycle: %v\n%s", err, out)
 	}
 	wantLines(t, out, "status     Active\n", "cycle      ", " running since ", ": users\n",
 		fmt.Sprintf("users         running  %d/%d\n", heldAt-1, total), fmt.Sprintf("so far: %d created,", heldAt-1))
-	out, err = cliOut(t, "status", "-o", "json", "--config", e.cfgPath)
+	out, err = cliOut(t, "status", "-o", "json", "--config", e.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,14 +225,14 @@ func TestStatusPageInChromium(t *testing.T) {
 	waitCycle()
 	stop()
 	// The total the page showed is what the target holds now: every in-scope user, created.
-	if n := len(e.target.Users()); n != total {
+	if n := len(e.Target.Users()); n != total {
 		t.Errorf("the target holds %d users; the users phase said %d", n, total)
 	}
 
 	// 2. Quarantined: the target refuses the token, and a changed user needs a PATCH.
 	refuse.Store(true)
-	id, _ := e.tenant.Users[0]["id"].(string)
-	if err := e.graph.UpdateUser(id, map[string]any{"jobTitle": "Chief Status Officer"}); err != nil {
+	id, _ := e.Tenant.Users[0]["id"].(string)
+	if err := e.Graph.UpdateUser(id, map[string]any{"jobTitle": "Chief Status Officer"}); err != nil {
 		t.Fatal(err)
 	}
 	waitCycle, stop = startDaemon()
@@ -252,7 +253,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Errorf("the last-cycles table shows %d cycles, want 2:\n%s", rows, textOf(t, dom, "cycles"))
 	}
 	// With no daemon, status reads the state file and says the same.
-	out, err = cliOut(t, "status", "--config", e.cfgPath)
+	out, err = cliOut(t, "status", "--config", e.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/scimsync/scimsync/daemon/status"
+	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -41,17 +42,17 @@ quarantine when it succeeds.`,
 			if term.IsTerminal(int(os.Stderr.Fd())) {
 				bar = tp
 			}
-			j, err := jobFromFlags(cmd, bar)
+			j, err := jobFromFlags(cmd, job.Options{Progress: bar, DryRun: dryRun})
 			if err != nil {
 				return err
 			}
-			defer j.log.Sync() //nolint:errcheck // nothing useful to do when stderr is gone
+			defer j.Logger().Sync() //nolint:errcheck // nothing useful to do when stderr is gone
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			if dryRun {
 				return dryRunCycle(ctx, cmd.OutOrStdout(), j, initial)
 			}
-			res, err := j.run(ctx, engine.RunOptions{Initial: initial, Manual: true})
+			res, err := j.Run(ctx, engine.RunOptions{Initial: initial, Manual: true})
 			tp.finish()
 			w := cmd.OutOrStdout()
 			if res != nil && res.Why != "" && res.Why != "not quarantined" {
@@ -146,9 +147,8 @@ func (p *terminalProgress) finish() {
 
 // dryRunCycle plans a cycle against the live directory and target (it reads both, writes neither and
 // records nothing) and prints what it would send.
-func dryRunCycle(ctx context.Context, w io.Writer, j *job, initial bool) error {
-	j.dryRun = true
-	return j.withEngine(func(e *engine.Engine) error {
+func dryRunCycle(ctx context.Context, w io.Writer, j *job.Job, initial bool) error {
+	return j.WithEngine(func(e *engine.Engine) error {
 		rep, err := e.Cycle(ctx, initial)
 		if err != nil {
 			return withCode(exitAborted, err)
@@ -157,7 +157,7 @@ func dryRunCycle(ctx context.Context, w io.Writer, j *job, initial bool) error {
 		printReport(w, rep)
 		if rep.Staged > 0 {
 			fmt.Fprintf(w, "deletion threshold: %d disables and deletes reach the threshold of %d; the cycle would hold them "+
-				"(marked held below) and quarantine the job until `scimsync allow-deletes`\n", rep.Staged, j.cfg.DeletionThreshold)
+				"(marked held below) and quarantine the job until `scimsync allow-deletes`\n", rep.Staged, j.Config().DeletionThreshold)
 		}
 		for _, c := range rep.Planned {
 			switch c.Op {

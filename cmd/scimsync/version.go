@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net/http"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -70,20 +69,4 @@ func newVersionCmd() *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), currentBuild())
 		},
 	}
-}
-
-// uaTransport puts scimsync's User-Agent first on Graph requests; the SDK's own product tokens follow.
-type uaTransport struct {
-	ua   string
-	next http.RoundTripper
-}
-
-func (t uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	if cur := r.Header.Get("User-Agent"); cur != "" && !strings.HasPrefix(cur, t.ua) {
-		r.Header.Set("User-Agent", t.ua+" "+cur)
-	} else {
-		r.Header.Set("User-Agent", t.ua)
-	}
-	return t.next.RoundTrip(r)
 }

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"context"
@@ -20,19 +20,19 @@ import (
 // third of it): the longest a crashed or partitioned holder keeps a job from the other replicas.
 const defaultLeaseTTL = 30 * time.Second
 
-// leaseTTLEnv overrides defaultLeaseTTL (a Go duration), for tests and for operators who trade
+// LeaseTTLEnv overrides defaultLeaseTTL (a Go duration), for tests and for operators who trade
 // failover time against renewal traffic; see docs/operations.md.
-const leaseTTLEnv = "SCIMSYNC_LEASE_TTL"
+const LeaseTTLEnv = "SCIMSYNC_LEASE_TTL"
 
-// leaseTTL is the lease ttl of this process.
-func leaseTTL() (time.Duration, error) {
-	raw := os.Getenv(leaseTTLEnv)
+// LeaseTTL is the lease ttl of this process: SCIMSYNC_LEASE_TTL, else defaultLeaseTTL.
+func LeaseTTL() (time.Duration, error) {
+	raw := os.Getenv(LeaseTTLEnv)
 	if raw == "" {
 		return defaultLeaseTTL, nil
 	}
 	d, err := time.ParseDuration(raw)
 	if err != nil || d < 300*time.Millisecond {
-		return 0, withCode(exitConfig, fmt.Errorf("%s=%q: want a duration of at least 300ms, like 30s", leaseTTLEnv, raw))
+		return 0, configError(fmt.Errorf("%s=%q: want a duration of at least 300ms, like 30s", LeaseTTLEnv, raw))
 	}
 	return d, nil
 }
@@ -45,7 +45,8 @@ var (
 	databases   = map[string]*postgres.DB{}
 )
 
-func database(cfg *config.Config) (*postgres.DB, error) {
+// Database is the pool of cfg's database, opened on first use.
+func Database(cfg *config.Config) (*postgres.DB, error) {
 	databasesMu.Lock()
 	defer databasesMu.Unlock()
 	sd := cfg.StateDatabase
@@ -62,8 +63,10 @@ func database(cfg *config.Config) (*postgres.DB, error) {
 	return db, nil
 }
 
-// holderID names this process in the lease rows (and in `status`): host and pid say where to look, the
+// HolderID names this process in the lease rows (and in `status`): host and pid say where to look, the
 // random part keeps two processes that reuse a pid apart.
+func HolderID() string { return holderID() }
+
 var holderID = sync.OnceValue(func() string {
 	host, _ := os.Hostname()
 	var b [4]byte
@@ -77,14 +80,14 @@ var holderID = sync.OnceValue(func() string {
 // counterpart of the bbolt file lock: a second writer gets an error matching store.ErrLocked that
 // names the holder. Either way the job's requests to its target pass the lease's Check (leaseGate).
 func openDatabaseState(cfg *config.Config, readOnly bool) (store.State, error) {
-	db, err := database(cfg)
+	db, err := Database(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if readOnly {
 		return db.Open(cfg.Name, postgres.Options{ReadOnly: true})
 	}
-	if co := coordinatorOf(cfg); co != nil {
+	if co := CoordinatorOf(cfg); co != nil {
 		h := co.Hold(cfg.Name)
 		if h == nil {
 			return nil, fmt.Errorf("job %s: replica %s does not own it: %w", cfg.Name, co.ID(), store.ErrLocked)
@@ -95,13 +98,13 @@ func openDatabaseState(cfg *config.Config, readOnly bool) (store.State, error) {
 		}
 		return newLeasedState(cfg.Name, st, h), nil
 	}
-	ttl, err := leaseTTL()
+	ttl, err := LeaseTTL()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, keeper, err := db.OpenLeased(ctx, cfg.Name, holderID(), ttl)
+	st, keeper, err := db.OpenLeased(ctx, cfg.Name, HolderID(), ttl)
 	var held *postgres.LeaseHeldError
 	if errors.As(err, &held) {
 		return openYielded(db, cfg, ttl, held)
@@ -144,9 +147,9 @@ func (l leasedState) LeaseLost() <-chan struct{} { return l.lost }
 // errLeaseLost explains a cycle stopped because another replica took the job over.
 var errLeaseLost = fmt.Errorf("the cycle stopped: %w", store.ErrLeaseLost)
 
-// stateExists tells whether a cycle could have left state behind: false only for a bbolt file that does
+// StateExists tells whether a cycle could have left state behind: false only for a bbolt file that does
 // not exist yet. A database is always there once configured.
-func stateExists(cfg *config.Config) bool {
+func StateExists(cfg *config.Config) bool {
 	if cfg.StateDatabase != nil {
 		return true
 	}

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"context"
@@ -23,10 +23,10 @@ import (
 	"github.com/scimsync/scimsync/sync/quarantine"
 )
 
-// healthPath is where the job remembers the health emails it sent (Graph sign-in, no recent success)
+// HealthPath is where the job remembers the health emails it sent (Graph sign-in, no recent success)
 // and its last success. It is beside the state file rather than in it: these emails matter most when
 // the state file cannot be opened or a cycle never gets far enough to write it.
-func healthPath(statePath string) string { return statePath + ".alerts" }
+func HealthPath(statePath string) string { return statePath + ".alerts" }
 
 // health is that file's content.
 type health struct {
@@ -53,13 +53,13 @@ const (
 // watchHealth sends the emails that do not depend on a cycle running at all, after every attempt: a
 // Graph credential that fails (at once, once per reason), no success for notify.noSuccessAlertAfter,
 // and "resolved" when a cycle succeeds after any of them. It never fails the cycle.
-func (j *job) watchHealth(ctx context.Context, res *engine.Result, err error) {
+func (j *Job) watchHealth(ctx context.Context, res *engine.Result, err error) {
 	if j.alerter == nil || j.dryRun || j.cfg.Notify == nil || errors.Is(err, store.ErrLocked) ||
 		(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 		return
 	}
 	now := time.Now()
-	path := healthPath(j.cfg.StatePath)
+	path := HealthPath(j.cfg.StatePath)
 	h := loadHealth(path)
 	if h.Watching.IsZero() {
 		h.Watching = now
@@ -199,7 +199,7 @@ func saveHealth(path string, h health, log *zap.Logger) {
 // lastSuccessFromState reads the last successful cycle from the state file's history, so that a new
 // daemon (or an upgrade) counts "no success" from the truth, not from its own start.
 func lastSuccessFromState(cfg *config.Config) time.Time {
-	st, err := openState(cfg, true)
+	st, err := OpenState(cfg, true)
 	if err != nil {
 		return time.Time{}
 	}

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,7 +32,7 @@ type damageAlert struct {
 
 // alertDamaged emails the administrators once per damaged state file when err says the file is damaged.
 // Waiting cannot fix a damaged file, so it does not wait for the abort streak that quarantines a job.
-func (j *job) alertDamaged(ctx context.Context, err error) {
+func (j *Job) alertDamaged(ctx context.Context, err error) {
 	var ce *store.CorruptError
 	if j.alerter == nil || !errors.As(err, &ce) {
 		return
@@ -60,10 +61,28 @@ func (j *job) alertDamaged(ctx context.Context, err error) {
 	}
 }
 
-// forgetDamageAlert removes the record once the state file was rebuilt, so a later damage is announced.
-func forgetDamageAlert(statePath string) error {
+// ForgetDamageAlert removes the record once the state file was rebuilt, so a later damage is announced.
+func ForgetDamageAlert(statePath string) error {
 	if err := os.Remove(damageAlertPath(statePath)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", damageAlertPath(statePath), err)
 	}
 	return nil
+}
+
+// DamagedMessage turns an error caused by a damaged state file, however deeply the engine wrapped it, into
+// the one sentence an operator needs: which file, what is damaged, and the command that fixes it.
+func DamagedMessage(err error, configFile string) (string, bool) {
+	var ce *store.CorruptError
+	if !errors.As(err, &ce) {
+		return "", false
+	}
+	return fmt.Sprintf("%v; run `scimsync restart --rebuild --config %s` to rebuild it from the target", ce, ShellQuote(configFile)), true
+}
+
+// ShellQuote quotes s for a POSIX shell when it needs it, so a suggested command can be pasted as is.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,4 +1,4 @@
-package main
+package job
 
 import (
 	"context"
@@ -13,14 +13,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/scimsync/scimsync/config"
-	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/postgres"
 	"github.com/scimsync/scimsync/store/postgres/replicas"
 )
 
 // Replicas: several daemons sharing the jobs of one PostgreSQL database (docs/operations.md,
-// "Replicas"). The daemon gets its coordinator from replicaCoordinator and calls Claim on every claim
+// "Replicas"). The daemon gets its coordinator from ReplicaCoordinator and calls Claim on every claim
 // tick; from then on the cycles of the jobs it owns run under the coordinator's leases
 // (openDatabaseState), and the jobs it does not own are refused with store.ErrLocked.
 
@@ -29,18 +28,18 @@ var (
 	coordinators   = map[string]*replicas.Coordinator{} // by database URL
 )
 
-// replicaCoordinator returns this process's coordinator for the database of cfg, creating it on first
+// ReplicaCoordinator returns this process's coordinator for the database of cfg, creating it on first
 // use with the lease ttl of SCIMSYNC_LEASE_TTL. Jobs whose state is a bbolt file have no replicas:
 // the error says so.
-func replicaCoordinator(cfg *config.Config) (*replicas.Coordinator, error) {
+func ReplicaCoordinator(cfg *config.Config) (*replicas.Coordinator, error) {
 	if cfg.StateDatabase == nil {
-		return nil, withCode(exitConfig, fmt.Errorf("job %s: replicas need the state in PostgreSQL (state: postgres://…), not a file", cfg.Name))
+		return nil, configError(fmt.Errorf("job %s: replicas need the state in PostgreSQL (state: postgres://…), not a file", cfg.Name))
 	}
-	db, err := database(cfg)
+	db, err := Database(cfg)
 	if err != nil {
 		return nil, err
 	}
-	ttl, err := leaseTTL()
+	ttl, err := LeaseTTL()
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +48,7 @@ func replicaCoordinator(cfg *config.Config) (*replicas.Coordinator, error) {
 	if co := coordinators[cfg.StateDatabase.URL]; co != nil {
 		return co, nil
 	}
-	co, err := replicas.New(db, replicas.Options{ID: holderID(), TTL: ttl})
+	co, err := replicas.New(db, replicas.Options{ID: HolderID(), TTL: ttl})
 	if err != nil {
 		return nil, err
 	}
@@ -57,10 +56,10 @@ func replicaCoordinator(cfg *config.Config) (*replicas.Coordinator, error) {
 	return co, nil
 }
 
-// stopCoordinators releases the leases of every coordinator of this process and removes their
+// StopCoordinators releases the leases of every coordinator of this process and removes their
 // heartbeats, so the other replicas take the jobs at their next claim instead of after the ttl. The
 // daemon calls it when it stops, after its cycles ended.
-func stopCoordinators(ctx context.Context) error {
+func StopCoordinators(ctx context.Context) error {
 	coordinatorsMu.Lock()
 	defer coordinatorsMu.Unlock()
 	var errs []error
@@ -71,9 +70,9 @@ func stopCoordinators(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// coordinatorOf is the coordinator of cfg's database when the daemon made one, else nil (a single
+// CoordinatorOf is the coordinator of cfg's database when the daemon made one, else nil (a single
 // `run`, an admin command: they lease the job per use).
-func coordinatorOf(cfg *config.Config) *replicas.Coordinator {
+func CoordinatorOf(cfg *config.Config) *replicas.Coordinator {
 	if cfg.StateDatabase == nil {
 		return nil
 	}
@@ -107,6 +106,13 @@ func (g *leaseGate) set(check func() error) {
 	g.check.Store(&check)
 }
 
+// GatedTransport is next behind the gate of the named job: while a cycle of the job runs under a
+// PostgreSQL lease, a request is sent only while the lease holds. NewTarget puts the target's
+// transport behind it.
+func GatedTransport(job string, next http.RoundTripper) http.RoundTripper {
+	return gatedTransport{gate: gateOf(job), next: next}
+}
+
 // gatedTransport is the target's transport behind the job's gate.
 type gatedTransport struct {
 	gate *leaseGate
@@ -134,7 +140,7 @@ func registerReplicaMetrics(reg prometheus.Registerer, cfg *config.Config) {
 		return
 	}
 	host, _ := os.Hostname()
-	id := holderID()
+	id := HolderID()
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "scimsync_replica_info",
 		Help:        "The replica this process is: its id is the holder of the leases it takes.",
 		ConstLabels: prometheus.Labels{"replica": id, "host": host}})
@@ -143,7 +149,7 @@ func registerReplicaMetrics(reg prometheus.Registerer, cfg *config.Config) {
 		Help:        "Jobs this replica owns (0 without a replica coordinator: leases are taken per cycle).",
 		ConstLabels: prometheus.Labels{"replica": id}},
 		func() float64 {
-			if co := coordinatorOf(cfg); co != nil {
+			if co := CoordinatorOf(cfg); co != nil {
 				return float64(len(co.Owned()))
 			}
 			return 0
@@ -153,10 +159,10 @@ func registerReplicaMetrics(reg prometheus.Registerer, cfg *config.Config) {
 	}
 }
 
-// yieldWait is how long a command waits for a replica to give up the job it asked for: a claim
-// interval plus the end of the cycle running. yieldPoll is how often it tries the lease meanwhile.
+// YieldWait is how long a command waits for a replica to give up the job it asked for: a claim
+// interval plus the end of the cycle running (a variable so that tests can wait less). yieldPoll is how often it tries the lease meanwhile.
 var (
-	yieldWait = 2 * time.Minute
+	YieldWait = 2 * time.Minute
 	yieldPoll = 200 * time.Millisecond
 )
 
@@ -167,19 +173,19 @@ var (
 // closes (or when it gives up), so the replicas take the job back. A holder that is no live replica
 // (another command, a single `run` mid-cycle) is refused at once, as before.
 func openYielded(db *postgres.DB, cfg *config.Config, ttl time.Duration, held *postgres.LeaseHeldError) (store.State, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), yieldWait)
+	ctx, cancel := context.WithTimeout(context.Background(), YieldWait)
 	defer cancel()
 	live, err := db.IsLiveReplica(ctx, held.Holder, ttl)
 	if err != nil || !live {
 		return nil, errors.Join(held, err)
 	}
-	me := holderID()
+	me := HolderID()
 	withdraw := func() {
 		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer wcancel()
-		_ = db.EndYield(wctx, cfg.Name, me) // not withdrawn: it expires with yieldWait anyway
+		_ = db.EndYield(wctx, cfg.Name, me) // not withdrawn: it expires with YieldWait anyway
 	}
-	if err := db.AskYield(ctx, cfg.Name, me, yieldWait); err != nil {
+	if err := db.AskYield(ctx, cfg.Name, me, YieldWait); err != nil {
 		return nil, err
 	}
 	t := time.NewTicker(yieldPoll)
@@ -198,24 +204,34 @@ func openYielded(db *postgres.DB, cfg *config.Config, ttl time.Duration, held *p
 		select {
 		case <-ctx.Done():
 			withdraw()
-			return nil, fmt.Errorf("%w: asked for %s, the replica did not give the job up (a long cycle?); try again when it ends", err, yieldWait)
+			return nil, fmt.Errorf("%w: asked for %s, the replica did not give the job up (a long cycle?); try again when it ends", err, YieldWait)
 		case <-t.C:
 		}
 	}
 }
 
-// replicaClaimer is the daemon's Claimer: a job whose state is a file is this process's alone; the
+// Jobs is what the Claimer asks the daemon: a job's configuration (nil while it is loading) and the
+// registry its metrics go to (nil without a metrics listener). daemon.Host implements it.
+type Jobs interface {
+	JobConfig(name string) *config.Config
+	Registry() *prometheus.Registry
+}
+
+// NewClaimer is the daemon's Claimer for the jobs of host.
+func NewClaimer(host Jobs) *Claimer { return &Claimer{host: host} }
+
+// Claimer is the daemon's Claimer: a job whose state is a file is this process's alone; the
 // jobs whose state is in a database are shared with the other replicas pointed at it, through that
 // database's coordinator (one per database, so each sees every job it coordinates on each claim).
-type replicaClaimer struct {
-	host *daemon.Host
+type Claimer struct {
+	host Jobs
 	// registered is set once the replica's series are on the daemon's registry.
 	registered bool
 }
 
 // Claim implements daemon.Claimer. A job the host has not finished loading (a reload in flight) is
 // left out until the next claim, rather than run without asking its database.
-func (c *replicaClaimer) Claim(ctx context.Context, jobs []string) ([]string, error) {
+func (c *Claimer) Claim(ctx context.Context, jobs []string) ([]string, error) {
 	var mine []string
 	shared := map[*replicas.Coordinator][]string{}
 	var order []*replicas.Coordinator
@@ -226,7 +242,7 @@ func (c *replicaClaimer) Claim(ctx context.Context, jobs []string) ([]string, er
 		case cfg.StateDatabase == nil:
 			mine = append(mine, name)
 		default:
-			co, err := replicaCoordinator(cfg)
+			co, err := ReplicaCoordinator(cfg)
 			if err != nil {
 				return nil, fmt.Errorf("job %s: %w", name, err)
 			}

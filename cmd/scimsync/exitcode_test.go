@@ -1,0 +1,34 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/scimsync/scimsync/job"
+)
+
+// TestCodeOf: a job's error kinds become exit codes 2 and 3; a code a command set itself wins over the
+// kind of a job error it wraps; an error with neither has no code (main then exits 2).
+func TestCodeOf(t *testing.T) {
+	cause := errors.New("state locked")
+	aborted := &job.Error{Kind: job.KindAborted, Err: cause}
+	cases := []struct {
+		name  string
+		err   error
+		code  int
+		cause error
+		ok    bool
+	}{
+		{"job config", fmt.Errorf("open: %w", &job.Error{Kind: job.KindConfig, Err: cause}), exitConfig, cause, true},
+		{"job aborted", aborted, exitAborted, cause, true},
+		{"command's code over the job's", withCode(exitFailures, fmt.Errorf("quarantined: %w", aborted)), exitFailures, nil, true},
+		{"neither", cause, 0, nil, false},
+	}
+	for _, c := range cases {
+		code, got, ok := codeOf(c.err)
+		if code != c.code || ok != c.ok || (c.cause != nil && got != c.cause) {
+			t.Errorf("%s: %d %v %v, want %d %v %v", c.name, code, got, ok, c.code, c.cause, c.ok)
+		}
+	}
+}
