@@ -66,6 +66,9 @@ type jobsOptions struct {
 	tenant      *graphapi.Tenant
 	ttl, claim  time.Duration
 	concurrency int // target.concurrency of each job
+	// unlimited lifts the target's default request rate limit, which protects a real app and would
+	// make a benchmark measure the limit.
+	unlimited bool
 }
 
 func newJobsEnv(t testing.TB, o jobsOptions) *jobsEnv {
@@ -106,6 +109,10 @@ func newJobsEnv(t testing.TB, o jobsOptions) *jobsEnv {
 	}
 	t.Cleanup(func() { _ = e.conn.Close(context.Background()) })
 
+	limit := ""
+	if o.unlimited {
+		limit = ", requestsPerSecond: 0"
+	}
 	for i := range o.jobs {
 		name := fmt.Sprintf("j%02d", i)
 		jt := &jobTarget{}
@@ -122,14 +129,14 @@ func newJobsEnv(t testing.TB, o jobsOptions) *jobsEnv {
 		targetURL := jt.srv.Start()
 		t.Cleanup(jt.srv.Close)
 		body := fmt.Sprintf(`name: %s
-%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: %d}
+%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: %d%s}
 users: {preset: gong}
 groups: {enabled: false}
 schedule: "@every 1s"
 state: %s
 statePasswordEnv: E2E_DB_PASSWORD
 logging: {level: info, format: json}
-`, name, source, targetURL, o.concurrency, url)
+`, name, source, targetURL, o.concurrency, limit, url)
 		if err := os.WriteFile(filepath.Join(e.dir, name+".yaml"), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
