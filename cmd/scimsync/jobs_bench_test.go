@@ -31,13 +31,14 @@ func benchSize(b *testing.B, env string, def int) int {
 }
 
 // BenchmarkReplicaJobs prints how long one daemon, then three replicas, take to bring JOBS fresh jobs
-// of USERS users each (defaults 100 × 100) to convergence, from the start of the processes to the last
-// target holding every user in scope, and the peak RSS (VmHWM) of each daemon. The targets are
-// in-process emulators of the benchmark (one per job), the Graph one emulated tenant read by every
-// job; the state is one PostgreSQL database. Printed, not asserted (docs/performance.md, "Many jobs").
+// of USERS generated users each (defaults 100 × 1,000, the size of issue 10) to convergence, from the
+// start of the processes to the last target holding every user in scope, and the peak RSS (VmHWM) of
+// each daemon. The targets are in-process emulators of the benchmark (one per job), the Graph one
+// emulated tenant read by every job; the state is one PostgreSQL database. Printed, not asserted
+// (docs/performance.md, "Many jobs and replicas").
 func BenchmarkReplicaJobs(b *testing.B) {
 	jobs := benchSize(b, benchJobsEnv, 100)
-	users := benchSize(b, benchUsersEnv, 100)
+	users := benchSize(b, benchUsersEnv, 1000)
 	for _, replicas := range []int{1, 3} {
 		b.Run(fmt.Sprintf("jobs=%d/users=%d/replicas=%d", jobs, users, replicas), func(b *testing.B) {
 			for b.Loop() {

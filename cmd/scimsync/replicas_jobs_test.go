@@ -85,20 +85,9 @@ func newJobsEnv(t testing.TB, o jobsOptions) *jobsEnv {
 	}
 	source := emulatedSource(e.graph, e.tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET")
 
-	pgOnce.Do(func() { pgSrv, pgErr = pgserver.Start() })
-	if pgErr != nil {
-		t.Fatal(pgErr)
-	}
+	var url string
+	url, e.db = freshDatabase(t)
 	ctx := context.Background()
-	dbName, err := pgSrv.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := pgSrv.URL(dbName)
-	if e.db, err = postgres.Connect(ctx, postgres.Config{URL: url, Password: pgSrv.Password}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.db.Close)
 	pc, err := pgx.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
@@ -128,15 +117,7 @@ func newJobsEnv(t testing.TB, o jobsOptions) *jobsEnv {
 		}})
 		targetURL := jt.srv.Start()
 		t.Cleanup(jt.srv.Close)
-		body := fmt.Sprintf(`name: %s
-%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: %d%s}
-users: {preset: gong}
-groups: {enabled: false}
-schedule: "@every 1s"
-state: %s
-statePasswordEnv: E2E_DB_PASSWORD
-logging: {level: info, format: json}
-`, name, source, targetURL, o.concurrency, limit, url)
+		body := replicaJobYAML(name, source, fmt.Sprintf("%s, concurrency: %d%s", targetURL, o.concurrency, limit), url)
 		if err := os.WriteFile(filepath.Join(e.dir, name+".yaml"), []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -146,6 +127,42 @@ logging: {level: info, format: json}
 	e.env = append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TARGET_TOKEN=jobs-token",
 		"E2E_DB_PASSWORD="+pgSrv.Password, leaseTTLEnv+"="+o.ttl.String())
 	return e
+}
+
+// replicaJobYAML is a job of the replica tests: the Gong preset without groups, a cycle every second,
+// its state in the database at state (password from E2E_DB_PASSWORD) and the target at target (its
+// url, then more of the target's keys), with the token from E2E_TARGET_TOKEN.
+func replicaJobYAML(name, source, target, state string) string {
+	return fmt.Sprintf(`name: %s
+%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN}
+users: {preset: gong}
+groups: {enabled: false}
+schedule: "@every 1s"
+state: %s
+statePasswordEnv: E2E_DB_PASSWORD
+logging: {level: info, format: json}
+`, name, source, target, state)
+}
+
+// freshDatabase is a new database of the test's PostgreSQL server (started on first use) and a
+// connection to it, closed at the end; url has no password (pgSrv.Password).
+func freshDatabase(t testing.TB) (string, *postgres.DB) {
+	t.Helper()
+	pgOnce.Do(func() { pgSrv, pgErr = pgserver.Start() })
+	if pgErr != nil {
+		t.Fatal(pgErr)
+	}
+	ctx := context.Background()
+	name, err := pgSrv.NewDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.Connect(ctx, postgres.Config{URL: pgSrv.URL(name), Password: pgSrv.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	return pgSrv.URL(name), db
 }
 
 // start runs one replica: `run --jobs DIR` with the env's claim interval.
@@ -281,15 +298,25 @@ func (e *jobsEnv) check(want map[string]expectedUser) {
 				e.t.Errorf("job %s: %s was never created", job, n)
 			}
 		}
-		st, err := e.db.Open(job, postgres.Options{ReadOnly: true})
-		if err != nil {
-			e.t.Fatal(err)
+		if n := linkedUsers(e.t, e.db, job); n != len(want) {
+			e.t.Errorf("job %s: the state links %d users, want %d", job, n, len(want))
 		}
-		if n, err := st.CountAnchors(store.KindUser); err != nil || n != len(want) {
-			e.t.Errorf("job %s: the state links %d users (%v), want %d", job, n, err, len(want))
-		}
-		_ = st.Close()
 	}
+}
+
+// linkedUsers is how many users the job's state links to an account of its target.
+func linkedUsers(t testing.TB, db *postgres.DB, job string) int {
+	t.Helper()
+	st, err := db.Open(job, postgres.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := st.CountAnchors(store.KindUser)
+	if err != nil {
+		t.Fatalf("job %s: counting the linked users: %v", job, err)
+	}
+	return n
 }
 
 // expected is what every job's target must hold now, computed from the tenant without scimsync code
