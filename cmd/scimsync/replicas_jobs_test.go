@@ -277,6 +277,17 @@ func (e *jobsEnv) converged(want map[string]expectedUser) bool {
 	return true
 }
 
+// linked tells whether every job's state links as many users as want holds: a cycle records its
+// links after the target answered, so a target can be complete a moment before its state is.
+func (e *jobsEnv) linked(want map[string]expectedUser) bool {
+	for _, job := range e.names {
+		if linkedUsers(e.t, e.db, job) != len(want) {
+			return false
+		}
+	}
+	return true
+}
+
 // check reports, job by job, a target that differs from want (a duplicate, a missing or an unexpected
 // account) and a state that does not link every expected user.
 func (e *jobsEnv) check(want map[string]expectedUser) {
@@ -434,7 +445,9 @@ func TestReplicasManyJobs(t *testing.T) {
 
 	// Two replicas: every job converges, the jobs spread 5/5 and stay so.
 	a, b := e.start(), e.start()
-	a.until("10 jobs converged on two replicas, five each", budget, func() bool { return e.converged(want) && e.spread(a, b) })
+	a.until("10 jobs converged on two replicas, five each", budget, func() bool {
+		return e.converged(want) && e.linked(want) && e.spread(a, b)
+	})
 	e.steady(a, b)
 	e.checkPosts(len(want), nil)
 
@@ -506,7 +519,9 @@ func TestReplicasManyJobs(t *testing.T) {
 				job, n.acquired, n.token, o.token, o.expires)
 		}
 	}
-	survivors[0].until("every target converged after the kill", budget, func() bool { return e.converged(want) })
+	survivors[0].until("every target and state converged after the kill", budget, func() bool {
+		return e.converged(want) && e.linked(want)
+	})
 	e.check(want)
 	// The creates the dead replica had in flight may be sent again; every other job's are exactly one each.
 	e.checkPosts(len(want), lost)
