@@ -50,6 +50,7 @@ type jobsEnv struct {
 	conn    *pgx.Conn // the lease rows as they are, for the checks the store's API does not give
 	env     []string
 	claim   time.Duration
+	jobYAML func(name, targetURL string) string // a job file of this env
 	// slow delays every user create while set, so that a cycle is still creating when a replica dies.
 	slow atomic.Bool
 }
@@ -98,35 +99,53 @@ func newJobsEnv(t testing.TB, o jobsOptions) *jobsEnv {
 	}
 	t.Cleanup(func() { _ = e.conn.Close(context.Background()) })
 
-	limit := ""
-	if o.unlimited {
-		limit = ", requestsPerSecond: 0"
+	e.jobYAML = func(name, targetURL string) string {
+		limit := ""
+		if o.unlimited {
+			limit = ", requestsPerSecond: 0"
+		}
+		return replicaJobYAML(name, source, fmt.Sprintf("%s, concurrency: %d%s", targetURL, o.concurrency, limit), url)
 	}
 	for i := range o.jobs {
-		name := fmt.Sprintf("j%02d", i)
-		jt := &jobTarget{}
-		jt.srv = scimserver.New(scimserver.Options{Token: "jobs-token", Fault: func(r *http.Request) *scimserver.Fault {
-			if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Users") {
-				return nil
-			}
-			jt.posts.Add(1)
-			if e.slow.Load() {
-				return &scimserver.Fault{Delay: 300 * time.Millisecond}
-			}
-			return nil
-		}})
-		targetURL := jt.srv.Start()
-		t.Cleanup(jt.srv.Close)
-		body := replicaJobYAML(name, source, fmt.Sprintf("%s, concurrency: %d%s", targetURL, o.concurrency, limit), url)
-		if err := os.WriteFile(filepath.Join(e.dir, name+".yaml"), []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		e.names = append(e.names, name)
-		e.targets[name] = jt
+		e.addJob(fmt.Sprintf("j%02d", i))
 	}
 	e.env = append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TARGET_TOKEN=jobs-token",
 		"E2E_DB_PASSWORD="+pgSrv.Password, leaseTTLEnv+"="+o.ttl.String())
 	return e
+}
+
+// addJob starts a target for a new job and writes its file into the folder (a running daemon sees it
+// at its next SIGHUP).
+func (e *jobsEnv) addJob(name string) {
+	e.t.Helper()
+	jt := &jobTarget{}
+	jt.srv = scimserver.New(scimserver.Options{Token: "jobs-token", Fault: func(r *http.Request) *scimserver.Fault {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/Users") {
+			return nil
+		}
+		jt.posts.Add(1)
+		if e.slow.Load() {
+			return &scimserver.Fault{Delay: 300 * time.Millisecond}
+		}
+		return nil
+	}})
+	targetURL := jt.srv.Start()
+	e.t.Cleanup(jt.srv.Close)
+	if err := os.WriteFile(filepath.Join(e.dir, name+".yaml"), []byte(e.jobYAML(name, targetURL)), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	e.names = append(e.names, name)
+	e.targets[name] = jt
+}
+
+// removeJob removes a job's file from the folder and from the jobs the checks cover; its target
+// stays, to show what it receives afterwards.
+func (e *jobsEnv) removeJob(name string) {
+	e.t.Helper()
+	if err := os.Remove(filepath.Join(e.dir, name+".yaml")); err != nil {
+		e.t.Fatal(err)
+	}
+	e.names = slices.DeleteFunc(e.names, func(n string) bool { return n == name })
 }
 
 // replicaJobYAML is a job of the replica tests: the Gong preset without groups, a cycle every second,
@@ -552,4 +571,51 @@ func TestReplicasManyJobs(t *testing.T) {
 	rest.stop()
 	e.check(want)
 	e.checkPosts(len(want), lost)
+}
+
+// TestReplicasReloadJobs: two replicas share 4 jobs; a job file is added and another removed, then
+// both get SIGHUP. One replica takes the new job and its target converges with one create per user;
+// the removed job ends up held by nobody and its target receives nothing more, while the remaining
+// jobs provision the users who come into scope afterwards.
+func TestReplicasReloadJobs(t *testing.T) {
+	e := newJobsEnv(t, jobsOptions{jobs: 4, tenant: graphapi.SampleTenant(), ttl: jobsTTL, claim: jobsClaim, concurrency: 2})
+	budget := 90 * time.Second // bounds a hung test; nothing is timed against it
+	want := e.expected()
+	a, b := e.start(), e.start()
+	a.until("4 jobs converged on two replicas, two each", budget, func() bool {
+		return e.converged(want) && e.linked(want) && e.spread(a, b)
+	})
+
+	removed := e.targets["j00"]
+	e.addJob("j04")
+	e.removeJob("j00")
+	for _, p := range []*daemonProc{a, b} {
+		p.signal(syscall.SIGHUP)
+	}
+	for _, p := range []*daemonProc{a, b} {
+		p.until("the reload", budget, func() bool { return strings.Contains(p.logs.String(), `"added":["j04"],"removed":["j00"]`) })
+	}
+	a.until("j04 converged, j00 held by nobody and the jobs spread again", budget, func() bool {
+		h, err := e.db.Holders(context.Background(), []string{"j00"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, held := h["j00"]
+		return !held && e.converged(want) && e.linked(want) && e.spread(a, b)
+	})
+	e.checkPosts(len(want), nil)
+
+	gone := removed.posts.Load()
+	e.addToScope(3)
+	want = e.expected()
+	a.until("the remaining jobs provision the users who came into scope", budget, func() bool {
+		return e.converged(want) && e.linked(want)
+	})
+	if n := removed.posts.Load(); n != gone {
+		t.Errorf("the removed job's target received %d user creates after its file was removed", n-gone)
+	}
+	e.checkPosts(len(want), nil)
+	a.stop()
+	b.stop()
+	e.check(want)
 }
