@@ -50,6 +50,7 @@ type jobsEnv struct {
 	conn    *pgx.Conn // the lease rows as they are, for the checks the store's API does not give
 	env     []string
 	claim   time.Duration
+	dbURL   string                              // without the password
 	jobYAML func(name, targetURL string) string // a job file of this env
 	// slow delays every user create while set, so that a cycle is still creating when a replica dies.
 	slow atomic.Bool
@@ -86,8 +87,8 @@ func newJobsEnv(t testing.TB, o jobsOptions) *jobsEnv {
 	}
 	source := emulatedSource(e.graph, e.tenant.ServicePrincipal.ID, ca, "secretEnv: E2E_GRAPH_SECRET")
 
-	var url string
-	url, e.db = freshDatabase(t)
+	url, db := freshDatabase(t)
+	e.dbURL, e.db = url, db
 	ctx := context.Background()
 	pc, err := pgx.ParseConfig(url)
 	if err != nil {
