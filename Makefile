@@ -12,7 +12,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build test unit e2e fuzz fuzz-short bench scale lint demo clean scimmy-deps oauth-deps chaos chromium systemd-tools postgres
+.PHONY: all build test unit e2e fuzz fuzz-short bench bench-jobs scale lint demo clean scimmy-deps oauth-deps chaos chromium systemd-tools postgres
 
 all: build
 
@@ -69,10 +69,18 @@ chaos: scimmy-deps build
 		$(GO) test -count=1 -timeout 0 -v -run '^TestChaosConvergence$$' ./cmd/scimsync
 
 # Benchmarks print figures; nothing here asserts a speed. The scale benchmarks include the scale
-# harness (BenchmarkScaleProcesses) at 10,000 users; LeaseTakeover needs PostgreSQL.
+# harness (BenchmarkScaleProcesses) at 10,000 users; LeaseTakeover and ReplicaJobs need PostgreSQL.
 bench: scimmy-deps postgres build
 	$(GO) test -run '^$$' -bench . -benchmem ./mapping ./scoping ./config ./store ./scimclient/... ./sync/...
-	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Scale|LeaseTakeover' -benchtime 1x -timeout 60m ./cmd/scimsync
+	SCIMSYNC_BIN=$(abspath $(BIN)) $(GO) test -run '^$$' -bench 'Scale|LeaseTakeover|ReplicaJobs' -benchtime 1x -timeout 60m ./cmd/scimsync
+
+# Many jobs on one daemon, then on three replicas sharing one PostgreSQL database: JOBS jobs of USERS
+# generated users each (default 100 × 1,000, what make bench runs: about two minutes in all on 2 cores).
+JOBS ?= 100
+USERS ?= 1000
+bench-jobs: postgres build
+	SCIMSYNC_BIN=$(abspath $(BIN)) SCIMSYNC_BENCH_JOBS=$(JOBS) SCIMSYNC_BENCH_USERS=$(USERS) $(GO) test -count=1 -run '^$$' \
+		-bench '^BenchmarkReplicaJobs$$' -benchtime 1x -timeout 0 ./cmd/scimsync
 
 # The scale harness alone at N users (default 100,000): the emulated Graph and the SCIM target run as
 # processes of their own (internal/cmd/emulate), scimsync runs one initial cycle as its own process,

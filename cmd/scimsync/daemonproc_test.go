@@ -9,14 +9,14 @@ import (
 
 // daemonProc is the built binary running `run` for an end-to-end test, its stderr captured.
 type daemonProc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan error
 }
 
 // startDaemonProc starts bin with args and env; the test's cleanup kills it if it still runs.
-func startDaemonProc(t *testing.T, bin string, env []string, args ...string) *daemonProc {
+func startDaemonProc(t testing.TB, bin string, env []string, args ...string) *daemonProc {
 	t.Helper()
 	d := &daemonProc{t: t, cmd: exec.Command(bin, args...), logs: &syncBuffer{}, done: make(chan error, 1)}
 	d.cmd.Env = env

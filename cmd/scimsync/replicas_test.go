@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -16,8 +15,6 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/emulator/scimserver"
-	"github.com/scimsync/scimsync/internal/testenv/pgserver"
-	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/store/postgres"
 )
 
@@ -57,29 +54,10 @@ func newReplicaEnv(t testing.TB) *replicaEnv {
 	if len(e.expected) < 8 {
 		t.Fatalf("the sample tenant has %d users in scope; the test needs a cycle of several creates", len(e.expected))
 	}
-	pgOnce.Do(func() { pgSrv, pgErr = pgserver.Start() })
-	if pgErr != nil {
-		t.Fatal(pgErr)
-	}
-	ctx := context.Background()
-	name, err := pgSrv.NewDatabase(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.db, err = postgres.Connect(ctx, postgres.Config{URL: pgSrv.URL(name), Password: pgSrv.Password}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.db.Close)
+	var url string
+	url, e.db = freshDatabase(t)
 	e.cfg = filepath.Join(e.l.dir, "job.yaml")
-	if err := os.WriteFile(e.cfg, []byte(fmt.Sprintf(`name: %s
-%starget: {url: %s, tokenEnv: E2E_TARGET_TOKEN, concurrency: 2}
-users: {preset: gong}
-groups: {enabled: false}
-schedule: "@every 1s"
-state: %s
-statePasswordEnv: E2E_DB_PASSWORD
-logging: {level: info, format: json}
-`, e.job, e.l.source, e.l.url, pgSrv.URL(name))), 0o600); err != nil {
+	if err := os.WriteFile(e.cfg, []byte(replicaJobYAML(e.job, e.l.source, e.l.url+", concurrency: 2", url)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	e.env = append(os.Environ(), "E2E_GRAPH_SECRET=s", "E2E_TARGET_TOKEN=replica-token",
@@ -127,19 +105,13 @@ func (e *replicaEnv) stop(p *replicaProc) {
 }
 
 // holderPID is the pid of the process holding the job's lease (by the database clock), 0 when none.
-// holderID is host/pid/random.
 func (e *replicaEnv) holderPID() int {
 	e.t.Helper()
 	h, err := e.db.Holders(context.Background(), []string{e.job})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	parts := strings.Split(h[e.job], "/")
-	if len(parts) != 3 {
-		return 0
-	}
-	pid, _ := strconv.Atoi(parts[1])
-	return pid
+	return pidOfHolder(h[e.job])
 }
 
 // waitFor polls cond until it holds; limit only bounds a hung test, it is not what the test checks.
@@ -196,13 +168,8 @@ func (e *replicaEnv) checkTarget() {
 		slices.Sort(missing)
 		e.t.Errorf("the target holds %d users, want %d; missing %v", len(names), len(e.expected), missing)
 	}
-	st, err := e.db.Open(e.job, postgres.Options{ReadOnly: true})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer st.Close()
-	if n, err := st.CountAnchors(store.KindUser); err != nil || n != len(e.expected) {
-		e.t.Errorf("the state links %d users (%v), want %d", n, err, len(e.expected))
+	if n := linkedUsers(e.t, e.db, e.job); n != len(e.expected) {
+		e.t.Errorf("the state links %d users, want %d", n, len(e.expected))
 	}
 }
 
