@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/scimsync/scimsync/scimclient/target"
 	"io/fs"
 	"time"
 
@@ -136,7 +137,7 @@ func (j *Job) WithEngine(fn func(*engine.Engine) error) error {
 	o := engineOptions(j.cfg, j.log, j.progress, alerter)
 	o.DryRun = j.dryRun
 	// The client's compatibility mode and learned dialect stay behind its users and groups.
-	users, groups := j.target.Users(), j.target.Groups()
+	users, groups := target.Users(j.target), target.Groups(j.target)
 	if j.cfg.Target.Bulk {
 		// Used only when the target's ServiceProviderConfig offers Bulk (docs/scim.md#bulk).
 		users, groups = users.WithBulk(), groups.WithBulk()

@@ -6,7 +6,7 @@
 // `emails[type eq "work"].value` are parsed (ParsePath), assembled into POST bodies (BuildUser), read back
 // from live resources (ValueAt) and turned into PATCH operations (UserPatch); UpdateUser sends them and
 // learns the target's Dialect when it rejects Entra's add on a filtered path. The sync engine sees none of
-// this: Client.Users and Client.Groups give it the target in its own terms (UserTarget, GroupTarget).
+// this: package scimclient/target gives it the target in its own terms (target.Users, target.Groups).
 //
 // Failures come back as *Error wrapping one sentinel kind (ErrNotFound, ErrConflict, ErrThrottled,
 // ErrUnauthorized, ErrCompliance, ErrTransient, ErrInvalid), so the engine's escrow and quarantine rules

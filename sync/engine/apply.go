@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -313,7 +312,7 @@ func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object,
 
 // applyOne sends one write and settles its answer.
 func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.Anchor, error) {
-	pw, send := writeOf(w.c)
+	pw, send := plan.WriteOf(w.c)
 	if !send {
 		if w.c.Op != plan.Adopt {
 			return nil, fmt.Errorf("unexpected op %s", w.c.Op)
@@ -332,32 +331,13 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.A
 	return e.settleWrite(ctx, k, w, r)
 }
 
-// writeOf is the request a planned change sends; send is false for an adopt with nothing to change
-// (and for an op that sends nothing).
-func writeOf(c plan.Change) (w plan.Write, send bool) {
-	switch c.Op {
-	case plan.Create:
-		return plan.Write{Op: plan.Create, Values: c.Values}, true
-	case plan.Adopt:
-		if len(c.Attrs) == 0 {
-			return plan.Write{}, false
-		}
-		return plan.Write{Op: plan.Update, TargetID: c.TargetID, Attrs: c.Attrs}, true
-	case plan.Update, plan.Disable:
-		return plan.Write{Op: plan.Update, TargetID: c.TargetID, Attrs: c.Attrs}, true
-	case plan.Delete:
-		return plan.Write{Op: plan.Delete, TargetID: c.TargetID}, true
-	}
-	return plan.Write{}, false
-}
-
 // settleWrite turns a write's answer into its link (or its error): plan.Recover decides what the
 // answer means, this only executes it. One request per write and SCIM Bulk end here alike.
 func (e *Engine) settleWrite(ctx context.Context, k *objectKind, w write, r plan.WriteResult) (*store.Anchor, error) {
 	c, old := w.c, w.old
 	now := e.o.Now()
 	a := store.Anchor{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Hash: c.Hash, Values: c.Values,
-		UpdatedAt: now, Disabled: c.Op == plan.Disable || (c.Op == plan.Adopt && inactive(c.Values, k.policy.Active))}
+		UpdatedAt: now, Disabled: c.Op == plan.Disable || (c.Op == plan.Adopt && plan.Inactive(c.Values, k.policy.Active))}
 	if w.hadOld {
 		a.CreatedAt, a.MatchedBy, a.ManagerID, a.Members = old.CreatedAt, old.MatchedBy, old.ManagerID, old.Members
 	}
@@ -408,21 +388,6 @@ func (e *Engine) settleWrite(ctx context.Context, k *objectKind, w write, r plan
 		return nil, fmt.Errorf("delete %s %s (%s): %w", k.name, c.Identity, c.TargetID, err)
 	}
 	return nil, fmt.Errorf("%s %s %s (%s): %w", c.Op, k.name, c.Identity, c.TargetID, err)
-}
-
-// inactive reports whether values set the active flag to false (an adopted account of a user who is
-// disabled in the source), so the link is recorded as disabled and the user stays out of its groups.
-func inactive(values map[string]any, active string) bool {
-	if active == "" {
-		return false
-	}
-	switch v := values[active].(type) {
-	case bool:
-		return !v
-	case string:
-		return strings.EqualFold(v, "false")
-	}
-	return false
 }
 
 func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {

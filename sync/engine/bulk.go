@@ -26,7 +26,7 @@ func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done 
 		perWrite(b).execute(ctx, k, wave, done)
 		return
 	}
-	parts := split(wave, b.e.o.Concurrency)
+	parts := fanout.Parts(wave, b.e.o.Concurrency)
 	_ = fanout.Each(ctx, b.e.o.Concurrency, len(parts), func(ctx context.Context, i int) error {
 		b.send(ctx, k, bt, parts[i], done)
 		return nil
@@ -41,7 +41,7 @@ func (b batched) send(ctx context.Context, k *objectKind, bt Batcher, part []wri
 	idx := make([]int, len(part))
 	for i, w := range part {
 		idx[i] = -1
-		if pw, send := writeOf(w.c); send {
+		if pw, send := plan.WriteOf(w.c); send {
 			idx[i] = len(ws)
 			ws = append(ws, pw)
 		}
@@ -72,20 +72,4 @@ func (b batched) send(ctx context.Context, k *objectKind, bt Batcher, part []wri
 		a, err := e.settleWrite(ctx, k, w, r)
 		done(w, a, err, took)
 	}
-}
-
-// split cuts a wave into at most n parts of nearly equal size, in order.
-func split(wave []write, n int) [][]write {
-	if n < 1 {
-		n = 1
-	}
-	if n > len(wave) {
-		n = len(wave)
-	}
-	out := make([][]write, 0, n)
-	for i := 0; i < n; i++ {
-		lo, hi := i*len(wave)/n, (i+1)*len(wave)/n
-		out = append(out, wave[lo:hi])
-	}
-	return out
 }

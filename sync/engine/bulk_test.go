@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/scimsync/scimsync/scimclient/target"
 	"net/http"
 	"strings"
 	"testing"
@@ -35,7 +36,7 @@ func newBulkHarness(t *testing.T) *harness {
 // bulkEngine is the engine as cmd/scimsync wires it with target.bulk on.
 func (h *harness) bulkEngine() *Engine {
 	c := h.client(goodToken)
-	return New(h.dir, Target{Users: c.Users().WithBulk(), Groups: c.Groups().WithBulk()}, h.st, h.options())
+	return New(h.dir, Target{Users: target.Users(c).WithBulk(), Groups: target.Groups(c).WithBulk()}, h.st, h.options())
 }
 
 // checkBulkTarget checks the target holds exactly the tenant's users, once each, with the titles want

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/scimsync/scimsync/scimclient/target"
 	"io"
 	"log"
 	"mime"
@@ -248,7 +249,9 @@ func (h *harness) client(token string) *scimclient.Client {
 }
 
 // scimTarget is the SCIM client as the engine's target, users and groups, as cmd/scimsync wires it.
-func scimTarget(c *scimclient.Client) Target { return Target{Users: c.Users(), Groups: c.Groups()} }
+func scimTarget(c *scimclient.Client) Target {
+	return Target{Users: target.Users(c), Groups: target.Groups(c)}
+}
 
 func (h *harness) options() Options {
 	return Options{

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"github.com/scimsync/scimsync/scimclient/target"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -89,7 +90,7 @@ groups:
 	o := engine.Options{Users: cfg.Users.Table, Groups: cfg.Groups.Table, Scope: engine.ScopeAll, Concurrency: 8,
 		Fingerprint: cfg.Fingerprint(), Env: &mapping.Env{}, MemberBatchSize: cfg.Groups.MemberBatchSize,
 		Policy: plan.Policy{Create: true, Update: true, Delete: true}}
-	e := engine.New(rd, engine.Target{Users: c.Users(), Groups: c.Groups()}, st, o)
+	e := engine.New(rd, engine.Target{Users: target.Users(c), Groups: target.Groups(c)}, st, o)
 	for _, name := range []string{"initial", "no-change"} {
 		before := liveHeap()
 		var profile string

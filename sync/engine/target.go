@@ -7,7 +7,7 @@ import (
 )
 
 // Objects is one kind of target object (users or groups) in the engine's own terms: found objects,
-// flat values, attribute changes and ids. scimclient.UserTarget and scimclient.GroupTarget implement
+// flat values, attribute changes and ids. scimclient/target's UserTarget and GroupTarget implement
 // it and own everything SCIM: request bodies, PATCH shapes, the compatibility mode, the learned
 // dialect. The engine tests use an in-memory fake of the same interface.
 type Objects interface {

@@ -21,3 +21,14 @@ func Each(ctx context.Context, limit, n int, fn func(ctx context.Context, i int)
 	}
 	return g.Wait()
 }
+
+// Parts cuts items into at most n parts of nearly equal size, in order (one part per call of a
+// batching target, n of them in flight).
+func Parts[T any](items []T, n int) [][]T {
+	n = min(max(n, 1), len(items))
+	out := make([][]T, 0, n)
+	for i := range n {
+		out = append(out, items[i*len(items)/n:(i+1)*len(items)/n])
+	}
+	return out
+}

@@ -1,5 +1,7 @@
 package plan
 
+import "strings"
+
 // Write is one planned request, for a target that takes many in one call (SCIM Bulk): the engine
 // hands a wave of them over at once and settles each result as it settles a single request's.
 type Write struct {
@@ -16,4 +18,38 @@ type Write struct {
 type WriteResult struct {
 	TargetID string
 	Err      error
+}
+
+// WriteOf is the request a planned change sends; send is false for an adopt with nothing to change
+// (and for an op that sends nothing).
+func WriteOf(c Change) (w Write, send bool) {
+	switch c.Op {
+	case Create:
+		return Write{Op: Create, Values: c.Values}, true
+	case Adopt:
+		if len(c.Attrs) == 0 {
+			return Write{}, false
+		}
+		return Write{Op: Update, TargetID: c.TargetID, Attrs: c.Attrs}, true
+	case Update, Disable:
+		return Write{Op: Update, TargetID: c.TargetID, Attrs: c.Attrs}, true
+	case Delete:
+		return Write{Op: Delete, TargetID: c.TargetID}, true
+	}
+	return Write{}, false
+}
+
+// Inactive reports whether values set the active flag to false (an adopted account of a user who is
+// disabled in the source), so the link is recorded as disabled and the user stays out of its groups.
+func Inactive(values map[string]any, active string) bool {
+	if active == "" {
+		return false
+	}
+	switch v := values[active].(type) {
+	case bool:
+		return !v
+	case string:
+		return strings.EqualFold(v, "false")
+	}
+	return false
 }

@@ -1,4 +1,4 @@
-package scimclient_test
+package target_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/scimclient/target"
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
@@ -56,7 +57,7 @@ func groupServer(t *testing.T, mode scimclient.Mode) (*scimclient.Client, func()
 
 func TestGroupTargetAsksForEachMemberWhenTheGroupDoesNotListThem(t *testing.T) {
 	c, _ := groupServer(t, scimclient.ModeDefault)
-	ids, listed, err := c.Groups().Members(context.Background(), "g1", []string{"u1", "u2"})
+	ids, listed, err := target.Groups(c).Members(context.Background(), "g1", []string{"u1", "u2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,11 +68,11 @@ func TestGroupTargetAsksForEachMemberWhenTheGroupDoesNotListThem(t *testing.T) {
 
 func TestGroupTargetFindsByDisplayNameOnly(t *testing.T) {
 	c, _ := groupServer(t, scimclient.ModeDefault)
-	found, err := c.Groups().Find(context.Background(), "displayName", "Sales", []string{"displayName"})
+	found, err := target.Groups(c).Find(context.Background(), "displayName", "Sales", []string{"displayName"})
 	if err != nil || len(found) != 1 || found[0].TargetID != "g1" || found[0].Values["displayName"] != "Sales" {
 		t.Fatalf("found %+v, %v", found, err)
 	}
-	if _, err := c.Groups().Find(context.Background(), "externalId", "x", nil); !errors.Is(err, scimclient.ErrMatchPath) {
+	if _, err := target.Groups(c).Find(context.Background(), "externalId", "x", nil); !errors.Is(err, target.ErrMatchPath) {
 		t.Errorf("err = %v, want ErrMatchPath", err)
 	}
 }
@@ -86,7 +87,7 @@ func TestTargetsSendTheClientsMode(t *testing.T) {
 		{scimclient.ModeAADOptSCIM062020, `"op":"replace"`, `"op":"remove","path":"members[value eq \"u1\"]"`},
 	} {
 		c, patches := groupServer(t, tc.mode)
-		g := c.Groups()
+		g := target.Groups(c)
 		if err := g.Update(context.Background(), "g1", []plan.AttrChange{{Path: "displayName", Old: "Sales", New: "Sales EU"}}); err != nil {
 			t.Fatal(err)
 		}

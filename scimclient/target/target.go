@@ -1,4 +1,9 @@
-package scimclient
+// Package target is the SCIM client in the sync engine's terms (sync/engine's Objects and Groups):
+// found objects with their values, flat values to create, attribute changes, member ids, and batches
+// of writes for a target that offers SCIM Bulk. The protocol (request bodies, PATCH shapes, the
+// compatibility mode, the learned dialect, retries) stays in package scimclient; the engine never
+// sees a SCIM type.
+package target
 
 import (
 	"context"
@@ -6,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
@@ -21,21 +27,21 @@ var ErrMatchPath = errors.New("groups are matched by displayName only")
 // reads back, attribute changes, ids. The request bodies, PATCH shapes, the compatibility Mode and the
 // learned Dialect stay behind it, in the client.
 type UserTarget struct {
-	c    *Client
+	c    *scimclient.Client
 	bulk *bulkUse
 }
 
 // GroupTarget is the target's groups in the sync engine's terms, members included.
 type GroupTarget struct {
-	c    *Client
+	c    *scimclient.Client
 	bulk *bulkUse
 }
 
 // Users returns the client's users as the engine's target.
-func (c *Client) Users() UserTarget { return UserTarget{c: c} }
+func Users(c *scimclient.Client) UserTarget { return UserTarget{c: c} }
 
 // Groups returns the client's groups as the engine's target.
-func (c *Client) Groups() GroupTarget { return GroupTarget{c: c} }
+func Groups(c *scimclient.Client) GroupTarget { return GroupTarget{c: c} }
 
 // Find returns the users whose attribute at path equals value (see FindUsers), each with its values at
 // the read paths.
@@ -46,12 +52,12 @@ func (t UserTarget) Find(ctx context.Context, path, value string, read []string)
 
 // List walks every user (see ListUsers).
 func (t UserTarget) List(ctx context.Context, read []string, fn func(plan.Candidate) error) error {
-	return t.c.ListUsers(ctx, listPageSize, func(r Resource) error { return fn(candidate(r, read)) })
+	return t.c.ListUsers(ctx, listPageSize, func(r scimclient.Resource) error { return fn(candidate(r, read)) })
 }
 
-// Create posts a user built from flat values (see BuildUser) and returns its id.
+// Create posts a user built from flat values (see scimclient.BuildUser) and returns its id.
 func (t UserTarget) Create(ctx context.Context, values map[string]any) (string, error) {
-	r, err := t.c.CreateUser(ctx, BuildUser(values))
+	r, err := t.c.CreateUser(ctx, scimclient.BuildUser(values))
 	return r.ID(), err
 }
 
@@ -74,19 +80,19 @@ func (t GroupTarget) Find(ctx context.Context, path, value string, read []string
 
 // List walks every group, without members (see ListGroups).
 func (t GroupTarget) List(ctx context.Context, read []string, fn func(plan.Candidate) error) error {
-	return t.c.ListGroups(ctx, listPageSize, func(r Resource) error { return fn(candidate(r, read)) })
+	return t.c.ListGroups(ctx, listPageSize, func(r scimclient.Resource) error { return fn(candidate(r, read)) })
 }
 
-// Create posts a group built from flat values (see BuildGroup), empty: members are added afterwards,
+// Create posts a group built from flat values (see scimclient.BuildGroup), empty: members are added afterwards,
 // as Entra does.
 func (t GroupTarget) Create(ctx context.Context, values map[string]any) (string, error) {
-	r, err := t.c.CreateGroup(ctx, BuildGroup(values))
+	r, err := t.c.CreateGroup(ctx, scimclient.BuildGroup(values))
 	return r.ID(), err
 }
 
 // Update sends a group's attribute changes (not its members) as one PATCH in the client's Mode.
 func (t GroupTarget) Update(ctx context.Context, id string, changes []plan.AttrChange) error {
-	return t.c.PatchGroup(ctx, id, GroupPatch(t.c.mode, toChanges(changes)))
+	return t.c.PatchGroup(ctx, id, scimclient.GroupPatch(t.c.Mode(), toChanges(changes)))
 }
 
 // Delete deletes a group.
@@ -112,36 +118,36 @@ func (t GroupTarget) Members(ctx context.Context, groupID string, ask []string) 
 	return ids, false, nil
 }
 
-// AddMembers adds members in one PATCH (see MembersAdd).
+// AddMembers adds members in one PATCH (see scimclient.MembersAdd).
 func (t GroupTarget) AddMembers(ctx context.Context, groupID string, ids []string) error {
-	return t.c.PatchGroup(ctx, groupID, MembersAdd(t.c.mode, ids))
+	return t.c.PatchGroup(ctx, groupID, scimclient.MembersAdd(t.c.Mode(), ids))
 }
 
-// RemoveMembers removes members in one PATCH (see MembersRemove).
+// RemoveMembers removes members in one PATCH (see scimclient.MembersRemove).
 func (t GroupTarget) RemoveMembers(ctx context.Context, groupID string, ids []string) error {
-	return t.c.PatchGroup(ctx, groupID, MembersRemove(t.c.mode, ids))
+	return t.c.PatchGroup(ctx, groupID, scimclient.MembersRemove(t.c.Mode(), ids))
 }
 
-func toChanges(attrs []plan.AttrChange) []Change {
-	out := make([]Change, len(attrs))
+func toChanges(attrs []plan.AttrChange) []scimclient.Change {
+	out := make([]scimclient.Change, len(attrs))
 	for i, a := range attrs {
-		out[i] = Change{Path: a.Path, Value: a.New, Add: a.Add}
+		out[i] = scimclient.Change{Path: a.Path, Value: a.New, Add: a.Add}
 	}
 	return out
 }
 
 // candidate is a found object with its values at the read paths; absent and null values are left out.
-func candidate(r Resource, read []string) plan.Candidate {
+func candidate(r scimclient.Resource, read []string) plan.Candidate {
 	c := plan.Candidate{TargetID: r.ID(), Values: make(map[string]any, len(read))}
 	for _, p := range read {
-		if v, ok := ValueAt(r, p); ok && v != nil {
+		if v, ok := scimclient.ValueAt(r, p); ok && v != nil {
 			c.Values[p] = v
 		}
 	}
 	return c
 }
 
-func candidates(rs []Resource, read []string) []plan.Candidate {
+func candidates(rs []scimclient.Resource, read []string) []plan.Candidate {
 	if rs == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package scimclient
+package target
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/scimclient/internal/body"
 	"github.com/scimsync/scimsync/sync/plan"
 )
@@ -16,15 +17,15 @@ import (
 // when the target's ServiceProviderConfig says bulk.supported, asked once per target.
 type bulkUse struct {
 	once sync.Once
-	lim  BulkLimits
+	lim  scimclient.BulkLimits
 	err  error
 }
 
 // limits asks the ServiceProviderConfig once; a target that cannot say (an error, no Bulk, no
 // limits) gets one request per write, as Entra sends them.
-func (b *bulkUse) limits(ctx context.Context, c *Client) (BulkLimits, bool) {
+func (b *bulkUse) limits(ctx context.Context, c *scimclient.Client) (scimclient.BulkLimits, bool) {
 	if b == nil {
-		return BulkLimits{}, false
+		return scimclient.BulkLimits{}, false
 	}
 	b.once.Do(func() { b.lim, b.err = c.BulkLimits(ctx) })
 	ok := b.err == nil && b.lim.Supported && b.lim.MaxOperations > 0 && b.lim.MaxPayloadSize > 0
@@ -47,14 +48,14 @@ func (t UserTarget) Batch(ctx context.Context, ws []plan.Write) ([]plan.WriteRes
 	if !ok {
 		return nil, false
 	}
-	learned := t.c.elementAdds.Load()
-	out, ok := t.c.batch(ctx, lim, usersPath, ws, func(v map[string]any) Resource { return BuildUser(v) },
-		func(ch []Change) []PatchOp { return body.BuildPatch(t.c.mode, learned, ch) })
+	learned := t.c.Dialect().ElementAdds
+	out, ok := batch(ctx, t.c, lim, "/Users", ws, func(v map[string]any) scimclient.Resource { return scimclient.BuildUser(v) },
+		func(ch []scimclient.Change) []scimclient.PatchOp { return body.BuildPatch(t.c.Mode(), learned, ch) })
 	if !ok {
 		return nil, false
 	}
 	for i, w := range ws {
-		if w.Op == plan.Update && !learned && t.c.mode != ModeStrict && IsPathRejected(out[i].Err) && body.HasFilteredAdd(toChanges(w.Attrs)) {
+		if w.Op == plan.Update && !learned && t.c.Mode() != scimclient.ModeStrict && scimclient.IsPathRejected(out[i].Err) && body.HasFilteredAdd(toChanges(w.Attrs)) {
 			out[i].Err = t.c.UpdateUser(ctx, w.TargetID, toChanges(w.Attrs))
 		}
 	}
@@ -68,32 +69,32 @@ func (t GroupTarget) Batch(ctx context.Context, ws []plan.Write) ([]plan.WriteRe
 	if !ok {
 		return nil, false
 	}
-	return t.c.batch(ctx, lim, groupsPath, ws, func(v map[string]any) Resource { return BuildGroup(v) },
-		func(ch []Change) []PatchOp { return GroupPatch(t.c.mode, ch) })
+	return batch(ctx, t.c, lim, "/Groups", ws, func(v map[string]any) scimclient.Resource { return scimclient.BuildGroup(v) },
+		func(ch []scimclient.Change) []scimclient.PatchOp { return scimclient.GroupPatch(t.c.Mode(), ch) })
 }
 
 // errBulkWrite is a write the engine should not have handed over (an unknown op, a missing id).
 var errBulkWrite = errors.New("scim bulk: not a create, update or delete with an id")
 
 // batch turns writes into Bulk operations of coll and their results back into the engine's terms.
-func (c *Client) batch(ctx context.Context, lim BulkLimits, coll string, ws []plan.Write,
-	build func(map[string]any) Resource, patch func([]Change) []PatchOp) ([]plan.WriteResult, bool) {
+func batch(ctx context.Context, c *scimclient.Client, lim scimclient.BulkLimits, coll string, ws []plan.Write,
+	build func(map[string]any) scimclient.Resource, patch func([]scimclient.Change) []scimclient.PatchOp) ([]plan.WriteResult, bool) {
 	out := make([]plan.WriteResult, len(ws))
-	ops := make([]BulkOp, 0, len(ws))
+	ops := make([]scimclient.BulkOp, 0, len(ws))
 	idx := make([]int, 0, len(ws))
 	for i, w := range ws {
-		var op BulkOp
+		var op scimclient.BulkOp
 		switch {
 		case w.Op == plan.Create:
-			op = BulkOp{Method: http.MethodPost, Path: coll, BulkID: "create-" + strconv.Itoa(i), Data: build(w.Values)}
+			op = scimclient.BulkOp{Method: http.MethodPost, Path: coll, BulkID: "create-" + strconv.Itoa(i), Data: build(w.Values)}
 		case w.Op == plan.Update && w.TargetID != "":
 			ops := patch(toChanges(w.Attrs))
 			if len(ops) == 0 {
 				continue // nothing to send, as a single PATCH sends nothing
 			}
-			op = BulkOp{Method: http.MethodPatch, Path: coll + "/" + url.PathEscape(w.TargetID), Data: PatchBody(ops)}
+			op = scimclient.BulkOp{Method: http.MethodPatch, Path: coll + "/" + url.PathEscape(w.TargetID), Data: scimclient.PatchBody(ops)}
 		case w.Op == plan.Delete && w.TargetID != "":
-			op = BulkOp{Method: http.MethodDelete, Path: coll + "/" + url.PathEscape(w.TargetID)}
+			op = scimclient.BulkOp{Method: http.MethodDelete, Path: coll + "/" + url.PathEscape(w.TargetID)}
 		default:
 			out[i].Err = errBulkWrite
 			continue

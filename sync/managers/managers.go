@@ -1,0 +1,77 @@
+// Package managers decides the manager references of a cycle's users: which to set, which to clear
+// (plan.Reference decides each; this gathers the links it needs). The engine sends them after every
+// user of the cycle exists in the target.
+package managers
+
+import (
+	"fmt"
+
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/plan"
+)
+
+// Links is the state a decision reads: the stored links of users.
+type Links interface {
+	Anchors(kind store.Kind) (map[string]store.Anchor, error)
+	Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, error)
+}
+
+// Change is one manager reference to set or clear on a user: its link, and the attribute change.
+type Change struct {
+	Link store.Anchor
+	Attr plan.AttrChange
+}
+
+// Changes decides, with plan.Reference, which users' manager reference at path to set or clear: for
+// every linked user when all (a user was newly linked, so any report may now find its manager; when
+// the cycle loaded only some links, complete is false and the others are read from st), otherwise
+// for the objects evaluated in this cycle. links gains the managers read from st.
+func Changes(st Links, path string, objs []plan.Object, links map[string]store.Anchor, all, complete bool) ([]Change, error) {
+	if all && !complete {
+		// Find every report of a newly linked manager: the cycle loaded only some links.
+		stored, err := st.Anchors(store.KindUser)
+		if err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		for id, a := range links {
+			stored[id] = a
+		}
+		links = stored
+	}
+	var work []Change
+	consider := func(a store.Anchor) {
+		have, _ := a.Values[path].(string)
+		m, mok := links[a.ManagerID]
+		if !mok && a.ManagerID != "" {
+			// The cycle loaded only the links it evaluated: a manager who did not change this cycle
+			// (a report re-enabled, or whose manager changed while it was disabled) is read here.
+			if stored, ok, err := st.Anchor(store.KindUser, a.ManagerID); err == nil && ok {
+				m, mok = stored, true
+				links[a.ManagerID] = stored
+			}
+		}
+		in := plan.ReferenceInput{Linked: a.TargetID != "", Managed: a.Managed, Disabled: a.Disabled,
+			SourceHasManager: a.ManagerID != "", ManagerKnown: mok && m.Managed, Have: have}
+		if in.ManagerKnown {
+			in.WantTarget = m.TargetID
+		}
+		switch plan.Reference(in) {
+		case plan.RefSet:
+			work = append(work, Change{a, plan.AttrChange{Path: path, Old: have, New: in.WantTarget, Add: have == ""}})
+		case plan.RefClear:
+			work = append(work, Change{a, plan.AttrChange{Path: path, Old: have}})
+		}
+	}
+	if all {
+		for _, a := range links {
+			consider(a)
+		}
+	} else {
+		for _, o := range objs {
+			if a, ok := links[o.SourceID]; ok {
+				consider(a)
+			}
+		}
+	}
+	return work, nil
+}
