@@ -293,6 +293,7 @@ func newGrpEnv(t *testing.T, o grpOptions) *grpEnv {
   compatibility: strict
   concurrency: 4
   requestsPerSecond: 0
+  bulk: false
 %susers:
   preset: gong
 %sgroups:

@@ -429,6 +429,7 @@ func (e *scenarioEnv) reconfigure(c scenarioConfig) {
   tokenFile: %s
   compatibility: %s
   concurrency: 2
+  bulk: false
 %susers:
   preset: gong
 %sgroups:

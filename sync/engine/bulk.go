@@ -26,7 +26,8 @@ func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done 
 		perWrite(b).execute(ctx, k, wave, done)
 		return
 	}
-	parts := fanout.Parts(wave, b.e.o.Concurrency)
+	// At least two writes a call: a Bulk request of one operation only adds the envelope.
+	parts := fanout.Parts(wave, min(b.e.o.Concurrency, len(wave)/2))
 	_ = fanout.Each(ctx, b.e.o.Concurrency, len(parts), func(ctx context.Context, i int) error {
 		b.send(ctx, k, bt, parts[i], done)
 		return nil
