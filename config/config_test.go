@@ -617,7 +617,7 @@ source:
 }
 
 func TestYAMLFeatures(t *testing.T) {
-	// Anchors, aliases and merge keys work, and written keys win over merged ones.
+	// Links, aliases and merge keys work, and written keys win over merged ones.
 	c := mustParse(t, minimalHead+`users:
   preset: gong
   scoping:

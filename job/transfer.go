@@ -76,13 +76,13 @@ func ImportState(cfg *config.Config, in io.Reader, fromJob string, replace bool)
 		return "", abortError(err)
 	}
 	return fmt.Sprintf("imported the state of job %s into %s: %d links, %d cycles, %d log entries",
-		dump.Job, st.Path(), len(dump.Anchors), len(dump.Cycles), len(dump.Log)), nil
+		dump.Job, st.Path(), len(dump.Links), len(dump.Cycles), len(dump.Log)), nil
 }
 
 // checkEmpty says what the state already holds, nil when nothing that an import would lose.
 func checkEmpty(st store.State) error {
 	for _, k := range []store.Kind{store.KindUser, store.KindGroup} {
-		n, err := st.CountAnchors(k)
+		n, err := st.CountLinks(k)
 		if err != nil {
 			return err
 		}

@@ -18,14 +18,14 @@ const (
 	KindGroup = codec.KindGroup
 )
 
-// Anchor is one entry of the connector data store: the link between a source object and the target
+// Link is one entry of the connector data store: the link between a source object and the target
 // object it was created as or matched to (fields documented in store/internal/codec).
-type Anchor = codec.Anchor
+type Link = codec.Link
 
-// Anchor returns the anchor of one source object; ok is false when the object was never linked.
-func (s *Store) Anchor(kind Kind, sourceID string) (a Anchor, ok bool, err error) {
+// Link returns the anchor of one source object; ok is false when the object was never linked.
+func (s *Store) Link(kind Kind, sourceID string) (a Link, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
-		b := layout.KindBucket(tx, layout.Anchors, kind)
+		b := layout.KindBucket(tx, layout.Links, kind)
 		if b == nil {
 			return nil
 		}
@@ -34,30 +34,30 @@ func (s *Store) Anchor(kind Kind, sourceID string) (a Anchor, ok bool, err error
 			return nil
 		}
 		ok = true
-		return layout.DecodeAnchor(s.path, kind, []byte(sourceID), rec, &a)
+		return layout.DecodeLink(s.path, kind, []byte(sourceID), rec, &a)
 	})
 	if err != nil {
-		return Anchor{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
+		return Link{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
 	}
 	return a, ok, nil
 }
 
-// Anchors loads every anchor of a kind keyed by source id, which the engine does once per cycle to plan
-// against; 100,000 anchors load in 0.3-0.5 s on a shared 2-core machine (BenchmarkAnchors100k).
-func (s *Store) Anchors(kind Kind) (map[string]Anchor, error) {
-	var out map[string]Anchor
+// Links loads every anchor of a kind keyed by source id, which the engine does once per cycle to plan
+// against; 100,000 anchors load in 0.3-0.5 s on a shared 2-core machine (BenchmarkLinks100k).
+func (s *Store) Links(kind Kind) (map[string]Link, error) {
+	var out map[string]Link
 	err := s.view(func(tx *bolt.Tx) error {
-		b := layout.KindBucket(tx, layout.Anchors, kind)
+		b := layout.KindBucket(tx, layout.Links, kind)
 		if b == nil {
-			out = map[string]Anchor{}
+			out = map[string]Link{}
 			return nil
 		}
 		// Sizing the map up front (a page walk) is cheaper than letting it grow through 100,000 inserts.
-		out = make(map[string]Anchor, b.Stats().KeyN)
+		out = make(map[string]Link, b.Stats().KeyN)
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var a Anchor
-			if err := layout.DecodeAnchor(s.path, kind, k, v, &a); err != nil {
+			var a Link
+			if err := layout.DecodeLink(s.path, kind, k, v, &a); err != nil {
 				return err
 			}
 			out[a.SourceID] = a
@@ -70,13 +70,13 @@ func (s *Store) Anchors(kind Kind) (map[string]Anchor, error) {
 	return out, nil
 }
 
-// AnchorByTarget finds the anchor linked to a target object, for target-side lookups such as resolving a
+// LinkByTarget finds the anchor linked to a target object, for target-side lookups such as resolving a
 // matched object or a SCIM id in a log line. If two anchors claim the same target id the last written
 // wins the index; ok is false if the index entry is stale.
-func (s *Store) AnchorByTarget(kind Kind, targetID string) (a Anchor, ok bool, err error) {
+func (s *Store) LinkByTarget(kind Kind, targetID string) (a Link, ok bool, err error) {
 	err = s.view(func(tx *bolt.Tx) error {
 		idx := layout.KindBucket(tx, layout.Targets, kind)
-		anchors := layout.KindBucket(tx, layout.Anchors, kind)
+		anchors := layout.KindBucket(tx, layout.Links, kind)
 		if idx == nil || anchors == nil || targetID == "" {
 			return nil
 		}
@@ -88,31 +88,31 @@ func (s *Store) AnchorByTarget(kind Kind, targetID string) (a Anchor, ok bool, e
 		if rec == nil {
 			return nil
 		}
-		if err := layout.DecodeAnchor(s.path, kind, src, rec, &a); err != nil {
+		if err := layout.DecodeLink(s.path, kind, src, rec, &a); err != nil {
 			return err
 		}
 		ok = a.TargetID == targetID
 		return nil
 	})
 	if err != nil {
-		return Anchor{}, false, fmt.Errorf("get anchor by target %s/%s: %w", kind, targetID, err)
+		return Link{}, false, fmt.Errorf("get anchor by target %s/%s: %w", kind, targetID, err)
 	}
 	if !ok {
-		return Anchor{}, false, nil
+		return Link{}, false, nil
 	}
 	return a, true, nil
 }
 
-// PutAnchors inserts or replaces anchors in one transaction, so a group and its members' anchors are
+// PutLinks inserts or replaces anchors in one transaction, so a group and its members' anchors are
 // stored together or not at all.
-func (s *Store) PutAnchors(as ...Anchor) error {
+func (s *Store) PutLinks(as ...Link) error {
 	if len(as) == 0 {
 		return nil
 	}
 	now := time.Now().UTC()
 	err := s.update(func(tx *bolt.Tx) error {
 		for i := range as {
-			if err := layout.PutAnchor(tx, &as[i], now); err != nil {
+			if err := layout.PutLink(tx, &as[i], now); err != nil {
 				return err
 			}
 		}
@@ -127,15 +127,15 @@ func (s *Store) PutAnchors(as ...Anchor) error {
 	return nil
 }
 
-// DeleteAnchors forgets source objects after their target objects were deleted (or, by admin choice,
+// DeleteLinks forgets source objects after their target objects were deleted (or, by admin choice,
 // released); unknown ids are ignored so a retried delete is harmless.
-func (s *Store) DeleteAnchors(kind Kind, sourceIDs ...string) error {
+func (s *Store) DeleteLinks(kind Kind, sourceIDs ...string) error {
 	if len(sourceIDs) == 0 {
 		return nil
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		for _, id := range sourceIDs {
-			if err := layout.DeleteAnchor(tx, kind, id); err != nil {
+			if err := layout.DeleteLink(tx, kind, id); err != nil {
 				return err
 			}
 		}
@@ -150,12 +150,12 @@ func (s *Store) DeleteAnchors(kind Kind, sourceIDs ...string) error {
 	return nil
 }
 
-// ClearAnchors forgets every link (Graph's resetScope ConnectorDataStore, which Microsoft marks "DO NOT
+// ClearLinks forgets every link (Graph's resetScope ConnectorDataStore, which Microsoft marks "DO NOT
 // USE"): afterwards the engine can only re-match, and objects that no longer match become unmanaged.
 // Restart deliberately does not call it.
-func (s *Store) ClearAnchors() error {
+func (s *Store) ClearLinks() error {
 	err := s.update(func(tx *bolt.Tx) error {
-		if err := layout.ResetBucket(tx, layout.Anchors); err != nil {
+		if err := layout.ResetBucket(tx, layout.Links); err != nil {
 			return err
 		}
 		return layout.ResetBucket(tx, layout.Targets)
@@ -166,11 +166,11 @@ func (s *Store) ClearAnchors() error {
 	return nil
 }
 
-// CountAnchors returns how many anchors of a kind exist, for status output without loading them all.
-func (s *Store) CountAnchors(kind Kind) (int, error) {
+// CountLinks returns how many anchors of a kind exist, for status output without loading them all.
+func (s *Store) CountLinks(kind Kind) (int, error) {
 	n := 0
 	err := s.view(func(tx *bolt.Tx) error {
-		if b := layout.KindBucket(tx, layout.Anchors, kind); b != nil {
+		if b := layout.KindBucket(tx, layout.Links, kind); b != nil {
 			n = b.Stats().KeyN
 		}
 		return nil

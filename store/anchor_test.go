@@ -11,8 +11,8 @@ import (
 	"github.com/scimsync/scimsync/store/internal/codec"
 )
 
-func sampleAnchor(kind Kind, i int) Anchor {
-	return Anchor{
+func sampleLink(kind Kind, i int) Link {
+	return Link{
 		Kind:      kind,
 		SourceID:  fmt.Sprintf("src-%d", i),
 		TargetID:  fmt.Sprintf("tgt-%d", i),
@@ -75,9 +75,9 @@ func TestValuesRoundTrip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := Anchor{Kind: KindUser, SourceID: "s", Values: map[string]any{"v": tc.in}}
-			var got Anchor
-			if err := codec.DecodeAnchor(EncodeAnchor(&a), &got); err != nil {
+			a := Link{Kind: KindUser, SourceID: "s", Values: map[string]any{"v": tc.in}}
+			var got Link
+			if err := codec.DecodeLink(EncodeLink(&a), &got); err != nil {
 				t.Fatal(err)
 			}
 			if tc.name == "unencodable" {
@@ -97,25 +97,25 @@ func TestValuesRoundTrip(t *testing.T) {
 	}
 }
 
-func TestAnchorRecordRoundTrip(t *testing.T) {
-	full := sampleAnchor(KindGroup, 3)
+func TestLinkRecordRoundTrip(t *testing.T) {
+	full := sampleLink(KindGroup, 3)
 	full.Disabled = true
 	full.Members = []string{"m1", "m2"}
 	cases := []struct {
 		name string
-		a    Anchor
+		a    Link
 	}{
 		{"full", full},
-		{"zero", Anchor{}},
-		{"empty collections", Anchor{Members: []string{}, Values: map[string]any{}}},
-		{"local time", Anchor{CreatedAt: time.Date(2024, 5, 6, 7, 8, 9, 10, time.FixedZone("X", 3600))}},
-		{"pre-1970", Anchor{UpdatedAt: time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC)}},
+		{"zero", Link{}},
+		{"empty collections", Link{Members: []string{}, Values: map[string]any{}}},
+		{"local time", Link{CreatedAt: time.Date(2024, 5, 6, 7, 8, 9, 10, time.FixedZone("X", 3600))}},
+		{"pre-1970", Link{UpdatedAt: time.Date(1900, 1, 1, 0, 0, 0, 1, time.UTC)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := EncodeAnchor(&tc.a)
-			var got Anchor
-			if err := codec.DecodeAnchor(rec, &got); err != nil {
+			rec := EncodeLink(&tc.a)
+			var got Link
+			if err := codec.DecodeLink(rec, &got); err != nil {
 				t.Fatal(err)
 			}
 			got.Kind, got.SourceID = tc.a.Kind, tc.a.SourceID
@@ -128,28 +128,28 @@ func TestAnchorRecordRoundTrip(t *testing.T) {
 			}
 			// Every truncation and a trailing byte must be an error, not a panic.
 			for i := range rec {
-				var x Anchor
-				if err := codec.DecodeAnchor(rec[:i], &x); err == nil {
+				var x Link
+				if err := codec.DecodeLink(rec[:i], &x); err == nil {
 					t.Errorf("truncated to %d bytes: no error", i)
 				}
 			}
-			var x Anchor
-			if err := codec.DecodeAnchor(append(rec, 0), &x); err == nil {
+			var x Link
+			if err := codec.DecodeLink(append(rec, 0), &x); err == nil {
 				t.Error("trailing byte: no error")
 			}
 		})
 	}
 }
 
-func FuzzDecodeAnchor(f *testing.F) {
-	a := sampleAnchor(KindUser, 1)
+func FuzzDecodeLink(f *testing.F) {
+	a := sampleLink(KindUser, 1)
 	a.Members = []string{"x"}
 	a.Values["j"] = []any{1, "x"}
-	f.Add(EncodeAnchor(&a))
+	f.Add(EncodeLink(&a))
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 0, 2, 1, 1, 9, 200})
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		var x Anchor
-		_ = codec.DecodeAnchor(rec, &x)
-		_, _, _ = codec.DecodeAnchorHead(rec)
+		var x Link
+		_ = codec.DecodeLink(rec, &x)
+		_, _, _ = codec.DecodeLinkHead(rec)
 	})
 }

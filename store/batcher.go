@@ -23,8 +23,8 @@ const (
 // transaction costs an fsync (its queueing and ordering are documented in store/internal/batch).
 type Batcher = batch.Batcher
 
-// AnchorOp is one queued write of a Batcher.
-type AnchorOp = batch.AnchorOp
+// LinkOp is one queued write of a Batcher.
+type LinkOp = batch.LinkOp
 
 // BatchWriter commits a batch of anchor writes in one transaction, in the order given, or none of them;
 // each backend has one, and the Batcher's queueing and ordering are shared.
@@ -37,19 +37,19 @@ func (s *Store) NewBatcher(maxItems int, maxDelay time.Duration) *Batcher {
 
 type boltBatchWriter struct{ s *Store }
 
-func (w boltBatchWriter) WriteAnchors(ops []AnchorOp) error {
+func (w boltBatchWriter) WriteLinks(ops []LinkOp) error {
 	now := time.Now().UTC()
 	return w.s.update(func(tx *bolt.Tx) error {
 		for i := range ops {
 			op := &ops[i]
 			var err error
 			if op.Put {
-				err = layout.PutAnchor(tx, &op.Anchor, now)
+				err = layout.PutLink(tx, &op.Link, now)
 			} else {
-				err = layout.DeleteAnchor(tx, op.Anchor.Kind, op.Anchor.SourceID)
+				err = layout.DeleteLink(tx, op.Link.Kind, op.Link.SourceID)
 			}
 			if err != nil {
-				return fmt.Errorf("%s %s: %w", batch.OpName(*op), op.Anchor, err)
+				return fmt.Errorf("%s %s: %w", batch.OpName(*op), op.Link, err)
 			}
 		}
 		return nil

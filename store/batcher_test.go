@@ -10,16 +10,16 @@ import (
 
 func TestBatcherErrors(t *testing.T) {
 	s, _ := openTest(t)
-	b := s.NewBatcher(0, 0)       // defaults
-	b.Put(Anchor{Kind: KindUser}) // invalid: rejected at once, reported once
-	b.Put(sampleAnchor(KindUser, 1))
+	b := s.NewBatcher(0, 0)     // defaults
+	b.Put(Link{Kind: KindUser}) // invalid: rejected at once, reported once
+	b.Put(sampleLink(KindUser, 1))
 	if err := b.Flush(); err == nil {
 		t.Error("Flush should report the invalid Put")
 	}
 	if err := b.Flush(); err != nil {
 		t.Errorf("error reported twice: %v", err)
 	}
-	if _, ok, _ := s.Anchor(KindUser, "src-1"); !ok {
+	if _, ok, _ := s.Link(KindUser, "src-1"); !ok {
 		t.Error("valid Put lost because of an invalid one")
 	}
 	if err := b.Close(); err != nil {
@@ -28,7 +28,7 @@ func TestBatcherErrors(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	b.Put(sampleAnchor(KindUser, 2))
+	b.Put(sampleLink(KindUser, 2))
 	if err := b.Flush(); !errors.Is(err, ErrBatcherClosed) {
 		t.Errorf("Put after Close: err = %v, want ErrBatcherClosed", err)
 	}
@@ -42,7 +42,7 @@ type flakyWriter struct {
 	commits int
 }
 
-func (w *flakyWriter) WriteAnchors(ops []AnchorOp) error {
+func (w *flakyWriter) WriteLinks(ops []LinkOp) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.broken {
@@ -50,7 +50,7 @@ func (w *flakyWriter) WriteAnchors(ops []AnchorOp) error {
 	}
 	w.commits++
 	for _, op := range ops {
-		w.written = append(w.written, op.Anchor.SourceID)
+		w.written = append(w.written, op.Link.SourceID)
 	}
 	return nil
 }
@@ -61,7 +61,7 @@ func TestBatcherBackgroundCommitFailure(t *testing.T) {
 	w := &flakyWriter{broken: true}
 	b := NewBatcherOn(w, 2, time.Hour)
 	for i := range 5 {
-		b.Put(sampleAnchor(KindUser, i))
+		b.Put(sampleLink(KindUser, i))
 	}
 	if err := b.Flush(); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("Flush with a broken disk: %v", err)

@@ -11,19 +11,19 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// BenchmarkAnchors100k measures the per-cycle load of the whole connector data store for a large tenant.
-func BenchmarkAnchors100k(b *testing.B) {
+// BenchmarkLinks100k measures the per-cycle load of the whole connector data store for a large tenant.
+func BenchmarkLinks100k(b *testing.B) {
 	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
 	const n = 100_000
-	batch := make([]Anchor, 0, 10_000)
+	batch := make([]Link, 0, 10_000)
 	for i := range n {
-		batch = append(batch, sampleAnchor(KindUser, i))
+		batch = append(batch, sampleLink(KindUser, i))
 		if len(batch) == cap(batch) {
-			if err := s.PutAnchors(batch...); err != nil {
+			if err := s.PutLinks(batch...); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
@@ -32,7 +32,7 @@ func BenchmarkAnchors100k(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		all, err := s.Anchors(KindUser)
+		all, err := s.Links(KindUser)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,9 +46,9 @@ func BenchmarkAnchors100k(b *testing.B) {
 // committed in fsynced batches.
 func BenchmarkBatcher10k(b *testing.B) {
 	const n = 10_000
-	as := make([]Anchor, n)
+	as := make([]Link, n)
 	for i := range as {
-		as[i] = sampleAnchor(KindUser, i)
+		as[i] = sampleLink(KindUser, i)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -113,7 +113,7 @@ func BenchmarkStateBytesPerUser(b *testing.B) {
 
 // realisticUser is a Gong preset user as the engine stores it: UUIDs for ids, the preset's paths and
 // a create log entry with its steps and modified properties.
-func realisticUser(i int) (Anchor, LogEntry) {
+func realisticUser(i int) (Link, LogEntry) {
 	// Graph ids are random: keys spread over the tree as they do in a real file.
 	id := func(k int) string {
 		h := uint64(i*4+k+1) * 0x9e3779b97f4a7c15
@@ -128,7 +128,7 @@ func realisticUser(i int) (Anchor, LogEntry) {
 		"urn:ietf:params:scim:schemas:extension:Gong:2.0:User:stateOrProvince": "IDF",
 		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager":   id(2), "userName": name,
 	}
-	a := Anchor{Kind: KindUser, SourceID: id(0), TargetID: id(1), Managed: true, Hash: fmt.Sprintf("%032x", i),
+	a := Link{Kind: KindUser, SourceID: id(0), TargetID: id(1), Managed: true, Hash: fmt.Sprintf("%032x", i),
 		Values: values, MatchedBy: "created", ManagerID: id(3)}
 	e := LogEntry{CycleID: "b1901c46604aadc0", Kind: KindUser, SourceID: a.SourceID, TargetID: a.TargetID, Identity: name,
 		Action: "Create", Status: "Success", DurationMs: 11, Steps: []Step{

@@ -29,18 +29,18 @@ func TestSchema1RecordsStillRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	a := sampleAnchor(KindUser, 7)
+	a := sampleLink(KindUser, 7)
 	e := sampleLog(0)
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		users, err := tx.Bucket(layout.Anchors).CreateBucketIfNotExists([]byte(KindUser))
+		users, err := tx.Bucket(layout.Links).CreateBucketIfNotExists([]byte(KindUser))
 		if err != nil {
 			return err
 		}
-		if err := users.Put([]byte(a.SourceID), EncodeAnchor(&a)); err != nil {
+		if err := users.Put([]byte(a.SourceID), EncodeLink(&a)); err != nil {
 			return err
 		}
 		raw, _ := json.Marshal(e)
@@ -55,7 +55,7 @@ func TestSchema1RecordsStillRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	got, ok, err := s.Anchor(KindUser, a.SourceID)
+	got, ok, err := s.Link(KindUser, a.SourceID)
 	if err != nil || !ok || !reflect.DeepEqual(got, a) {
 		t.Fatalf("schema 1 anchor: %v %v\n got %+v\nwant %+v", ok, err, got, a)
 	}
@@ -63,20 +63,20 @@ func TestSchema1RecordsStillRead(t *testing.T) {
 	if err != nil || len(logs) != 1 || !reflect.DeepEqual(logs[0], e) {
 		t.Fatalf("schema 1 log entry: %v %+v", err, logs)
 	}
-	if err := s.PutAnchors(a); err != nil {
+	if err := s.PutLinks(a); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, err := s.Anchor(KindUser, a.SourceID); err != nil || !reflect.DeepEqual(got, a) {
+	if got, _, err := s.Link(KindUser, a.SourceID); err != nil || !reflect.DeepEqual(got, a) {
 		t.Fatalf("rewritten anchor: %v %+v", err, got)
 	}
 }
 
-func TestCompactAnchorSmaller(t *testing.T) {
-	a := sampleAnchor(KindUser, 12345)
+func TestCompactLinkSmaller(t *testing.T) {
+	a := sampleLink(KindUser, 12345)
 	a.TargetID, a.ManagerID = "b8ff4110-b7db-46c8-a840-e01df410dc74", "5b2b7d62-9c6a-4086-9dc9-37283feec619"
-	v1, v2 := EncodeAnchor(&a), codec.AppendAnchor(nil, &a, codec.AnchorV2)
-	var got Anchor
-	if err := codec.DecodeAnchor(v2, &got); err != nil {
+	v1, v2 := EncodeLink(&a), codec.AppendLink(nil, &a, codec.LinkV2)
+	var got Link
+	if err := codec.DecodeLink(v2, &got); err != nil {
 		t.Fatal(err)
 	}
 	got.Kind, got.SourceID = a.Kind, a.SourceID

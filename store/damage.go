@@ -19,7 +19,7 @@ func (s *Store) Verify() error {
 		return err
 	}
 	for _, k := range []Kind{KindUser, KindGroup} {
-		if _, err := s.Anchors(k); err != nil {
+		if _, err := s.Links(k); err != nil {
 			return err
 		}
 	}

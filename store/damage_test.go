@@ -31,11 +31,11 @@ func damagedFixtureHW(t *testing.T) (string, []byte, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var as []Anchor
+	var as []Link
 	for i := range 2000 {
-		as = append(as, sampleAnchor(KindUser, i))
+		as = append(as, sampleLink(KindUser, i))
 	}
-	if err := s.PutAnchors(as...); err != nil {
+	if err := s.PutLinks(as...); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SetQuarantine(Quarantine{Reason: "TooManyDeletes", SeriesBegan: time.Unix(1e9, 0)}); err != nil {
@@ -69,7 +69,7 @@ func expectDamaged(t *testing.T, path, what string) {
 				return err
 			}
 			defer s.Close()
-			if _, err := s.Anchors(KindUser); err != nil {
+			if _, err := s.Links(KindUser); err != nil {
 				return err
 			}
 			if _, err := s.Quarantine(); err != nil {
@@ -104,7 +104,7 @@ func TestTruncatedFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cut at the high-water mark: %v", err)
 	}
-	if n, err := s.CountAnchors(KindUser); err != nil || n != 2000 {
+	if n, err := s.CountLinks(KindUser); err != nil || n != 2000 {
 		t.Errorf("cut at the high-water mark: %d anchors, %v; want 2000", n, err)
 	}
 	s.Close()
@@ -141,7 +141,7 @@ func TestTruncatedWhileOpen(t *testing.T) {
 	if err := os.Truncate(path, int64(hw/8)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Anchors(KindUser)
+	_, err = s.Links(KindUser)
 	if err == nil {
 		err = s.Check()
 	}
@@ -174,7 +174,7 @@ func TestDamagedMeta(t *testing.T) {
 	if err != nil {
 		t.Fatalf("one damaged meta page: %v", err)
 	}
-	if n, err := s.CountAnchors(KindUser); err != nil || n != 2000 {
+	if n, err := s.CountLinks(KindUser); err != nil || n != 2000 {
 		t.Errorf("one damaged meta page: %d anchors, %v; want 2000", n, err)
 	}
 	s.Close()
@@ -219,14 +219,14 @@ func TestDamagedValues(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	_, err = s.Anchors(KindUser)
+	_, err = s.Links(KindUser)
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "anchor user/src-1234: unknown anchor record version 9") {
-		t.Errorf("Anchors: err = %v, want ErrCorrupt naming user/src-1234", err)
+		t.Errorf("Links: err = %v, want ErrCorrupt naming user/src-1234", err)
 	}
 	// Writing the anchor again replaces the damaged record.
-	if err := s.PutAnchors(sampleAnchor(KindUser, 1234)); err != nil {
+	if err := s.PutLinks(sampleLink(KindUser, 1234)); err != nil {
 		t.Errorf("rewriting the damaged anchor: %v", err)
-	} else if _, err := s.Anchors(KindUser); err != nil {
+	} else if _, err := s.Links(KindUser); err != nil {
 		t.Errorf("after rewriting the damaged anchor: %v", err)
 	}
 	s.Close()
@@ -295,7 +295,7 @@ func TestVerifyAndRebuild(t *testing.T) {
 	if err := s.Verify(); err != nil {
 		t.Errorf("fresh file: %v", err)
 	}
-	if n, _ := s.CountAnchors(KindUser); n != 0 {
+	if n, _ := s.CountLinks(KindUser); n != 0 {
 		t.Errorf("fresh file holds %d anchors", n)
 	}
 	if q, _ := s.Quarantine(); q != nil {

@@ -27,13 +27,13 @@ type State interface {
 	GetMeta(key string) ([]byte, error)
 	SetMeta(key string, value []byte) error
 
-	Anchor(kind Kind, sourceID string) (Anchor, bool, error)
-	Anchors(kind Kind) (map[string]Anchor, error)
-	AnchorByTarget(kind Kind, targetID string) (Anchor, bool, error)
-	PutAnchors(as ...Anchor) error
-	DeleteAnchors(kind Kind, sourceIDs ...string) error
-	ClearAnchors() error
-	CountAnchors(kind Kind) (int, error)
+	Link(kind Kind, sourceID string) (Link, bool, error)
+	Links(kind Kind) (map[string]Link, error)
+	LinkByTarget(kind Kind, targetID string) (Link, bool, error)
+	PutLinks(as ...Link) error
+	DeleteLinks(kind Kind, sourceIDs ...string) error
+	ClearLinks() error
+	CountLinks(kind Kind) (int, error)
 	NewBatcher(maxItems int, maxDelay time.Duration) *Batcher
 
 	AddCycle(c Cycle) error
@@ -90,18 +90,18 @@ const SnapshotFormat = codec.SnapshotFormat
 // (fields documented in store/internal/codec).
 type Snapshot = codec.Snapshot
 
-// AnchorRecord is one anchor in its stored binary form.
-type AnchorRecord = codec.AnchorRecord
+// LinkRecord is one anchor in its stored binary form.
+type LinkRecord = codec.LinkRecord
 
-// EncodeAnchor returns the binary record of a (package store/internal/codec); backends other than bbolt store the same
+// EncodeLink returns the binary record of a (package store/internal/codec); backends other than bbolt store the same
 // record so Values keep their Go types.
-func EncodeAnchor(a *Anchor) []byte {
-	return codec.AppendAnchor(make([]byte, 0, 256), a, codec.AnchorV1)
+func EncodeLink(a *Link) []byte {
+	return codec.AppendLink(make([]byte, 0, 256), a, codec.LinkV1)
 }
 
-// DecodeAnchor fills a from a record written by EncodeAnchor, except Kind and SourceID, which are the
+// DecodeLink fills a from a record written by EncodeLink, except Kind and SourceID, which are the
 // record's key.
-func DecodeAnchor(rec []byte, a *Anchor) error { return codec.DecodeAnchor(rec, a) }
+func DecodeLink(rec []byte, a *Link) error { return codec.DecodeLink(rec, a) }
 
 // CheckSnapshot refuses a snapshot this build cannot restore faithfully.
 func CheckSnapshot(s *Snapshot) error {
@@ -111,12 +111,12 @@ func CheckSnapshot(s *Snapshot) error {
 	if s.Format != SnapshotFormat {
 		return fmt.Errorf("snapshot: format %d, this scimsync reads format %d", s.Format, SnapshotFormat)
 	}
-	for i, r := range s.Anchors {
+	for i, r := range s.Links {
 		if r.Kind == "" || r.SourceID == "" {
 			return fmt.Errorf("snapshot: anchor %d: kind and source id are required", i)
 		}
-		var a Anchor
-		if err := codec.DecodeAnchor(r.Record, &a); err != nil {
+		var a Link
+		if err := codec.DecodeLink(r.Record, &a); err != nil {
 			return fmt.Errorf("snapshot: anchor %s/%s: %w", r.Kind, r.SourceID, err)
 		}
 	}

@@ -156,11 +156,11 @@ func TestCorruptPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var as []Anchor
+	var as []Link
 	for i := range 3000 {
-		as = append(as, sampleAnchor(KindUser, i))
+		as = append(as, sampleLink(KindUser, i))
 	}
-	if err := s.PutAnchors(as...); err != nil {
+	if err := s.PutLinks(as...); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -195,15 +195,15 @@ func TestCorruptPages(t *testing.T) {
 				return
 			}
 			defer s.Close()
-			_, err = s.Anchors(KindUser)
+			_, err = s.Links(KindUser)
 			if err != nil && !errors.Is(err, ErrCorrupt) {
-				t.Errorf("page %d: Anchors err = %v, want ErrCorrupt", pg, err)
+				t.Errorf("page %d: Links err = %v, want ErrCorrupt", pg, err)
 			}
 			cerr := s.Check()
 			if cerr != nil && !errors.Is(cerr, ErrCorrupt) {
 				t.Errorf("page %d: Check err = %v", pg, cerr)
 			}
-			t.Logf("page %d: Anchors: %v; Check: %v", pg, err, cerr)
+			t.Logf("page %d: Links: %v; Check: %v", pg, err, cerr)
 			if err == nil && cerr == nil {
 				t.Logf("page %d: damage not detected (free page?)", pg)
 			}
@@ -268,7 +268,7 @@ func TestReadOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.PutAnchors(sampleAnchor(KindUser, 1)); err != nil {
+	if err := s.PutLinks(sampleLink(KindUser, 1)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -283,8 +283,8 @@ func TestReadOnly(t *testing.T) {
 		t.Fatalf("second read-only Open: %v", err)
 	}
 	defer r2.Close()
-	if _, ok, err := r2.Anchor(KindUser, "src-1"); !ok || err != nil {
-		t.Errorf("read-only Anchor: ok=%v err=%v", ok, err)
+	if _, ok, err := r2.Link(KindUser, "src-1"); !ok || err != nil {
+		t.Errorf("read-only Link: ok=%v err=%v", ok, err)
 	}
 	if _, err := r1.Escrows(); err != nil {
 		t.Error(err)
@@ -377,7 +377,7 @@ func TestHelperHoldLock(t *testing.T) {
 
 func TestBackup(t *testing.T) {
 	s, _ := openTest(t)
-	if err := s.PutAnchors(sampleAnchor(KindGroup, 7)); err != nil {
+	if err := s.PutLinks(sampleLink(KindGroup, 7)); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
@@ -394,7 +394,7 @@ func TestBackup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if _, ok, _ := c.Anchor(KindGroup, "src-7"); !ok {
+	if _, ok, _ := c.Link(KindGroup, "src-7"); !ok {
 		t.Error("backup lacks the anchor")
 	}
 	if err := c.Check(); err != nil {

@@ -168,8 +168,8 @@ over: quarantine, escrows, staged deletions, cycle history and the provisioning 
 			if err := st.Restart(); err != nil {
 				return withCode(exitAborted, err)
 			}
-			users, _ := st.CountAnchors(store.KindUser)
-			groups, _ := st.CountAnchors(store.KindGroup)
+			users, _ := st.CountLinks(store.KindUser)
+			groups, _ := st.CountLinks(store.KindGroup)
 			fmt.Fprintf(cmd.OutOrStdout(), "restarted job %s: watermark, escrows, quarantine and staged deletions cleared; %d user and %d group links kept; the next cycle is an initial one\n",
 				cfg.Name, users, groups)
 			return nil

@@ -123,10 +123,10 @@ var adminT0 = time.Date(2026, 3, 2, 9, 5, 0, 0, time.UTC)
 // two staged disables, a TooManyDeletes quarantine, two cycles and their provisioning log.
 func failedJob(t *testing.T, st *store.Store, qBegan time.Time) {
 	t.Helper()
-	must(t, st.PutAnchors(
-		store.Anchor{Kind: store.KindUser, SourceID: "src-ann", TargetID: "t-ann", Managed: true, Values: map[string]any{"userName": "ann@contoso.com", "active": true}},
-		store.Anchor{Kind: store.KindUser, SourceID: "src-bob", TargetID: "t-bob", Managed: true, Values: map[string]any{"userName": "bob@contoso.com", "active": true}},
-		store.Anchor{Kind: store.KindUser, SourceID: "src-cy", TargetID: "t-cy", Managed: true, Values: map[string]any{"userName": "cy@contoso.com", "active": true}},
+	must(t, st.PutLinks(
+		store.Link{Kind: store.KindUser, SourceID: "src-ann", TargetID: "t-ann", Managed: true, Values: map[string]any{"userName": "ann@contoso.com", "active": true}},
+		store.Link{Kind: store.KindUser, SourceID: "src-bob", TargetID: "t-bob", Managed: true, Values: map[string]any{"userName": "bob@contoso.com", "active": true}},
+		store.Link{Kind: store.KindUser, SourceID: "src-cy", TargetID: "t-cy", Managed: true, Values: map[string]any{"userName": "cy@contoso.com", "active": true}},
 	))
 	must(t, st.SetWatermark("users", "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=abc"))
 	must(t, st.PutEscrow(store.Escrow{Kind: store.KindUser, SourceID: "src-fay", Op: "create", Attempts: 3, FirstFailed: adminT0,
@@ -365,7 +365,7 @@ func TestAdminRestart(t *testing.T) {
 		es, _ := st.Escrows()
 		ops, _ := st.StagedOps()
 		wm, _ := st.Watermark("users")
-		n, _ := st.CountAnchors(store.KindUser)
+		n, _ := st.CountLinks(store.KindUser)
 		if q != nil || len(es) != 0 || len(ops) != 0 || wm != "" || n != 3 {
 			t.Errorf("after restart: quarantine %+v, escrows %d, staged %d, watermark %q, links %d", q, len(es), len(ops), wm, n)
 		}

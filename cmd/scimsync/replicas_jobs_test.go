@@ -343,7 +343,7 @@ func linkedUsers(t testing.TB, db *postgres.DB, job string) int {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	n, err := st.CountAnchors(store.KindUser)
+	n, err := st.CountLinks(store.KindUser)
 	if err != nil {
 		t.Fatalf("job %s: counting the linked users: %v", job, err)
 	}

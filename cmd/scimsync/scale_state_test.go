@@ -58,7 +58,7 @@ func readStateFigures(path string) (stateFigures, error) {
 		db.Close()
 		st, err := store.Open(path, store.Options{ReadOnly: true})
 		if err == nil {
-			as, _ := st.Anchors(store.KindUser)
+			as, _ := st.Links(store.KindUser)
 			for _, a := range as {
 				fmt.Printf("    debug anchor: %#v\n", a)
 				break

@@ -251,7 +251,7 @@ func (j *Job) State(st store.State, lastSuccess time.Time) {
 		m.staged.WithLabelValues(name).Set(float64(len(ops)))
 	}
 	for kind, label := range map[store.Kind]string{store.KindUser: "user", store.KindGroup: "group"} {
-		if n, err := st.CountAnchors(kind); err == nil {
+		if n, err := st.CountLinks(kind); err == nil {
 			m.linked.WithLabelValues(name, label).Set(float64(n))
 		}
 	}

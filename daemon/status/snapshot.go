@@ -197,10 +197,10 @@ func Read(cfg *config.Config, st store.State, n int, now time.Time) (*Snapshot, 
 	if a, err := st.AbortStreak(); err == nil && a.Count > 0 && q == nil {
 		s.Aborted = &abortStatus{Count: a.Count, Since: a.Since, LastError: a.LastError}
 	}
-	if s.LinkedUsers, err = st.CountAnchors(store.KindUser); err != nil {
+	if s.LinkedUsers, err = st.CountLinks(store.KindUser); err != nil {
 		return nil, err
 	}
-	if s.LinkedGroups, err = st.CountAnchors(store.KindGroup); err != nil {
+	if s.LinkedGroups, err = st.CountLinks(store.KindGroup); err != nil {
 		return nil, err
 	}
 	escrows, err := st.Escrows()

@@ -65,14 +65,14 @@ func TestLeaseTakeoverFencesTheOldHolder(t *testing.T) {
 
 	// A wakes up: every kind of write fails, and nothing of it lands.
 	batch := a.NewBatcher(10, time.Hour)
-	batch.Put(store.Anchor{Kind: store.KindUser, SourceID: "u1", TargetID: "t1"})
+	batch.Put(store.Link{Kind: store.KindUser, SourceID: "u1", TargetID: "t1"})
 	snap, err := b.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, err := range map[string]error{
 		"SetWatermark": a.SetWatermark("users", "from-a-again"),
-		"PutAnchors":   a.PutAnchors(store.Anchor{Kind: store.KindUser, SourceID: "u2"}),
+		"PutLinks":     a.PutLinks(store.Link{Kind: store.KindUser, SourceID: "u2"}),
 		"Batcher":      batch.Close(),
 		"AppendLog":    a.AppendLog(store.LogEntry{ID: "x", Time: time.Now()}),
 		"AddCycle":     a.AddCycle(store.Cycle{ID: "c"}),
@@ -89,7 +89,7 @@ func TestLeaseTakeoverFencesTheOldHolder(t *testing.T) {
 	if got, _ := b.Watermark("users"); got != "from-b" {
 		t.Errorf("watermark = %q, want the new holder's", got)
 	}
-	if n, _ := b.CountAnchors(store.KindUser); n != 0 {
+	if n, _ := b.CountLinks(store.KindUser); n != 0 {
 		t.Errorf("%d anchors written by the old holder", n)
 	}
 	// Reads stay possible for the old holder (status of a paused replica).

@@ -120,16 +120,16 @@ func TestJobsAreSeparate(t *testing.T) {
 	a, _ := shared.Open(newJob(), Options{})
 	b, _ := shared.Open(newJob(), Options{})
 	statetest.Fill(t, a)
-	if snap, err := b.Snapshot(); err != nil || len(snap.Anchors)+len(snap.Log)+len(snap.Cycles)+len(snap.Watermarks) != 0 {
+	if snap, err := b.Snapshot(); err != nil || len(snap.Links)+len(snap.Log)+len(snap.Cycles)+len(snap.Watermarks) != 0 {
 		t.Fatalf("job b sees job a's state: %+v %v", snap, err)
 	}
-	if err := b.ClearAnchors(); err != nil {
+	if err := b.ClearLinks(); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Restore(&store.Snapshot{Format: store.SnapshotFormat}); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := a.CountAnchors(store.KindUser); n != 2 {
+	if n, _ := a.CountLinks(store.KindUser); n != 2 {
 		t.Errorf("clearing job b removed job a's anchors: %d left", n)
 	}
 }

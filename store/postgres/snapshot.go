@@ -31,7 +31,7 @@ func (s *State) Snapshot() (*store.Snapshot, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	err := pgx.BeginTxFunc(ctx, s.db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		for _, step := range []func(context.Context, pgx.Tx, *store.Snapshot) error{s.snapshotKV, s.snapshotAnchors, s.snapshotRecords, s.snapshotSets} {
+		for _, step := range []func(context.Context, pgx.Tx, *store.Snapshot) error{s.snapshotKV, s.snapshotLinks, s.snapshotRecords, s.snapshotSets} {
 			if err := step(ctx, tx, snap); err != nil {
 				return err
 			}
@@ -83,8 +83,8 @@ func (s *State) snapshotKV(ctx context.Context, tx pgx.Tx, snap *store.Snapshot)
 	return nil
 }
 
-// snapshotAnchors lists the anchors in byte order of kind and source id, as the bbolt file does.
-func (s *State) snapshotAnchors(ctx context.Context, tx pgx.Tx, snap *store.Snapshot) error {
+// snapshotLinks lists the anchors in byte order of kind and source id, as the bbolt file does.
+func (s *State) snapshotLinks(ctx context.Context, tx pgx.Tx, snap *store.Snapshot) error {
 	rows, err := tx.Query(ctx, `SELECT kind, source_id, created_ns, rec FROM scimsync.anchors WHERE job = $1
 ORDER BY kind COLLATE "C", source_id COLLATE "C"`, s.job)
 	if err != nil {
@@ -98,11 +98,11 @@ ORDER BY kind COLLATE "C", source_id COLLATE "C"`, s.job)
 			return err
 		}
 		// The creation time lives in its own column; the exported record carries it.
-		a, err := s.scanAnchor(store.Kind(kind), id, created, rec)
+		a, err := s.scanLink(store.Kind(kind), id, created, rec)
 		if err != nil {
 			return err
 		}
-		snap.Anchors = append(snap.Anchors, store.AnchorRecord{Kind: a.Kind, SourceID: id, Record: store.EncodeAnchor(&a)})
+		snap.Links = append(snap.Links, store.LinkRecord{Kind: a.Kind, SourceID: id, Record: store.EncodeLink(&a)})
 		return nil
 	})
 }
@@ -210,14 +210,14 @@ func (s *State) queueRestore(b *pgx.Batch, snap *store.Snapshot) (cycles [][]byt
 	if err := s.queueRestoreKV(b, snap); err != nil {
 		return nil, err
 	}
-	for _, r := range snap.Anchors {
-		var a store.Anchor
-		if err := store.DecodeAnchor(r.Record, &a); err != nil {
+	for _, r := range snap.Links {
+		var a store.Link
+		if err := store.DecodeLink(r.Record, &a); err != nil {
 			return nil, fmt.Errorf("anchor %s/%s: %w", r.Kind, r.SourceID, err)
 		}
 		a.Kind, a.SourceID = r.Kind, r.SourceID
-		op := store.AnchorOp{Put: true, Anchor: a}
-		if err := queueAnchor(b, s.job, &op, a.UpdatedAt); err != nil {
+		op := store.LinkOp{Put: true, Link: a}
+		if err := queueLink(b, s.job, &op, a.UpdatedAt); err != nil {
 			return nil, err
 		}
 	}

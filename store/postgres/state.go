@@ -254,10 +254,10 @@ func (s *State) SetMeta(key string, value []byte) error {
 
 // ---- anchors ----
 
-func (s *State) scanAnchor(kind store.Kind, sourceID string, created *int64, rec []byte) (store.Anchor, error) {
-	var a store.Anchor
-	if err := store.DecodeAnchor(rec, &a); err != nil {
-		return store.Anchor{}, s.corrupt("anchor %s/%s: %w", kind, sourceID, err)
+func (s *State) scanLink(kind store.Kind, sourceID string, created *int64, rec []byte) (store.Link, error) {
+	var a store.Link
+	if err := store.DecodeLink(rec, &a); err != nil {
+		return store.Link{}, s.corrupt("anchor %s/%s: %w", kind, sourceID, err)
 	}
 	a.Kind, a.SourceID = kind, sourceID
 	a.CreatedAt = time.Time{}
@@ -267,8 +267,8 @@ func (s *State) scanAnchor(kind store.Kind, sourceID string, created *int64, rec
 	return a, nil
 }
 
-// Anchor implements store.State.
-func (s *State) Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, error) {
+// Link implements store.State.
+func (s *State) Link(kind store.Kind, sourceID string) (store.Link, bool, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var created *int64
@@ -276,23 +276,23 @@ func (s *State) Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, er
 	err := s.db.pool.QueryRow(ctx, `SELECT created_ns, rec FROM scimsync.anchors WHERE job = $1 AND kind = $2 AND source_id = $3`,
 		s.job, string(kind), sourceID).Scan(&created, &rec)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Anchor{}, false, nil
+		return store.Link{}, false, nil
 	}
 	if err != nil {
-		return store.Anchor{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
+		return store.Link{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
 	}
-	a, err := s.scanAnchor(kind, sourceID, created, rec)
+	a, err := s.scanLink(kind, sourceID, created, rec)
 	if err != nil {
-		return store.Anchor{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
+		return store.Link{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
 	}
 	return a, true, nil
 }
 
-// Anchors implements store.State.
-func (s *State) Anchors(kind store.Kind) (map[string]store.Anchor, error) {
+// Links implements store.State.
+func (s *State) Links(kind store.Kind) (map[string]store.Link, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
-	out := map[string]store.Anchor{}
+	out := map[string]store.Link{}
 	rows, err := s.db.pool.Query(ctx, `SELECT source_id, created_ns, rec FROM scimsync.anchors WHERE job = $1 AND kind = $2`, s.job, string(kind))
 	if err != nil {
 		return nil, fmt.Errorf("list anchors %s: %w", kind, err)
@@ -305,7 +305,7 @@ func (s *State) Anchors(kind store.Kind) (map[string]store.Anchor, error) {
 		if err := rows.Scan(&id, &created, &rec); err != nil {
 			return nil, fmt.Errorf("list anchors %s: %w", kind, err)
 		}
-		a, err := s.scanAnchor(kind, id, created, rec)
+		a, err := s.scanLink(kind, id, created, rec)
 		if err != nil {
 			return nil, fmt.Errorf("list anchors %s: %w", kind, err)
 		}
@@ -317,10 +317,10 @@ func (s *State) Anchors(kind store.Kind) (map[string]store.Anchor, error) {
 	return out, nil
 }
 
-// AnchorByTarget implements store.State; of two anchors claiming the target id, the last written wins.
-func (s *State) AnchorByTarget(kind store.Kind, targetID string) (store.Anchor, bool, error) {
+// LinkByTarget implements store.State; of two anchors claiming the target id, the last written wins.
+func (s *State) LinkByTarget(kind store.Kind, targetID string) (store.Link, bool, error) {
 	if targetID == "" {
-		return store.Anchor{}, false, nil
+		return store.Link{}, false, nil
 	}
 	ctx, cancel := s.ctx()
 	defer cancel()
@@ -330,22 +330,22 @@ func (s *State) AnchorByTarget(kind store.Kind, targetID string) (store.Anchor, 
 	err := s.db.pool.QueryRow(ctx, `SELECT source_id, created_ns, rec FROM scimsync.anchors
 WHERE job = $1 AND kind = $2 AND target_id = $3 ORDER BY wseq DESC LIMIT 1`, s.job, string(kind), targetID).Scan(&id, &created, &rec)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Anchor{}, false, nil
+		return store.Link{}, false, nil
 	}
 	if err != nil {
-		return store.Anchor{}, false, fmt.Errorf("get anchor by target %s/%s: %w", kind, targetID, err)
+		return store.Link{}, false, fmt.Errorf("get anchor by target %s/%s: %w", kind, targetID, err)
 	}
-	a, err := s.scanAnchor(kind, id, created, rec)
+	a, err := s.scanLink(kind, id, created, rec)
 	if err != nil {
-		return store.Anchor{}, false, fmt.Errorf("get anchor by target %s/%s: %w", kind, targetID, err)
+		return store.Link{}, false, fmt.Errorf("get anchor by target %s/%s: %w", kind, targetID, err)
 	}
 	return a, true, nil
 }
 
-// queueAnchor adds the statement writing op to b. CreatedAt is kept from the stored row when op leaves
+// queueLink adds the statement writing op to b. CreatedAt is kept from the stored row when op leaves
 // it zero; UpdatedAt is now when zero, as in the bbolt store.
-func queueAnchor(b *pgx.Batch, job string, op *store.AnchorOp, now time.Time) error {
-	a := op.Anchor
+func queueLink(b *pgx.Batch, job string, op *store.LinkOp, now time.Time) error {
+	a := op.Link
 	if a.Kind == "" || a.SourceID == "" {
 		return fmt.Errorf("anchor %s: kind and source id are required", a)
 	}
@@ -372,20 +372,20 @@ func queueAnchor(b *pgx.Batch, job string, op *store.AnchorOp, now time.Time) er
 ON CONFLICT (job, kind, source_id) DO UPDATE SET target_id = EXCLUDED.target_id, rec = EXCLUDED.rec,
 	created_ns = CASE WHEN $7 AND scimsync.anchors.created_ns IS NOT NULL THEN scimsync.anchors.created_ns ELSE EXCLUDED.created_ns END,
 	wseq = nextval('scimsync.anchor_writes')`,
-		job, string(a.Kind), a.SourceID, a.TargetID, createdNs, store.EncodeAnchor(&a), keep)
+		job, string(a.Kind), a.SourceID, a.TargetID, createdNs, store.EncodeLink(&a), keep)
 	return nil
 }
 
-// WriteAnchors implements store.BatchWriter: one transaction, one round trip for the whole batch.
-func (s *State) WriteAnchors(ops []store.AnchorOp) error {
-	return s.writeAnchors("write anchors", ops)
+// WriteLinks implements store.BatchWriter: one transaction, one round trip for the whole batch.
+func (s *State) WriteLinks(ops []store.LinkOp) error {
+	return s.writeLinks("write anchors", ops)
 }
 
-func (s *State) writeAnchors(what string, ops []store.AnchorOp) error {
+func (s *State) writeLinks(what string, ops []store.LinkOp) error {
 	now := time.Now().UTC()
 	b := &pgx.Batch{}
 	for i := range ops {
-		if err := queueAnchor(b, s.job, &ops[i], now); err != nil {
+		if err := queueLink(b, s.job, &ops[i], now); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 	}
@@ -399,24 +399,24 @@ func (s *State) NewBatcher(maxItems int, maxDelay time.Duration) *store.Batcher 
 	return store.NewBatcherOn(s, maxItems, maxDelay)
 }
 
-// PutAnchors implements store.State.
-func (s *State) PutAnchors(as ...store.Anchor) error {
+// PutLinks implements store.State.
+func (s *State) PutLinks(as ...store.Link) error {
 	if len(as) == 0 {
 		return nil
 	}
-	ops := make([]store.AnchorOp, len(as))
+	ops := make([]store.LinkOp, len(as))
 	for i, a := range as {
-		ops[i] = store.AnchorOp{Put: true, Anchor: a}
+		ops[i] = store.LinkOp{Put: true, Link: a}
 	}
 	what := fmt.Sprintf("put %d anchors", len(as))
 	if len(as) == 1 {
 		what = "put anchor " + as[0].String()
 	}
-	return s.writeAnchors(what, ops)
+	return s.writeLinks(what, ops)
 }
 
-// DeleteAnchors implements store.State.
-func (s *State) DeleteAnchors(kind store.Kind, sourceIDs ...string) error {
+// DeleteLinks implements store.State.
+func (s *State) DeleteLinks(kind store.Kind, sourceIDs ...string) error {
 	if len(sourceIDs) == 0 {
 		return nil
 	}
@@ -426,16 +426,16 @@ func (s *State) DeleteAnchors(kind store.Kind, sourceIDs ...string) error {
 	})
 }
 
-// ClearAnchors implements store.State.
-func (s *State) ClearAnchors() error {
+// ClearLinks implements store.State.
+func (s *State) ClearLinks() error {
 	return s.write("clear anchors", func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `DELETE FROM scimsync.anchors WHERE job = $1`, s.job)
 		return err
 	})
 }
 
-// CountAnchors implements store.State.
-func (s *State) CountAnchors(kind store.Kind) (int, error) {
+// CountLinks implements store.State.
+func (s *State) CountLinks(kind store.Kind) (int, error) {
 	ctx, cancel := s.ctx()
 	defer cancel()
 	var n int

@@ -12,10 +12,10 @@ import (
 // Fill writes one of everything a state keeps, so a round trip that drops a part shows.
 func Fill(t testing.TB, st store.State) {
 	t.Helper()
-	g := sampleAnchor(store.KindGroup, 7)
+	g := sampleLink(store.KindGroup, 7)
 	g.Members = []string{"src-1", "src-2"}
 	g.Values = map[string]any{"displayName": "G", "n": 2, "f": 2.5, "nil": nil}
-	must(t, st.PutAnchors(sampleAnchor(store.KindUser, 1), sampleAnchor(store.KindUser, 2), g))
+	must(t, st.PutLinks(sampleLink(store.KindUser, 1), sampleLink(store.KindUser, 2), g))
 	must(t, st.SetWatermarks(map[string]string{"users": "https://graph/u?$deltatoken=1", "groups": "g1"}))
 	must(t, st.SetFingerprint("fp-1"))
 	must(t, st.SetMeta("k", []byte{0, 1, 2}))
@@ -57,7 +57,7 @@ func testSnapshotRoundTrip(t *testing.T, be Backend) {
 	Fill(t, src)
 	snap, err := src.Snapshot()
 	must(t, err)
-	if len(snap.Anchors) != 3 || len(snap.Log) != 2 || len(snap.Cycles) != 3 || snap.Quarantine == nil || len(snap.Grant) == 0 {
+	if len(snap.Links) != 3 || len(snap.Log) != 2 || len(snap.Cycles) != 3 || snap.Quarantine == nil || len(snap.Grant) == 0 {
 		t.Fatalf("snapshot misses parts: %+v", snap)
 	}
 	if snap.Cycles[0].ID != "c1" || snap.Cycles[2].ID != "c3" {
@@ -65,21 +65,21 @@ func testSnapshotRoundTrip(t *testing.T, be Backend) {
 	}
 
 	dst := be.Open(t)
-	must(t, dst.PutAnchors(sampleAnchor(store.KindUser, 99)))
+	must(t, dst.PutLinks(sampleLink(store.KindUser, 99)))
 	must(t, dst.AppendLog(store.LogEntry{ID: "old", Time: t0}))
 	must(t, dst.Restore(snap))
 	again, err := dst.Snapshot()
 	must(t, err)
 	Equal(t, snap, again)
-	if _, ok, _ := dst.Anchor(store.KindUser, "src-99"); ok {
+	if _, ok, _ := dst.Link(store.KindUser, "src-99"); ok {
 		t.Error("Restore kept an anchor that was not in the snapshot")
 	}
 	// Values keep their Go types through the binary records.
-	g, ok, err := dst.Anchor(store.KindGroup, "src-7")
+	g, ok, err := dst.Link(store.KindGroup, "src-7")
 	if err != nil || !ok || g.Values["n"] != 2 || g.Values["f"] != 2.5 {
 		t.Errorf("restored group: %+v %v %v", g.Values, ok, err)
 	}
-	if a, ok, _ := dst.AnchorByTarget(store.KindUser, "tgt-2"); !ok || a.SourceID != "src-2" {
+	if a, ok, _ := dst.LinkByTarget(store.KindUser, "tgt-2"); !ok || a.SourceID != "src-2" {
 		t.Error("restored anchors are not indexed by target id")
 	}
 	gr, err := dst.Grant(make([]byte, 32))
@@ -93,11 +93,11 @@ func testSnapshotRoundTrip(t *testing.T, be Backend) {
 	must(t, dst.Verify())
 
 	// A record without times (written by hand, or by an old build) restores as it is.
-	bare := store.Anchor{Kind: store.KindUser, SourceID: "bare", TargetID: "tgt-bare"}
+	bare := store.Link{Kind: store.KindUser, SourceID: "bare", TargetID: "tgt-bare"}
 	withBare := *snap
-	withBare.Anchors = append([]store.AnchorRecord{{Kind: store.KindUser, SourceID: "bare", Record: store.EncodeAnchor(&bare)}}, snap.Anchors...)
+	withBare.Links = append([]store.LinkRecord{{Kind: store.KindUser, SourceID: "bare", Record: store.EncodeLink(&bare)}}, snap.Links...)
 	must(t, dst.Restore(&withBare))
-	if a, ok, err := dst.Anchor(store.KindUser, "bare"); err != nil || !ok || !a.CreatedAt.IsZero() || a.TargetID != "tgt-bare" {
+	if a, ok, err := dst.Link(store.KindUser, "bare"); err != nil || !ok || !a.CreatedAt.IsZero() || a.TargetID != "tgt-bare" {
 		t.Errorf("anchor without times: %+v %v %v", a, ok, err)
 	}
 	must(t, dst.Restore(snap))
@@ -105,7 +105,7 @@ func testSnapshotRoundTrip(t *testing.T, be Backend) {
 	// A document this build cannot read changes nothing.
 	for name, bad := range map[string]*store.Snapshot{
 		"newer format": {Format: store.SnapshotFormat + 1},
-		"bad anchor":   {Format: store.SnapshotFormat, Anchors: []store.AnchorRecord{{Kind: store.KindUser, SourceID: "x", Record: []byte{9, 9}}}},
+		"bad anchor":   {Format: store.SnapshotFormat, Links: []store.LinkRecord{{Kind: store.KindUser, SourceID: "x", Record: []byte{9, 9}}}},
 		"no kind":      {Format: store.SnapshotFormat, Escrows: []store.Escrow{{SourceID: "x"}}},
 		"nil":          nil,
 	} {
@@ -127,7 +127,7 @@ func testReadOnly(t *testing.T, be Backend) {
 	}
 	for name, err := range map[string]error{
 		"SetWatermark": ro.SetWatermark("users", "w2"),
-		"PutAnchors":   ro.PutAnchors(sampleAnchor(store.KindUser, 1)),
+		"PutLinks":     ro.PutLinks(sampleLink(store.KindUser, 1)),
 		"AppendLog":    ro.AppendLog(store.LogEntry{ID: "x", Time: t0}),
 		"Restart":      ro.Restart(),
 	} {
@@ -136,7 +136,7 @@ func testReadOnly(t *testing.T, be Backend) {
 		}
 	}
 	b := ro.NewBatcher(10, time.Hour)
-	b.Put(sampleAnchor(store.KindUser, 1))
+	b.Put(sampleLink(store.KindUser, 1))
 	if err := b.Close(); !errors.Is(err, store.ErrReadOnly) {
 		t.Errorf("batcher on a read-only state: %v, want ErrReadOnly", err)
 	}

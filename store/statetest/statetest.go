@@ -32,8 +32,8 @@ func Run(t *testing.T, b Backend) {
 		name string
 		fn   func(*testing.T, Backend)
 	}{
-		{"AnchorsCRUD", testAnchorsCRUD},
-		{"AnchorErrorContext", testAnchorErrorContext},
+		{"LinksCRUD", testLinksCRUD},
+		{"LinkErrorContext", testLinkErrorContext},
 		{"BatcherConcurrentPut", testBatcherConcurrentPut},
 		{"BatcherSizeTrigger", testBatcherSizeTrigger},
 		{"BatcherDelayFlush", testBatcherDelayFlush},
@@ -45,7 +45,7 @@ func Run(t *testing.T, b Backend) {
 		{"Escrows", testEscrows},
 		{"Quarantine", testQuarantine},
 		{"StagedOps", testStagedOps},
-		{"RestartKeepsAnchors", testRestartKeepsAnchors},
+		{"RestartKeepsLinks", testRestartKeepsLinks},
 		{"QueryLog", testQueryLog},
 		{"AppendLogDefaultsAndIdempotence", testAppendLogDefaultsAndIdempotence},
 		{"PruneLog", testPruneLog},

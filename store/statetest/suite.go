@@ -14,8 +14,8 @@ import (
 	"github.com/scimsync/scimsync/store"
 )
 
-func sampleAnchor(kind store.Kind, i int) store.Anchor {
-	return store.Anchor{
+func sampleLink(kind store.Kind, i int) store.Link {
+	return store.Link{
 		Kind:      kind,
 		SourceID:  fmt.Sprintf("src-%d", i),
 		TargetID:  fmt.Sprintf("tgt-%d", i),
@@ -40,65 +40,65 @@ func sampleAnchor(kind store.Kind, i int) store.Anchor {
 	}
 }
 
-// testAnchorsCRUD walks one job's links through their whole life on one state.
+// testLinksCRUD walks one job's links through their whole life on one state.
 //
 // long: one scenario, step by step, where each step checks what the previous ones left behind.
-func testAnchorsCRUD(t *testing.T, be Backend) {
+func testLinksCRUD(t *testing.T, be Backend) {
 	s := be.Open(t)
 
-	if _, ok, err := s.Anchor(store.KindUser, "nope"); ok || err != nil {
+	if _, ok, err := s.Link(store.KindUser, "nope"); ok || err != nil {
 		t.Fatalf("missing anchor: ok=%v err=%v", ok, err)
 	}
-	if m, err := s.Anchors(store.KindGroup); err != nil || len(m) != 0 {
-		t.Fatalf("empty Anchors = %v, %v", m, err)
+	if m, err := s.Links(store.KindGroup); err != nil || len(m) != 0 {
+		t.Fatalf("empty Links = %v, %v", m, err)
 	}
-	if _, ok, err := s.AnchorByTarget(store.KindUser, "nope"); ok || err != nil {
+	if _, ok, err := s.LinkByTarget(store.KindUser, "nope"); ok || err != nil {
 		t.Fatalf("missing target: ok=%v err=%v", ok, err)
 	}
 
-	u1, u2 := sampleAnchor(store.KindUser, 1), sampleAnchor(store.KindUser, 2)
-	g1 := sampleAnchor(store.KindGroup, 1) // same source id as u1, other kind
+	u1, u2 := sampleLink(store.KindUser, 1), sampleLink(store.KindUser, 2)
+	g1 := sampleLink(store.KindGroup, 1) // same source id as u1, other kind
 	g1.Members = []string{"src-1", "src-2"}
 	g1.Values = map[string]any{"displayName": "G"}
-	unmanaged := store.Anchor{Kind: store.KindUser, SourceID: "src-9", Managed: false}
-	if err := s.PutAnchors(u1, u2, g1, unmanaged); err != nil {
+	unmanaged := store.Link{Kind: store.KindUser, SourceID: "src-9", Managed: false}
+	if err := s.PutLinks(u1, u2, g1, unmanaged); err != nil {
 		t.Fatal(err)
 	}
 
 	tests := []struct {
 		kind   store.Kind
 		source string
-		want   store.Anchor
+		want   store.Link
 	}{
 		{store.KindUser, "src-1", u1},
 		{store.KindUser, "src-2", u2},
 		{store.KindGroup, "src-1", g1},
 	}
 	for _, tc := range tests {
-		got, ok, err := s.Anchor(tc.kind, tc.source)
+		got, ok, err := s.Link(tc.kind, tc.source)
 		if err != nil || !ok {
-			t.Fatalf("Anchor(%s,%s): ok=%v err=%v", tc.kind, tc.source, ok, err)
+			t.Fatalf("Link(%s,%s): ok=%v err=%v", tc.kind, tc.source, ok, err)
 		}
-		assertAnchor(t, got, tc.want)
-		byT, ok, err := s.AnchorByTarget(tc.kind, tc.want.TargetID)
+		assertLink(t, got, tc.want)
+		byT, ok, err := s.LinkByTarget(tc.kind, tc.want.TargetID)
 		if err != nil || !ok {
-			t.Fatalf("AnchorByTarget(%s,%s): ok=%v err=%v", tc.kind, tc.want.TargetID, ok, err)
+			t.Fatalf("LinkByTarget(%s,%s): ok=%v err=%v", tc.kind, tc.want.TargetID, ok, err)
 		}
-		assertAnchor(t, byT, tc.want)
+		assertLink(t, byT, tc.want)
 	}
-	got, _, _ := s.Anchor(store.KindUser, "src-9")
+	got, _, _ := s.Link(store.KindUser, "src-9")
 	if got.Managed || got.CreatedAt.IsZero() || got.UpdatedAt.IsZero() {
 		t.Errorf("unmanaged anchor: %+v (timestamps should be filled)", got)
 	}
-	if n, err := s.CountAnchors(store.KindUser); err != nil || n != 3 {
-		t.Errorf("CountAnchors = %d, %v", n, err)
+	if n, err := s.CountLinks(store.KindUser); err != nil || n != 3 {
+		t.Errorf("CountLinks = %d, %v", n, err)
 	}
 
-	all, err := s.Anchors(store.KindUser)
+	all, err := s.Links(store.KindUser)
 	if err != nil || len(all) != 3 {
-		t.Fatalf("Anchors(user) = %d, %v", len(all), err)
+		t.Fatalf("Links(user) = %d, %v", len(all), err)
 	}
-	assertAnchor(t, all["src-2"], u2)
+	assertLink(t, all["src-2"], u2)
 
 	// Re-target u1: the index moves, CreatedAt is kept when the update leaves it zero.
 	moved := u1
@@ -106,101 +106,101 @@ func testAnchorsCRUD(t *testing.T, be Backend) {
 	moved.CreatedAt = time.Time{}
 	moved.UpdatedAt = time.Time{}
 	before := time.Now()
-	if err := s.PutAnchors(moved); err != nil {
+	if err := s.PutLinks(moved); err != nil {
 		t.Fatal(err)
 	}
-	got, _, _ = s.Anchor(store.KindUser, "src-1")
+	got, _, _ = s.Link(store.KindUser, "src-1")
 	if !got.CreatedAt.Equal(u1.CreatedAt) {
 		t.Errorf("CreatedAt not kept: %v", got.CreatedAt)
 	}
 	if got.UpdatedAt.Before(before.Add(-time.Second)) {
 		t.Errorf("UpdatedAt not refreshed: %v", got.UpdatedAt)
 	}
-	if _, ok, _ := s.AnchorByTarget(store.KindUser, "tgt-1"); ok {
+	if _, ok, _ := s.LinkByTarget(store.KindUser, "tgt-1"); ok {
 		t.Error("old target id still indexed")
 	}
-	if a, ok, _ := s.AnchorByTarget(store.KindUser, "tgt-new"); !ok || a.SourceID != "src-1" {
+	if a, ok, _ := s.LinkByTarget(store.KindUser, "tgt-new"); !ok || a.SourceID != "src-1" {
 		t.Errorf("new target id: %v %v", a, ok)
 	}
 
 	// Another anchor takes over tgt-2: the index follows the last write and deleting src-2 keeps it.
-	thief := store.Anchor{Kind: store.KindUser, SourceID: "src-3", TargetID: "tgt-2", Managed: true}
-	if err := s.PutAnchors(thief); err != nil {
+	thief := store.Link{Kind: store.KindUser, SourceID: "src-3", TargetID: "tgt-2", Managed: true}
+	if err := s.PutLinks(thief); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteAnchors(store.KindUser, "src-2", "never-existed"); err != nil {
+	if err := s.DeleteLinks(store.KindUser, "src-2", "never-existed"); err != nil {
 		t.Fatal(err)
 	}
-	if a, ok, _ := s.AnchorByTarget(store.KindUser, "tgt-2"); !ok || a.SourceID != "src-3" {
-		t.Errorf("AnchorByTarget after takeover = %v %v", a.SourceID, ok)
+	if a, ok, _ := s.LinkByTarget(store.KindUser, "tgt-2"); !ok || a.SourceID != "src-3" {
+		t.Errorf("LinkByTarget after takeover = %v %v", a.SourceID, ok)
 	}
 	// Moving src-3 off tgt-2 removes the index entry it owns.
 	thief.TargetID = ""
-	if err := s.PutAnchors(thief); err != nil {
+	if err := s.PutLinks(thief); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := s.AnchorByTarget(store.KindUser, "tgt-2"); ok {
+	if _, ok, _ := s.LinkByTarget(store.KindUser, "tgt-2"); ok {
 		t.Error("tgt-2 should be unindexed")
 	}
 
-	if _, ok, _ := s.Anchor(store.KindUser, "src-2"); ok {
+	if _, ok, _ := s.Link(store.KindUser, "src-2"); ok {
 		t.Error("src-2 not deleted")
 	}
-	if _, ok, _ := s.Anchor(store.KindGroup, "src-1"); !ok {
+	if _, ok, _ := s.Link(store.KindGroup, "src-1"); !ok {
 		t.Error("deleting a user removed the group with the same source id")
 	}
 
 	// Validation and no-ops.
-	if err := s.PutAnchors(store.Anchor{Kind: store.KindUser}); err == nil {
+	if err := s.PutLinks(store.Link{Kind: store.KindUser}); err == nil {
 		t.Error("empty source id: want error")
 	}
-	if err := s.PutAnchors(store.Anchor{SourceID: "x"}); err == nil {
+	if err := s.PutLinks(store.Link{SourceID: "x"}); err == nil {
 		t.Error("empty kind: want error")
 	}
-	if err := s.PutAnchors(); err != nil {
+	if err := s.PutLinks(); err != nil {
 		t.Error(err)
 	}
-	if err := s.DeleteAnchors(store.KindUser); err != nil {
+	if err := s.DeleteLinks(store.KindUser); err != nil {
 		t.Error(err)
 	}
-	// A failing PutAnchors is atomic.
-	if err := s.PutAnchors(sampleAnchor(store.KindUser, 50), store.Anchor{Kind: store.KindUser}); err == nil {
+	// A failing PutLinks is atomic.
+	if err := s.PutLinks(sampleLink(store.KindUser, 50), store.Link{Kind: store.KindUser}); err == nil {
 		t.Error("want error")
 	}
-	if _, ok, _ := s.Anchor(store.KindUser, "src-50"); ok {
-		t.Error("partial PutAnchors committed")
+	if _, ok, _ := s.Link(store.KindUser, "src-50"); ok {
+		t.Error("partial PutLinks committed")
 	}
 
-	if err := s.ClearAnchors(); err != nil {
+	if err := s.ClearLinks(); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := s.Anchors(store.KindGroup); len(m) != 0 {
-		t.Error("ClearAnchors left groups")
+	if m, _ := s.Links(store.KindGroup); len(m) != 0 {
+		t.Error("ClearLinks left groups")
 	}
-	if _, ok, _ := s.AnchorByTarget(store.KindUser, "tgt-new"); ok {
-		t.Error("ClearAnchors left the index")
+	if _, ok, _ := s.LinkByTarget(store.KindUser, "tgt-new"); ok {
+		t.Error("ClearLinks left the index")
 	}
 }
 
-func testAnchorErrorContext(t *testing.T, be Backend) {
+func testLinkErrorContext(t *testing.T, be Backend) {
 	s := be.Open(t)
-	err := s.PutAnchors(store.Anchor{Kind: store.KindUser, SourceID: "abc"})
+	err := s.PutLinks(store.Link{Kind: store.KindUser, SourceID: "abc"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
-	err = s.PutAnchors(store.Anchor{Kind: store.KindUser, SourceID: "abc"})
+	err = s.PutLinks(store.Link{Kind: store.KindUser, SourceID: "abc"})
 	if err == nil || err.Error()[:20] != "put anchor user/abc:" {
 		t.Errorf("err = %v", err)
 	}
-	if _, _, err := s.Anchor(store.KindUser, "abc"); err == nil {
+	if _, _, err := s.Link(store.KindUser, "abc"); err == nil {
 		t.Error("read after close: want error")
 	} else if errors.Is(err, store.ErrCorrupt) {
 		t.Errorf("closed store is not corruption: %v", err)
 	}
 }
 
-func assertAnchor(t *testing.T, got, want store.Anchor) {
+func assertLink(t *testing.T, got, want store.Link) {
 	t.Helper()
 	if !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
 		t.Errorf("%s times = %v %v, want %v %v", want, got.CreatedAt, got.UpdatedAt, want.CreatedAt, want.UpdatedAt)
@@ -221,7 +221,7 @@ func testBatcherConcurrentPut(t *testing.T, be Backend) {
 		go func() {
 			defer wg.Done()
 			for i := range per {
-				b.Put(sampleAnchor(store.KindUser, w*per+i))
+				b.Put(sampleLink(store.KindUser, w*per+i))
 			}
 		}()
 	}
@@ -232,14 +232,14 @@ func testBatcherConcurrentPut(t *testing.T, be Backend) {
 	if b.Pending() != 0 {
 		t.Errorf("Pending after Flush = %d", b.Pending())
 	}
-	all, err := s.Anchors(store.KindUser)
+	all, err := s.Links(store.KindUser)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(all) != workers*per {
 		t.Fatalf("stored %d anchors, want %d", len(all), workers*per)
 	}
-	assertAnchor(t, all["src-1234"], sampleAnchor(store.KindUser, 1234))
+	assertLink(t, all["src-1234"], sampleLink(store.KindUser, 1234))
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -250,14 +250,14 @@ func testBatcherSizeTrigger(t *testing.T, be Backend) {
 	b := s.NewBatcher(10, time.Hour)
 	defer b.Close()
 	for i := range 25 {
-		b.Put(sampleAnchor(store.KindUser, i))
+		b.Put(sampleLink(store.KindUser, i))
 	}
 	// Full batches commit in the background, with no Flush and long before the timer, and group
 	// what arrives meanwhile; what is left once they are done is less than a batch, and waits for
 	// the timer or a Flush.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n, _ := s.CountAnchors(store.KindUser)
+		n, _ := s.CountLinks(store.KindUser)
 		if p := b.Pending(); n >= 10 && p < 10 && n+p == 25 {
 			break
 		}
@@ -270,7 +270,7 @@ func testBatcherSizeTrigger(t *testing.T, be Backend) {
 	if err := b.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := s.CountAnchors(store.KindUser); n != 25 || b.Pending() != 0 {
+	if n, _ := s.CountLinks(store.KindUser); n != 25 || b.Pending() != 0 {
 		t.Errorf("after Flush: %d committed, %d pending, want 25 and 0", n, b.Pending())
 	}
 }
@@ -279,13 +279,13 @@ func testBatcherDelayFlush(t *testing.T, be Backend) {
 	s := be.Open(t)
 	b := s.NewBatcher(1000, 50*time.Millisecond)
 	defer b.Close()
-	b.Put(sampleAnchor(store.KindGroup, 1))
-	if _, ok, _ := s.Anchor(store.KindGroup, "src-1"); ok {
+	b.Put(sampleLink(store.KindGroup, 1))
+	if _, ok, _ := s.Link(store.KindGroup, "src-1"); ok {
 		t.Fatal("committed before the delay")
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, ok, _ := s.Anchor(store.KindGroup, "src-1"); ok {
+		if _, ok, _ := s.Link(store.KindGroup, "src-1"); ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -294,20 +294,20 @@ func testBatcherDelayFlush(t *testing.T, be Backend) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// The timer re-arms for the next write.
-	b.Put(sampleAnchor(store.KindGroup, 2))
+	b.Put(sampleLink(store.KindGroup, 2))
 	time.Sleep(300 * time.Millisecond)
-	if _, ok, _ := s.Anchor(store.KindGroup, "src-2"); !ok {
+	if _, ok, _ := s.Link(store.KindGroup, "src-2"); !ok {
 		t.Error("second delay flush did not happen")
 	}
 }
 
 func testBatcherOrderAndDelete(t *testing.T, be Backend) {
 	s := be.Open(t)
-	if err := s.PutAnchors(sampleAnchor(store.KindUser, 1)); err != nil {
+	if err := s.PutLinks(sampleLink(store.KindUser, 1)); err != nil {
 		t.Fatal(err)
 	}
 	b := s.NewBatcher(3, time.Hour)
-	a2 := sampleAnchor(store.KindUser, 2)
+	a2 := sampleLink(store.KindUser, 2)
 	b.Put(a2)
 	b.Delete(store.KindUser, "src-2") // same batch
 	b.Delete(store.KindUser, "src-1") // fills the batch of 3
@@ -316,30 +316,30 @@ func testBatcherOrderAndDelete(t *testing.T, be Backend) {
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := s.Anchor(store.KindUser, "src-1"); ok {
+	if _, ok, _ := s.Link(store.KindUser, "src-1"); ok {
 		t.Error("src-1 not deleted")
 	}
-	got, ok, _ := s.Anchor(store.KindUser, "src-2")
+	got, ok, _ := s.Link(store.KindUser, "src-2")
 	if !ok || got.Hash != "second" {
 		t.Errorf("src-2 = %+v, %v; want re-put with hash second", got.Hash, ok)
 	}
-	if _, ok, _ := s.AnchorByTarget(store.KindUser, "tgt-1"); ok {
+	if _, ok, _ := s.LinkByTarget(store.KindUser, "tgt-1"); ok {
 		t.Error("index of deleted anchor left behind")
 	}
 }
 
 func testBatcherErrors(t *testing.T, be Backend) {
 	s := be.Open(t)
-	b := s.NewBatcher(0, 0)                   // defaults
-	b.Put(store.Anchor{Kind: store.KindUser}) // invalid: rejected at once, reported once
-	b.Put(sampleAnchor(store.KindUser, 1))
+	b := s.NewBatcher(0, 0)                 // defaults
+	b.Put(store.Link{Kind: store.KindUser}) // invalid: rejected at once, reported once
+	b.Put(sampleLink(store.KindUser, 1))
 	if err := b.Flush(); err == nil {
 		t.Error("Flush should report the invalid Put")
 	}
 	if err := b.Flush(); err != nil {
 		t.Errorf("error reported twice: %v", err)
 	}
-	if _, ok, _ := s.Anchor(store.KindUser, "src-1"); !ok {
+	if _, ok, _ := s.Link(store.KindUser, "src-1"); !ok {
 		t.Error("valid Put lost because of an invalid one")
 	}
 	if err := b.Close(); err != nil {
@@ -348,7 +348,7 @@ func testBatcherErrors(t *testing.T, be Backend) {
 	if err := b.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	b.Put(sampleAnchor(store.KindUser, 2))
+	b.Put(sampleLink(store.KindUser, 2))
 	if err := b.Flush(); !errors.Is(err, store.ErrBatcherClosed) {
 		t.Errorf("Put after Close: err = %v, want store.ErrBatcherClosed", err)
 	}
@@ -360,7 +360,7 @@ func testBatcherCommitFailureRequeues(t *testing.T, be Backend) {
 	s := be.Open(t)
 	b := s.NewBatcher(100, time.Hour)
 	for i := range 5 {
-		b.Put(sampleAnchor(store.KindUser, i))
+		b.Put(sampleLink(store.KindUser, i))
 	}
 	s.Close()
 	err := b.Flush()
@@ -544,11 +544,11 @@ func testStagedOps(t *testing.T, be Backend) {
 	}
 }
 
-func testRestartKeepsAnchors(t *testing.T, be Backend) {
+func testRestartKeepsLinks(t *testing.T, be Backend) {
 	s := be.Open(t)
-	a := sampleAnchor(store.KindUser, 1)
+	a := sampleLink(store.KindUser, 1)
 	setup := []func() error{
-		func() error { return s.PutAnchors(a) },
+		func() error { return s.PutLinks(a) },
 		func() error { return s.SetWatermark("users", "delta") },
 		func() error { return s.SetFingerprint("fp") },
 		func() error { return s.SetMeta("k", []byte("v")) },
@@ -579,10 +579,10 @@ func testRestartKeepsAnchors(t *testing.T, be Backend) {
 		{"quarantine cleared", func() bool { q, _ := s.Quarantine(); return q == nil }},
 		{"staged cleared", func() bool { o, _ := s.StagedOps(); return len(o) == 0 }},
 		{"anchor kept", func() bool {
-			got, ok, _ := s.Anchor(store.KindUser, a.SourceID)
+			got, ok, _ := s.Link(store.KindUser, a.SourceID)
 			return ok && got.TargetID == a.TargetID
 		}},
-		{"target index kept", func() bool { _, ok, _ := s.AnchorByTarget(store.KindUser, a.TargetID); return ok }},
+		{"target index kept", func() bool { _, ok, _ := s.LinkByTarget(store.KindUser, a.TargetID); return ok }},
 		{"fingerprint kept", func() bool { f, _ := s.Fingerprint(); return f == "fp" }},
 		{"meta kept", func() bool { v, _ := s.GetMeta("k"); return string(v) == "v" }},
 		{"cycles kept", func() bool { c, _ := s.Cycles(0); return len(c) == 1 }},

@@ -39,7 +39,7 @@ type applied struct {
 // Creates run in waves by manager depth: a manager created in this cycle exists before the users
 // reporting to them are created, so their create body carries the manager and no separate PATCH is
 // needed.
-func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *Counts, changes []plan.Change, refs userRefs, links map[string]store.Anchor) (applied, error) {
+func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *Counts, changes []plan.Change, refs userRefs, links map[string]store.Link) (applied, error) {
 	// A credentials or compliance failure fails every object the same way: stop at the first one
 	// instead of sending thousands of doomed requests, and let the judge quarantine the job.
 	ctx, cancel := context.WithCancel(ctx)
@@ -83,7 +83,7 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 // write is one planned write, with what its link held before and the manager the cycle knows.
 type write struct {
 	c      plan.Change
-	old    store.Anchor
+	old    store.Link
 	hadOld bool
 	// manager is the source id of the user's manager, when known (mgrKnown).
 	manager  string
@@ -94,13 +94,13 @@ type write struct {
 // one request (and its recovery) per write; a SCIM Bulk executor can replace it without touching the
 // plan or the recording of results.
 type executor interface {
-	execute(ctx context.Context, k *objectKind, wave []write, done func(w write, link *store.Anchor, err error, took time.Duration))
+	execute(ctx context.Context, k *objectKind, wave []write, done func(w write, link *store.Link, err error, took time.Duration))
 }
 
 // perWrite sends each write on its own, Concurrency at a time.
 type perWrite struct{ e *Engine }
 
-func (p perWrite) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Anchor, error, time.Duration)) {
+func (p perWrite) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Link, error, time.Duration)) {
 	_ = fanout.Each(ctx, p.e.o.Concurrency, len(wave), func(ctx context.Context, i int) error {
 		start := p.e.o.Now()
 		a, err := p.e.applyOne(ctx, k, wave[i])
@@ -115,7 +115,7 @@ type kindRun struct {
 	k      *objectKind
 	rep    *Report
 	counts *Counts
-	links  map[string]store.Anchor
+	links  map[string]store.Link
 	b      *store.Batcher
 	cancel context.CancelFunc
 
@@ -146,9 +146,9 @@ func (r *kindRun) settle(changes []plan.Change, refs userRefs) []plan.Change {
 					r.record(a)
 				}
 			}
-			r.count(c, store.Anchor{}, nil, 0)
+			r.count(c, store.Link{}, nil, 0)
 		default:
-			r.count(c, store.Anchor{}, nil, 0)
+			r.count(c, store.Link{}, nil, 0)
 			if c.Failed {
 				r.e.outcome(c.Op, true) // matching failed: no request is sent, but the object failed
 			}
@@ -179,7 +179,7 @@ func (r *kindRun) prepare(wave []plan.Change, refs userRefs) []write {
 
 // done records and counts one write's result. It counts and logs what really happened: a create that
 // met a 409 adopted the existing object; an update whose object was gone created it again.
-func (r *kindRun) done(w write, a *store.Anchor, err error, took time.Duration) {
+func (r *kindRun) done(w write, a *store.Link, err error, took time.Duration) {
 	c, e, k := w.c, r.e, r.k
 	if a != nil {
 		switch {
@@ -215,7 +215,7 @@ func (r *kindRun) done(w write, a *store.Anchor, err error, took time.Duration) 
 // record writes a link and keeps it for the rest of the cycle. A user's link is kept slim: the later
 // steps read its target id, flags and manager, the userName logs show and the reference values; the
 // values sent stay in the state only (sendManagers reads them back before it records a change).
-func (r *kindRun) record(a store.Anchor) {
+func (r *kindRun) record(a store.Link) {
 	r.b.Put(a)
 	if r.k.store == store.KindUser {
 		keep := make(map[string]any, 1+len(r.e.refs))
@@ -233,7 +233,7 @@ func (r *kindRun) record(a store.Anchor) {
 
 // count tallies one result; old is the object's link before the change, took the time its requests
 // took (0 when none was sent).
-func (r *kindRun) count(c plan.Change, old store.Anchor, err error, took time.Duration) {
+func (r *kindRun) count(c plan.Change, old store.Link, err error, took time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep, res, k := r.rep, &r.res, r.k
@@ -311,7 +311,7 @@ func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object,
 }
 
 // applyOne sends one write and settles its answer.
-func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.Anchor, error) {
+func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.Link, error) {
 	pw, send := plan.WriteOf(w.c)
 	if !send {
 		if w.c.Op != plan.Adopt {
@@ -333,10 +333,10 @@ func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.A
 
 // settleWrite turns a write's answer into its link (or its error): plan.Recover decides what the
 // answer means, this only executes it. One request per write and SCIM Bulk end here alike.
-func (e *Engine) settleWrite(ctx context.Context, k *objectKind, w write, r plan.WriteResult) (*store.Anchor, error) {
+func (e *Engine) settleWrite(ctx context.Context, k *objectKind, w write, r plan.WriteResult) (*store.Link, error) {
 	c, old := w.c, w.old
 	now := e.o.Now()
-	a := store.Anchor{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Hash: c.Hash, Values: c.Values,
+	a := store.Link{Kind: k.store, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Hash: c.Hash, Values: c.Values,
 		UpdatedAt: now, Disabled: c.Op == plan.Disable || (c.Op == plan.Adopt && plan.Inactive(c.Values, k.policy.Active))}
 	if w.hadOld {
 		a.CreatedAt, a.MatchedBy, a.ManagerID, a.Members = old.CreatedAt, old.MatchedBy, old.ManagerID, old.Members
@@ -390,7 +390,7 @@ func (e *Engine) settleWrite(ctx context.Context, k *objectKind, w write, r plan
 	return nil, fmt.Errorf("%s %s %s (%s): %w", c.Op, k.name, c.Identity, c.TargetID, err)
 }
 
-func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
+func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.Change, a store.Link, cause error) (*store.Link, error) {
 	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}
 	lk := e.matcher(k).Query(ctx, o)
 	if lk.Err != nil || len(lk.Candidates) != 1 {
@@ -412,7 +412,7 @@ func (e *Engine) adoptAfterConflict(ctx context.Context, k *objectKind, c plan.C
 
 // recreate handles an update whose target object is gone: adopt a matching object if one exists,
 // else create the object again from the full set of values.
-func (e *Engine) recreate(ctx context.Context, k *objectKind, c plan.Change, a store.Anchor, cause error) (*store.Anchor, error) {
+func (e *Engine) recreate(ctx context.Context, k *objectKind, c plan.Change, a store.Link, cause error) (*store.Link, error) {
 	e.log.Warn("the linked target object no longer exists; matching again", zap.String("kind", k.name),
 		zap.String("object", c.Identity), zap.String("targetId", c.TargetID))
 	o := plan.Object{SourceID: c.SourceID, Identity: c.Identity, InScope: true, Enabled: true, Values: c.Values}

@@ -20,7 +20,7 @@ type Batcher interface {
 // escrows). A target without Bulk gets perWrite.
 type batched struct{ e *Engine }
 
-func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Anchor, error, time.Duration)) {
+func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Link, error, time.Duration)) {
 	bt, ok := k.tgt.(Batcher)
 	if !ok || len(wave) < 2 {
 		perWrite(b).execute(ctx, k, wave, done)
@@ -35,7 +35,7 @@ func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done 
 }
 
 // send makes one Batch call for part; when the target declines, each write goes on its own.
-func (b batched) send(ctx context.Context, k *objectKind, bt Batcher, part []write, done func(write, *store.Anchor, error, time.Duration)) {
+func (b batched) send(ctx context.Context, k *objectKind, bt Batcher, part []write, done func(write, *store.Link, error, time.Duration)) {
 	e := b.e
 	start := e.o.Now()
 	ws := make([]plan.Write, 0, len(part))

@@ -197,7 +197,7 @@ type cyclePlan struct {
 	snap    *read.Snapshot
 	objs    []plan.Object
 	refs    userRefs
-	links   map[string]store.Anchor
+	links   map[string]store.Link
 	changes []plan.Change
 	// groups is nil when groups are not provisioned.
 	groups *groupPlan
@@ -378,7 +378,7 @@ func (e *Engine) fatal(rep *Report, err error) error {
 }
 
 // planKind matches the objects that have no link and plans every change.
-func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]store.Anchor, refs userRefs) ([]plan.Change, error) {
+func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]store.Link, refs userRefs) ([]plan.Change, error) {
 	planLinks := make(map[string]plan.Link, len(links))
 	for id, a := range links {
 		planLinks[id] = plan.Link{TargetID: a.TargetID, Managed: a.Managed, Values: a.Values, Hash: a.Hash}
@@ -441,8 +441,8 @@ func countPlanned(rep *Report, c *Counts, changes []plan.Change) {
 // changes the real cycle would send: disabled and deleted users leave their groups, re-enabled and
 // matched users join them. A user the cycle would create has no target id yet; the real cycle adds it
 // to its groups once it exists.
-func dryLinks(changes []plan.Change, links map[string]store.Anchor) (map[string]store.Anchor, applied) {
-	out := make(map[string]store.Anchor, len(links))
+func dryLinks(changes []plan.Change, links map[string]store.Link) (map[string]store.Link, applied) {
+	out := make(map[string]store.Link, len(links))
 	for id, a := range links {
 		out[id] = a
 	}
@@ -451,12 +451,12 @@ func dryLinks(changes []plan.Change, links map[string]store.Anchor) (map[string]
 		a, had := out[c.SourceID]
 		switch {
 		case c.Op == plan.Adopt:
-			out[c.SourceID] = store.Anchor{Kind: store.KindUser, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Values: c.Values}
+			out[c.SourceID] = store.Link{Kind: store.KindUser, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Values: c.Values}
 		case c.Op == plan.Disable && had:
 			a.Disabled = true
 			out[c.SourceID] = a
 		case c.Op == plan.Delete:
-			out[c.SourceID] = store.Anchor{Kind: store.KindUser, SourceID: c.SourceID}
+			out[c.SourceID] = store.Link{Kind: store.KindUser, SourceID: c.SourceID}
 		case c.Op == plan.Update && had && a.Disabled:
 			a.Disabled = false
 			out[c.SourceID] = a
@@ -486,7 +486,7 @@ func (e *Engine) commit(snap *read.Snapshot) error {
 
 // loadLinks reads the stored user links the cycle needs (see read.Links): those of the evaluated
 // users and of the managers they name; after a full round, all.
-func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRefs) (map[string]store.Anchor, []string, error) {
+func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRefs) (map[string]store.Link, []string, error) {
 	ids := make([]string, 0, len(objs))
 	for _, o := range objs {
 		ids = append(ids, o.SourceID)

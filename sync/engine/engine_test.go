@@ -266,7 +266,7 @@ func TestInitialCycleCreatesThenSecondCycleWritesNothing(t *testing.T) {
 	for _, u := range tgt.users {
 		byUPN[u["userName"].(string)] = u
 	}
-	links, _ := st.Anchors(store.KindUser)
+	links, _ := st.Links(store.KindUser)
 	mgr := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
 	if got := links["a"].Values[mgr]; got != links["b"].TargetID {
 		t.Errorf("ann's manager = %v, want bob's target id %s", got, links["b"].TargetID)
@@ -316,7 +316,7 @@ func TestAttributeChangeIsMinimalPatch(t *testing.T) {
 	if rep.Updated != 1 {
 		t.Fatalf("report = %+v", rep)
 	}
-	links, _ := st.Anchors(store.KindUser)
+	links, _ := st.Links(store.KindUser)
 	ups := tgt.updates[links["a"].TargetID]
 	if len(ups) != 1 || len(ups[0]) != 1 || ups[0][0] != (plan.AttrChange{Path: "title", Old: "Engineer", New: "Staff Engineer"}) {
 		t.Fatalf("updates = %#v", ups)
@@ -336,7 +336,7 @@ func TestPreExistingAccountIsAdoptedNotDuplicated(t *testing.T) {
 	if rep.Adopted != 1 || tgt.creates != 0 || len(tgt.users) != 1 {
 		t.Fatalf("report = %+v, creates = %d", rep, tgt.creates)
 	}
-	if a, _, _ := st.Anchor(store.KindUser, "a"); a.TargetID != "x1" || !a.Managed {
+	if a, _, _ := st.Link(store.KindUser, "a"); a.TargetID != "x1" || !a.Managed {
 		t.Fatalf("anchor = %+v", a)
 	}
 }
@@ -462,7 +462,7 @@ func TestAppRoleAssignmentsComputed(t *testing.T) {
 	if rep.Updated != 1 || byName()["bob@contoso.com"] == nil {
 		t.Fatalf("role change: %+v", rep)
 	}
-	links, _ := st.Anchors(store.KindUser)
+	links, _ := st.Links(store.KindUser)
 	if got := links["b"].Values["title"]; got != "Admin" {
 		t.Errorf("bob's title after the role change = %v", got)
 	}
@@ -518,7 +518,7 @@ func TestManagerLinkedAfterCreatesKeepsEveryStoredValue(t *testing.T) {
 	if err != nil || rep.Created != 2 || rep.Linked == 0 {
 		t.Fatalf("cycle: %v; %+v", err, rep)
 	}
-	links, err := st.Anchors(store.KindUser)
+	links, err := st.Links(store.KindUser)
 	if err != nil {
 		t.Fatal(err)
 	}

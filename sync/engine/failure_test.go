@@ -319,9 +319,9 @@ func (h *harness) quarantine() *store.Quarantine {
 	return q
 }
 
-func (h *harness) anchor(id string) store.Anchor {
+func (h *harness) anchor(id string) store.Link {
 	h.t.Helper()
-	a, ok, err := h.st.Anchor(store.KindUser, id)
+	a, ok, err := h.st.Link(store.KindUser, id)
 	if err != nil || !ok {
 		h.t.Fatalf("anchor %s: ok=%v err=%v", id, ok, err)
 	}

@@ -15,7 +15,7 @@ import (
 type groupPlan struct {
 	objs    []plan.Object
 	changes []plan.Change
-	links   map[string]store.Anchor
+	links   map[string]store.Link
 	// inRound holds the groups the round returned; only their membership changes are known.
 	inRound map[string]bool
 	// settled are the groups whose members were brought in line this cycle: their escrows are cleared.
@@ -28,7 +28,7 @@ type groupPlan struct {
 // planGroups scopes, maps, matches and plans the groups of the round. Group links are few (one per
 // provisioned group), so all of them are loaded.
 func (e *Engine) planGroups(ctx context.Context, snap *read.Snapshot) (*groupPlan, error) {
-	links, err := e.st.Anchors(store.KindGroup)
+	links, err := e.st.Links(store.KindGroup)
 	if err != nil {
 		return nil, fmt.Errorf("read state: %w", err)
 	}
@@ -60,7 +60,7 @@ func (e *Engine) planGroups(ctx context.Context, snap *read.Snapshot) (*groupPla
 }
 
 // syncMembers brings the members of the provisioned groups in line (see members.Step.Sync).
-func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *read.Snapshot, gp *groupPlan, users map[string]store.Anchor, changed applied) ([]string, error) {
+func (e *Engine) syncMembers(ctx context.Context, rep *Report, snap *read.Snapshot, gp *groupPlan, users map[string]store.Link, changed applied) ([]string, error) {
 	if !e.o.Policy.Update {
 		return nil, nil
 	}

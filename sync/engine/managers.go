@@ -21,7 +21,7 @@ import (
 // who is not provisioned (out of scope) is left out, and linked in a later cycle as soon as they are:
 // the stored manager id of every report is checked again whenever a user was newly linked (all
 // is true), otherwise only the users evaluated in this cycle.
-func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Anchor, all, complete bool) (linked []string, err error) {
+func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Link, all, complete bool) (linked []string, err error) {
 	if len(e.refs) == 0 || !e.o.Policy.Update {
 		return nil, nil
 	}
@@ -67,7 +67,7 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []managers.
 			return nil
 		}
 		// The cycle keeps user links slim (see kindRun.record): record from the values stored.
-		full, ok, rerr := e.st.Anchor(store.KindUser, w.Link.SourceID)
+		full, ok, rerr := e.st.Link(store.KindUser, w.Link.SourceID)
 		if rerr != nil {
 			e.log.Error("reading a link to record its manager failed; the next cycle sends it again", zap.Error(rerr))
 			return nil

@@ -202,7 +202,7 @@ func (e *Engine) applyStaged(ctx context.Context, rep *Report, op store.StagedOp
 		}
 		k = e.groups
 	}
-	a, ok, err := e.st.Anchor(op.Kind, op.SourceID)
+	a, ok, err := e.st.Link(op.Kind, op.SourceID)
 	if err != nil {
 		return fmt.Errorf("read link: %w", err)
 	}

@@ -54,7 +54,7 @@ func TestUnreachableTargetAbortsTheCycle(t *testing.T) {
 				if err != nil || mark == "" {
 					t.Fatalf("watermark after the first cycle: %q %v", mark, err)
 				}
-				before, err := h.st.Anchors(store.KindUser)
+				before, err := h.st.Links(store.KindUser)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -90,7 +90,7 @@ func TestUnreachableTargetAbortsTheCycle(t *testing.T) {
 				if es := h.escrows(); len(es) != 0 {
 					t.Fatalf("escrows recorded for an aborted cycle: %+v", es)
 				}
-				after, err := h.st.Anchors(store.KindUser)
+				after, err := h.st.Links(store.KindUser)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -11,7 +11,7 @@ type userRefs = evaluate.Refs
 
 // resolveCreateRefs puts the manager's target id into the create body when the manager is already
 // provisioned, which saves the separate PATCH Entra sends after every create.
-func (e *Engine) resolveCreateRefs(objs []plan.Object, refs userRefs, links map[string]store.Anchor) {
+func (e *Engine) resolveCreateRefs(objs []plan.Object, refs userRefs, links map[string]store.Link) {
 	for i := range objs {
 		r := refs[objs[i].SourceID]
 		for path, src := range r {

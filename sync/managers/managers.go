@@ -12,13 +12,13 @@ import (
 
 // Links is the state a decision reads: the stored links of users.
 type Links interface {
-	Anchors(kind store.Kind) (map[string]store.Anchor, error)
-	Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, error)
+	Links(kind store.Kind) (map[string]store.Link, error)
+	Link(kind store.Kind, sourceID string) (store.Link, bool, error)
 }
 
 // Change is one manager reference to set or clear on a user: its link, and the attribute change.
 type Change struct {
-	Link store.Anchor
+	Link store.Link
 	Attr plan.AttrChange
 }
 
@@ -26,10 +26,10 @@ type Change struct {
 // every linked user when all (a user was newly linked, so any report may now find its manager; when
 // the cycle loaded only some links, complete is false and the others are read from st), otherwise
 // for the objects evaluated in this cycle. links gains the managers read from st.
-func Changes(st Links, path string, objs []plan.Object, links map[string]store.Anchor, all, complete bool) ([]Change, error) {
+func Changes(st Links, path string, objs []plan.Object, links map[string]store.Link, all, complete bool) ([]Change, error) {
 	if all && !complete {
 		// Find every report of a newly linked manager: the cycle loaded only some links.
-		stored, err := st.Anchors(store.KindUser)
+		stored, err := st.Links(store.KindUser)
 		if err != nil {
 			return nil, fmt.Errorf("read state: %w", err)
 		}
@@ -39,13 +39,13 @@ func Changes(st Links, path string, objs []plan.Object, links map[string]store.A
 		links = stored
 	}
 	var work []Change
-	consider := func(a store.Anchor) {
+	consider := func(a store.Link) {
 		have, _ := a.Values[path].(string)
 		m, mok := links[a.ManagerID]
 		if !mok && a.ManagerID != "" {
 			// The cycle loaded only the links it evaluated: a manager who did not change this cycle
 			// (a report re-enabled, or whose manager changed while it was disabled) is read here.
-			if stored, ok, err := st.Anchor(store.KindUser, a.ManagerID); err == nil && ok {
+			if stored, ok, err := st.Link(store.KindUser, a.ManagerID); err == nil && ok {
 				m, mok = stored, true
 				links[a.ManagerID] = stored
 			}

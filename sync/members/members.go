@@ -47,8 +47,8 @@ type Target interface {
 // target) and user links the cycle did not load.
 type State interface {
 	Escrows() ([]store.Escrow, error)
-	Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, error)
-	AnchorByTarget(kind store.Kind, targetID string) (store.Anchor, bool, error)
+	Link(kind store.Kind, sourceID string) (store.Link, bool, error)
+	LinkByTarget(kind store.Kind, targetID string) (store.Link, bool, error)
 }
 
 // Progress is told the step's phase, each group done, and each failure as it happens.
@@ -78,10 +78,10 @@ type Input struct {
 	// Objects are the planned groups; Groups their links by source id, updated in place; Created
 	// the groups created (empty) in this cycle.
 	Objects []plan.Object
-	Groups  map[string]store.Anchor
+	Groups  map[string]store.Link
 	Created map[string]bool
 	// Users are the user links the cycle loaded; more are read as needed.
-	Users map[string]store.Anchor
+	Users map[string]store.Link
 	// Changed holds the users whose link changed this cycle (their groups need a look), Moved those
 	// now linked to another target object (a record of a group's members names the old one).
 	Changed, Moved map[string]bool
@@ -93,7 +93,7 @@ func (in Input) retargeted(users []string) bool {
 }
 
 // entry is the provisioning-log entry of a member change of grp.
-func (r *memberRun) entry(grp store.Anchor, what string, props []store.Property, err error) store.LogEntry {
+func (r *memberRun) entry(grp store.Link, what string, props []store.Property, err error) store.LogEntry {
 	return record.Reference{CycleID: r.rep.CycleID, Time: r.s.Now(), Kind: store.KindGroup, SourceID: grp.SourceID,
 		Identity: record.GroupName(grp), TargetID: grp.TargetID, What: what, Modified: props}.Entry(err)
 }
@@ -140,7 +140,7 @@ func (s *Step) Sync(ctx context.Context, rep *summary.Report, in Input) (settled
 	defer r.b.Close()
 	s.Progress.Start(Phase, len(ids))
 	// Read every group's link before any worker writes gp.links.
-	grps := make([]store.Anchor, len(ids))
+	grps := make([]store.Link, len(ids))
 	for i, gid := range ids {
 		grps[i] = gp.Groups[gid]
 	}
@@ -210,7 +210,7 @@ type memberRun struct {
 	b         *store.Batcher
 
 	linkMu sync.Mutex
-	users  map[string]store.Anchor
+	users  map[string]store.Link
 
 	mu      sync.Mutex
 	abort   error // the target stopped answering: abort the cycle after recording what was sent
@@ -218,15 +218,15 @@ type memberRun struct {
 }
 
 // userLink is a user's link: from the cycle's, else from the state (and kept for the cycle).
-func (r *memberRun) userLink(id string) (store.Anchor, bool) {
+func (r *memberRun) userLink(id string) (store.Link, bool) {
 	r.linkMu.Lock()
 	defer r.linkMu.Unlock()
 	if a, ok := r.users[id]; ok {
 		return a, true
 	}
-	a, ok, err := r.s.State.Anchor(store.KindUser, id)
+	a, ok, err := r.s.State.Link(store.KindUser, id)
 	if err != nil || !ok {
-		return store.Anchor{}, false
+		return store.Link{}, false
 	}
 	r.users[id] = a
 	return a, true
@@ -235,7 +235,7 @@ func (r *memberRun) userLink(id string) (store.Anchor, bool) {
 // groupMembers is what one group's member change works with; target ids are named by their source
 // ids (bySource) in logs and the record.
 type groupMembers struct {
-	grp      store.Anchor
+	grp      store.Link
 	wantSrc  []string
 	want     []string
 	recorded []string
@@ -266,7 +266,7 @@ func (g *groupMembers) names(tids []string) string {
 }
 
 // group brings one group's members in line.
-func (r *memberRun) group(ctx context.Context, grp store.Anchor) {
+func (r *memberRun) group(ctx context.Context, grp store.Link) {
 	s, gid := r.s, grp.SourceID
 	origin := plan.MembersOrigin(r.in.Created[gid] && grp.MatchedBy == "created", r.in.Snap.Full, grp.Members != nil,
 		r.uncertain[gid] || r.in.retargeted(r.in.Snap.Members[gid]))
@@ -352,7 +352,7 @@ func (r *memberRun) readHeld(ctx context.Context, g *groupMembers) ([]string, er
 		if g.ours[tid] {
 			continue
 		}
-		if a, ok, err := r.s.State.AnchorByTarget(store.KindUser, tid); err == nil && ok && a.Managed {
+		if a, ok, err := r.s.State.LinkByTarget(store.KindUser, tid); err == nil && ok && a.Managed {
 			g.ours[tid] = true
 			g.bySource[tid] = a.SourceID
 		}
@@ -408,7 +408,7 @@ func (r *memberRun) fail(g *groupMembers, op string, err error) {
 
 // memberNames names target member ids by the userName scimsync sent, else the source id, else the
 // target id, sorted, for the dry-run summary.
-func memberNames(tids []string, bySource map[string]string, link func(string) (store.Anchor, bool)) []string {
+func memberNames(tids []string, bySource map[string]string, link func(string) (store.Link, bool)) []string {
 	out := make([]string, 0, len(tids))
 	for _, t := range tids {
 		name := t

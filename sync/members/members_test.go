@@ -77,22 +77,22 @@ func setup(t *testing.T, tgt *groups, dry bool) (*Step, Input) {
 	}
 	t.Cleanup(func() { st.Close() })
 	now := func() time.Time { return time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC) }
-	users := map[string]store.Anchor{}
+	users := map[string]store.Link{}
 	for _, u := range []string{"a", "b", "c"} {
-		users[u] = store.Anchor{Kind: store.KindUser, SourceID: u, TargetID: "t-" + u, Managed: true}
+		users[u] = store.Link{Kind: store.KindUser, SourceID: u, TargetID: "t-" + u, Managed: true}
 	}
-	users["off"] = store.Anchor{Kind: store.KindUser, SourceID: "off", TargetID: "t-off", Managed: true, Disabled: true}
+	users["off"] = store.Link{Kind: store.KindUser, SourceID: "off", TargetID: "t-off", Managed: true, Disabled: true}
 	for _, a := range users {
-		if err := st.PutAnchors(a); err != nil {
+		if err := st.PutLinks(a); err != nil {
 			t.Fatal(err)
 		}
 	}
-	grp := store.Anchor{Kind: store.KindGroup, SourceID: "g", TargetID: "tg", Managed: true, MatchedBy: "displayName"}
+	grp := store.Link{Kind: store.KindGroup, SourceID: "g", TargetID: "tg", Managed: true, MatchedBy: "displayName"}
 	s := &Step{Target: tgt, State: st, Rec: record.New(st, now, zap.NewNop(), dry), Progress: noProgress{}, Log: zap.NewNop(),
 		Now: now, Concurrency: 2, BatchSize: 1, DryRun: dry}
 	in := Input{Snap: &read.Snapshot{Full: true, Members: map[string][]string{"g": {"a", "b", "off"}}},
 		Objects: []plan.Object{{SourceID: "g", InScope: true, Enabled: true}},
-		Groups:  map[string]store.Anchor{"g": grp}, Users: users}
+		Groups:  map[string]store.Link{"g": grp}, Users: users}
 	return s, in
 }
 

@@ -40,8 +40,8 @@ type State interface {
 	Watermark(name string) (string, error)
 	Sets(name string) (map[string][]string, error)
 	Escrows() ([]store.Escrow, error)
-	Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, error)
-	Anchors(kind store.Kind) (map[string]store.Anchor, error)
+	Link(kind store.Kind, sourceID string) (store.Link, bool, error)
+	Links(kind store.Kind) (map[string]store.Link, error)
 }
 
 // ErrAborted wraps an error that stopped a cycle before anything was written (a Graph outage, an
@@ -255,7 +255,7 @@ func (r *Reader) managerless(snap *Snapshot, extra, seen map[string]bool) error 
 		if u.ManagerKnown || u.Removed != directory.NotRemoved || (snap.Assigned != nil && !snap.Assigned[u.ID]) {
 			continue
 		}
-		a, ok, err := r.State.Anchor(store.KindUser, u.ID)
+		a, ok, err := r.State.Link(store.KindUser, u.ID)
 		if err != nil {
 			return fmt.Errorf("read state: %w", err)
 		}
@@ -483,9 +483,9 @@ func SortedKeys(m map[string]bool) []string {
 // users the round no longer returned (missing, sorted; ids are the users it returned: the engine has
 // dropped the directory's objects by then), otherwise only those of ids, so that a quiet incremental
 // cycle costs little even with 100,000 linked users.
-func Links(st State, snap *Snapshot, ids []string) (links map[string]store.Anchor, missing []string, err error) {
+func Links(st State, snap *Snapshot, ids []string) (links map[string]store.Link, missing []string, err error) {
 	if snap.Full {
-		links, err := st.Anchors(store.KindUser)
+		links, err := st.Links(store.KindUser)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read state: %w", err)
 		}
@@ -501,12 +501,12 @@ func Links(st State, snap *Snapshot, ids []string) (links map[string]store.Ancho
 		sort.Strings(missing)
 		return links, missing, nil
 	}
-	links = make(map[string]store.Anchor, len(ids))
+	links = make(map[string]store.Link, len(ids))
 	for _, id := range ids {
 		if _, done := links[id]; done || id == "" {
 			continue
 		}
-		a, ok, err := st.Anchor(store.KindUser, id)
+		a, ok, err := st.Link(store.KindUser, id)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read state: %w", err)
 		}

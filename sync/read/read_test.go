@@ -25,10 +25,10 @@ func (m *memState) Sets(name string) (map[string][]string, error) {
 	return m.sets[name], nil
 }
 func (m *memState) Escrows() ([]store.Escrow, error) { return m.escrows, nil }
-func (m *memState) Anchor(store.Kind, string) (store.Anchor, bool, error) {
-	return store.Anchor{}, false, nil
+func (m *memState) Link(store.Kind, string) (store.Link, bool, error) {
+	return store.Link{}, false, nil
 }
-func (m *memState) Anchors(store.Kind) (map[string]store.Anchor, error) { return nil, nil }
+func (m *memState) Links(store.Kind) (map[string]store.Link, error) { return nil, nil }
 
 type dir struct {
 	delta []directory.User

@@ -7,7 +7,7 @@ import (
 
 // LinkReader reads one stored link.
 type LinkReader interface {
-	Anchor(kind store.Kind, sourceID string) (store.Anchor, bool, error)
+	Link(kind store.Kind, sourceID string) (store.Link, bool, error)
 }
 
 // HeldObjects describes the operations the deletion threshold staged, by the names the target knows
@@ -20,7 +20,7 @@ func HeldObjects(st LinkReader, ops []store.StagedOp) []notify.HeldObject {
 		if op.Kind == store.KindGroup {
 			h.Kind = "group"
 		}
-		if a, ok, err := st.Anchor(op.Kind, op.SourceID); err == nil && ok {
+		if a, ok, err := st.Link(op.Kind, op.SourceID); err == nil && ok {
 			if op.Kind == store.KindGroup {
 				h.Identity = GroupName(a)
 			} else {

@@ -172,7 +172,7 @@ func ActionOf(op plan.Op) Action {
 }
 
 // UserName is how a user shows in the provisioning log: the userName sent, else the source id.
-func UserName(a store.Anchor) string {
+func UserName(a store.Link) string {
 	if n, ok := a.Values["userName"].(string); ok && n != "" {
 		return n
 	}
@@ -180,7 +180,7 @@ func UserName(a store.Anchor) string {
 }
 
 // GroupName is how a group shows in the provisioning log.
-func GroupName(a store.Anchor) string {
+func GroupName(a store.Link) string {
 	if n, ok := a.Values["displayName"].(string); ok && n != "" {
 		return n
 	}

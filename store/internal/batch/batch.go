@@ -41,7 +41,7 @@ type Batcher struct {
 	delay time.Duration
 
 	mu      sync.Mutex // guards the fields below
-	pending []AnchorOp
+	pending []LinkOp
 	armed   bool // a delay timer is running
 	timer   *time.Timer
 	err     error // first unreported error
@@ -53,17 +53,17 @@ type Batcher struct {
 	flushMu sync.Mutex // serialises commits so batches land in order
 }
 
-// AnchorOp is one queued write of a Batcher.
-type AnchorOp struct {
+// LinkOp is one queued write of a Batcher.
+type LinkOp struct {
 	Put bool
-	// Anchor is the anchor to put; for a delete only Kind and SourceID are set.
-	Anchor codec.Anchor
+	// Link is the anchor to put; for a delete only Kind and SourceID are set.
+	Link codec.Link
 }
 
 // Writer commits a batch of anchor writes in one transaction, in the order given, or none of them;
 // each backend has one, and the Batcher's queueing and ordering are shared.
 type Writer interface {
-	WriteAnchors(ops []AnchorOp) error
+	WriteLinks(ops []LinkOp) error
 }
 
 // New returns a Batcher committing through w; zero or negative limits take the defaults.
@@ -79,26 +79,26 @@ func New(w Writer, maxItems int, maxDelay time.Duration) *Batcher {
 
 // Put queues an anchor write; the anchor is stored as given at the time of the call (Values and
 // Members are not copied, so do not mutate them afterwards).
-func (b *Batcher) Put(a codec.Anchor) { b.add(AnchorOp{Put: true, Anchor: a}) }
+func (b *Batcher) Put(a codec.Link) { b.add(LinkOp{Put: true, Link: a}) }
 
 // Delete queues the removal of an anchor.
 func (b *Batcher) Delete(kind codec.Kind, sourceID string) {
-	b.add(AnchorOp{Anchor: codec.Anchor{Kind: kind, SourceID: sourceID}})
+	b.add(LinkOp{Link: codec.Link{Kind: kind, SourceID: sourceID}})
 }
 
-func (b *Batcher) add(op AnchorOp) {
+func (b *Batcher) add(op LinkOp) {
 	b.mu.Lock()
 	var reject error
 	switch {
 	case b.closed:
 		reject = ErrClosed
-	case op.Anchor.Kind == "" || op.Anchor.SourceID == "":
+	case op.Link.Kind == "" || op.Link.SourceID == "":
 		// Rejected here rather than at commit, where a permanent error would fail every later batch.
 		reject = errors.New("kind and source id are required")
 	}
 	if reject != nil {
 		if b.err == nil {
-			b.err = fmt.Errorf("%s %s: %w", OpName(op), op.Anchor, reject)
+			b.err = fmt.Errorf("%s %s: %w", OpName(op), op.Link, reject)
 		}
 		b.mu.Unlock()
 		return
@@ -146,7 +146,7 @@ func (b *Batcher) commitFull() {
 }
 
 // OpName names op in error messages.
-func OpName(op AnchorOp) string {
+func OpName(op LinkOp) string {
 	if op.Put {
 		return "put anchor"
 	}
@@ -193,7 +193,7 @@ func (b *Batcher) flush() error {
 	if len(batch) == 0 {
 		return nil
 	}
-	err := b.w.WriteAnchors(batch)
+	err := b.w.WriteLinks(batch)
 	if err != nil {
 		// Requeue in front of anything added meanwhile, so order is kept and nothing is lost.
 		b.mu.Lock()

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Anchors use a small hand-rolled binary record instead of JSON for two reasons: JSON cannot tell an
+// Links use a small hand-rolled binary record instead of JSON for two reasons: JSON cannot tell an
 // int64 2 from a float64 2 (Values must round-trip with their Go types or every anchor would look changed),
 // and loading 100,000 anchors at the start of each cycle should take well under a second.
 //
@@ -31,11 +31,11 @@ import (
 //
 // TargetID and the times come first so an update can read them from the old record without decoding the
 // rest.
-const AnchorV1 = 1
+const LinkV1 = 1
 
-// AnchorV2 is version 1 with every string compact (compact.go): the layout the bbolt file
-// writes since schema 2. EncodeAnchor, which the PostgreSQL backend stores, keeps version 1.
-const AnchorV2 = 2
+// LinkV2 is version 1 with every string compact (compact.go): the layout the bbolt file
+// writes since schema 2. EncodeLink, which the PostgreSQL backend stores, keeps version 1.
+const LinkV2 = 2
 
 // stringWriter appends one string of a record: appendString (version 1) or a compact string.
 type stringWriter func(dst []byte, s string) []byte
@@ -61,12 +61,12 @@ const (
 	flagDisabled = 2
 )
 
-// AppendAnchor appends a record of the given version. It never fails: a value of an unexpected type is
+// AppendLink appends a record of the given version. It never fails: a value of an unexpected type is
 // stored as JSON, and one JSON cannot encode (a channel, a func) as its fmt representation, so one odd
 // mapping result cannot block the batcher.
-func AppendAnchor(dst []byte, a *Anchor, version byte) []byte {
+func AppendLink(dst []byte, a *Link, version byte) []byte {
 	put := stringWriter(appendString)
-	if version == AnchorV2 {
+	if version == LinkV2 {
 		put = appendCompact
 	}
 	dst = append(dst, version)
@@ -200,7 +200,7 @@ func numberValue(n json.Number) any {
 	return string(n)
 }
 
-// normalizeJSON converts a value decoded with UseNumber into the types Anchor.Values documents:
+// normalizeJSON converts a value decoded with UseNumber into the types Link.Values documents:
 // json.Number -> int64/float64, []any of strings -> []string, recursively.
 func normalizeJSON(v any) any {
 	switch x := v.(type) {
@@ -391,8 +391,8 @@ func (d *decoder) value() any {
 	}
 }
 
-// DecodeAnchor fills a from rec; Kind and SourceID come from the bucket and key, not the record.
-func DecodeAnchor(rec []byte, a *Anchor) error {
+// DecodeLink fills a from rec; Kind and SourceID come from the bucket and key, not the record.
+func DecodeLink(rec []byte, a *Link) error {
 	d, err := anchorDecoder(rec)
 	if err != nil {
 		return err
@@ -428,9 +428,9 @@ func DecodeAnchor(rec []byte, a *Anchor) error {
 	return nil
 }
 
-// DecodeAnchorHead reads only what an update needs from the old record: the target id (to move the
+// DecodeLinkHead reads only what an update needs from the old record: the target id (to move the
 // secondary index) and the creation time (to keep it).
-func DecodeAnchorHead(rec []byte) (targetID string, created time.Time, err error) {
+func DecodeLinkHead(rec []byte) (targetID string, created time.Time, err error) {
 	d, err := anchorDecoder(rec)
 	if err != nil {
 		return "", time.Time{}, err
@@ -446,8 +446,8 @@ func anchorDecoder(rec []byte) (*decoder, error) {
 	switch v := d.byte(); {
 	case d.err != nil:
 		return nil, d.err
-	case v == AnchorV1:
-	case v == AnchorV2:
+	case v == LinkV1:
+	case v == LinkV2:
 		d.compact = true
 	default:
 		return nil, fmt.Errorf("unknown anchor record version %d", v)

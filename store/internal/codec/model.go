@@ -14,10 +14,10 @@ const (
 	KindGroup Kind = "group"
 )
 
-// Anchor is one entry of the connector data store (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): the link between a source object and
+// Link is one entry of the connector data store (https://learn.microsoft.com/entra/identity/app-provisioning/how-provisioning-works): the link between a source object and
 // the target object it was created as or matched to. It is what lets the engine update by target id,
 // skip unchanged objects, and never touch target objects it does not own.
-type Anchor struct {
+type Link struct {
 	Kind     Kind
 	SourceID string
 	TargetID string
@@ -45,7 +45,7 @@ type Anchor struct {
 }
 
 // String is the "kind/source id" form used in error messages.
-func (a Anchor) String() string { return string(a.Kind) + "/" + a.SourceID }
+func (a Link) String() string { return string(a.Kind) + "/" + a.SourceID }
 
 // LogEntry is one line of the provisioning log (https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary, Graph provisioningObjectSummary): what
 // happened to one object in one cycle, with the steps and the modified properties, so an admin can answer

@@ -90,14 +90,14 @@ type TargetDialect struct {
 const SnapshotFormat = 1
 
 // Snapshot is a job's whole state in a backend-neutral form, the document of `scimsync state export`.
-// Anchors travel in their binary record form (AnchorRecord), since JSON would lose the Go types of their
+// Links travel in their binary record form (LinkRecord), since JSON would lose the Go types of their
 // Values; the OAuth grant travels as stored, so an encrypted refresh token stays encrypted.
 type Snapshot struct {
 	Format      int                            `json:"format"`
 	Fingerprint string                         `json:"fingerprint,omitempty"`
 	Watermarks  map[string]string              `json:"watermarks,omitempty"`
 	Meta        map[string][]byte              `json:"meta,omitempty"`
-	Anchors     []AnchorRecord                 `json:"anchors,omitempty"`
+	Links       []LinkRecord                   `json:"anchors,omitempty"`
 	Escrows     []Escrow                       `json:"escrows,omitempty"`
 	Staged      []StagedOp                     `json:"staged,omitempty"`
 	Quarantine  *Quarantine                    `json:"quarantine,omitempty"`
@@ -110,8 +110,8 @@ type Snapshot struct {
 	Log    []LogEntry `json:"log,omitempty"`
 }
 
-// AnchorRecord is one anchor in its stored binary form.
-type AnchorRecord struct {
+// LinkRecord is one anchor in its stored binary form.
+type LinkRecord struct {
 	Kind     Kind   `json:"kind"`
 	SourceID string `json:"sourceId"`
 	Record   []byte `json:"record"`

@@ -16,13 +16,13 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 )
 
-// Bucket names. Anchors, targets, escrows and staged operations nest one bucket per Kind so that a kind
+// Bucket names. Links, targets, escrows and staged operations nest one bucket per Kind so that a kind
 // can be listed or cleared without scanning the others.
 var (
 	Meta       = []byte("meta")       // schema version, fingerprint, quarantine, target dialect
 	KV         = []byte("kv")         // GetMeta/SetMeta, kept apart so callers cannot clobber internal keys
 	Watermarks = []byte("watermarks") // delta links by name
-	Anchors    = []byte("anchors")    // kind -> source id -> encoded Anchor
+	Links      = []byte("anchors")    // kind -> source id -> encoded Link
 	Targets    = []byte("targets")    // kind -> target id -> source id
 	Escrows    = []byte("escrows")    // kind\x00source id -> JSON Escrow
 	Staged     = []byte("staged")     // kind\x00source id -> JSON StagedOp
@@ -38,7 +38,7 @@ var (
 	KeyDialect     = []byte("dialect")
 	KeyGrant       = []byte("oauthgrant")
 
-	All = [][]byte{Meta, KV, Watermarks, Anchors, Targets, Escrows, Staged,
+	All = [][]byte{Meta, KV, Watermarks, Links, Targets, Escrows, Staged,
 		Cycles, CycleIDs, Log, Sets}
 )
 
@@ -155,13 +155,13 @@ func ObjectKey(kind codec.Kind, sourceID string) ([]byte, error) {
 	return []byte(string(kind) + "\x00" + sourceID), nil
 }
 
-// PutAnchor writes one anchor and moves its target-index entry. Each record gets its own buffer: bbolt
+// PutLink writes one anchor and moves its target-index entry. Each record gets its own buffer: bbolt
 // keeps a reference to the value until the transaction commits.
-func PutAnchor(tx *bolt.Tx, a *codec.Anchor, now time.Time) error {
+func PutLink(tx *bolt.Tx, a *codec.Link, now time.Time) error {
 	if a.Kind == "" || a.SourceID == "" {
 		return fmt.Errorf("anchor %s: kind and source id are required", a)
 	}
-	anchors, err := CreateKindBucket(tx, Anchors, a.Kind)
+	anchors, err := CreateKindBucket(tx, Links, a.Kind)
 	if err != nil {
 		return err
 	}
@@ -173,8 +173,8 @@ func PutAnchor(tx *bolt.Tx, a *codec.Anchor, now time.Time) error {
 	rec := *a
 	if old := anchors.Get(key); old != nil {
 		// A damaged old record is replaced, not refused: the new one is complete, and a stale index entry
-		// left behind is ignored by AnchorByTarget.
-		oldTarget, created, err := codec.DecodeAnchorHead(old)
+		// left behind is ignored by LinkByTarget.
+		oldTarget, created, err := codec.DecodeLinkHead(old)
 		if err != nil {
 			oldTarget, created = "", time.Time{}
 		}
@@ -193,7 +193,7 @@ func PutAnchor(tx *bolt.Tx, a *codec.Anchor, now time.Time) error {
 	if rec.UpdatedAt.IsZero() {
 		rec.UpdatedAt = now
 	}
-	if err := anchors.Put(key, codec.AppendAnchor(make([]byte, 0, 256), &rec, codec.AnchorV2)); err != nil {
+	if err := anchors.Put(key, codec.AppendLink(make([]byte, 0, 256), &rec, codec.LinkV2)); err != nil {
 		return fmt.Errorf("anchor %s: %w", a, err)
 	}
 	if a.TargetID != "" {
@@ -213,8 +213,8 @@ func deleteIndex(idx *bolt.Bucket, targetID string, source []byte) error {
 	return nil
 }
 
-func DeleteAnchor(tx *bolt.Tx, kind codec.Kind, sourceID string) error {
-	anchors := KindBucket(tx, Anchors, kind)
+func DeleteLink(tx *bolt.Tx, kind codec.Kind, sourceID string) error {
+	anchors := KindBucket(tx, Links, kind)
 	if anchors == nil || sourceID == "" {
 		return nil
 	}
@@ -223,7 +223,7 @@ func DeleteAnchor(tx *bolt.Tx, kind codec.Kind, sourceID string) error {
 	if old == nil {
 		return nil
 	}
-	if target, _, err := codec.DecodeAnchorHead(old); err == nil && target != "" {
+	if target, _, err := codec.DecodeLinkHead(old); err == nil && target != "" {
 		if idx := KindBucket(tx, Targets, kind); idx != nil {
 			if err := deleteIndex(idx, target, key); err != nil {
 				return err
@@ -233,10 +233,10 @@ func DeleteAnchor(tx *bolt.Tx, kind codec.Kind, sourceID string) error {
 	return anchors.Delete(key)
 }
 
-// DecodeAnchor fills a from the record stored under key in kind's bucket; a record that does not
+// DecodeLink fills a from the record stored under key in kind's bucket; a record that does not
 // decode is a CorruptError naming the file at path.
-func DecodeAnchor(path string, kind codec.Kind, key, rec []byte, a *codec.Anchor) error {
-	if err := codec.DecodeAnchor(rec, a); err != nil {
+func DecodeLink(path string, kind codec.Kind, key, rec []byte, a *codec.Link) error {
+	if err := codec.DecodeLink(rec, a); err != nil {
 		return &CorruptError{Path: path, Err: fmt.Errorf("anchor %s/%s: %w", kind, key, err)}
 	}
 	a.Kind = kind

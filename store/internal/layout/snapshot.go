@@ -13,7 +13,7 @@ import (
 func Dump(path string, tx *bolt.Tx) (*codec.Snapshot, error) {
 	snap := &codec.Snapshot{Format: codec.SnapshotFormat, Watermarks: map[string]string{}, Meta: map[string][]byte{},
 		Sets: map[string]map[string][]string{}}
-	for _, step := range []func(string, *bolt.Tx, *codec.Snapshot) error{dumpMeta, dumpAnchors, dumpRecords, dumpLog, dumpSets} {
+	for _, step := range []func(string, *bolt.Tx, *codec.Snapshot) error{dumpMeta, dumpLinks, dumpRecords, dumpLog, dumpSets} {
 		if err := step(path, tx, snap); err != nil {
 			return nil, err
 		}
@@ -59,23 +59,23 @@ func dumpMeta(path string, tx *bolt.Tx, snap *codec.Snapshot) (err error) {
 	})
 }
 
-// dumpAnchors lists every kind bucket in byte order, so both backends list anchors alike. Each goes in
+// dumpLinks lists every kind bucket in byte order, so both backends list anchors alike. Each goes in
 // the portable version 1 record, as the PostgreSQL backend keeps it, so a snapshot reads the same from
 // either backend and in older builds.
-func dumpAnchors(path string, tx *bolt.Tx, snap *codec.Snapshot) error {
-	top := tx.Bucket(Anchors)
+func dumpLinks(path string, tx *bolt.Tx, snap *codec.Snapshot) error {
+	top := tx.Bucket(Links)
 	if top == nil {
 		return nil
 	}
 	return top.ForEachBucket(func(name []byte) error {
 		kind := codec.Kind(name)
 		return top.Bucket(name).ForEach(func(k, v []byte) error {
-			var a codec.Anchor
-			if err := DecodeAnchor(path, kind, k, v, &a); err != nil {
+			var a codec.Link
+			if err := DecodeLink(path, kind, k, v, &a); err != nil {
 				return err
 			}
-			rec := codec.AppendAnchor(make([]byte, 0, 256), &a, codec.AnchorV1)
-			snap.Anchors = append(snap.Anchors, codec.AnchorRecord{Kind: kind, SourceID: string(k), Record: rec})
+			rec := codec.AppendLink(make([]byte, 0, 256), &a, codec.LinkV1)
+			snap.Links = append(snap.Links, codec.LinkRecord{Kind: kind, SourceID: string(k), Record: rec})
 			return nil
 		})
 	})
@@ -141,7 +141,7 @@ func Load(tx *bolt.Tx, snap *codec.Snapshot) error {
 			return err
 		}
 	}
-	for _, step := range []func(*bolt.Tx, *codec.Snapshot) error{loadMeta, loadAnchors, loadRecords, loadLog, loadSets} {
+	for _, step := range []func(*bolt.Tx, *codec.Snapshot) error{loadMeta, loadLinks, loadRecords, loadLog, loadSets} {
 		if err := step(tx, snap); err != nil {
 			return err
 		}
@@ -198,14 +198,14 @@ func putAll[V any](b *bolt.Bucket, m map[string]V, enc func(V) []byte) error {
 	return nil
 }
 
-func loadAnchors(tx *bolt.Tx, snap *codec.Snapshot) error {
-	for _, r := range snap.Anchors {
-		var a codec.Anchor
-		if err := codec.DecodeAnchor(r.Record, &a); err != nil {
+func loadLinks(tx *bolt.Tx, snap *codec.Snapshot) error {
+	for _, r := range snap.Links {
+		var a codec.Link
+		if err := codec.DecodeLink(r.Record, &a); err != nil {
 			return err
 		}
 		a.Kind, a.SourceID = r.Kind, r.SourceID
-		if err := PutAnchor(tx, &a, a.UpdatedAt); err != nil {
+		if err := PutLink(tx, &a, a.UpdatedAt); err != nil {
 			return err
 		}
 	}
