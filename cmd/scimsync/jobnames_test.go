@@ -37,8 +37,6 @@ func coordinatorOf(cfg *config.Config) *replicas.Coordinator { return job.Coordi
 
 func stopCoordinators(ctx context.Context) error { return job.StopCoordinators(ctx) }
 
-func leaseTTL() (time.Duration, error) { return job.LeaseTTL() }
-
 // replicaJobs is a daemon of one job as the Claimer sees it.
 type replicaJobs struct {
 	cfg *config.Config
