@@ -34,6 +34,9 @@ type Job struct {
 	log    *zap.Logger
 	reader *graph.Reader
 	target *scimclient.Client
+	// objects is the target in the engine's terms, made once (with SCIM Bulk allowed when target.bulk
+	// is on), so the target's ServiceProviderConfig is read once per job, not once per cycle.
+	objects engine.Target
 	// grant is the target's authorization code token source, nil for other auth types; it refreshes
 	// through the state file the cycle has open.
 	grant    *targetauth.AuthorizationCode
@@ -78,6 +81,12 @@ func Open(cfg *config.Config, o Options) (*Job, error) {
 	}
 	if j.target, j.grant, err = NewTarget(cfg, log, o.UserAgent); err != nil {
 		return nil, configError(err)
+	}
+	// The client's compatibility mode and learned dialect stay behind its users and groups.
+	j.objects = engine.Target{Users: target.Users(j.target), Groups: target.Groups(j.target)}
+	if cfg.Target.Bulk {
+		users, groups := target.WithBulk(j.target)
+		j.objects = engine.Target{Users: users, Groups: groups}
 	}
 	if cfg.Notify != nil {
 		n, err := NewNotifier(cfg, log)
@@ -136,14 +145,7 @@ func (j *Job) WithEngine(fn func(*engine.Engine) error) error {
 	}
 	o := engineOptions(j.cfg, j.log, j.progress, alerter)
 	o.DryRun = j.dryRun
-	// The client's compatibility mode and learned dialect stay behind its users and groups.
-	users, groups := target.Users(j.target), target.Groups(j.target)
-	if j.cfg.Target.Bulk {
-		// Used only when the target's ServiceProviderConfig offers Bulk (docs/scim.md#bulk).
-		users, groups = users.WithBulk(), groups.WithBulk()
-	}
-	tgt := engine.Target{Users: users, Groups: groups}
-	err = fn(engine.New(j.reader, tgt, st, o))
+	err = fn(engine.New(j.reader, j.objects, st, o))
 	if derr := j.keepDialect(st, stored); derr != nil {
 		// The lesson is learned again next time; the cycle's own outcome matters more.
 		j.log.Error("could not record the target's dialect", zap.Error(derr))

@@ -32,12 +32,19 @@ func (b *bulkUse) limits(ctx context.Context, c *scimclient.Client) (scimclient.
 	return b.lim, ok
 }
 
-// WithBulk lets the users' writes go in SCIM Bulk requests when the target offers Bulk
-// (target.bulk, default on; docs/scim.md#bulk).
-func (t UserTarget) WithBulk() UserTarget { t.bulk = &bulkUse{}; return t }
+// WithBulk is the client's users and groups whose writes may go in SCIM Bulk requests when the target
+// offers Bulk (target.bulk, default on; docs/scim.md#bulk). Both share one look at the target's
+// ServiceProviderConfig, made at the first batch: keep them for the job's life, not per cycle.
+func WithBulk(c *scimclient.Client) (UserTarget, GroupTarget) {
+	b := &bulkUse{}
+	return UserTarget{c: c, bulk: b}, GroupTarget{c: c, bulk: b}
+}
 
-// WithBulk lets the groups' writes go in SCIM Bulk requests when the target offers Bulk.
-func (t GroupTarget) WithBulk() GroupTarget { t.bulk = &bulkUse{}; return t }
+// Batching reports whether Batch sends Bulk requests: Bulk on and offered by the target.
+func (t UserTarget) Batching(ctx context.Context) bool { _, ok := t.bulk.limits(ctx, t.c); return ok }
+
+// Batching reports whether Batch sends Bulk requests: Bulk on and offered by the target.
+func (t GroupTarget) Batching(ctx context.Context) bool { _, ok := t.bulk.limits(ctx, t.c); return ok }
 
 // Batch sends writes in Bulk requests within the target's limits; ok is false when Bulk is off or the
 // target does not offer it (the engine then sends them one by one). A PATCH the target refuses for

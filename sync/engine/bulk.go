@@ -9,9 +9,11 @@ import (
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
-// Batcher is a target that takes many writes in one call (SCIM Bulk, RFC 7644 §3.7). ok false means
-// it will not this time (Bulk off, not offered): the writes go one by one.
+// Batcher is a target that takes many writes in one call (SCIM Bulk, RFC 7644 §3.7). Batching says
+// whether it does (Bulk on and offered); Batch's ok false means this call could not be made: those
+// writes go one by one.
 type Batcher interface {
+	Batching(ctx context.Context) bool
 	Batch(ctx context.Context, ws []plan.Write) (results []plan.WriteResult, ok bool)
 }
 
@@ -22,7 +24,7 @@ type batched struct{ e *Engine }
 
 func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Link, error, time.Duration)) {
 	bt, ok := k.tgt.(Batcher)
-	if !ok || len(wave) < 2 {
+	if !ok || len(wave) < 2 || !bt.Batching(ctx) {
 		perWrite(b).execute(ctx, k, wave, done)
 		return
 	}
@@ -62,15 +64,13 @@ func (b batched) send(ctx context.Context, k *objectKind, bt Batcher, part []wri
 	// One call carried them all: each write is charged its share of the call's time.
 	took := e.o.Now().Sub(start) / time.Duration(len(part))
 	for i, w := range part {
-		var r plan.WriteResult
+		var a *store.Link
+		var err error
 		if idx[i] >= 0 {
-			r = res[idx[i]]
-		} else if w.c.Op != plan.Adopt {
-			a, err := e.applyOne(ctx, k, w) // an op that sends nothing: applyOne names it
-			done(w, a, err, took)
-			continue
+			a, err = e.settleWrite(ctx, k, w, res[idx[i]])
+		} else {
+			a, err = e.applyOne(ctx, k, w) // nothing to send: applyOne settles it (or names the op)
 		}
-		a, err := e.settleWrite(ctx, k, w, r)
 		done(w, a, err, took)
 	}
 }

@@ -35,8 +35,8 @@ func newBulkHarness(t *testing.T) *harness {
 
 // bulkEngine is the engine as cmd/scimsync wires it with target.bulk on.
 func (h *harness) bulkEngine() *Engine {
-	c := h.client(goodToken)
-	return New(h.dir, Target{Users: target.Users(c).WithBulk(), Groups: target.Groups(c).WithBulk()}, h.st, h.options())
+	users, groups := target.WithBulk(h.client(goodToken))
+	return New(h.dir, Target{Users: users, Groups: groups}, h.st, h.options())
 }
 
 // checkBulkTarget checks the target holds exactly the tenant's users, once each, with the titles want
@@ -94,8 +94,8 @@ func TestBulkCreatesUpdatesAndDeletes(t *testing.T) {
 		t.Fatalf("failures: %+v", res.Report.Failures)
 	}
 	checkBulkTarget(t, h, map[string]string{"b00001": "Lead", "b00005": "Manager"})
-	if req := h.srv.Requests(); req["POST /Bulk"] != 1 || req["PATCH /Users/{id}"] != 0 {
-		t.Fatalf("requests %v: want one Bulk request and no single PATCH", req)
+	if req := h.srv.Requests(); req["POST /Bulk"] != 1 || req["PATCH /Users/{id}"] != 0 || req["GET /ServiceProviderConfig"] != 0 {
+		t.Fatalf("requests %v: want one Bulk request, no single PATCH, and the target's Bulk support not asked again", req)
 	}
 
 	// A cycle with nothing to change sends nothing, not even the ServiceProviderConfig.
@@ -182,5 +182,21 @@ func TestBulkWholeRequestFaults(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A target that does not offer Bulk, with target.bulk on, gets exactly the single requests it would get
+// with Bulk off, after one look at its ServiceProviderConfig.
+func TestBulkOffByTheTarget(t *testing.T) {
+	h := newHarness(t, manyUsers("b", bulkUsers)...)
+	users, groups := target.WithBulk(h.client(goodToken))
+	e := New(h.dir, Target{Users: users, Groups: groups}, h.st, h.options())
+	if res := h.mustRun(e, false); res.Report.TotalFailed() != 0 {
+		t.Fatalf("failures: %+v", res.Report.Failures)
+	}
+	checkBulkTarget(t, h, nil)
+	req := h.srv.Requests()
+	if req["POST /Users"] != bulkUsers || req["POST /Bulk"] != 0 || req["GET /ServiceProviderConfig"] != 1 {
+		t.Fatalf("requests %v: want %d single POSTs after one look at the ServiceProviderConfig", req, bulkUsers)
 	}
 }
