@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, path, body string) {
@@ -68,5 +69,32 @@ func TestJobFile(t *testing.T) {
 	}
 	if _, err := JobFile(dir, "nobody"); !errors.Is(err, ErrConfig) {
 		t.Errorf("JobFile(nobody) = %v, want ErrConfig", err)
+	}
+}
+
+// TestDaemonConfigApplies: the daemon file's maxConcurrent and claimInterval apply unless the command
+// line set them, and the runner caps the claim interval at MaxClaimInterval.
+func TestDaemonConfigApplies(t *testing.T) {
+	dir := t.TempDir()
+	daemonFile := filepath.Join(dir, "daemon.yaml")
+	writeFile(t, daemonFile, "jobs: [jobs.d]\nmaxConcurrent: 2\nclaimInterval: 7s\n")
+	h := &Host{Dir: daemonFile}
+	if err := h.daemonConfig(); err != nil || h.Options.MaxConcurrent != 2 || h.Options.ClaimInterval != 7*time.Second {
+		t.Fatalf("from the file: %+v, %v; want maxConcurrent 2, claimInterval 7s", h.Options, err)
+	}
+	h = &Host{Dir: daemonFile, Options: Options{MaxConcurrent: 4, ClaimInterval: 3 * time.Second}}
+	if err := h.daemonConfig(); err != nil || h.Options.MaxConcurrent != 4 || h.Options.ClaimInterval != 3*time.Second {
+		t.Fatalf("flags given: %+v, %v; want the flags' 4 and 3s", h.Options, err)
+	}
+	for _, tc := range []struct{ asked, max, want time.Duration }{
+		{7 * time.Second, 2 * time.Second, 2 * time.Second},
+		{time.Second, 2 * time.Second, time.Second},
+		{0, 2 * time.Second, 2 * time.Second},
+		{0, 0, DefaultClaimInterval},
+	} {
+		r, err := New(nil, Options{ClaimInterval: tc.asked, MaxClaimInterval: tc.max})
+		if err != nil || r.opts.ClaimInterval != tc.want {
+			t.Errorf("ClaimInterval %s capped at %s: got %v (%v), want %s", tc.asked, tc.max, r.opts.ClaimInterval, err, tc.want)
+		}
 	}
 }

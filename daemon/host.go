@@ -104,7 +104,7 @@ func (h *Host) daemonConfig() error {
 	if err != nil || d == nil {
 		return err
 	}
-	if h.Options.MaxConcurrent <= 0 || h.Options.MaxConcurrent == DefaultMaxConcurrent {
+	if h.Options.MaxConcurrent <= 0 {
 		h.Options.MaxConcurrent = d.MaxConcurrent
 	}
 	if h.Options.ClaimInterval <= 0 {

@@ -68,6 +68,9 @@ type Options struct {
 	MaxConcurrent int
 	// ClaimInterval is how often the Claimer is asked again between scheduling passes; 0 means 10s.
 	ClaimInterval time.Duration
+	// MaxClaimInterval caps ClaimInterval (0: no cap): a claim renews the replica's leases, so it must
+	// come several times per lease TTL whatever the flag or the daemon file asks.
+	MaxClaimInterval time.Duration
 	Scheduler     Scheduler
 	Ticker        Ticker
 }
@@ -159,6 +162,9 @@ func New(jobs []Job, o Options) (*Runner, error) {
 	}
 	if o.ClaimInterval <= 0 {
 		o.ClaimInterval = DefaultClaimInterval
+	}
+	if o.MaxClaimInterval > 0 {
+		o.ClaimInterval = min(o.ClaimInterval, o.MaxClaimInterval)
 	}
 	var own *Cron
 	if o.Scheduler == nil { // started by Start, so a runner never started leaves no goroutine

@@ -146,13 +146,16 @@ func registerReplicaMetrics(reg prometheus.Registerer, cfg *config.Config) {
 		ConstLabels: prometheus.Labels{"replica": id, "host": host}})
 	info.Set(1)
 	owned := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "scimsync_replica_jobs_owned",
-		Help:        "Jobs this replica owns (0 without a replica coordinator: leases are taken per cycle).",
+		Help:        "Jobs this replica owns, in every database (0 without a replica coordinator: leases are taken per cycle).",
 		ConstLabels: prometheus.Labels{"replica": id}},
 		func() float64 {
-			if co := CoordinatorOf(cfg); co != nil {
-				return float64(len(co.Owned()))
+			coordinatorsMu.Lock()
+			defer coordinatorsMu.Unlock()
+			n := 0
+			for _, co := range coordinators {
+				n += len(co.Owned())
 			}
-			return 0
+			return float64(n)
 		})
 	for _, c := range []prometheus.Collector{info, owned} {
 		_ = reg.Register(c) // an error means registered already: the series are the same

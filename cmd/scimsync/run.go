@@ -37,20 +37,19 @@ was and names the reason.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			b := currentBuild()
-			if o.ClaimInterval == 0 {
-				// A replica renews its leases three times per lease TTL, so a missed claim or two
-				// never loses a job (SCIMSYNC_LEASE_TTL shortens both, for tests).
-				ttl, err := job.LeaseTTL()
-				if err != nil {
-					return err
-				}
-				o.ClaimInterval = min(ttl/3, daemon.DefaultClaimInterval)
+			// A replica renews its leases at least three times per lease TTL, so a missed claim or
+			// two never loses a job, whatever --claim-interval or the daemon file ask
+			// (SCIMSYNC_LEASE_TTL shortens both, for tests).
+			ttl, err := job.LeaseTTL()
+			if err != nil {
+				return err
 			}
+			o.MaxClaimInterval = ttl / 3
 			h := &daemon.Host{Dir: jobsDir(cmd), File: configPath(cmd), Listen: listen, Options: o,
 				Wiring: wiring{cmd: cmd}, Status: job.StoredStatus,
 				Build: metrics.Build{Version: b.Version, Commit: b.Commit, GoVersion: b.GoVersion}}
 			h.Options.Claimer = job.NewClaimer(h)
-			err := h.Run(cmd.Context())
+			err = h.Run(cmd.Context())
 			// The cycles have ended: give this replica's jobs back at once rather than at lease expiry.
 			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -63,8 +62,8 @@ was and names the reason.`,
 			return err
 		},
 	}
-	cmd.Flags().IntVar(&o.MaxConcurrent, "max-concurrent", daemon.DefaultMaxConcurrent, "cycles of different jobs that may run at once")
-	cmd.Flags().DurationVar(&o.ClaimInterval, "claim-interval", 0, "how often to ask which jobs this replica holds (default 10s)")
+	cmd.Flags().IntVar(&o.MaxConcurrent, "max-concurrent", 0, "cycles of different jobs that may run at once (default: maxConcurrent of the daemon file, else 4)")
+	cmd.Flags().DurationVar(&o.ClaimInterval, "claim-interval", 0, "how often to ask which jobs this replica holds (default: claimInterval of the daemon file, else 10s; at most a third of the lease TTL)")
 	cmd.Flags().StringVar(&listen, "metrics-listen", "", "address of the daemon's /metrics, /healthz and /status (default: metrics.listen of the job, with --config)")
 	return cmd
 }
