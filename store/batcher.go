@@ -13,12 +13,6 @@ import (
 // dropped, which the engine must treat like a crash (it re-matches next cycle).
 var ErrBatcherClosed = batch.ErrClosed
 
-// Default batcher limits, used when NewBatcher gets zero or negative values.
-const (
-	DefaultBatchItems = batch.DefaultItems
-	DefaultBatchDelay = batch.DefaultDelay
-)
-
 // Batcher groups the per-object results of the apply phase into few transactions, since each bbolt
 // transaction costs an fsync (its queueing and ordering are documented in store/internal/batch).
 type Batcher = batch.Batcher

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/scimsync/scimsync/emulator/scimserver/filter"
+	"github.com/scimsync/scimsync/scimclient"
 )
 
 // SCIM Bulk (RFC 7644 §3.7, https://www.rfc-editor.org/rfc/rfc7644#section-3.7). Entra never sends
@@ -17,11 +18,8 @@ import (
 // semantics: bulkId references, failOnErrors, the advertised limits answered with 413, and one status
 // per operation.
 
-// Message schemas of a Bulk request and its answer.
-const (
-	SchemaBulkRequest  = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
-	SchemaBulkResponse = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
-)
+// SchemaBulkResponse is the message schema of a Bulk answer (the request's is scimclient.SchemaBulkRequest).
+const SchemaBulkResponse = "urn:ietf:params:scim:api:messages:2.0:BulkResponse"
 
 // Bulk switches /Bulk on and sets the limits ServiceProviderConfig advertises and the server enforces.
 type Bulk struct {
@@ -65,9 +63,6 @@ type bulkResult struct {
 	Response json.RawMessage `json:"response,omitempty"`
 }
 
-// bulkRefPrefix marks a reference to the resource another operation of the same request creates.
-const bulkRefPrefix = "bulkId:"
-
 func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, base string) {
 	if s.opts.Bulk == nil {
 		writeError(w, errf(http.StatusNotImplemented, "", "Bulk is not supported"))
@@ -94,8 +89,8 @@ func (s *Server) serveBulk(w http.ResponseWriter, r *http.Request, base string) 
 		writeError(w, errf(http.StatusBadRequest, "invalidSyntax", "body is not a BulkRequest: %v", err))
 		return
 	}
-	if !filter.ContainsFold(req.Schemas, SchemaBulkRequest) {
-		writeError(w, errf(http.StatusBadRequest, "invalidSyntax", "schemas must name %s", SchemaBulkRequest))
+	if !filter.ContainsFold(req.Schemas, scimclient.SchemaBulkRequest) {
+		writeError(w, errf(http.StatusBadRequest, "invalidSyntax", "schemas must name %s", scimclient.SchemaBulkRequest))
 		return
 	}
 	if len(req.Operations) > maxOps {
@@ -181,17 +176,14 @@ func (s *Server) runBulk(r *http.Request, req bulkRequest, base string) []bulkRe
 // resolveRefs replaces "bulkId:X" strings in data by the ids created so far. missing is the first
 // reference not resolved; dead tells that its operation failed (or does not exist), so it never will be.
 func resolveRefs(data json.RawMessage, ids map[string]string, failed map[string]bool) (out json.RawMessage, missing string, dead bool) {
-	if !bytes.Contains(data, []byte(`"`+bulkRefPrefix)) {
-		return data, "", false
-	}
 	out = data
 	rest := data
 	for {
-		i := bytes.Index(rest, []byte(`"`+bulkRefPrefix))
+		i := bytes.Index(rest, []byte(`"`+scimclient.BulkRef))
 		if i < 0 {
 			return out, "", false
 		}
-		rest = rest[i+1+len(bulkRefPrefix):]
+		rest = rest[i+1+len(scimclient.BulkRef):]
 		end := bytes.IndexByte(rest, '"')
 		if end < 0 {
 			return out, "", false
@@ -201,7 +193,7 @@ func resolveRefs(data json.RawMessage, ids map[string]string, failed map[string]
 		if !ok {
 			return nil, ref, failed[ref]
 		}
-		out = bytes.ReplaceAll(out, []byte(`"`+bulkRefPrefix+ref+`"`), []byte(strconv.Quote(id)))
+		out = bytes.ReplaceAll(out, []byte(`"`+scimclient.BulkRef+ref+`"`), []byte(strconv.Quote(id)))
 	}
 }
 

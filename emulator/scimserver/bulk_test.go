@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/scimsync/scimsync/scimclient"
 )
 
 func bulkBody(failOnErrors int, ops ...map[string]any) map[string]any {
-	b := map[string]any{"schemas": []string{SchemaBulkRequest}, "Operations": ops}
+	b := map[string]any{"schemas": []string{scimclient.SchemaBulkRequest}, "Operations": ops}
 	if failOnErrors > 0 {
 		b["failOnErrors"] = failOnErrors
 	}

@@ -28,8 +28,7 @@ func (b *bulkUse) limits(ctx context.Context, c *scimclient.Client) (scimclient.
 		return scimclient.BulkLimits{}, false
 	}
 	b.once.Do(func() { b.lim, b.err = c.BulkLimits(ctx) })
-	ok := b.err == nil && b.lim.Supported && b.lim.MaxOperations > 0 && b.lim.MaxPayloadSize > 0
-	return b.lim, ok
+	return b.lim, b.err == nil && b.lim.Supported // BulkLimits counts Bulk as supported only with both limits
 }
 
 // WithBulk is the client's users and groups whose writes may go in SCIM Bulk requests when the target

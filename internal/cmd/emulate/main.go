@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/emulator/rawload"
 	"github.com/scimsync/scimsync/emulator/scimserver"
 )
 
@@ -146,16 +147,19 @@ func newRecorder(next http.Handler, path string) (*recorder, error) {
 	return r, nil
 }
 
-// captureWriter keeps the answer of a create, to read its id.
+// captureWriter sees a create's status and, when recording, keeps its answer to read the id.
 type captureWriter struct {
 	http.ResponseWriter
 	status int
+	keep   bool
 	body   bytes.Buffer
 }
 
 func (c *captureWriter) WriteHeader(s int) { c.status = s; c.ResponseWriter.WriteHeader(s) }
 func (c *captureWriter) Write(b []byte) (int, error) {
-	c.body.Write(b)
+	if c.keep {
+		c.body.Write(b)
+	}
 	return c.ResponseWriter.Write(b)
 }
 
@@ -170,7 +174,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		body, _ = io.ReadAll(req.Body)
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	cw := &captureWriter{ResponseWriter: w, status: http.StatusOK}
+	cw := &captureWriter{ResponseWriter: w, status: http.StatusOK, keep: r.w != nil}
 	r.next.ServeHTTP(cw, req)
 	if cw.status != http.StatusCreated {
 		return
@@ -190,10 +194,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		ID string `json:"id"`
 	}
 	_ = json.Unmarshal(cw.body.Bytes(), &created)
-	line, _ := json.Marshal(struct {
-		ID   string          `json:"id"`
-		Body json.RawMessage `json:"body"`
-	}{created.ID, body})
+	line, _ := json.Marshal(rawload.Recorded{ID: created.ID, Body: body})
 	r.w.Write(line)
 	r.w.WriteByte('\n')
 }

@@ -22,10 +22,10 @@ import (
 	"time"
 )
 
-// StampName is the file in node_modules holding the SHA-256 of the package-lock.json it was installed
+// stampName is the file in node_modules holding the SHA-256 of the package-lock.json it was installed
 // from, so a changed lock file (or an interrupted install) is detected regardless of file mtimes. The
 // install.mk fragments write the same stamp, so whichever installs first, the other reuses it.
-const StampName = ".scimsync-lock.sha256"
+const stampName = ".scimsync-lock.sha256"
 
 // installTimeout bounds `npm ci`: the registry may be slow, but a hung install must not hang the whole
 // test binary until its own timeout.
@@ -179,7 +179,7 @@ func install(ctx context.Context, name, dir string, out io.Writer) (unlock func(
 		_ = f.Close()
 		return nil, err
 	}
-	stamp := filepath.Join(dir, "node_modules", StampName)
+	stamp := filepath.Join(dir, "node_modules", stampName)
 	if got, err := os.ReadFile(stamp); err != nil || strings.TrimSpace(string(got)) != want {
 		if err := npmCI(ctx, name, dir, out); err != nil {
 			release()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/logpage"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -242,14 +243,7 @@ func putObject(tx *bolt.Tx, name []byte, kind codec.Kind, sourceID string, v any
 }
 
 func loadLog(tx *bolt.Tx, snap *codec.Snapshot) error {
-	logs := tx.Bucket(Log)
-	for i := range snap.Log {
-		e := &snap.Log[i]
-		if err := logs.Put(codec.LogKey(e.Time, e.ID), codec.AppendLog(nil, e)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return logpage.Append(tx.Bucket(Log), snap.Log)
 }
 
 func loadSets(tx *bolt.Tx, snap *codec.Snapshot) error {
