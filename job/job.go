@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/scimsync/scimsync/scimclient/target"
 	"io/fs"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/scimclient/target"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 	"github.com/scimsync/scimsync/sync/plan"

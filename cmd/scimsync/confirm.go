@@ -13,7 +13,7 @@ import (
 
 	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/notify"
-	"github.com/scimsync/scimsync/sync/engine"
+	"github.com/scimsync/scimsync/sync/record"
 )
 
 // stdinIsTerminal says whether r is an interactive terminal; tests replace it.
@@ -36,7 +36,7 @@ func confirmHeld(cmd *cobra.Command, j *job.Job, yes bool) (bool, error) {
 	ops, err := st.StagedOps()
 	var held []notify.HeldObject
 	if err == nil {
-		held = engine.HeldObjects(st, ops[:min(len(ops), notify.MaxHeld)])
+		held = record.HeldObjects(st, ops[:min(len(ops), notify.MaxHeld)])
 	}
 	st.Close()
 	if err != nil {

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"github.com/scimsync/scimsync/scimclient/target"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/scimclient/target"
 	"github.com/scimsync/scimsync/store"
 )
 

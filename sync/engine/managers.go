@@ -50,6 +50,12 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []managers.
 		took := e.o.Now().Sub(start)
 		defer e.done(1)
 		e.outcome(plan.Update, err != nil)
+		// Read and merge the stored values outside the lock: on PostgreSQL the read is a round trip.
+		var rec store.Link
+		var rerr error
+		if err == nil {
+			rec, rerr = e.managerLinked(w)
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		prop := []store.Property{{Name: w.Attr.Path, Old: fmt.Sprint(orNil(w.Attr.Old)), New: fmt.Sprint(orNil(w.Attr.New))}}
@@ -66,22 +72,11 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []managers.
 			}
 			return nil
 		}
-		// The cycle keeps user links slim (see kindRun.record): record from the values stored.
-		full, ok, rerr := e.st.Link(store.KindUser, w.Link.SourceID)
 		if rerr != nil {
 			e.log.Error("reading a link to record its manager failed; the next cycle sends it again", zap.Error(rerr))
 			return nil
 		}
-		if ok {
-			w.Link.Values = full.Values
-		}
-		vals := plan.Merged(w.Link.Values, nil)
-		if w.Attr.New == nil {
-			delete(vals, w.Attr.Path)
-		} else {
-			vals[w.Attr.Path] = w.Attr.New
-		}
-		w.Link.Values, w.Link.Hash, w.Link.UpdatedAt = vals, plan.ValuesHash(vals), e.o.Now()
+		w.Link = rec
 		rep.Linked++
 		linked = append(linked, w.Link.SourceID)
 		b.Put(w.Link)
@@ -94,4 +89,25 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []managers.
 		return linked, fmt.Errorf("linking managers stopped: %w", abort)
 	}
 	return linked, ctx.Err()
+}
+
+// managerLinked is w's link as it is to be recorded once its manager reference was sent: the values
+// stored (the cycle keeps user links slim, see kindRun.record) with the reference changed.
+func (e *Engine) managerLinked(w managers.Change) (store.Link, error) {
+	l := w.Link
+	full, ok, err := e.st.Link(store.KindUser, l.SourceID)
+	if err != nil {
+		return l, err
+	}
+	if ok {
+		l.Values = full.Values
+	}
+	vals := plan.Merged(l.Values, nil)
+	if w.Attr.New == nil {
+		delete(vals, w.Attr.Path)
+	} else {
+		vals[w.Attr.Path] = w.Attr.New
+	}
+	l.Values, l.Hash, l.UpdatedAt = vals, plan.ValuesHash(vals), e.o.Now()
+	return l, nil
 }

@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"github.com/scimsync/scimsync/scimclient/target"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,6 +21,7 @@ import (
 	"github.com/scimsync/scimsync/graph"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
+	"github.com/scimsync/scimsync/scimclient/target"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/engine"
 	"github.com/scimsync/scimsync/sync/plan"

@@ -143,7 +143,7 @@ func (e *Engine) alert(ctx context.Context, q *store.Quarantine, ev quarantine.E
 		n.Kind, n.NextAttempt = notify.JobStopped, notify.Event{}.NextAttempt
 	case q.Reason == quarantine.ReasonTooManyDeletes:
 		n.Kind = notify.DeletionThreshold
-		n.Held = HeldObjects(e.st, staged[:min(len(staged), notify.MaxHeld)])
+		n.Held = record.HeldObjects(e.st, staged[:min(len(staged), notify.MaxHeld)])
 	case q.NotifiedReason != "" && q.NotifiedReason != q.Reason:
 		n.Kind = notify.QuarantineReasonChanged
 	}

@@ -163,9 +163,6 @@ func (r *Report) Totals() Totals {
 // TotalFailed is every failure of the cycle: users, groups, memberships and manager links.
 func (r *Report) TotalFailed() int { return r.Totals().Failed }
 
-// Writes is the number of changes sent to the target.
-func (r *Report) Writes() int { return r.Totals().Writes }
-
 // MemberChange is the member changes a dry run would send to one group, members named by userName.
 type MemberChange struct {
 	Group, TargetID string

@@ -25,8 +25,8 @@ func TestTotalsAddUsersGroupsAndReferences(t *testing.T) {
 	if got != want {
 		t.Errorf("totals = %+v\nwant     %+v", got, want)
 	}
-	if r.TotalFailed() != 4 || r.Writes() != want.Writes {
-		t.Errorf("TotalFailed %d, Writes %d", r.TotalFailed(), r.Writes())
+	if r.TotalFailed() != 4 || r.Totals().Writes != want.Writes {
+		t.Errorf("TotalFailed %d, Writes %d", r.TotalFailed(), r.Totals().Writes)
 	}
 }
 
