@@ -152,12 +152,10 @@ const enterpriseSchema = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 
 // Waves orders recorded creates as scimsync sends them: a user whose manager is among them comes in
 // the wave after the manager's, so the manager's new id can go into the body.
-func Waves(recs []Recorded) [][]int {
-	index := make(map[string]int, len(recs))
-	for i, r := range recs {
-		index[r.ID] = i
-	}
-	depth := make([]int, len(recs))
+func Waves(recs []Recorded) [][]int { return newReplayer(recs).waves() }
+
+func (r *replayer) waves() [][]int {
+	depth := make([]int, len(r.recs))
 	for i := range depth {
 		depth[i] = -1
 	}
@@ -167,14 +165,14 @@ func Waves(recs []Recorded) [][]int {
 			return depth[i]
 		}
 		d := 0
-		if m, ok := index[managerOf(recs[i].Body)]; ok && m != i && guard < len(recs) {
+		if m := r.mgr[i]; m >= 0 && m != i && guard < len(r.recs) {
 			d = depthOf(m, guard+1) + 1
 		}
 		depth[i] = d
 		return d
 	}
 	var waves [][]int
-	for i := range recs {
+	for i := range r.recs {
 		d := depthOf(i, 0)
 		for len(waves) <= d {
 			waves = append(waves, nil)
@@ -193,7 +191,7 @@ func Replay(ctx context.Context, baseURL, token string, recs []Recorded, concurr
 	url := strings.TrimRight(baseURL, "/") + "/Users"
 	r := newReplayer(recs)
 	var units [][][]int
-	for _, wave := range Waves(recs) {
+	for _, wave := range r.waves() {
 		one := make([][]int, len(wave))
 		for k, i := range wave {
 			one[k] = []int{i}
@@ -207,17 +205,25 @@ func Replay(ctx context.Context, baseURL, token string, recs []Recorded, concurr
 	})
 }
 
-// replayer is what Replay and ReplayBulk share: the recorded creates and the ids the new target gave.
+// replayer is what Replay and ReplayBulk share: the recorded creates, each one's manager among them,
+// and the ids the new target gave. The bodies are parsed once here, before any timing starts.
 type replayer struct {
 	recs  []Recorded
-	index map[string]int // recorded id -> position
+	mgr   []int // position of create i's manager among recs, or -1
 	newID []string
 }
 
 func newReplayer(recs []Recorded) *replayer {
-	r := &replayer{recs: recs, index: make(map[string]int, len(recs)), newID: make([]string, len(recs))}
+	index := make(map[string]int, len(recs))
 	for i, rec := range recs {
-		r.index[rec.ID] = i
+		index[rec.ID] = i
+	}
+	r := &replayer{recs: recs, mgr: make([]int, len(recs)), newID: make([]string, len(recs))}
+	for i, rec := range recs {
+		r.mgr[i] = -1
+		if m, ok := index[managerOf(rec.Body)]; ok {
+			r.mgr[i] = m
+		}
 	}
 	return r
 }
@@ -225,7 +231,7 @@ func newReplayer(recs []Recorded) *replayer {
 // body is create i's body with its manager's recorded id replaced by the manager's new one.
 func (r *replayer) body(i int) []byte {
 	body := []byte(r.recs[i].Body)
-	if m, ok := r.index[managerOf(body)]; ok && r.newID[m] != "" {
+	if m := r.mgr[i]; m >= 0 && r.newID[m] != "" {
 		body = bytes.ReplaceAll(body, []byte(`"`+r.recs[m].ID+`"`), []byte(`"`+r.newID[m]+`"`))
 	}
 	return body
@@ -315,7 +321,7 @@ func ReplayBulk(ctx context.Context, baseURL, token string, recs []Recorded, con
 	}
 	r := newReplayer(recs)
 	var units [][][]int
-	for _, wave := range Waves(recs) {
+	for _, wave := range r.waves() {
 		var chunks [][]int
 		for len(wave) > 0 {
 			n := min(len(wave), lim.MaxOperations)
