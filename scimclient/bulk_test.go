@@ -370,3 +370,51 @@ func TestBulkResponseShapes(t *testing.T) {
 		})
 	}
 }
+
+// An operation larger than maxPayloadSize on its own is refused without being sent (413, ErrInvalid);
+// the operations around it still go.
+func TestBulkOversizedOperation(t *testing.T) {
+	srv, c, lim := bulkSetup(t, scimserver.Bulk{MaxPayloadSize: 1024}, nil)
+	big := createOp("big", "big@x")
+	big.Data.(scimclient.Resource)["title"] = strings.Repeat("x", 2000)
+	res, err := c.Bulk(context.Background(), lim, []scimclient.BulkOp{createOp("a", "a@x"), big, createOp("b", "b@x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *scimclient.Error
+	if !errors.As(res[1].Err, &e) || !errors.Is(res[1].Err, scimclient.ErrInvalid) || e.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("the oversized operation: %v, want ErrInvalid with status 413", res[1].Err)
+	}
+	if res[0].Err != nil || res[2].Err != nil {
+		t.Fatalf("the operations around it: %v, %v", res[0].Err, res[2].Err)
+	}
+	var names []string
+	for _, u := range srv.Users() {
+		names = append(names, fmt.Sprint(u["userName"]))
+	}
+	sort.Strings(names)
+	if got := strings.Join(names, ","); got != "a@x,b@x" {
+		t.Fatalf("target users %s, want a@x,b@x (the oversized one never sent)", got)
+	}
+}
+
+// A reference to a bulkId that only a later request creates cannot be resolved by the client: the
+// operation fails with ErrBulkReference and is not sent; the create itself still goes.
+func TestBulkForwardReference(t *testing.T) {
+	srv, c, lim := bulkSetup(t, scimserver.Bulk{MaxOperations: 1}, nil)
+	group := scimclient.BuildGroup(map[string]any{"displayName": "G"})
+	group["members"] = []any{map[string]any{"value": "bulkId:later"}}
+	res, err := c.Bulk(context.Background(), lim, []scimclient.BulkOp{
+		{Method: http.MethodPost, Path: "/Groups", BulkID: "g", Data: group},
+		createOp("later", "later@x"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(res[0].Err, scimclient.ErrBulkReference) || res[1].Err != nil {
+		t.Fatalf("results %+v, want the group refused with ErrBulkReference and the user created", res)
+	}
+	if len(srv.Groups()) != 0 || len(srv.Users()) != 1 {
+		t.Fatalf("target holds %d groups and %d users, want 0 and 1", len(srv.Groups()), len(srv.Users()))
+	}
+}
