@@ -228,7 +228,7 @@ func (b *bulkRun) encode(i int, inRequest map[string]bool) ([]byte, error) {
 	var data []byte
 	if op.Data != nil {
 		var err error
-		if data, err = json.Marshal(op.Data); err != nil {
+		if data, err = encodeValue(op.Data); err != nil {
 			return nil, &Error{Kind: ErrInvalid, Method: op.Method, Path: op.Path, Detail: "encode body: " + err.Error()}
 		}
 		for _, ref := range wire.BulkRefs(data) {

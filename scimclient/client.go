@@ -503,20 +503,26 @@ func (c *Client) sleep(ctx, gen context.Context, rq *request, serr *Error, bo ba
 // re-validate it), else the bytes json.Marshal would give, without its reflection (body.AppendJSON),
 // and json.Marshal for anything that encoder does not take.
 func encodeBody(rq *request) ([]byte, error) {
-	if raw, ok := rq.body.(json.RawMessage); ok {
-		return raw, nil
-	}
-	if rq.body == nil {
-		return nil, nil
-	}
-	if payload, ok := body.AppendJSON(make([]byte, 0, 1024), rq.body); ok {
-		return payload, nil
-	}
-	payload, err := json.Marshal(rq.body)
+	payload, err := encodeValue(rq.body)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: encode body: %w", rq.method, rq.path, err)
 	}
 	return payload, nil
+}
+
+// encodeValue is v as JSON: a json.RawMessage as it is, the reflection-free encoder where it applies
+// (the same bytes as encoding/json), encoding/json for the rest.
+func encodeValue(v any) ([]byte, error) {
+	if raw, ok := v.(json.RawMessage); ok {
+		return raw, nil
+	}
+	if v == nil {
+		return nil, nil
+	}
+	if payload, ok := body.AppendJSON(make([]byte, 0, 1024), v); ok {
+		return payload, nil
+	}
+	return json.Marshal(v)
 }
 
 // requestURL is rq's full URL: the base, rq's path, and the base's query parameters beside rq's own.
