@@ -71,8 +71,8 @@ type Options struct {
 	// MaxClaimInterval caps ClaimInterval (0: no cap): a claim renews the replica's leases, so it must
 	// come several times per lease TTL whatever the flag or the daemon file asks.
 	MaxClaimInterval time.Duration
-	Scheduler     Scheduler
-	Ticker        Ticker
+	Scheduler        Scheduler
+	Ticker           Ticker
 }
 
 // Defaults of Options.
