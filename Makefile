@@ -85,11 +85,12 @@ bench-jobs: postgres build
 # The scale harness alone at N users (default 100,000): the emulated Graph and the SCIM target run as
 # processes of their own (internal/cmd/emulate), scimsync runs one initial cycle as its own process,
 # then a raw load client replays the same create bodies in the same manager waves against a fresh
-# target; prints the side-by-side table of docs/performance.md.
+# target; prints the side-by-side table of docs/performance.md. PROFILE=dir writes scimsync's CPU and
+# peak-heap profiles there (go tool pprof).
 N ?= 100000
 scale: build
-	SCIMSYNC_BIN=$(abspath $(BIN)) SCIMSYNC_SCALE_USERS=$(N) $(GO) test -count=1 -run '^$$' \
-		-bench '^BenchmarkScaleProcesses$$' -benchtime 1x -timeout 0 ./cmd/scimsync
+	SCIMSYNC_BIN=$(abspath $(BIN)) SCIMSYNC_SCALE_USERS=$(N) SCIMSYNC_SCALE_PROFILE=$(if $(PROFILE),$(abspath $(PROFILE))) \
+		$(GO) test -count=1 -run '^$$' -bench '^BenchmarkScaleProcesses$$' -benchtime 1x -timeout 0 ./cmd/scimsync
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 

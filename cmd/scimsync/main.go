@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scimsync/scimsync/cmd/scimsync/internal/profile"
 	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/job"
 )
@@ -41,7 +42,9 @@ func withCode(code int, err error) error {
 
 func main() {
 	root := newRootCmd()
-	if err := root.Execute(); err != nil {
+	err := root.Execute()
+	running.Stop()
+	if err != nil {
 		if msg, ok := job.DamagedMessage(err, configPathOf(root)); ok {
 			fmt.Fprintln(os.Stderr, "scimsync:", msg)
 			os.Exit(exitDamaged)
@@ -88,13 +91,38 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringP("config", "c", "/etc/scimsync/scimsync.yaml", "job configuration file")
 	root.PersistentFlags().String("jobs", "", "folder of job files (one job per *.yaml), or a daemon configuration listing them: `run` runs them all, other commands take --job NAME")
 	root.PersistentFlags().String("job", "", "with --jobs: the job a command acts on (its file NAME.yaml, or the file whose name: is NAME)")
-	root.PersistentPreRunE = resolveJob
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := startProfiles(cmd); err != nil {
+			return err
+		}
+		return resolveJob(cmd, args)
+	}
+	root.PersistentFlags().String("cpu-profile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
+	root.PersistentFlags().String("heap-profile", "", "write a heap profile, taken when the live heap was highest, to this file")
 	root.PersistentFlags().String("log-level", "", "debug, info, warn or error (overrides logging.level)")
 	root.PersistentFlags().String("log-format", "", "auto, console or json (overrides logging.format)")
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
 		newStatusCmd(), newLogsCmd(), newRestartCmd(), newAllowDeletesCmd(), newProvisionCmd(), newAuthorizeCmd(), newNotifyCmd(), newStateCmd(), newVersionCmd())
 	addExamples(root)
 	return root
+}
+
+// running is the profiles of this process (--cpu-profile, --heap-profile), stopped before it exits.
+var running *profile.Profiles
+
+// startProfiles starts what the profile flags ask for; a second call does nothing.
+func startProfiles(cmd *cobra.Command) error {
+	if running != nil {
+		return nil
+	}
+	cpuPath, _ := cmd.Flags().GetString("cpu-profile")
+	heapPath, _ := cmd.Flags().GetString("heap-profile")
+	p, err := profile.Start(cpuPath, heapPath)
+	if err != nil {
+		return withCode(exitConfig, err)
+	}
+	running = p
+	return nil
 }
 
 // resolveJob turns --jobs DIR --job NAME into the --config of that job, so every command acts on one

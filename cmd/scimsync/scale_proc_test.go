@@ -32,6 +32,10 @@ import (
 // scaleUsersEnv sets the harness's tenant size (make scale N=...); 10,000 when unset.
 const scaleUsersEnv = "SCIMSYNC_SCALE_USERS"
 
+// scaleProfileEnv names a folder for scimsync's CPU and peak-heap profiles of each run (make scale
+// PROFILE=dir); none when unset.
+const scaleProfileEnv = "SCIMSYNC_SCALE_PROFILE"
+
 // harnessConcurrency is target.concurrency of the job and the raw client's concurrency.
 const harnessConcurrency = 8
 
@@ -114,10 +118,15 @@ type procFigures struct {
 	peakRSS uint64 // bytes: VmHWM read from /proc while it ran, or the kernel's maxrss at exit if higher
 }
 
-// runScimsync runs one `scimsync sync` and samples its VmHWM from /proc until it exits.
-func runScimsync(b *testing.B, bin, cfg string) procFigures {
+// runScimsync runs one `scimsync sync` (name labels its profiles) and samples its VmHWM from /proc until it exits.
+func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 	b.Helper()
-	cmd := exec.Command(bin, "sync", "--config", cfg)
+	args := []string{"sync", "--config", cfg}
+	if dir := os.Getenv(scaleProfileEnv); dir != "" {
+		args = append(args, "--cpu-profile", filepath.Join(dir, "cpu-"+name+".pprof"),
+			"--heap-profile", filepath.Join(dir, "heap-"+name+".pprof"))
+	}
+	cmd := exec.Command(bin, args...)
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	t0 := time.Now()
@@ -184,7 +193,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		tgt := startEmu(b, emu, "scim", "-token", scaleToken, "-record", recording)
 		cfg := writeHarnessJob(b, dir, graph, tgt.str("url"))
 
-		proc := runScimsync(b, bin, cfg)
+		proc := runScimsync(b, bin, cfg, "single")
 		st := tgt.stop(b)
 		graph.stop(b)
 		sf, err := readStateFigures(filepath.Join(dir, "state.db"))
@@ -225,7 +234,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		graph2 := startEmu(b, emu, "graph", "-users", strconv.Itoa(users), "-page", strconv.Itoa(scaleGraphPageSize), "-dir", bdir)
 		ownBulk := startEmu(b, emu, "scim", "-token", scaleToken, "-bulk-ops", strconv.Itoa(harnessBulk.MaxOperations),
 			"-bulk-bytes", strconv.Itoa(harnessBulk.MaxPayloadSize))
-		bproc := runScimsync(b, bin, writeHarnessJob(b, bdir, graph2, ownBulk.str("url")))
+		bproc := runScimsync(b, bin, writeHarnessJob(b, bdir, graph2, ownBulk.str("url")), "bulk")
 		ownBulkSt := ownBulk.stop(b)
 		graph2.stop(b)
 
