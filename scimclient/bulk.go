@@ -318,7 +318,7 @@ func (b *bulkRun) result(i int, r wire.BulkResponseOp) {
 	}
 	id := ""
 	if op.Method == http.MethodPost {
-		id = wire.CreatedID(r)
+		id = strings.Clone(wire.CreatedID(r)) // kept for the cycle; the response is not
 		if id == "" {
 			b.fail(i, &Error{Kind: ErrCompliance, Status: status, Method: op.Method, Path: op.Path,
 				Detail: "created resource has neither location nor id in the Bulk response"})

@@ -4,7 +4,10 @@
 // the JSON encoder the request bodies go through.
 package body
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Mode selects the request shapes. Targets were built against Entra's default shapes, and some only
 // accept those (or only the fixed ones), so the shape is a per-target switch exactly as in Entra.
@@ -52,7 +55,9 @@ type Resource map[string]any
 // ID returns the resource's id, "" if absent; the anchor the engine caches after a match or create.
 func (r Resource) ID() string {
 	s, _ := r["id"].(string)
-	return s
+	// A copy: a decoded resource's strings share the bytes of the whole response, and the id is kept
+	// for the rest of the cycle (links) while the response is not.
+	return strings.Clone(s)
 }
 
 // PatchOp is one operation of a PATCH request (RFC 7644 §3.5.2). Value is omitted when nil so that a
