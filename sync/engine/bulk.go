@@ -22,14 +22,21 @@ type Batcher interface {
 // escrows). A target without Bulk gets perWrite.
 type batched struct{ e *Engine }
 
+// maxBulkPart is the most writes one Batch call carries: a common maxOperations (the target's own
+// limit cuts further), and a bound on the request bodies held at once.
+const maxBulkPart = 1000
+
 func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Link, error, time.Duration)) {
 	bt, ok := k.tgt.(Batcher)
 	if !ok || len(wave) < 2 || !bt.Batching(ctx) {
 		perWrite(b).execute(ctx, k, wave, done)
 		return
 	}
-	// At least two writes a call: a Bulk request of one operation only adds the envelope.
-	parts := fanout.Parts(wave, min(b.e.o.Concurrency, len(wave)/2))
+	// At least two writes a call: a Bulk request of one operation only adds the envelope. At most
+	// maxBulkPart writes a call, so the bodies built at once are those of Concurrency calls, not of a
+	// whole wave (at 100,000 users a wave of creates is most of them).
+	n := max(min(b.e.o.Concurrency, len(wave)/2), (len(wave)+maxBulkPart-1)/maxBulkPart)
+	parts := fanout.Parts(wave, n)
 	_ = fanout.Each(ctx, b.e.o.Concurrency, len(parts), func(ctx context.Context, i int) error {
 		b.send(ctx, k, bt, parts[i], done)
 		return nil
