@@ -63,7 +63,8 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 		if err := e.markPending(k, wave); err != nil {
 			return r.res, err
 		}
-		e.exec.execute(ctx, k, r.prepare(wave, refs), r.done)
+		// A chunk at a time, each chunk's changes (their values) let go once its results are recorded.
+		fanout.Chunks(ctx, wave, applyChunk, func(part []plan.Change) { e.exec.execute(ctx, k, r.prepare(part, refs), r.done) })
 		if ctx.Err() != nil {
 			break
 		}
@@ -79,6 +80,10 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	}
 	return r.res, ctx.Err()
 }
+
+// applyChunk is how many writes of a wave are prepared at once: a wave of creates at 100,000 users is
+// most of them, and each prepared write holds its link and body values until it is sent.
+const applyChunk = 4096
 
 // write is one planned write, with what its link held before and the manager the cycle knows.
 type write struct {

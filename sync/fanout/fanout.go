@@ -32,3 +32,15 @@ func Parts[T any](items []T, n int) [][]T {
 	}
 	return out
 }
+
+// Chunks calls fn with consecutive parts of items of at most size each, until ctx is done, and
+// clears each part once fn returns: a caller that holds many items (a wave of writes with their
+// bodies) lets go of each part as soon as it is done with it.
+func Chunks[T any](ctx context.Context, items []T, size int, fn func(part []T)) {
+	size = max(size, 1)
+	for start := 0; start < len(items) && ctx.Err() == nil; start += size {
+		part := items[start:min(start+size, len(items))]
+		fn(part)
+		clear(part)
+	}
+}

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,5 +74,20 @@ func TestEachFirstErrorCancelsTheOthers(t *testing.T) {
 func TestEachWithNothingToDo(t *testing.T) {
 	if err := Each(context.Background(), 0, 0, func(context.Context, int) error { return errors.New("called") }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestChunksCoversAndClears(t *testing.T) {
+	items := []int{1, 2, 3, 4, 5, 6, 7}
+	var seen [][]int
+	Chunks(context.Background(), items, 3, func(part []int) { seen = append(seen, append([]int(nil), part...)) })
+	if fmt.Sprint(seen) != "[[1 2 3] [4 5 6] [7]]" || fmt.Sprint(items) != "[0 0 0 0 0 0 0]" {
+		t.Fatalf("parts %v, items after %v", seen, items)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	Chunks(ctx, []int{1, 2, 3, 4}, 2, func([]int) { calls++; cancel() })
+	if calls != 1 {
+		t.Fatalf("%d calls after the context was cancelled, want 1", calls)
 	}
 }
