@@ -42,7 +42,20 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 	want := userAttrs(attrs)
 	fields := userFields(want)
 	sel := directory.UserSelect(attrs)
-	m := merge.New[directory.User]()
+	// The round's users are kept packed (directory.UserList), merged by id as they come.
+	at := map[string]int{}
+	add := func(u directory.User) error {
+		if u.ID == "" {
+			return errors.New("record without id")
+		}
+		if i, ok := at[u.ID]; ok {
+			round.Users.Set(i, merge.User(round.Users.At(i), u))
+			return nil
+		}
+		at[u.ID] = round.Users.Len()
+		round.Users.Append(u)
+		return nil
+	}
 	link, err := r.firstLink("users delta", deltaLink, func() (string, error) {
 		return requestURL(r.users.Delta().ToGetRequestInformation(ctx, &users.DeltaRequestBuilderGetRequestConfiguration{
 			QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: sel}}))
@@ -59,7 +72,7 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 			if u == nil {
 				continue
 			}
-			if err := m.Add(userFrom(u, fields)); err != nil {
+			if err := add(userFrom(u, fields)); err != nil {
 				return nil, fmt.Errorf("graph: users delta: %w", err)
 			}
 		}
@@ -69,17 +82,16 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 		}
 		if done != "" {
 			round.DeltaLink = done
-			round.Users = m.Items
 			if round.Full && slices.ContainsFunc(want, func(a directory.SourceAttribute) bool { return a.Name == "manager" }) {
 				// An initial round carries manager@delta for every user that has a manager, so
 				// absence means "no manager" rather than "unknown".
-				for i := range round.Users {
-					if round.Users[i].Removed == directory.NotRemoved {
-						round.Users[i].ManagerKnown = true
+				for i := range round.Users.Len() {
+					if round.Users.Removed(i) == directory.NotRemoved {
+						round.Users.SetManagerKnown(i)
 					}
 				}
 			}
-			logctx.Logger(ctx, r.log).Info("graph users round", zap.Bool("full", round.Full), zap.Int("users", len(round.Users)),
+			logctx.Logger(ctx, r.log).Info("graph users round", zap.Bool("full", round.Full), zap.Int("users", round.Users.Len()),
 				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
 			return round, nil
 		}

@@ -83,8 +83,8 @@ func TestUsersFullRound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !round.Full || round.DeltaLink == "" || len(round.Users) != len(tn.Users) {
-		t.Fatalf("full=%v link=%q users=%d", round.Full, round.DeltaLink, len(round.Users))
+	if !round.Full || round.DeltaLink == "" || round.Users.Len() != len(tn.Users) {
+		t.Fatalf("full=%v link=%q users=%d", round.Full, round.DeltaLink, round.Users.Len())
 	}
 	reqs := s.Requests()
 	var graphReqs int
@@ -115,7 +115,7 @@ func TestUsersFullRound(t *testing.T) {
 		t.Fatalf("%d page requests", graphReqs)
 	}
 
-	byID := usersByID(round.Users)
+	byID := usersByID(round.Users.All())
 	megan := tn.User("megan.bowen@contoso.example")
 	alex := tn.User("alex.wilber@contoso.example")
 	m := byID[megan["id"].(string)]
@@ -207,9 +207,9 @@ func TestUsersIncremental(t *testing.T) {
 	if round.Full || round.DeltaLink == "" || round.DeltaLink == first.DeltaLink {
 		t.Fatalf("incremental round %+v", round)
 	}
-	got := usersByID(round.Users)
+	got := usersByID(round.Users.All())
 	if len(got) != 5 {
-		t.Fatalf("%d changed users: %+v", len(got), round.Users)
+		t.Fatalf("%d changed users: %+v", len(got), round.Users.All())
 	}
 	if a := got[renamed].Attributes; attr(t, a, "displayName").String() != "Grady Archie-Smith" ||
 		attr(t, a, "telephoneNumber").String() != "+1 555 0100" || got[renamed].ManagerKnown {
@@ -227,7 +227,7 @@ func TestUsersIncremental(t *testing.T) {
 	_ = tn
 	// Nothing changed: an empty round with a fresh link.
 	again, err := r.Users(ctx, userAttrNames, round.DeltaLink)
-	if err != nil || len(again.Users) != 0 || again.DeltaLink == "" {
+	if err != nil || again.Users.Len() != 0 || again.DeltaLink == "" {
 		t.Fatalf("no-change round %+v %v", again, err)
 	}
 }
@@ -345,8 +345,8 @@ func TestThrottlingRetryAfter(t *testing.T) {
 	if d := time.Since(start); d < 2*time.Second {
 		t.Errorf("Retry-After not honoured: %v", d)
 	}
-	if len(round.Users) != len(tn.Users) {
-		t.Errorf("%d users", len(round.Users))
+	if round.Users.Len() != len(tn.Users) {
+		t.Errorf("%d users", round.Users.Len())
 	}
 	n429 := 0
 	for _, q := range s.Requests() {
@@ -641,7 +641,7 @@ func BenchmarkUsersFullRound10k(b *testing.B) {
 	}
 	for b.Loop() {
 		round, err := r.Users(context.Background(), userAttrNames, "")
-		if err != nil || len(round.Users) != 10000 {
+		if err != nil || round.Users.Len() != 10000 {
 			b.Fatal(err)
 		}
 	}

@@ -89,7 +89,7 @@ func TestUsersAllAttributes(t *testing.T) {
 	for k, v := range props {
 		u[k] = v
 	}
-	got := usersByID(round.Users)[id]
+	got := usersByID(round.Users.All())[id]
 	for _, n := range all {
 		a, _ := directory.UserAttribute(n)
 		if a.Kind == directory.AttrComputed || a.Kind == directory.AttrReference {
@@ -154,10 +154,10 @@ func TestUsersPageShapes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if round.DeltaLink != link || len(round.Users) != 6 {
+	if round.DeltaLink != link || round.Users.Len() != 6 {
 		t.Fatalf("round %+v", round)
 	}
-	u := usersByID(round.Users)
+	u := usersByID(round.Users.All())
 	u1 := u["u1"]
 	if _, ok := u1.Attributes["displayName"]; ok {
 		t.Error("null displayName filled")

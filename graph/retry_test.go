@@ -161,7 +161,7 @@ func readUsers(link func(s *graphapi.Server) string) func(r *Reader, s *graphapi
 		if err != nil {
 			return nil, err
 		}
-		return userRoundResult{round.Full, local(s, round.DeltaLink), round.Users}, nil
+		return userRoundResult{round.Full, local(s, round.DeltaLink), round.Users.All()}, nil
 	}
 }
 
@@ -213,8 +213,8 @@ func TestRetryKeepsURLUsersIncremental(t *testing.T) {
 
 	// The expected round itself, from the tenant changes rather than the reader: 16 users, not 50.
 	got, err := tw.rb.Users(context.Background(), userAttrNames, links[tw.b])
-	if err != nil || got.Full || len(got.Users) != 16 {
-		t.Fatalf("incremental round: err=%v full=%v users=%d, want 16 changed users", err, got != nil && got.Full, len(got.Users))
+	if err != nil || got.Full || got.Users.Len() != 16 {
+		t.Fatalf("incremental round: err=%v full=%v users=%d, want 16 changed users", err, got != nil && got.Full, got.Users.Len())
 	}
 }
 

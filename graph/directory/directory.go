@@ -60,7 +60,7 @@ type Group struct {
 // continue from. A round is either complete (DeltaLink set) or an error; partial rounds are never
 // returned, so that an outage cannot look like mass deletion.
 type UserRound struct {
-	Users []User
+	Users UserList
 	// Full is true when the round started from scratch (no watermark, or Graph forced a resync), so
 	// every existing object was returned and anything absent is gone.
 	Full      bool

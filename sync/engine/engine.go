@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/logctx"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scoping"
@@ -169,7 +170,7 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 	if snap.Full {
 		rep.Kind = summary.CycleInitial
 	}
-	rep.Read = len(snap.Users)
+	rep.Read = snap.Users.Len()
 	// 2-6. evaluate, match, plan, guard.
 	cp, err := e.planCycle(ctx, rep, snap)
 	if err != nil {
@@ -213,9 +214,9 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 	// The evaluated objects hold all a later step needs of the users read: the directory's objects
 	// go as they are evaluated instead of staying for the whole cycle (at 100,000 users, a third of
 	// its memory).
-	nUsers := len(snap.Users)
-	cp.objs, cp.refs = e.eval.Drain(snap.Users, snap.Assigned, snap.Roles, snap.Full)
-	snap.Users = nil
+	nUsers := snap.Users.Len()
+	cp.objs, cp.refs = e.eval.Drain(&snap.Users, snap.Assigned, snap.Roles, snap.Full)
+	snap.Users = directory.UserList{}
 	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs)
 	if err != nil {
 		return nil, err

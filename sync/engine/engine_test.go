@@ -44,7 +44,7 @@ func (d *fakeDir) Users(_ context.Context, _ []string, link string) (*directory.
 	next := fmt.Sprintf("link-%d", d.rounds)
 	if link == "" {
 		d.changed = nil
-		return &directory.UserRound{Users: d.users, Full: true, DeltaLink: next}, nil
+		return &directory.UserRound{Users: directory.ListOf(d.users...), Full: true, DeltaLink: next}, nil
 	}
 	var out []directory.User
 	for _, u := range d.users {
@@ -53,7 +53,7 @@ func (d *fakeDir) Users(_ context.Context, _ []string, link string) (*directory.
 		}
 	}
 	d.changed = nil
-	return &directory.UserRound{Users: out, DeltaLink: next}, nil
+	return &directory.UserRound{Users: directory.ListOf(out...), DeltaLink: next}, nil
 }
 
 func (d *fakeDir) UsersByID(_ context.Context, _ []string, ids []string) ([]directory.User, error) {

@@ -106,7 +106,7 @@ func (d *deltaDir) Users(_ context.Context, _ []string, link string) (*directory
 	d.rounds++
 	next := fmt.Sprintf("v-%d", d.seq)
 	if link == "" {
-		return &directory.UserRound{Users: append([]directory.User(nil), d.users...), Full: true, DeltaLink: next}, nil
+		return &directory.UserRound{Users: directory.ListOf(d.users...), Full: true, DeltaLink: next}, nil
 	}
 	since, err := strconv.Atoi(strings.TrimPrefix(link, "v-"))
 	if err != nil {
@@ -118,7 +118,7 @@ func (d *deltaDir) Users(_ context.Context, _ []string, link string) (*directory
 			out = append(out, u)
 		}
 	}
-	return &directory.UserRound{Users: out, DeltaLink: next}, nil
+	return &directory.UserRound{Users: directory.ListOf(out...), DeltaLink: next}, nil
 }
 
 // unassign removes direct assignments (the users leave the assignment scope).

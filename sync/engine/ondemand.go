@@ -45,7 +45,7 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	}
 	out.NotFound = notFound(ids, users)
 	out.Users = users
-	snap := &read.Snapshot{Users: users}
+	snap := &read.Snapshot{Users: directory.ListOf(users...)}
 	if e.o.Scope == ScopeAssigned {
 		as, err := e.dir.AppRoleAssignedTo(ctx, e.o.ServicePrincipalID)
 		if err != nil {

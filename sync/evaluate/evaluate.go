@@ -67,13 +67,19 @@ func (r Refs) Manager(id string, paths []string) (string, bool) {
 // drainChunk is how many users Drain evaluates before it clears them.
 const drainChunk = 1000
 
-// Drain is Users for a caller that gives users up: it evaluates them a chunk at a time and clears
-// each chunk once evaluated, so the directory's objects go while the mapped values are made and the
-// two are never both held whole (at 100,000 users each is a large part of a cycle's memory).
-func (ev *Evaluator) Drain(users []directory.User, assigned map[string]bool, roles map[string][]string, full bool) ([]plan.Object, Refs) {
-	objs, refs := make([]plan.Object, 0, len(users)), Refs{}
-	for start := 0; start < len(users); start += drainChunk {
-		part := users[start:min(start+drainChunk, len(users))]
+// Drain is Users for a caller that gives users up: it unpacks and evaluates them a chunk at a time and
+// releases each chunk once evaluated, so the directory's objects go while the mapped values are made
+// and the two are never both held whole (at 100,000 users each is a large part of a cycle's memory).
+func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, roles map[string][]string, full bool) ([]plan.Object, Refs) {
+	n := users.Len()
+	objs, refs := make([]plan.Object, 0, n), Refs{}
+	part := make([]directory.User, 0, min(n, drainChunk))
+	for start := 0; start < n; start += drainChunk {
+		part = part[:0]
+		for i := start; i < min(start+drainChunk, n); i++ {
+			part = append(part, users.At(i))
+			users.Release(i)
+		}
 		o, r := ev.Users(part, assigned, roles, full)
 		objs = append(objs, o...)
 		maps.Copy(refs, r)

@@ -84,7 +84,8 @@ func TestDrainEvaluatesLikeUsersAndClearsWhatItEvaluated(t *testing.T) {
 		users[i] = u(fmt.Sprintf("u%05d", i), fmt.Sprintf("user%d@x", i), i%3 != 0, directory.NotRemoved)
 	}
 	wantObjs, wantRefs := ev.Users(users, nil, nil, true)
-	objs, refs := ev.Drain(users, nil, nil, true)
+	list := directory.ListOf(users...)
+	objs, refs := ev.Drain(&list, nil, nil, true)
 	if len(objs) != n || len(refs) != len(wantRefs) {
 		t.Fatalf("%d objects, %d refs; want %d and %d", len(objs), len(refs), n, len(wantRefs))
 	}
@@ -95,8 +96,8 @@ func TestDrainEvaluatesLikeUsersAndClearsWhatItEvaluated(t *testing.T) {
 			t.Fatalf("object %d: %+v, want %+v (refs %v)", i, g, w, refs[g.SourceID])
 		}
 	}
-	for i, x := range users {
-		if x.ID != "" || x.Attributes != nil {
+	for i := range list.Len() {
+		if x := list.At(i); x.ID != users[i].ID || x.Attributes != nil {
 			t.Fatalf("user %d kept after it was evaluated: %+v", i, x)
 		}
 	}

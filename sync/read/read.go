@@ -68,9 +68,9 @@ type Reader struct {
 type Snapshot struct {
 	// users are the users to evaluate this cycle: every user in a full round; in a delta round the
 	// changed users plus those whose assignment changed or who wait in escrow. The snapshot owns the
-	// slice: the engine clears it as it evaluates (and drops Groups once evaluated), since the later
-	// steps need none of the directory's objects.
-	Users []directory.User
+	// list: the engine releases each user as it evaluates it (and drops Groups once evaluated), since
+	// the later steps need none of the directory's objects.
+	Users directory.UserList
 	// full is true when the users were read in a full round (initial cycle or forced resync).
 	Full     bool
 	UserLink string
@@ -192,9 +192,9 @@ func (r *Reader) Read(ctx context.Context, initial bool) (*Snapshot, error) {
 // assigned or unassigned (directly or through a group), users waiting in escrow or with a create
 // pending, and users about to be linked whose manager the round did not name are read by id.
 func (r *Reader) readMore(ctx context.Context, snap *Snapshot, prev map[string][]string, escrows []store.Escrow, now time.Time) error {
-	seen := make(map[string]bool, len(snap.Users))
-	for _, u := range snap.Users {
-		seen[u.ID] = true
+	seen := make(map[string]bool, snap.Users.Len())
+	for i := range snap.Users.Len() {
+		seen[snap.Users.ID(i)] = true
 	}
 	extra := map[string]bool{}
 	if snap.Assigned != nil {
@@ -250,8 +250,8 @@ func (r *Reader) managerless(snap *Snapshot, extra, seen map[string]bool) error 
 	if !r.Managers {
 		return nil
 	}
-	for i := range snap.Users {
-		u := &snap.Users[i]
+	for i := range snap.Users.Len() {
+		u := snap.Users.At(i)
 		if u.ManagerKnown || u.Removed != directory.NotRemoved || (snap.Assigned != nil && !snap.Assigned[u.ID]) {
 			continue
 		}
@@ -280,13 +280,10 @@ func (r *Reader) readByID(ctx context.Context, snap *Snapshot, ids []string) err
 	for _, u := range more {
 		byID[u.ID] = true
 	}
-	kept := snap.Users[:0]
-	for _, u := range snap.Users {
-		if !byID[u.ID] {
-			kept = append(kept, u)
-		}
+	snap.Users.Keep(func(id string) bool { return !byID[id] })
+	for _, u := range more {
+		snap.Users.Append(u)
 	}
-	snap.Users = append(kept, more...)
 	return nil
 }
 
@@ -302,8 +299,8 @@ func (r *Reader) readUsers(ctx context.Context, snap *Snapshot, link string) err
 	}
 	snap.Full = link == "" || round.Full
 	snap.UserLink = round.DeltaLink
-	// The snapshot's own slice: the engine clears it as it evaluates (see Snapshot.Users).
-	snap.Users = slices.Clone(round.Users)
+	// The snapshot's own list: the engine releases each user as it evaluates it (see Snapshot.Users).
+	snap.Users = round.Users
 	return nil
 }
 

@@ -39,9 +39,9 @@ type dir struct {
 
 func (d *dir) Users(_ context.Context, _ []string, link string) (*directory.UserRound, error) {
 	if link == "" {
-		return &directory.UserRound{Users: d.all, Full: true, DeltaLink: "l2"}, nil
+		return &directory.UserRound{Users: directory.ListOf(d.all...), Full: true, DeltaLink: "l2"}, nil
 	}
-	return &directory.UserRound{Users: d.delta, DeltaLink: "l2"}, nil
+	return &directory.UserRound{Users: directory.ListOf(d.delta...), DeltaLink: "l2"}, nil
 }
 
 func (d *dir) UsersByID(_ context.Context, _ []string, ids []string) ([]directory.User, error) {
@@ -80,8 +80,8 @@ func TestIncrementalReadRetriesDueEscrowsAndReportsExpiredOnes(t *testing.T) {
 	if snap.Full || !reflect.DeepEqual(d.asked, []string{"due"}) {
 		t.Errorf("full = %v, read by id %v; want an incremental round and the due escrow read by id", snap.Full, d.asked)
 	}
-	if len(snap.Users) != 2 || len(snap.Expired) != 1 || snap.Expired[0].SourceID != "old" || !snap.IsExpired(st.escrows[2]) {
-		t.Errorf("users %v, expired %v", snap.Users, snap.Expired)
+	if snap.Users.Len() != 2 || len(snap.Expired) != 1 || snap.Expired[0].SourceID != "old" || !snap.IsExpired(st.escrows[2]) {
+		t.Errorf("users %v, expired %v", snap.Users.All(), snap.Expired)
 	}
 }
 

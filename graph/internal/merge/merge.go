@@ -55,6 +55,10 @@ func mergeItems[T any](earlier, later T) T {
 
 // mergeUser folds a later record into an earlier one: later attributes win, a later removal or
 // un-removal (restore) wins, and the manager is taken from the last record that mentioned it.
+// User merges a later record of a user into an earlier one (later wins), for callers that keep users
+// in another form than a Merger (directory.UserList).
+func User(earlier, later directory.User) directory.User { return mergeUser(earlier, later) }
+
 func mergeUser(e, l directory.User) directory.User {
 	out := directory.User{ID: e.ID, Attributes: mapping.AttributeMap{}, Removed: l.Removed}
 	for k, v := range e.Attributes {

@@ -1,0 +1,65 @@
+package directory
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/scimsync/scimsync/mapping"
+)
+
+func TestUserListKeepsEveryKindOfValue(t *testing.T) {
+	users := []User{
+		{ID: "a", ManagerKnown: true, Attributes: mapping.AttributeMap{
+			"userPrincipalName": mapping.Str("a@x"), "displayName": mapping.Str(""), "accountEnabled": mapping.Bool(false),
+			"employeeNumber": mapping.Int(-42), "hired": mapping.Date(time.Date(2021, 7, 1, 7, 0, 0, 123456789, time.UTC)),
+			"expires":        mapping.Date(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)),
+			"proxyAddresses": mapping.Multi([]string{"SMTP:a@x", "", "smtp:é@x"}), "none": mapping.Multi(nil), "empty": mapping.Multi([]string{}),
+			"nothing": mapping.Null(), "manager": mapping.Str("m")}},
+		{ID: "b", Removed: SoftDeleted, Attributes: mapping.AttributeMap{"objectId": mapping.Str("b")}},
+		{ID: "c"}, // no attributes at all
+	}
+	l := ListOf(users...)
+	if l.Len() != 3 || l.ID(1) != "b" || l.Removed(1) != SoftDeleted {
+		t.Fatalf("len %d id %q removed %q", l.Len(), l.ID(1), l.Removed(1))
+	}
+	for i, want := range users {
+		got := l.At(i)
+		if got.ID != want.ID || got.ManagerKnown != want.ManagerKnown || got.Removed != want.Removed ||
+			len(got.Attributes) != len(want.Attributes) {
+			t.Fatalf("user %d: %+v, want %+v", i, got, want)
+		}
+		for k, v := range want.Attributes {
+			if g := got.Attributes[k]; g.Kind() != v.Kind() || !g.Equal(v) || g.String() != v.String() ||
+				!reflect.DeepEqual(g.Strings(), v.Strings()) {
+				t.Errorf("user %d %s: %#v, want %#v", i, k, g, v)
+			}
+		}
+	}
+}
+
+func TestUserListSetKeepRelease(t *testing.T) {
+	l := ListOf(User{ID: "a", Attributes: mapping.AttributeMap{"x": mapping.Str("1")}},
+		User{ID: "b", Attributes: mapping.AttributeMap{"y": mapping.Str("2")}},
+		User{ID: "c", Attributes: mapping.AttributeMap{"x": mapping.Str("3")}})
+	l.Set(1, User{ID: "b", ManagerKnown: true, Attributes: mapping.AttributeMap{"y": mapping.Str("2b"), "z": mapping.Bool(true)}})
+	if u := l.At(1); !u.ManagerKnown || u.Attributes["y"].String() != "2b" || len(u.Attributes) != 2 {
+		t.Fatalf("set: %+v", u)
+	}
+	l.Release(0)
+	if u := l.At(0); u.ID != "a" || u.Attributes != nil {
+		t.Fatalf("released: %+v", u)
+	}
+	l.Keep(func(id string) bool { return id != "b" })
+	if l.Len() != 2 || l.ID(0) != "a" || l.ID(1) != "c" || l.At(1).Attributes["x"].String() != "3" {
+		t.Fatalf("keep: %+v", l.All())
+	}
+	l.SetManagerKnown(1)
+	if !l.At(1).ManagerKnown {
+		t.Fatal("manager known not kept")
+	}
+	var empty UserList
+	if empty.Len() != 0 || len(empty.All()) != 0 {
+		t.Fatal("zero list not empty")
+	}
+}
