@@ -20,33 +20,6 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-func TestShouldCompact(t *testing.T) {
-	const mib = 1 << 20
-	tests := []struct {
-		name string
-		f    compactFigures
-		p    CompactPolicy
-		want bool
-	}{
-		{"empty file", compactFigures{FileBytes: 32 << 10, LiveBytes: 0, PageSize: 4096}, CompactPolicy{}, false},
-		{"small file, all waste", compactFigures{FileBytes: 900 << 10, LiveBytes: 0, PageSize: 4096}, CompactPolicy{}, false},
-		// 10,000 users as an initial cycle leaves them: 10.5 MiB of data, 6.9 MiB in use.
-		{"initial cycle", compactFigures{FileBytes: 10.5 * mib, LiveBytes: 69 * mib / 10, PageSize: 4096}, CompactPolicy{}, true},
-		// 7.33 MiB is the estimate of a 6.9 MiB live file: 10 % of 8 MiB is below the 20 % share.
-		{"large file, little waste", compactFigures{FileBytes: 8 * mib, LiveBytes: 69 * mib / 10, PageSize: 4096}, CompactPolicy{}, false},
-		{"share met, 1 MiB not", compactFigures{FileBytes: 3 * mib, LiveBytes: 2 * mib, PageSize: 4096}, CompactPolicy{}, false},
-		{"share met, 1 MiB met", compactFigures{FileBytes: 4 * mib, LiveBytes: 2 * mib, PageSize: 4096}, CompactPolicy{}, true},
-		{"live above the file (estimate off)", compactFigures{FileBytes: 4 * mib, LiveBytes: 5 * mib, PageSize: 4096}, CompactPolicy{}, false},
-		{"own thresholds", compactFigures{FileBytes: 100 << 10, LiveBytes: 50 << 10, PageSize: 4096}, CompactPolicy{MinReclaim: 1, MinShare: 0.3}, true},
-		{"own share not met", compactFigures{FileBytes: 100 << 10, LiveBytes: 50 << 10, PageSize: 4096}, CompactPolicy{MinReclaim: 1, MinShare: 0.5}, false},
-	}
-	for _, tt := range tests {
-		if got := shouldCompact(tt.f, tt.p); got != tt.want {
-			t.Errorf("%s: shouldCompact(%+v, %+v) = %v, want %v", tt.name, tt.f, tt.p, got, tt.want)
-		}
-	}
-}
-
 // eager compacts whatever the waste, so tests need not build large files.
 var eager = CompactPolicy{MinReclaim: 1, MinShare: 0.0001}
 
@@ -383,6 +356,9 @@ func TestCompactReadOnlyAndLeftover(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
+	if _, err := s.Compact(eager); err == nil {
+		t.Error("Compact after Close succeeded")
+	}
 	if _, err := os.Stat(path + compactSuffix); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a writer's open left the leftover: %v", err)
 	}
@@ -543,4 +519,54 @@ func TestOpenWaitsAcrossCompact(t *testing.T) {
 	var got map[string]string
 	_ = r.s.view(func(tx *bolt.Tx) error { got = dumpTx(tx); return nil })
 	sameDump(t, "read across a compaction", got, want)
+}
+
+// TestCompactBesideWrites writes links from other goroutines while the file is compacted several times:
+// every write lands in the file that ends up at the path, none in a replaced one.
+func TestCompactBesideWrites(t *testing.T) {
+	path, _ := wasteful(t, 1000)
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 4, 50
+	done := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				if err := s.PutLinks(sampleLink(KindGroup, w*each+i)); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	compacted := 0
+	for range 3 {
+		res, err := s.Compact(eager)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Compacted {
+			compacted++
+		}
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	if compacted == 0 {
+		t.Fatal("nothing was compacted")
+	}
+	s, err = Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, err := s.CountLinks(KindGroup); err != nil || n != writers*each {
+		t.Fatalf("%d group links after the compactions (%v), want %d", n, err, writers*each)
+	}
 }

@@ -100,14 +100,13 @@ type Options struct {
 // lets readers run beside them.
 type Store struct {
 	// dbMu is held shared by every transaction and exclusively by Compact, which moves db to a new
-	// file, and by Close.
+	// file, and by Close; it guards closed too.
 	dbMu     sync.RWMutex
 	db       *bolt.DB
 	path     string
 	abs      string
 	readOnly bool
 	release  func()
-	closeMu  sync.Mutex
 	closed   bool
 }
 
@@ -316,14 +315,12 @@ func (s *Store) Path() string { return s.path }
 // Close releases the file lock so the next process (or a restarted job) can open it. Close any Batcher
 // first: its pending writes are otherwise lost.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
 	if s.closed {
 		return nil
 	}
 	s.closed = true
-	s.dbMu.Lock()
-	defer s.dbMu.Unlock()
 	err := s.db.Close()
 	s.release()
 	if err != nil {

@@ -1,12 +1,12 @@
 //go:build linux || darwin || freebsd || openbsd
 
-package store
+package compact
 
 import "golang.org/x/sys/unix"
 
-// diskFree returns the bytes an unprivileged process may still write in dir's file system; ok is false
+// DiskFree returns the bytes an unprivileged process may still write in dir's file system; ok is false
 // when it cannot tell, and the write itself then finds out (ENOSPC).
-func diskFree(dir string) (free uint64, ok bool) {
+func DiskFree(dir string) (free uint64, ok bool) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, false
