@@ -374,19 +374,7 @@ func TestCompactKilled(t *testing.T) {
 	for _, step := range []string{"written", "renamed", "synced"} {
 		t.Run(step, func(t *testing.T) {
 			path, want := wasteful(t, 1000)
-			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCompact$")
-			cmd.Env = append(os.Environ(), "STORE_COMPACT_HELPER="+path, "STORE_COMPACT_STOP="+step)
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			stdin, err := cmd.StdinPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
+			cmd, stdin, stdout := startHelper(t, "TestHelperCompact", "STORE_COMPACT_HELPER="+path, "STORE_COMPACT_STOP="+step)
 			defer stdin.Close()
 			if line := readLine(t, stdout, "at "); line != "at "+step {
 				t.Fatalf("helper says %q", line)
@@ -407,6 +395,26 @@ func TestCompactKilled(t *testing.T) {
 			sameDump(t, "killed at "+step, dumpFile(t, path), want)
 		})
 	}
+}
+
+// startHelper re-executes the test binary to run the test named run, with env added, and returns it
+// started with its stdin and stdout.
+func startHelper(t *testing.T, run string, env ...string) (*exec.Cmd, io.WriteCloser, io.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+run+"$")
+	cmd.Env = append(os.Environ(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdin, stdout
 }
 
 // readLine returns the first line of r that starts with prefix, failing on EOF.
@@ -459,19 +467,7 @@ func TestOpenWaitsAcrossCompact(t *testing.T) {
 		t.Skip("helper")
 	}
 	path, want := wasteful(t, 1000)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCompact$")
-	cmd.Env = append(os.Environ(), "STORE_COMPACT_HELPER="+path, "STORE_COMPACT_STOP=none")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdin, stdout := startHelper(t, "TestHelperCompact", "STORE_COMPACT_HELPER="+path, "STORE_COMPACT_STOP=none")
 	defer func() { stdin.Close(); _ = cmd.Wait() }()
 	out := bufio.NewReader(stdout)
 	if line, _ := out.ReadString('\n'); line != "ready\n" {
