@@ -93,6 +93,7 @@ type Options struct {
 	// lock for as long as it is open, so a read-only Open of a file that a running daemon holds still
 	// fails with ErrLocked after Timeout: inspect a live job through the daemon (its status page),
 	// and the file directly only when the daemon is stopped.
+	// An open that waited while the writer compacted the file (Compact) opens the new file.
 	ReadOnly bool
 }
 
