@@ -128,7 +128,7 @@ func (j *Job) WithEngine(fn func(*engine.Engine) error) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() { j.closeState(st, err) }()
 	defer bindGrant(j.grant, j.cfg, st)()
 	j.leaseLost = nil
 	if l, ok := st.(interface{ LeaseLost() <-chan struct{} }); ok {
@@ -151,6 +151,27 @@ func (j *Job) WithEngine(fn func(*engine.Engine) error) error {
 		j.log.Error("could not record the target's dialect", zap.Error(derr))
 	}
 	return err
+}
+
+// compacter is a state that can give back the space its writes left unused (a bbolt file).
+type compacter interface {
+	Compact(p store.CompactPolicy) (store.CompactResult, error)
+}
+
+// closeState compacts a state file whose cycle left much of it unused (store.Compact decides), then
+// closes it. A failed compaction leaves the file as it was and never fails the cycle; a damaged file
+// was reported by the cycle already and is left alone.
+func (j *Job) closeState(st store.State, cycleErr error) {
+	if c, ok := st.(compacter); ok && !j.dryRun && !errors.Is(cycleErr, store.ErrCorrupt) {
+		res, err := c.Compact(store.CompactPolicy{})
+		switch {
+		case err != nil:
+			j.log.Warn("could not compact the state file; it stays as it was", zap.Error(err))
+		case res.Compacted:
+			j.log.Info("compacted the state file", zap.Int64("bytesBefore", res.Before), zap.Int64("bytesAfter", res.After))
+		}
+	}
+	_ = st.Close()
 }
 
 // seedDialect gives the client what earlier cycles learned about this target (see

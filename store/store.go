@@ -93,17 +93,21 @@ type Options struct {
 	// lock for as long as it is open, so a read-only Open of a file that a running daemon holds still
 	// fails with ErrLocked after Timeout: inspect a live job through the daemon (its status page),
 	// and the file directly only when the daemon is stopped.
+	// An open that waited while the writer compacted the file (Compact) opens the new file.
 	ReadOnly bool
 }
 
 // Store is one job's state file. Its methods are safe for concurrent use: bbolt serialises writers and
 // lets readers run beside them.
 type Store struct {
+	// dbMu is held shared by every transaction and exclusively by Compact, which moves db to a new
+	// file, and by Close; it guards closed too.
+	dbMu     sync.RWMutex
 	db       *bolt.DB
 	path     string
+	abs      string
 	readOnly bool
 	release  func()
-	closeMu  sync.Mutex
 	closed   bool
 }
 
@@ -146,7 +150,13 @@ func Open(path string, o Options) (st *Store, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, path: path, readOnly: o.ReadOnly, release: release}
+	if !o.ReadOnly {
+		if err := removeCompactLeftover(abs); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open state file %s: %w", path, err)
+		}
+	}
+	s := &Store{db: db, path: path, abs: abs, readOnly: o.ReadOnly, release: release}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -154,10 +164,61 @@ func Open(path string, o Options) (st *Store, err error) {
 	return s, nil
 }
 
-// openBolt opens the bbolt file and maps its failures to the package's typed errors. The layout is checked
+// openBolt opens the bbolt file, making sure that the file it locked is still the one at abs: a process
+// that opened the file while another compacted it (Compact) waits for the old file's lock and would
+// otherwise read a stale file, or write to one that no longer has a name. It retries on the new file.
+func openBolt(abs, path string, o Options) (*bolt.DB, error) {
+	for attempt := 0; ; attempt++ {
+		var opened *os.File
+		openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			f, err := osOpenFile(name, flag, perm)
+			opened = f
+			return f, err
+		}
+		db, err := openBoltFile(abs, path, o, openFile)
+		if err != nil {
+			return nil, err
+		}
+		if same, err := isFileAt(opened, abs); err != nil || same || attempt >= 5 {
+			if err == nil && !same {
+				err = fmt.Errorf("open state file %s: it was replaced again while waiting for its lock, 6 times in a row", path)
+			}
+			if err != nil {
+				_ = db.Close()
+				return nil, err
+			}
+			return db, nil
+		}
+		_ = db.Close()
+	}
+}
+
+// osOpenFile is os.OpenFile, replaced by a test that must know when Open has opened the file.
+var osOpenFile = os.OpenFile
+
+// isFileAt reports whether f is the file that path names now.
+func isFileAt(f *os.File, path string) (bool, error) {
+	if f == nil {
+		return true, nil
+	}
+	a, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	b, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	return os.SameFile(a, b), nil
+}
+
+// openBoltFile opens the bbolt file and maps its failures to the package's typed errors. The layout is checked
 // before bbolt maps the file, since a read past the end of a mapped file is a fault, not an error. bbolt can
 // also panic on a damaged file while loading the freelist, so a panic (or a fault) becomes ErrCorrupt too.
-func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
+func openBoltFile(abs, path string, o Options, openFile func(string, int, os.FileMode) (*os.File, error)) (db *bolt.DB, err error) {
 	if err := checkFile(abs, path); err != nil {
 		return nil, err
 	}
@@ -169,7 +230,8 @@ func openBolt(abs, path string, o Options) (db *bolt.DB, err error) {
 	}()
 	// A generous initial mapping spares the remaps (and their copies of every node in flight) that a
 	// growing file costs during a large initial cycle; it reserves address space, not memory.
-	db, err = bolt.Open(abs, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, InitialMmapSize: 256 << 20})
+	db, err = bolt.Open(abs, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, InitialMmapSize: 256 << 20,
+		OpenFile: openFile})
 	switch {
 	case err == nil:
 		// bbolt grows a file whose mapping is over AllocSize (16 MiB by default) in steps of
@@ -254,8 +316,8 @@ func (s *Store) Path() string { return s.path }
 // Close releases the file lock so the next process (or a restarted job) can open it. Close any Batcher
 // first: its pending writes are otherwise lost.
 func (s *Store) Close() error {
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
 	if s.closed {
 		return nil
 	}
@@ -304,7 +366,14 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 // view runs a read transaction, converting a bbolt panic on a damaged page into ErrCorrupt. A damaged
 // branch page can point anywhere in the mapping, past the end of the file; SetPanicOnFault turns the
 // resulting fault into a panic that recover() sees, instead of a crash with a goroutine dump.
-func (s *Store) view(fn func(tx *bolt.Tx) error) (err error) {
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.viewLocked(fn)
+}
+
+// viewLocked is view for a caller that holds dbMu.
+func (s *Store) viewLocked(fn func(tx *bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -334,6 +403,8 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 			err = &CorruptError{Path: s.path, Err: panicDetail("writing", r)}
 		}
 	}()
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
 	return s.db.Update(fn)
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -304,19 +303,7 @@ func TestLockedOtherProcess(t *testing.T) {
 		t.Skip("helper")
 	}
 	path := filepath.Join(t.TempDir(), "job.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperHoldLock$")
-	cmd.Env = append(os.Environ(), "STORE_HELPER_PATH="+path)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stdin, stdout := startHelper(t, "TestHelperHoldLock", "STORE_HELPER_PATH="+path)
 	defer func() {
 		stdin.Close()
 		_ = cmd.Wait()
@@ -336,7 +323,7 @@ func TestLockedOtherProcess(t *testing.T) {
 		}
 	}
 
-	_, err = Open(path, Options{Timeout: 300 * time.Millisecond})
+	_, err := Open(path, Options{Timeout: 300 * time.Millisecond})
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("Open beside other process: err = %v, want ErrLocked", err)
 	}
