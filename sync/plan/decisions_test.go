@@ -3,6 +3,7 @@ package plan
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -210,6 +211,10 @@ func TestWavesPutCreatesAfterTheirManager(t *testing.T) {
 	if len(seen) != 7 || seen["x"] != 1 || seen["y"] != 1 || depth("a") != 0 || depth("b") != 1 || depth("c") != 2 ||
 		depth("d") != 0 || depth("u") != 0 {
 		t.Errorf("waves %v", names)
+	}
+	// Within a wave the order of work is kept: a, d and u came in that order.
+	if w0 := strings.Join(slices.DeleteFunc(slices.Clone(names[0]), func(id string) bool { return id == "x" || id == "y" }), " "); w0 != "a d u" {
+		t.Errorf("wave 0 without the cycle is %q, want \"a d u\" (the order of work)", w0)
 	}
 	if one := Waves(work, nil); len(one) != 1 || len(one[0]) != len(work) {
 		t.Errorf("without managers: %d waves", len(one))

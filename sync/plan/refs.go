@@ -1,5 +1,7 @@
 package plan
 
+import "slices"
+
 // ReferenceInput is one provisioned user's manager reference: what the source says and what was last
 // sent.
 type ReferenceInput struct {
@@ -54,9 +56,10 @@ func Reference(in ReferenceInput) ReferenceOp {
 
 // Waves orders the apply step's work so that users created in this cycle come after their manager:
 // wave 0 holds everything that does not wait for a manager created in the same cycle, wave n the
-// creates whose manager is in wave n-1. A manager cycle (A manages B manages A) is cut and linked
-// afterwards. managerOf names a user's manager ("" for none); nil when no manager is mapped (one
-// wave).
+// creates whose manager is in wave n-1, each in the order of work. A manager cycle (A manages B
+// manages A) is cut and linked afterwards. managerOf names a user's manager ("" for none); nil when
+// no manager is mapped (one wave). The waves are parts of work, reordered in place: at 100,000 users
+// a copy of the changes would hold a second set of them while the first is sent.
 func Waves(work []Change, managerOf func(id string) string) [][]Change {
 	if managerOf == nil {
 		return [][]Change{work}
@@ -81,16 +84,40 @@ func Waves(work []Change, managerOf func(id string) string) [][]Change {
 		depth[id] = d
 		return d
 	}
-	var out [][]Change
-	for _, c := range work {
+	// A stable counting sort by depth: dest is where each change goes, then the permutation is
+	// applied in place, each change moved once.
+	dest := make([]int, len(work))
+	var counts []int
+	for i, c := range work {
 		d := 0
 		if c.Op == Create {
 			d = depthOf(c.SourceID, 0)
 		}
-		for len(out) <= d {
-			out = append(out, nil)
+		for len(counts) <= d {
+			counts = append(counts, 0)
 		}
-		out[d] = append(out[d], c)
+		counts[d]++
+		dest[i] = d
+	}
+	starts := make([]int, len(counts)+1)
+	for d, n := range counts {
+		starts[d+1] = starts[d] + n
+	}
+	next := slices.Clone(starts[:len(counts)])
+	for i, d := range dest {
+		dest[i] = next[d]
+		next[d]++
+	}
+	for i := range work {
+		for dest[i] != i {
+			j := dest[i]
+			work[i], work[j] = work[j], work[i]
+			dest[i], dest[j] = dest[j], dest[i]
+		}
+	}
+	out := make([][]Change, len(counts))
+	for d := range counts {
+		out[d] = work[starts[d]:starts[d+1]:starts[d+1]]
 	}
 	return out
 }
