@@ -21,6 +21,7 @@ import (
 	"github.com/scimsync/scimsync/scoping"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/evaluate"
+	"github.com/scimsync/scimsync/sync/members"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
 	"github.com/scimsync/scimsync/sync/read"
@@ -249,8 +250,8 @@ func (e *Engine) dryRun(ctx context.Context, rep *Report, cp *cyclePlan) error {
 	countPlanned(rep, &rep.Counts, cp.changes)
 	if gp := cp.groups; gp != nil {
 		countPlanned(rep, &rep.Groups, gp.changes)
-		users, changed := dryLinks(cp.changes, cp.links)
-		if _, err := e.syncMembers(ctx, rep, cp.snap, gp, users, changed); err != nil {
+		users, changed := members.DryLinks(cp.changes, cp.links)
+		if _, err := e.syncMembers(ctx, rep, cp.snap, gp, users, applied{changed: changed, created: map[string]bool{}, moved: map[string]bool{}}); err != nil {
 			return err
 		}
 		sort.Slice(rep.PlannedMembers, func(i, j int) bool { return rep.PlannedMembers[i].Group < rep.PlannedMembers[j].Group })
@@ -269,7 +270,9 @@ func (e *Engine) applyCycle(ctx context.Context, rep *Report, cp *cyclePlan) err
 		return err
 	}
 	if gp := cp.groups; gp != nil {
-		ga, err := e.apply(ctx, e.groups, rep, &rep.Groups, gp.changes, nil, gp.links)
+		gch := gp.changes
+		gp.changes = nil // apply takes them over
+		ga, err := e.apply(ctx, e.groups, rep, &rep.Groups, gch, nil, gp.links)
 		if err != nil {
 			return err
 		}
@@ -436,37 +439,6 @@ func countPlanned(rep *Report, c *Counts, changes []plan.Change) {
 		}
 		rep.Planned = append(rep.Planned, ch)
 	}
-}
-
-// dryLinks is what the user links would be after the planned changes, so a dry run plans the member
-// changes the real cycle would send: disabled and deleted users leave their groups, re-enabled and
-// matched users join them. A user the cycle would create has no target id yet; the real cycle adds it
-// to its groups once it exists.
-func dryLinks(changes []plan.Change, links map[string]store.Link) (map[string]store.Link, applied) {
-	out := make(map[string]store.Link, len(links))
-	for id, a := range links {
-		out[id] = a
-	}
-	ch := applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}
-	for _, c := range changes {
-		a, had := out[c.SourceID]
-		switch {
-		case c.Op == plan.Adopt:
-			out[c.SourceID] = store.Link{Kind: store.KindUser, SourceID: c.SourceID, TargetID: c.TargetID, Managed: !c.Unmanage, Values: c.Values}
-		case c.Op == plan.Disable && had:
-			a.Disabled = true
-			out[c.SourceID] = a
-		case c.Op == plan.Delete:
-			out[c.SourceID] = store.Link{Kind: store.KindUser, SourceID: c.SourceID}
-		case c.Op == plan.Update && had && a.Disabled:
-			a.Disabled = false
-			out[c.SourceID] = a
-		default:
-			continue
-		}
-		ch.changed[c.SourceID] = true
-	}
-	return out, ch
 }
 
 // commit records what the cycle read, only after everything it planned was applied: the watermark
