@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -82,7 +83,8 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 		rep.Finished = e.o.Now()
 		return out, nil
 	}
-	if _, err := e.apply(ctx, e.users, rep, &rep.Counts, changes, refs, links); err != nil {
+	// apply takes over the changes it is given (it reorders and clears them); the entries below need them.
+	if _, err := e.apply(ctx, e.users, rep, &rep.Counts, slices.Clone(changes), refs, links); err != nil {
 		return out, err
 	}
 	linked, err := e.linkReferences(ctx, rep, objs, links, false, false)
