@@ -70,15 +70,68 @@ func Paths(t *mapping.Table, skipRefs bool) (order, read []string) {
 // attributes in precedence order: one query per object, or one paged listing of the target when many
 // objects need a lookup (an initial cycle), which is far cheaper than thousands of queries.
 func (m *Matcher) Match(ctx context.Context, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
-	var need []int
+	s, err := m.Start(ctx, m.Need(objs, links))
+	if err != nil {
+		return nil, err
+	}
+	return s.Match(ctx, objs, links)
+}
+
+// Need counts the objects of objs that need a lookup; it reads no values, so objects whose values are
+// packed count too.
+func (m *Matcher) Need(objs []plan.Object, links map[string]plan.Link) int {
+	return len(need(objs, links))
+}
+
+// need lists the objects to look up. Disabled users are looked up too: an existing account of theirs
+// is deactivated, never created. An object out of scope is looked up only when a create of it may have
+// landed unrecorded.
+func need(objs []plan.Object, links map[string]plan.Link) []int {
+	var out []int
 	for i, o := range objs {
-		// Disabled users are looked up too: an existing account of theirs is deactivated, never created.
-		// An object out of scope is looked up only when a create of it may have landed unrecorded.
 		if l, ok := links[o.SourceID]; (ok && l.Managed) || (!o.InScope && !o.Pending) || o.Err != nil || o.HardDeleted {
 			continue
 		}
-		need = append(need, i)
+		out = append(out, i)
 	}
+	return out
+}
+
+// Session matches a cycle's objects a part at a time with one choice for all of them (a listing of the
+// target, or one query per object), so a cycle that plans its objects in parts lists the target once.
+type Session struct {
+	m   *Matcher
+	idx targetIndex // nil: one query per object
+}
+
+// Start begins a session for n objects to look up in all: more than ListThreshold lists the target
+// once (when the listing fails for another reason than credentials or an unreachable target, the
+// session queries instead).
+func (m *Matcher) Start(ctx context.Context, n int) (*Session, error) {
+	s := &Session{m: m}
+	if n == 0 {
+		return s, nil
+	}
+	if len(m.Order) == 0 {
+		return nil, fmt.Errorf("no %s %w", m.Kind, ErrNoAttribute)
+	}
+	if n > m.ListThreshold {
+		idx, err := m.index(ctx)
+		if err == nil {
+			s.idx = idx
+			return s, nil
+		}
+		if quarantine.IsFatal(err) || quarantine.IsAbort(err) {
+			return nil, err
+		}
+		m.Log.Warn("listing the target failed; matching one query per object instead", zap.String("kind", m.Kind), zap.Error(err))
+	}
+	return s, nil
+}
+
+// Match looks up the objects of objs that need it (see Matcher.Match).
+func (s *Session) Match(ctx context.Context, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
+	m, need := s.m, need(objs, links)
 	out := make(map[string]plan.Lookup, len(need))
 	if len(need) == 0 {
 		return out, nil
@@ -86,18 +139,11 @@ func (m *Matcher) Match(ctx context.Context, objs []plan.Object, links map[strin
 	if len(m.Order) == 0 {
 		return nil, fmt.Errorf("no %s %w", m.Kind, ErrNoAttribute)
 	}
-	if len(need) > m.ListThreshold {
-		idx, err := m.index(ctx)
-		if err == nil {
-			for _, i := range need {
-				out[objs[i].SourceID] = idx.lookup(objs[i], m.Order)
-			}
-			return out, nil
+	if s.idx != nil {
+		for _, i := range need {
+			out[objs[i].SourceID] = s.idx.lookup(objs[i], m.Order)
 		}
-		if quarantine.IsFatal(err) || quarantine.IsAbort(err) {
-			return nil, err
-		}
-		m.Log.Warn("listing the target failed; matching one query per object instead", zap.String("kind", m.Kind), zap.Error(err))
+		return out, nil
 	}
 	var mu sync.Mutex
 	// A credentials or compliance failure would fail every lookup the same way: the first one stops

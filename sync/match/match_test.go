@@ -93,3 +93,43 @@ func TestMatchWithoutMatchingAttribute(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoAttribute", err)
 	}
 }
+
+// A session decides once for all its parts: above the threshold in all, one listing serves every part
+// (no part alone is above it); below it, each part queries its own objects.
+func TestSessionListsOnceForAllParts(t *testing.T) {
+	target := []plan.Candidate{{TargetID: "t1", Values: map[string]any{"userName": "ann@x"}},
+		{TargetID: "t4", Values: map[string]any{"userName": "dan@x"}}}
+	objs := objects("ann", "bob", "cy", "dan")
+	links := map[string]plan.Link{}
+	for _, tc := range []struct {
+		threshold, lists, queries int
+	}{{threshold: 3, lists: 1, queries: 0}, {threshold: 4, lists: 0, queries: 4}} {
+		f := &finder{objs: target}
+		m := &Matcher{Finder: f, Kind: "user", Order: []string{"userName"}, Concurrency: 1, ListThreshold: tc.threshold, Log: zap.NewNop()}
+		if n := m.Need(objs, links); n != 4 {
+			t.Fatalf("need %d, want 4", n)
+		}
+		s, err := m.Start(context.Background(), m.Need(objs, links))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := map[string]string{}
+		for _, part := range [][]plan.Object{objs[:2], objs[2:]} {
+			got, err := s.Match(context.Background(), part, links)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for id, l := range got {
+				if len(l.Candidates) > 0 {
+					found[id] = l.Candidates[0].TargetID
+				}
+			}
+		}
+		if found["ann"] != "t1" || found["dan"] != "t4" || len(found) != 2 {
+			t.Errorf("threshold %d: found %v", tc.threshold, found)
+		}
+		if f.lists != tc.lists || f.queries != tc.queries {
+			t.Errorf("threshold %d: %d listings, %d queries; want %d and %d", tc.threshold, f.lists, f.queries, tc.lists, tc.queries)
+		}
+	}
+}
