@@ -12,6 +12,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/escrow"
 	"github.com/scimsync/scimsync/sync/fanout"
+	"github.com/scimsync/scimsync/sync/pack"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
 	"github.com/scimsync/scimsync/sync/record"
@@ -90,7 +91,9 @@ const applyChunk = 4096
 
 // write is one planned write, with what its link held before and the manager the cycle knows.
 type write struct {
-	c      plan.Change
+	c plan.Change
+	// err fails the write before it is sent (its values could not be unpacked).
+	err    error
 	old    store.Link
 	hadOld bool
 	// manager is the source id of the user's manager, when known (mgrKnown).
@@ -137,10 +140,10 @@ type kindRun struct {
 func (r *kindRun) settle(changes []plan.Change, refs userRefs) []plan.Change {
 	work := changes[:0]
 	for _, c := range changes {
-		switch c.Op {
-		case plan.Create, plan.Adopt, plan.Update, plan.Disable, plan.Delete:
+		switch {
+		case c.Op.Sends():
 			work = append(work, c)
-		case plan.Unchanged:
+		case c.Op == plan.Unchanged:
 			// Nothing to send, but what we remember may move: a case-only difference, or a new
 			// manager whose link the reference pass sends.
 			if a, ok := r.links[c.SourceID]; ok {
@@ -174,11 +177,12 @@ func (r *kindRun) prepare(wave []plan.Change, refs userRefs) []write {
 	out := make([]write, 0, len(wave))
 	for _, c := range wave {
 		w := write{c: c}
+		w.err = pack.UnpackChange(&w.c)
 		w.old, w.hadOld = r.links[c.SourceID]
 		w.manager, w.mgrKnown = refs.Manager(c.SourceID, r.e.refs)
 		if c.Op == plan.Create && len(r.e.refs) > 0 && refs != nil && w.manager != "" {
 			if m, ok := r.links[w.manager]; ok && m.Managed && m.TargetID != "" {
-				w.c.Values = plan.Merged(c.Values, map[string]any{r.e.refs[0]: m.TargetID})
+				w.c.Values = plan.Merged(w.c.Values, map[string]any{r.e.refs[0]: m.TargetID})
 				w.c.Hash = plan.ValuesHash(w.c.Values)
 			}
 		}
@@ -322,6 +326,9 @@ func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object,
 
 // applyOne sends one write and settles its answer.
 func (e *Engine) applyOne(ctx context.Context, k *objectKind, w write) (*store.Link, error) {
+	if w.err != nil {
+		return nil, w.err
+	}
 	pw, send := plan.WriteOf(w.c)
 	if !send {
 		if w.c.Op != plan.Adopt {

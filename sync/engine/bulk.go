@@ -51,7 +51,7 @@ func (b batched) send(ctx context.Context, k *objectKind, bt Batcher, part []wri
 	idx := make([]int, len(part))
 	for i, w := range part {
 		idx[i] = -1
-		if pw, send := plan.WriteOf(w.c); send {
+		if pw, send := plan.WriteOf(w.c); send && w.err == nil {
 			idx[i] = len(ws)
 			ws = append(ws, pw)
 		}

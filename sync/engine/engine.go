@@ -22,6 +22,7 @@ import (
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/evaluate"
 	"github.com/scimsync/scimsync/sync/members"
+	"github.com/scimsync/scimsync/sync/pack"
 	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/quarantine"
 	"github.com/scimsync/scimsync/sync/read"
@@ -216,7 +217,9 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 	// go as they are evaluated instead of staying for the whole cycle (at 100,000 users, a third of
 	// its memory).
 	nUsers := snap.Users.Len()
-	cp.objs, cp.refs = e.eval.Drain(&snap.Users, snap.Assigned, snap.Roles, snap.Full)
+	sameCreate := !e.o.Users.CreateDiffers()
+	cp.objs, cp.refs = e.eval.Drain(&snap.Users, snap.Assigned, snap.Roles, snap.Full,
+		func(part []plan.Object) { pack.Objects(part, sameCreate) })
 	snap.Users = directory.UserList{}
 	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs)
 	if err != nil {
@@ -228,10 +231,9 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 	e.log.Info("read the directory", zap.String("cycleKind", rep.Kind), zap.Int("users", nUsers),
 		zap.Int("gone", len(missing)), zap.Int("groups", len(snap.Groups)))
 	e.phase(PhaseMatching, len(cp.objs))
-	if cp.changes, err = e.planKind(ctx, e.users, cp.objs, links, cp.refs); err != nil {
+	if cp.changes, err = e.planKind(ctx, e.users, cp.objs, links, cp.refs, !e.o.DryRun); err != nil {
 		return nil, e.fatal(rep, err)
 	}
-	keepIDs(cp.objs)
 	e.done(len(cp.objs))
 	if e.groups != nil {
 		if cp.groups, err = e.planGroups(ctx, snap); err != nil {
@@ -381,34 +383,44 @@ func (e *Engine) fatal(rep *Report, err error) error {
 	return err
 }
 
-// planKind matches the objects that have no link and plans every change.
-func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]store.Link, refs userRefs) ([]plan.Change, error) {
+// planKind matches the objects that have no link and plans every change, planChunk objects at a
+// time, so values unpacked for planning (sync/pack) are held for one part only; the matching decides
+// once for all parts (one listing of the target, or one query per object). With slim, each part's
+// objects keep only what later steps read (keepIDs) and the changes to send are packed.
+func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]store.Link, refs userRefs, slim bool) ([]plan.Change, error) {
 	planLinks := make(map[string]plan.Link, len(links))
 	for id, a := range links {
 		planLinks[id] = plan.Link{TargetID: a.TargetID, Managed: a.Managed, Values: a.Values, Hash: a.Hash}
 	}
-	if refs != nil {
-		e.resolveCreateRefs(objs, refs, links)
-	}
-	lookups, err := e.match(ctx, k, objs, planLinks)
+	m := e.matcher(k)
+	sess, err := m.Start(ctx, m.Need(objs, planLinks))
 	if err != nil {
-		return nil, err
+		return nil, matchErr(err)
 	}
-	changes := plan.Plan(plan.Input{Objects: objs, Links: planLinks, Lookups: lookups, Policy: k.policy})
-	// A deleted object arrives as a bare id: name it in logs and emails by what it was sent as.
-	for i := range changes {
-		if c := &changes[i]; c.Identity == c.SourceID {
-			if a, ok := links[c.SourceID]; ok {
-				if k.store == store.KindGroup {
-					c.Identity = record.GroupName(a)
-				} else {
-					c.Identity = record.UserName(a)
-				}
-			}
+	changes := make([]plan.Change, 0, len(objs))
+	for start := 0; start < len(objs); start += planChunk {
+		part := objs[start:min(start+planChunk, len(objs))]
+		pack.UnpackObjects(part)
+		if refs != nil {
+			e.resolveCreateRefs(part, refs, links)
 		}
+		lookups, err := sess.Match(ctx, part, planLinks)
+		if err != nil {
+			return nil, matchErr(err)
+		}
+		planned := plan.Plan(plan.Input{Objects: part, Links: planLinks, Lookups: lookups, Policy: k.policy})
+		record.NameDeleted(k.store, planned, links)
+		if slim {
+			keepIDs(part)
+			pack.Changes(planned)
+		}
+		changes = append(changes, planned...)
 	}
 	return changes, nil
 }
+
+// planChunk is how many objects planKind plans at a time.
+const planChunk = 4096
 
 // keepIDs drops what the later steps no longer need of evaluated objects once they are planned: the
 // changes carry the values to send, and the apply, reference and record steps read only an object's

@@ -53,7 +53,7 @@ func (e *Engine) planGroups(ctx context.Context, snap *read.Snapshot) (*groupPla
 		}
 	}
 	markPending(gp.objs, store.KindGroup, snap.Pending)
-	if gp.changes, err = e.planKind(ctx, e.groups, gp.objs, links, nil); err != nil {
+	if gp.changes, err = e.planKind(ctx, e.groups, gp.objs, links, nil, false); err != nil {
 		return nil, err
 	}
 	return gp, nil

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -47,13 +46,12 @@ func (e *Engine) matcher(k *objectKind) *match.Matcher {
 		Concurrency: e.o.Concurrency, ListThreshold: e.o.ListThreshold, Log: e.log}
 }
 
-// match matches the objects without a link; a missing matching attribute aborts the cycle.
-func (e *Engine) match(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
-	lookups, err := e.matcher(k).Match(ctx, objs, links)
+// matchErr makes a missing matching attribute abort the cycle.
+func matchErr(err error) error {
 	if errors.Is(err, match.ErrNoAttribute) {
-		return nil, fmt.Errorf("%w: %w", ErrAborted, err)
+		return fmt.Errorf("%w: %w", ErrAborted, err)
 	}
-	return lookups, err
+	return err
 }
 
 // userKind binds the user mappings and policy to the target's users.

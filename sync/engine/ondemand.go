@@ -71,7 +71,7 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	if err != nil {
 		return out, err
 	}
-	changes, err := e.planKind(ctx, e.users, objs, links, refs)
+	changes, err := e.planKind(ctx, e.users, objs, links, refs, false)
 	if err != nil {
 		return out, e.fatal(rep, err)
 	}

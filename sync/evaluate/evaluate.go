@@ -70,7 +70,9 @@ const drainChunk = 1000
 // Drain is Users for a caller that gives users up: it unpacks and evaluates them a chunk at a time and
 // releases each chunk once evaluated, so the directory's objects go while the mapped values are made
 // and the two are never both held whole (at 100,000 users each is a large part of a cycle's memory).
-func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, roles map[string][]string, full bool) ([]plan.Object, Refs) {
+// keep, when not nil, gets each chunk's objects before they join the result (the engine packs their
+// values there: sync/pack).
+func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, roles map[string][]string, full bool, keep func([]plan.Object)) ([]plan.Object, Refs) {
 	n := users.Len()
 	objs, refs := make([]plan.Object, 0, n), Refs{}
 	part := make([]directory.User, 0, min(n, drainChunk))
@@ -81,6 +83,9 @@ func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, 
 			users.Release(i)
 		}
 		o, r := ev.Users(part, assigned, roles, full)
+		if keep != nil {
+			keep(o)
+		}
 		objs = append(objs, o...)
 		maps.Copy(refs, r)
 		clear(part)

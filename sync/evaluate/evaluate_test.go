@@ -85,7 +85,7 @@ func TestDrainEvaluatesLikeUsersAndClearsWhatItEvaluated(t *testing.T) {
 	}
 	wantObjs, wantRefs := ev.Users(users, nil, nil, true)
 	list := directory.ListOf(users...)
-	objs, refs := ev.Drain(&list, nil, nil, true)
+	objs, refs := ev.Drain(&list, nil, nil, true, nil)
 	if len(objs) != n || len(refs) != len(wantRefs) {
 		t.Fatalf("%d objects, %d refs; want %d and %d", len(objs), len(refs), n, len(wantRefs))
 	}

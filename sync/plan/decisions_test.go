@@ -220,3 +220,15 @@ func TestWavesPutCreatesAfterTheirManager(t *testing.T) {
 		t.Errorf("without managers: %d waves", len(one))
 	}
 }
+
+func TestOpSends(t *testing.T) {
+	var sent []string
+	for op := Unchanged; op <= Skip; op++ {
+		if op.Sends() {
+			sent = append(sent, op.String())
+		}
+	}
+	if got := strings.Join(sent, " "); got != "create match update disable delete" {
+		t.Errorf("ops sent: %s", got)
+	}
+}

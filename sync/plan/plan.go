@@ -69,6 +69,16 @@ const (
 // matched, and a person reads one word for it.
 var opNames = [...]string{"unchanged", "create", "match", "update", "disable", "delete", "skip"}
 
+// Sends reports whether a change of this op goes to the target (Adopt may send a PATCH); the
+// others are settled without a request.
+func (o Op) Sends() bool {
+	switch o {
+	case Create, Adopt, Update, Disable, Delete:
+		return true
+	}
+	return false
+}
+
 // String names the op for summaries and logs.
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -98,6 +108,9 @@ type Object struct {
 	Values map[string]any
 	// CreateValues are the attributes for a create: Values plus OnCreate mappings and defaults.
 	CreateValues map[string]any
+	// Packed and PackedCreate are Values and CreateValues in a compact form (sync/pack) while the
+	// object waits to be planned, the maps nil then; PackedCreate nil means CreateValues is Values.
+	Packed, PackedCreate []byte
 	// Err is set when evaluating the mappings failed for this object.
 	Err error
 	// Redacted marks the target paths whose values logs must show as "[Redact]".
@@ -156,6 +169,9 @@ type Change struct {
 	// Values is the create body (Create) or the full set of exported values after the change
 	// (Adopt, Update, Disable), to be recorded once the request succeeds.
 	Values map[string]any
+	// Packed is Values in a compact form (store.PackValues) while the change waits to be sent, Values
+	// nil then: the engine packs the changes it holds for a whole cycle and unpacks each before sending.
+	Packed []byte
 	// Attrs are the attribute changes to send as PATCH operations (Adopt, Update, Disable).
 	Attrs []AttrChange
 	// Hash is ValuesHash(Values), to be recorded with the link.

@@ -171,6 +171,22 @@ func ActionOf(op plan.Op) Action {
 	return ActionOther
 }
 
+// NameDeleted names the changes of deleted objects, which arrive as bare ids, by what they were sent
+// as (UserName, GroupName), for logs and emails.
+func NameDeleted(kind store.Kind, changes []plan.Change, links map[string]store.Link) {
+	for i := range changes {
+		if c := &changes[i]; c.Identity == c.SourceID {
+			if a, ok := links[c.SourceID]; ok {
+				if kind == store.KindGroup {
+					c.Identity = GroupName(a)
+				} else {
+					c.Identity = UserName(a)
+				}
+			}
+		}
+	}
+}
+
 // UserName is how a user shows in the provisioning log: the userName sent, else the source id.
 func UserName(a store.Link) string {
 	if n, ok := a.Values["userName"].(string); ok && n != "" {
