@@ -36,6 +36,10 @@ const scaleUsersEnv = "SCIMSYNC_SCALE_USERS"
 // PROFILE=dir); none when unset.
 const scaleProfileEnv = "SCIMSYNC_SCALE_PROFILE"
 
+// scaleMemLimitEnv gives scimsync alone (not the emulators) a GOMEMLIMIT (make scale MEMLIMIT=256MiB),
+// as a cgroup memory limit would through automemlimit.
+const scaleMemLimitEnv = "SCIMSYNC_SCALE_GOMEMLIMIT"
+
 // harnessConcurrency is target.concurrency of the job and the raw client's concurrency.
 const harnessConcurrency = 8
 
@@ -127,6 +131,9 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 			"--heap-profile", filepath.Join(dir, "heap-"+name+".pprof"))
 	}
 	cmd := exec.Command(bin, args...)
+	if lim := os.Getenv(scaleMemLimitEnv); lim != "" {
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+lim)
+	}
 	var stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	t0 := time.Now()
@@ -194,6 +201,9 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		cfg := writeHarnessJob(b, dir, graph, tgt.str("url"))
 
 		proc := runScimsync(b, bin, cfg, "single")
+		// A cycle right after, with nothing changed in the directory: an incremental cycle on the state
+		// the first one left.
+		again := runScimsync(b, bin, cfg, "nochange")
 		st := tgt.stop(b)
 		graph.stop(b)
 		sf, err := readStateFigures(filepath.Join(dir, "state.db"))
@@ -239,7 +249,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		graph2.stop(b)
 
 		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, bulkSt: bulkSt, raw: raw, bulk: bulk,
-			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt}.report(b)
+			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again}.report(b)
 	}
 }
 
@@ -254,6 +264,8 @@ type harnessRun struct {
 	ownBulkSt emuStats
 	raw, bulk rawload.Result
 	state     stateFigures
+	// noChange is a second cycle right after the first, with nothing changed.
+	noChange procFigures
 }
 
 // report prints the side-by-side table row and the details, and reports the metrics.
@@ -284,7 +296,10 @@ func (h harnessRun) report(b *testing.B) {
 			"wall %.2f s, %d Bulk requests, peak RSS %.0f MiB\n", n/h.bulkProc.wall.Seconds(), (n/h.bulkProc.wall.Seconds())/cycleRate,
 			h.bulkProc.wall.Seconds(), h.ownBulkSt.Endpoints["POST /Bulk"], mib(h.bulkProc.peakRSS))
 	}
+	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB\n",
+		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS))
 	sf.print(int(st.Creates))
+	b.ReportMetric(mib(h.noChange.peakRSS), "nochange-RSS-MiB")
 	b.ReportMetric(rawRate, "raw-writes/s")
 	b.ReportMetric(applyRate, "users/s-apply")
 	b.ReportMetric(cycleRate, "users/s-cycle")
