@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
 	"github.com/scimsync/scimsync/cmd/scimsync/internal/profile"
@@ -41,6 +42,11 @@ func withCode(code int, err error) error {
 }
 
 func main() {
+	// Under a cgroup memory limit (systemd's MemoryMax=, a Kubernetes memory limit) the Go heap gets a
+	// soft limit of 90 % of it, so the collector works harder near the limit instead of the kernel
+	// killing the process mid-cycle (docs/performance.md#memory). GOMEMLIMIT, when set, wins; without
+	// a cgroup limit nothing changes. An error leaves Go's default, which is what it would be anyway.
+	_, _ = memlimit.Set()
 	root := newRootCmd()
 	err := root.Execute()
 	running.Stop()
