@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -394,6 +395,26 @@ type request struct {
 type response struct {
 	status int
 	body   []byte
+	// buf holds body; free hands it back for the next answer. A caller that keeps body or what it
+	// decoded from it without copying simply never calls free.
+	buf *bytes.Buffer
+}
+
+// answerBufs are the buffers answers are read into: a created user's answer, read with io.ReadAll,
+// was about 3 KB of growing buffers per create.
+var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledAnswer keeps an occasional huge answer (a listing page) from staying in the pool.
+const maxPooledAnswer = 64 << 10
+
+// free hands the answer's buffer back; body must not be used afterwards.
+func (r *response) free() {
+	if r.buf == nil || r.buf.Cap() > maxPooledAnswer {
+		return
+	}
+	r.buf.Reset()
+	answerBufs.Put(r.buf)
+	r.buf, r.body = nil, nil
 }
 
 func (r *request) display() string {
@@ -620,13 +641,21 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	if res.StatusCode > 0 && res.StatusCode < len(c.stats.byCode) {
 		c.stats.byCode[res.StatusCode].Add(1)
 	}
-	raw, rerr := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes))
+	buf := answerBufs.Get().(*bytes.Buffer)
+	_, rerr := buf.ReadFrom(io.LimitReader(res.Body, maxResponseBytes))
+	raw := buf.Bytes()
 	if rerr != nil {
 		// The status line arrived but the body did not: for a POST the object may exist now.
 		return nil, &Error{Kind: ErrTransient, Status: res.StatusCode, Method: rq.method, Path: rq.display(),
 			Detail: "read body: " + wire.TransportDetail(rerr)}, rq.method != http.MethodPost
 	}
-	return c.answer(rq, res.StatusCode, res.Header, raw, token, n)
+	r, serr, retry := c.answer(rq, res.StatusCode, res.Header, raw, token, n)
+	if r != nil && r.body != nil {
+		r.buf = buf
+	} else {
+		(&response{buf: buf}).free() // an error's detail is a copy
+	}
+	return r, serr, retry
 }
 
 // newRequest builds one attempt's HTTP request, bound to actx, with a token from the token source
