@@ -139,6 +139,9 @@ type Client struct {
 	brk         *breaker
 	// gate is the adaptive concurrency limiter; nil unless Options.MaxConcurrency is set.
 	gate *pace.Gate
+	// bearer is the Authorization header of the last token; uaValues the User-Agent header.
+	bearer   atomic.Pointer[bearer]
+	uaValues []string
 }
 
 type backoffParams struct{ initial, max time.Duration }
@@ -161,6 +164,7 @@ func New(o Options) (*Client, error) {
 	if c.ua == "" {
 		c.ua = "scimsync"
 	}
+	c.uaValues = []string{c.ua}
 	conc := o.Concurrency
 	if conc <= 0 {
 		conc = DefaultConcurrency
@@ -437,13 +441,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	}
 	target := c.requestURL(rq)
 
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     c.backoff.initial,
-		RandomizationFactor: backoff.DefaultRandomizationFactor,
-		Multiplier:          2,
-		MaxInterval:         c.backoff.max,
-	}
-	bo.Reset()
+	var bo *backoff.ExponentialBackOff // made at the first retry: most requests need none
 	gen := c.brk.generation()
 	var lastErr *Error
 	// renewed: a 401 already made the token source fetch a new token for this request; a second 401
@@ -491,6 +489,15 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 			// Sleeping this long would hold a worker for nothing; the engine postpones the object.
 			c.stats.errors.Add(1)
 			return nil, c.brk.done(gen, serr)
+		}
+		if bo == nil {
+			bo = &backoff.ExponentialBackOff{
+				InitialInterval:     c.backoff.initial,
+				RandomizationFactor: backoff.DefaultRandomizationFactor,
+				Multiplier:          2,
+				MaxInterval:         c.backoff.max,
+			}
+			bo.Reset()
 		}
 		if err := c.sleep(ctx, gen, rq, serr, bo, attempt); err != nil {
 			return nil, err
@@ -681,15 +688,41 @@ func (c *Client) newRequest(ctx, actx context.Context, rq *request, target strin
 		}
 		return nil, "", &Error{Kind: ErrUnauthorized, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, false
 	}
+	// The header values are shared, read-only slices (a RoundTripper must not modify the request):
+	// setting them one by one was five allocations per request.
+	h := make(http.Header, 4)
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		h["Authorization"] = c.authorization(token)
 	}
-	req.Header.Set("Accept", wire.MediaTypeSCIM+", "+wire.MediaTypeJSON+";q=0.9")
+	h["Accept"] = acceptValues
 	if payload != nil {
-		req.Header.Set("Content-Type", wire.MediaTypeSCIM)
+		h["Content-Type"] = contentTypeValues
 	}
-	req.Header.Set("User-Agent", c.ua)
+	h["User-Agent"] = c.uaValues
+	req.Header = h
 	return req, token, nil, false
+}
+
+// The values of the Accept and Content-Type headers every request sends.
+var (
+	acceptValues      = []string{wire.MediaTypeSCIM + ", " + wire.MediaTypeJSON + ";q=0.9"}
+	contentTypeValues = []string{wire.MediaTypeSCIM}
+)
+
+// bearer is an Authorization header's value for one token.
+type bearer struct {
+	token  string
+	values []string
+}
+
+// authorization is the Authorization header's value for token, built once per token.
+func (c *Client) authorization(token string) []string {
+	if b := c.bearer.Load(); b != nil && b.token == token {
+		return b.values
+	}
+	b := &bearer{token: token, values: []string{"Bearer " + token}}
+	c.bearer.Store(b)
+	return b.values
 }
 
 // answer turns a received answer into the attempt's outcome: a response, or an *Error of the status's
