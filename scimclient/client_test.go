@@ -44,15 +44,17 @@ func setup(t testing.TB, so scimserver.Options, co scimclient.Options) (*scimser
 	return srv, c
 }
 
-func gongUser(name string) scimclient.Resource {
-	return scimclient.BuildUser(map[string]any{
+func gongUser(name string) scimclient.Resource { return scimclient.BuildUser(gongValues(name)) }
+
+func gongValues(name string) map[string]any {
+	return map[string]any{
 		"userName":                         name,
 		"active":                           true,
 		`emails[type eq "work"].value`:     name,
 		"name.givenName":                   "Given",
 		"name.familyName":                  "Family",
 		scimclient.SchemaGong + ":country": "US",
-	})
+	}
 }
 
 func TestNewValidatesURL(t *testing.T) {
@@ -497,16 +499,26 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-// BenchmarkCreateUser posts Gong users: "resource" decodes the created user (CreateUser), "id" reads
-// only its id (CreateUserID, what the engine uses).
+// BenchmarkCreateUser posts Gong users built from flat values: "resource" decodes the created user
+// (CreateUser), "id" reads only its id (CreateUserID), "values" also encodes the body straight from
+// the values (CreateUserValues, what the engine uses).
 func BenchmarkCreateUser(b *testing.B) {
-	for _, answer := range []string{"resource", "id"} {
+	for _, answer := range []string{"resource", "id", "values"} {
 		for _, conc := range []int{1, 4} {
 			b.Run(fmt.Sprintf("answer=%s/concurrency=%d", answer, conc), func(b *testing.B) {
 				_, c := setup(b, scimserver.Options{}, scimclient.Options{Concurrency: conc})
-				create := func(r scimclient.Resource) error { _, err := c.CreateUser(context.Background(), r); return err }
-				if answer == "id" {
-					create = func(r scimclient.Resource) error { _, err := c.CreateUserID(context.Background(), r); return err }
+				create := func(v map[string]any) error {
+					_, err := c.CreateUser(context.Background(), scimclient.BuildUser(v))
+					return err
+				}
+				switch answer {
+				case "id":
+					create = func(v map[string]any) error {
+						_, err := c.CreateUserID(context.Background(), scimclient.BuildUser(v))
+						return err
+					}
+				case "values":
+					create = func(v map[string]any) error { _, err := c.CreateUserValues(context.Background(), v); return err }
 				}
 				b.ReportAllocs()
 				b.SetParallelism(conc)
@@ -515,7 +527,7 @@ func BenchmarkCreateUser(b *testing.B) {
 				start := time.Now()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
-						if err := create(gongUser(fmt.Sprintf("bench%d@x", i.Add(1)))); err != nil {
+						if err := create(gongValues(fmt.Sprintf("bench%d@x", i.Add(1)))); err != nil {
 							b.Error(err)
 							return
 						}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -90,6 +91,40 @@ func TestCreateUserIDConcurrent(t *testing.T) {
 			if want := fmt.Sprintf("u%d-%d@x", w, i); r["userName"] != want {
 				t.Errorf("id %q is %v, want %s", id, r["userName"], want)
 			}
+		}
+	}
+}
+
+// TestCreateUserValuesSendsBuildUsersBody compares the bodies on the wire: CreateUserValues against
+// CreateUserID(BuildUser(values)), for values the direct encoder takes and for values it leaves to
+// BuildUser.
+func TestCreateUserValuesSendsBuildUsersBody(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	fault := func(r *http.Request) *scimserver.Fault {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		return &scimserver.Fault{Status: 201, Body: `{"id":"x"}`}
+	}
+	_, c := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{})
+	ctx := context.Background()
+	withManager := gongValues("m@x")
+	withManager[scimclient.SchemaEnterprise+":manager"] = "boss"
+	withManager[`phoneNumbers[type eq "work"].value`] = []string{"1", "2"}
+	declined := gongValues("d@x")
+	declined["externalId"] = uint(7) // not a type the direct encoder takes
+	for _, values := range []map[string]any{gongValues("a<b>@x"), withManager, declined} {
+		bodies = nil
+		if _, err := c.CreateUserValues(ctx, values); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CreateUserID(ctx, scimclient.BuildUser(values)); err != nil {
+			t.Fatal(err)
+		}
+		if len(bodies) != 2 || bodies[0] != bodies[1] {
+			t.Errorf("bodies differ:\n%q", bodies)
 		}
 	}
 }

@@ -131,6 +131,15 @@ func (c *Client) CreateUserID(ctx context.Context, r Resource) (string, error) {
 	return c.createID(ctx, usersPath, r)
 }
 
+// CreateUserValues is CreateUserID(ctx, BuildUser(values)), with the body encoded straight from the
+// values (the same bytes, without BuildUser's maps) where body.AppendUser takes them.
+func (c *Client) CreateUserValues(ctx context.Context, values map[string]any) (string, error) {
+	if b, ok := body.AppendUser(make([]byte, 0, 1024), values); ok {
+		return c.createID(ctx, usersPath, json.RawMessage(b))
+	}
+	return c.createID(ctx, usersPath, BuildUser(values))
+}
+
 // CreateGroupID is CreateGroup returning only the new group's id.
 func (c *Client) CreateGroupID(ctx context.Context, r Resource) (string, error) {
 	return c.createID(ctx, groupsPath, r)
@@ -224,7 +233,7 @@ func (c *Client) delete(ctx context.Context, coll, id string) error {
 
 // createID posts r and returns only the created object's id, with the checks of decodeResource:
 // the engine keeps nothing else of the answer, and reading only the id spares building the map.
-func (c *Client) createID(ctx context.Context, coll string, r Resource) (string, error) {
+func (c *Client) createID(ctx context.Context, coll string, r any) (string, error) {
 	const what = "created resource"
 	rq := &request{method: http.MethodPost, path: coll, body: r}
 	res, err := c.do(ctx, rq)

@@ -57,7 +57,7 @@ func (t UserTarget) List(ctx context.Context, read []string, fn func(plan.Candid
 
 // Create posts a user built from flat values (see scimclient.BuildUser) and returns its id.
 func (t UserTarget) Create(ctx context.Context, values map[string]any) (string, error) {
-	return t.c.CreateUserID(ctx, scimclient.BuildUser(values))
+	return t.c.CreateUserValues(ctx, values)
 }
 
 // Update sends the changes as one PATCH in the client's Mode and Dialect (see UpdateUser).
