@@ -139,6 +139,8 @@ type Client struct {
 	brk         *breaker
 	// gate is the adaptive concurrency limiter; nil unless Options.MaxConcurrency is set.
 	gate *pace.Gate
+	// usersURL is requestURL of POST /Users, made once.
+	usersURL string
 	// bearer is the Authorization header of the last token; uaValues the User-Agent header.
 	bearer   atomic.Pointer[bearer]
 	uaValues []string
@@ -158,6 +160,7 @@ func New(o Options) (*Client, error) {
 		c.tokens = staticToken(o.Token)
 	}
 	c.setBase(u)
+	c.usersURL = c.requestURL(&request{path: usersPath})
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
@@ -555,6 +558,9 @@ func encodeValue(v any) ([]byte, error) {
 
 // requestURL is rq's full URL: the base, rq's path, and the base's query parameters beside rq's own.
 func (c *Client) requestURL(rq *request) string {
+	if rq.path == usersPath && rq.query == nil && c.usersURL != "" {
+		return c.usersURL // every create's URL
+	}
 	u := *c.base
 	u.Path = c.base.Path + rq.path
 	q := rq.query
