@@ -1,6 +1,9 @@
 package mapping
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // gongTable builds the Gong preset's 12 user mappings: plain attributes as Direct mappings and
 // Not([IsSoftDeleted]) as an expression, compiled once as at config load.
@@ -102,5 +105,28 @@ func BenchmarkEvalComplex(b *testing.B) {
 		if _, err := e.Eval(attrs, env); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMatchOrder checks the matching values come in precedence order, ties in table order, and that
+// an empty value is no matching value.
+func TestMatchOrder(t *testing.T) {
+	tab := &Table{Mappings: []Mapping{
+		{Target: "c", Kind: Constant, Constant: "3", Matching: 2},
+		{Target: "a", Kind: Constant, Constant: "1", Matching: 1},
+		{Target: "e", Kind: Constant, Constant: "", Matching: 1},
+		{Target: "d", Kind: Constant, Constant: "4", Matching: 2},
+		{Target: "b", Kind: Constant, Constant: "2", Matching: 1},
+	}}
+	d, err := tab.Evaluate(AttributeMap{}, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range d.Match {
+		got = append(got, m.Target+"="+m.Value)
+	}
+	if want := []string{"a=1", "b=2", "c=3", "d=4"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Match = %v, want %v", got, want)
 	}
 }

@@ -1,7 +1,9 @@
 package mapping
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -146,7 +148,8 @@ func (t *Table) Evaluate(attrs Attributes, env *Env, create bool) (Desired, erro
 		prec int
 		mv   MatchValue
 	}
-	var matches []match
+	var room [4]match // the matching attributes of a table: one or two
+	matches := room[:0]
 	for i := range t.Mappings {
 		m := &t.Mappings[i]
 		v, flow, redacted, err := m.value(attrs, env)
@@ -173,7 +176,10 @@ func (t *Table) Evaluate(attrs Attributes, env *Env, create bool) (Desired, erro
 			d.Redacted[m.Target] = true
 		}
 	}
-	sort.SliceStable(matches, func(i, j int) bool { return matches[i].prec < matches[j].prec })
+	slices.SortStableFunc(matches, func(a, b match) int { return cmp.Compare(a.prec, b.prec) })
+	if len(matches) > 0 {
+		d.Match = make([]MatchValue, 0, len(matches))
+	}
 	for _, m := range matches {
 		d.Match = append(d.Match, m.mv)
 	}

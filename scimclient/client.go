@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -138,6 +139,11 @@ type Client struct {
 	brk         *breaker
 	// gate is the adaptive concurrency limiter; nil unless Options.MaxConcurrency is set.
 	gate *pace.Gate
+	// usersURL is requestURL of POST /Users, made once.
+	usersURL string
+	// bearer is the Authorization header of the last token; uaValues the User-Agent header.
+	bearer   atomic.Pointer[bearer]
+	uaValues []string
 }
 
 type backoffParams struct{ initial, max time.Duration }
@@ -154,12 +160,14 @@ func New(o Options) (*Client, error) {
 		c.tokens = staticToken(o.Token)
 	}
 	c.setBase(u)
+	c.usersURL = c.requestURL(&request{path: usersPath})
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}
 	if c.ua == "" {
 		c.ua = "scimsync"
 	}
+	c.uaValues = []string{c.ua}
 	conc := o.Concurrency
 	if conc <= 0 {
 		conc = DefaultConcurrency
@@ -394,6 +402,26 @@ type request struct {
 type response struct {
 	status int
 	body   []byte
+	// buf holds body; free hands it back for the next answer. A caller that keeps body or what it
+	// decoded from it without copying simply never calls free.
+	buf *bytes.Buffer
+}
+
+// answerBufs are the buffers answers are read into: a created user's answer, read with io.ReadAll,
+// was about 3 KB of growing buffers per create.
+var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledAnswer keeps an occasional huge answer (a listing page) from staying in the pool.
+const maxPooledAnswer = 64 << 10
+
+// free hands the answer's buffer back; body must not be used afterwards.
+func (r *response) free() {
+	if r.buf == nil || r.buf.Cap() > maxPooledAnswer {
+		return
+	}
+	r.buf.Reset()
+	answerBufs.Put(r.buf)
+	r.buf, r.body = nil, nil
 }
 
 func (r *request) display() string {
@@ -416,13 +444,7 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 	}
 	target := c.requestURL(rq)
 
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     c.backoff.initial,
-		RandomizationFactor: backoff.DefaultRandomizationFactor,
-		Multiplier:          2,
-		MaxInterval:         c.backoff.max,
-	}
-	bo.Reset()
+	var bo *backoff.ExponentialBackOff // made at the first retry: most requests need none
 	gen := c.brk.generation()
 	var lastErr *Error
 	// renewed: a 401 already made the token source fetch a new token for this request; a second 401
@@ -470,6 +492,15 @@ func (c *Client) do(ctx context.Context, rq *request) (*response, error) {
 			// Sleeping this long would hold a worker for nothing; the engine postpones the object.
 			c.stats.errors.Add(1)
 			return nil, c.brk.done(gen, serr)
+		}
+		if bo == nil {
+			bo = &backoff.ExponentialBackOff{
+				InitialInterval:     c.backoff.initial,
+				RandomizationFactor: backoff.DefaultRandomizationFactor,
+				Multiplier:          2,
+				MaxInterval:         c.backoff.max,
+			}
+			bo.Reset()
 		}
 		if err := c.sleep(ctx, gen, rq, serr, bo, attempt); err != nil {
 			return nil, err
@@ -527,6 +558,9 @@ func encodeValue(v any) ([]byte, error) {
 
 // requestURL is rq's full URL: the base, rq's path, and the base's query parameters beside rq's own.
 func (c *Client) requestURL(rq *request) string {
+	if rq.path == usersPath && rq.query == nil && c.usersURL != "" {
+		return c.usersURL // every create's URL
+	}
 	u := *c.base
 	u.Path = c.base.Path + rq.path
 	q := rq.query
@@ -620,13 +654,21 @@ func (c *Client) attempt(ctx, gen context.Context, rq *request, target string, p
 	if res.StatusCode > 0 && res.StatusCode < len(c.stats.byCode) {
 		c.stats.byCode[res.StatusCode].Add(1)
 	}
-	raw, rerr := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes))
+	buf := answerBufs.Get().(*bytes.Buffer)
+	_, rerr := buf.ReadFrom(io.LimitReader(res.Body, maxResponseBytes))
+	raw := buf.Bytes()
 	if rerr != nil {
 		// The status line arrived but the body did not: for a POST the object may exist now.
 		return nil, &Error{Kind: ErrTransient, Status: res.StatusCode, Method: rq.method, Path: rq.display(),
 			Detail: "read body: " + wire.TransportDetail(rerr)}, rq.method != http.MethodPost
 	}
-	return c.answer(rq, res.StatusCode, res.Header, raw, token, n)
+	r, serr, retry := c.answer(rq, res.StatusCode, res.Header, raw, token, n)
+	if r != nil && r.body != nil {
+		r.buf = buf
+	} else {
+		(&response{buf: buf}).free() // an error's detail is a copy
+	}
+	return r, serr, retry
 }
 
 // newRequest builds one attempt's HTTP request, bound to actx, with a token from the token source
@@ -652,15 +694,41 @@ func (c *Client) newRequest(ctx, actx context.Context, rq *request, target strin
 		}
 		return nil, "", &Error{Kind: ErrUnauthorized, Method: rq.method, Path: rq.display(), Detail: "token: " + err.Error(), cause: err}, false
 	}
+	// The header values are shared, read-only slices (a RoundTripper must not modify the request):
+	// setting them one by one was five allocations per request.
+	h := make(http.Header, 4)
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		h["Authorization"] = c.authorization(token)
 	}
-	req.Header.Set("Accept", wire.MediaTypeSCIM+", "+wire.MediaTypeJSON+";q=0.9")
+	h["Accept"] = acceptValues
 	if payload != nil {
-		req.Header.Set("Content-Type", wire.MediaTypeSCIM)
+		h["Content-Type"] = contentTypeValues
 	}
-	req.Header.Set("User-Agent", c.ua)
+	h["User-Agent"] = c.uaValues
+	req.Header = h
 	return req, token, nil, false
+}
+
+// The values of the Accept and Content-Type headers every request sends.
+var (
+	acceptValues      = []string{wire.MediaTypeSCIM + ", " + wire.MediaTypeJSON + ";q=0.9"}
+	contentTypeValues = []string{wire.MediaTypeSCIM}
+)
+
+// bearer is an Authorization header's value for one token.
+type bearer struct {
+	token  string
+	values []string
+}
+
+// authorization is the Authorization header's value for token, built once per token.
+func (c *Client) authorization(token string) []string {
+	if b := c.bearer.Load(); b != nil && b.token == token {
+		return b.values
+	}
+	b := &bearer{token: token, values: []string{"Bearer " + token}}
+	c.bearer.Store(b)
+	return b.values
 }
 
 // answer turns a received answer into the attempt's outcome: a response, or an *Error of the status's

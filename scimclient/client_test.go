@@ -44,15 +44,17 @@ func setup(t testing.TB, so scimserver.Options, co scimclient.Options) (*scimser
 	return srv, c
 }
 
-func gongUser(name string) scimclient.Resource {
-	return scimclient.BuildUser(map[string]any{
+func gongUser(name string) scimclient.Resource { return scimclient.BuildUser(gongValues(name)) }
+
+func gongValues(name string) map[string]any {
+	return map[string]any{
 		"userName":                         name,
 		"active":                           true,
 		`emails[type eq "work"].value`:     name,
 		"name.givenName":                   "Given",
 		"name.familyName":                  "Family",
 		scimclient.SchemaGong + ":country": "US",
-	})
+	}
 }
 
 func TestNewValidatesURL(t *testing.T) {
@@ -497,26 +499,44 @@ func TestTLS(t *testing.T) {
 	}
 }
 
+// BenchmarkCreateUser posts Gong users built from flat values: "resource" decodes the created user
+// (CreateUser), "id" reads only its id (CreateUserID), "values" also encodes the body straight from
+// the values (CreateUserValues, what the engine uses).
 func BenchmarkCreateUser(b *testing.B) {
-	for _, conc := range []int{1, 4} {
-		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			_, c := setup(b, scimserver.Options{}, scimclient.Options{Concurrency: conc})
-			b.ReportAllocs()
-			b.SetParallelism(conc)
-			var i atomic.Int64
-			b.ResetTimer()
-			start := time.Now()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := c.CreateUser(context.Background(), gongUser(fmt.Sprintf("bench%d@x", i.Add(1)))); err != nil {
-						b.Error(err)
-						return
-					}
+	for _, answer := range []string{"resource", "id", "values"} {
+		for _, conc := range []int{1, 4} {
+			b.Run(fmt.Sprintf("answer=%s/concurrency=%d", answer, conc), func(b *testing.B) {
+				_, c := setup(b, scimserver.Options{}, scimclient.Options{Concurrency: conc})
+				create := func(v map[string]any) error {
+					_, err := c.CreateUser(context.Background(), scimclient.BuildUser(v))
+					return err
 				}
+				switch answer {
+				case "id":
+					create = func(v map[string]any) error {
+						_, err := c.CreateUserID(context.Background(), scimclient.BuildUser(v))
+						return err
+					}
+				case "values":
+					create = func(v map[string]any) error { _, err := c.CreateUserValues(context.Background(), v); return err }
+				}
+				b.ReportAllocs()
+				b.SetParallelism(conc)
+				var i atomic.Int64
+				b.ResetTimer()
+				start := time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := create(gongValues(fmt.Sprintf("bench%d@x", i.Add(1)))); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "users/s")
+				b.ReportMetric(float64(c.Stats().Requests)/float64(b.N), "requests/user")
 			})
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "users/s")
-			b.ReportMetric(float64(c.Stats().Requests)/float64(b.N), "requests/user")
-		})
+		}
 	}
 }
 

@@ -125,6 +125,26 @@ func (c *Client) CreateUser(ctx context.Context, r Resource) (Resource, error) {
 	return c.create(ctx, usersPath, r)
 }
 
+// CreateUserID is CreateUser for a caller that needs only the new user's id: it spares decoding the
+// rest of the answer.
+func (c *Client) CreateUserID(ctx context.Context, r Resource) (string, error) {
+	return c.createID(ctx, usersPath, r)
+}
+
+// CreateUserValues is CreateUserID(ctx, BuildUser(values)), with the body encoded straight from the
+// values (the same bytes, without BuildUser's maps) where body.AppendUser takes them.
+func (c *Client) CreateUserValues(ctx context.Context, values map[string]any) (string, error) {
+	if b, ok := body.AppendUser(make([]byte, 0, 1024), values); ok {
+		return c.createID(ctx, usersPath, json.RawMessage(b))
+	}
+	return c.createID(ctx, usersPath, BuildUser(values))
+}
+
+// CreateGroupID is CreateGroup returning only the new group's id.
+func (c *Client) CreateGroupID(ctx context.Context, r Resource) (string, error) {
+	return c.createID(ctx, groupsPath, r)
+}
+
 // CreateGroup posts a group (see BuildGroup); members are added afterwards by PATCH, as Entra does.
 func (c *Client) CreateGroup(ctx context.Context, r Resource) (Resource, error) {
 	return c.create(ctx, groupsPath, r)
@@ -211,22 +231,48 @@ func (c *Client) delete(ctx context.Context, coll, id string) error {
 	return err
 }
 
+// createID posts r and returns only the created object's id, with the checks of decodeResource:
+// the engine keeps nothing else of the answer, and reading only the id spares building the map.
+func (c *Client) createID(ctx context.Context, coll string, r any) (string, error) {
+	const what = "created resource"
+	rq := &request{method: http.MethodPost, path: coll, body: r}
+	res, err := c.do(ctx, rq)
+	if err != nil {
+		return "", err
+	}
+	defer res.free()
+	if res.body == nil {
+		return "", resourceError(rq, res, what+" missing from the response")
+	}
+	id, isObject, err := jsonmap.Field(res.body, "id")
+	switch {
+	case err != nil || !isObject:
+		return "", resourceError(rq, res, "unparseable "+what+": "+jsonErr(err))
+	case id == "":
+		return "", resourceError(rq, res, what+" has no id")
+	}
+	return id, nil
+}
+
 func (c *Client) decodeResource(rq *request, res *response, what string) (Resource, error) {
 	if res.body == nil {
-		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
-			Detail: what + " missing from the response"}
+		return nil, resourceError(rq, res, what+" missing from the response")
 	}
-	m, err := jsonmap.Decode(res.body) // json.Unmarshal's result, faster
+	m, err := jsonmap.Decode(res.body) // json.Unmarshal's result, faster; its strings are copies
+	res.free()
 	r := Resource(m)
 	if err != nil || r == nil {
-		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
-			Detail: "unparseable " + what + ": " + jsonErr(err)}
+		return nil, resourceError(rq, res, "unparseable "+what+": "+jsonErr(err))
 	}
 	if r.ID() == "" {
-		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
-			Detail: what + " has no id"}
+		return nil, resourceError(rq, res, what+" has no id")
 	}
 	return r, nil
+}
+
+// resourceError is the ErrCompliance of a successful answer that holds no usable resource.
+func resourceError(rq *request, res *response, detail string) *Error {
+	return &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(), Detail: detail}
 }
 
 func jsonErr(err error) string {

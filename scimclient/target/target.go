@@ -57,8 +57,7 @@ func (t UserTarget) List(ctx context.Context, read []string, fn func(plan.Candid
 
 // Create posts a user built from flat values (see scimclient.BuildUser) and returns its id.
 func (t UserTarget) Create(ctx context.Context, values map[string]any) (string, error) {
-	r, err := t.c.CreateUser(ctx, scimclient.BuildUser(values))
-	return r.ID(), err
+	return t.c.CreateUserValues(ctx, values)
 }
 
 // Update sends the changes as one PATCH in the client's Mode and Dialect (see UpdateUser).
@@ -86,8 +85,7 @@ func (t GroupTarget) List(ctx context.Context, read []string, fn func(plan.Candi
 // Create posts a group built from flat values (see scimclient.BuildGroup), empty: members are added afterwards,
 // as Entra does.
 func (t GroupTarget) Create(ctx context.Context, values map[string]any) (string, error) {
-	r, err := t.c.CreateGroup(ctx, scimclient.BuildGroup(values))
-	return r.ID(), err
+	return t.c.CreateGroupID(ctx, scimclient.BuildGroup(values))
 }
 
 // Update sends a group's attribute changes (not its members) as one PATCH in the client's Mode.

@@ -2,7 +2,9 @@ package record
 
 import (
 	"fmt"
-	"sort"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scimsync/scimsync/store"
@@ -47,8 +49,8 @@ func Logged(c plan.Change, staged bool) bool {
 func Entry(cycleID string, at time.Time, kind store.Kind, c plan.Change, err error, staged bool) store.LogEntry {
 	name := string(kind)
 	le := store.LogEntry{CycleID: cycleID, Time: at, Kind: kind, SourceID: c.SourceID, TargetID: c.TargetID,
-		Identity: c.Identity, Status: StatusSuccess}
-	le.Steps = append(le.Steps, store.Step{Name: "import", Status: "success", Description: fmt.Sprintf("Received %s %s from Microsoft Graph", name, c.Identity)})
+		Identity: c.Identity, Status: StatusSuccess, Steps: make([]store.Step, 0, 4)} // an entry has at most four steps
+	le.Steps = append(le.Steps, store.Step{Name: "import", Status: "success", Description: "Received " + name + " " + c.Identity + " from Microsoft Graph"})
 	scopeStatus := "success"
 	scopeText := "In scope: " + orText(c.ScopeReason, "assigned and passed the scoping filters")
 	if !c.InScope && c.Op != plan.Delete {
@@ -84,7 +86,7 @@ func Entry(cycleID string, at time.Time, kind store.Kind, c plan.Change, err err
 		le.Status = StatusSkipped
 		le.Steps = append(le.Steps, store.Step{Name: "processing", Status: "skipped", Description: "The target already holds these values: nothing to send"})
 	default:
-		le.Steps = append(le.Steps, store.Step{Name: "export", Status: "success", Description: fmt.Sprintf("%s %s in the target", le.Action, name)})
+		le.Steps = append(le.Steps, store.Step{Name: "export", Status: "success", Description: le.Action + " " + name + " in the target"})
 	}
 	return le
 }
@@ -106,11 +108,12 @@ func modified(c plan.Change) []store.Property {
 		if c.Redacted[path] {
 			return redacted
 		}
-		return fmt.Sprint(v)
+		return display(v)
 	}
 	var out []store.Property
 	switch c.Op {
 	case plan.Create:
+		out = make([]store.Property, 0, len(c.Values))
 		for path, v := range c.Values {
 			out = append(out, store.Property{Name: path, New: show(path, v)})
 		}
@@ -119,8 +122,24 @@ func modified(c plan.Change) []store.Property {
 			out = append(out, store.Property{Name: a.Path, Old: show(a.Path, a.Old), New: show(a.Path, a.New)})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	slices.SortFunc(out, func(a, b store.Property) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// display is fmt.Sprint(v), without fmt for the values nearly every property holds: fmt was most
+// of what logging a created user cost.
+func display(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int:
+		return strconv.Itoa(x)
+	}
+	return fmt.Sprint(v)
 }
 
 func orText(s, def string) string {

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // BuildUser turns flat target values into the POST /Users body the way Entra builds it (https://learn.microsoft.com/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups):
@@ -45,13 +47,13 @@ func build(values map[string]any, core string) Resource {
 	}
 	sort.Strings(keys)
 	var enterprise bool
-	exts := map[string]bool{}
+	var exts map[string]bool
 	for _, k := range keys {
 		v := normalizeValue(values[k])
 		if v == nil {
 			continue
 		}
-		p, err := ParsePath(k)
+		p, err := parsePathCached(k)
 		if err != nil {
 			continue
 		}
@@ -61,6 +63,9 @@ func build(values map[string]any, core string) Resource {
 			if p.IsEnterprise() {
 				urn, enterprise = SchemaEnterprise, true
 			} else {
+				if exts == nil {
+					exts = map[string]bool{}
+				}
 				exts[urn] = true
 			}
 			m, _ := r[urn].(map[string]any)
@@ -78,7 +83,8 @@ func build(values map[string]any, core string) Resource {
 		}
 		setFlat(container, p, v)
 	}
-	schemas := []any{core}
+	schemas := make([]any, 1, 2+len(exts))
+	schemas[0] = core
 	if enterprise {
 		schemas = append(schemas, SchemaEnterprise)
 	}
@@ -92,6 +98,33 @@ func build(values map[string]any, core string) Resource {
 	}
 	r["schemas"] = schemas
 	return r
+}
+
+// parsedPaths caches ParsePath for build: a create parses the same few mapping paths as the last,
+// and parsing them was a fifth of building the body. Bounded, as the paths come from configuration.
+var parsedPaths sync.Map // string -> parsedPath
+
+type parsedPath struct {
+	p   Path
+	err error
+}
+
+var parsedPathCount atomic.Int32
+
+const maxParsedPaths = 4096
+
+func parsePathCached(s string) (Path, error) {
+	if e, ok := parsedPaths.Load(s); ok {
+		pp := e.(parsedPath)
+		return pp.p, pp.err
+	}
+	p, err := ParsePath(s)
+	if parsedPathCount.Load() < maxParsedPaths {
+		if _, loaded := parsedPaths.LoadOrStore(s, parsedPath{p, err}); !loaded {
+			parsedPathCount.Add(1)
+		}
+	}
+	return p, err
 }
 
 // setFlat writes one value at a parsed path inside container.

@@ -68,3 +68,35 @@ func BenchmarkEncodeCreateBody(b *testing.B) {
 		}
 	})
 }
+
+// gongValues are the flat values of a Gong preset create, as the engine hands them to BuildUser.
+func gongValues(i int) map[string]any {
+	name := "user" + strings.Repeat("x", i%3) + "@contoso.com"
+	return map[string]any{"userName": name, "active": true, "externalId": name, "displayName": "Ada Lovelace",
+		"name.givenName": "Ada", "name.familyName": "Lovelace", `emails[type eq "work"].value`: name, "title": "Engineer",
+		`phoneNumbers[type eq "work"].value`: "+1 555 0100", `phoneNumbers[type eq "mobile"].value`: "+1 555 0101",
+		`addresses[type eq "work"].country`: "US", SchemaEnterprise + ":department": "R&D", SchemaEnterprise + ":manager": "m-1",
+		SchemaGong + ":country": "US", "preferredLanguage": "en-US"}
+}
+
+// BenchmarkBuildUser builds a Gong create body from flat values, once per create.
+func BenchmarkBuildUser(b *testing.B) {
+	v := gongValues(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = BuildUser(v)
+	}
+}
+
+// TestParsePathCachedIsParsePath asks twice, so the second answer comes from the cache.
+func TestParsePathCachedIsParsePath(t *testing.T) {
+	for _, s := range []string{"userName", `emails[type eq "work"].value`, SchemaEnterprise + ":manager", "bad path", `x[type eq "a"`, ""} {
+		want, wantErr := ParsePath(s)
+		for range 2 {
+			got, err := parsePathCached(s)
+			if got != want || (err == nil) != (wantErr == nil) {
+				t.Errorf("%q: got %+v, %v; want %+v, %v", s, got, err, want, wantErr)
+			}
+		}
+	}
+}

@@ -57,6 +57,53 @@ func compareDecode(t *testing.T, in string) {
 	}
 }
 
+// fieldSeeds are the cases of Field beyond decodeSeeds: the id escaped, repeated, not a string, nested.
+var fieldSeeds = []string{
+	`{"id":"a"}`, `{"\u0069d":"a"}`, `{"id":"a","id":"b"}`, `{"id":"a","id":1}`, `{"id":1,"id":"b"}`, `{"id":null}`,
+	`{"id":{"id":"x"}}`, `{"x":{"id":"x"}}`, `{"x":["id","y"],"id":"z"}`, `{"id":"a\"b\u00e9\ud83d"}`, "{\"id\":\"\xff\"}",
+	`{"id":"a"}x`, `{"id":"a",}`, `{"id":"a"`, `{"id":1e400,"x":1}`, `{"x":1e400,"id":"a"}`, ` {"id" : "a" } `,
+	`{"a":[{"b":[]},{},[],"s",-1.5e3,true,false,null],"id":"a"}`, `{"a":[1 2],"id":"a"}`, `{"a":{"b" 1},"id":"a"}`,
+	strings.Repeat(`{"a":`, 1200) + `1` + strings.Repeat(`}`, 1200), `{"id":"a","d":` + strings.Repeat(`[`, 1200) + strings.Repeat(`]`, 1200) + `}`,
+}
+
+// TestFieldMatchesEncodingJSON compares Field with json.Unmarshal into a map and a string assertion,
+// the oracle, on the decoder's inputs, Field's own and random mutations of both.
+func TestFieldMatchesEncodingJSON(t *testing.T) {
+	seeds := append(append([]string(nil), decodeSeeds...), fieldSeeds...)
+	inputs := append([]string(nil), seeds...)
+	rnd := rand.New(rand.NewPCG(3, 5))
+	for range 3000 {
+		b := []byte(seeds[rnd.IntN(len(seeds))])
+		if len(b) > 0 {
+			const alphabet = "{}[]\",:\\u0123456789.eE+-truefalsnlid \xff"
+			b[rnd.IntN(len(b))] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		compareField(t, in, "id")
+	}
+	compareField(t, `{"a":"1","b":"2"}`, "a")
+}
+
+func compareField(t *testing.T, in, key string) {
+	t.Helper()
+	var m map[string]any
+	wantErr := json.Unmarshal([]byte(in), &m)
+	want, _ := m[key].(string)
+	got, isObject, err := Field([]byte(in), key)
+	if got != want || isObject != (m != nil) || (err != nil) != (wantErr != nil) {
+		t.Errorf("%.80q: got %q, %v, %v; want %q, %v, %v", in, got, isObject, err, want, m != nil, wantErr)
+	}
+}
+
+func FuzzField(f *testing.F) {
+	for _, s := range append(append([]string(nil), decodeSeeds...), fieldSeeds...) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) { compareField(t, in, "id") })
+}
+
 func FuzzDecode(f *testing.F) {
 	for _, s := range decodeSeeds {
 		f.Add(s)
@@ -77,6 +124,12 @@ func BenchmarkDecodeCreated(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = Decode(raw)
+		}
+	})
+	b.Run("jsonmap.Field", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _, _ = Field(raw, "id")
 		}
 	})
 }
