@@ -476,7 +476,7 @@ func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRef
 	for _, o := range objs {
 		ids = append(ids, o.SourceID)
 		for _, src := range refs[o.SourceID] {
-			if !snap.Full {
+			if !snap.Full && src != "" {
 				ids = append(ids, src)
 			}
 		}

@@ -13,8 +13,8 @@ type userRefs = evaluate.Refs
 // provisioned, which saves the separate PATCH Entra sends after every create.
 func (e *Engine) resolveCreateRefs(objs []plan.Object, refs userRefs, links map[string]store.Link) {
 	for i := range objs {
-		r := refs[objs[i].SourceID]
-		for path, src := range r {
+		for j, src := range refs[objs[i].SourceID] {
+			path := e.refs[j]
 			if a, ok := links[src]; ok && a.Managed && a.TargetID != "" && objs[i].CreateValues != nil {
 				// A copy: CreateValues may share its map with Values.
 				objs[i].CreateValues = plan.Merged(objs[i].CreateValues, map[string]any{path: a.TargetID})

@@ -92,7 +92,7 @@ func TestDrainEvaluatesLikeUsersAndClearsWhatItEvaluated(t *testing.T) {
 	for i := range objs {
 		g, w := objs[i], wantObjs[i]
 		if g.SourceID != w.SourceID || g.Enabled != w.Enabled || g.Values["userName"] != w.Values["userName"] ||
-			g.Values["active"] != w.Values["active"] || refs[g.SourceID][mgrPath] != "m" {
+			g.Values["active"] != w.Values["active"] || refs[g.SourceID][0] != "m" {
 			t.Fatalf("object %d: %+v, want %+v (refs %v)", i, g, w, refs[g.SourceID])
 		}
 	}
