@@ -74,7 +74,7 @@ func runReplicaJobs(b *testing.B, jobs, users, replicas int) {
 	held := jobsOf(e.holders())
 	var spread []int
 	for _, p := range procs {
-		hwm := procHWM(p.cmd.Process.Pid)
+		hwm := procMem(p.cmd.Process.Pid)["VmHWM"]
 		peak, total = max(peak, hwm), total+hwm
 		spread = append(spread, len(held[p.cmd.Process.Pid]))
 	}

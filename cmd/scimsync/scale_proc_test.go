@@ -120,6 +120,9 @@ type procFigures struct {
 	wall    time.Duration
 	cpu     time.Duration
 	peakRSS uint64 // bytes: VmHWM read from /proc while it ran, or the kernel's maxrss at exit if higher
+	// peakAnon and peakFile are the highest anonymous memory (the Go heap, stacks) and file pages
+	// (the binary, the state file bbolt maps) sampled, each at its own moment.
+	peakAnon, peakFile uint64
 }
 
 // runScimsync runs one `scimsync sync` (name labels its profiles) and samples its VmHWM from /proc until it exits.
@@ -142,13 +145,13 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var hwm uint64
+	var hwm, anon, file uint64
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
-			f := procFigures{wall: time.Since(t0), peakRSS: hwm}
+			f := procFigures{wall: time.Since(t0), peakRSS: hwm, peakAnon: anon, peakFile: file}
 			if err != nil {
 				b.Fatalf("scimsync sync: %v\n%s", err, stderr.String())
 			}
@@ -158,24 +161,29 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 			}
 			return f
 		case <-tick.C:
-			hwm = max(hwm, procHWM(cmd.Process.Pid))
+			m := procMem(cmd.Process.Pid)
+			hwm = max(hwm, m["VmHWM"])
+			anon, file = max(anon, m["RssAnon"]), max(file, m["RssFile"])
 		}
 	}
 }
 
-// procHWM reads VmHWM of a process from /proc (0 once it is gone).
-func procHWM(pid int) uint64 {
+// procMem reads the memory lines of a process's /proc status in bytes (VmHWM, RssAnon, RssFile...);
+// empty once it is gone.
+func procMem(pid int) map[string]uint64 {
+	out := map[string]uint64{}
 	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0
+		return out
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb * 1024
+		name, rest, ok := strings.Cut(line, ":")
+		if rest = strings.TrimSpace(rest); ok && strings.HasSuffix(rest, " kB") {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(rest, " kB"), 10, 64)
+			out[name] = kb * 1024
 		}
 	}
-	return 0
+	return out
 }
 
 // BenchmarkScaleProcesses is the side-by-side table of issue 12 for one tenant size.
@@ -296,6 +304,8 @@ func (h harnessRun) report(b *testing.B) {
 			"wall %.2f s, %d Bulk requests, peak RSS %.0f MiB\n", n/h.bulkProc.wall.Seconds(), (n/h.bulkProc.wall.Seconds())/cycleRate,
 			h.bulkProc.wall.Seconds(), h.ownBulkSt.Endpoints["POST /Bulk"], mib(h.bulkProc.peakRSS))
 	}
+	fmt.Printf("  scimsync peak RSS %.0f MiB: anonymous memory at most %.0f MiB, file pages at most %.0f MiB (its binary and the state file bbolt maps)\n",
+		mib(proc.peakRSS), mib(proc.peakAnon), mib(proc.peakFile))
 	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB\n",
 		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS))
 	sf.print(int(st.Creates))
