@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -233,8 +234,16 @@ func (r *kindRun) record(a store.Link) {
 	r.b.Put(a)
 	if r.k.store == store.KindUser {
 		keep := make(map[string]any, 1+len(r.e.refs))
-		for _, p := range append([]string{"userName"}, r.e.refs...) {
+		for i := -1; i < len(r.e.refs); i++ {
+			p := "userName"
+			if i >= 0 {
+				p = r.e.refs[i]
+			}
 			if v, ok := a.Values[p]; ok {
+				if s, isStr := v.(string); isStr {
+					// A copy: an unpacked value shares the bytes of its whole packed record.
+					v = strings.Clone(s)
+				}
 				keep[p] = v
 			}
 		}
