@@ -123,6 +123,10 @@ type procFigures struct {
 	// peakAnon and peakFile are the highest anonymous memory (the Go heap, stacks) and file pages
 	// (the binary, the state file bbolt maps) sampled, each at its own moment.
 	peakAnon, peakFile uint64
+	// With a memory cgroup (scaleCgroupEnv): its limit, its peak usage (page cache included), how
+	// often the limit was reached, and OOM kills.
+	cgroupMiB, cgroupHits, oomKills int
+	cgroupPeak                      uint64
 }
 
 // runScimsync runs one `scimsync sync` (name labels its profiles) and samples its VmHWM from /proc until it exits.
@@ -133,7 +137,13 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 		args = append(args, "--cpu-profile", filepath.Join(dir, "cpu-"+name+".pprof"),
 			"--heap-profile", filepath.Join(dir, "heap-"+name+".pprof"))
 	}
-	cmd := exec.Command(bin, args...)
+	argv := append([]string{bin}, args...)
+	var cg *memCgroup
+	if mib, _ := strconv.Atoi(os.Getenv(scaleCgroupEnv)); mib > 0 {
+		cg = newMemCgroup(b, mib)
+		argv = cg.wrap(argv)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	if lim := os.Getenv(scaleMemLimitEnv); lim != "" {
 		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+lim)
 	}
@@ -152,6 +162,10 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 		select {
 		case err := <-done:
 			f := procFigures{wall: time.Since(t0), peakRSS: hwm, peakAnon: anon, peakFile: file}
+			if cg != nil {
+				f.cgroupPeak, f.cgroupHits, f.oomKills = cg.figures()
+				f.cgroupMiB, _ = strconv.Atoi(os.Getenv(scaleCgroupEnv))
+			}
 			if err != nil {
 				b.Fatalf("scimsync sync: %v\n%s", err, stderr.String())
 			}
@@ -306,6 +320,10 @@ func (h harnessRun) report(b *testing.B) {
 	}
 	fmt.Printf("  scimsync peak RSS %.0f MiB: anonymous memory at most %.0f MiB, file pages at most %.0f MiB (its binary and the state file bbolt maps)\n",
 		mib(proc.peakRSS), mib(proc.peakAnon), mib(proc.peakFile))
+	if proc.cgroupMiB > 0 {
+		fmt.Printf("  in a memory cgroup of %d MiB: its peak usage %.0f MiB (page cache included), limit reached %d times, %d OOM kills\n",
+			proc.cgroupMiB, mib(proc.cgroupPeak), proc.cgroupHits, proc.oomKills)
+	}
 	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB\n",
 		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS))
 	sf.print(int(st.Creates))
