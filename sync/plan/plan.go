@@ -41,6 +41,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -513,37 +514,42 @@ func ValuesHash(values map[string]any) string {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	h := sha256.New()
+	// One buffer and one hash call: the bytes are those the stored hashes were made of (key, NUL,
+	// canonical value, NUL, for each key in order), so existing links keep matching.
+	buf := make([]byte, 0, 48*len(keys))
 	for _, k := range keys {
-		h.Write([]byte(k))
-		h.Write([]byte{0})
-		writeCanonical(h, values[k])
-		h.Write([]byte{0})
+		buf = append(buf, k...)
+		buf = append(buf, 0)
+		buf = appendCanonical(buf, values[k])
+		buf = append(buf, 0)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:16])
 }
 
-func writeCanonical(w interface{ Write([]byte) (int, error) }, v any) {
+// appendCanonical appends v's canonical form: "n:" and the shortest %g of a number, "l:" and each
+// string quoted and followed by a comma for a list, "s:" and the quoted string, "b:" and true or
+// false, "z" for nil, else its JSON.
+func appendCanonical(buf []byte, v any) []byte {
 	if f, ok := toFloat(v); ok {
-		fmt.Fprintf(w, "n:%g", f)
-		return
+		return strconv.AppendFloat(append(buf, "n:"...), f, 'g', -1, 64)
 	}
 	if ss, ok := toStrings(v); ok {
-		w.Write([]byte("l:"))
+		buf = append(buf, "l:"...)
 		for _, s := range ss {
-			fmt.Fprintf(w, "%q,", s)
+			buf = append(strconv.AppendQuote(buf, s), ',')
 		}
-		return
+		return buf
 	}
 	switch x := v.(type) {
 	case string:
-		fmt.Fprintf(w, "s:%q", x)
+		return strconv.AppendQuote(append(buf, "s:"...), x)
 	case bool:
-		fmt.Fprintf(w, "b:%t", x)
+		return strconv.AppendBool(append(buf, "b:"...), x)
 	case nil:
-		w.Write([]byte("z"))
+		return append(buf, 'z')
 	default:
 		b, _ := json.Marshal(x)
-		w.Write(b)
+		return append(buf, b...)
 	}
 }
