@@ -322,3 +322,31 @@ func BenchmarkEmulatorUsersRound10k(b *testing.B) {
 		}
 	}
 }
+
+// The same user twice in one round, the second record with only what changed (Graph's delta query may
+// do this): the round holds the user once, merged, the later values winning, the rest kept.
+func TestUsersSameUserOnTwoPages(t *testing.T) {
+	s, _ := newEmulator(t, graphapi.Options{})
+	r := newReader(t, s, secretCredential(t, s))
+	next := s.GraphURL() + "/users/delta?$skiptoken=page2"
+	link := s.GraphURL() + "/users/delta?$deltatoken=x"
+	s.InjectFaults(
+		graphapi.Fault{PathContains: "skiptoken=page2", Body: `{"@odata.deltaLink":"` + link + `","value":[
+			{"id":"u1","displayName":"Ann Two","manager@delta":[{"id":"m2"}]},
+			{"id":"u3","displayName":"Cy"}]}`},
+		graphapi.Fault{PathContains: "users/delta", Body: `{"@odata.nextLink":"` + next + `","value":[
+			{"id":"u1","displayName":"Ann","givenName":"Ann","accountEnabled":true,"manager@delta":[{"id":"m1"}]},
+			{"id":"u2","displayName":"Bo"}]}`})
+	round, err := r.Users(context.Background(), []string{"displayName", "givenName", "manager"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if round.Users.Len() != 3 || round.Users.ID(0) != "u1" || round.Users.ID(1) != "u2" || round.Users.ID(2) != "u3" {
+		t.Fatalf("users %+v", round.Users.All())
+	}
+	u1 := round.Users.At(0)
+	if u1.Attributes["displayName"].String() != "Ann Two" || u1.Attributes["givenName"].String() != "Ann" ||
+		u1.Attributes["manager"].String() != "m2" || !u1.ManagerKnown {
+		t.Errorf("merged u1 %+v", u1)
+	}
+}
