@@ -157,7 +157,9 @@ var errPacked = errors.New("directory: damaged packed user")
 func (l *UserList) unpack(data []byte) mapping.AttributeMap {
 	r := reader{b: data}
 	n := r.uvarint()
-	out := make(mapping.AttributeMap, n)
+	// Room for the three attributes evaluation computes into an unpacked user (IsSoftDeleted,
+	// appRoleAssignments, objectId), so adding them does not grow the map.
+	out := make(mapping.AttributeMap, n+3)
 	for range n {
 		idx := r.uvarint()
 		if idx >= uint64(len(l.names)) {

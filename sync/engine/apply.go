@@ -50,7 +50,7 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &kindRun{e: e, k: k, rep: rep, counts: counts, links: links, cancel: cancel,
-		b:   e.rec.Links(256),
+		b:   e.rec.Links(1024),
 		res: applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}}
 	defer r.b.Close()
 	work := r.settle(changes, refs)

@@ -84,7 +84,7 @@ func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, 
 			part = append(part, users.At(i))
 			users.Release(i)
 		}
-		o, r := ev.Users(part, assigned, roles, full)
+		o, r := ev.evalUsers(part, assigned, roles, full, true)
 		if keep != nil {
 			keep(o)
 		}
@@ -98,6 +98,13 @@ func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, 
 // Users scopes and maps users. full tells that the round returned every user whole, so a user
 // without a manager annotation has no manager (in a delta round it means "unchanged").
 func (ev *Evaluator) Users(users []directory.User, assigned map[string]bool, roles map[string][]string, full bool) ([]plan.Object, Refs) {
+	return ev.evalUsers(users, assigned, roles, full, false)
+}
+
+// evalUsers is Users; owned says the users' attribute maps are the caller's to change (Drain's,
+// unpacked for this call alone), so the computed attributes go into them instead of into a copy of
+// each (at 100,000 users a copy of every user's attributes was a tenth of the cycle's allocations).
+func (ev *Evaluator) evalUsers(users []directory.User, assigned map[string]bool, roles map[string][]string, full, owned bool) ([]plan.Object, Refs) {
 	objs := make([]plan.Object, 0, len(users))
 	refs := Refs{}
 	createDiffers := ev.users.CreateDiffers()
@@ -121,9 +128,12 @@ func (ev *Evaluator) Users(users []directory.User, assigned map[string]bool, rol
 		ev.scopeUser(&o, u, attrs, assigned)
 		// IsSoftDeleted is computed, as in Entra: unassigned, out of the scoping filters,
 		// soft-deleted or accountEnabled false.
-		computed := make(mapping.AttributeMap, len(attrs)+2)
-		for k, v := range attrs {
-			computed[k] = v
+		computed := attrs
+		if !owned {
+			computed = make(mapping.AttributeMap, len(attrs)+3)
+			for k, v := range attrs {
+				computed[k] = v
+			}
 		}
 		computed["IsSoftDeleted"] = mapping.Bool(!o.InScope || !o.Enabled)
 		if roles != nil {
