@@ -224,20 +224,22 @@ func (r *reader) byte() byte {
 
 func (r *reader) uvarint() uint64 {
 	v, n := binary.Uvarint(r.b[r.i:])
-	if n <= 0 {
-		panic(errPacked)
-	}
-	r.i += n
+	r.advance(n)
 	return v
 }
 
 func (r *reader) varint() int64 {
 	v, n := binary.Varint(r.b[r.i:])
+	r.advance(n)
+	return v
+}
+
+// advance moves past a number of n bytes (n <= 0: none could be read).
+func (r *reader) advance(n int) {
 	if n <= 0 {
 		panic(errPacked)
 	}
 	r.i += n
-	return v
 }
 
 func (r *reader) string() string {
