@@ -87,8 +87,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 }
 
 // applyChunk is how many writes of a wave are prepared at once: a wave of creates at 100,000 users is
-// most of them, and each prepared write holds its link and body values until it is sent.
-const applyChunk = 4096
+// most of them, and each prepared write holds its link and body values until it is sent. A variable
+// so tests can put part boundaries anywhere.
+var applyChunk = 4096
 
 // write is one planned write, with what its link held before and the manager the cycle knows.
 type write struct {

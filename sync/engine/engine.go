@@ -419,8 +419,9 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 	return changes, nil
 }
 
-// planChunk is how many objects planKind plans at a time.
-const planChunk = 4096
+// planChunk is how many objects planKind plans at a time (a variable so tests can put part
+// boundaries anywhere).
+var planChunk = 4096
 
 // keepIDs drops what the later steps no longer need of evaluated objects once they are planned: the
 // changes carry the values to send, and the apply, reference and record steps read only an object's
