@@ -63,40 +63,33 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 	if err != nil {
 		return nil, err
 	}
-	for pages := 1; ; pages++ {
-		page, err := getPage[deltaPage[userRecord]](r, ctx, pageName("users delta", pages), link)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range page.Value {
+	done, pages, err := walkDelta(r, ctx, "users delta", link, func(records []*userRecord) error {
+		for _, u := range records {
 			if u == nil {
 				continue
 			}
 			if err := add(userFrom(u, fields)); err != nil {
-				return nil, fmt.Errorf("graph: users delta: %w", err)
+				return fmt.Errorf("graph: users delta: %w", err)
 			}
 		}
-		next, done, lerr := r.nextLink("users delta", page.NextLink, page.DeltaLink, pages)
-		if lerr != nil {
-			return nil, lerr
-		}
-		if done != "" {
-			round.DeltaLink = done
-			if round.Full && slices.ContainsFunc(want, func(a directory.SourceAttribute) bool { return a.Name == "manager" }) {
-				// An initial round carries manager@delta for every user that has a manager, so
-				// absence means "no manager" rather than "unknown".
-				for i := range round.Users.Len() {
-					if round.Users.Removed(i) == directory.NotRemoved {
-						round.Users.SetManagerKnown(i)
-					}
-				}
-			}
-			logctx.Logger(ctx, r.log).Info("graph users round", zap.Bool("full", round.Full), zap.Int("users", round.Users.Len()),
-				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
-			return round, nil
-		}
-		link = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	round.DeltaLink = done
+	if round.Full && slices.ContainsFunc(want, func(a directory.SourceAttribute) bool { return a.Name == "manager" }) {
+		// An initial round carries manager@delta for every user that has a manager, so absence means
+		// "no manager" rather than "unknown".
+		for i := range round.Users.Len() {
+			if round.Users.Removed(i) == directory.NotRemoved {
+				round.Users.SetManagerKnown(i)
+			}
+		}
+	}
+	logctx.Logger(ctx, r.log).Info("graph users round", zap.Bool("full", round.Full), zap.Int("users", round.Users.Len()),
+		zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
+	return round, nil
 }
 
 // Groups runs one groups delta round; members@delta is always selected. A large group arriving in
@@ -114,32 +107,25 @@ func (r *Reader) Groups(ctx context.Context, attrs []string, deltaLink string) (
 	if err != nil {
 		return nil, err
 	}
-	for pages := 1; ; pages++ {
-		page, err := getPage[deltaPage[groupRecord]](r, ctx, pageName("groups delta", pages), link)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range page.Value {
+	done, pages, err := walkDelta(r, ctx, "groups delta", link, func(records []*groupRecord) error {
+		for _, g := range records {
 			if g == nil {
 				continue
 			}
 			if err := m.Add(groupFrom(g, fields)); err != nil {
-				return nil, fmt.Errorf("graph: groups delta: %w", err)
+				return fmt.Errorf("graph: groups delta: %w", err)
 			}
 		}
-		next, done, lerr := r.nextLink("groups delta", page.NextLink, page.DeltaLink, pages)
-		if lerr != nil {
-			return nil, lerr
-		}
-		if done != "" {
-			round.DeltaLink = done
-			round.Groups = m.Items
-			logctx.Logger(ctx, r.log).Info("graph groups round", zap.Bool("full", round.Full), zap.Int("groups", len(round.Groups)),
-				zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
-			return round, nil
-		}
-		link = next
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	round.DeltaLink = done
+	round.Groups = m.Items
+	logctx.Logger(ctx, r.log).Info("graph groups round", zap.Bool("full", round.Full), zap.Int("groups", len(round.Groups)),
+		zap.Int("pages", pages), zap.Duration("took", time.Since(start)))
+	return round, nil
 }
 
 // UsersByID reads specific users in full (the engine needs this for users who entered or left the

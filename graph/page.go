@@ -91,6 +91,47 @@ func decodeError(err error) error {
 }
 
 // deltaPage is one page of a users or groups delta round.
+// walkDelta reads a delta round's pages in order from link and hands each page's records to take. The
+// next page is requested as soon as this one's nextLink is known, so Graph serves it while take
+// converts this one; the requests still go one at a time, in order, each with its own retries. It
+// returns the round's deltaLink and how many pages it read.
+func walkDelta[R any](r *Reader, ctx context.Context, what, link string, take func([]*R) error) (string, int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a page still in flight when take fails is abandoned
+	type got struct {
+		page *deltaPage[R]
+		err  error
+	}
+	fetch := func(link string, n int) chan got {
+		ch := make(chan got, 1)
+		go func() {
+			p, err := getPage[deltaPage[R]](r, ctx, pageName(what, n), link)
+			ch <- got{p, err}
+		}()
+		return ch
+	}
+	pending := fetch(link, 1)
+	for n := 1; ; n++ {
+		g := <-pending
+		if g.err != nil {
+			return "", n, g.err
+		}
+		next, done, err := r.nextLink(what, g.page.NextLink, g.page.DeltaLink, n)
+		if err != nil {
+			return "", n, err
+		}
+		if done == "" {
+			pending = fetch(next, n+1)
+		}
+		if err := take(g.page.Value); err != nil {
+			return "", n, err
+		}
+		if done != "" {
+			return done, n, nil
+		}
+	}
+}
+
 type deltaPage[T any] struct {
 	// Value entries are pointers so that a JSON null entry is skipped, as the SDK did.
 	Value     []*T    `json:"value"`

@@ -350,3 +350,28 @@ func TestUsersSameUserOnTwoPages(t *testing.T) {
 		t.Errorf("merged u1 %+v", u1)
 	}
 }
+
+// The next page is fetched while this one is converted, but a round stops at a record it cannot take
+// (here one without id on the first page): the error is the record's, and the round reads no page
+// beyond the one already asked for.
+func TestUsersRoundStopsAtABadRecordWithAPageInFlight(t *testing.T) {
+	s, _ := newEmulator(t, graphapi.Options{PageSize: 2})
+	r := newReader(t, s, secretCredential(t, s))
+	next := s.GraphURL() + "/users/delta?$skiptoken=page2"
+	s.InjectFaults(graphapi.Fault{PathContains: "users/delta", Body: `{"@odata.nextLink":"` + next + `","value":[
+		{"id":"u1","displayName":"Ann"},{"displayName":"no id"}]}`})
+	s.ResetRequests()
+	round, err := r.Users(context.Background(), []string{"displayName"}, "")
+	if round != nil || err == nil || !strings.Contains(err.Error(), "record without id") {
+		t.Fatalf("round %v, err %v; want the record's error", round, err)
+	}
+	pages := 0
+	for _, rq := range s.Requests() {
+		if strings.Contains(rq.Path, "/users/delta") {
+			pages++
+		}
+	}
+	if pages < 1 || pages > 2 {
+		t.Errorf("%d page requests, want the first and at most the one in flight", pages)
+	}
+}
