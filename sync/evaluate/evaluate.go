@@ -4,12 +4,15 @@
 package evaluate
 
 import (
+	"context"
 	"fmt"
 	"maps"
+	"runtime"
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scoping"
+	"github.com/scimsync/scimsync/sync/fanout"
 	"github.com/scimsync/scimsync/sync/plan"
 )
 
@@ -73,24 +76,31 @@ const drainChunk = 1000
 // releases each chunk once evaluated, so the directory's objects go while the mapped values are made
 // and the two are never both held whole (at 100,000 users each is a large part of a cycle's memory).
 // keep, when not nil, gets each chunk's objects before they join the result (the engine packs their
-// values there: sync/pack).
+// values there: sync/pack). Chunks are evaluated on every core (evaluation is pure: the mapping
+// functions' clock and randomness are safe for concurrent use), so keep may run for several chunks at
+// once; the result is in the users' order whatever the concurrency.
 func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, roles map[string][]string, full bool, keep func([]plan.Object)) ([]plan.Object, Refs) {
 	n := users.Len()
-	objs, refs := make([]plan.Object, 0, n), Refs{}
-	part := make([]directory.User, 0, min(n, drainChunk))
-	for start := 0; start < n; start += drainChunk {
-		part = part[:0]
+	objs := make([]plan.Object, n)
+	chunkRefs := make([]Refs, (n+drainChunk-1)/drainChunk)
+	_ = fanout.Each(context.Background(), runtime.GOMAXPROCS(0), len(chunkRefs), func(_ context.Context, c int) error {
+		start := c * drainChunk
+		part := make([]directory.User, 0, min(drainChunk, n-start))
 		for i := start; i < min(start+drainChunk, n); i++ {
 			part = append(part, users.At(i))
-			users.Release(i)
+			users.Release(i) // each chunk its own indices: no two calls touch the same user
 		}
-		o, r := ev.evalUsers(part, assigned, roles, full, true)
+		o, r := ev.evalUsers(part, assigned, roles, full, true) // one object per user, in order
 		if keep != nil {
 			keep(o)
 		}
-		objs = append(objs, o...)
+		copy(objs[start:], o)
+		chunkRefs[c] = r
+		return nil
+	})
+	refs := Refs{}
+	for _, r := range chunkRefs {
 		maps.Copy(refs, r)
-		clear(part)
 	}
 	return objs, refs
 }
