@@ -52,7 +52,7 @@ func fmtHash(values map[string]any) string {
 func TestValuesHashKeepsTheStoredForm(t *testing.T) {
 	fixed := []map[string]any{
 		nil, {},
-		{"userName": "a@x", "active": true, "title": "", "n": int64(42), "f": 1.5, "big": 1e21, "neg": -0.0,
+		{"userName": "a@x", "active": true, "title": "", "n": int64(42), "f": 1.5, "big": 1e21, "neg": math.Copysign(0, -1),
 			"inf": math.Inf(1), "nan": math.NaN(), "roles": []string{"a", "é\"\\\n", ""}, "any": []any{"x", "y"},
 			"none": nil, "obj": map[string]any{"k": "v"}, "i": 7, "u8": uint8(3), "f32": float32(0.1)},
 		{"quote": "\u2028\x00\xff tab\t", "emoji": "😀", "empty": []string{}},
