@@ -50,7 +50,7 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &kindRun{e: e, k: k, rep: rep, counts: counts, links: links, cancel: cancel,
-		b:   e.rec.Links(1024),
+		b: e.rec.Links(1024), slim: append([]string{"userName"}, e.refs...),
 		res: applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}}
 	defer r.b.Close()
 	work := r.settle(changes, refs)
@@ -131,6 +131,8 @@ type kindRun struct {
 	links  map[string]store.Link
 	b      *store.Batcher
 	cancel context.CancelFunc
+	// slim are the values a user's link keeps for the rest of the cycle (see record).
+	slim []string
 
 	mu    sync.Mutex
 	abort error // the target stopped answering: stop like a fatal error, but abort the cycle
@@ -234,12 +236,8 @@ func (r *kindRun) done(w write, a *store.Link, err error, took time.Duration) {
 func (r *kindRun) record(a store.Link) {
 	r.b.Put(a)
 	if r.k.store == store.KindUser {
-		keep := make(map[string]any, 1+len(r.e.refs))
-		for i := -1; i < len(r.e.refs); i++ {
-			p := "userName"
-			if i >= 0 {
-				p = r.e.refs[i]
-			}
+		keep := make(map[string]any, len(r.slim))
+		for _, p := range r.slim {
 			if v, ok := a.Values[p]; ok {
 				if s, isStr := v.(string); isStr {
 					// A copy: an unpacked value shares the bytes of its whole packed record.
