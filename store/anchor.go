@@ -62,6 +62,7 @@ func (s *Store) Links(kind Kind) (map[string]Link, error) {
 			}
 			out[a.SourceID] = a
 		}
+		dropMapped(tx) // the whole bucket was read; its pages need not stay resident (dropMapped)
 		return nil
 	})
 	if err != nil {

@@ -61,7 +61,7 @@ func (s *Store) Compact(p CompactPolicy) (res CompactResult, err error) {
 		return res, fmt.Errorf("compact %s: the state file is closed", s.path)
 	}
 	var f compact.Figures
-	if err := s.viewLocked(func(tx *bolt.Tx) error { f = compact.Measure(tx); return nil }); err != nil {
+	if err := s.viewLocked(func(tx *bolt.Tx) error { f = compact.Measure(tx); dropMapped(tx); return nil }); err != nil {
 		return res, fmt.Errorf("compact %s: %w", s.path, err)
 	}
 	res.Before, res.After = f.FileBytes, f.FileBytes
@@ -134,12 +134,17 @@ func (s *Store) writeCompacted(tmp string) (ndb *bolt.DB, err error) {
 			ndb = nil
 		}
 	}()
-	if err := s.copyInto(ndb); err != nil {
+	err = s.copyInto(ndb)
+	// Both files were read whole (and are again by SameCounts); their pages need not stay in
+	// scimsync's RSS meanwhile (dropMapped).
+	dropAll(s.db, ndb)
+	if err != nil {
 		return ndb, err
 	}
 	if err := compact.SameCounts(s.db, ndb); err != nil {
 		return ndb, err
 	}
+	dropAll(s.db, ndb)
 	ndb.NoSync = false
 	return ndb, ndb.Sync()
 }
@@ -162,6 +167,7 @@ func (s *Store) checkLocked() error {
 		for err := range tx.Check() {
 			return &CorruptError{Path: s.path, Err: err}
 		}
+		dropMapped(tx)
 		return nil
 	})
 }

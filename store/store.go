@@ -341,6 +341,7 @@ func (s *Store) Check() error {
 				break
 			}
 		}
+		dropMapped(tx) // every page was read
 		if len(errs) > 0 {
 			return &CorruptError{Path: s.path, Err: errors.Join(errs...)}
 		}
@@ -405,7 +406,19 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 	}()
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
-	return s.db.Update(fn)
+	err = s.db.Update(fn)
+	// The pages the transaction and its commit read stay mapped, each with the neighbours the kernel
+	// maps around a fault: a batch of links touches tens of MiB. A read transaction is where the
+	// mapping cannot move, so they are let go there (dropMapped).
+	dropAll(s.db)
+	return err
+}
+
+// dropAll lets go of the mapped pages of each file (dropMapped), inside a read transaction of it.
+func dropAll(dbs ...*bolt.DB) {
+	for _, db := range dbs {
+		_ = db.View(func(tx *bolt.Tx) error { dropMapped(tx); return nil })
+	}
 }
 
 // bucket returns a top-level bucket, or an error when it is missing: only possible for a read-only open

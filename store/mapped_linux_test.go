@@ -1,0 +1,131 @@
+package store
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// mappedRSS is how much of the file at path is resident in this process's mappings, from
+// /proc/self/smaps (the kernel's own count, independent of the code under test).
+func mappedRSS(t *testing.T, path string) int64 {
+	t.Helper()
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		t.Skipf("no /proc/self/smaps: %v", err)
+	}
+	defer f.Close()
+	var total int64
+	in := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			in = len(fields) >= 6 && fields[5] == real
+			continue
+		}
+		if in && len(fields) == 3 && fields[0] == "Rss:" {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			total += kb << 10
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return total
+}
+
+// The pages of the state file a transaction walked stop counting in the process's RSS once the store
+// is done with them, and nothing read afterwards differs from what was written.
+func TestMappedPagesLeaveRSS(t *testing.T) {
+	s, path := openTest(t)
+	const n = 12000
+	want := make(map[string]string, n)
+	batch := make([]Link, 0, 1000)
+	for i := range n {
+		id := fmt.Sprintf("%08x-user-%d", uint32(i)*2654435761, i) // spread over the whole bucket
+		a := Link{Kind: KindUser, SourceID: id, TargetID: "t-" + id, Managed: true, Hash: strings.Repeat("h", 64),
+			Values: map[string]any{"userName": id + "@example.com", "displayName": "User " + strconv.Itoa(i)}}
+		want[id] = a.TargetID
+		batch = append(batch, a)
+		if len(batch) == cap(batch) {
+			if err := s.PutLinks(batch...); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	// The few pages a commit reads after its transaction let the others go, each with the neighbours
+	// the kernel maps around a fault (fault-around, 64 KiB by default).
+	const small = 512 << 10
+
+	// A read that keeps its pages: the measurement sees them.
+	walked := int64(0)
+	if err := s.view(func(tx *bolt.Tx) error {
+		for range tx.Check() {
+		}
+		walked = mappedRSS(t, path)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("resident after walking every page: %d bytes", walked)
+	if walked < 8*small {
+		t.Fatalf("after walking every page, %d bytes of the file are resident; the test cannot see the mapping", walked)
+	}
+
+	got, err := s.Links(KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rss := mappedRSS(t, path); rss > small {
+		t.Errorf("after Links, %d bytes of the state file are still resident, want at most %d", rss, small)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("Links: %d anchors, want %d", len(got), len(want))
+	}
+	for id, tid := range want {
+		if got[id].TargetID != tid || got[id].Values["userName"] != id+"@example.com" {
+			t.Fatalf("anchor %s: %+v", id, got[id])
+		}
+	}
+
+	// A write lets go of what the reads before it mapped.
+	if err := s.view(func(tx *bolt.Tx) error {
+		for range tx.Check() {
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutLinks(Link{Kind: KindUser, SourceID: "one-more", TargetID: "t-one-more"}); err != nil {
+		t.Fatal(err)
+	}
+	if rss := mappedRSS(t, path); rss > small {
+		t.Errorf("after a write, %d bytes of the state file are still resident, want at most %d", rss, small)
+	}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if rss := mappedRSS(t, path); rss > small {
+		t.Errorf("after Check, %d bytes of the state file are still resident, want at most %d", rss, small)
+	}
+	a, ok, err := s.Link(KindUser, "one-more")
+	if err != nil || !ok || a.TargetID != "t-one-more" {
+		t.Fatalf("Link(one-more) = %+v, %v, %v", a, ok, err)
+	}
+}
