@@ -230,6 +230,12 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		// A cycle right after, with nothing changed in the directory: an incremental cycle on the state
 		// the first one left.
 		again := runScimsync(b, bin, cfg, "nochange")
+		// Then the portal's "Restart provisioning": the next cycle is a full round over every user,
+		// each planned against its stored link, with nothing to send.
+		if out, err := exec.Command(bin, "restart", "--config", cfg).CombinedOutput(); err != nil {
+			b.Fatalf("scimsync restart: %v\n%s", err, out)
+		}
+		full := runScimsync(b, bin, cfg, "restart")
 		st := tgt.stop(b)
 		graph.stop(b)
 		sf, err := readStateFigures(filepath.Join(dir, "state.db"))
@@ -275,7 +281,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		graph2.stop(b)
 
 		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, bulkSt: bulkSt, raw: raw, bulk: bulk,
-			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again}.report(b)
+			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again, fullRound: full}.report(b)
 	}
 }
 
@@ -290,8 +296,9 @@ type harnessRun struct {
 	ownBulkSt emuStats
 	raw, bulk rawload.Result
 	state     stateFigures
-	// noChange is a second cycle right after the first, with nothing changed.
-	noChange procFigures
+	// noChange is a second cycle right after the first, with nothing changed; fullRound a third, after
+	// `scimsync restart`.
+	noChange, fullRound procFigures
 }
 
 // report prints the side-by-side table row and the details, and reports the metrics.
@@ -330,8 +337,12 @@ func (h harnessRun) report(b *testing.B) {
 	}
 	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB\n",
 		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS))
+	fmt.Printf("  full round after `scimsync restart` (every user planned against its link, nothing changed): wall %.2f s, CPU %.2f s, "+
+		"peak RSS %.0f MiB (anonymous %.0f, file pages %.0f)\n", h.fullRound.wall.Seconds(), h.fullRound.cpu.Seconds(),
+		mib(h.fullRound.peakRSS), mib(h.fullRound.peakAnon), mib(h.fullRound.peakFile))
 	sf.print(int(st.Creates))
 	b.ReportMetric(mib(h.noChange.peakRSS), "nochange-RSS-MiB")
+	b.ReportMetric(mib(h.fullRound.peakRSS), "fullround-RSS-MiB")
 	b.ReportMetric(rawRate, "raw-writes/s")
 	b.ReportMetric(applyRate, "users/s-apply")
 	b.ReportMetric(cycleRate, "users/s-cycle")
