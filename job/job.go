@@ -166,8 +166,7 @@ func (j *Job) closeState(st store.State, cycleErr error) {
 	if c, ok := st.(compacter); ok && !j.dryRun && !errors.Is(cycleErr, store.ErrCorrupt) {
 		// A rewrite reads the whole state file through its mapping while the runtime still holds the
 		// heap the cycle grew (it returns it to the system only slowly): giving the heap back first keeps
-		// the two from adding up in the process's peak memory (docs/performance.md#memory). A garbage
-		// collection of what the cycle left is a few milliseconds.
+		// the two from adding up in the process's peak memory (docs/performance.md#memory).
 		debug.FreeOSMemory()
 		res, err := c.Compact(store.CompactPolicy{})
 		switch {
