@@ -63,3 +63,31 @@ func TestUserListSetKeepRelease(t *testing.T) {
 		t.Fatal("zero list not empty")
 	}
 }
+
+// AtInto reuses the caller's map: what it returns must be the i-th user's attributes alone, never a
+// leftover of the user unpacked into the map before.
+func TestAtIntoLeavesNothingOfTheUserBefore(t *testing.T) {
+	users := []User{
+		{ID: "a", Attributes: mapping.AttributeMap{"department": mapping.Str("x"), "manager": mapping.Str("m"), "userPrincipalName": mapping.Str("a@x")}},
+		{ID: "b", Attributes: mapping.AttributeMap{"userPrincipalName": mapping.Str("b@x")}},
+		{ID: "c"},
+		{ID: "d", ManagerKnown: true, Removed: SoftDeleted, Attributes: mapping.AttributeMap{"title": mapping.Str("t")}},
+	}
+	l := ListOf(users...)
+	l.Release(2)
+	scratch := mapping.AttributeMap{"stale": mapping.Str("from elsewhere")}
+	for i, want := range users {
+		got := l.AtInto(i, scratch)
+		if got.ID != want.ID || got.ManagerKnown != want.ManagerKnown || got.Removed != want.Removed || len(got.Attributes) != len(want.Attributes) {
+			t.Fatalf("user %d: %+v, want %+v", i, got, want)
+		}
+		for k, v := range want.Attributes {
+			if g, ok := got.Attributes[k]; !ok || !g.Equal(v) {
+				t.Errorf("user %d %s: %#v, want %#v", i, k, g, v)
+			}
+		}
+		if len(scratch) != len(want.Attributes) {
+			t.Errorf("user %d: scratch holds %v", i, scratch)
+		}
+	}
+}
