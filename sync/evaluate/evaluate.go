@@ -89,12 +89,12 @@ func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, 
 		start, end := c*drainChunk, min((c+1)*drainChunk, n)
 		refs := Refs{}
 		// One attribute map for the chunk, each user unpacked into it in turn (UserList.AtInto) rather
-		// than into a map of its own: evalUser keeps values read from the map, never the map itself.
-		scratch := mapping.AttributeMap{}
+		// than into a map of its own: evalUser keeps values read from the maps, never the maps.
+		s := &scratch{attrs: mapping.AttributeMap{}, mapped: map[string]mapping.Value{}}
 		for i := start; i < end; i++ {
-			u := users.AtInto(i, scratch)
+			u := users.AtInto(i, s.attrs)
 			users.Release(i) // each chunk its own indices: no two calls touch the same user
-			objs[i] = ev.evalUser(u, assigned, roles, full, true, refs)
+			objs[i] = ev.evalUser(u, assigned, roles, full, s, refs)
 		}
 		if keep != nil {
 			keep(objs[start:end])
@@ -115,17 +115,23 @@ func (ev *Evaluator) Users(users []directory.User, assigned map[string]bool, rol
 	objs := make([]plan.Object, 0, len(users))
 	refs := Refs{}
 	for _, u := range users {
-		objs = append(objs, ev.evalUser(u, assigned, roles, full, false, refs))
+		objs = append(objs, ev.evalUser(u, assigned, roles, full, nil, refs))
 	}
 	return objs, refs
 }
 
-// evalUser scopes and maps one user, and adds its references to refs. owned says the user's
-// attribute map is the caller's to change (Drain's, unpacked for this call alone), so the computed
-// attributes go into it instead of into a copy (at 100,000 users a copy of every user's attributes
-// was a tenth of the cycle's allocations). Nothing it returns holds the map: Drain reuses it for the
-// next user.
-func (ev *Evaluator) evalUser(u directory.User, assigned map[string]bool, roles map[string][]string, full, owned bool, refs Refs) plan.Object {
+// scratch holds the maps Drain reuses from one user to the next: the user's attributes (its own to
+// change: unpacked for this user alone) and the mapped values before export.
+type scratch struct {
+	attrs  mapping.AttributeMap
+	mapped map[string]mapping.Value
+}
+
+// evalUser scopes and maps one user, and adds its references to refs. With s (Drain), the user's
+// attribute map is s.attrs, so the computed attributes go into it instead of into a copy (at 100,000
+// users a copy of every user's attributes was a tenth of the cycle's allocations), and the mapping
+// evaluates into s.mapped. Nothing it returns holds either map: Drain reuses them for the next user.
+func (ev *Evaluator) evalUser(u directory.User, assigned map[string]bool, roles map[string][]string, full bool, s *scratch, refs Refs) plan.Object {
 	o := plan.Object{SourceID: u.ID, HardDeleted: u.Removed == directory.HardDeleted}
 	attrs := u.Attributes
 	if attrs == nil {
@@ -145,7 +151,10 @@ func (ev *Evaluator) evalUser(u directory.User, assigned map[string]bool, roles 
 	// IsSoftDeleted is computed, as in Entra: unassigned, out of the scoping filters,
 	// soft-deleted or accountEnabled false.
 	computed := attrs
-	if !owned {
+	var mapped map[string]mapping.Value // nil: a fresh map for each evaluation
+	if s != nil {
+		mapped = s.mapped
+	} else {
 		computed = make(mapping.AttributeMap, len(attrs)+3)
 		for k, v := range attrs {
 			computed[k] = v
@@ -159,7 +168,7 @@ func (ev *Evaluator) evalUser(u directory.User, assigned map[string]bool, roles 
 	if _, ok := computed["objectId"]; !ok {
 		computed["objectId"] = mapping.Str(u.ID)
 	}
-	upd, err := ev.users.Evaluate(computed, ev.env, false)
+	upd, err := ev.users.EvaluateInto(computed, ev.env, false, mapped)
 	if err != nil {
 		o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
 		return o
@@ -169,7 +178,7 @@ func (ev *Evaluator) evalUser(u directory.User, assigned map[string]bool, roles 
 	o.Redacted = upd.Redacted
 	o.CreateValues = o.Values
 	if ev.userCreateDiffers {
-		crt, err := ev.users.Evaluate(computed, ev.env, true)
+		crt, err := ev.users.EvaluateInto(computed, ev.env, true, mapped) // upd.Values exported above
 		if err != nil {
 			o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
 			return o
