@@ -22,6 +22,9 @@ type UserList struct {
 	// names interns attribute names: each packed attribute carries the index of its name.
 	names []string
 	index map[string]int
+	// buf is where pack encodes a user before the exact-size copy it keeps, reused from one user to
+	// the next (a fresh estimate-sized buffer for each was half of what packing allocated).
+	buf []byte
 }
 
 // packedUser is one user of a list; data is nil once the user was released.
@@ -119,8 +122,7 @@ func (l *UserList) pack(u User) packedUser {
 	if u.Attributes == nil {
 		return p
 	}
-	buf := make([]byte, 0, 32*len(u.Attributes))
-	buf = binary.AppendUvarint(buf, uint64(len(u.Attributes)))
+	buf := binary.AppendUvarint(l.buf[:0], uint64(len(u.Attributes)))
 	for name, v := range u.Attributes {
 		buf = binary.AppendUvarint(buf, uint64(l.nameIndex(name)))
 		buf = append(buf, byte(v.Kind()))
@@ -149,10 +151,15 @@ func (l *UserList) pack(u User) packedUser {
 			}
 		}
 	}
-	// An exact-size copy: the estimate above may leave much of the buffer unused.
 	p.data = append(make([]byte, 0, len(buf)), buf...)
+	if cap(buf) <= maxPackBuf {
+		l.buf = buf
+	}
 	return p
 }
+
+// maxPackBuf bounds the buffer a list keeps between users: one grown by a huge user is let go.
+const maxPackBuf = 64 << 10
 
 func (l *UserList) nameIndex(name string) int {
 	if i, ok := l.index[name]; ok {

@@ -2,6 +2,7 @@ package directory
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,6 +89,47 @@ func TestAtIntoLeavesNothingOfTheUserBefore(t *testing.T) {
 		}
 		if len(scratch) != len(want.Attributes) {
 			t.Errorf("user %d: scratch holds %v", i, scratch)
+		}
+	}
+}
+
+// pack encodes every user in one reused buffer: a long user followed by short ones, and one past the
+// size the list keeps, must each read back as itself.
+func TestPackReusesNoBytesOfAnotherUser(t *testing.T) {
+	users := []User{
+		{ID: "long", Attributes: mapping.AttributeMap{"a": mapping.Str(string(make([]byte, 500))), "b": mapping.Multi([]string{"x", "y"})}},
+		{ID: "short", Attributes: mapping.AttributeMap{"a": mapping.Str("s")}},
+		{ID: "huge", Attributes: mapping.AttributeMap{"a": mapping.Str(string(make([]byte, maxPackBuf+1)))}},
+		{ID: "after", Attributes: mapping.AttributeMap{"b": mapping.Multi([]string{"z"})}},
+	}
+	l := ListOf(users...)
+	for i, want := range users {
+		got := l.At(i)
+		if len(got.Attributes) != len(want.Attributes) {
+			t.Fatalf("user %d: %v, want %v", i, got.Attributes, want.Attributes)
+		}
+		for k, v := range want.Attributes {
+			if g := got.Attributes[k]; !g.Equal(v) || !reflect.DeepEqual(g.Strings(), v.Strings()) {
+				t.Errorf("user %d %s: %#v, want %#v", i, k, g, v)
+			}
+		}
+	}
+}
+
+// BenchmarkAppend packs 1,000 users of twelve attributes.
+func BenchmarkAppend(b *testing.B) {
+	users := make([]User, 1000)
+	for i := range users {
+		a := mapping.AttributeMap{"accountEnabled": mapping.Bool(true)}
+		for j := range 11 {
+			a[string(rune('a'+j))+"attribute"] = mapping.Str(strings.Repeat("v", 10+j))
+		}
+		users[i] = User{ID: "u", Attributes: a}
+	}
+	for b.Loop() {
+		var l UserList
+		for _, u := range users {
+			l.Append(u)
 		}
 	}
 }
