@@ -173,23 +173,29 @@ func (ev *Evaluator) evalUser(u directory.User, assigned map[string]bool, roles 
 		o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
 		return o
 	}
-	var r map[string]string
-	o.Values, r = export(ev.userTypes, upd.Values)
+	o.Values = export(ev.userTypes, upd.Values)
 	o.Redacted = upd.Redacted
 	o.CreateValues = o.Values
+	// The reference values (source ids until resolved) are read before the create flow evaluates
+	// into the same map.
+	var ids []string
+	if len(ev.refs) > 0 && (full || u.ManagerKnown) {
+		ids = make([]string, len(ev.refs))
+		for i, p := range ev.refs {
+			if v, ok := upd.Values[p]; ok {
+				ids[i] = v.String()
+			}
+		}
+	}
 	if ev.userCreateDiffers {
 		crt, err := ev.users.EvaluateInto(computed, ev.env, true, mapped) // upd.Values exported above
 		if err != nil {
 			o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
 			return o
 		}
-		o.CreateValues, _ = export(ev.userTypes, crt.Values)
+		o.CreateValues = export(ev.userTypes, crt.Values)
 	}
-	if len(ev.refs) > 0 && (full || u.ManagerKnown) {
-		ids := make([]string, len(ev.refs))
-		for i, p := range ev.refs {
-			ids[i] = r[p]
-		}
+	if ids != nil {
 		refs[u.ID] = ids
 	}
 	return o
@@ -236,7 +242,7 @@ func (ev *Evaluator) Missing(ids []string) []plan.Object {
 		if err != nil {
 			o.Err = fmt.Errorf("evaluate mappings for %s: %w", id, err)
 		} else {
-			o.Values, _ = export(ev.userTypes, d.Values)
+			o.Values = export(ev.userTypes, d.Values)
 		}
 		out = append(out, o)
 	}
@@ -283,23 +289,18 @@ func (ev *Evaluator) Group(g directory.Group, assigned map[string]bool) plan.Obj
 		o.Err = fmt.Errorf("evaluate group mappings for %s: %w", o.Identity, err)
 		return o
 	}
-	o.Values, _ = export(ev.groupTypes, upd.Values)
-	o.CreateValues, _ = export(ev.groupTypes, crt.Values)
+	o.Values = export(ev.groupTypes, upd.Values)
+	o.CreateValues = export(ev.groupTypes, crt.Values)
 	return o
 }
 
-// export turns mapped Values into the JSON-able values the target receives, and splits off the
-// reference attributes (which carry source ids until resolved).
-func export(types map[string]mapping.TargetType, vals map[string]mapping.Value) (map[string]any, map[string]string) {
+// export turns mapped Values into the JSON-able values the target receives, leaving out the
+// reference attributes (which carry source ids until resolved: evalUser reads them from vals).
+func export(types map[string]mapping.TargetType, vals map[string]mapping.Value) map[string]any {
 	out := make(map[string]any, len(vals))
-	var refs map[string]string
 	for path, v := range vals {
 		switch types[path] {
 		case mapping.TypeReference:
-			if refs == nil {
-				refs = map[string]string{}
-			}
-			refs[path] = v.String()
 		case mapping.TypeBoolean:
 			if b, ok := v.AsBool(); ok {
 				out[path] = b
@@ -318,5 +319,5 @@ func export(types map[string]mapping.TargetType, vals map[string]mapping.Value) 
 			out[path] = v.String()
 		}
 	}
-	return out, refs
+	return out
 }

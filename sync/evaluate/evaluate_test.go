@@ -119,6 +119,7 @@ func TestDrainKeepsNoAttributeOfOneUserForAnother(t *testing.T) {
 		{Target: "externalId", Kind: mapping.Direct, Attribute: "objectId"},
 		{Target: "roles", Kind: mapping.Direct, Attribute: "appRoleAssignments", Type: mapping.TypeMulti},
 		{Target: mgrPath, Kind: mapping.Direct, Attribute: "manager", Type: mapping.TypeReference},
+		{Target: "nickName", Kind: mapping.Direct, Attribute: "mailNickname", Flow: mapping.OnCreate},
 	}}
 	ev := New(tbl, nil, nil, nil, &mapping.Env{})
 	n := 2*drainChunk + 31
@@ -138,6 +139,9 @@ func TestDrainKeepsNoAttributeOfOneUserForAnother(t *testing.T) {
 		}
 		if i%7 == 0 {
 			a["accountEnabled"] = mapping.Bool(false)
+		}
+		if i%6 == 1 {
+			a["mailNickname"] = mapping.Str(fmt.Sprint("nick", i))
 		}
 		if i%4 == 0 {
 			roles[id] = []string{fmt.Sprint("role", i)}
@@ -170,6 +174,15 @@ func TestDrainKeepsNoAttributeOfOneUserForAnother(t *testing.T) {
 		}
 		if o.SourceID != id || !reflect.DeepEqual(o.Values, want) {
 			t.Fatalf("user %d: %s %v, want %v", i, o.SourceID, o.Values, want)
+		}
+		if i%6 == 1 {
+			want["nickName"] = fmt.Sprint("nick", i) // on create only
+		}
+		if c, _ := o.CreateValues["roles"].([]string); len(c) == 0 {
+			delete(o.CreateValues, "roles")
+		}
+		if !reflect.DeepEqual(o.CreateValues, want) {
+			t.Fatalf("user %d: create values %v, want %v", i, o.CreateValues, want)
 		}
 		wantMgr := ""
 		if i%2 == 0 {
