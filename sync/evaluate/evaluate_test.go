@@ -108,19 +108,12 @@ func TestDrainEvaluatesLikeUsersAndClearsWhatItEvaluated(t *testing.T) {
 // in it would be exported for the next. Neighbouring users here differ in which attributes they have,
 // so each expected value is worked out from the user's own attributes alone.
 func TestDrainKeepsNoAttributeOfOneUserForAnother(t *testing.T) {
-	active, err := mapping.Compile("Not([IsSoftDeleted])", mapping.CompileOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tbl := &mapping.Table{Mappings: []mapping.Mapping{
-		{Target: "userName", Kind: mapping.Direct, Attribute: "userPrincipalName", Matching: 1},
-		{Target: "active", Kind: mapping.Expression, Expr: active, Type: mapping.TypeBoolean},
-		{Target: "dept", Kind: mapping.Direct, Attribute: "department"},
-		{Target: "externalId", Kind: mapping.Direct, Attribute: "objectId"},
-		{Target: "roles", Kind: mapping.Direct, Attribute: "appRoleAssignments", Type: mapping.TypeMulti},
-		{Target: mgrPath, Kind: mapping.Direct, Attribute: "manager", Type: mapping.TypeReference},
-		{Target: "nickName", Kind: mapping.Direct, Attribute: "mailNickname", Flow: mapping.OnCreate},
-	}}
+	tbl := table(t) // userName, active, the manager
+	tbl.Mappings = append(tbl.Mappings,
+		mapping.Mapping{Target: "dept", Kind: mapping.Direct, Attribute: "department"},
+		mapping.Mapping{Target: "externalId", Kind: mapping.Direct, Attribute: "objectId"},
+		mapping.Mapping{Target: "roles", Kind: mapping.Direct, Attribute: "appRoleAssignments", Type: mapping.TypeMulti},
+		mapping.Mapping{Target: "nickName", Kind: mapping.Direct, Attribute: "mailNickname", Flow: mapping.OnCreate})
 	ev := New(tbl, nil, nil, nil, &mapping.Env{})
 	n := 2*drainChunk + 31
 	users := make([]directory.User, n)
