@@ -63,12 +63,14 @@ func (r *Reader) Users(ctx context.Context, attrs []string, deltaLink string) (*
 	if err != nil {
 		return nil, err
 	}
+	// Each record is read into one reused map: add packs it (or a merged copy) before the next.
+	scratch := mapping.AttributeMap{}
 	done, pages, err := walkDelta(r, ctx, "users delta", link, func(records []*userRecord) error {
 		for _, u := range records {
 			if u == nil {
 				continue
 			}
-			if err := add(userFrom(u, fields)); err != nil {
+			if err := add(userFrom(u, fields, scratch)); err != nil {
 				return fmt.Errorf("graph: users delta: %w", err)
 			}
 		}
@@ -162,7 +164,7 @@ func (r *Reader) UsersByID(ctx context.Context, attrs []string, ids []string) ([
 		if err != nil {
 			return nil, err
 		}
-		du := userFrom(u, fields)
+		du := userFrom(u, fields, nil)
 		if withManager {
 			du.ManagerKnown = true
 			if u.Manager != nil && u.Manager.ID != "" {
@@ -380,14 +382,20 @@ func removal(m mark) (directory.Removal, bool) {
 	return directory.SoftDeleted, true
 }
 
-func userFrom(u *userRecord, fields []field[userRecord]) directory.User {
+// into, when not nil, is cleared and becomes the user's Attributes (a caller that is done with each
+// user before the next: at 100,000 users a map of each was 190 MB of allocations); nil: a fresh map.
+func userFrom(u *userRecord, fields []field[userRecord], into mapping.AttributeMap) directory.User {
 	out := directory.User{ID: u.ID}
+	if into == nil {
+		into = make(mapping.AttributeMap, len(fields)+1)
+	}
+	clear(into)
+	out.Attributes = into
 	if r, ok := removal(u.Removed); ok {
 		out.Removed = r
-		out.Attributes = mapping.AttributeMap{"objectId": mapping.Str(u.ID)}
+		out.Attributes["objectId"] = mapping.Str(u.ID)
 		return out
 	}
-	out.Attributes = make(mapping.AttributeMap, len(fields)+1)
 	for _, f := range fields {
 		v, ok := attributeValue(f.get(u), f.attr)
 		if !ok {

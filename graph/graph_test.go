@@ -178,6 +178,42 @@ func TestUsersFullRound(t *testing.T) {
 	}
 }
 
+// The reader reads every record into one reused map: an attribute one user has must never show up on
+// the next. Which users have a mobile phone, a job title, a business phone or a manager is taken from
+// the tenant itself (about a third of its users have no mobile phone).
+func TestUsersFullRoundKeepsEachUsersOwnAttributes(t *testing.T) {
+	s, tn := newEmulator(t, graphapi.Options{PageSize: 7})
+	r := newReader(t, s, secretCredential(t, s))
+	round, err := r.Users(context.Background(), userAttrNames, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := usersByID(round.Users.All())
+	if len(byID) != len(tn.Users) {
+		t.Fatalf("%d users, want %d", len(byID), len(tn.Users))
+	}
+	for _, tu := range tn.Users {
+		id := tu["id"].(string)
+		got := byID[id].Attributes
+		want := map[string]string{"manager": tn.Managers[id]}
+		for attr, prop := range map[string]string{"mobile": "mobilePhone", "jobTitle": "jobTitle", "department": "department"} {
+			want[attr], _ = tu[prop].(string)
+		}
+		if phones, _ := tu["businessPhones"].([]any); len(phones) > 0 {
+			want["telephoneNumber"] = phones[0].(string)
+		}
+		for attr, w := range want {
+			v, ok := got[attr]
+			if ok != (w != "") || v.String() != w {
+				t.Errorf("user %s: %s = %q (present %v), want %q", tu["userPrincipalName"], attr, v.String(), ok, w)
+			}
+		}
+		if v := got["objectId"]; v.String() != id {
+			t.Errorf("user %s: objectId %q", id, v.String())
+		}
+	}
+}
+
 func TestUsersIncremental(t *testing.T) {
 	s, tn := newEmulator(t, graphapi.Options{PageSize: 10})
 	r := newReader(t, s, secretCredential(t, s))

@@ -67,6 +67,44 @@ func BenchmarkGongPreset(b *testing.B) {
 	}
 }
 
+// EvaluateInto reuses the caller's map: a value of the object evaluated before must not stay in it.
+func TestEvaluateIntoKeepsNothingOfTheObjectBefore(t *testing.T) {
+	tab := gongTable(t)
+	values := map[string]Value{"stale": Str("from elsewhere")}
+	if _, err := tab.EvaluateInto(typicalUser, nil, false, values); err != nil {
+		t.Fatal(err)
+	}
+	bare := AttributeMap{"userPrincipalName": Str("bo@contoso.com"), "IsSoftDeleted": Bool(true)}
+	d, err := tab.EvaluateInto(bare, nil, false, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Value{"userName": Str("bo@contoso.com"), "active": Bool(false)}
+	if len(d.Values) != len(want) || len(values) != len(want) {
+		t.Fatalf("values %v, want %v", d.Values, want)
+	}
+	for k, v := range want {
+		if !d.Values[k].Equal(v) {
+			t.Errorf("%s = %v, want %v", k, d.Values[k], v)
+		}
+	}
+	if d, err := tab.EvaluateInto(bare, nil, false, nil); err != nil || len(d.Values) != len(want) {
+		t.Errorf("nil map: %v, %v", d.Values, err)
+	}
+}
+
+// BenchmarkGongPresetInto is BenchmarkGongPreset evaluating into one reused map, as evaluation does.
+func BenchmarkGongPresetInto(b *testing.B) {
+	tab := gongTable(b)
+	values := map[string]Value{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tab.EvaluateInto(typicalUser, nil, false, values); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkGongExpressionOnly isolates the expression engine's share: Not([IsSoftDeleted]).
 func BenchmarkGongExpressionOnly(b *testing.B) {
 	e := mustCompile(b, `Not([IsSoftDeleted])`)

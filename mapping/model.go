@@ -143,7 +143,23 @@ func (t *Table) Mapping(target string) (*Mapping, bool) {
 // mappings and defaults apply). An expression that fails for this object fails the object with an error
 // naming the target attribute; it never panics.
 func (t *Table) Evaluate(attrs Attributes, env *Env, create bool) (Desired, error) {
-	d := Desired{Values: make(map[string]Value, len(t.Mappings))}
+	return t.evaluate(attrs, env, create, make(map[string]Value, len(t.Mappings)))
+}
+
+// EvaluateInto is Evaluate for a caller that maps many objects one after the other and is done with
+// each result's Values before the next: they go into values, cleared first, rather than into a map of
+// their own (at 100,000 users those maps were 190 MB of allocations). The returned Desired.Values is
+// values; a nil values gets a fresh map, as Evaluate.
+func (t *Table) EvaluateInto(attrs Attributes, env *Env, create bool, values map[string]Value) (Desired, error) {
+	if values == nil {
+		return t.Evaluate(attrs, env, create)
+	}
+	clear(values)
+	return t.evaluate(attrs, env, create, values)
+}
+
+func (t *Table) evaluate(attrs Attributes, env *Env, create bool, values map[string]Value) (Desired, error) {
+	d := Desired{Values: values}
 	type match struct {
 		prec int
 		mv   MatchValue

@@ -22,6 +22,9 @@ type UserList struct {
 	// names interns attribute names: each packed attribute carries the index of its name.
 	names []string
 	index map[string]int
+	// buf is where pack encodes a user before the exact-size copy it keeps, reused from one user to
+	// the next (a fresh estimate-sized buffer for each was half of what packing allocated).
+	buf []byte
 }
 
 // packedUser is one user of a list; data is nil once the user was released.
@@ -55,7 +58,24 @@ func (l *UserList) At(i int) User {
 	p := &l.items[i]
 	u := User{ID: p.id, ManagerKnown: p.managerKnown, Removed: p.removed}
 	if p.data != nil {
-		u.Attributes = l.unpack(p.data)
+		// Room for the three attributes evaluation computes into an unpacked user (IsSoftDeleted,
+		// appRoleAssignments, objectId), so adding them does not grow the map.
+		u.Attributes = l.unpack(p.data, make(mapping.AttributeMap, l.count(p.data)+3))
+	}
+	return u
+}
+
+// AtInto is At for a caller that unpacks many users one after the other: the i-th user's attributes
+// are unpacked into scratch, cleared first, instead of into a map of their own (at 100,000 users the
+// fresh maps were a tenth of the initial cycle's allocations). The returned user's Attributes is
+// scratch (nil for a released user), so it is the caller's only until the next AtInto with the same
+// scratch: nothing may keep the map, only values read from it.
+func (l *UserList) AtInto(i int, scratch mapping.AttributeMap) User {
+	clear(scratch)
+	p := &l.items[i]
+	u := User{ID: p.id, ManagerKnown: p.managerKnown, Removed: p.removed}
+	if p.data != nil {
+		u.Attributes = l.unpack(p.data, scratch)
 	}
 	return u
 }
@@ -102,8 +122,7 @@ func (l *UserList) pack(u User) packedUser {
 	if u.Attributes == nil {
 		return p
 	}
-	buf := make([]byte, 0, 32*len(u.Attributes))
-	buf = binary.AppendUvarint(buf, uint64(len(u.Attributes)))
+	buf := binary.AppendUvarint(l.buf[:0], uint64(len(u.Attributes)))
 	for name, v := range u.Attributes {
 		buf = binary.AppendUvarint(buf, uint64(l.nameIndex(name)))
 		buf = append(buf, byte(v.Kind()))
@@ -132,10 +151,15 @@ func (l *UserList) pack(u User) packedUser {
 			}
 		}
 	}
-	// An exact-size copy: the estimate above may leave much of the buffer unused.
 	p.data = append(make([]byte, 0, len(buf)), buf...)
+	if cap(buf) <= maxPackBuf {
+		l.buf = buf
+	}
 	return p
 }
+
+// maxPackBuf bounds the buffer a list keeps between users: one grown by a huge user is let go.
+const maxPackBuf = 64 << 10
 
 func (l *UserList) nameIndex(name string) int {
 	if i, ok := l.index[name]; ok {
@@ -152,14 +176,17 @@ func (l *UserList) nameIndex(name string) int {
 // errPacked is a packed user that does not decode: a bug in pack, never input from Graph.
 var errPacked = errors.New("directory: damaged packed user")
 
-// unpack decodes what pack encoded. Only pack writes data, so a decoding failure is a bug: it panics
-// rather than hand the engine a user with attributes missing.
-func (l *UserList) unpack(data []byte) mapping.AttributeMap {
+// count is the number of attributes of a packed user.
+func (l *UserList) count(data []byte) int {
+	r := reader{b: data}
+	return int(min(r.uvarint(), uint64(len(data))))
+}
+
+// unpack decodes what pack encoded into out, which it returns. Only pack writes data, so a decoding
+// failure is a bug: it panics rather than hand the engine a user with attributes missing.
+func (l *UserList) unpack(data []byte, out mapping.AttributeMap) mapping.AttributeMap {
 	r := reader{b: data}
 	n := r.uvarint()
-	// Room for the three attributes evaluation computes into an unpacked user (IsSoftDeleted,
-	// appRoleAssignments, objectId), so adding them does not grow the map.
-	out := make(mapping.AttributeMap, n+3)
 	for range n {
 		idx := r.uvarint()
 		if idx >= uint64(len(l.names)) {

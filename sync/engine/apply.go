@@ -182,11 +182,18 @@ func (r *kindRun) prepare(wave []plan.Change, refs userRefs) []write {
 	for _, c := range wave {
 		w := write{c: c}
 		w.err = pack.UnpackChange(&w.c)
+		// Values unpacked here are this write's alone and take the manager in place; others may
+		// share their map with the evaluated object and get a merged copy.
+		owned := c.Packed != nil && w.err == nil
 		w.old, w.hadOld = r.links[c.SourceID]
 		w.manager, w.mgrKnown = refs.Manager(c.SourceID, r.e.refs)
 		if c.Op == plan.Create && len(r.e.refs) > 0 && refs != nil && w.manager != "" {
 			if m, ok := r.links[w.manager]; ok && m.Managed && m.TargetID != "" {
-				w.c.Values = plan.Merged(w.c.Values, map[string]any{r.e.refs[0]: m.TargetID})
+				if owned {
+					w.c.Values[r.e.refs[0]] = m.TargetID
+				} else {
+					w.c.Values = plan.Merged(w.c.Values, map[string]any{r.e.refs[0]: m.TargetID})
+				}
 				w.c.Hash = plan.ValuesHash(w.c.Values)
 			}
 		}

@@ -400,7 +400,7 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 	changes := make([]plan.Change, 0, len(objs))
 	for start := 0; start < len(objs); start += planChunk {
 		part := objs[start:min(start+planChunk, len(objs))]
-		pack.UnpackObjects(part)
+		unpacked := pack.UnpackObjects(part)
 		if refs != nil {
 			e.resolveCreateRefs(part, refs, links)
 		}
@@ -412,7 +412,7 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 		record.NameDeleted(k.store, planned, links)
 		if slim {
 			keepIDs(part)
-			pack.Changes(planned)
+			pack.Changes(planned, unpacked)
 		}
 		changes = append(changes, planned...)
 	}

@@ -277,6 +277,15 @@ func TestInitialCycleCreatesThenSecondCycleWritesNothing(t *testing.T) {
 	if _, ok := byUPN["dan@contoso.com"]; ok {
 		t.Error("a disabled user was provisioned")
 	}
+	// Managers come first (waves by manager depth), so each report's create body holds its manager
+	// and no PATCH follows; the bodies are the values recorded.
+	if got := byUPN["ann@contoso.com"][mgr]; got != links["b"].TargetID || byUPN["bob@contoso.com"][mgr] != links["c"].TargetID {
+		t.Errorf("create bodies: ann's manager %v, bob's %v; want %s and %s", got, byUPN["bob@contoso.com"][mgr],
+			links["b"].TargetID, links["c"].TargetID)
+	}
+	if _, ok := byUPN["cy@contoso.com"][mgr]; ok || tgt.patches != 0 {
+		t.Errorf("cy's body has a manager (%v) or managers were patched (%d)", byUPN["cy@contoso.com"], tgt.patches)
+	}
 
 	before, queries := tgt.writes(), tgt.queries+tgt.lists
 	rep, err = e.Cycle(context.Background(), false)

@@ -25,12 +25,14 @@ type Evaluator struct {
 	userTypes, groupTypes map[string]mapping.TargetType
 	// refs are the target paths of reference-typed user mappings (the manager).
 	refs []string
+	// userCreateDiffers is users.CreateDiffers(), asked once rather than for every user.
+	userCreateDiffers bool
 }
 
 // New returns an Evaluator; groups and their scoping are nil when groups are not provisioned.
 func New(users *mapping.Table, userScoping *scoping.Set, groups *mapping.Table, groupScoping *scoping.Set, env *mapping.Env) *Evaluator {
 	ev := &Evaluator{users: users, userScoping: userScoping, groups: groups, groupScoping: groupScoping, env: env,
-		userTypes: types(users), groupTypes: types(groups)}
+		userTypes: types(users), groupTypes: types(groups), userCreateDiffers: users.CreateDiffers()}
 	for _, m := range users.Mappings {
 		if m.Type == mapping.TypeReference {
 			ev.refs = append(ev.refs, m.Target)
@@ -84,18 +86,20 @@ func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, 
 	objs := make([]plan.Object, n)
 	chunkRefs := make([]Refs, (n+drainChunk-1)/drainChunk)
 	_ = fanout.Each(context.Background(), runtime.GOMAXPROCS(0), len(chunkRefs), func(_ context.Context, c int) error {
-		start := c * drainChunk
-		part := make([]directory.User, 0, min(drainChunk, n-start))
-		for i := start; i < min(start+drainChunk, n); i++ {
-			part = append(part, users.At(i))
+		start, end := c*drainChunk, min((c+1)*drainChunk, n)
+		refs := Refs{}
+		// One attribute map for the chunk, each user unpacked into it in turn (UserList.AtInto) rather
+		// than into a map of its own: evalUser keeps values read from the maps, never the maps.
+		s := &scratch{attrs: mapping.AttributeMap{}, mapped: map[string]mapping.Value{}}
+		for i := start; i < end; i++ {
+			u := users.AtInto(i, s.attrs)
 			users.Release(i) // each chunk its own indices: no two calls touch the same user
+			objs[i] = ev.evalUser(u, assigned, roles, full, s, refs)
 		}
-		o, r := ev.evalUsers(part, assigned, roles, full, true) // one object per user, in order
 		if keep != nil {
-			keep(o)
+			keep(objs[start:end])
 		}
-		copy(objs[start:], o)
-		chunkRefs[c] = r
+		chunkRefs[c] = refs
 		return nil
 	})
 	refs := Refs{}
@@ -108,80 +112,93 @@ func (ev *Evaluator) Drain(users *directory.UserList, assigned map[string]bool, 
 // Users scopes and maps users. full tells that the round returned every user whole, so a user
 // without a manager annotation has no manager (in a delta round it means "unchanged").
 func (ev *Evaluator) Users(users []directory.User, assigned map[string]bool, roles map[string][]string, full bool) ([]plan.Object, Refs) {
-	return ev.evalUsers(users, assigned, roles, full, false)
-}
-
-// evalUsers is Users; owned says the users' attribute maps are the caller's to change (Drain's,
-// unpacked for this call alone), so the computed attributes go into them instead of into a copy of
-// each (at 100,000 users a copy of every user's attributes was a tenth of the cycle's allocations).
-func (ev *Evaluator) evalUsers(users []directory.User, assigned map[string]bool, roles map[string][]string, full, owned bool) ([]plan.Object, Refs) {
 	objs := make([]plan.Object, 0, len(users))
 	refs := Refs{}
-	createDiffers := ev.users.CreateDiffers()
 	for _, u := range users {
-		o := plan.Object{SourceID: u.ID, HardDeleted: u.Removed == directory.HardDeleted}
-		attrs := u.Attributes
-		if attrs == nil {
-			attrs = mapping.AttributeMap{}
-		}
-		if v, ok := attrs.Lookup("userPrincipalName"); ok {
-			o.Identity = v.String()
-		} else if v, ok := attrs.Lookup("displayName"); ok {
-			o.Identity = v.String()
-		} else {
-			o.Identity = u.ID
-		}
-		if o.HardDeleted {
-			objs = append(objs, o)
-			continue
-		}
-		ev.scopeUser(&o, u, attrs, assigned)
-		// IsSoftDeleted is computed, as in Entra: unassigned, out of the scoping filters,
-		// soft-deleted or accountEnabled false.
-		computed := attrs
-		if !owned {
-			computed = make(mapping.AttributeMap, len(attrs)+3)
-			for k, v := range attrs {
-				computed[k] = v
-			}
-		}
-		computed["IsSoftDeleted"] = mapping.Bool(!o.InScope || !o.Enabled)
-		if roles != nil {
-			// appRoleAssignments is computed, as in Entra: the roles the user holds in this app.
-			computed["appRoleAssignments"] = mapping.Multi(roles[u.ID])
-		}
-		if _, ok := computed["objectId"]; !ok {
-			computed["objectId"] = mapping.Str(u.ID)
-		}
-		upd, err := ev.users.Evaluate(computed, ev.env, false)
-		if err != nil {
-			o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
-			objs = append(objs, o)
-			continue
-		}
-		var r map[string]string
-		o.Values, r = export(ev.userTypes, upd.Values)
-		o.Redacted = upd.Redacted
-		o.CreateValues = o.Values
-		if createDiffers {
-			crt, err := ev.users.Evaluate(computed, ev.env, true)
-			if err != nil {
-				o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
-				objs = append(objs, o)
-				continue
-			}
-			o.CreateValues, _ = export(ev.userTypes, crt.Values)
-		}
-		if len(ev.refs) > 0 && (full || u.ManagerKnown) {
-			ids := make([]string, len(ev.refs))
-			for i, p := range ev.refs {
-				ids[i] = r[p]
-			}
-			refs[u.ID] = ids
-		}
-		objs = append(objs, o)
+		objs = append(objs, ev.evalUser(u, assigned, roles, full, nil, refs))
 	}
 	return objs, refs
+}
+
+// scratch holds the maps Drain reuses from one user to the next: the user's attributes (its own to
+// change: unpacked for this user alone) and the mapped values before export.
+type scratch struct {
+	attrs  mapping.AttributeMap
+	mapped map[string]mapping.Value
+}
+
+// evalUser scopes and maps one user, and adds its references to refs. With s (Drain), the user's
+// attribute map is s.attrs, so the computed attributes go into it instead of into a copy (at 100,000
+// users a copy of every user's attributes was a tenth of the cycle's allocations), and the mapping
+// evaluates into s.mapped. Nothing it returns holds either map: Drain reuses them for the next user.
+func (ev *Evaluator) evalUser(u directory.User, assigned map[string]bool, roles map[string][]string, full bool, s *scratch, refs Refs) plan.Object {
+	o := plan.Object{SourceID: u.ID, HardDeleted: u.Removed == directory.HardDeleted}
+	attrs := u.Attributes
+	if attrs == nil {
+		attrs = mapping.AttributeMap{}
+	}
+	if v, ok := attrs.Lookup("userPrincipalName"); ok {
+		o.Identity = v.String()
+	} else if v, ok := attrs.Lookup("displayName"); ok {
+		o.Identity = v.String()
+	} else {
+		o.Identity = u.ID
+	}
+	if o.HardDeleted {
+		return o
+	}
+	ev.scopeUser(&o, u, attrs, assigned)
+	// IsSoftDeleted is computed, as in Entra: unassigned, out of the scoping filters,
+	// soft-deleted or accountEnabled false.
+	computed := attrs
+	var mapped map[string]mapping.Value // nil: a fresh map for each evaluation
+	if s != nil {
+		mapped = s.mapped
+	} else {
+		computed = make(mapping.AttributeMap, len(attrs)+3)
+		for k, v := range attrs {
+			computed[k] = v
+		}
+	}
+	computed["IsSoftDeleted"] = mapping.Bool(!o.InScope || !o.Enabled)
+	if roles != nil {
+		// appRoleAssignments is computed, as in Entra: the roles the user holds in this app.
+		computed["appRoleAssignments"] = mapping.Multi(roles[u.ID])
+	}
+	if _, ok := computed["objectId"]; !ok {
+		computed["objectId"] = mapping.Str(u.ID)
+	}
+	upd, err := ev.users.EvaluateInto(computed, ev.env, false, mapped)
+	if err != nil {
+		o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
+		return o
+	}
+	o.Values = export(ev.userTypes, upd.Values)
+	o.Redacted = upd.Redacted
+	o.CreateValues = o.Values
+	// The reference values (source ids until resolved) are read before the create flow evaluates
+	// into the same map.
+	var ids []string
+	if len(ev.refs) > 0 && (full || u.ManagerKnown) {
+		ids = make([]string, len(ev.refs))
+		for i, p := range ev.refs {
+			if v, ok := upd.Values[p]; ok {
+				ids[i] = v.String()
+			}
+		}
+	}
+	if ev.userCreateDiffers {
+		crt, err := ev.users.EvaluateInto(computed, ev.env, true, mapped) // upd.Values exported above
+		if err != nil {
+			o.Err = fmt.Errorf("evaluate mappings for %s: %w", o.Identity, err)
+			return o
+		}
+		o.CreateValues = export(ev.userTypes, crt.Values)
+	}
+	if ids != nil {
+		refs[u.ID] = ids
+	}
+	return o
 }
 
 // scopeUser decides whether a user is in scope and enabled. A soft-deleted or disabled user stays in
@@ -225,7 +242,7 @@ func (ev *Evaluator) Missing(ids []string) []plan.Object {
 		if err != nil {
 			o.Err = fmt.Errorf("evaluate mappings for %s: %w", id, err)
 		} else {
-			o.Values, _ = export(ev.userTypes, d.Values)
+			o.Values = export(ev.userTypes, d.Values)
 		}
 		out = append(out, o)
 	}
@@ -272,23 +289,18 @@ func (ev *Evaluator) Group(g directory.Group, assigned map[string]bool) plan.Obj
 		o.Err = fmt.Errorf("evaluate group mappings for %s: %w", o.Identity, err)
 		return o
 	}
-	o.Values, _ = export(ev.groupTypes, upd.Values)
-	o.CreateValues, _ = export(ev.groupTypes, crt.Values)
+	o.Values = export(ev.groupTypes, upd.Values)
+	o.CreateValues = export(ev.groupTypes, crt.Values)
 	return o
 }
 
-// export turns mapped Values into the JSON-able values the target receives, and splits off the
-// reference attributes (which carry source ids until resolved).
-func export(types map[string]mapping.TargetType, vals map[string]mapping.Value) (map[string]any, map[string]string) {
+// export turns mapped Values into the JSON-able values the target receives, leaving out the
+// reference attributes (which carry source ids until resolved: evalUser reads them from vals).
+func export(types map[string]mapping.TargetType, vals map[string]mapping.Value) map[string]any {
 	out := make(map[string]any, len(vals))
-	var refs map[string]string
 	for path, v := range vals {
 		switch types[path] {
 		case mapping.TypeReference:
-			if refs == nil {
-				refs = map[string]string{}
-			}
-			refs[path] = v.String()
 		case mapping.TypeBoolean:
 			if b, ok := v.AsBool(); ok {
 				out[path] = b
@@ -307,5 +319,5 @@ func export(types map[string]mapping.TargetType, vals map[string]mapping.Value) 
 			out[path] = v.String()
 		}
 	}
-	return out, refs
+	return out
 }

@@ -2,6 +2,7 @@ package evaluate
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/scimsync/scimsync/graph/directory"
@@ -10,7 +11,7 @@ import (
 
 const mgrPath = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
 
-func table(t *testing.T) *mapping.Table {
+func table(t testing.TB) *mapping.Table {
 	t.Helper()
 	active, err := mapping.Compile("Not([IsSoftDeleted])", mapping.CompileOptions{})
 	if err != nil {
@@ -99,6 +100,89 @@ func TestDrainEvaluatesLikeUsersAndClearsWhatItEvaluated(t *testing.T) {
 	for i := range list.Len() {
 		if x := list.At(i); x.ID != users[i].ID || x.Attributes != nil {
 			t.Fatalf("user %d kept after it was evaluated: %+v", i, x)
+		}
+	}
+}
+
+// Drain unpacks every user of a chunk into one reused map (UserList.AtInto): a value of one user left
+// in it would be exported for the next. Neighbouring users here differ in which attributes they have,
+// so each expected value is worked out from the user's own attributes alone.
+func TestDrainKeepsNoAttributeOfOneUserForAnother(t *testing.T) {
+	tbl := table(t) // userName, active, the manager
+	tbl.Mappings = append(tbl.Mappings,
+		mapping.Mapping{Target: "dept", Kind: mapping.Direct, Attribute: "department"},
+		mapping.Mapping{Target: "externalId", Kind: mapping.Direct, Attribute: "objectId"},
+		mapping.Mapping{Target: "roles", Kind: mapping.Direct, Attribute: "appRoleAssignments", Type: mapping.TypeMulti},
+		mapping.Mapping{Target: "nickName", Kind: mapping.Direct, Attribute: "mailNickname", Flow: mapping.OnCreate})
+	ev := New(tbl, nil, nil, nil, &mapping.Env{})
+	n := 2*drainChunk + 31
+	users := make([]directory.User, n)
+	assigned, roles := map[string]bool{}, map[string][]string{}
+	for i := range users {
+		id := fmt.Sprintf("u%05d", i)
+		a := mapping.AttributeMap{"userPrincipalName": mapping.Str(id + "@x")}
+		if i%3 == 0 {
+			a["department"] = mapping.Str(fmt.Sprint("dept", i))
+		}
+		if i%2 == 0 {
+			a["manager"] = mapping.Str(fmt.Sprint("m", i))
+		}
+		if i%5 == 0 {
+			a["objectId"] = mapping.Str(fmt.Sprint("own", i))
+		}
+		if i%7 == 0 {
+			a["accountEnabled"] = mapping.Bool(false)
+		}
+		if i%6 == 1 {
+			a["mailNickname"] = mapping.Str(fmt.Sprint("nick", i))
+		}
+		if i%4 == 0 {
+			roles[id] = []string{fmt.Sprint("role", i)}
+		}
+		if i%11 != 0 {
+			assigned[id] = true
+		}
+		users[i] = directory.User{ID: id, Attributes: a}
+	}
+	list := directory.ListOf(users...)
+	objs, refs := ev.Drain(&list, assigned, roles, true, nil)
+	if len(objs) != n {
+		t.Fatalf("%d objects, want %d", len(objs), n)
+	}
+	for i, o := range objs {
+		id := users[i].ID
+		want := map[string]any{"userName": id + "@x", "active": i%7 != 0 && i%11 != 0, "externalId": id}
+		if i%3 == 0 {
+			want["dept"] = fmt.Sprint("dept", i)
+		}
+		if i%5 == 0 {
+			want["externalId"] = fmt.Sprint("own", i)
+		}
+		if i%4 == 0 {
+			want["roles"] = []string{fmt.Sprint("role", i)}
+		}
+		gotRoles, _ := o.Values["roles"].([]string)
+		if len(gotRoles) == 0 {
+			delete(o.Values, "roles") // no roles: an empty list or none, both send nothing
+		}
+		if o.SourceID != id || !reflect.DeepEqual(o.Values, want) {
+			t.Fatalf("user %d: %s %v, want %v", i, o.SourceID, o.Values, want)
+		}
+		if i%6 == 1 {
+			want["nickName"] = fmt.Sprint("nick", i) // on create only
+		}
+		if c, _ := o.CreateValues["roles"].([]string); len(c) == 0 {
+			delete(o.CreateValues, "roles")
+		}
+		if !reflect.DeepEqual(o.CreateValues, want) {
+			t.Fatalf("user %d: create values %v, want %v", i, o.CreateValues, want)
+		}
+		wantMgr := ""
+		if i%2 == 0 {
+			wantMgr = fmt.Sprint("m", i)
+		}
+		if m, known := refs.Manager(id, ev.RefPaths()); !known || m != wantMgr {
+			t.Fatalf("user %d: manager %q (known %v), want %q", i, m, known, wantMgr)
 		}
 	}
 }

@@ -7,6 +7,7 @@ package pack
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -30,16 +31,19 @@ func Objects(objs []plan.Object, sameCreate bool) {
 
 // UnpackObjects restores the maps of objects packed by Objects. A value that does not decode is a bug
 // (only Objects wrote it): the object gets the error, as one whose mappings failed, and is not sent.
-func UnpackObjects(objs []plan.Object) {
+// What it returns lets Changes reuse the packed bytes of a create body instead of packing it again.
+func UnpackObjects(objs []plan.Object) Unpacked {
+	u := Unpacked{creates: make([]packedMap, len(objs))}
 	for i := range objs {
 		o := &objs[i]
 		if o.Packed == nil {
 			continue
 		}
 		v, err := store.UnpackValues(o.Packed)
-		c := v
+		c, cb := v, o.Packed
 		if err == nil && o.PackedCreate != nil {
 			c, err = store.UnpackValues(o.PackedCreate)
+			cb = o.PackedCreate
 		}
 		o.Packed, o.PackedCreate = nil, nil
 		if err != nil {
@@ -47,16 +51,57 @@ func UnpackObjects(objs []plan.Object) {
 			continue
 		}
 		o.Values, o.CreateValues = v, c
+		u.creates[i] = packedMap{id: o.SourceID, m: c, b: cb}
 	}
+	return u
+}
+
+// Unpacked remembers, for each object UnpackObjects unpacked, its create map and the bytes that map
+// was decoded from. A create's body is usually that very map (plan.Plan hands it over as it is), and
+// packing it again for the apply step cost as much as the first packing.
+type Unpacked struct {
+	creates []packedMap
+}
+
+type packedMap struct {
+	id string
+	m  map[string]any
+	b  []byte
+}
+
+// packed is the i-th object's packed create body when values is still the map decoded from it; a
+// map replaced since (a manager's target id merged in: a copy) has no packed form.
+func (u Unpacked) packed(i int, id string, values map[string]any) []byte {
+	if i >= len(u.creates) || u.creates[i].id != id || u.creates[i].m == nil || values == nil {
+		return nil
+	}
+	if reflect.ValueOf(values).UnsafePointer() != reflect.ValueOf(u.creates[i].m).UnsafePointer() {
+		return nil
+	}
+	return u.creates[i].b
 }
 
 // Changes packs the values of the changes that are sent (plan.Change.Packed); the others are settled
-// first thing in the apply step and keep theirs.
-func Changes(changes []plan.Change) {
+// first thing in the apply step and keep theirs. from is what UnpackObjects returned for the objects
+// the changes were planned from, one change per object in the same order (plan.Plan); a create whose
+// body is the map unpacked there keeps the bytes it came from. The zero Unpacked packs every change.
+//
+// No step changes a map in place between UnpackObjects and Changes (a create body that gains a
+// manager is a merged copy), so the bytes still say what the map says.
+func Changes(changes []plan.Change, from Unpacked) {
 	for i := range changes {
-		if c := &changes[i]; c.Values != nil && c.Op.Sends() {
-			c.Packed, c.Values = store.PackValues(c.Values), nil
+		c := &changes[i]
+		if c.Values == nil || !c.Op.Sends() {
+			continue
 		}
+		var b []byte
+		if c.Op == plan.Create {
+			b = from.packed(i, c.SourceID, c.Values)
+		}
+		if b == nil {
+			b = store.PackValues(c.Values)
+		}
+		c.Packed, c.Values = b, nil
 	}
 }
 

@@ -2,6 +2,7 @@ package pack
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -62,7 +63,7 @@ func TestChangesPackOnlyWhatIsSent(t *testing.T) {
 	vals := map[string]any{"userName": "a@x"}
 	cs := []plan.Change{{Op: plan.Create, Values: vals}, {Op: plan.Unchanged, Values: vals}, {Op: plan.Disable, Values: vals},
 		{Op: plan.Skip, Values: vals}}
-	Changes(cs)
+	Changes(cs, Unpacked{})
 	if cs[0].Packed == nil || cs[0].Values != nil || cs[2].Packed == nil || cs[1].Packed != nil || cs[1].Values == nil ||
 		cs[3].Packed != nil {
 		t.Fatalf("packed %+v", cs)
@@ -75,5 +76,84 @@ func TestChangesPackOnlyWhatIsSent(t *testing.T) {
 	bad := plan.Change{Identity: "bad@x", Packed: []byte{2, 0xff}}
 	if err := UnpackChange(&bad); err == nil || !strings.Contains(err.Error(), "bad@x") {
 		t.Errorf("damaged change: %v", err)
+	}
+}
+
+// A create whose body is the map UnpackObjects decoded keeps the bytes it came from; a body replaced
+// since (a manager merged in), another op, or a change that is not the object's is packed anew.
+func TestChangesReuseTheBytesOfAnUnchangedCreateBody(t *testing.T) {
+	vals := map[string]any{"userName": "a@x", "active": true}
+	create := map[string]any{"userName": "a@x", "active": true, "password": "[generated]"}
+	objs := []plan.Object{
+		{SourceID: "same", Values: vals, CreateValues: vals},
+		{SourceID: "differs", Values: vals, CreateValues: create},
+		{SourceID: "merged", Values: vals, CreateValues: vals},
+		{SourceID: "update", Values: vals, CreateValues: vals},
+		{SourceID: "moved", Values: vals, CreateValues: vals},
+		{SourceID: "failed", Err: errors.New("mapping failed")},
+	}
+	Objects(objs, false)
+	orig := make([][]byte, len(objs))
+	for i, o := range objs {
+		orig[i] = o.Packed
+		if o.PackedCreate != nil {
+			orig[i] = o.PackedCreate
+		}
+	}
+	u := UnpackObjects(objs)
+	mgr := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"
+	merged := plan.Merged(objs[2].CreateValues, map[string]any{mgr: "t-boss"})
+	cs := []plan.Change{
+		{Op: plan.Create, SourceID: "same", Values: objs[0].CreateValues},
+		{Op: plan.Create, SourceID: "differs", Values: objs[1].CreateValues},
+		{Op: plan.Create, SourceID: "merged", Values: merged},
+		{Op: plan.Update, SourceID: "update", Values: objs[3].Values},
+		{Op: plan.Create, SourceID: "not moved", Values: objs[4].CreateValues},
+		{Op: plan.Skip, SourceID: "failed"},
+	}
+	Changes(cs, u)
+	for i, reused := range []bool{true, true, false, false, false} {
+		c := cs[i]
+		if c.Values != nil || c.Packed == nil {
+			t.Fatalf("%s: not packed: %+v", c.SourceID, c)
+		}
+		if same := &c.Packed[0] == &orig[i][0]; same != reused {
+			t.Errorf("%s: bytes reused %v, want %v", c.SourceID, same, reused)
+		}
+	}
+	wants := []map[string]any{vals, create, {"userName": "a@x", "active": true, mgr: "t-boss"}, vals, vals}
+	for i, want := range wants {
+		if err := UnpackChange(&cs[i]); err != nil || !reflect.DeepEqual(cs[i].Values, want) {
+			t.Errorf("%s: %v (%v), want %v", cs[i].SourceID, cs[i].Values, err, want)
+		}
+	}
+}
+
+// BenchmarkPlannedCreates is the packing round of a planned create: unpack for planning, pack for
+// the apply step, unpack to send.
+func BenchmarkPlannedCreates(b *testing.B) {
+	vals := map[string]any{"active": true, "roles": []string{"a"}}
+	for i := range 18 {
+		vals[fmt.Sprintf("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:attr%d", i)] = fmt.Sprint("value number ", i)
+	}
+	objs := make([]plan.Object, 1000)
+	for b.Loop() {
+		b.StopTimer()
+		for i := range objs {
+			objs[i] = plan.Object{SourceID: fmt.Sprint(i), Values: vals, CreateValues: vals}
+		}
+		Objects(objs, true)
+		b.StartTimer()
+		u := UnpackObjects(objs)
+		cs := make([]plan.Change, len(objs))
+		for i, o := range objs {
+			cs[i] = plan.Change{Op: plan.Create, SourceID: o.SourceID, Values: o.CreateValues}
+		}
+		Changes(cs, u)
+		for i := range cs {
+			if err := UnpackChange(&cs[i]); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }

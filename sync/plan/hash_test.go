@@ -8,6 +8,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -89,5 +91,46 @@ func TestValuesHashKeepsTheStoredForm(t *testing.T) {
 		if got, want := ValuesHash(v), fmtHash(v); got != want {
 			t.Fatalf("random %d %#v: %s, want %s", i, v, got, want)
 		}
+	}
+}
+
+// ValuesHash reuses pooled buffers: hashes made at once on several goroutines, of objects of every
+// size (one past the largest buffer the pool keeps), must each be their own object's.
+func TestValuesHashConcurrentAndLarge(t *testing.T) {
+	objs := make([]map[string]any, 64)
+	for i := range objs {
+		objs[i] = map[string]any{"userName": fmt.Sprint("user", i), "n": int64(i), "pad": strings.Repeat("x", i*i*20)}
+	}
+	want := make([]string, len(objs))
+	for i, v := range objs {
+		want[i] = fmtHash(v)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4*len(objs))
+	for g := range 4 {
+		wg.Go(func() {
+			for j := range objs {
+				i := (j + g*17) % len(objs)
+				if got := ValuesHash(objs[i]); got != want[i] {
+					errs <- fmt.Sprintf("object %d: %s, want %s", i, got, want[i])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+// BenchmarkValuesHash hashes a user of twenty attributes, as an initial cycle does twice per user.
+func BenchmarkValuesHash(b *testing.B) {
+	v := map[string]any{"active": true, "roles": []string{"a", "b"}}
+	for i := range 18 {
+		v[fmt.Sprintf("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:attr%d", i)] = fmt.Sprint("value number ", i)
+	}
+	for b.Loop() {
+		ValuesHash(v)
 	}
 }
