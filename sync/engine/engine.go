@@ -21,6 +21,7 @@ import (
 	"github.com/scimsync/scimsync/scoping"
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/evaluate"
+	"github.com/scimsync/scimsync/sync/match"
 	"github.com/scimsync/scimsync/sync/members"
 	"github.com/scimsync/scimsync/sync/pack"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -219,7 +220,12 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 	nUsers := snap.Users.Len()
 	sameCreate := !e.o.Users.CreateDiffers()
 	cp.objs, cp.refs = e.eval.Drain(&snap.Users, snap.Assigned, snap.Roles, snap.Full,
-		func(part []plan.Object) { pack.Objects(part, sameCreate) })
+		func(part []plan.Object) {
+			for i := range part {
+				part[i].MatchKeys = match.Keys(e.users.matchOrder, part[i].Values)
+			}
+			pack.Objects(part, sameCreate)
+		})
 	snap.Users = directory.UserList{}
 	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs)
 	if err != nil {
@@ -386,14 +392,14 @@ func (e *Engine) fatal(rep *Report, err error) error {
 // planKind matches the objects that have no link and plans every change, planChunk objects at a
 // time, so values unpacked for planning (sync/pack) are held for one part only; the matching decides
 // once for all parts (one listing of the target, or one query per object). With slim, each part's
-// objects keep only what later steps read (keepIDs) and the changes to send are packed.
+// objects keep only what later steps read (pack.KeepIDs) and the changes to send are packed.
 func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object, links map[string]store.Link, refs userRefs, slim bool) ([]plan.Change, error) {
 	planLinks := make(map[string]plan.Link, len(links))
 	for id, a := range links {
 		planLinks[id] = plan.Link{TargetID: a.TargetID, Managed: a.Managed, Values: a.Values, Hash: a.Hash}
 	}
 	m := e.matcher(k)
-	sess, err := m.Start(ctx, m.Need(objs, planLinks))
+	sess, err := m.Start(ctx, m.Need(objs, planLinks), m.Wanted(objs, planLinks))
 	if err != nil {
 		return nil, matchErr(err)
 	}
@@ -411,8 +417,9 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 		planned := plan.Plan(plan.Input{Objects: part, Links: planLinks, Lookups: lookups, Policy: k.policy})
 		record.NameDeleted(k.store, planned, links)
 		if slim {
-			keepIDs(part)
+			pack.KeepIDs(part)
 			pack.Changes(planned, unpacked)
+			pack.DropUnchanged(planned, planLinks)
 		}
 		changes = append(changes, planned...)
 	}
@@ -422,16 +429,6 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 // planChunk is how many objects planKind plans at a time (a variable so tests can put part
 // boundaries anywhere).
 var planChunk = 4096
-
-// keepIDs drops what the later steps no longer need of evaluated objects once they are planned: the
-// changes carry the values to send, and the apply, reference and record steps read only an object's
-// id, name and pending mark.
-func keepIDs(objs []plan.Object) {
-	for i := range objs {
-		o := &objs[i]
-		*o = plan.Object{SourceID: o.SourceID, Identity: o.Identity, Pending: o.Pending}
-	}
-}
 
 // markPending flags the objects whose create was sent without a recorded answer (plan.Object.Pending).
 func markPending(objs []plan.Object, kind store.Kind, pending map[string]bool) {

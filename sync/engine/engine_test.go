@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -541,5 +542,51 @@ func TestManagerLinkedAfterCreatesKeepsEveryStoredValue(t *testing.T) {
 	before := tgt.writes()
 	if rep, err = e.Cycle(context.Background(), true); err != nil || tgt.writes() != before || rep.Unchanged != 2 {
 		t.Fatalf("initial re-run wrote %d times (%v): %+v", tgt.writes()-before, err, rep)
+	}
+}
+
+// A full round keeps no values of the users it leaves unchanged (pack.DropUnchanged), yet records the new
+// values of one whose stored values differ from the directory's only in case: nothing is sent, the
+// link takes the directory's spelling, and the other links stay as the first cycle wrote them.
+func TestFullRoundRecordsACaseOnlyChangeAndKeepsTheOthers(t *testing.T) {
+	dir := &fakeDir{users: []directory.User{
+		user("a", "ann@contoso.com", "Engineer", "", true),
+		user("b", "bob@contoso.com", "Lead", "", true),
+	}}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	if _, err := e.Cycle(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	first, err := st.Links(store.KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first["a"].Values["title"] != "Engineer" {
+		t.Fatalf("first cycle stored %v", first["a"].Values)
+	}
+	shouted := first["a"]
+	shouted.Values = plan.Merged(first["a"].Values, map[string]any{"title": "ENGINEER"})
+	shouted.Hash = plan.ValuesHash(shouted.Values)
+	if err := st.PutLinks(shouted); err != nil {
+		t.Fatal(err)
+	}
+	before := tgt.writes()
+	rep, err := e.Cycle(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tgt.writes() != before || rep.Unchanged != 2 {
+		t.Fatalf("full round wrote %d times: %+v", tgt.writes()-before, rep)
+	}
+	now, err := st.Links(store.KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if !reflect.DeepEqual(now[id].Values, first[id].Values) || now[id].Hash != first[id].Hash {
+			t.Errorf("link %s after the full round: %v (%s), want %v (%s)", id, now[id].Values, now[id].Hash, first[id].Values, first[id].Hash)
+		}
 	}
 }

@@ -70,7 +70,7 @@ func Paths(t *mapping.Table, skipRefs bool) (order, read []string) {
 // attributes in precedence order: one query per object, or one paged listing of the target when many
 // objects need a lookup (an initial cycle), which is far cheaper than thousands of queries.
 func (m *Matcher) Match(ctx context.Context, objs []plan.Object, links map[string]plan.Link) (map[string]plan.Lookup, error) {
-	s, err := m.Start(ctx, m.Need(objs, links))
+	s, err := m.Start(ctx, m.Need(objs, links), m.Wanted(objs, links))
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +97,62 @@ func need(objs []plan.Object, links map[string]plan.Link) []int {
 	return out
 }
 
+// Keys are the strings of values at the matching paths, in order ("" where there is none): what an
+// object keeps of its values for the matching while they are packed (plan.Object.MatchKeys).
+func Keys(order []string, values map[string]any) []string {
+	if len(order) == 0 || values == nil {
+		return nil
+	}
+	out := make([]string, len(order))
+	for i, p := range order {
+		out[i], _ = values[p].(string)
+	}
+	return out
+}
+
+// Wanted is, for each matching path, the lowercased values that the objects needing a lookup hold
+// there. A listing of the target keeps only the objects found under one of them: no lookup of these
+// objects asks for any other, so the results are those of a whole listing, and a full round whose
+// users are all linked no longer holds every account of the target (at 100,000 users, 56 MB).
+// A nil Wanted keeps everything.
+type Wanted map[string]map[string]struct{}
+
+// Wanted lists what the objects of objs that need a lookup may match (see need). An object whose
+// values are packed without its MatchKeys cannot say: the whole listing is kept then.
+func (m *Matcher) Wanted(objs []plan.Object, links map[string]plan.Link) Wanted {
+	w := make(Wanted, len(m.Order))
+	for _, p := range m.Order {
+		w[p] = map[string]struct{}{}
+	}
+	for _, i := range need(objs, links) {
+		o := &objs[i]
+		if o.Values == nil && len(o.MatchKeys) != len(m.Order) {
+			return nil
+		}
+		for j, p := range m.Order {
+			v := ""
+			if o.Values != nil {
+				v, _ = o.Values[p].(string)
+			} else {
+				v = o.MatchKeys[j]
+			}
+			if v != "" {
+				w[p][strings.ToLower(v)] = struct{}{}
+			}
+		}
+	}
+	return w
+}
+
+// keeps reports whether a listed object's value v at path p may be asked for.
+func (w Wanted) keeps(p, key string) bool {
+	if w == nil {
+		return true
+	}
+	_, ok := w[p][key]
+	return ok
+}
+
 // Session matches a cycle's objects a part at a time with one choice for all of them (a listing of the
 // target, or one query per object), so a cycle that plans its objects in parts lists the target once.
 type Session struct {
@@ -105,9 +161,9 @@ type Session struct {
 }
 
 // Start begins a session for n objects to look up in all: more than ListThreshold lists the target
-// once (when the listing fails for another reason than credentials or an unreachable target, the
-// session queries instead).
-func (m *Matcher) Start(ctx context.Context, n int) (*Session, error) {
+// once, keeping what want says the objects may match (when the listing fails for another reason than
+// credentials or an unreachable target, the session queries instead).
+func (m *Matcher) Start(ctx context.Context, n int, want Wanted) (*Session, error) {
 	s := &Session{m: m}
 	if n == 0 {
 		return s, nil
@@ -116,7 +172,7 @@ func (m *Matcher) Start(ctx context.Context, n int) (*Session, error) {
 		return nil, fmt.Errorf("no %s %w", m.Kind, ErrNoAttribute)
 	}
 	if n > m.ListThreshold {
-		idx, err := m.index(ctx)
+		idx, err := m.index(ctx, want)
 		if err == nil {
 			s.idx = idx
 			return s, nil
@@ -189,7 +245,7 @@ func (m *Matcher) Query(ctx context.Context, o plan.Object) plan.Lookup {
 // targetIndex is one listing of the target's objects, indexed by the matching attributes.
 type targetIndex map[string]map[string][]plan.Candidate
 
-func (m *Matcher) index(ctx context.Context) (targetIndex, error) {
+func (m *Matcher) index(ctx context.Context, want Wanted) (targetIndex, error) {
 	idx := targetIndex{}
 	for _, p := range m.Order {
 		idx[p] = map[string][]plan.Candidate{}
@@ -198,8 +254,9 @@ func (m *Matcher) index(ctx context.Context) (targetIndex, error) {
 	err := m.Finder.List(ctx, m.Read, func(c plan.Candidate) error {
 		for _, p := range m.Order {
 			if s, isStr := c.Values[p].(string); isStr && s != "" {
-				key := strings.ToLower(s)
-				idx[p][key] = append(idx[p][key], c)
+				if key := strings.ToLower(s); want.keeps(p, key) {
+					idx[p][key] = append(idx[p][key], c)
+				}
 			}
 		}
 		return nil

@@ -3,6 +3,9 @@ package match
 import (
 	"context"
 	"errors"
+	"fmt"
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -109,7 +112,7 @@ func TestSessionListsOnceForAllParts(t *testing.T) {
 		if n := m.Need(objs, links); n != 4 {
 			t.Fatalf("need %d, want 4", n)
 		}
-		s, err := m.Start(context.Background(), m.Need(objs, links))
+		s, err := m.Start(context.Background(), m.Need(objs, links), m.Wanted(objs, links))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,4 +135,81 @@ func TestSessionListsOnceForAllParts(t *testing.T) {
 			t.Errorf("threshold %d: %d listings, %d queries; want %d and %d", tc.threshold, f.lists, f.queries, tc.lists, tc.queries)
 		}
 	}
+}
+
+// A listing keeps only the accounts an object that needs a lookup may match, and every lookup finds
+// what the whole listing would: the results are checked against the finder's own query (a scan of
+// every account), whatever form each object's values are in.
+func TestListingKeepsOnlyWhatObjectsMayMatch(t *testing.T) {
+	var target []plan.Candidate
+	for i := range 200 {
+		target = append(target, plan.Candidate{TargetID: fmt.Sprintf("t%d", i), Values: map[string]any{"userName": fmt.Sprintf("User%d@X", i)}})
+	}
+	target = append(target, plan.Candidate{TargetID: "ext", Values: map[string]any{"externalId": "only-by-external"}},
+		plan.Candidate{TargetID: "twin", Values: map[string]any{"userName": "user7@x"}})
+	order := []string{"userName", "externalId"}
+	mk := func(id, userName, externalID string) plan.Object {
+		return plan.Object{SourceID: id, InScope: true, Enabled: true, Values: map[string]any{"userName": userName, "externalId": externalID}}
+	}
+	objs := []plan.Object{
+		mk("a", "user7@x", "a"),                 // two accounts, different case
+		mk("b", "nobody@x", "only-by-external"), // found by the second path
+		mk("c", "user9@x", "c"),                 // linked: needs no lookup
+		mk("d", "nobody2@x", "d"),               // nothing to find
+		mk("e", "USER11@x", "e"),                // its values packed, keys kept
+	}
+	objs[4].MatchKeys = Keys(order, objs[4].Values)
+	objs[4].Values = nil
+	links := map[string]plan.Link{"c": {TargetID: "t9", Managed: true}}
+
+	f := &finder{objs: target}
+	m := &Matcher{Finder: f, Kind: "user", Order: order, Read: order, Concurrency: 1, ListThreshold: 0, Log: zap.NewNop()}
+	want := m.Wanted(objs, links)
+	s, err := m.Start(context.Background(), m.Need(objs, links), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]bool{}
+	for _, byValue := range s.idx {
+		for _, cs := range byValue {
+			for _, c := range cs {
+				kept[c.TargetID] = true
+			}
+		}
+	}
+	if wantKept := map[string]bool{"t7": true, "twin": true, "ext": true, "t11": true}; !reflect.DeepEqual(kept, wantKept) {
+		t.Errorf("listing kept %v, want %v", kept, wantKept)
+	}
+	objs[4].Values = map[string]any{"userName": "USER11@x", "externalId": "e"} // for the reference query below
+	got, err := s.Match(context.Background(), objs, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.SourceID == "c" {
+			if _, ok := got["c"]; ok {
+				t.Error("a linked object was looked up")
+			}
+			continue
+		}
+		ref := m.Query(context.Background(), o)
+		if g := got[o.SourceID]; g.By != ref.By || !reflect.DeepEqual(ids(g.Candidates), ids(ref.Candidates)) {
+			t.Errorf("%s: listing found %s %v, a query %s %v", o.SourceID, g.By, ids(g.Candidates), ref.By, ids(ref.Candidates))
+		}
+	}
+
+	// Packed values without their keys: nothing can be said, the whole listing is kept.
+	objs[4].Values, objs[4].MatchKeys = nil, nil
+	if w := m.Wanted(objs, links); w != nil {
+		t.Errorf("Wanted without the keys of a packed object = %v, want nil (keep all)", w)
+	}
+}
+
+func ids(cs []plan.Candidate) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.TargetID)
+	}
+	sort.Strings(out)
+	return out
 }

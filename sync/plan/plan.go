@@ -114,6 +114,9 @@ type Object struct {
 	// Packed and PackedCreate are Values and CreateValues in a compact form (sync/pack) while the
 	// object waits to be planned, the maps nil then; PackedCreate nil means CreateValues is Values.
 	Packed, PackedCreate []byte
+	// MatchKeys are Values' strings at the matching paths (match.Keys) while Values are packed, so
+	// that a listing of the target keeps only what the objects may match.
+	MatchKeys []string
 	// Err is set when evaluating the mappings failed for this object.
 	Err error
 	// Redacted marks the target paths whose values logs must show as "[Redact]".
