@@ -157,3 +157,23 @@ func BenchmarkPlannedCreates(b *testing.B) {
 		}
 	}
 }
+
+// Only an unchanged change whose hash is its link's lets go of its values: one whose hash moved (a
+// case-only difference) still records them, and changes that send keep theirs.
+func TestDropUnchangedKeepsWhatIsRecorded(t *testing.T) {
+	vals := map[string]any{"userName": "a@x"}
+	links := map[string]plan.Link{"same": {Hash: "h1"}, "moved": {Hash: "h0"}, "upd": {Hash: "h1"}}
+	cs := []plan.Change{
+		{SourceID: "same", Op: plan.Unchanged, Hash: "h1", Values: vals},
+		{SourceID: "moved", Op: plan.Unchanged, Hash: "h1", Values: vals},
+		{SourceID: "nolink", Op: plan.Unchanged, Hash: "h1", Values: vals},
+		{SourceID: "nohash", Op: plan.Unchanged, Values: vals},
+		{SourceID: "upd", Op: plan.Update, Hash: "h1", Values: vals},
+	}
+	DropUnchanged(cs, links)
+	for i, dropped := range []bool{true, false, false, false, false} {
+		if got := cs[i].Values == nil; got != dropped {
+			t.Errorf("%s: values dropped %v, want %v", cs[i].SourceID, got, dropped)
+		}
+	}
+}
