@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/layout"
+	bolt "go.etcd.io/bbolt"
 )
 
 func sampleLink(kind Kind, i int) Link {
@@ -152,4 +155,47 @@ func FuzzDecodeLink(f *testing.F) {
 		_ = codec.DecodeLink(rec, &x)
 		_, _, _ = codec.DecodeLinkHead(rec)
 	})
+}
+
+// LinksPacked keeps only the asked paths in Values, and UnpackLink gives back exactly what Links reads;
+// a damaged record fails the read as in Links.
+func TestLinksPackedUnpackToWhatLinksReads(t *testing.T) {
+	s, _ := openTest(t)
+	for i := range 50 {
+		if err := s.PutLinks(sampleLink(KindUser, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	whole, err := s.Links(KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := []string{"userName", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager"}
+	packed, err := s.LinksPacked(KindUser, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(packed) != len(whole) {
+		t.Fatalf("LinksPacked: %d links, want %d", len(packed), len(whole))
+	}
+	for id, w := range whole {
+		p := packed[id]
+		if p.Packed == "" || !reflect.DeepEqual(p.Values, map[string]any{"userName": w.Values["userName"]}) {
+			t.Fatalf("%s packed: values %v, packed %d bytes", id, p.Values, len(p.Packed))
+		}
+		if err := UnpackLink(&p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Packed != "" || !reflect.DeepEqual(p, w) {
+			t.Fatalf("%s unpacked:\n got %#v\nwant %#v", id, p, w)
+		}
+	}
+	if err := s.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(layout.Links).Bucket([]byte(KindUser)).Put([]byte("src-3"), []byte{codec.LinkV2, 0xff})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LinksPacked(KindUser, keep); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("LinksPacked of a damaged record: %v, want ErrCorrupt", err)
+	}
 }

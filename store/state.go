@@ -103,6 +103,18 @@ func EncodeLink(a *Link) []byte {
 // record's key.
 func DecodeLink(rec []byte, a *Link) error { return codec.DecodeLink(rec, a) }
 
+// ErrPacked matches a write refused because the link holds only some of its values (Link.Packed).
+var ErrPacked = codec.ErrPacked
+
+// UnpackLink restores all the values of a link read by LinksPacked; a link that is not packed is left
+// alone. Its error is a damaged record.
+func UnpackLink(a *Link) error {
+	if err := codec.UnpackLink(a); err != nil {
+		return fmt.Errorf("unpack anchor %s: %w", a, err)
+	}
+	return nil
+}
+
 // CheckSnapshot refuses a snapshot this build cannot restore faithfully.
 func CheckSnapshot(s *Snapshot) error {
 	if s == nil {

@@ -353,6 +353,9 @@ func queueLink(b *pgx.Batch, job string, op *store.LinkOp, now time.Time) error 
 		b.Queue(`DELETE FROM scimsync.anchors WHERE job = $1 AND kind = $2 AND source_id = $3`, job, string(a.Kind), a.SourceID)
 		return nil
 	}
+	if a.Packed != "" {
+		return fmt.Errorf("anchor %s: %w", a, store.ErrPacked)
+	}
 	keep := a.CreatedAt.IsZero()
 	created := a.CreatedAt
 	if keep {

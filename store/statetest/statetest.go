@@ -34,6 +34,7 @@ func Run(t *testing.T, b Backend) {
 	}{
 		{"LinksCRUD", testLinksCRUD},
 		{"LinkErrorContext", testLinkErrorContext},
+		{"PackedLinkRefused", testPackedLinkRefused},
 		{"BatcherConcurrentPut", testBatcherConcurrentPut},
 		{"BatcherSizeTrigger", testBatcherSizeTrigger},
 		{"BatcherDelayFlush", testBatcherDelayFlush},

@@ -200,6 +200,31 @@ func testLinkErrorContext(t *testing.T, be Backend) {
 	}
 }
 
+// A link read with only some of its values (store.Link.Packed) is refused by every write, alone or
+// through a batcher, and the stored link stays whole.
+func testPackedLinkRefused(t *testing.T, be Backend) {
+	s := be.Open(t)
+	whole := sampleLink(store.KindUser, 1)
+	must(t, s.PutLinks(whole))
+	slim := whole
+	slim.Values, slim.Packed = map[string]any{"userName": whole.Values["userName"]}, "the record"
+	if err := s.PutLinks(slim); !errors.Is(err, store.ErrPacked) {
+		t.Errorf("PutLinks of a packed link: %v, want ErrPacked", err)
+	}
+	b := s.NewBatcher(10, 0)
+	b.Put(slim)
+	if err := b.Flush(); !errors.Is(err, store.ErrPacked) {
+		t.Errorf("batcher flush of a packed link: %v, want ErrPacked", err)
+	}
+	got, ok, err := s.Link(store.KindUser, whole.SourceID)
+	if err != nil || !ok {
+		t.Fatalf("Link: %v %v", ok, err)
+	}
+	if !reflect.DeepEqual(got.Values, whole.Values) {
+		t.Errorf("stored values %v, want %v", got.Values, whole.Values)
+	}
+}
+
 func assertLink(t *testing.T, got, want store.Link) {
 	t.Helper()
 	if !got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {

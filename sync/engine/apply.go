@@ -50,7 +50,7 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &kindRun{e: e, k: k, rep: rep, counts: counts, links: links, cancel: cancel,
-		b: e.rec.Links(1024), slim: append([]string{"userName"}, e.refs...),
+		b: e.rec.Links(1024), slim: e.slimPaths(),
 		res: applied{changed: map[string]bool{}, created: map[string]bool{}, moved: map[string]bool{}}}
 	defer r.b.Close()
 	work := r.settle(changes, refs)
@@ -153,8 +153,13 @@ func (r *kindRun) settle(changes []plan.Change, refs userRefs) []plan.Change {
 			if a, ok := r.links[c.SourceID]; ok {
 				mgr, known := refs.Manager(c.SourceID, r.e.refs)
 				if (c.Hash != "" && c.Hash != a.Hash) || (known && mgr != a.ManagerID) {
-					if c.Hash != "" {
-						a.Values, a.Hash = c.Values, c.Hash
+					if c.Hash != "" && c.Hash != a.Hash {
+						a.Values, a.Hash, a.Packed = c.Values, c.Hash, ""
+					} else if err := store.UnpackLink(&a); err != nil {
+						// Recorded as it was: the next cycle finds the same difference.
+						r.e.log.Error("a stored link does not decode; its manager is recorded next cycle", zap.String("object", c.Identity), zap.Error(err))
+						r.count(c, store.Link{}, nil, 0)
+						continue
 					}
 					if known {
 						a.ManagerID = mgr
@@ -236,6 +241,10 @@ func (r *kindRun) done(w write, a *store.Link, err error, took time.Duration) {
 	e.outcome(c.Op, err != nil)
 	e.done(1)
 }
+
+// slimPaths are the values a user's link keeps for the rest of the cycle: the userName logs show
+// and the reference values (the manager) the reference step compares (see record and read.Links).
+func (e *Engine) slimPaths() []string { return append([]string{"userName"}, e.refs...) }
 
 // record writes a link and keeps it for the rest of the cycle. A user's link is kept slim: the later
 // steps read its target id, flags and manager, the userName logs show and the reference values; the

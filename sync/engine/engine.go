@@ -227,7 +227,11 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 			pack.Objects(part, sameCreate)
 		})
 	snap.Users = directory.UserList{}
-	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs)
+	var keep []string
+	if !e.o.DryRun {
+		keep = e.slimPaths()
+	}
+	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -414,7 +418,16 @@ func (e *Engine) planKind(ctx context.Context, k *objectKind, objs []plan.Object
 		if err != nil {
 			return nil, matchErr(err)
 		}
+		unpackedLinks, err := pack.Links(part, links, planLinks)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrAborted, err)
+		}
 		planned := plan.Plan(plan.Input{Objects: part, Links: planLinks, Lookups: lookups, Policy: k.policy})
+		for _, id := range unpackedLinks {
+			l := planLinks[id]
+			l.Values = nil // the part is planned: its values go again
+			planLinks[id] = l
+		}
 		record.NameDeleted(k.store, planned, links)
 		if slim {
 			pack.KeepIDs(part)
@@ -469,7 +482,7 @@ func (e *Engine) commit(snap *read.Snapshot) error {
 
 // loadLinks reads the stored user links the cycle needs (see read.Links): those of the evaluated
 // users and of the managers they name; after a full round, all.
-func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRefs) (map[string]store.Link, []string, error) {
+func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRefs, keep []string) (map[string]store.Link, []string, error) {
 	ids := make([]string, 0, len(objs))
 	for _, o := range objs {
 		ids = append(ids, o.SourceID)
@@ -479,7 +492,7 @@ func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRef
 			}
 		}
 	}
-	return read.Links(e.st, snap, ids)
+	return read.Links(e.st, snap, ids, keep)
 }
 
 func newID() string {

@@ -590,3 +590,46 @@ func TestFullRoundRecordsACaseOnlyChangeAndKeepsTheOthers(t *testing.T) {
 		}
 	}
 }
+
+// A full round that finds only a user's manager moved (its values hash as stored) records the new
+// manager with the values the link holds: unchanged changes keep no values (pack.DropUnchanged) and
+// the round reads links packed (store.LinksPacked), and neither may reach the state file as an empty
+// set of values.
+func TestFullRoundRecordsAMovedManagerWithTheLinksValues(t *testing.T) {
+	dir := &fakeDir{users: []directory.User{
+		user("a", "ann@contoso.com", "Engineer", "b", true),
+		user("b", "bob@contoso.com", "Lead", "", true),
+	}}
+	tgt := newFakeTarget()
+	st := openStore(t)
+	e := newEngine(t, dir, tgt, st, ScopeAll)
+	if _, err := e.Cycle(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	first, err := st.Links(store.KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := first["a"]
+	stale.ManagerID = "someone-else"
+	if err := st.PutLinks(stale); err != nil {
+		t.Fatal(err)
+	}
+	before := tgt.writes()
+	if _, err := e.Cycle(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if tgt.writes() != before {
+		t.Errorf("full round wrote %d times", tgt.writes()-before)
+	}
+	now, err := st.Links(store.KindUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if !reflect.DeepEqual(now[id].Values, first[id].Values) || now[id].Hash != first[id].Hash || now[id].ManagerID != first[id].ManagerID {
+			t.Errorf("link %s after the full round: %v (%s, manager %q), want %v (%s, manager %q)", id,
+				now[id].Values, now[id].Hash, now[id].ManagerID, first[id].Values, first[id].Hash, first[id].ManagerID)
+		}
+	}
+}

@@ -54,7 +54,7 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []managers.
 		var rec store.Link
 		var rerr error
 		if err == nil {
-			rec, rerr = e.managerLinked(w)
+			rec, rerr = managers.Linked(e.st, w, e.o.Now())
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -89,25 +89,4 @@ func (e *Engine) sendManagers(ctx context.Context, rep *Report, work []managers.
 		return linked, fmt.Errorf("linking managers stopped: %w", abort)
 	}
 	return linked, ctx.Err()
-}
-
-// managerLinked is w's link as it is to be recorded once its manager reference was sent: the values
-// stored (the cycle keeps user links slim, see kindRun.record) with the reference changed.
-func (e *Engine) managerLinked(w managers.Change) (store.Link, error) {
-	l := w.Link
-	full, ok, err := e.st.Link(store.KindUser, l.SourceID)
-	if err != nil {
-		return l, err
-	}
-	if ok {
-		l.Values = full.Values
-	}
-	vals := plan.Merged(l.Values, nil)
-	if w.Attr.New == nil {
-		delete(vals, w.Attr.Path)
-	} else {
-		vals[w.Attr.Path] = w.Attr.New
-	}
-	l.Values, l.Hash, l.UpdatedAt = vals, plan.ValuesHash(vals), e.o.Now()
-	return l, nil
 }

@@ -5,6 +5,7 @@ package managers
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/scimsync/scimsync/store"
 	"github.com/scimsync/scimsync/sync/plan"
@@ -74,4 +75,31 @@ func Changes(st Links, path string, objs []plan.Object, links map[string]store.L
 		}
 	}
 	return work, nil
+}
+
+// Linked is c's link as it is to be recorded once its manager reference was sent: the values stored
+// (the cycle keeps user links slim, and a full round reads them packed: see store.Link.Packed) with
+// the reference changed, at now.
+func Linked(st Links, c Change, now time.Time) (store.Link, error) {
+	l := c.Link
+	full, ok, err := st.Link(store.KindUser, l.SourceID)
+	if err != nil {
+		return l, err
+	}
+	switch {
+	case ok:
+		l.Values, l.Packed = full.Values, ""
+	default:
+		if err := store.UnpackLink(&l); err != nil {
+			return l, err
+		}
+	}
+	vals := plan.Merged(l.Values, nil)
+	if c.Attr.New == nil {
+		delete(vals, c.Attr.Path)
+	} else {
+		vals[c.Attr.Path] = c.Attr.New
+	}
+	l.Values, l.Hash, l.UpdatedAt = vals, plan.ValuesHash(vals), now
+	return l, nil
 }

@@ -140,3 +140,24 @@ func KeepIDs(objs []plan.Object) {
 		*o = plan.Object{SourceID: o.SourceID, Identity: o.Identity, Pending: o.Pending}
 	}
 }
+
+// Links gives the plan links of part's objects whose stored link was read packed (store.LinksPacked,
+// a full round) all their values, and returns their ids, so the planner can let them go again once the
+// part is planned. An error is a damaged record.
+func Links(part []plan.Object, links map[string]store.Link, planLinks map[string]plan.Link) ([]string, error) {
+	var ids []string
+	for _, o := range part {
+		a, ok := links[o.SourceID]
+		if !ok || a.Packed == "" {
+			continue
+		}
+		if err := store.UnpackLink(&a); err != nil {
+			return nil, err
+		}
+		l := planLinks[o.SourceID]
+		l.Values = a.Values
+		planLinks[o.SourceID] = l
+		ids = append(ids, o.SourceID)
+	}
+	return ids, nil
+}

@@ -476,13 +476,27 @@ func SortedKeys(m map[string]bool) []string {
 	return out
 }
 
+// packedLinks is a state that reads links with only some of their values (store.Store.LinksPacked).
+type packedLinks interface {
+	LinksPacked(kind store.Kind, keep []string) (map[string]store.Link, error)
+}
+
 // Links reads the stored user links a cycle needs: after a full round all of them, with the managed
 // users the round no longer returned (missing, sorted; ids are the users it returned: the engine has
 // dropped the directory's objects by then), otherwise only those of ids, so that a quiet incremental
 // cycle costs little even with 100,000 linked users.
-func Links(st State, snap *Snapshot, ids []string) (links map[string]store.Link, missing []string, err error) {
+//
+// With keep, a state that can (packedLinks) reads a full round's links with only the values at those
+// paths, the others left packed (store.Link.Packed) for the planning to restore a part at a time.
+func Links(st State, snap *Snapshot, ids, keep []string) (links map[string]store.Link, missing []string, err error) {
 	if snap.Full {
-		links, err := st.Links(store.KindUser)
+		var links map[string]store.Link
+		var err error
+		if p, ok := st.(packedLinks); ok && keep != nil {
+			links, err = p.LinksPacked(store.KindUser, keep)
+		} else {
+			links, err = st.Links(store.KindUser)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("read state: %w", err)
 		}

@@ -391,8 +391,42 @@ func (d *decoder) value() any {
 	}
 }
 
+// ErrPacked refuses to write a link read with only some of its values (DecodeLinkPacked): written as
+// it is, it would lose the others.
+var ErrPacked = errors.New("the link was read with only some of its values; unpack it before writing it")
+
 // DecodeLink fills a from rec; Kind and SourceID come from the bucket and key, not the record.
 func DecodeLink(rec []byte, a *Link) error {
+	return decodeLink(string(rec), a, nil)
+}
+
+// DecodeLinkPacked is DecodeLink keeping in a.Values only the paths keep says, and the whole record
+// in a.Packed for UnpackLink. Every value is read, so a damaged record fails here as in DecodeLink.
+func DecodeLinkPacked(rec []byte, a *Link, keep func(path string) bool) error {
+	s := string(rec)
+	if err := decodeLink(s, a, keep); err != nil {
+		return err
+	}
+	a.Packed = s // the strings decoded from it share its bytes
+	return nil
+}
+
+// UnpackLink restores all the values of a link DecodeLinkPacked read; other fields are left as they
+// are. A link that is not packed is left alone.
+func UnpackLink(a *Link) error {
+	if a.Packed == "" {
+		return nil
+	}
+	var full Link
+	if err := decodeLink(a.Packed, &full, nil); err != nil {
+		return err
+	}
+	a.Values, a.Packed = full.Values, ""
+	return nil
+}
+
+// decodeLink fills a from rec, with the values keep says (all when keep is nil).
+func decodeLink(rec string, a *Link, keep func(path string) bool) error {
 	d, err := anchorDecoder(rec)
 	if err != nil {
 		return err
@@ -413,10 +447,17 @@ func DecodeLink(rec []byte, a *Link) error {
 		}
 	}
 	if n, isNil := d.count(); !isNil {
-		a.Values = make(map[string]any, n)
+		size := n
+		if keep != nil {
+			size = 0
+		}
+		a.Values = make(map[string]any, size)
 		for range n {
 			k := d.text()
-			a.Values[k] = d.value()
+			v := d.value()
+			if keep == nil || keep(k) {
+				a.Values[k] = v
+			}
 		}
 	}
 	if d.err != nil {
@@ -431,7 +472,7 @@ func DecodeLink(rec []byte, a *Link) error {
 // DecodeLinkHead reads only what an update needs from the old record: the target id (to move the
 // secondary index) and the creation time (to keep it).
 func DecodeLinkHead(rec []byte) (targetID string, created time.Time, err error) {
-	d, err := anchorDecoder(rec)
+	d, err := anchorDecoder(string(rec))
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -441,8 +482,8 @@ func DecodeLinkHead(rec []byte) (targetID string, created time.Time, err error) 
 }
 
 // anchorDecoder reads the version byte and returns a decoder for the rest of the record.
-func anchorDecoder(rec []byte) (*decoder, error) {
-	d := &decoder{b: string(rec)}
+func anchorDecoder(rec string) (*decoder, error) {
+	d := &decoder{b: rec}
 	switch v := d.byte(); {
 	case d.err != nil:
 		return nil, d.err

@@ -42,6 +42,9 @@ type Link struct {
 	// CreatedAt is kept from the stored anchor when a Put leaves it zero; UpdatedAt is set to now when
 	// zero.
 	CreatedAt, UpdatedAt time.Time
+	// Packed, when not empty, is the record a link was read from with only some of its Values
+	// (DecodeLinkPacked); UnpackLink restores the others. Writes refuse such a link (ErrPacked).
+	Packed string
 }
 
 // String is the "kind/source id" form used in error messages.

@@ -161,6 +161,9 @@ func PutLink(tx *bolt.Tx, a *codec.Link, now time.Time) error {
 	if a.Kind == "" || a.SourceID == "" {
 		return fmt.Errorf("anchor %s: kind and source id are required", a)
 	}
+	if a.Packed != "" {
+		return fmt.Errorf("anchor %s: %w", a, codec.ErrPacked)
+	}
 	anchors, err := CreateKindBucket(tx, Links, a.Kind)
 	if err != nil {
 		return err
