@@ -46,6 +46,27 @@ func (s *Store) Link(kind Kind, sourceID string) (a Link, ok bool, err error) {
 // Links loads every anchor of a kind keyed by source id, which the engine does once per cycle to plan
 // against; 100,000 anchors load in 0.3-0.5 s on a shared 2-core machine (BenchmarkLinks100k).
 func (s *Store) Links(kind Kind) (map[string]Link, error) {
+	return s.readLinks(kind, func(k, v []byte, a *Link) error { return layout.DecodeLink(s.path, kind, k, v, a) })
+}
+
+// LinksPacked is Links for a caller that needs most values of each link only later, a part of the
+// links at a time (the engine's full round): a link's Values hold only the paths of keep, and
+// Link.Packed the record UnpackLink restores the others from. At 100,000 users the value maps were
+// 90 MB of a full round's peak (docs/performance.md#memory). Every record is read whole, so a damaged
+// one fails here as in Links.
+func (s *Store) LinksPacked(kind Kind, keep []string) (map[string]Link, error) {
+	kept := func(p string) bool { return slices.Contains(keep, p) }
+	return s.readLinks(kind, func(k, v []byte, a *Link) error {
+		a.Kind, a.SourceID = kind, string(k)
+		if err := codec.DecodeLinkPacked(v, a, kept); err != nil {
+			return &CorruptError{Path: s.path, Err: fmt.Errorf("anchor %s/%s: %w", kind, k, err)}
+		}
+		return nil
+	})
+}
+
+// readLinks decodes every anchor of a kind with decode, keyed by source id.
+func (s *Store) readLinks(kind Kind, decode func(k, v []byte, a *Link) error) (map[string]Link, error) {
 	var out map[string]Link
 	err := s.view(func(tx *bolt.Tx) error {
 		b := layout.KindBucket(tx, layout.Links, kind)
@@ -58,44 +79,12 @@ func (s *Store) Links(kind Kind) (map[string]Link, error) {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var a Link
-			if err := layout.DecodeLink(s.path, kind, k, v, &a); err != nil {
+			if err := decode(k, v, &a); err != nil {
 				return err
 			}
 			out[a.SourceID] = a
 		}
 		dropMapped(tx) // the whole bucket was read; its pages need not stay resident (dropMapped)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list anchors %s: %w", kind, err)
-	}
-	return out, nil
-}
-
-// LinksPacked is Links for a caller that needs most values of each link only later, a part of the
-// links at a time (the engine's full round): a link's Values hold only the paths of keep, and
-// Link.Packed the record UnpackLink restores the others from. At 100,000 users the value maps were
-// 90 MB of a full round's peak (docs/performance.md#memory). Every record is read whole, so a damaged
-// one fails here as in Links.
-func (s *Store) LinksPacked(kind Kind, keep []string) (map[string]Link, error) {
-	kept := func(p string) bool { return slices.Contains(keep, p) }
-	var out map[string]Link
-	err := s.view(func(tx *bolt.Tx) error {
-		b := layout.KindBucket(tx, layout.Links, kind)
-		if b == nil {
-			out = map[string]Link{}
-			return nil
-		}
-		out = make(map[string]Link, b.Stats().KeyN)
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			a := Link{Kind: kind, SourceID: string(k)}
-			if err := codec.DecodeLinkPacked(v, &a, kept); err != nil {
-				return &CorruptError{Path: s.path, Err: fmt.Errorf("anchor %s/%s: %w", kind, k, err)}
-			}
-			out[a.SourceID] = a
-		}
-		dropMapped(tx)
 		return nil
 	})
 	if err != nil {

@@ -545,14 +545,11 @@ func TestManagerLinkedAfterCreatesKeepsEveryStoredValue(t *testing.T) {
 	}
 }
 
-// A full round keeps no values of the users it leaves unchanged (pack.DropUnchanged), yet records the new
-// values of one whose stored values differ from the directory's only in case: nothing is sent, the
-// link takes the directory's spelling, and the other links stay as the first cycle wrote them.
-func TestFullRoundRecordsACaseOnlyChangeAndKeepsTheOthers(t *testing.T) {
-	dir := &fakeDir{users: []directory.User{
-		user("a", "ann@contoso.com", "Engineer", "", true),
-		user("b", "bob@contoso.com", "Lead", "", true),
-	}}
+// fullRoundAfter runs an initial cycle over users, lets spoil change the stored link of "a", runs a
+// full round, and checks that it sent nothing and left every link as the first cycle wrote it.
+func fullRoundAfter(t *testing.T, users []directory.User, spoil func(a store.Link) store.Link) {
+	t.Helper()
+	dir := &fakeDir{users: users}
 	tgt := newFakeTarget()
 	st := openStore(t)
 	e := newEngine(t, dir, tgt, st, ScopeAll)
@@ -563,13 +560,7 @@ func TestFullRoundRecordsACaseOnlyChangeAndKeepsTheOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if first["a"].Values["title"] != "Engineer" {
-		t.Fatalf("first cycle stored %v", first["a"].Values)
-	}
-	shouted := first["a"]
-	shouted.Values = plan.Merged(first["a"].Values, map[string]any{"title": "ENGINEER"})
-	shouted.Hash = plan.ValuesHash(shouted.Values)
-	if err := st.PutLinks(shouted); err != nil {
+	if err := st.PutLinks(spoil(first["a"])); err != nil {
 		t.Fatal(err)
 	}
 	before := tgt.writes()
@@ -577,18 +568,37 @@ func TestFullRoundRecordsACaseOnlyChangeAndKeepsTheOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tgt.writes() != before || rep.Unchanged != 2 {
+	if tgt.writes() != before || rep.Unchanged != len(users) {
 		t.Fatalf("full round wrote %d times: %+v", tgt.writes()-before, rep)
 	}
 	now, err := st.Links(store.KindUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"a", "b"} {
-		if !reflect.DeepEqual(now[id].Values, first[id].Values) || now[id].Hash != first[id].Hash {
-			t.Errorf("link %s after the full round: %v (%s), want %v (%s)", id, now[id].Values, now[id].Hash, first[id].Values, first[id].Hash)
+	for _, u := range users {
+		id := u.ID
+		if !reflect.DeepEqual(now[id].Values, first[id].Values) || now[id].Hash != first[id].Hash || now[id].ManagerID != first[id].ManagerID {
+			t.Errorf("link %s after the full round: %v (%s, manager %q), want %v (%s, manager %q)", id,
+				now[id].Values, now[id].Hash, now[id].ManagerID, first[id].Values, first[id].Hash, first[id].ManagerID)
 		}
 	}
+}
+
+// A full round keeps no values of the users it leaves unchanged (pack.DropUnchanged), yet records the new
+// values of one whose stored values differ from the directory's only in case: nothing is sent, the
+// link takes the directory's spelling, and the other links stay as the first cycle wrote them.
+func TestFullRoundRecordsACaseOnlyChangeAndKeepsTheOthers(t *testing.T) {
+	fullRoundAfter(t, []directory.User{
+		user("a", "ann@contoso.com", "Engineer", "", true),
+		user("b", "bob@contoso.com", "Lead", "", true),
+	}, func(a store.Link) store.Link {
+		if a.Values["title"] != "Engineer" {
+			t.Fatalf("first cycle stored %v", a.Values)
+		}
+		a.Values = plan.Merged(a.Values, map[string]any{"title": "ENGINEER"})
+		a.Hash = plan.ValuesHash(a.Values)
+		return a
+	})
 }
 
 // A full round that finds only a user's manager moved (its values hash as stored) records the new
@@ -596,40 +606,11 @@ func TestFullRoundRecordsACaseOnlyChangeAndKeepsTheOthers(t *testing.T) {
 // the round reads links packed (store.LinksPacked), and neither may reach the state file as an empty
 // set of values.
 func TestFullRoundRecordsAMovedManagerWithTheLinksValues(t *testing.T) {
-	dir := &fakeDir{users: []directory.User{
+	fullRoundAfter(t, []directory.User{
 		user("a", "ann@contoso.com", "Engineer", "b", true),
 		user("b", "bob@contoso.com", "Lead", "", true),
-	}}
-	tgt := newFakeTarget()
-	st := openStore(t)
-	e := newEngine(t, dir, tgt, st, ScopeAll)
-	if _, err := e.Cycle(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
-	first, err := st.Links(store.KindUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale := first["a"]
-	stale.ManagerID = "someone-else"
-	if err := st.PutLinks(stale); err != nil {
-		t.Fatal(err)
-	}
-	before := tgt.writes()
-	if _, err := e.Cycle(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
-	if tgt.writes() != before {
-		t.Errorf("full round wrote %d times", tgt.writes()-before)
-	}
-	now, err := st.Links(store.KindUser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, id := range []string{"a", "b"} {
-		if !reflect.DeepEqual(now[id].Values, first[id].Values) || now[id].Hash != first[id].Hash || now[id].ManagerID != first[id].ManagerID {
-			t.Errorf("link %s after the full round: %v (%s, manager %q), want %v (%s, manager %q)", id,
-				now[id].Values, now[id].Hash, now[id].ManagerID, first[id].Values, first[id].Hash, first[id].ManagerID)
-		}
-	}
+	}, func(a store.Link) store.Link {
+		a.ManagerID = "someone-else"
+		return a
+	})
 }
