@@ -55,14 +55,50 @@ func (s *Store) Links(kind Kind) (map[string]Link, error) {
 // 90 MB of a full round's peak (docs/performance.md#memory). Every record is read whole, so a damaged
 // one fails here as in Links.
 func (s *Store) LinksPacked(kind Kind, keep []string) (map[string]Link, error) {
+	return s.readLinks(kind, s.packedDecoder(kind, keep))
+}
+
+// LinksPackedOf is LinksPacked for the links of ids alone (an incremental cycle's users and their
+// managers), read in one transaction; an id without a link is left out.
+func (s *Store) LinksPackedOf(kind Kind, ids, keep []string) (map[string]Link, error) {
+	decode := s.packedDecoder(kind, keep)
+	out := make(map[string]Link, len(ids))
+	err := s.view(func(tx *bolt.Tx) error {
+		b := layout.KindBucket(tx, layout.Links, kind)
+		if b == nil {
+			return nil
+		}
+		for _, id := range ids {
+			if _, done := out[id]; done || id == "" {
+				continue
+			}
+			if rec := b.Get([]byte(id)); rec != nil {
+				var a Link
+				if err := decode([]byte(id), rec, &a); err != nil {
+					return err
+				}
+				out[id] = a
+			}
+		}
+		dropMapped(tx)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get %d anchors %s: %w", len(ids), kind, err)
+	}
+	return out, nil
+}
+
+// packedDecoder decodes a record of kind as LinksPacked says.
+func (s *Store) packedDecoder(kind Kind, keep []string) func(k, v []byte, a *Link) error {
 	kept := func(p string) bool { return slices.Contains(keep, p) }
-	return s.readLinks(kind, func(k, v []byte, a *Link) error {
+	return func(k, v []byte, a *Link) error {
 		a.Kind, a.SourceID = kind, string(k)
 		if err := codec.DecodeLinkPacked(v, a, kept); err != nil {
 			return &CorruptError{Path: s.path, Err: fmt.Errorf("anchor %s/%s: %w", kind, k, err)}
 		}
 		return nil
-	})
+	}
 }
 
 // readLinks decodes every anchor of a kind with decode, keyed by source id.

@@ -190,6 +190,16 @@ func TestLinksPackedUnpackToWhatLinksReads(t *testing.T) {
 			t.Fatalf("%s unpacked:\n got %#v\nwant %#v", id, p, w)
 		}
 	}
+	some, err := s.LinksPackedOf(KindUser, []string{"src-7", "", "nobody", "src-7", "src-42"}, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(some) != 2 || some["src-7"].Packed == "" || !reflect.DeepEqual(some["src-42"].Values, map[string]any{"userName": whole["src-42"].Values["userName"]}) {
+		t.Fatalf("LinksPackedOf: %v", some)
+	}
+	if a := some["src-7"]; UnpackLink(&a) != nil || !reflect.DeepEqual(a, whole["src-7"]) {
+		t.Errorf("LinksPackedOf src-7 unpacked: %#v", a)
+	}
 	if err := s.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(layout.Links).Bucket([]byte(KindUser)).Put([]byte("src-3"), []byte{codec.LinkV2, 0xff})
 	}); err != nil {
@@ -197,5 +207,8 @@ func TestLinksPackedUnpackToWhatLinksReads(t *testing.T) {
 	}
 	if _, err := s.LinksPacked(KindUser, keep); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("LinksPacked of a damaged record: %v, want ErrCorrupt", err)
+	}
+	if _, err := s.LinksPackedOf(KindUser, []string{"src-3"}, keep); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("LinksPackedOf of a damaged record: %v, want ErrCorrupt", err)
 	}
 }
