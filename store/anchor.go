@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
@@ -46,7 +45,7 @@ func (s *Store) Link(kind Kind, sourceID string) (a Link, ok bool, err error) {
 // Links loads every anchor of a kind keyed by source id, which the engine does once per cycle to plan
 // against; 100,000 anchors load in 0.3-0.5 s on a shared 2-core machine (BenchmarkLinks100k).
 func (s *Store) Links(kind Kind) (map[string]Link, error) {
-	return s.readLinks(kind, func(k, v []byte, a *Link) error { return layout.DecodeLink(s.path, kind, k, v, a) })
+	return s.links(kind, nil, func(k, v []byte, a *Link) error { return layout.DecodeLink(s.path, kind, k, v, a) })
 }
 
 // LinksPacked is Links for a caller that needs most values of each link only later, a part of the
@@ -55,73 +54,28 @@ func (s *Store) Links(kind Kind) (map[string]Link, error) {
 // 90 MB of a full round's peak (docs/performance.md#memory). Every record is read whole, so a damaged
 // one fails here as in Links.
 func (s *Store) LinksPacked(kind Kind, keep []string) (map[string]Link, error) {
-	return s.readLinks(kind, s.packedDecoder(kind, keep))
+	return s.links(kind, nil, layout.DecodeLinkPacked(s.path, kind, keep))
 }
 
 // LinksPackedOf is LinksPacked for the links of ids alone (an incremental cycle's users and their
 // managers), read in one transaction; an id without a link is left out.
 func (s *Store) LinksPackedOf(kind Kind, ids, keep []string) (map[string]Link, error) {
-	decode := s.packedDecoder(kind, keep)
-	out := make(map[string]Link, len(ids))
-	err := s.view(func(tx *bolt.Tx) error {
-		b := layout.KindBucket(tx, layout.Links, kind)
-		if b == nil {
-			return nil
-		}
-		for _, id := range ids {
-			if _, done := out[id]; done || id == "" {
-				continue
-			}
-			if rec := b.Get([]byte(id)); rec != nil {
-				var a Link
-				if err := decode([]byte(id), rec, &a); err != nil {
-					return err
-				}
-				out[id] = a
-			}
-		}
-		dropMapped(tx)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get %d anchors %s: %w", len(ids), kind, err)
+	if ids == nil {
+		ids = []string{}
 	}
-	return out, nil
+	return s.links(kind, ids, layout.DecodeLinkPacked(s.path, kind, keep))
 }
 
-// packedDecoder decodes a record of kind as LinksPacked says.
-func (s *Store) packedDecoder(kind Kind, keep []string) func(k, v []byte, a *Link) error {
-	kept := func(p string) bool { return slices.Contains(keep, p) }
-	return func(k, v []byte, a *Link) error {
-		a.Kind, a.SourceID = kind, string(k)
-		if err := codec.DecodeLinkPacked(v, a, kept); err != nil {
-			return &CorruptError{Path: s.path, Err: fmt.Errorf("anchor %s/%s: %w", kind, k, err)}
+// links reads the anchors of a kind with decode in one transaction: all of them when ids is nil.
+func (s *Store) links(kind Kind, ids []string, decode layout.LinkDecoder) (out map[string]Link, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if ids == nil {
+			out, err = layout.ReadLinks(tx, kind, decode)
+		} else {
+			out, err = layout.GetLinks(tx, kind, ids, decode)
 		}
-		return nil
-	}
-}
-
-// readLinks decodes every anchor of a kind with decode, keyed by source id.
-func (s *Store) readLinks(kind Kind, decode func(k, v []byte, a *Link) error) (map[string]Link, error) {
-	var out map[string]Link
-	err := s.view(func(tx *bolt.Tx) error {
-		b := layout.KindBucket(tx, layout.Links, kind)
-		if b == nil {
-			out = map[string]Link{}
-			return nil
-		}
-		// Sizing the map up front (a page walk) is cheaper than letting it grow through 100,000 inserts.
-		out = make(map[string]Link, b.Stats().KeyN)
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var a Link
-			if err := decode(k, v, &a); err != nil {
-				return err
-			}
-			out[a.SourceID] = a
-		}
-		dropMapped(tx) // the whole bucket was read; its pages need not stay resident (dropMapped)
-		return nil
+		dropMapped(tx) // what was read need not stay resident (dropMapped)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list anchors %s: %w", kind, err)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
@@ -245,6 +246,63 @@ func DecodeLink(path string, kind codec.Kind, key, rec []byte, a *codec.Link) er
 	a.Kind = kind
 	a.SourceID = string(key)
 	return nil
+}
+
+// LinkDecoder decodes the anchor record v of source id k into a.
+type LinkDecoder func(k, v []byte, a *codec.Link) error
+
+// DecodeLinkPacked decodes as codec.DecodeLinkPacked, keeping the values of keep's paths; a damaged
+// record is a CorruptError naming the file and the anchor.
+func DecodeLinkPacked(path string, kind codec.Kind, keep []string) LinkDecoder {
+	kept := func(p string) bool { return slices.Contains(keep, p) }
+	return func(k, v []byte, a *codec.Link) error {
+		a.Kind, a.SourceID = kind, string(k)
+		if err := codec.DecodeLinkPacked(v, a, kept); err != nil {
+			return &CorruptError{Path: path, Err: fmt.Errorf("anchor %s/%s: %w", kind, k, err)}
+		}
+		return nil
+	}
+}
+
+// ReadLinks decodes every anchor of kind, keyed by source id.
+func ReadLinks(tx *bolt.Tx, kind codec.Kind, decode LinkDecoder) (map[string]codec.Link, error) {
+	b := KindBucket(tx, Links, kind)
+	if b == nil {
+		return map[string]codec.Link{}, nil
+	}
+	// Sizing the map up front (a page walk) is cheaper than letting it grow through 100,000 inserts.
+	out := make(map[string]codec.Link, b.Stats().KeyN)
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var a codec.Link
+		if err := decode(k, v, &a); err != nil {
+			return nil, err
+		}
+		out[a.SourceID] = a
+	}
+	return out, nil
+}
+
+// GetLinks decodes the anchors of ids that exist (ids may repeat), keyed by source id.
+func GetLinks(tx *bolt.Tx, kind codec.Kind, ids []string, decode LinkDecoder) (map[string]codec.Link, error) {
+	out := make(map[string]codec.Link, len(ids))
+	b := KindBucket(tx, Links, kind)
+	if b == nil {
+		return out, nil
+	}
+	for _, id := range ids {
+		if _, done := out[id]; done || id == "" {
+			continue
+		}
+		if rec := b.Get([]byte(id)); rec != nil {
+			var a codec.Link
+			if err := decode([]byte(id), rec, &a); err != nil {
+				return nil, err
+			}
+			out[id] = a
+		}
+	}
+	return out, nil
 }
 
 // MaxCycles is how many cycles the history keeps: enough for a week of 20-minute cycles, small enough that
