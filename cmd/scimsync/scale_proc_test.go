@@ -101,6 +101,19 @@ type emuStats struct {
 
 func (s emuStats) writePhase() time.Duration { return time.Duration(s.LastCreate - s.FirstCreate) }
 
+// stats asks a running target for what it counted so far.
+func (p *emuProc) stats(b *testing.B) emuStats {
+	b.Helper()
+	if _, err := io.WriteString(p.stdin, "stats\n"); err != nil {
+		b.Fatal(err)
+	}
+	var st emuStats
+	if !p.out.Scan() || json.Unmarshal(p.out.Bytes(), &st) != nil {
+		b.Fatalf("emulator stats: %q", p.out.Text())
+	}
+	return st
+}
+
 // stop closes the emulator's input, which ends it, and returns what it counted.
 func (p *emuProc) stop(b *testing.B) emuStats {
 	b.Helper()
@@ -227,6 +240,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		cfg := writeHarnessJob(b, dir, graph, tgt.str("url"))
 
 		proc := runScimsync(b, bin, cfg, "single")
+		st := tgt.stats(b) // the initial cycle's requests, before the two runs below add theirs
 		// A cycle right after, with nothing changed in the directory: an incremental cycle on the state
 		// the first one left.
 		again := runScimsync(b, bin, cfg, "nochange")
@@ -236,7 +250,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 			b.Fatalf("scimsync restart: %v\n%s", err, out)
 		}
 		full := runScimsync(b, bin, cfg, "restart")
-		st := tgt.stop(b)
+		after := tgt.stop(b)
 		graph.stop(b)
 		sf, err := readStateFigures(filepath.Join(dir, "state.db"))
 		if err != nil {
@@ -281,7 +295,8 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		graph2.stop(b)
 
 		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, bulkSt: bulkSt, raw: raw, bulk: bulk,
-			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again, fullRound: full}.report(b)
+			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again, fullRound: full,
+			laterRequests: after.Requests - st.Requests}.report(b)
 	}
 }
 
@@ -299,6 +314,8 @@ type harnessRun struct {
 	// noChange is a second cycle right after the first, with nothing changed; fullRound a third, after
 	// `scimsync restart`.
 	noChange, fullRound procFigures
+	// laterRequests are the requests of those two runs together.
+	laterRequests int64
 }
 
 // report prints the side-by-side table row and the details, and reports the metrics.
@@ -338,8 +355,8 @@ func (h harnessRun) report(b *testing.B) {
 	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB\n",
 		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS))
 	fmt.Printf("  full round after `scimsync restart` (every user planned against its link, nothing changed): wall %.2f s, CPU %.2f s, "+
-		"peak RSS %.0f MiB (anonymous %.0f, file pages %.0f)\n", h.fullRound.wall.Seconds(), h.fullRound.cpu.Seconds(),
-		mib(h.fullRound.peakRSS), mib(h.fullRound.peakAnon), mib(h.fullRound.peakFile))
+		"peak RSS %.0f MiB (anonymous %.0f, file pages %.0f); the two runs sent %d requests\n", h.fullRound.wall.Seconds(), h.fullRound.cpu.Seconds(),
+		mib(h.fullRound.peakRSS), mib(h.fullRound.peakAnon), mib(h.fullRound.peakFile), h.laterRequests)
 	sf.print(int(st.Creates))
 	b.ReportMetric(mib(h.noChange.peakRSS), "nochange-RSS-MiB")
 	b.ReportMetric(mib(h.fullRound.peakRSS), "fullround-RSS-MiB")

@@ -51,7 +51,7 @@ type Ready struct {
 	Users         int    `json:"users,omitempty"`
 }
 
-// Stats is the last line emulate prints.
+// Stats is the last line emulate prints, and what a "stats" line on standard input asks for (scim).
 type Stats struct {
 	Requests  int64            `json:"requests"`
 	Endpoints map[string]int64 `json:"endpoints"`
@@ -114,13 +114,26 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		if err := out.Encode(Ready{URL: ts.URL + "/scim/v2"}); err != nil {
 			return err
 		}
-		_, _ = io.Copy(io.Discard, stdin)
+		stats := func() Stats {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			return Stats{Requests: srv.TotalRequests(), Endpoints: srv.Requests(), Creates: rec.creates,
+				FirstCreate: rec.first, LastCreate: rec.last}
+		}
+		// A "stats" line asks for the figures so far (the harness, between two runs on one target).
+		lines := bufio.NewScanner(stdin)
+		for lines.Scan() {
+			if strings.TrimSpace(lines.Text()) == "stats" {
+				if err := out.Encode(stats()); err != nil {
+					return err
+				}
+			}
+		}
 		ts.Close()
 		if err := rec.close(); err != nil {
 			return err
 		}
-		return out.Encode(Stats{Requests: srv.TotalRequests(), Endpoints: srv.Requests(), Creates: rec.creates,
-			FirstCreate: rec.first, LastCreate: rec.last})
+		return out.Encode(stats())
 	}
 	return fmt.Errorf("unknown emulator %q (graph or scim)", args[0])
 }

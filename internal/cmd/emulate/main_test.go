@@ -14,8 +14,8 @@ import (
 	"github.com/scimsync/scimsync/emulator/rawload"
 )
 
-// TestSCIMRecordsCreates runs the SCIM emulator as the harness does: a ready line, writes, standard
-// input closed, a stats line; the recording holds each create with the id it got.
+// TestSCIMRecordsCreates runs the SCIM emulator as the harness does: a ready line, writes, a stats
+// line asked for, more writes, standard input closed, a stats line; the recording holds each create with the id it got.
 func TestSCIMRecordsCreates(t *testing.T) {
 	rec := filepath.Join(t.TempDir(), "creates.jsonl")
 	stdinR, stdinW := io.Pipe()
@@ -33,7 +33,8 @@ func TestSCIMRecordsCreates(t *testing.T) {
 	if err := json.Unmarshal(lines.Bytes(), &ready); err != nil || !strings.HasPrefix(ready.URL, "http://127.0.0.1:") {
 		t.Fatalf("ready %q: %v", lines.Text(), err)
 	}
-	for _, name := range []string{"a@x", "b@x", "a@x"} {
+	post := func(name string) {
+		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, ready.URL+"/Users", bytes.NewBufferString(
 			`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"`+name+`"}`))
 		req.Header.Set("Authorization", "Bearer tok")
@@ -43,6 +44,18 @@ func TestSCIMRecordsCreates(t *testing.T) {
 			t.Fatal(err)
 		}
 		res.Body.Close()
+	}
+	post("a@x")
+	// A "stats" line gets the figures so far, and the emulator goes on.
+	if _, err := io.WriteString(stdinW, "stats\n"); err != nil {
+		t.Fatal(err)
+	}
+	var mid Stats
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &mid) != nil || mid.Creates != 1 || mid.Requests != 1 {
+		t.Fatalf("stats so far %q, want 1 create of 1 request", lines.Text())
+	}
+	for _, name := range []string{"b@x", "a@x"} {
+		post(name)
 	}
 	stdinW.Close()
 	if !lines.Scan() {
