@@ -114,6 +114,18 @@ func (p *emuProc) stats(b *testing.B) emuStats {
 	return st
 }
 
+// retitle asks the emulated Graph to change every user's title (internal/cmd/emulate).
+func (p *emuProc) retitle(b *testing.B) {
+	b.Helper()
+	if _, err := io.WriteString(p.stdin, "retitle\n"); err != nil {
+		b.Fatal(err)
+	}
+	var ch struct{ Users int }
+	if !p.out.Scan() || json.Unmarshal(p.out.Bytes(), &ch) != nil || ch.Users == 0 {
+		b.Fatalf("emulated Graph retitle: %q", p.out.Text())
+	}
+}
+
 // stop closes the emulator's input, which ends it, and returns what it counted.
 func (p *emuProc) stop(b *testing.B) emuStats {
 	b.Helper()
@@ -140,6 +152,8 @@ type procFigures struct {
 	// often the limit was reached, and OOM kills.
 	cgroupMiB, cgroupHits, oomKills int
 	cgroupPeak                      uint64
+	// patches and requests are what the target received during the run, when the harness counted.
+	patches, requests int64
 }
 
 // runScimsync runs one `scimsync sync` (name labels its profiles) and samples its VmHWM from /proc until it exits.
@@ -240,7 +254,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		cfg := writeHarnessJob(b, dir, graph, tgt.str("url"))
 
 		proc := runScimsync(b, bin, cfg, "single")
-		st := tgt.stats(b) // the initial cycle's requests, before the two runs below add theirs
+		st := tgt.stats(b) // the initial cycle's requests, before the runs below add theirs
 		// A cycle right after, with nothing changed in the directory: an incremental cycle on the state
 		// the first one left.
 		again := runScimsync(b, bin, cfg, "nochange")
@@ -250,12 +264,21 @@ func BenchmarkScaleProcesses(b *testing.B) {
 			b.Fatalf("scimsync restart: %v\n%s", err, out)
 		}
 		full := runScimsync(b, bin, cfg, "restart")
-		after := tgt.stop(b)
-		graph.stop(b)
+		// Last, every user's title changes in the directory: an incremental cycle that updates every
+		// provisioned user (a mass change, such as a department renamed for everyone).
+		// The state file as the initial cycle left it (the full round adds nothing but its cycle record).
 		sf, err := readStateFigures(filepath.Join(dir, "state.db"))
 		if err != nil {
 			b.Fatalf("state file: %v", err)
 		}
+		beforeMass := tgt.stats(b)
+		graph.retitle(b)
+		mass := runScimsync(b, bin, cfg, "masschange")
+		afterMass := tgt.stats(b)
+		mass.patches = afterMass.Endpoints["PATCH /Users/{id}"] - beforeMass.Endpoints["PATCH /Users/{id}"]
+		mass.requests = afterMass.Requests - beforeMass.Requests
+		tgt.stop(b)
+		graph.stop(b)
 
 		f, err := os.Open(recording)
 		if err != nil {
@@ -295,8 +318,8 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		graph2.stop(b)
 
 		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, bulkSt: bulkSt, raw: raw, bulk: bulk,
-			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again, fullRound: full,
-			laterRequests: after.Requests - st.Requests}.report(b)
+			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again, fullRound: full, massChange: mass,
+			laterRequests: beforeMass.Requests - st.Requests}.report(b)
 	}
 }
 
@@ -316,6 +339,8 @@ type harnessRun struct {
 	noChange, fullRound procFigures
 	// laterRequests are the requests of those two runs together.
 	laterRequests int64
+	// massChange is a fourth cycle, after every user's title changed in the directory.
+	massChange procFigures
 }
 
 // report prints the side-by-side table row and the details, and reports the metrics.
@@ -357,8 +382,13 @@ func (h harnessRun) report(b *testing.B) {
 	fmt.Printf("  full round after `scimsync restart` (every user planned against its link, nothing changed): wall %.2f s, CPU %.2f s, "+
 		"peak RSS %.0f MiB (anonymous %.0f, file pages %.0f); the two runs sent %d requests\n", h.fullRound.wall.Seconds(), h.fullRound.cpu.Seconds(),
 		mib(h.fullRound.peakRSS), mib(h.fullRound.peakAnon), mib(h.fullRound.peakFile), h.laterRequests)
+	mc := h.massChange
+	fmt.Printf("  mass change (every user's title changed in the directory, an incremental cycle): wall %.2f s, CPU %.2f s (%.3f ms per update), "+
+		"%d PATCHes (%.0f users/s) in %d requests, peak RSS %.0f MiB (anonymous %.0f, file pages %.0f)\n", mc.wall.Seconds(), mc.cpu.Seconds(),
+		ms(mc.cpu)/float64(max(mc.patches, 1)), mc.patches, float64(mc.patches)/mc.wall.Seconds(), mc.requests, mib(mc.peakRSS), mib(mc.peakAnon), mib(mc.peakFile))
 	sf.print(int(st.Creates))
 	b.ReportMetric(mib(h.noChange.peakRSS), "nochange-RSS-MiB")
+	b.ReportMetric(mib(mc.peakRSS), "masschange-RSS-MiB")
 	b.ReportMetric(mib(h.fullRound.peakRSS), "fullround-RSS-MiB")
 	b.ReportMetric(rawRate, "raw-writes/s")
 	b.ReportMetric(applyRate, "users/s-apply")

@@ -81,61 +81,103 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	out := json.NewEncoder(stdout)
 	switch args[0] {
 	case "graph":
-		if *dir == "" {
-			return errors.New("graph needs -dir")
-		}
-		tenant := graphapi.GenerateTenant(*users, *seed)
-		g := graphapi.NewServer(tenant, graphapi.Options{PageSize: *page})
-		g.Start()
-		defer g.Close()
-		ca := filepath.Join(*dir, "graph-ca.pem")
-		if err := g.WriteCA(ca); err != nil {
-			return err
-		}
-		if err := out.Encode(Ready{URL: g.URL(), GraphURL: g.GraphURL(), AuthorityHost: g.AuthorityHost(),
-			TenantID: g.TenantID(), SPID: tenant.ServicePrincipal.ID, CAFile: ca, Users: len(tenant.Users)}); err != nil {
-			return err
-		}
-		_, _ = io.Copy(io.Discard, stdin)
-		return out.Encode(Stats{Requests: int64(len(g.Requests()))})
+		return runGraph(stdin, out, *users, *seed, *page, *dir)
 	case "scim":
-		opts := scimserver.Options{Token: *token}
-		if *bulkOps > 0 {
-			opts.Bulk = &scimserver.Bulk{MaxOperations: *bulkOps, MaxPayloadSize: *bulkBytes}
+		return runSCIM(stdin, out, *token, *record, *bulkOps, *bulkBytes)
+	}
+	return fmt.Errorf("unknown emulator %q (graph or scim)", args[0])
+}
+
+// runGraph serves a generated tenant until standard input ends (see run).
+func runGraph(stdin io.Reader, out *json.Encoder, users int, seed int64, page int, dir string) error {
+	if dir == "" {
+		return errors.New("graph needs -dir")
+	}
+	tenant := graphapi.GenerateTenant(users, seed)
+	g := graphapi.NewServer(tenant, graphapi.Options{PageSize: page})
+	g.Start()
+	defer g.Close()
+	ca := filepath.Join(dir, "graph-ca.pem")
+	if err := g.WriteCA(ca); err != nil {
+		return err
+	}
+	if err := out.Encode(Ready{URL: g.URL(), GraphURL: g.GraphURL(), AuthorityHost: g.AuthorityHost(),
+		TenantID: g.TenantID(), SPID: tenant.ServicePrincipal.ID, CAFile: ca, Users: len(tenant.Users)}); err != nil {
+		return err
+	}
+	// A "retitle" line changes every user's jobTitle, so that the next delta round returns them
+	// all (the harness's mass-change cycle); the answer is a line with the count.
+	lines := bufio.NewScanner(stdin)
+	for round := 1; lines.Scan(); {
+		if strings.TrimSpace(lines.Text()) != "retitle" {
+			continue
 		}
-		srv := scimserver.New(opts)
-		rec, err := newRecorder(srv, *record)
+		round++
+		n, err := retitle(g, tenant, round)
 		if err != nil {
 			return err
 		}
-		ts := httptest.NewUnstartedServer(rec)
-		ts.Start()
-		defer ts.Close()
-		if err := out.Encode(Ready{URL: ts.URL + "/scim/v2"}); err != nil {
+		if err := out.Encode(Changed{Users: n}); err != nil {
 			return err
 		}
-		stats := func() Stats {
-			rec.mu.Lock()
-			defer rec.mu.Unlock()
-			return Stats{Requests: srv.TotalRequests(), Endpoints: srv.Requests(), Creates: rec.creates,
-				FirstCreate: rec.first, LastCreate: rec.last}
-		}
-		// A "stats" line asks for the figures so far (the harness, between two runs on one target).
-		lines := bufio.NewScanner(stdin)
-		for lines.Scan() {
-			if strings.TrimSpace(lines.Text()) == "stats" {
-				if err := out.Encode(stats()); err != nil {
-					return err
-				}
+	}
+	return out.Encode(Stats{Requests: int64(len(g.Requests()))})
+}
+
+// runSCIM serves a fresh SCIM target until standard input ends (see run).
+func runSCIM(stdin io.Reader, out *json.Encoder, token, record string, bulkOps, bulkBytes int) error {
+	opts := scimserver.Options{Token: token}
+	if bulkOps > 0 {
+		opts.Bulk = &scimserver.Bulk{MaxOperations: bulkOps, MaxPayloadSize: bulkBytes}
+	}
+	srv := scimserver.New(opts)
+	rec, err := newRecorder(srv, record)
+	if err != nil {
+		return err
+	}
+	ts := httptest.NewUnstartedServer(rec)
+	ts.Start()
+	defer ts.Close()
+	if err := out.Encode(Ready{URL: ts.URL + "/scim/v2"}); err != nil {
+		return err
+	}
+	stats := func() Stats {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return Stats{Requests: srv.TotalRequests(), Endpoints: srv.Requests(), Creates: rec.creates,
+			FirstCreate: rec.first, LastCreate: rec.last}
+	}
+	// A "stats" line asks for the figures so far (the harness, between two runs on one target).
+	lines := bufio.NewScanner(stdin)
+	for lines.Scan() {
+		if strings.TrimSpace(lines.Text()) == "stats" {
+			if err := out.Encode(stats()); err != nil {
+				return err
 			}
 		}
-		ts.Close()
-		if err := rec.close(); err != nil {
-			return err
-		}
-		return out.Encode(stats())
 	}
-	return fmt.Errorf("unknown emulator %q (graph or scim)", args[0])
+	ts.Close()
+	if err := rec.close(); err != nil {
+		return err
+	}
+	return out.Encode(stats())
+}
+
+// Changed answers a "retitle" line: how many users were changed.
+type Changed struct {
+	Users int `json:"users"`
+}
+
+// retitle gives every user of the tenant the jobTitle "<its title> (round n)".
+func retitle(g *graphapi.Server, t *graphapi.Tenant, round int) (int, error) {
+	for _, u := range t.Users {
+		id, _ := u["id"].(string)
+		title, _ := u["jobTitle"].(string)
+		if err := g.UpdateUser(id, map[string]any{"jobTitle": fmt.Sprintf("%s (round %d)", title, round)}); err != nil {
+			return 0, fmt.Errorf("retitle %s: %w", id, err)
+		}
+	}
+	return len(t.Users), nil
 }
 
 // recorder times the creates at the target and, with a file, records them for the raw load client.

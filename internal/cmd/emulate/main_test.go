@@ -89,3 +89,32 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
+
+// A "retitle" line changes every user of the generated tenant, and the answer counts them.
+func TestGraphRetitle(t *testing.T) {
+	stdinR, stdinW := io.Pipe()
+	stdoutR, stdoutW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run([]string{"graph", "-users", "50", "-dir", t.TempDir()}, stdinR, stdoutW)
+		stdoutW.Close()
+	}()
+	lines := bufio.NewScanner(stdoutR)
+	if !lines.Scan() {
+		t.Fatal("no ready line")
+	}
+	if _, err := io.WriteString(stdinW, "retitle\n"); err != nil {
+		t.Fatal(err)
+	}
+	var ch Changed
+	if !lines.Scan() || json.Unmarshal(lines.Bytes(), &ch) != nil || ch.Users != 50 {
+		t.Fatalf("retitle answered %q, want 50 users", lines.Text())
+	}
+	stdinW.Close()
+	if !lines.Scan() {
+		t.Fatal("no stats line")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
