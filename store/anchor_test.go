@@ -212,3 +212,47 @@ func TestLinksPackedUnpackToWhatLinksReads(t *testing.T) {
 		t.Errorf("LinksPackedOf of a damaged record: %v, want ErrCorrupt", err)
 	}
 }
+
+// LinkValue reads from a link's record what DecodeLink puts in its Values, key by key, for both record
+// versions; a missing path is absent, and a damaged record an error, never a panic.
+func TestLinkValueReadsWhatDecodeLinkDoes(t *testing.T) {
+	a := sampleLink(KindUser, 7)
+	a.Values["nothing"] = nil
+	a.Values["count"] = 3
+	a.Members = []string{"m1", "m2"}
+	for _, version := range []byte{codec.LinkV1, codec.LinkV2} {
+		rec := codec.AppendLink(nil, &a, version)
+		var whole Link
+		if err := codec.DecodeLink(rec, &whole); err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range whole.Values {
+			got, ok, err := codec.LinkValue(string(rec), k)
+			if err != nil || !ok || !reflect.DeepEqual(got, want) {
+				t.Errorf("v%d %s: %#v %v %v, want %#v", version, k, got, ok, err, want)
+			}
+			packed := Link{Packed: string(rec)}
+			if got, ok := LinkValue(packed, k); !ok || !reflect.DeepEqual(got, want) {
+				t.Errorf("v%d store.LinkValue %s: %#v %v, want %#v", version, k, got, ok, want)
+			}
+		}
+		if got, ok, err := codec.LinkValue(string(rec), "absent"); ok || got != nil || err != nil {
+			t.Errorf("v%d absent path: %#v %v %v", version, got, ok, err)
+		}
+		for i := range rec {
+			if _, _, err := codec.LinkValue(string(rec[:i]), "zzz-not-there"); err == nil {
+				t.Errorf("v%d record cut at %d: no error", version, i)
+			}
+		}
+	}
+	// Values win over the record; a link that is not packed reads its Values alone.
+	if got, ok := LinkValue(Link{Values: map[string]any{"userName": "v"}, Packed: "not a record"}, "userName"); !ok || got != "v" {
+		t.Errorf("Values first: %v %v", got, ok)
+	}
+	if got, ok := LinkValue(Link{Values: map[string]any{}}, "userName"); ok || got != nil {
+		t.Errorf("unpacked link without the path: %v %v", got, ok)
+	}
+	if got, ok := LinkValue(Link{Packed: "\x02\xff"}, "userName"); ok || got != nil {
+		t.Errorf("damaged record: %v %v", got, ok)
+	}
+}

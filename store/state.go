@@ -106,6 +106,21 @@ func DecodeLink(rec []byte, a *Link) error { return codec.DecodeLink(rec, a) }
 // ErrPacked matches a write refused because the link holds only some of its values (Link.Packed).
 var ErrPacked = codec.ErrPacked
 
+// LinkValue is a's value at path: from Values, else, for a link read packed (whose Values are not all
+// it holds, Link.Packed), from its record. Code that reads a value of a link the engine loaded for a
+// cycle reads it here, never from Values alone. A record that does not decode reads as absent (it was
+// decoded whole when read, so only a bug gets here).
+func LinkValue(a Link, path string) (any, bool) {
+	if v, ok := a.Values[path]; ok || a.Packed == "" {
+		return v, ok
+	}
+	v, ok, err := codec.LinkValue(a.Packed, path)
+	if err != nil {
+		return nil, false
+	}
+	return v, ok
+}
+
 // UnpackLink restores all the values of a link read by LinksPacked; a link that is not packed is left
 // alone. Its error is a damaged record.
 func UnpackLink(a *Link) error {

@@ -227,9 +227,12 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 			pack.Objects(part, sameCreate)
 		})
 	snap.Users = directory.UserList{}
+	// Links are read packed, no value decoded into a map: the planner unpacks a part's links while it
+	// plans it, and the later steps read the few values they need through store.LinkValue. A dry run
+	// reads them whole.
 	var keep []string
 	if !e.o.DryRun {
-		keep = e.slimPaths()
+		keep = []string{}
 	}
 	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs, keep)
 	if err != nil {

@@ -41,7 +41,8 @@ func Changes(st Links, path string, objs []plan.Object, links map[string]store.L
 	}
 	var work []Change
 	consider := func(a store.Link) {
-		have, _ := a.Values[path].(string)
+		v, _ := store.LinkValue(a, path) // a link read packed holds it in its record
+		have, _ := v.(string)
 		m, mok := links[a.ManagerID]
 		if !mok && a.ManagerID != "" {
 			// The cycle loaded only the links it evaluated: a manager who did not change this cycle

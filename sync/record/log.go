@@ -207,17 +207,18 @@ func NameDeleted(kind store.Kind, changes []plan.Change, links map[string]store.
 }
 
 // UserName is how a user shows in the provisioning log: the userName sent, else the source id.
-func UserName(a store.Link) string {
-	if n, ok := a.Values["userName"].(string); ok && n != "" {
-		return n
-	}
-	return a.SourceID
-}
+func UserName(a store.Link) string { return linkName(a, "userName") }
 
 // GroupName is how a group shows in the provisioning log.
-func GroupName(a store.Link) string {
-	if n, ok := a.Values["displayName"].(string); ok && n != "" {
-		return n
+func GroupName(a store.Link) string { return linkName(a, "displayName") }
+
+// linkName is a's string value at path (store.LinkValue: a link read packed holds it in its record),
+// else its source id.
+func linkName(a store.Link, path string) string {
+	if v, _ := store.LinkValue(a, path); v != nil {
+		if n, ok := v.(string); ok && n != "" {
+			return n
+		}
 	}
 	return a.SourceID
 }

@@ -400,8 +400,9 @@ func DecodeLink(rec []byte, a *Link) error {
 	return decodeLink(string(rec), a, nil)
 }
 
-// DecodeLinkPacked is DecodeLink keeping in a.Values only the paths keep says, and the whole record
-// in a.Packed for UnpackLink. Every value is read, so a damaged record fails here as in DecodeLink.
+// DecodeLinkPacked is DecodeLink keeping in a.Values only the paths keep says (nil when none), and the
+// whole record in a.Packed for UnpackLink and LinkValue. Every value is read, so a damaged record fails
+// here as in DecodeLink.
 func DecodeLinkPacked(rec []byte, a *Link, keep func(path string) bool) error {
 	s := string(rec)
 	if err := decodeLink(s, a, keep); err != nil {
@@ -447,15 +448,19 @@ func decodeLink(rec string, a *Link, keep func(path string) bool) error {
 		}
 	}
 	if n, isNil := d.count(); !isNil {
-		size := n
-		if keep != nil {
-			size = 0
+		if keep == nil {
+			a.Values = make(map[string]any, n)
 		}
-		a.Values = make(map[string]any, size)
 		for range n {
 			k := d.text()
 			v := d.value()
-			if keep == nil || keep(k) {
+			switch {
+			case keep == nil:
+				a.Values[k] = v
+			case keep(k):
+				if a.Values == nil {
+					a.Values = map[string]any{}
+				}
 				a.Values[k] = v
 			}
 		}
@@ -467,6 +472,38 @@ func decodeLink(rec string, a *Link, keep func(path string) bool) error {
 		return fmt.Errorf("%d trailing bytes", len(d.b))
 	}
 	return nil
+}
+
+// LinkValue is the value at path of the record rec (as DecodeLink would put it in Values), read
+// without building the map: what a link read packed holds beside its Values.
+func LinkValue(rec, path string) (v any, ok bool, err error) {
+	d, err := anchorDecoder(rec)
+	if err != nil {
+		return nil, false, err
+	}
+	// The head, in DecodeLink's order: target id, created, updated, flags, hash, matchedBy, manager.
+	d.text()
+	d.time()
+	d.time()
+	d.byte()
+	d.text()
+	d.text()
+	d.text()
+	if n, isNil := d.count(); !isNil {
+		for range n {
+			d.text()
+		}
+	}
+	if n, isNil := d.count(); !isNil {
+		for range n {
+			k := d.text()
+			val := d.value()
+			if d.err == nil && k == path {
+				return val, true, nil
+			}
+		}
+	}
+	return nil, false, d.err
 }
 
 // DecodeLinkHead reads only what an update needs from the old record: the target id (to move the
