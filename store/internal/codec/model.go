@@ -42,8 +42,9 @@ type Link struct {
 	// CreatedAt is kept from the stored anchor when a Put leaves it zero; UpdatedAt is set to now when
 	// zero.
 	CreatedAt, UpdatedAt time.Time
-	// Packed, when not empty, is the record a link was read from with only some of its Values
-	// (DecodeLinkPacked); UnpackLink restores the others. Writes refuse such a link (ErrPacked).
+	// Packed, when not empty, is the record a link was read from with only some of its Values, or none
+	// (DecodeLinkPacked): read a value through store.LinkValue, restore them all with UnpackLink. Writes
+	// refuse such a link (ErrPacked).
 	Packed string
 }
 
