@@ -3,14 +3,20 @@ package engine
 import (
 	"fmt"
 	"net/http"
+	"path"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/scimsync/scimsync/emulator/scimserver"
 	"github.com/scimsync/scimsync/graph/directory"
+	"github.com/scimsync/scimsync/mapping"
 	"github.com/scimsync/scimsync/scimclient"
 	"github.com/scimsync/scimsync/scimclient/target"
+	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/plan"
 )
 
 const enterpriseUser = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -186,4 +192,143 @@ func TestPartsStopAtAFatalFailure(t *testing.T) {
 	h.advance(40 * time.Minute)
 	h.mustRun(e, true)
 	checkParts(t, h, manager, nil)
+}
+
+// A change of every user whose updates fail at the first, a middle and the last position of the
+// cycle's changes (planned and sent two at a time, links read packed): the failing users keep their
+// stored link whole and their account as it was, the others get the new title and a link that says
+// so, no manager reference is sent, an account scimsync does not manage is left alone; the next cycle
+// sends the three updates and nothing else, and the one after sends nothing.
+func TestMassUpdateFailsAtEachPositionThenRecovers(t *testing.T) {
+	defer func(p, a int) { planChunk, applyChunk = p, a }(planChunk, applyChunk)
+	planChunk, applyChunk = 2, 2
+	manager := map[string]string{"x8": "x7"}
+	for i := 1; i <= 7; i++ {
+		manager[fmt.Sprintf("x%d", i)] = "x0"
+	}
+	h := newPartsHarness(t, manager, false)
+	e := h.partsEngine(false)
+	h.mustRun(e, false)
+	first := map[string]store.Link{}
+	for i := range 9 {
+		id := fmt.Sprintf("x%d", i)
+		first[id] = h.anchor(id)
+	}
+	stranger := scimclient.Resource{"id": "stranger", "userName": "stranger@contoso.com", "title": "Visitor", "active": true}
+	if err := h.srv.Seed(stranger); err != nil {
+		t.Fatal(err)
+	}
+	strangerBefore := h.srv.User("stranger")
+	var ids []string
+	for i := range 9 {
+		id := fmt.Sprintf("x%d", i)
+		h.dir.find(t, id).Attributes["jobTitle"] = mapping.Str("Staff")
+		ids = append(ids, id)
+	}
+	h.dir.touch(ids...)
+	failing := map[string]bool{"x0": true, "x4": true, "x8": true}
+	failingTarget := map[string]bool{}
+	for id := range failing {
+		failingTarget[first[id].TargetID] = true
+	}
+	var mu sync.Mutex
+	patches := map[string]int{} // PATCHes per account, answered or not
+	patchesFailing := func(fail bool) {
+		h.setFault(func(r *http.Request, _ string) *scimserver.Fault {
+			if r.Method != http.MethodPatch {
+				return nil
+			}
+			mu.Lock()
+			patches[path.Base(r.URL.Path)]++
+			mu.Unlock()
+			if fail && failingTarget[path.Base(r.URL.Path)] {
+				return &scimserver.Fault{Status: http.StatusServiceUnavailable, RetryAfter: "0"}
+			}
+			return nil
+		})
+	}
+	// sent checks how many PATCHes each account got: a manager reference sent again would be one more.
+	sent := func(step string, want func(id string) (min, max int)) {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		for id, was := range first {
+			lo, hi := want(id)
+			if n := patches[was.TargetID]; n < lo || n > hi {
+				t.Errorf("%s: %s got %d PATCHes, want %d to %d", step, id, n, lo, hi)
+			}
+		}
+		clear(patches)
+	}
+	patchesFailing(true)
+	before := h.srv.Requests()
+	rep := h.mustRun(e, false).Report
+	sent("mass change", func(id string) (int, int) {
+		if failing[id] {
+			return 2, 2 // the update and its one retry (the harness client's MaxRetries)
+		}
+		return 1, 1
+	})
+	if rep.Updated != 6 || rep.Failed != 3 || rep.Created != 0 {
+		t.Fatalf("mass change: updated %d failed %d created %d (%+v)", rep.Updated, rep.Failed, rep.Created, rep.Failures)
+	}
+	checkMassUpdate(t, h, first, failing)
+	if !reflect.DeepEqual(h.srv.User("stranger"), strangerBefore) {
+		t.Errorf("an account scimsync does not manage changed: %v", h.srv.User("stranger"))
+	}
+	if n := h.srv.Requests()["POST /Users"] - before["POST /Users"]; n != 0 {
+		t.Errorf("the mass change created %d accounts", n)
+	}
+
+	patchesFailing(false)
+	h.advance(40 * time.Minute)
+	rep = h.mustRun(e, false).Report
+	if rep.Updated != 3 || rep.Failed != 0 || rep.Created != 0 {
+		t.Fatalf("recovery: updated %d failed %d created %d (%+v)", rep.Updated, rep.Failed, rep.Created, rep.Failures)
+	}
+	sent("recovery", func(id string) (int, int) {
+		if failing[id] {
+			return 1, 1
+		}
+		return 0, 0
+	})
+	checkMassUpdate(t, h, first, nil)
+	quiet := h.srv.Requests()
+	h.advance(40 * time.Minute)
+	h.mustRun(e, false)
+	for _, k := range []string{"POST /Users", "PATCH /Users/{id}", "PUT /Users/{id}", "DELETE /Users/{id}"} {
+		if n := h.srv.Requests()[k] - quiet[k]; n != 0 {
+			t.Errorf("the cycle after recovery sent %d %s", n, k)
+		}
+	}
+}
+
+// checkMassUpdate checks every user's account and link after the title change: the failing users'
+// exactly as the first cycle left them, the others with the new title and nothing else changed, each
+// account's manager the one the first cycle set.
+func checkMassUpdate(t *testing.T, h *harness, first map[string]store.Link, failing map[string]bool) {
+	t.Helper()
+	for id, was := range first {
+		a, acct := h.anchor(id), h.srv.User(was.TargetID)
+		want := was.Values
+		title := "Staff"
+		if failing[id] {
+			title = "Engineer"
+		} else {
+			want = plan.Merged(was.Values, map[string]any{"title": "Staff"})
+		}
+		if acct["title"] != title {
+			t.Errorf("%s: account title %v, want %s", id, acct["title"], title)
+		}
+		if a.TargetID != was.TargetID || !reflect.DeepEqual(a.Values, want) || a.Hash != plan.ValuesHash(want) || a.ManagerID != was.ManagerID {
+			t.Errorf("%s: link %v (%s, manager %q), want %v (%s, manager %q)", id, a.Values, a.Hash, a.ManagerID,
+				want, plan.ValuesHash(want), was.ManagerID)
+		}
+		if m := was.Values[enterpriseUser+":manager"]; m != nil {
+			ext, _ := acct[enterpriseUser].(map[string]any)
+			if got, _ := ext["manager"].(map[string]any); got["value"] != m {
+				t.Errorf("%s: account manager %v, want %v", id, ext["manager"], m)
+			}
+		}
+	}
 }
