@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -248,21 +247,19 @@ func (e *Engine) slimPaths() []string { return append([]string{"userName"}, e.re
 
 // record writes a link and keeps it for the rest of the cycle. A user's link is kept slim: the later
 // steps read its target id, flags and manager, the userName logs show and the reference values; the
-// values sent stay in the state only (sendManagers reads them back before it records a change).
+// values sent stay in the state only (sendManagers reads them back before it records a change). The
+// values kept are packed (store.Link.Packed, read through store.LinkValue), as those of the links a
+// cycle reads: a map of two values was 15 MB of 100,000 links, and a packed link is never written.
 func (r *kindRun) record(a store.Link) {
 	r.b.Put(a)
 	if r.k.store == store.KindUser {
 		keep := make(map[string]any, len(r.slim))
 		for _, p := range r.slim {
 			if v, ok := a.Values[p]; ok {
-				if s, isStr := v.(string); isStr {
-					// A copy: an unpacked value shares the bytes of its whole packed record.
-					v = strings.Clone(s)
-				}
 				keep[p] = v
 			}
 		}
-		a.Values = keep
+		a.Values, a.Packed = nil, string(store.PackValues(keep))
 	}
 	r.mu.Lock()
 	r.links[a.SourceID] = a
