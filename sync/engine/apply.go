@@ -250,6 +250,8 @@ func (e *Engine) slimPaths() []string { return append([]string{"userName"}, e.re
 // values sent stay in the state only (sendManagers reads them back before it records a change). The
 // values kept are packed (store.Link.Packed, read through store.LinkValue), as those of the links a
 // cycle reads: a map of two values was 15 MB of 100,000 links, and a packed link is never written.
+// Unlike a link read from the state, its record holds the kept values alone, so UnpackLink gives back
+// only those: whatever must record such a link again reads it from the state first (managers.Linked).
 func (r *kindRun) record(a store.Link) {
 	r.b.Put(a)
 	if r.k.store == store.KindUser {

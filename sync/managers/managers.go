@@ -91,6 +91,8 @@ func Linked(st Links, c Change, now time.Time) (store.Link, error) {
 	case ok:
 		l.Values, l.Packed = full.Values, ""
 	default:
+		// Every link the cycle holds was written before this step, so this is a link gone from the
+		// state meanwhile: what the cycle holds is all there is.
 		if err := store.UnpackLink(&l); err != nil {
 			return l, err
 		}
