@@ -49,21 +49,21 @@ func (s *Store) Links(kind Kind) (map[string]Link, error) {
 }
 
 // LinksPacked is Links for a caller that needs most values of each link only later, a part of the
-// links at a time (the engine's full round): a link's Values hold only the paths of keep, and
-// Link.Packed the record UnpackLink restores the others from. At 100,000 users the value maps were
+// links at a time (the engine's cycles): no value is decoded into Values, the record stays in
+// Link.Packed, read through LinkValue and restored by UnpackLink. At 100,000 users the value maps were
 // 90 MB of a full round's peak (docs/performance.md#memory). Every record is read whole, so a damaged
 // one fails here as in Links.
-func (s *Store) LinksPacked(kind Kind, keep []string) (map[string]Link, error) {
-	return s.links(kind, nil, layout.DecodeLinkPacked(s.path, kind, keep))
+func (s *Store) LinksPacked(kind Kind) (map[string]Link, error) {
+	return s.links(kind, nil, layout.DecodeLinkPacked(s.path, kind))
 }
 
 // LinksPackedOf is LinksPacked for the links of ids alone (an incremental cycle's users and their
 // managers), read in one transaction; an id without a link is left out.
-func (s *Store) LinksPackedOf(kind Kind, ids, keep []string) (map[string]Link, error) {
+func (s *Store) LinksPackedOf(kind Kind, ids []string) (map[string]Link, error) {
 	if ids == nil {
 		ids = []string{}
 	}
-	return s.links(kind, ids, layout.DecodeLinkPacked(s.path, kind, keep))
+	return s.links(kind, ids, layout.DecodeLinkPacked(s.path, kind))
 }
 
 // links reads the anchors of a kind with decode in one transaction: all of them when ids is nil.

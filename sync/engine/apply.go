@@ -242,7 +242,7 @@ func (r *kindRun) done(w write, a *store.Link, err error, took time.Duration) {
 }
 
 // slimPaths are the values a user's link keeps for the rest of the cycle: the userName logs show
-// and the reference values (the manager) the reference step compares (see record and read.Links).
+// and the reference values (the manager) the reference step compares (see record).
 func (e *Engine) slimPaths() []string { return append([]string{"userName"}, e.refs...) }
 
 // record writes a link and keeps it for the rest of the cycle. A user's link is kept slim: the later

@@ -230,11 +230,7 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 	// Links are read packed, no value decoded into a map: the planner unpacks a part's links while it
 	// plans it, and the later steps read the few values they need through store.LinkValue. A dry run
 	// reads them whole.
-	var keep []string
-	if !e.o.DryRun {
-		keep = []string{}
-	}
-	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs, keep)
+	links, missing, err := e.loadLinks(snap, cp.objs, cp.refs, !e.o.DryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -485,7 +481,7 @@ func (e *Engine) commit(snap *read.Snapshot) error {
 
 // loadLinks reads the stored user links the cycle needs (see read.Links): those of the evaluated
 // users and of the managers they name; after a full round, all.
-func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRefs, keep []string) (map[string]store.Link, []string, error) {
+func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRefs, packed bool) (map[string]store.Link, []string, error) {
 	ids := make([]string, 0, len(objs))
 	for _, o := range objs {
 		ids = append(ids, o.SourceID)
@@ -495,7 +491,7 @@ func (e *Engine) loadLinks(snap *read.Snapshot, objs []plan.Object, refs userRef
 			}
 		}
 	}
-	return read.Links(e.st, snap, ids, keep)
+	return read.Links(e.st, snap, ids, packed)
 }
 
 func newID() string {

@@ -67,7 +67,7 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	}
 	rep.Read = len(users)
 	objs, refs := e.eval.Users(users, snap.Assigned, snap.Roles, true)
-	links, _, err := e.loadLinks(snap, objs, refs, nil)
+	links, _, err := e.loadLinks(snap, objs, refs, false)
 	if err != nil {
 		return out, err
 	}

@@ -478,8 +478,8 @@ func SortedKeys(m map[string]bool) []string {
 
 // packedLinks is a state that reads links with only some of their values (store.Store.LinksPacked).
 type packedLinks interface {
-	LinksPacked(kind store.Kind, keep []string) (map[string]store.Link, error)
-	LinksPackedOf(kind store.Kind, ids, keep []string) (map[string]store.Link, error)
+	LinksPacked(kind store.Kind) (map[string]store.Link, error)
+	LinksPackedOf(kind store.Kind, ids []string) (map[string]store.Link, error)
 }
 
 // Links reads the stored user links a cycle needs: after a full round all of them, with the managed
@@ -487,15 +487,15 @@ type packedLinks interface {
 // dropped the directory's objects by then), otherwise only those of ids, so that a quiet incremental
 // cycle costs little even with 100,000 linked users.
 //
-// With keep, a state that can (packedLinks) reads the links with only the values at those paths, the
-// others left packed (store.Link.Packed) for the planning to restore a part at a time: a full round,
-// or an incremental one in which many users changed, holds no link's values whole.
-func Links(st State, snap *Snapshot, ids, keep []string) (links map[string]store.Link, missing []string, err error) {
+// With packed, a state that can (packedLinks) reads the links with their values left in their record
+// (store.Link.Packed) for the planning to restore a part at a time: a full round, or an incremental
+// one in which many users changed, holds no link's values decoded.
+func Links(st State, snap *Snapshot, ids []string, packed bool) (links map[string]store.Link, missing []string, err error) {
 	if snap.Full {
 		var links map[string]store.Link
 		var err error
-		if p, ok := st.(packedLinks); ok && keep != nil {
-			links, err = p.LinksPacked(store.KindUser, keep)
+		if p, ok := st.(packedLinks); ok && packed {
+			links, err = p.LinksPacked(store.KindUser)
 		} else {
 			links, err = st.Links(store.KindUser)
 		}
@@ -514,8 +514,8 @@ func Links(st State, snap *Snapshot, ids, keep []string) (links map[string]store
 		sort.Strings(missing)
 		return links, missing, nil
 	}
-	if p, ok := st.(packedLinks); ok && keep != nil {
-		links, err = p.LinksPackedOf(store.KindUser, ids, keep)
+	if p, ok := st.(packedLinks); ok && packed {
+		links, err = p.LinksPackedOf(store.KindUser, ids)
 		if err != nil {
 			return nil, nil, fmt.Errorf("read state: %w", err)
 		}

@@ -397,15 +397,14 @@ var ErrPacked = errors.New("the link was read with only some of its values; unpa
 
 // DecodeLink fills a from rec; Kind and SourceID come from the bucket and key, not the record.
 func DecodeLink(rec []byte, a *Link) error {
-	return decodeLink(string(rec), a, nil)
+	return decodeLink(string(rec), a, false)
 }
 
-// DecodeLinkPacked is DecodeLink keeping in a.Values only the paths keep says (nil when none), and the
-// whole record in a.Packed for UnpackLink and LinkValue. Every value is read, so a damaged record fails
-// here as in DecodeLink.
-func DecodeLinkPacked(rec []byte, a *Link, keep func(path string) bool) error {
+// DecodeLinkPacked is DecodeLink leaving a.Values nil and the whole record in a.Packed, for
+// LinkValue and UnpackLink. Every value is read, so a damaged record fails here as in DecodeLink.
+func DecodeLinkPacked(rec []byte, a *Link) error {
 	s := string(rec)
-	if err := decodeLink(s, a, keep); err != nil {
+	if err := decodeLink(s, a, true); err != nil {
 		return err
 	}
 	a.Packed = s // the strings decoded from it share its bytes
@@ -419,15 +418,15 @@ func UnpackLink(a *Link) error {
 		return nil
 	}
 	var full Link
-	if err := decodeLink(a.Packed, &full, nil); err != nil {
+	if err := decodeLink(a.Packed, &full, false); err != nil {
 		return err
 	}
 	a.Values, a.Packed = full.Values, ""
 	return nil
 }
 
-// decodeLink fills a from rec, with the values keep says (all when keep is nil).
-func decodeLink(rec string, a *Link, keep func(path string) bool) error {
+// decodeLink fills a from rec; with packed, the values are read (so a damaged one fails) but not kept.
+func decodeLink(rec string, a *Link, packed bool) error {
 	d, err := anchorDecoder(rec)
 	if err != nil {
 		return err
@@ -448,19 +447,13 @@ func decodeLink(rec string, a *Link, keep func(path string) bool) error {
 		}
 	}
 	if n, isNil := d.count(); !isNil {
-		if keep == nil {
+		if !packed {
 			a.Values = make(map[string]any, n)
 		}
 		for range n {
 			k := d.text()
 			v := d.value()
-			switch {
-			case keep == nil:
-				a.Values[k] = v
-			case keep(k):
-				if a.Values == nil {
-					a.Values = map[string]any{}
-				}
+			if !packed {
 				a.Values[k] = v
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
@@ -251,13 +250,12 @@ func DecodeLink(path string, kind codec.Kind, key, rec []byte, a *codec.Link) er
 // LinkDecoder decodes the anchor record v of source id k into a.
 type LinkDecoder func(k, v []byte, a *codec.Link) error
 
-// DecodeLinkPacked decodes as codec.DecodeLinkPacked, keeping the values of keep's paths; a damaged
-// record is a CorruptError naming the file and the anchor.
-func DecodeLinkPacked(path string, kind codec.Kind, keep []string) LinkDecoder {
-	kept := func(p string) bool { return slices.Contains(keep, p) }
+// DecodeLinkPacked decodes as codec.DecodeLinkPacked; a damaged record is a CorruptError naming the
+// file and the anchor.
+func DecodeLinkPacked(path string, kind codec.Kind) LinkDecoder {
 	return func(k, v []byte, a *codec.Link) error {
 		a.Kind, a.SourceID = kind, string(k)
-		if err := codec.DecodeLinkPacked(v, a, kept); err != nil {
+		if err := codec.DecodeLinkPacked(v, a); err != nil {
 			return &CorruptError{Path: path, Err: fmt.Errorf("anchor %s/%s: %w", kind, k, err)}
 		}
 		return nil
