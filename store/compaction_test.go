@@ -127,9 +127,12 @@ func TestCompactKeepsEveryRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Compact(eager)
-	if err != nil || !res.Compacted {
-		t.Fatalf("Compact = %+v, %v", res, err)
+	hooked := 0
+	p := eager
+	p.BeforeRewrite = func() { hooked++ }
+	res, err := s.Compact(p)
+	if err != nil || !res.Compacted || hooked != 1 {
+		t.Fatalf("Compact = %+v, %v; BeforeRewrite ran %d times, want once", res, err, hooked)
 	}
 	t.Logf("bbolt data %d -> %d bytes (%d users)", res.Before, res.After, 3000)
 	if res.After >= res.Before*9/10 {
@@ -181,10 +184,11 @@ func TestCompactNotWorthIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.Compact(CompactPolicy{})
+	hooked := false
+	res, err := s.Compact(CompactPolicy{BeforeRewrite: func() { hooked = true }})
 	s.Close()
-	if err != nil || res.Compacted || res.After != res.Before {
-		t.Fatalf("Compact of a small file = %+v, %v; want nothing done", res, err)
+	if err != nil || res.Compacted || res.After != res.Before || hooked {
+		t.Fatalf("Compact of a small file = %+v, %v (BeforeRewrite ran: %v); want nothing done", res, err, hooked)
 	}
 	after, _ := os.Stat(path)
 	if !os.SameFile(before, after) {

@@ -19,6 +19,9 @@ type Policy struct {
 	// MinShare is the least share of the file the rewrite must give back; 0 means 20 %, so the file
 	// is rewritten when its waste is worth a copy of it, not after every cycle.
 	MinShare float64
+	// BeforeRewrite, when not nil, runs once the rewrite is decided, before it reads the file: the job
+	// hands the heap back to the system there, so the two do not add up in its peak memory.
+	BeforeRewrite func()
 }
 
 // Figures is what the decision reads: the file's data and the bytes its pages really use.
