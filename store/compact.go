@@ -164,17 +164,6 @@ func (s *Store) copyInto(dst *bolt.DB) (err error) {
 	return bolt.Compact(dst, s.db, compactTxBytes)
 }
 
-// checkLocked is Check for a caller that holds dbMu.
-func (s *Store) checkLocked() error {
-	return s.viewLocked(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return &CorruptError{Path: s.path, Err: err}
-		}
-		dropMapped(tx)
-		return nil
-	})
-}
-
 // removeCompactLeftover deletes the sibling file of a compaction that a crash interrupted. The caller
 // holds the state file's exclusive lock, so no compaction is running; whatever the leftover holds is
 // also in the state file, which was never changed before the rename.

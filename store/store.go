@@ -333,7 +333,14 @@ func (s *Store) Close() error {
 // Check walks every page of the file; for `scimsync status --check` and after an unclean shutdown of the
 // machine, since bbolt itself verifies only the meta pages on open.
 func (s *Store) Check() error {
-	return s.view(func(tx *bolt.Tx) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	return s.checkLocked()
+}
+
+// checkLocked is Check for a caller that holds dbMu (Compact); it reports the first ten problems.
+func (s *Store) checkLocked() error {
+	return s.viewLocked(func(tx *bolt.Tx) error {
 		var errs []error
 		for err := range tx.Check() {
 			errs = append(errs, err)
