@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/scimsync/scimsync/store/internal/boltfile"
 	"github.com/scimsync/scimsync/store/internal/compact"
 	bolt "go.etcd.io/bbolt"
 )
@@ -158,7 +159,7 @@ func (s *Store) copyInto(dst *bolt.DB) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = &CorruptError{Path: s.path, Err: panicDetail("compacting", r)}
+			err = &CorruptError{Path: s.path, Err: boltfile.PanicDetail("compacting", r)}
 		}
 	}()
 	return bolt.Compact(dst, s.db, compactTxBytes)

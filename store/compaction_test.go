@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimsync/scimsync/store/internal/boltfile"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -480,8 +481,8 @@ func TestOpenWaitsAcrossCompact(t *testing.T) {
 
 	var files []*os.File
 	opened := make(chan struct{}, 10)
-	defer func(f func(string, int, os.FileMode) (*os.File, error)) { osOpenFile = f }(osOpenFile)
-	osOpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
+	defer func(f func(string, int, os.FileMode) (*os.File, error)) { boltfile.OSOpenFile = f }(boltfile.OSOpenFile)
+	boltfile.OSOpenFile = func(name string, flag int, perm os.FileMode) (*os.File, error) {
 		f, err := os.OpenFile(name, flag, perm)
 		files = append(files, f)
 		opened <- struct{}{}

@@ -81,19 +81,7 @@ func (s *Store) PutEscrows(es ...Escrow) error {
 	if len(es) == 0 {
 		return nil
 	}
-	err := s.update(func(tx *bolt.Tx) error {
-		for _, e := range es {
-			key, err := layout.ObjectKey(e.Kind, e.SourceID)
-			if err != nil {
-				return err
-			}
-			if err := layout.PutJSON(tx, layout.Escrows, key, e); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := putObjects(s, layout.Escrows, es, func(e Escrow) (Kind, string) { return e.Kind, e.SourceID }); err != nil {
 		return fmt.Errorf("put %d escrows (first %s/%s): %w", len(es), es[0].Kind, es[0].SourceID, err)
 	}
 	return nil
@@ -101,17 +89,10 @@ func (s *Store) PutEscrows(es ...Escrow) error {
 
 // DeleteEscrow drops the escrow of an object whose operation finally succeeded; absent is not an error.
 func (s *Store) DeleteEscrow(kind Kind, sourceID string) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		key, err := layout.ObjectKey(kind, sourceID)
-		if err != nil {
-			return err
-		}
-		b, err := layout.BucketOrErr(tx, layout.Escrows)
-		if err != nil {
-			return err
-		}
-		return b.Delete(key)
-	})
+	key, err := layout.ObjectKey(kind, sourceID)
+	if err == nil {
+		err = s.set(layout.Escrows, key, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("delete escrow %s/%s: %w", kind, sourceID, err)
 	}
@@ -120,21 +101,7 @@ func (s *Store) DeleteEscrow(kind Kind, sourceID string) error {
 
 // Escrows returns all escrows ordered by kind and source id; the engine picks those whose NextRetry is due.
 func (s *Store) Escrows() ([]Escrow, error) {
-	var out []Escrow
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(layout.Escrows)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var e Escrow
-			if err := json.Unmarshal(v, &e); err != nil {
-				return &CorruptError{Path: s.path, Err: fmt.Errorf("escrow %q: %w", k, err)}
-			}
-			out = append(out, e)
-			return nil
-		})
-	})
+	out, err := listObjects[Escrow](s, layout.Escrows, "escrow")
 	if err != nil {
 		return nil, fmt.Errorf("list escrows: %w", err)
 	}
@@ -177,14 +144,7 @@ func (s *Store) SetQuarantine(q Quarantine) error {
 
 // ClearQuarantine lifts the quarantine (https://learn.microsoft.com/graph/api/synchronization-synchronizationjob-restart resetScope QuarantineState).
 func (s *Store) ClearQuarantine() error {
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := layout.BucketOrErr(tx, layout.Meta)
-		if err != nil {
-			return err
-		}
-		return b.Delete(layout.KeyQuarantine)
-	})
-	if err != nil {
+	if err := s.set(layout.Meta, layout.KeyQuarantine, nil); err != nil {
 		return fmt.Errorf("clear quarantine: %w", err)
 	}
 	return nil
@@ -195,19 +155,7 @@ func (s *Store) StageOps(ops ...StagedOp) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	err := s.update(func(tx *bolt.Tx) error {
-		for _, op := range ops {
-			key, err := layout.ObjectKey(op.Kind, op.SourceID)
-			if err != nil {
-				return err
-			}
-			if err := layout.PutJSON(tx, layout.Staged, key, op); err != nil {
-				return fmt.Errorf("%s/%s: %w", op.Kind, op.SourceID, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := putObjects(s, layout.Staged, ops, func(op StagedOp) (Kind, string) { return op.Kind, op.SourceID }); err != nil {
 		return fmt.Errorf("stage %d ops: %w", len(ops), err)
 	}
 	return nil
@@ -215,21 +163,7 @@ func (s *Store) StageOps(ops ...StagedOp) error {
 
 // StagedOps returns the held operations ordered by kind and source id.
 func (s *Store) StagedOps() ([]StagedOp, error) {
-	var out []StagedOp
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(layout.Staged)
-		if b == nil {
-			return nil
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var op StagedOp
-			if err := json.Unmarshal(v, &op); err != nil {
-				return &CorruptError{Path: s.path, Err: fmt.Errorf("staged op %q: %w", k, err)}
-			}
-			out = append(out, op)
-			return nil
-		})
-	})
+	out, err := listObjects[StagedOp](s, layout.Staged, "staged op")
 	if err != nil {
 		return nil, fmt.Errorf("list staged ops: %w", err)
 	}
@@ -299,4 +233,42 @@ func (s *Store) SetAbortStreak(a AbortStreak) error {
 		return fmt.Errorf("set abort streak: %w", err)
 	}
 	return nil
+}
+
+// putObjects stores items as JSON under their object keys (layout.ObjectKey), in one transaction.
+func putObjects[T any](s *Store, bucket []byte, items []T, key func(T) (Kind, string)) error {
+	return s.update(func(tx *bolt.Tx) error {
+		for _, it := range items {
+			kind, id := key(it)
+			k, err := layout.ObjectKey(kind, id)
+			if err != nil {
+				return err
+			}
+			if err := layout.PutJSON(tx, bucket, k, it); err != nil {
+				return fmt.Errorf("%s/%s: %w", kind, id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// listObjects reads every item of bucket in key order (kind, then source id); one that does not decode
+// is a CorruptError naming what it is.
+func listObjects[T any](s *Store, bucket []byte, what string) ([]T, error) {
+	var out []T
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var it T
+			if err := json.Unmarshal(v, &it); err != nil {
+				return &CorruptError{Path: s.path, Err: fmt.Errorf("%s %q: %w", what, k, err)}
+			}
+			out = append(out, it)
+			return nil
+		})
+	})
+	return out, err
 }

@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -26,11 +25,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scimsync/scimsync/store/internal/damage"
+	"github.com/scimsync/scimsync/store/internal/boltfile"
 	"github.com/scimsync/scimsync/store/internal/filelock"
 	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // SchemaVersion is the layout this build writes. A file with a newer version is refused rather than
@@ -146,7 +144,10 @@ func Open(path string, o Options) (st *Store, err error) {
 		}
 	}()
 
-	db, err := openBolt(abs, path, o)
+	db, err := boltfile.Open(abs, path, o.Timeout, o.ReadOnly)
+	if errors.Is(err, boltfile.ErrTimeout) {
+		return nil, &LockedError{Path: path}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -162,111 +163,6 @@ func Open(path string, o Options) (st *Store, err error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// openBolt opens the bbolt file, making sure that the file it locked is still the one at abs: a process
-// that opened the file while another compacted it (Compact) waits for the old file's lock and would
-// otherwise read a stale file, or write to one that no longer has a name. It retries on the new file.
-func openBolt(abs, path string, o Options) (*bolt.DB, error) {
-	for attempt := 0; ; attempt++ {
-		var opened *os.File
-		openFile := func(name string, flag int, perm os.FileMode) (*os.File, error) {
-			f, err := osOpenFile(name, flag, perm)
-			opened = f
-			return f, err
-		}
-		db, err := openBoltFile(abs, path, o, openFile)
-		if err != nil {
-			return nil, err
-		}
-		if same, err := isFileAt(opened, abs); err != nil || same || attempt >= 5 {
-			if err == nil && !same {
-				err = fmt.Errorf("open state file %s: it was replaced again while waiting for its lock, 6 times in a row", path)
-			}
-			if err != nil {
-				_ = db.Close()
-				return nil, err
-			}
-			return db, nil
-		}
-		_ = db.Close()
-	}
-}
-
-// osOpenFile is os.OpenFile, replaced by a test that must know when Open has opened the file.
-var osOpenFile = os.OpenFile
-
-// isFileAt reports whether f is the file that path names now.
-func isFileAt(f *os.File, path string) (bool, error) {
-	if f == nil {
-		return true, nil
-	}
-	a, err := f.Stat()
-	if err != nil {
-		return false, fmt.Errorf("open state file %s: %w", path, err)
-	}
-	b, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("open state file %s: %w", path, err)
-	}
-	return os.SameFile(a, b), nil
-}
-
-// openBoltFile opens the bbolt file and maps its failures to the package's typed errors. The layout is checked
-// before bbolt maps the file, since a read past the end of a mapped file is a fault, not an error. bbolt can
-// also panic on a damaged file while loading the freelist, so a panic (or a fault) becomes ErrCorrupt too.
-func openBoltFile(abs, path string, o Options, openFile func(string, int, os.FileMode) (*os.File, error)) (db *bolt.DB, err error) {
-	if err := checkFile(abs, path); err != nil {
-		return nil, err
-	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, &CorruptError{Path: path, Err: panicDetail("opening", r)}
-		}
-	}()
-	// A generous initial mapping spares the remaps (and their copies of every node in flight) that a
-	// growing file costs during a large initial cycle; it reserves address space, not memory.
-	db, err = bolt.Open(abs, 0o600, &bolt.Options{Timeout: o.Timeout, ReadOnly: o.ReadOnly, InitialMmapSize: 256 << 20,
-		OpenFile: openFile})
-	switch {
-	case err == nil:
-		// bbolt grows a file whose mapping is over AllocSize (16 MiB by default) in steps of
-		// AllocSize; the InitialMmapSize above would make every file a multiple of 16 MiB.
-		db.AllocSize = 1 << 20
-		return db, nil
-	case errors.Is(err, bolterrors.ErrTimeout):
-		return nil, &LockedError{Path: path}
-	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch),
-		errors.Is(err, bolterrors.ErrInvalidMapping):
-		return nil, &CorruptError{Path: path, Err: err}
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
-		return nil, fmt.Errorf("open state file %s: %w", path, err)
-	default:
-		// bbolt reports short or garbled files with untyped errors ("file size too small", ...), so
-		// an untyped failure on a file that already had content is taken as damage; on a new or
-		// empty file it is an I/O problem (disk full, read-only file system).
-		if fi, statErr := os.Stat(abs); statErr == nil && fi.Size() > 0 {
-			return nil, &CorruptError{Path: path, Err: err}
-		}
-		return nil, fmt.Errorf("open state file %s: %w", path, err)
-	}
-}
-
-// checkFile runs damage.CheckLayout on an existing file; a missing file is for bbolt to create (or refuse).
-func checkFile(abs, path string) error {
-	f, err := os.Open(abs)
-	if err != nil {
-		return nil // bbolt reports it, typed
-	}
-	defer f.Close()
-	if err := damage.CheckLayout(f); err != nil {
-		return &CorruptError{Path: path, Err: err}
-	}
-	return nil
 }
 
 // init creates missing buckets and checks the schema version in one transaction.
@@ -385,19 +281,10 @@ func (s *Store) viewLocked(fn func(tx *bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = &CorruptError{Path: s.path, Err: panicDetail("reading", r)}
+			err = &CorruptError{Path: s.path, Err: boltfile.PanicDetail("reading", r)}
 		}
 	}()
 	return s.db.View(fn)
-}
-
-// panicDetail describes a recovered panic; a memory fault (SetPanicOnFault) gets plain words, since the
-// runtime's "nil pointer dereference" would send an operator looking for a bug instead of at the file.
-func panicDetail(doing string, r any) error {
-	if f, ok := r.(interface{ Addr() uintptr }); ok {
-		return fmt.Errorf("a memory access while %s faulted at address %#x: the file is shorter than the pages it references (cut short while open?)", doing, f.Addr())
-	}
-	return fmt.Errorf("panic while %s: %v", doing, r)
 }
 
 // update runs a write transaction; bbolt rolls it back if fn fails or panics.
@@ -408,7 +295,7 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = &CorruptError{Path: s.path, Err: panicDetail("writing", r)}
+			err = &CorruptError{Path: s.path, Err: boltfile.PanicDetail("writing", r)}
 		}
 	}()
 	s.dbMu.RLock()
@@ -436,17 +323,11 @@ func dropAll(dbs ...*bolt.DB) {
 // Watermark returns the delta link stored under name ("users", "groups", ...), or "" when there is none,
 // which the engine reads as "run an initial cycle".
 func (s *Store) Watermark(name string) (string, error) {
-	var link string
-	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(layout.Watermarks); b != nil {
-			link = string(b.Get([]byte(name)))
-		}
-		return nil
-	})
+	link, err := s.get(layout.Watermarks, []byte(name))
 	if err != nil {
 		return "", fmt.Errorf("get watermark %s: %w", name, err)
 	}
-	return link, nil
+	return string(link), nil
 }
 
 // SetWatermark stores the delta link of a completed cycle; the engine calls it only after every object
@@ -500,29 +381,16 @@ func (s *Store) ClearWatermarks() error {
 // Fingerprint returns the hash of mappings and scoping that the last cycle ran with, or "" when none
 // was stored; the engine compares it to the current one to decide whether the next cycle must be initial.
 func (s *Store) Fingerprint() (string, error) {
-	var fp string
-	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(layout.Meta); b != nil {
-			fp = string(b.Get(layout.KeyFingerprint))
-		}
-		return nil
-	})
+	fp, err := s.get(layout.Meta, layout.KeyFingerprint)
 	if err != nil {
 		return "", fmt.Errorf("get fingerprint: %w", err)
 	}
-	return fp, nil
+	return string(fp), nil
 }
 
 // SetFingerprint records the configuration hash the current state was built with.
 func (s *Store) SetFingerprint(fp string) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		b, err := layout.BucketOrErr(tx, layout.Meta)
-		if err != nil {
-			return err
-		}
-		return b.Put(layout.KeyFingerprint, []byte(fp))
-	})
-	if err != nil {
+	if err := s.set(layout.Meta, layout.KeyFingerprint, []byte(fp)); err != nil {
 		return fmt.Errorf("set fingerprint: %w", err)
 	}
 	return nil
@@ -531,15 +399,7 @@ func (s *Store) SetFingerprint(fp string) error {
 // GetMeta returns a value stored with SetMeta, or nil when absent; an escape hatch so small new pieces of
 // state need no schema change.
 func (s *Store) GetMeta(key string) ([]byte, error) {
-	var v []byte
-	err := s.view(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(layout.KV); b != nil {
-			if raw := b.Get([]byte(key)); raw != nil {
-				v = bytes.Clone(raw)
-			}
-		}
-		return nil
-	})
+	v, err := s.get(layout.KV, []byte(key))
 	if err != nil {
 		return nil, fmt.Errorf("get meta %s: %w", key, err)
 	}
@@ -548,23 +408,42 @@ func (s *Store) GetMeta(key string) ([]byte, error) {
 
 // SetMeta stores value under key; a nil value deletes the key.
 func (s *Store) SetMeta(key string, value []byte) error {
-	err := s.update(func(tx *bolt.Tx) error {
-		if key == "" {
-			return errors.New("empty key")
-		}
-		b, err := layout.BucketOrErr(tx, layout.KV)
-		if err != nil {
-			return err
-		}
-		if value == nil {
-			return b.Delete([]byte(key))
-		}
-		return b.Put([]byte(key), value)
-	})
+	err := errors.New("empty key")
+	if key != "" {
+		err = s.set(layout.KV, []byte(key), value)
+	}
 	if err != nil {
 		return fmt.Errorf("set meta %s: %w", key, err)
 	}
 	return nil
+}
+
+// get reads the value of key in a top-level bucket (a copy: bbolt's is valid only in the transaction),
+// nil when absent.
+func (s *Store) get(bucket, key []byte) (v []byte, err error) {
+	err = s.view(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucket); b != nil {
+			if raw := b.Get(key); raw != nil {
+				v = bytes.Clone(raw)
+			}
+		}
+		return nil
+	})
+	return v, err
+}
+
+// set stores value under key in a top-level bucket; a nil value deletes the key.
+func (s *Store) set(bucket, key, value []byte) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b, err := layout.BucketOrErr(tx, bucket)
+		if err != nil {
+			return err
+		}
+		if value == nil {
+			return b.Delete(key)
+		}
+		return b.Put(key, value)
+	})
 }
 
 // layout.ResetBucket empties a top-level bucket by recreating it, which is cheaper than deleting keys one by one.
