@@ -24,6 +24,12 @@ type Link = codec.Link
 
 // Link returns the anchor of one source object; ok is false when the object was never linked.
 func (s *Store) Link(kind Kind, sourceID string) (a Link, ok bool, err error) {
+	if a, ok, journaled, err := s.journaled(kind, sourceID); err != nil || journaled {
+		if err != nil {
+			return Link{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
+		}
+		return a, ok, nil
+	}
 	err = s.view(func(tx *bolt.Tx) error {
 		b := layout.KindBucket(tx, layout.Links, kind)
 		if b == nil {
@@ -68,6 +74,9 @@ func (s *Store) LinksPackedOf(kind Kind, ids []string) (map[string]Link, error) 
 
 // links reads the anchors of a kind with decode in one transaction: all of them when ids is nil.
 func (s *Store) links(kind Kind, ids []string, decode layout.LinkDecoder) (out map[string]Link, err error) {
+	if err := s.settle(kind); err != nil {
+		return nil, fmt.Errorf("list anchors %s: %w", kind, err)
+	}
 	err = s.view(func(tx *bolt.Tx) error {
 		if ids == nil {
 			out, err = layout.ReadLinks(tx, kind, decode)
@@ -87,6 +96,9 @@ func (s *Store) links(kind Kind, ids []string, decode layout.LinkDecoder) (out m
 // matched object or a SCIM id in a log line. If two anchors claim the same target id the last written
 // wins the index; ok is false if the index entry is stale.
 func (s *Store) LinkByTarget(kind Kind, targetID string) (a Link, ok bool, err error) {
+	if err := s.settle(kind); err != nil {
+		return Link{}, false, fmt.Errorf("get anchor by target %s/%s: %w", kind, targetID, err)
+	}
 	err = s.view(func(tx *bolt.Tx) error {
 		idx := layout.KindBucket(tx, layout.Targets, kind)
 		anchors := layout.KindBucket(tx, layout.Links, kind)
@@ -123,14 +135,17 @@ func (s *Store) PutLinks(as ...Link) error {
 		return nil
 	}
 	now := time.Now().UTC()
-	err := s.update(func(tx *bolt.Tx) error {
-		for i := range as {
-			if err := layout.PutLink(tx, &as[i], now); err != nil {
-				return err
+	err := s.settle("")
+	if err == nil {
+		err = s.update(func(tx *bolt.Tx) error {
+			for i := range as {
+				if err := layout.PutLink(tx, &as[i], now); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		if len(as) == 1 {
 			return fmt.Errorf("put anchor %s: %w", as[0], err)
@@ -146,14 +161,17 @@ func (s *Store) DeleteLinks(kind Kind, sourceIDs ...string) error {
 	if len(sourceIDs) == 0 {
 		return nil
 	}
-	err := s.update(func(tx *bolt.Tx) error {
-		for _, id := range sourceIDs {
-			if err := layout.DeleteLink(tx, kind, id); err != nil {
-				return err
+	err := s.settle("")
+	if err == nil {
+		err = s.update(func(tx *bolt.Tx) error {
+			for _, id := range sourceIDs {
+				if err := layout.DeleteLink(tx, kind, id); err != nil {
+					return err
+				}
 			}
-		}
-		return nil
-	})
+			return nil
+		})
+	}
 	if err != nil {
 		if len(sourceIDs) == 1 {
 			return fmt.Errorf("delete anchor %s/%s: %w", kind, sourceIDs[0], err)
@@ -167,7 +185,11 @@ func (s *Store) DeleteLinks(kind Kind, sourceIDs ...string) error {
 // USE"): afterwards the engine can only re-match, and objects that no longer match become unmanaged.
 // Restart deliberately does not call it.
 func (s *Store) ClearLinks() error {
-	err := s.update(func(tx *bolt.Tx) error {
+	err := s.settle("")
+	if err != nil {
+		return fmt.Errorf("clear anchors: %w", err)
+	}
+	err = s.update(func(tx *bolt.Tx) error {
 		if err := layout.ResetBucket(tx, layout.Links); err != nil {
 			return err
 		}
@@ -182,6 +204,9 @@ func (s *Store) ClearLinks() error {
 // CountLinks returns how many anchors of a kind exist, for status output without loading them all.
 func (s *Store) CountLinks(kind Kind) (int, error) {
 	n := 0
+	if err := s.settle(kind); err != nil {
+		return 0, fmt.Errorf("count anchors %s: %w", kind, err)
+	}
 	err := s.view(func(tx *bolt.Tx) error {
 		if b := layout.KindBucket(tx, layout.Links, kind); b != nil {
 			n = b.Stats().KeyN

@@ -32,6 +32,9 @@ func (s *Store) NewBatcher(maxItems int, maxDelay time.Duration) *Batcher {
 type boltBatchWriter struct{ s *Store }
 
 func (w boltBatchWriter) WriteLinks(ops []LinkOp) error {
+	if w.s.jr != nil {
+		return w.s.journalLinks(ops)
+	}
 	now := time.Now().UTC()
 	return w.s.update(func(tx *bolt.Tx) error {
 		for i := range ops {

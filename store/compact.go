@@ -56,6 +56,9 @@ func (s *Store) Compact(p CompactPolicy) (res CompactResult, err error) {
 	if s.readOnly {
 		return res, fmt.Errorf("compact %s: %w", s.path, ErrReadOnly)
 	}
+	if err := s.settle(""); err != nil { // the copy must hold every anchor
+		return res, fmt.Errorf("compact %s: %w", s.path, err)
+	}
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	if s.closed {

@@ -36,7 +36,8 @@ func (s *Store) Verify() error {
 	return err
 }
 
-// Rebuild moves the state file at path aside, to path.damaged-<UTC time>, and creates a fresh one in its
+// Rebuild moves the state file at path aside, to path.damaged-<UTC time> (its anchor journal, if a
+// crash left one, beside it), and creates a fresh one in its
 // place: nothing of the old file is carried over, so the next cycle is initial and links are rebuilt by
 // matching against the target. The old file is kept as evidence, never deleted. It refuses a file that
 // another process holds (ErrLocked), since a running daemon would keep writing to the moved file.
@@ -59,6 +60,11 @@ func Rebuild(path string, now time.Time) (movedTo string, err error) {
 			return "", fmt.Errorf("rebuild state file %s: %s exists already; try again in a second", path, movedTo)
 		}
 		err = os.Rename(abs, movedTo)
+		if err == nil { // the journal's anchor writes belong to the old file (journal.go)
+			if err = os.Rename(journalPath(abs), journalPath(movedTo)); errors.Is(err, fs.ErrNotExist) {
+				err = nil
+			}
+		}
 		unlock()
 		if err != nil {
 			return "", fmt.Errorf("rebuild state file %s: move it aside: %w", path, err)

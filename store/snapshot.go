@@ -10,6 +10,9 @@ import (
 // Snapshot reads the whole file in one read transaction, so the copy is consistent even beside writers.
 func (s *Store) Snapshot() (*Snapshot, error) {
 	var snap *Snapshot
+	if err := s.settle(""); err != nil {
+		return nil, fmt.Errorf("snapshot %s: %w", s.path, err)
+	}
 	err := s.view(func(tx *bolt.Tx) (err error) {
 		snap, err = layout.Dump(s.path, tx)
 		return err
@@ -25,6 +28,9 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 func (s *Store) Restore(snap *Snapshot) error {
 	if err := CheckSnapshot(snap); err != nil {
 		return err
+	}
+	if err := s.settle(""); err != nil {
+		return fmt.Errorf("restore %s: %w", s.path, err)
 	}
 	if err := s.update(func(tx *bolt.Tx) error { return layout.Load(tx, snap) }); err != nil {
 		return fmt.Errorf("restore %s: %w", s.path, err)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/scimsync/scimsync/store/internal/boltfile"
 	"github.com/scimsync/scimsync/store/internal/filelock"
+	"github.com/scimsync/scimsync/store/internal/journal"
 	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
 )
@@ -107,6 +108,11 @@ type Store struct {
 	readOnly bool
 	release  func()
 	closed   bool
+
+	// jmu guards jr, the anchor journal of a writable store (journal.go); it is never taken while
+	// holding dbMu.
+	jmu sync.Mutex
+	jr  *journal.Journal
 }
 
 // Open opens or creates the state file at path (creating its directory), upgrades or checks its schema
@@ -162,6 +168,12 @@ func Open(path string, o Options) (st *Store, err error) {
 		_ = db.Close()
 		return nil, err
 	}
+	if !o.ReadOnly {
+		if err := s.openJournal(); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -212,6 +224,7 @@ func (s *Store) Path() string { return s.path }
 // Close releases the file lock so the next process (or a restarted job) can open it. Close any Batcher
 // first: its pending writes are otherwise lost.
 func (s *Store) Close() error {
+	jerr := s.closeJournal()
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	if s.closed {
@@ -220,6 +233,9 @@ func (s *Store) Close() error {
 	s.closed = true
 	err := s.db.Close()
 	s.release()
+	if jerr != nil {
+		return jerr
+	}
 	if err != nil {
 		return fmt.Errorf("close state file %s: %w", s.path, err)
 	}
@@ -256,6 +272,9 @@ func (s *Store) checkLocked() error {
 // hand the state of a live job to another tool since the file itself is locked.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
+	if err := s.settle(""); err != nil {
+		return 0, fmt.Errorf("back up %s: %w", s.path, err)
+	}
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)

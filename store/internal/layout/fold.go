@@ -1,0 +1,128 @@
+package layout
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/scimsync/scimsync/store/internal/codec"
+	bolt "go.etcd.io/bbolt"
+)
+
+// FoldOp is one journaled anchor write (store/internal/journal): Rec is the record of a put as PutLink
+// would store it (its times set); nil for a delete.
+type FoldOp struct {
+	Seq      int
+	Kind     codec.Kind
+	SourceID string
+	Rec      []byte
+}
+
+// IndexOp is a change to the target index that FoldLinks leaves to FoldIndex: a put points Target at
+// Source; a delete removes Target's entry if it still points at Source (deleteIndex).
+type IndexOp struct {
+	Seq    int
+	Kind   codec.Kind
+	Target string
+	Source string
+	Put    bool
+}
+
+// SortFold orders journaled writes for FoldLinks: by kind and source id, the writes of one anchor in
+// the order they were made. Sorted, a fold rewrites each leaf of the anchors bucket once.
+func SortFold(ops []FoldOp) {
+	slices.SortFunc(ops, func(a, b FoldOp) int { return order(a.Kind, b.Kind, a.SourceID, b.SourceID, a.Seq, b.Seq) })
+}
+
+// FoldLinks stores ops (sorted by SortFold) as PutLink and DeleteLink would one after the other, and
+// returns the target index changes they make, for SortIndex and FoldIndex. The index is keyed by target id, which
+// the source-id order does not sort, so it is written in its own order; a crash between the two
+// leaves index entries that point at an anchor with another target, which LinkByTarget ignores.
+func FoldLinks(tx *bolt.Tx, ops []FoldOp) ([]IndexOp, error) {
+	var idx []IndexOp
+	var anchors *bolt.Bucket
+	for i := range ops {
+		op := &ops[i]
+		if anchors == nil || i > 0 && ops[i-1].Kind != op.Kind {
+			var err error
+			if anchors, err = CreateKindBucket(tx, Links, op.Kind); err != nil {
+				return nil, err
+			}
+			if _, err := CreateKindBucket(tx, Targets, op.Kind); err != nil {
+				return nil, err
+			}
+		}
+		key := []byte(op.SourceID)
+		var oldTarget string
+		if old := anchors.Get(key); old != nil {
+			// A damaged old record is replaced, not refused (as in PutLink).
+			oldTarget, _, _ = codec.DecodeLinkHead(old)
+		}
+		if op.Rec == nil {
+			if oldTarget != "" {
+				idx = append(idx, IndexOp{Seq: op.Seq, Kind: op.Kind, Target: oldTarget, Source: op.SourceID})
+			}
+			if err := anchors.Delete(key); err != nil {
+				return nil, fmt.Errorf("anchor %s/%s: %w", op.Kind, op.SourceID, err)
+			}
+			continue
+		}
+		target, _, err := codec.DecodeLinkHead(op.Rec)
+		if err != nil {
+			return nil, fmt.Errorf("journaled anchor %s/%s: %w", op.Kind, op.SourceID, err)
+		}
+		if oldTarget != "" && oldTarget != target {
+			idx = append(idx, IndexOp{Seq: op.Seq, Kind: op.Kind, Target: oldTarget, Source: op.SourceID})
+		}
+		if err := anchors.Put(key, op.Rec); err != nil {
+			return nil, fmt.Errorf("anchor %s/%s: %w", op.Kind, op.SourceID, err)
+		}
+		if target != "" {
+			idx = append(idx, IndexOp{Seq: op.Seq, Kind: op.Kind, Target: target, Source: op.SourceID, Put: true})
+		}
+	}
+	return idx, nil
+}
+
+// SortIndex orders index changes for FoldIndex: by kind and target id, the changes of one target in
+// the order they were made, so the anchor written last wins a target two anchors claim (as in PutLink).
+func SortIndex(ops []IndexOp) {
+	slices.SortFunc(ops, func(a, b IndexOp) int { return order(a.Kind, b.Kind, a.Target, b.Target, a.Seq, b.Seq) })
+}
+
+// order compares by kind, then key, then sequence number (unique, so no two writes compare equal);
+// each comparison only when the one before it ties (cmp.Or would make all three every time).
+func order(ka, kb codec.Kind, a, b string, sa, sb int) int {
+	if ka != kb {
+		return strings.Compare(string(ka), string(kb))
+	}
+	if c := strings.Compare(a, b); c != 0 {
+		return c
+	}
+	return cmp.Compare(sa, sb)
+}
+
+// FoldIndex applies index changes sorted by SortIndex.
+func FoldIndex(tx *bolt.Tx, ops []IndexOp) error {
+	var idx *bolt.Bucket
+	for i := range ops {
+		op := &ops[i]
+		if idx == nil || i > 0 && ops[i-1].Kind != op.Kind {
+			var err error
+			if idx, err = CreateKindBucket(tx, Targets, op.Kind); err != nil {
+				return err
+			}
+		}
+		var err error
+		if op.Put {
+			err = idx.Put([]byte(op.Target), codec.IndexValue([]byte(op.Source)))
+		} else {
+			err = deleteIndex(idx, op.Target, []byte(op.Source))
+		}
+		if err != nil {
+			return fmt.Errorf("anchor %s/%s: index: %w", op.Kind, op.Source, err)
+		}
+	}
+	return nil
+}
