@@ -2,6 +2,7 @@ package record
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -151,14 +152,18 @@ func TestPendingCreatesMarkedThenCleared(t *testing.T) {
 	}
 }
 
-// countingLog counts the state's log appends and can fail them.
+// countingLog counts the state's log appends and can fail them, or hold each until gate gives way.
 type countingLog struct {
 	*store.Store
 	appends, entries int
 	fail             error
+	gate             chan struct{}
 }
 
 func (c *countingLog) AppendLog(entries ...store.LogEntry) error {
+	if c.gate != nil {
+		<-c.gate
+	}
 	c.appends++
 	if c.fail != nil {
 		return c.fail
@@ -177,12 +182,8 @@ func TestLogWriterAppendsPerBatchAndTheRestOnClose(t *testing.T) {
 	lw := r.LogWriter(3)
 	for i := range 7 {
 		lw.Add(store.LogEntry{CycleID: "c", Kind: store.KindUser, SourceID: string(rune('a' + i)), Time: t0.Add(47 * time.Hour)})
-		// Held until a batch is full: 3 entries make one append, 6 two.
-		if want := (i + 1) / 3; st.appends != want {
-			t.Fatalf("after %d entries: %d appends, want %d", i+1, st.appends, want)
-		}
 	}
-	lw.Close(24 * time.Hour)
+	lw.Close(24 * time.Hour) // two full batches and the rest
 	got, err := st.QueryLog(store.LogQuery{})
 	if err != nil {
 		t.Fatal(err)
@@ -193,6 +194,33 @@ func TestLogWriterAppendsPerBatchAndTheRestOnClose(t *testing.T) {
 	for _, le := range got {
 		if le.CycleID != "c" {
 			t.Errorf("entry %+v: the entry past the retention was kept", le)
+		}
+	}
+}
+
+// TestLogWriterDoesNotWaitForTheDisk: Add is called by the apply workers under the cycle's lock, so
+// it must not wait for an append (a transaction and its fsync) while fewer than logQueue batches wait.
+// Were it to append itself, this test would hang at the first full batch.
+func TestLogWriterDoesNotWaitForTheDisk(t *testing.T) {
+	st := &countingLog{Store: open(t), gate: make(chan struct{})}
+	r := New(st, func() time.Time { return t0 }, zap.NewNop(), false)
+	lw := r.LogWriter(2)
+	n := 2*(1+logQueue) + 1 // one batch being appended, logQueue waiting, one entry held
+	for i := range n {
+		lw.Add(store.LogEntry{CycleID: "c", Kind: store.KindUser, SourceID: fmt.Sprintf("u%02d", i), Time: t0.Add(time.Duration(i))})
+	}
+	close(st.gate) // the disk answers
+	lw.Close(0)
+	got, err := st.QueryLog(store.LogQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.appends != 1+logQueue+1 || len(got) != n {
+		t.Fatalf("%d appends, %d entries stored; want %d and %d", st.appends, len(got), 1+logQueue+1, n)
+	}
+	for i, le := range got { // newest first
+		if want := fmt.Sprintf("u%02d", n-1-i); le.SourceID != want {
+			t.Fatalf("entry %d is %s, want %s: the log lost its order", i, le.SourceID, want)
 		}
 	}
 }
