@@ -13,10 +13,10 @@ import (
 
 // The Batcher's anchor writes go to a journal beside the state file (store/internal/journal says why
 // and how) and are folded into the file in key order: when the journal reaches these limits, before
-// any read of several anchors of a kind it holds writes of, before anything that reads or replaces
-// the whole file, and on Close. A single anchor is read through the journal (Link). Each fold
-// transaction writes at most foldChunk anchors, so its dirty pages stay a few MiB.
-// They are variables for the tests, which fold a few writes at a time.
+// a read of many anchors, or of one by its target id, of a kind it holds writes of, before anything
+// that reads or replaces the whole file, and on Close. Link reads one anchor through the journal. Each
+// fold transaction writes at most foldChunk anchors, so its dirty pages stay a few MiB. They are
+// variables for the tests, which fold a few writes at a time.
 var (
 	foldOps   = 32 << 10
 	foldBytes = int64(64 << 20)
