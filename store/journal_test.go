@@ -100,12 +100,11 @@ func mapKeys[V any](m map[string]V) func(func(string) bool) {
 	}
 }
 
-// crashCopy copies the state file and its journal as they are, as a crash at this moment would leave
-// them, and opens the copy.
-func crashCopy(t *testing.T, path string) *Store {
+// crashFiles copies the state file at path and its journal as they are, as a crash at this moment
+// would leave them, passing the journal's bytes through edit when set; it returns the copy's path.
+func crashFiles(t *testing.T, path string, edit func(journal []byte)) string {
 	t.Helper()
-	dir := t.TempDir()
-	to := filepath.Join(dir, "state.db")
+	to := filepath.Join(t.TempDir(), "state.db")
 	for _, suffix := range []string{"", ".journal"} {
 		b, err := os.ReadFile(path + suffix)
 		if errors.Is(err, os.ErrNotExist) {
@@ -114,11 +113,20 @@ func crashCopy(t *testing.T, path string) *Store {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if suffix != "" && edit != nil {
+			edit(b)
+		}
 		if err := os.WriteFile(to+suffix, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s, err := Open(to, Options{})
+	return to
+}
+
+// crashCopy opens a copy of the files a crash at this moment would leave (crashFiles).
+func crashCopy(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := Open(crashFiles(t, path, nil), Options{})
 	if err != nil {
 		t.Fatalf("open after a crash: %v", err)
 	}
@@ -210,17 +218,7 @@ func TestRebuildMovesTheJournalAside(t *testing.T) {
 	if err := (boltBatchWriter{s}).WriteLinks([]LinkOp{{Put: true, Link: Link{Kind: KindUser, SourceID: "u1", TargetID: "t1"}}}); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	at := filepath.Join(dir, "state.db")
-	for _, suffix := range []string{"", ".journal"} { // as a crash leaves them
-		b, err := os.ReadFile(path + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(at+suffix, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	at := crashFiles(t, path, nil)
 	moved, err := Rebuild(at, time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
@@ -257,20 +255,9 @@ func TestDamagedJournalStopsOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dir := t.TempDir()
-	at := filepath.Join(dir, "state.db")
-	for _, suffix := range []string{"", ".journal"} { // as a crash leaves them
-		b, err := os.ReadFile(path + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if suffix != "" {
-			b[26+8+2] ^= 0xff // inside the first append (after the 26-byte header and its frame header)
-		}
-		if err := os.WriteFile(at+suffix, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	at := crashFiles(t, path, func(b []byte) {
+		b[26+8+2] ^= 0xff // inside the first append (after the 26-byte header and its frame header)
+	})
 	before, _ := os.ReadFile(at + ".journal")
 	_, err := Open(at, Options{})
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), at+".journal") {
