@@ -32,7 +32,7 @@ func (s *Store) NewBatcher(maxItems int, maxDelay time.Duration) *Batcher {
 type boltBatchWriter struct{ s *Store }
 
 func (w boltBatchWriter) WriteLinks(ops []LinkOp) error {
-	if w.s.jr != nil {
+	if !w.s.readOnly { // a writable store journals its batches (journal.go)
 		return w.s.journalLinks(ops)
 	}
 	now := time.Now().UTC()
