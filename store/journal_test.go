@@ -272,3 +272,41 @@ func TestDamagedJournalStopsOpen(t *testing.T) {
 	}
 	_ = st.Close()
 }
+
+// TestFailedFoldOnCloseKeepsTheJournal: a fold that fails when the store closes (a full disk) leaves
+// the journal whole, Close says so, and the next open folds it: no link is lost.
+func TestFailedFoldOnCloseKeepsTheJournal(t *testing.T) {
+	defer func() { foldCommitted = nil }()
+	s, path := openTest(t)
+	ops := []LinkOp{{Put: true, Link: Link{Kind: KindUser, SourceID: "u1", TargetID: "t1"}},
+		{Put: true, Link: Link{Kind: KindGroup, SourceID: "g1", TargetID: "t2"}}}
+	if err := (boltBatchWriter{s}).WriteLinks(ops); err != nil {
+		t.Fatal(err)
+	}
+	foldCommitted = func() error { return errors.New("no space left on device") }
+	if err := s.Close(); err == nil || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("Close = %v, want the fold's failure", err)
+	}
+	foldCommitted = nil
+	if _, err := os.Stat(path + ".journal"); err != nil {
+		t.Fatalf("the journal of a failed fold is gone: %v", err)
+	}
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		if a, ok, err := s2.Link(op.Link.Kind, op.Link.SourceID); !ok || err != nil || a.TargetID != op.Link.TargetID {
+			t.Fatalf("%s after reopening: %v %v %v", op.Link, a, ok, err)
+		}
+		if a, ok, err := s2.LinkByTarget(op.Link.Kind, op.Link.TargetID); !ok || err != nil || a.SourceID != op.Link.SourceID {
+			t.Fatalf("%s by target after reopening: %v %v %v", op.Link, a, ok, err)
+		}
+	}
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + ".journal"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a clean close left the journal: %v", err)
+	}
+}
