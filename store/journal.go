@@ -20,7 +20,7 @@ import (
 var (
 	foldOps   = 32 << 10
 	foldBytes = int64(64 << 20)
-	foldChunk = 8 << 10
+	foldChunk = 4 << 10
 	// foldCommitted, when set, runs after each transaction of a fold; an error stops the fold there
 	// as a crash would.
 	foldCommitted func() error

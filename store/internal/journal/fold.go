@@ -91,7 +91,8 @@ func (j *Journal) Fold(update func(func(*bolt.Tx) error) error, chunk int, commi
 		ops[i] = layout.FoldOp{Seq: e.Seq, Kind: e.Kind, SourceID: e.SourceID}
 	}
 	layout.SortFold(ops)
-	var idx []layout.IndexOp
+	// About one index change per write: a put's; a moved or deleted link adds its old target's.
+	idx := make([]layout.IndexOp, 0, len(ops)+len(ops)/16)
 	var arena []byte // a chunk's records, reused: bbolt needs them only until its commit
 	for start := 0; start < len(ops); start += chunk {
 		part := ops[start:min(start+chunk, len(ops))]
@@ -108,15 +109,13 @@ func (j *Journal) Fold(update func(func(*bolt.Tx) error) error, chunk int, commi
 				part[i].Rec, at = arena[at:at+e.n:at+e.n], at+e.n
 			}
 		}
-		whole := len(part) == len(ops)
-		err := update(func(tx *bolt.Tx) error {
-			got, err := layout.FoldLinks(tx, part)
-			if err != nil || !whole {
-				idx = append(idx, got...)
+		whole, mark := len(part) == len(ops), len(idx)
+		err := update(func(tx *bolt.Tx) (err error) {
+			if idx, err = layout.FoldLinks(tx, part, idx[:mark]); err != nil || !whole {
 				return err
 			}
-			layout.SortIndex(got)
-			return layout.FoldIndex(tx, got)
+			layout.SortIndex(idx)
+			return layout.FoldIndex(tx, idx)
 		})
 		for i := range part {
 			part[i].Rec = nil

@@ -36,11 +36,10 @@ func SortFold(ops []FoldOp) {
 }
 
 // FoldLinks stores ops (sorted by SortFold) as PutLink and DeleteLink would one after the other, and
-// returns the target index changes they make, for SortIndex and FoldIndex. The index is keyed by target id, which
+// appends the target index changes they make to idx, for SortIndex and FoldIndex. The index is keyed by target id, which
 // the source-id order does not sort, so it is written in its own order; a crash between the two
 // leaves index entries that point at an anchor with another target, which LinkByTarget ignores.
-func FoldLinks(tx *bolt.Tx, ops []FoldOp) ([]IndexOp, error) {
-	var idx []IndexOp
+func FoldLinks(tx *bolt.Tx, ops []FoldOp, idx []IndexOp) ([]IndexOp, error) {
 	var anchors *bolt.Bucket
 	for i := range ops {
 		op := &ops[i]
