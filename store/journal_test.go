@@ -310,3 +310,20 @@ func TestFailedFoldOnCloseKeepsTheJournal(t *testing.T) {
 		t.Fatalf("a clean close left the journal: %v", err)
 	}
 }
+
+// TestSmallFoldIsOneTransaction: a fold of no more than foldChunk writes stores the links and the
+// index together, in one transaction (one fsync), as the batches did before the journal.
+func TestSmallFoldIsOneTransaction(t *testing.T) {
+	defer func() { foldCommitted = nil }()
+	s, _ := openTest(t)
+	ops := []LinkOp{{Put: true, Link: Link{Kind: KindUser, SourceID: "u1", TargetID: "t1"}},
+		{Put: true, Link: Link{Kind: KindUser, SourceID: "u2", TargetID: "t2"}}}
+	if err := (boltBatchWriter{s}).WriteLinks(ops); err != nil {
+		t.Fatal(err)
+	}
+	commits := 0
+	foldCommitted = func() error { commits++; return nil }
+	if a, ok, err := s.LinkByTarget(KindUser, "t2"); err != nil || !ok || a.SourceID != "u2" || commits != 1 {
+		t.Fatalf("LinkByTarget = %v %v %v after %d fold transactions, want u2 after 1", a, ok, err, commits)
+	}
+}

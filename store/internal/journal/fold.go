@@ -115,7 +115,9 @@ func (j *Journal) Fold(update func(func(*bolt.Tx) error) error, chunk int, commi
 				return err
 			}
 			layout.SortIndex(idx)
-			return layout.FoldIndex(tx, idx)
+			err = layout.FoldIndex(tx, idx)
+			idx = idx[:0] // written with the anchors: nothing left for the loop below
+			return err
 		})
 		for i := range part {
 			part[i].Rec = nil
