@@ -109,11 +109,11 @@ func (s *Store) foldLocked() error {
 
 // closeJournal folds what is left and closes the journal (removing it once empty).
 func (s *Store) closeJournal() error {
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
 	if s.jr == nil {
 		return nil
 	}
-	s.jmu.Lock()
-	defer s.jmu.Unlock()
 	err := s.foldLocked()
 	if cerr := s.jr.Close(); err == nil {
 		err = cerr
