@@ -45,6 +45,7 @@ fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLink$$' -fuzztime $(FUZZTIME) ./store
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./scimclient/internal/jsonmap
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeObjects$$' -fuzztime $(FUZZTIME) ./scimclient/internal/jsonmap
 
 # The PostgreSQL state backend (store/postgres, `state export|import`) is tested against a real server
 # (Debian package postgresql): each test process runs initdb and pg_ctl from /usr/lib/postgresql/<ver>/bin

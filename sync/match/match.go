@@ -252,9 +252,13 @@ func (m *Matcher) index(ctx context.Context, want Wanted) (targetIndex, error) {
 	}
 	// Every matching path is a mapped path, so it is among the read paths.
 	err := m.Finder.List(ctx, m.Read, func(c plan.Candidate) error {
+		kept := false
 		for _, p := range m.Order {
 			if s, isStr := c.Values[p].(string); isStr && s != "" {
 				if key := strings.ToLower(s); want.keeps(p, key) {
+					if !kept {
+						c, kept = detached(c), true
+					}
 					idx[p][key] = append(idx[p][key], c)
 				}
 			}
@@ -265,6 +269,40 @@ func (m *Matcher) index(ctx context.Context, want Wanted) (targetIndex, error) {
 		return nil, fmt.Errorf("list target %ss: %w", m.Kind, err)
 	}
 	return idx, nil
+}
+
+// detached is c with copies of its strings: a listed candidate's strings may share the bytes of its
+// whole page (scimclient decodes pages with jsonmap), and the index keeps a few candidates of each
+// page for the rest of the cycle.
+func detached(c plan.Candidate) plan.Candidate {
+	c.TargetID = strings.Clone(c.TargetID)
+	values := make(map[string]any, len(c.Values))
+	for k, v := range c.Values {
+		values[strings.Clone(k)] = cloneStrings(v)
+	}
+	c.Values = values
+	return c
+}
+
+// cloneStrings copies the strings of a decoded JSON value (strings, and those in arrays and objects).
+func cloneStrings(v any) any {
+	switch x := v.(type) {
+	case string:
+		return strings.Clone(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneStrings(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[strings.Clone(k)] = cloneStrings(e)
+		}
+		return out
+	}
+	return v
 }
 
 // lookup matches case-insensitively, as SCIM's caseExact=false default for userName and displayName

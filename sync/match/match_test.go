@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -212,4 +213,36 @@ func ids(cs []plan.Candidate) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestListingKeepsCopies: a listed candidate's strings may share the bytes of its whole page (the SCIM
+// client decodes pages with jsonmap), so the index keeps copies of what it keeps: a page is not held
+// for the rest of the cycle by one account of it.
+func TestListingKeepsCopies(t *testing.T) {
+	page := strings.Repeat("x", 1<<16) + "ID-7user7@xgroupvalue"
+	at := strings.Index(page, "ID-7")
+	c := plan.Candidate{TargetID: page[at : at+4], Values: map[string]any{
+		"userName": page[at+4 : at+11], "roles": []any{map[string]any{"value": page[at+16 : at+21]}}}}
+	objs := []plan.Object{{SourceID: "a", InScope: true, Enabled: true, Values: map[string]any{"userName": "USER7@x"}}}
+	m := &Matcher{Finder: &finder{objs: []plan.Candidate{c}}, Kind: "user", Order: []string{"userName"}, Read: []string{"userName", "roles"},
+		Concurrency: 1, ListThreshold: 0, Log: zap.NewNop()}
+	s, err := m.Start(context.Background(), m.Need(objs, nil), m.Wanted(objs, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := s.idx["userName"]["user7@x"]
+	if len(kept) != 1 || !reflect.DeepEqual(kept[0], c) {
+		t.Fatalf("kept %#v, want a copy of %#v", kept, c)
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(page)))
+	inPage := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= start && p < start+uintptr(len(page))
+	}
+	role := kept[0].Values["roles"].([]any)[0].(map[string]any)["value"].(string)
+	for _, s := range []string{kept[0].TargetID, kept[0].Values["userName"].(string), role} {
+		if inPage(s) {
+			t.Errorf("%q still points into the page", s)
+		}
+	}
 }

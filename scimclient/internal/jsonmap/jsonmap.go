@@ -32,6 +32,45 @@ func Decode(b []byte) (map[string]any, error) {
 	return m, err
 }
 
+// DecodeObjects decodes a JSON array as json.Unmarshal does into a []map[string]any (a null element
+// is a nil map, anything but an object or null an error), for the Resources of a listing page: the
+// target's whole listing goes through it when matching (180 pages at 100,000 users, about 9 % of a
+// mass change's CPU with json.Unmarshal). As Decode, every string of the result shares one copy of b,
+// so a caller keeping a few of the objects should copy what it keeps. What the fast path does not take
+// goes to json.Unmarshal, so results and errors are its own.
+func DecodeObjects(b []byte) ([]map[string]any, error) {
+	p := parser{s: string(b)}
+	p.space()
+	if p.i < len(p.s) && p.s[p.i] == '[' {
+		if v, ok := p.value(0); ok {
+			p.space()
+			if elems, isArray := v.([]any); isArray && p.i == len(p.s) {
+				if out, ok := objects(elems); ok {
+					return out, nil
+				}
+			}
+		}
+	}
+	var out []map[string]any
+	err := json.Unmarshal(b, &out)
+	return out, err
+}
+
+// objects converts the elements of an array to maps; false when one is neither an object nor null.
+func objects(elems []any) ([]map[string]any, bool) {
+	out := make([]map[string]any, len(elems))
+	for i, e := range elems {
+		switch m := e.(type) {
+		case map[string]any:
+			out[i] = m
+		case nil:
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
 // parser reads JSON from s; every string it returns without escapes is a substring of s.
 type parser struct {
 	s string

@@ -57,6 +57,55 @@ func compareDecode(t *testing.T, in string) {
 	}
 }
 
+// objectsSeeds are the cases of DecodeObjects: listing pages' Resources and what a target may send.
+var objectsSeeds = []string{
+	`[]`, ` [ ] `, `[{}]`, `[{"id":"a"},{"id":"b","userName":"x@y"}]`, `[null]`, `[{"id":"a"},null]`, `[1]`, `["x"]`,
+	`[[]]`, `[{"id":"a"},1]`, `null`, `{}`, `{"id":"a"}`, `[{"id":"a"}`, `[{"id":"a"},]`, `[{"id":"a"}] x`, ``,
+	"[{\"a\":\"\xff\"}]", `[{"a":1e400}]`, `[` + strings.Repeat(`[`, 1200) + strings.Repeat(`]`, 1200) + `]`,
+	`[{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"id":"7de62e24","userName":"a@x","active":true,` +
+		`"name":{"givenName":"Ä"},"emails":[{"primary":true,"type":"work","value":"a@x"}]},{"id":"b","active":false}]`,
+}
+
+// TestDecodeObjectsMatchesEncodingJSON compares DecodeObjects with json.Unmarshal into a
+// []map[string]any, the oracle, on its seeds, the object decoder's seeds wrapped in an array and
+// random mutations of both.
+func TestDecodeObjectsMatchesEncodingJSON(t *testing.T) {
+	seeds := append([]string(nil), objectsSeeds...)
+	for _, s := range decodeSeeds {
+		seeds = append(seeds, "["+s+"]", "["+s+","+s+"]")
+	}
+	inputs := append([]string(nil), seeds...)
+	rnd := rand.New(rand.NewPCG(11, 13))
+	for range 3000 {
+		b := []byte(seeds[rnd.IntN(len(seeds))])
+		if len(b) > 0 {
+			const alphabet = "{}[]\",:\\u0123456789.eE+-truefalsnl \xff"
+			b[rnd.IntN(len(b))] = alphabet[rnd.IntN(len(alphabet))]
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		compareObjects(t, in)
+	}
+}
+
+func compareObjects(t *testing.T, in string) {
+	t.Helper()
+	var want []map[string]any
+	wantErr := json.Unmarshal([]byte(in), &want)
+	got, err := DecodeObjects([]byte(in))
+	if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+		t.Errorf("%.80q:\n got %#v, %v\nwant %#v, %v", in, got, err, want, wantErr)
+	}
+}
+
+func FuzzDecodeObjects(f *testing.F) {
+	for _, s := range objectsSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) { compareObjects(t, in) })
+}
+
 // fieldSeeds are the cases of Field beyond decodeSeeds: the id escaped, repeated, not a string, nested.
 var fieldSeeds = []string{
 	`{"id":"a"}`, `{"\u0069d":"a"}`, `{"id":"a","id":"b"}`, `{"id":"a","id":1}`, `{"id":1,"id":"b"}`, `{"id":null}`,

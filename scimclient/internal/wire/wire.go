@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/scimclient/internal/body"
+	"github.com/scimsync/scimsync/scimclient/internal/jsonmap"
 )
 
 // The media types of SCIM (RFC 7644 §8.1) and plain JSON, which many targets answer with.
@@ -159,13 +160,28 @@ func (l *ListResponse) UnmarshalJSON(b []byte) error {
 			err = json.Unmarshal(v, &l.ItemsPerPage)
 		case "resources":
 			l.HasResources = string(v) != "null"
-			err = json.Unmarshal(v, &l.Resources)
+			l.Resources, err = resources(v)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", k, err)
 		}
 	}
 	return nil
+}
+
+// resources decodes a page's Resources as json.Unmarshal would into []body.Resource, through
+// jsonmap.DecodeObjects (about three times faster): the strings of all of them share one copy of v,
+// so whatever keeps a few resources beyond the page should copy them (sync/match does).
+func resources(v []byte) ([]body.Resource, error) {
+	ms, err := jsonmap.DecodeObjects(v)
+	if err != nil || ms == nil {
+		return nil, err
+	}
+	out := make([]body.Resource, len(ms))
+	for i, m := range ms {
+		out[i] = m
+	}
+	return out, nil
 }
 
 // FlexInt is an integer a target may send as a number or a string.
