@@ -182,3 +182,27 @@ func BenchmarkDecodeCreated(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecodeListingPage decodes the Resources of a listing page of 500 users.
+func BenchmarkDecodeListingPage(b *testing.B) {
+	user := objectsSeeds[len(objectsSeeds)-1]
+	user = user[1:strings.Index(user, `},{"id":"b"`)+1]
+	raw := []byte("[" + strings.TrimSuffix(strings.Repeat(user+",", 500), ",") + "]")
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var out []map[string]any
+			if err := json.Unmarshal(raw, &out); err != nil || len(out) != 500 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("jsonmap.DecodeObjects", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if out, err := DecodeObjects(raw); err != nil || len(out) != 500 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
