@@ -293,7 +293,9 @@ func (c *Client) fetchPage(ctx context.Context, rq *request) (*wire.ListResponse
 		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
 			Detail: "empty body where a ListResponse was expected"}
 	}
-	if err := json.Unmarshal(res.body, &l); err != nil {
+	// Straight to its UnmarshalJSON, which checks the page as it reads it: json.Unmarshal would scan
+	// the whole page once more first, a third of the decoding of a listing of 100,000 accounts.
+	if err := l.UnmarshalJSON(res.body); err != nil {
 		return nil, &Error{Kind: ErrCompliance, Status: res.status, Method: rq.method, Path: rq.display(),
 			Detail: "unparseable ListResponse: " + err.Error()}
 	}

@@ -186,7 +186,7 @@ func BenchmarkDecodeCreated(b *testing.B) {
 // BenchmarkDecodeListingPage decodes the Resources of a listing page of 500 users.
 func BenchmarkDecodeListingPage(b *testing.B) {
 	user := objectsSeeds[len(objectsSeeds)-1]
-	user = user[1:strings.Index(user, `},{"id":"b"`)+1]
+	user = user[1 : strings.Index(user, `},{"id":"b"`)+1]
 	raw := []byte("[" + strings.TrimSuffix(strings.Repeat(user+",", 500), ",") + "]")
 	b.Run("encoding/json", func(b *testing.B) {
 		b.ReportAllocs()
