@@ -250,21 +250,56 @@ func (r *Reader) managerless(snap *Snapshot, extra, seen map[string]bool) error 
 	if !r.Managers {
 		return nil
 	}
+	var ids []string
 	for i := range snap.Users.Len() {
 		u := snap.Users.At(i)
 		if u.ManagerKnown || u.Removed != directory.NotRemoved || (snap.Assigned != nil && !snap.Assigned[u.ID]) {
 			continue
 		}
-		a, ok, err := r.State.Link(store.KindUser, u.ID)
-		if err != nil {
-			return fmt.Errorf("read state: %w", err)
-		}
-		if !ok || !a.Managed {
-			extra[u.ID] = true
-			delete(seen, u.ID)
+		ids = append(ids, u.ID)
+	}
+	linked, err := managed(r.State, ids)
+	if err != nil {
+		return fmt.Errorf("read state: %w", err)
+	}
+	for _, id := range ids {
+		if !linked[id] {
+			extra[id] = true
+			delete(seen, id)
 		}
 	}
 	return nil
+}
+
+// managedChunk is how many links managed reads in one transaction.
+const managedChunk = 4096
+
+// managed reports which of ids have a managed user link. A state that reads links packed
+// (packedLinks) is asked a chunk at a time, in one transaction each and with no value decoded: a mass
+// change asks for every user, and one whole Link per user was 2.5 % of such a cycle's CPU at 100,000
+// users, with a map of values made and dropped for each.
+func managed(st State, ids []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(ids))
+	if p, ok := st.(packedLinks); ok {
+		for start := 0; start < len(ids); start += managedChunk {
+			links, err := p.LinksPackedOf(store.KindUser, ids[start:min(start+managedChunk, len(ids))])
+			if err != nil {
+				return nil, err
+			}
+			for id, a := range links {
+				out[id] = a.Managed
+			}
+		}
+		return out, nil
+	}
+	for _, id := range ids {
+		a, ok, err := st.Link(store.KindUser, id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = ok && a.Managed
+	}
+	return out, nil
 }
 
 // readByID reads users by id; a user read whole replaces its delta record.

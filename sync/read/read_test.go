@@ -3,6 +3,7 @@ package read
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -113,5 +114,71 @@ func TestAssignedUsersDirectAndThroughGroups(t *testing.T) {
 	}
 	if got := diffRoles([]string{"u1=Admin,User", "u9=User"}, roles); !reflect.DeepEqual(SortedKeys(got), []string{"u2", "u9"}) {
 		t.Errorf("changed roles = %v, want u2 (new) and u9 (gone)", SortedKeys(got))
+	}
+}
+
+// linkState holds user links; it counts one-link reads, and reads links packed when packed is set.
+type linkState struct {
+	memState
+	links       map[string]store.Link
+	linkReads   int
+	packedReads [][]string
+}
+
+func (l *linkState) Link(_ store.Kind, id string) (store.Link, bool, error) {
+	l.linkReads++
+	a, ok := l.links[id]
+	return a, ok, nil
+}
+
+type packedState struct{ *linkState }
+
+func (p packedState) LinksPacked(store.Kind) (map[string]store.Link, error) {
+	return nil, errors.New("not this")
+}
+func (p packedState) LinksPackedOf(_ store.Kind, ids []string) (map[string]store.Link, error) {
+	p.packedReads = append(p.packedReads, ids)
+	out := map[string]store.Link{}
+	for _, id := range ids {
+		if a, ok := p.links[id]; ok {
+			out[id] = a
+		}
+	}
+	return out, nil
+}
+
+// TestManagedReadsLinksInChunks: which users have a managed link is read a chunk of links at a time
+// from a state that reads them packed, one link at a time from any other, with the same answer.
+func TestManagedReadsLinksInChunks(t *testing.T) {
+	links := map[string]store.Link{}
+	var ids []string
+	want := map[string]bool{}
+	for i := range managedChunk + 10 {
+		id := fmt.Sprintf("u%05d", i)
+		ids = append(ids, id)
+		switch i % 3 { // linked and managed, linked but released, never linked
+		case 0:
+			links[id] = store.Link{Kind: store.KindUser, SourceID: id, TargetID: "t" + id, Managed: true}
+			want[id] = true
+		case 1:
+			links[id] = store.Link{Kind: store.KindUser, SourceID: id, TargetID: "t" + id}
+		}
+	}
+	plain := &linkState{links: links}
+	got, err := managed(plain, ids)
+	if err != nil || plain.linkReads != len(ids) {
+		t.Fatalf("plain state: %v, %d reads", err, plain.linkReads)
+	}
+	packed := packedState{&linkState{links: links}}
+	gotPacked, err := managed(packed, ids)
+	if err != nil || packed.linkReads != 0 || len(packed.packedReads) != 2 || len(packed.packedReads[0]) != managedChunk {
+		t.Fatalf("packed state: %v, %d one-link reads, chunks %d", err, packed.linkReads, len(packed.packedReads))
+	}
+	for name, m := range map[string]map[string]bool{"plain": got, "packed": gotPacked} {
+		for _, id := range ids {
+			if m[id] != want[id] {
+				t.Fatalf("%s: %s managed = %v, want %v", name, id, m[id], want[id])
+			}
+		}
 	}
 }
