@@ -74,19 +74,22 @@ func TestDecodeObjectsMatchesEncodingJSON(t *testing.T) {
 	for _, s := range decodeSeeds {
 		seeds = append(seeds, "["+s+"]", "["+s+","+s+"]")
 	}
+	for _, in := range withMutations(seeds, rand.New(rand.NewPCG(11, 13)), "{}[]\",:\\u0123456789.eE+-truefalsnl \xff") {
+		compareObjects(t, in)
+	}
+}
+
+// withMutations is seeds and 3,000 of them with one byte replaced by one of alphabet's.
+func withMutations(seeds []string, rnd *rand.Rand, alphabet string) []string {
 	inputs := append([]string(nil), seeds...)
-	rnd := rand.New(rand.NewPCG(11, 13))
 	for range 3000 {
 		b := []byte(seeds[rnd.IntN(len(seeds))])
 		if len(b) > 0 {
-			const alphabet = "{}[]\",:\\u0123456789.eE+-truefalsnl \xff"
 			b[rnd.IntN(len(b))] = alphabet[rnd.IntN(len(alphabet))]
 		}
 		inputs = append(inputs, string(b))
 	}
-	for _, in := range inputs {
-		compareObjects(t, in)
-	}
+	return inputs
 }
 
 func compareObjects(t *testing.T, in string) {
@@ -119,17 +122,7 @@ var fieldSeeds = []string{
 // the oracle, on the decoder's inputs, Field's own and random mutations of both.
 func TestFieldMatchesEncodingJSON(t *testing.T) {
 	seeds := append(append([]string(nil), decodeSeeds...), fieldSeeds...)
-	inputs := append([]string(nil), seeds...)
-	rnd := rand.New(rand.NewPCG(3, 5))
-	for range 3000 {
-		b := []byte(seeds[rnd.IntN(len(seeds))])
-		if len(b) > 0 {
-			const alphabet = "{}[]\",:\\u0123456789.eE+-truefalsnlid \xff"
-			b[rnd.IntN(len(b))] = alphabet[rnd.IntN(len(alphabet))]
-		}
-		inputs = append(inputs, string(b))
-	}
-	for _, in := range inputs {
+	for _, in := range withMutations(seeds, rand.New(rand.NewPCG(3, 5)), "{}[]\",:\\u0123456789.eE+-truefalsnlid \xff") {
 		compareField(t, in, "id")
 	}
 	compareField(t, `{"a":"1","b":"2"}`, "a")
