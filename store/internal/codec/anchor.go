@@ -431,21 +431,7 @@ func decodeLink(rec string, a *Link, packed bool) error {
 	if err != nil {
 		return err
 	}
-	a.TargetID = d.text()
-	a.CreatedAt = d.time()
-	a.UpdatedAt = d.time()
-	flags := d.byte()
-	a.Managed = flags&flagManaged != 0
-	a.Disabled = flags&flagDisabled != 0
-	a.Hash = d.text()
-	a.MatchedBy = d.text()
-	a.ManagerID = d.text()
-	if n, isNil := d.count(); !isNil {
-		a.Members = make([]string, n)
-		for i := range a.Members {
-			a.Members[i] = d.text()
-		}
-	}
+	d.head(a)
 	if n, isNil := d.count(); !isNil {
 		if !packed {
 			a.Values = make(map[string]any, n)
@@ -467,6 +453,26 @@ func decodeLink(rec string, a *Link, packed bool) error {
 	return nil
 }
 
+// head reads what a record holds before its values into a: one reader of the layout for
+// decodeLink and LinkValue.
+func (d *decoder) head(a *Link) {
+	a.TargetID = d.text()
+	a.CreatedAt = d.time()
+	a.UpdatedAt = d.time()
+	flags := d.byte()
+	a.Managed = flags&flagManaged != 0
+	a.Disabled = flags&flagDisabled != 0
+	a.Hash = d.text()
+	a.MatchedBy = d.text()
+	a.ManagerID = d.text()
+	if n, isNil := d.count(); !isNil {
+		a.Members = make([]string, n)
+		for i := range a.Members {
+			a.Members[i] = d.text()
+		}
+	}
+}
+
 // LinkValue is the value at path of the record rec (as DecodeLink would put it in Values), read
 // without building the map: what a link read packed holds beside its Values.
 func LinkValue(rec, path string) (v any, ok bool, err error) {
@@ -474,19 +480,7 @@ func LinkValue(rec, path string) (v any, ok bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
-	// The head, in DecodeLink's order: target id, created, updated, flags, hash, matchedBy, manager.
-	d.text()
-	d.time()
-	d.time()
-	d.byte()
-	d.text()
-	d.text()
-	d.text()
-	if n, isNil := d.count(); !isNil {
-		for range n {
-			d.text()
-		}
-	}
+	d.head(&Link{})
 	if n, isNil := d.count(); !isNil {
 		for range n {
 			k := d.text()
