@@ -274,30 +274,20 @@ func (r *Reader) managerless(snap *Snapshot, extra, seen map[string]bool) error 
 // managedChunk is how many links managed reads in one transaction.
 const managedChunk = 4096
 
-// managed reports which of ids have a managed user link. A state that reads links packed
-// (packedLinks) is asked a chunk at a time, in one transaction each and with no value decoded: a mass
+// managed reports which of ids have a managed user link, reading them a chunk at a time (linksOf:
+// from a state that reads links packed, one transaction per chunk and no value decoded). A mass
 // change asks for every user, and one whole Link per user was 2.5 % of such a cycle's CPU at 100,000
 // users, with a map of values made and dropped for each.
 func managed(st State, ids []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(ids))
-	if p, ok := st.(packedLinks); ok {
-		for start := 0; start < len(ids); start += managedChunk {
-			links, err := p.LinksPackedOf(store.KindUser, ids[start:min(start+managedChunk, len(ids))])
-			if err != nil {
-				return nil, err
-			}
-			for id, a := range links {
-				out[id] = a.Managed
-			}
-		}
-		return out, nil
-	}
-	for _, id := range ids {
-		a, ok, err := st.Link(store.KindUser, id)
+	for start := 0; start < len(ids); start += managedChunk {
+		links, err := linksOf(st, ids[start:min(start+managedChunk, len(ids))], true)
 		if err != nil {
 			return nil, err
 		}
-		out[id] = ok && a.Managed
+		for id, a := range links {
+			out[id] = a.Managed
+		}
 	}
 	return out, nil
 }
@@ -549,25 +539,30 @@ func Links(st State, snap *Snapshot, ids []string, packed bool) (links map[strin
 		sort.Strings(missing)
 		return links, missing, nil
 	}
-	if p, ok := st.(packedLinks); ok && packed {
-		links, err = p.LinksPackedOf(store.KindUser, ids)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read state: %w", err)
-		}
-		return links, nil, nil
+	if links, err = linksOf(st, ids, packed); err != nil {
+		return nil, nil, fmt.Errorf("read state: %w", err)
 	}
-	links = make(map[string]store.Link, len(ids))
+	return links, nil, nil
+}
+
+// linksOf reads the user links of ids that exist: packed and in one transaction from a state that
+// can (packedLinks), else one Link each.
+func linksOf(st State, ids []string, packed bool) (map[string]store.Link, error) {
+	if p, ok := st.(packedLinks); ok && packed {
+		return p.LinksPackedOf(store.KindUser, ids)
+	}
+	links := make(map[string]store.Link, len(ids))
 	for _, id := range ids {
 		if _, done := links[id]; done || id == "" {
 			continue
 		}
 		a, ok, err := st.Link(store.KindUser, id)
 		if err != nil {
-			return nil, nil, fmt.Errorf("read state: %w", err)
+			return nil, err
 		}
 		if ok {
 			links[id] = a
 		}
 	}
-	return links, nil, nil
+	return links, nil
 }
