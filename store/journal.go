@@ -33,13 +33,8 @@ func journalPath(abs string) string { return abs + ".journal" }
 // closing the store left in it.
 func (s *Store) openJournal() error {
 	j, err := journal.Open(journalPath(s.abs))
-	var ce *journal.CorruptError
-	if errors.As(err, &ce) {
-		return &CorruptError{Path: s.path, Err: fmt.Errorf("%w; moving the journal aside loses only anchor writes, "+
-			"which the next cycle finds again by matching", err)}
-	}
 	if err != nil {
-		return fmt.Errorf("open state file %s: %w", s.path, err)
+		return s.journalErr("open state file", err)
 	}
 	s.jr = j // no other goroutine has s yet
 	if err := s.foldLocked(); err != nil {
@@ -96,15 +91,21 @@ func (s *Store) settle(kind Kind) error {
 
 // foldLocked writes the journal's anchors into the file (journal.Fold) and empties the journal.
 func (s *Store) foldLocked() error {
-	err := s.jr.Fold(s.update, foldChunk, foldCommitted)
-	var ce *journal.CorruptError
-	if errors.As(err, &ce) {
-		return &CorruptError{Path: s.path, Err: err}
-	}
-	if err != nil {
-		return fmt.Errorf("fold anchor journal into %s: %w", s.path, err)
+	if err := s.jr.Fold(s.update, foldChunk, foldCommitted); err != nil {
+		return s.journalErr("fold anchor journal into", err)
 	}
 	return nil
+}
+
+// journalErr is err of doing something with the journal of the file: damage to the journal is the
+// store's CorruptError (the CLI advises on it), saying what moving the journal aside costs.
+func (s *Store) journalErr(doing string, err error) error {
+	var ce *journal.CorruptError
+	if errors.As(err, &ce) {
+		return &CorruptError{Path: s.path, Err: fmt.Errorf("%w; moving the journal aside loses only anchor writes, "+
+			"which the next cycle finds again by matching", err)}
+	}
+	return fmt.Errorf("%s %s: %w", doing, s.path, err)
 }
 
 // closeJournal folds what is left and closes the journal (removing it once empty).

@@ -128,7 +128,7 @@ func (j *Journal) load() error {
 		return &CorruptError{Path: j.path, Err: errors.New("not a scimsync anchor journal (bad header)")}
 	}
 	j.size = int64(len(header))
-	return j.scan(end, func(e Entry) { j.index(e) })
+	return j.scan(end)
 }
 
 func (j *Journal) writeHeader() error {
@@ -142,9 +142,8 @@ func (j *Journal) writeHeader() error {
 	return j.sync()
 }
 
-// scan walks the frames from j.size to end, cutting off a damaged tail.
-func (j *Journal) scan(end int64, fn func(Entry)) error {
-	seq := 0
+// scan indexes the frames from j.size to end, cutting off a damaged tail.
+func (j *Journal) scan(end int64) error {
 	for off := j.size; off < end; {
 		payload, err := j.frameAt(off, end)
 		if errors.Is(err, errTail) {
@@ -158,9 +157,8 @@ func (j *Journal) scan(end int64, fn func(Entry)) error {
 			if err != nil {
 				return &CorruptError{Path: j.path, Offset: off + frame + int64(p), Err: err}
 			}
-			e.Seq, e.off = seq, off+frame+int64(p+used-e.n)
-			seq++
-			fn(e)
+			e.Seq, e.off = len(j.entries), off+frame+int64(p+used-e.n)
+			j.index(e)
 			p += used
 		}
 		off += frame + int64(len(payload))
@@ -360,13 +358,7 @@ func (j *Journal) Link(kind codec.Kind, sourceID string, decode func([]byte, *co
 func (j *Journal) Entries() []Entry { return j.entries }
 
 // Record reads the anchor record of a put.
-func (j *Journal) Record(e Entry) ([]byte, error) {
-	rec := make([]byte, e.n)
-	if _, err := j.f.ReadAt(rec, e.off); err != nil {
-		return nil, &CorruptError{Path: j.path, Offset: e.off, Err: err}
-	}
-	return rec, nil
-}
+func (j *Journal) Record(e Entry) ([]byte, error) { return j.appendRecord(nil, e) }
 
 // appendRecord appends the anchor record of a put to dst.
 func (j *Journal) appendRecord(dst []byte, e Entry) ([]byte, error) {
