@@ -277,8 +277,8 @@ func (m *Matcher) index(ctx context.Context, want Wanted) (targetIndex, error) {
 func detached(c plan.Candidate) plan.Candidate {
 	c.TargetID = strings.Clone(c.TargetID)
 	values := make(map[string]any, len(c.Values))
-	for k, v := range c.Values {
-		values[strings.Clone(k)] = cloneStrings(v)
+	for k, v := range c.Values { // the keys are the read paths, not the page's
+		values[k] = cloneStrings(v)
 	}
 	c.Values = values
 	return c
