@@ -274,7 +274,9 @@ func TestDamagedJournalStopsOpen(t *testing.T) {
 }
 
 // TestFailedFoldOnCloseKeepsTheJournal: a fold that fails when the store closes (a full disk) leaves
-// the journal whole, Close says so, and the next open folds it: no link is lost.
+// the journal in place and Close says so; the next open reads every link and its clean close removes
+// the journal. (Folding a journal whose writes never reached the file is TestJournalReadsAsWritten-
+// ThroughCrashes's crash copies.)
 func TestFailedFoldOnCloseKeepsTheJournal(t *testing.T) {
 	defer func() { foldCommitted = nil }()
 	s, path := openTest(t)
