@@ -148,6 +148,10 @@ type procFigures struct {
 	// peakAnon and peakFile are the highest anonymous memory (the Go heap, stacks) and file pages
 	// (the binary, the state file bbolt maps) sampled, each at its own moment.
 	peakAnon, peakFile uint64
+	// atPeakAnon and atPeakFile split the highest RSS sampled (VmRSS), so that a peak can be told
+	// apart: the heap during apply, or the state file's pages during a fold or compaction.
+	atPeakAnon, atPeakFile uint64
+	atPeak                 time.Duration // when that sample was taken, from the start
 	// With a memory cgroup (scaleCgroupEnv): its limit, its peak usage (page cache included), how
 	// often the limit was reached, and OOM kills.
 	cgroupMiB, cgroupHits, oomKills int
@@ -182,13 +186,14 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var hwm, anon, file uint64
+	var hwm, anon, file, rss, atAnon, atFile uint64
+	var atTime time.Duration
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
-			f := procFigures{wall: time.Since(t0), peakRSS: hwm, peakAnon: anon, peakFile: file}
+			f := procFigures{wall: time.Since(t0), peakRSS: hwm, peakAnon: anon, peakFile: file, atPeakAnon: atAnon, atPeakFile: atFile, atPeak: atTime}
 			if cg != nil {
 				f.cgroupPeak, f.cgroupHits, f.oomKills = cg.figures()
 				f.cgroupMiB, _ = strconv.Atoi(os.Getenv(scaleCgroupEnv))
@@ -209,6 +214,9 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 			m := procMem(cmd.Process.Pid)
 			hwm = max(hwm, m["VmHWM"])
 			anon, file = max(anon, m["RssAnon"]), max(file, m["RssFile"])
+			if m["VmRSS"] > rss {
+				rss, atAnon, atFile, atTime = m["VmRSS"], m["RssAnon"], m["RssFile"], time.Since(t0)
+			}
 		}
 	}
 }
@@ -371,8 +379,9 @@ func (h harnessRun) report(b *testing.B) {
 			"wall %.2f s, %d Bulk requests, peak RSS %.0f MiB\n", n/h.bulkProc.wall.Seconds(), (n/h.bulkProc.wall.Seconds())/cycleRate,
 			h.bulkProc.wall.Seconds(), h.ownBulkSt.Endpoints["POST /Bulk"], mib(h.bulkProc.peakRSS))
 	}
-	fmt.Printf("  scimsync peak RSS %.0f MiB: anonymous memory at most %.0f MiB, file pages at most %.0f MiB (its binary and the state file bbolt maps)\n",
-		mib(proc.peakRSS), mib(proc.peakAnon), mib(proc.peakFile))
+	fmt.Printf("  scimsync peak RSS %.0f MiB: anonymous memory at most %.0f MiB, file pages at most %.0f MiB (its binary and the state file bbolt maps); "+
+		"at the highest sample %.0f + %.0f MiB, %.1f s into the run\n", mib(proc.peakRSS), mib(proc.peakAnon), mib(proc.peakFile), mib(proc.atPeakAnon), mib(proc.atPeakFile),
+		proc.atPeak.Seconds())
 	if proc.cgroupMiB > 0 {
 		fmt.Printf("  in a memory cgroup of %d MiB: its peak usage %.0f MiB (page cache included), limit reached %d times, %d OOM kills\n",
 			proc.cgroupMiB, mib(proc.cgroupPeak), proc.cgroupHits, proc.oomKills)
@@ -380,12 +389,13 @@ func (h harnessRun) report(b *testing.B) {
 	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB\n",
 		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS))
 	fmt.Printf("  full round after `scimsync restart` (every user planned against its link, nothing changed): wall %.2f s, CPU %.2f s, "+
-		"peak RSS %.0f MiB (anonymous %.0f, file pages %.0f); the two runs sent %d requests\n", h.fullRound.wall.Seconds(), h.fullRound.cpu.Seconds(),
-		mib(h.fullRound.peakRSS), mib(h.fullRound.peakAnon), mib(h.fullRound.peakFile), h.laterRequests)
+		"peak RSS %.0f MiB (anonymous %.0f, file pages %.0f; at the highest sample %.0f + %.0f, at %.1f s); the two runs sent %d requests\n", h.fullRound.wall.Seconds(), h.fullRound.cpu.Seconds(),
+		mib(h.fullRound.peakRSS), mib(h.fullRound.peakAnon), mib(h.fullRound.peakFile), mib(h.fullRound.atPeakAnon), mib(h.fullRound.atPeakFile), h.fullRound.atPeak.Seconds(), h.laterRequests)
 	mc := h.massChange
 	fmt.Printf("  mass change (every user's title changed in the directory, an incremental cycle): wall %.2f s, CPU %.2f s (%.3f ms per update), "+
-		"%d PATCHes (%.0f users/s) in %d requests, peak RSS %.0f MiB (anonymous %.0f, file pages %.0f)\n", mc.wall.Seconds(), mc.cpu.Seconds(),
-		ms(mc.cpu)/float64(max(mc.patches, 1)), mc.patches, float64(mc.patches)/mc.wall.Seconds(), mc.requests, mib(mc.peakRSS), mib(mc.peakAnon), mib(mc.peakFile))
+		"%d PATCHes (%.0f users/s) in %d requests, peak RSS %.0f MiB (anonymous %.0f, file pages %.0f; at the highest sample %.0f + %.0f, at %.1f s)\n", mc.wall.Seconds(), mc.cpu.Seconds(),
+		ms(mc.cpu)/float64(max(mc.patches, 1)), mc.patches, float64(mc.patches)/mc.wall.Seconds(), mc.requests, mib(mc.peakRSS), mib(mc.peakAnon), mib(mc.peakFile),
+		mib(mc.atPeakAnon), mib(mc.atPeakFile), mc.atPeak.Seconds())
 	sf.print(int(st.Creates))
 	b.ReportMetric(mib(h.noChange.peakRSS), "nochange-RSS-MiB")
 	b.ReportMetric(mib(mc.peakRSS), "masschange-RSS-MiB")
