@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/scimsync/scimsync/cmd/scimsync/internal/logsjson"
 	"github.com/scimsync/scimsync/config"
 	"github.com/scimsync/scimsync/daemon/status"
 	"github.com/scimsync/scimsync/job"
@@ -101,7 +102,7 @@ func printLogs(w io.Writer, entries []store.LogEntry, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, e := range entries {
-			if err := enc.Encode(toObjectSummary(e)); err != nil {
+			if err := enc.Encode(logsjson.FromEntry(e)); err != nil {
 				return err
 			}
 		}

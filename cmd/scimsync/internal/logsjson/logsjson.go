@@ -1,4 +1,6 @@
-package main
+// Package logsjson spells provisioning-log entries as Microsoft Graph's provisioningObjectSummary, for
+// `scimsync logs --json`.
+package logsjson
 
 import (
 	"strings"
@@ -7,10 +9,10 @@ import (
 	"github.com/scimsync/scimsync/store"
 )
 
-// objectSummary is a provisioning-log entry as Microsoft Graph's provisioningObjectSummary spells it
+// ObjectSummary is a provisioning-log entry as Microsoft Graph's provisioningObjectSummary spells it
 // (https://learn.microsoft.com/graph/api/resources/provisioningobjectsummary), so that `logs --json`
 // feeds the same tooling as Entra's provisioning logs.
-type objectSummary struct {
+type ObjectSummary struct {
 	ID                     string              `json:"id"`
 	ActivityDateTime       time.Time           `json:"activityDateTime"`
 	CycleID                string              `json:"cycleId"`
@@ -69,12 +71,13 @@ func graphEnum(s string) string {
 	return strings.ToLower(s[:1]) + s[1:]
 }
 
-func toObjectSummary(e store.LogEntry) objectSummary {
+// FromEntry spells one provisioning-log entry as Graph does.
+func FromEntry(e store.LogEntry) ObjectSummary {
 	idType := "User"
 	if e.Kind == store.KindGroup {
 		idType = "Group"
 	}
-	o := objectSummary{
+	o := ObjectSummary{
 		ID: e.ID, ActivityDateTime: e.Time.UTC(), CycleID: e.CycleID, ChangeID: e.ID, DurationInMilliseconds: e.DurationMs,
 		ProvisioningAction:     graphEnum(e.Action),
 		ProvisioningStatusInfo: statusInfo{Status: graphEnum(e.Status)},
