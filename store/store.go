@@ -29,6 +29,7 @@ import (
 	"github.com/scimsync/scimsync/store/internal/filelock"
 	"github.com/scimsync/scimsync/store/internal/journal"
 	"github.com/scimsync/scimsync/store/internal/layout"
+	"github.com/scimsync/scimsync/store/internal/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -260,7 +261,7 @@ func (s *Store) checkLocked() error {
 				break
 			}
 		}
-		dropMapped(tx) // every page was read
+		mapped.Drop(tx) // every page was read
 		if len(errs) > 0 {
 			return &CorruptError{Path: s.path, Err: errors.Join(errs...)}
 		}
@@ -322,15 +323,15 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
 	err = s.db.Update(fn)
 	// The pages the transaction and its commit read stay mapped, each with the neighbours the kernel
 	// maps around a fault: a batch of links touches tens of MiB. A read transaction is where the
-	// mapping cannot move, so they are let go there (dropMapped).
+	// mapping cannot move, so they are let go there (mapped.Drop).
 	dropAll(s.db)
 	return err
 }
 
-// dropAll lets go of the mapped pages of each file (dropMapped), inside a read transaction of it.
+// dropAll lets go of the mapped pages of each file (mapped.Drop), inside a read transaction of it.
 func dropAll(dbs ...*bolt.DB) {
 	for _, db := range dbs {
-		_ = db.View(func(tx *bolt.Tx) error { dropMapped(tx); return nil })
+		_ = db.View(func(tx *bolt.Tx) error { mapped.Drop(tx); return nil })
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -42,6 +43,7 @@ func SortFold(ops []FoldOp) {
 func FoldLinks(tx *bolt.Tx, ops []FoldOp, idx []IndexOp) ([]IndexOp, error) {
 	var anchors *bolt.Bucket
 	for i := range ops {
+		dropNow(tx, i)
 		op := &ops[i]
 		if anchors == nil || i > 0 && ops[i-1].Kind != op.Kind {
 			var err error
@@ -84,6 +86,19 @@ func FoldLinks(tx *bolt.Tx, ops []FoldOp, idx []IndexOp) ([]IndexOp, error) {
 	return idx, nil
 }
 
+// dropEvery is how many writes of a fold run between letting go of the file's mapped pages
+// (mapped.Drop): each lands on a leaf of its own, mapped with the neighbours the kernel maps around a
+// fault (64 KiB), so a transaction of 4,096 writes would otherwise map tens of MiB of the file into
+// the process's RSS (docs/performance.md#memory) before its commit lets them go.
+var dropEvery = 256
+
+// dropNow lets go of the mapped pages before the i-th write of a fold, every dropEvery writes.
+func dropNow(tx *bolt.Tx, i int) {
+	if i > 0 && i%dropEvery == 0 {
+		mapped.Drop(tx)
+	}
+}
+
 // SortIndex orders index changes for FoldIndex: by kind and target id, the changes of one target in
 // the order they were made, so the anchor written last wins a target two anchors claim (as in PutLink).
 func SortIndex(ops []IndexOp) {
@@ -106,6 +121,7 @@ func order(ka, kb codec.Kind, a, b string, sa, sb int) int {
 func FoldIndex(tx *bolt.Tx, ops []IndexOp) error {
 	var idx *bolt.Bucket
 	for i := range ops {
+		dropNow(tx, i)
 		op := &ops[i]
 		if idx == nil || i > 0 && ops[i-1].Kind != op.Kind {
 			var err error

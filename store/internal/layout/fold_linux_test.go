@@ -1,0 +1,88 @@
+package layout
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/mapped"
+	bolt "go.etcd.io/bbolt"
+)
+
+// A fold's transaction lets go of the file's pages as it goes, so a fold of many writes does not map
+// the whole file into the process's RSS before its commit (measured by the kernel, /proc/self/smaps).
+func TestFoldLetsGoOfMappedPagesAsItGoes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{Links, Targets} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30000
+	ops := make([]FoldOp, n)
+	for i := range ops {
+		id := fmt.Sprintf("%08x-user-%d", uint32(i)*2654435761, i) // spread over the whole bucket
+		a := codec.Link{Kind: codec.KindUser, SourceID: id, TargetID: "t-" + id + strings.Repeat("x", 150), Managed: true, Hash: strings.Repeat("h", 64),
+			Values:    map[string]any{"userName": id + "@example.com", "displayName": strings.Repeat("d", 200)},
+			CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(2, 0)}
+		ops[i] = FoldOp{Seq: i, Kind: codec.KindUser, SourceID: id, Rec: codec.AppendLink(nil, &a, codec.LinkV2)}
+	}
+	SortFold(ops)
+	var idx []IndexOp
+	foldLinks := func(tx *bolt.Tx) (err error) { idx, err = FoldLinks(tx, ops, idx[:0]); return err }
+	foldIndex := func(tx *bolt.Tx) error { return FoldIndex(tx, idx) }
+	measure := func(fold func(tx *bolt.Tx) error) (resident int64) {
+		var measured error
+		err := db.Update(func(tx *bolt.Tx) error {
+			if err := fold(tx); err != nil {
+				return err
+			}
+			resident, measured = mapped.Resident(path) // before the commit: what the writes left mapped
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if measured != nil {
+			t.Skipf("cannot measure the mapping: %v", measured)
+		}
+		_ = db.View(func(tx *bolt.Tx) error { mapped.Drop(tx); return nil })
+		return resident
+	}
+	measure(foldLinks) // the file, first written
+	SortIndex(idx)
+	measure(foldIndex)
+
+	defer func(n int) { dropEvery = n }(dropEvery)
+	for _, step := range []struct {
+		name string
+		fold func(tx *bolt.Tx) error
+	}{{"FoldLinks", foldLinks}, {"FoldIndex", foldIndex}} {
+		dropEvery = n + 1
+		whole := measure(step.fold)
+		dropEvery = 32
+		kept := measure(step.fold)
+		t.Logf("%s: resident before the commit: %d bytes without letting go, %d letting go every %d writes", step.name, whole, kept, dropEvery)
+		// 32 writes with the kernel's 64 KiB fault-around each, and the branch pages above them.
+		const most = 32*64<<10 + 512<<10
+		if whole < 2*most {
+			t.Fatalf("%s: without letting go, only %d bytes are resident: the test cannot see the mapping", step.name, whole)
+		}
+		if kept > most {
+			t.Errorf("%s: letting go every %d writes, %d bytes of the file are resident before the commit, want at most %d", step.name, dropEvery, kept, most)
+		}
+	}
+}
