@@ -164,11 +164,13 @@ type compacter interface {
 // was reported by the cycle already and is left alone.
 func (j *Job) closeState(st store.State, cycleErr error) {
 	if c, ok := st.(compacter); ok && !j.dryRun && !errors.Is(cycleErr, store.ErrCorrupt) {
-		// A rewrite reads the whole state file through its mapping while the runtime still holds the
-		// heap the cycle grew (it returns it to the system only slowly): giving the heap back first keeps
-		// the two from adding up in the process's peak memory (docs/performance.md#memory). A cycle that
-		// leaves the file as it is costs no collection.
-		res, err := c.Compact(store.CompactPolicy{BeforeRewrite: debug.FreeOSMemory})
+		// Compact folds the journal, measures every bucket and may rewrite the file, reading it through
+		// its mapping, while the runtime still holds the heap the cycle grew (it returns it to the
+		// system only slowly): giving the heap back first keeps the two from adding up in the process's
+		// peak memory (docs/performance.md#memory). The cycle's data is garbage by now, so the
+		// collection costs little.
+		debug.FreeOSMemory()
+		res, err := c.Compact(store.CompactPolicy{})
 		switch {
 		case err != nil:
 			j.log.Warn("could not compact the state file; it stays as it was", zap.Error(err))

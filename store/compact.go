@@ -79,9 +79,6 @@ func (s *Store) Compact(p CompactPolicy) (res CompactResult, err error) {
 		return res, fmt.Errorf("compact %s: %d bytes free in %s, the copy needs about %d: %w",
 			s.path, free, dir, f.Estimate(), ErrNoSpace)
 	}
-	if p.BeforeRewrite != nil {
-		p.BeforeRewrite()
-	}
 	tmp := s.abs + compactSuffix
 	ndb, err := s.writeCompacted(tmp)
 	if err == nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/scimsync/scimsync/store/internal/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -19,9 +20,6 @@ type Policy struct {
 	// MinShare is the least share of the file the rewrite must give back; 0 means 20 %, so the file
 	// is rewritten when its waste is worth a copy of it, not after every cycle.
 	MinShare float64
-	// BeforeRewrite, when not nil, runs once the rewrite is decided, before it reads the file: the job
-	// hands the heap back to the system there, so the two do not add up in its peak memory.
-	BeforeRewrite func()
 }
 
 // Figures is what the decision reads: the file's data and the bytes its pages really use.
@@ -40,6 +38,7 @@ func Measure(tx *bolt.Tx) Figures {
 	_ = tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
 		st := b.Stats()
 		f.LiveBytes += int64(st.BranchInuse + st.LeafInuse)
+		mapped.Drop(tx) // the bucket's pages were read: they need not stay resident while the next is
 		return nil
 	})
 	return f
@@ -73,6 +72,7 @@ func SameCounts(src, dst *bolt.DB) error {
 			return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
 				st := b.Stats()
 				m[string(name)] = count{st.KeyN, st.BucketN}
+				mapped.Drop(tx) // as in Measure
 				return nil
 			})
 		})
