@@ -86,13 +86,14 @@ func FoldLinks(tx *bolt.Tx, ops []FoldOp, idx []IndexOp) ([]IndexOp, error) {
 	return idx, nil
 }
 
-// dropEvery is how many writes of a fold run between letting go of the file's mapped pages
-// (mapped.Drop): each lands on a leaf of its own, mapped with the neighbours the kernel maps around a
-// fault (64 KiB), so a transaction of 4,096 writes would otherwise map tens of MiB of the file into
-// the process's RSS (docs/performance.md#memory) before its commit lets them go.
+// dropEvery is how many anchors a fold writes, or a read of many reads, between letting go of the
+// file's mapped pages (mapped.Drop): each lands on a leaf of its own, mapped with the neighbours the
+// kernel maps around a fault (64 KiB), so a transaction of 4,096 writes, or a read of every anchor,
+// would otherwise map tens of MiB of the file into the process's RSS (docs/performance.md#memory)
+// before its end lets them go.
 var dropEvery = 256
 
-// dropNow lets go of the mapped pages before the i-th write of a fold, every dropEvery writes.
+// dropNow lets go of the mapped pages before the i-th anchor, every dropEvery anchors.
 func dropNow(tx *bolt.Tx, i int) {
 	if i > 0 && i%dropEvery == 0 {
 		mapped.Drop(tx)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/codec"
+	"github.com/scimsync/scimsync/store/internal/mapped"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
@@ -270,8 +271,12 @@ func ReadLinks(tx *bolt.Tx, kind codec.Kind, decode LinkDecoder) (map[string]cod
 	}
 	// Sizing the map up front (a page walk) is cheaper than letting it grow through 100,000 inserts.
 	out := make(map[string]codec.Link, b.Stats().KeyN)
+	mapped.Drop(tx) // the walk mapped every page (dropNow)
 	c := b.Cursor()
+	i := 0
 	for k, v := c.First(); k != nil; k, v = c.Next() {
+		dropNow(tx, i)
+		i++
 		var a codec.Link
 		if err := decode(k, v, &a); err != nil {
 			return nil, err
@@ -288,7 +293,8 @@ func GetLinks(tx *bolt.Tx, kind codec.Kind, ids []string, decode LinkDecoder) (m
 	if b == nil {
 		return out, nil
 	}
-	for _, id := range ids {
+	for i, id := range ids {
+		dropNow(tx, i)
 		if _, done := out[id]; done || id == "" {
 			continue
 		}
