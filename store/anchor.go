@@ -211,6 +211,7 @@ func (s *Store) CountLinks(kind Kind) (int, error) {
 	err := s.view(func(tx *bolt.Tx) error {
 		if b := layout.KindBucket(tx, layout.Links, kind); b != nil {
 			n = b.Stats().KeyN
+			mapped.Drop(tx) // the count walked every page of the bucket
 		}
 		return nil
 	})

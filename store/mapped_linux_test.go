@@ -95,6 +95,12 @@ func TestMappedPagesLeaveRSS(t *testing.T) {
 	if rss := mappedRSS(t, path); rss > small {
 		t.Errorf("after Check, %d bytes of the state file are still resident, want at most %d", rss, small)
 	}
+	if n, err := s.CountLinks(KindUser); err != nil || n != len(want)+1 {
+		t.Fatalf("CountLinks = %d, %v; want %d", n, err, len(want)+1)
+	}
+	if rss := mappedRSS(t, path); rss > small {
+		t.Errorf("after CountLinks, %d bytes of the state file are still resident, want at most %d", rss, small)
+	}
 	a, ok, err := s.Link(KindUser, "one-more")
 	if err != nil || !ok || a.TargetID != "t-one-more" {
 		t.Fatalf("Link(one-more) = %+v, %v, %v", a, ok, err)
