@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/scimsync/scimsync/job"
@@ -30,5 +31,17 @@ func TestCodeOf(t *testing.T) {
 		if code != c.code || ok != c.ok || (c.cause != nil && got != c.cause) {
 			t.Errorf("%s: %d %v %v, want %d %v %v", c.name, code, got, ok, c.code, c.cause, c.ok)
 		}
+	}
+}
+
+// A --memory-target that is not a size is a usage error (exit 2) naming the flag and the value, for
+// every command, before the command runs.
+func TestBadMemoryTargetExits2(t *testing.T) {
+	_, _, err := runCLI("--memory-target", "lots", "version")
+	if exitCode(err) != exitConfig || err == nil || !strings.Contains(err.Error(), `--memory-target "lots"`) {
+		t.Fatalf("version --memory-target lots: exit %d, %v; want exit 2 naming the flag", exitCode(err), err)
+	}
+	if _, _, err := runCLI("--memory-target", "0", "version"); err != nil {
+		t.Fatalf("version --memory-target 0: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/spf13/cobra"
 
+	"github.com/scimsync/scimsync/cmd/scimsync/internal/memtarget"
 	"github.com/scimsync/scimsync/cmd/scimsync/internal/profile"
 	"github.com/scimsync/scimsync/daemon"
 	"github.com/scimsync/scimsync/job"
@@ -44,12 +45,16 @@ func withCode(code int, err error) error {
 func main() {
 	// Under a cgroup memory limit (systemd's MemoryMax=, a Kubernetes memory limit) the Go heap gets a
 	// soft limit of 90 % of it, so the collector works harder near the limit instead of the kernel
-	// killing the process mid-cycle (docs/performance.md#memory). GOMEMLIMIT, when set, wins; without
-	// a cgroup limit nothing changes. An error leaves Go's default, which is what it would be anyway.
-	_, _ = memlimit.Set()
+	// killing the process mid-cycle (docs/performance.md#memory). GOMEMLIMIT, when set, wins. An error
+	// leaves Go's default, which is what it would be anyway. The limit found is the ceiling of
+	// --memory-target (startMemoryTarget).
+	memCeiling, _ = memlimit.Set()
 	root := newRootCmd()
 	err := root.Execute()
 	running.Stop()
+	if memTuner != nil {
+		memTuner.Stop()
+	}
 	if err != nil {
 		if msg, ok := job.DamagedMessage(err, configPathOf(root)); ok {
 			fmt.Fprintln(os.Stderr, "scimsync:", msg)
@@ -101,10 +106,14 @@ func newRootCmd() *cobra.Command {
 		if err := startProfiles(cmd); err != nil {
 			return err
 		}
+		if err := startMemoryTarget(cmd); err != nil {
+			return err
+		}
 		return resolveJob(cmd, args)
 	}
 	root.PersistentFlags().String("cpu-profile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	root.PersistentFlags().String("heap-profile", "", "write a heap profile, taken when the live heap was highest, to this file")
+	root.PersistentFlags().String("memory-target", memtarget.Default, "keep the process's memory near this size while its live data allows (200MiB, 1GiB; 0 turns it off); GOMEMLIMIT, when set, replaces it")
 	root.PersistentFlags().String("log-level", "", "debug, info, warn or error (overrides logging.level)")
 	root.PersistentFlags().String("log-format", "", "auto, console or json (overrides logging.format)")
 	root.AddCommand(newRunCmd(), newSyncCmd(), newValidateCmd(), newEvalCmd(), newDemoCmd(), newTestConnectionCmd(),
@@ -128,6 +137,26 @@ func startProfiles(cmd *cobra.Command) error {
 		return withCode(exitConfig, err)
 	}
 	running = p
+	return nil
+}
+
+var (
+	// memCeiling is the memory limit automemlimit set (90 % of the cgroup's, or none: MaxInt64).
+	memCeiling int64
+	// memTuner keeps the limit for --memory-target; nil when off.
+	memTuner *memtarget.Tuner
+)
+
+// startMemoryTarget checks --memory-target and starts its tuner under the cgroup's limit, once.
+func startMemoryTarget(cmd *cobra.Command) error {
+	raw, _ := cmd.Flags().GetString("memory-target")
+	target, err := memtarget.Parse(raw)
+	if err != nil {
+		return withCode(exitConfig, err)
+	}
+	if memTuner == nil {
+		memTuner = memtarget.StartTarget(target, memCeiling)
+	}
 	return nil
 }
 
