@@ -23,6 +23,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scimsync/scimsync/store/internal/boltfile"
@@ -114,6 +115,8 @@ type Store struct {
 	// holding dbMu.
 	jmu sync.Mutex
 	jr  *journal.Journal
+
+	gets atomic.Uint64 // single-anchor reads, for dropSometimes
 }
 
 // Open opens or creates the state file at path (creating its directory), upgrades or checks its schema
