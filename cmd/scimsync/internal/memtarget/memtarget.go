@@ -83,20 +83,20 @@ type Tuner struct {
 	samples                 []metrics.Sample
 }
 
-// The runtime/metrics names read after each collection.
-const (
-	liveName     = "/gc/heap/live:bytes"
-	totalName    = "/memory/classes/total:bytes"
-	releasedName = "/memory/classes/heap/released:bytes"
-	objectsName  = "/memory/classes/heap/objects:bytes"
-	freeName     = "/memory/classes/heap/free:bytes"
-)
+// metricNames are the runtime/metrics read after each collection, in the order adjust reads them.
+var metricNames = [...]string{
+	"/gc/heap/live:bytes",                 // the heap the last collection marked live
+	"/memory/classes/total:bytes",         // everything the runtime mapped
+	"/memory/classes/heap/released:bytes", // of which given back to the system
+	"/memory/classes/heap/objects:bytes",  // of which heap objects, live or not yet collected
+	"/memory/classes/heap/free:bytes",     // of which free heap not yet given back
+}
 
 // Start sets the limit for target under ceiling (<= 0: none) and keeps it current after every
 // collection until Stop.
 func Start(target, ceiling int64) *Tuner {
 	t := &Tuner{target: target, ceiling: ceiling, before: debug.SetMemoryLimit(-1)}
-	for _, name := range []string{liveName, totalName, releasedName, objectsName, freeName} {
+	for _, name := range metricNames {
 		t.samples = append(t.samples, metrics.Sample{Name: name})
 	}
 	t.adjust()
@@ -135,14 +135,15 @@ func (t *Tuner) adjust() bool {
 		return false
 	}
 	metrics.Read(t.samples)
-	v := make(map[string]uint64, len(t.samples))
-	for _, s := range t.samples {
-		if s.Value.Kind() == metrics.KindUint64 {
-			v[s.Name] = s.Value.Uint64()
+	var v [len(metricNames)]uint64
+	for i, s := range t.samples {
+		if s.Value.Kind() == metrics.KindUint64 { // KindBad where this Go lacks it: 0
+			v[i] = s.Value.Uint64()
 		}
 	}
-	inUse := v[totalName] - min(v[totalName], v[releasedName])
-	overhead := inUse - min(inUse, v[objectsName]+v[freeName])
-	debug.SetMemoryLimit(Limit(t.target, t.ceiling, v[liveName], overhead))
+	live, total, released, objects, free := v[0], v[1], v[2], v[3], v[4]
+	inUse := total - min(total, released)
+	overhead := inUse - min(inUse, objects+free)
+	debug.SetMemoryLimit(Limit(t.target, t.ceiling, live, overhead))
 	return true
 }
