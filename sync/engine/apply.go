@@ -329,9 +329,9 @@ func (e *Engine) markPending(k *objectKind, wave []plan.Change) error {
 }
 
 // settlePending clears the pending creates this cycle settled: objects linked (linked), objects whose
-// create the target refused, and pending objects planned without an ambiguous failure (found absent,
-// linked, or settled as out of scope). Only a create that may have landed keeps its key.
-func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object, linked []string) error {
+// create the target refused, and pending objects planned (pending) without an ambiguous failure
+// (found absent, linked, or settled as out of scope). Only a create that may have landed keeps its key.
+func (e *Engine) settlePending(rep *Report, kind store.Kind, pending, linked []string) error {
 	failed := map[string]bool{}
 	for _, f := range rep.Failures {
 		if escrowKind(f.Kind) == kind && (f.Cause() == nil || escrow.Outcome(f.Cause()) == plan.Ambiguous) {
@@ -339,9 +339,9 @@ func (e *Engine) settlePending(rep *Report, kind store.Kind, objs []plan.Object,
 		}
 	}
 	var ids []string
-	for _, o := range objs {
-		if o.Pending && !failed[o.SourceID] {
-			ids = append(ids, o.SourceID)
+	for _, id := range pending {
+		if !failed[id] {
+			ids = append(ids, id)
 		}
 	}
 	return e.rec.ClearPending(kind, append(ids, linked...))

@@ -198,8 +198,10 @@ func (e *Engine) Cycle(ctx context.Context, initial bool) (*Report, error) {
 // cyclePlan is what the evaluate and plan steps hand to the apply and record steps, and what the
 // apply step adds for the record step.
 type cyclePlan struct {
-	snap    *read.Snapshot
+	snap *read.Snapshot
+	// objs are the evaluated users until they are planned; ids what the later steps need of them.
 	objs    []plan.Object
+	ids     pack.IDs
 	refs    userRefs
 	links   map[string]store.Link
 	changes []plan.Change
@@ -244,6 +246,7 @@ func (e *Engine) planCycle(ctx context.Context, rep *Report, snap *read.Snapshot
 		return nil, e.fatal(rep, err)
 	}
 	e.done(len(cp.objs))
+	cp.ids, cp.objs = pack.IDsOf(cp.objs), nil
 	if e.groups != nil {
 		if cp.groups, err = e.planGroups(ctx, snap); err != nil {
 			return nil, e.fatal(rep, err)
@@ -292,23 +295,24 @@ func (e *Engine) applyCycle(ctx context.Context, rep *Report, cp *cyclePlan) err
 			return err
 		}
 	}
-	cp.refsLinked, err = e.linkReferences(ctx, rep, cp.objs, cp.links, cp.snap.Full || cp.changed.linked > 0, cp.snap.Full)
+	cp.refsLinked, err = e.linkReferences(ctx, rep, cp.ids.All, cp.links, cp.snap.Full || cp.changed.linked > 0, cp.snap.Full)
 	return err
 }
 
 // recordCycle records the escrows and pending creates the cycle settled, then what it read.
 func (e *Engine) recordCycle(rep *Report, cp *cyclePlan) error {
-	if err := e.recordEscrows(rep, store.KindUser, cp.snap.Expired, cp.objs, cp.refsLinked...); err != nil {
+	if err := e.recordEscrows(rep, store.KindUser, cp.snap.Expired, cp.ids.All, cp.refsLinked...); err != nil {
 		return err
 	}
-	if err := e.settlePending(rep, store.KindUser, cp.objs, cp.changed.settled); err != nil {
+	if err := e.settlePending(rep, store.KindUser, cp.ids.Pending, cp.changed.settled); err != nil {
 		return err
 	}
 	if gp := cp.groups; gp != nil {
-		if err := e.recordEscrows(rep, store.KindGroup, cp.snap.Expired, gp.objs, gp.settled...); err != nil {
+		ids := pack.IDsOf(gp.objs)
+		if err := e.recordEscrows(rep, store.KindGroup, cp.snap.Expired, ids.All, gp.settled...); err != nil {
 			return err
 		}
-		if err := e.settlePending(rep, store.KindGroup, gp.objs, gp.linked); err != nil {
+		if err := e.settlePending(rep, store.KindGroup, ids.Pending, gp.linked); err != nil {
 			return err
 		}
 	}

@@ -2,27 +2,24 @@ package engine
 
 import (
 	"github.com/scimsync/scimsync/store"
-	"github.com/scimsync/scimsync/sync/plan"
 	"github.com/scimsync/scimsync/sync/record"
 	"github.com/scimsync/scimsync/sync/summary"
 )
 
 // recordEscrows keeps the objects of kind that failed this cycle as escrows and drops the escrows of
-// objects that succeeded: those planned (objs) and those whose references or members were settled
-// (done). A failed manager link is escrowed under its user, a failed member change under its group.
+// objects that succeeded: those planned (planned) and those whose references or members were
+// settled (done). A failed manager link is escrowed under its user, a failed member change under its group.
 // Escrows the read found expired are dropped (see record.Recorder.Escrows).
-func (e *Engine) recordEscrows(rep *Report, kind store.Kind, expired []store.Escrow, objs []plan.Object, done ...string) error {
+func (e *Engine) recordEscrows(rep *Report, kind store.Kind, expired []store.Escrow, planned []string, done ...string) error {
 	var failures []record.Failure
 	for _, f := range rep.Failures {
 		if escrowKind(f.Kind) == kind {
 			failures = append(failures, record.Failure{SourceID: f.SourceID, Op: f.Op, Err: f.Err, Cause: f.Cause()})
 		}
 	}
-	ids := make([]string, 0, len(objs)+len(done))
-	for _, o := range objs {
-		ids = append(ids, o.SourceID)
-	}
-	held, err := e.rec.Escrows(kind, failures, append(ids, done...), expired)
+	ids := make([]string, 0, len(planned)+len(done))
+	ids = append(append(ids, planned...), done...)
+	held, err := e.rec.Escrows(kind, failures, ids, expired)
 	rep.Escrowed += held
 	return err
 }

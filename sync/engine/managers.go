@@ -21,11 +21,11 @@ import (
 // who is not provisioned (out of scope) is left out, and linked in a later cycle as soon as they are:
 // the stored manager id of every report is checked again whenever a user was newly linked (all
 // is true), otherwise only the users evaluated in this cycle.
-func (e *Engine) linkReferences(ctx context.Context, rep *Report, objs []plan.Object, links map[string]store.Link, all, complete bool) (linked []string, err error) {
+func (e *Engine) linkReferences(ctx context.Context, rep *Report, ids []string, links map[string]store.Link, all, complete bool) (linked []string, err error) {
 	if len(e.refs) == 0 || !e.o.Policy.Update {
 		return nil, nil
 	}
-	work, err := managers.Changes(e.st, e.refs[0], objs, links, all, complete)
+	work, err := managers.Changes(e.st, e.refs[0], ids, links, all, complete)
 	if err != nil {
 		return nil, err
 	}

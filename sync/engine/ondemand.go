@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimsync/scimsync/graph/directory"
 	"github.com/scimsync/scimsync/store"
+	"github.com/scimsync/scimsync/sync/pack"
 	"github.com/scimsync/scimsync/sync/read"
 	"github.com/scimsync/scimsync/sync/summary"
 )
@@ -87,11 +88,12 @@ func (e *Engine) Provision(ctx context.Context, ids []string) (*OnDemand, error)
 	if _, err := e.apply(ctx, e.users, rep, &rep.Counts, slices.Clone(changes), refs, links); err != nil {
 		return out, err
 	}
-	linked, err := e.linkReferences(ctx, rep, objs, links, false, false)
+	planned := pack.IDsOf(objs).All
+	linked, err := e.linkReferences(ctx, rep, planned, links, false, false)
 	if err != nil {
 		return out, err
 	}
-	if err := e.recordEscrows(rep, store.KindUser, nil, objs, linked...); err != nil {
+	if err := e.recordEscrows(rep, store.KindUser, nil, planned, linked...); err != nil {
 		return out, err
 	}
 	seen := map[string]bool{}

@@ -27,7 +27,7 @@ type Change struct {
 // every linked user when all (a user was newly linked, so any report may now find its manager; when
 // the cycle loaded only some links, complete is false and the others are read from st), otherwise
 // for the objects evaluated in this cycle. links gains the managers read from st.
-func Changes(st Links, path string, objs []plan.Object, links map[string]store.Link, all, complete bool) ([]Change, error) {
+func Changes(st Links, path string, ids []string, links map[string]store.Link, all, complete bool) ([]Change, error) {
 	if all && !complete {
 		// Find every report of a newly linked manager: the cycle loaded only some links.
 		stored, err := st.Links(store.KindUser)
@@ -69,8 +69,8 @@ func Changes(st Links, path string, objs []plan.Object, links map[string]store.L
 			consider(a)
 		}
 	} else {
-		for _, o := range objs {
-			if a, ok := links[o.SourceID]; ok {
+		for _, id := range ids {
+			if a, ok := links[id]; ok {
 				consider(a)
 			}
 		}

@@ -141,6 +141,23 @@ func KeepIDs(objs []plan.Object) {
 	}
 }
 
+// IDs is what the steps after planning need of the evaluated objects: every id (escrows, the manager
+// step of an incremental cycle) and the ids of those with a pending create (the pending creates to
+// clear). The objects themselves (176 bytes each, 17 MB at 100,000 users) can go once planned.
+type IDs struct{ All, Pending []string }
+
+// IDsOf gives the IDs of objs.
+func IDsOf(objs []plan.Object) IDs {
+	ids := IDs{All: make([]string, len(objs))}
+	for i, o := range objs {
+		ids.All[i] = o.SourceID
+		if o.Pending {
+			ids.Pending = append(ids.Pending, o.SourceID)
+		}
+	}
+	return ids
+}
+
 // Links gives the plan links of part's objects whose stored link was read packed (store.LinksPacked,
 // a full round) all their values, and returns their ids, so the planner can let them go again once the
 // part is planned. An error is a damaged record.

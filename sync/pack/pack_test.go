@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -175,5 +176,16 @@ func TestDropUnchangedKeepsWhatIsRecorded(t *testing.T) {
 		if got := cs[i].Values == nil; got != dropped {
 			t.Errorf("%s: values dropped %v, want %v", cs[i].SourceID, got, dropped)
 		}
+	}
+}
+
+func TestIDsOf(t *testing.T) {
+	objs := []plan.Object{{SourceID: "a"}, {SourceID: "b", Pending: true}, {SourceID: "c"}, {SourceID: "d", Pending: true}}
+	ids := IDsOf(objs)
+	if !slices.Equal(ids.All, []string{"a", "b", "c", "d"}) || !slices.Equal(ids.Pending, []string{"b", "d"}) {
+		t.Fatalf("IDsOf = %+v", ids)
+	}
+	if ids := IDsOf(nil); len(ids.All) != 0 || ids.Pending != nil {
+		t.Fatalf("IDsOf(nil) = %+v", ids)
 	}
 }
