@@ -53,8 +53,9 @@ func (s *Store) Link(kind Kind, sourceID string) (a Link, ok bool, err error) {
 // dropEveryGets is how many single-anchor reads (Link, LinkByTarget) run between letting go of the
 // file's mapped pages: each lands on a random leaf, mapped with the kernel's 64 KiB around it, and a
 // step that looks up thousands (the manager step's unlinked managers) would otherwise map much of the
-// file (docs/performance.md#memory).
-const dropEveryGets = 256
+// file (docs/performance.md#memory). At 64, about 4 MiB between two drops (256 let 16 MiB pile up
+// in the scale harness), each one madvise call.
+const dropEveryGets = 64
 
 // dropSometimes lets go of the mapped pages every dropEveryGets single-anchor reads, inside the read's
 // transaction (mapped.Drop).

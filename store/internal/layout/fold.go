@@ -90,8 +90,8 @@ func FoldLinks(tx *bolt.Tx, ops []FoldOp, idx []IndexOp) ([]IndexOp, error) {
 // file's mapped pages (mapped.Drop): each lands on a leaf of its own, mapped with the neighbours the
 // kernel maps around a fault (64 KiB), so a transaction of 4,096 writes, or a read of every anchor,
 // would otherwise map tens of MiB of the file into the process's RSS (docs/performance.md#memory)
-// before its end lets them go.
-var dropEvery = 256
+// before its end lets them go. At 64, about 4 MiB between two drops, each one madvise call.
+var dropEvery = 64
 
 // dropNow lets go of the mapped pages before the i-th anchor, every dropEvery anchors.
 func dropNow(tx *bolt.Tx, i int) {
