@@ -2,8 +2,8 @@
 // the cycle's time for it.
 //
 // Go's collector lets the heap grow to twice the live data (GOGC=100). A 100,000-user initial cycle
-// keeps about 125 MB live at its peak, so its heap reached 260 MB and its RSS 320-360 MiB, over the
-// 256 MiB it should fit (docs/performance.md#memory). A fixed soft limit (GOMEMLIMIT) holds the heap,
+// kept 107-125 MB live at its peak, so its heap reached 260 MB and its RSS 313-360 MiB, over the 256
+// MiB it should fit (docs/performance.md#the-memory-target). A fixed soft limit (GOMEMLIMIT) holds the heap,
 // but when the live data itself grows to the limit (a full round or a mass change at that size keeps
 // more) the collector runs nearly back to back: in the scale harness a 176 MiB GOMEMLIMIT tripled the
 // mass change's CPU. So the limit here moves: it is the target while the live heap leaves the
