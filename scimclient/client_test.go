@@ -457,6 +457,19 @@ func TestPostRetriedOnConnectionRefused(t *testing.T) {
 	}
 }
 
+// The per-attempt timeout (Options.Timeout) is the only bound on a request: a caller's client timeout
+// is dropped from the client's copy (one timer per request, not two), and the caller's client keeps it.
+func TestCallerClientTimeoutIsNotUsed(t *testing.T) {
+	caller := &http.Client{Timeout: time.Nanosecond}
+	_, c := setup(t, scimserver.Options{}, scimclient.Options{HTTPClient: caller, Timeout: 5 * time.Second, MaxRetries: 0})
+	if _, err := c.CreateUser(context.Background(), gongUser("t@x")); err != nil {
+		t.Fatalf("with a caller's client timeout of 1ns: %v", err)
+	}
+	if caller.Timeout != time.Nanosecond {
+		t.Fatalf("the caller's client changed: timeout %v", caller.Timeout)
+	}
+}
+
 func TestTimeoutAndCancel(t *testing.T) {
 	fault := func(r *http.Request) *scimserver.Fault { return &scimserver.Fault{Delay: 2 * time.Second} }
 	_, c := setup(t, scimserver.Options{Fault: fault}, scimclient.Options{Timeout: 50 * time.Millisecond, MaxRetries: 1})
