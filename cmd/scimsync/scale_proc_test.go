@@ -32,6 +32,33 @@ import (
 // scaleUsersEnv sets the harness's tenant size (make scale N=...); 10,000 when unset.
 const scaleUsersEnv = "SCIMSYNC_SCALE_USERS"
 
+// scaleGroupsEnv adds that many security groups of 100 enabled users each to the tenant (make scale
+// GROUPS=1000: issue 12's 1,000 groups and 100,000 memberships) and provisions groups; 0 or unset: users
+// only. The raw client still posts users only.
+const scaleGroupsEnv = "SCIMSYNC_SCALE_GROUPS"
+
+// graphArgs are the emulated Graph's arguments for users (and scaleGroupsEnv's groups), its CA file in dir.
+func graphArgs(b *testing.B, users int, dir string) []string {
+	args := []string{"graph", "-users", strconv.Itoa(users), "-page", strconv.Itoa(scaleGraphPageSize), "-dir", dir}
+	if g := scaleGroups(b); g > 0 {
+		args = append(args, "-groups", strconv.Itoa(g), "-members", "100")
+	}
+	return args
+}
+
+// scaleGroups is scaleGroupsEnv's count.
+func scaleGroups(b *testing.B) int {
+	v := os.Getenv(scaleGroupsEnv)
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		b.Fatalf("%s=%q is not a count", scaleGroupsEnv, v)
+	}
+	return n
+}
+
 // scaleProfileEnv names a folder for scimsync's CPU and peak-heap profiles of each run (make scale
 // PROFILE=dir); none when unset.
 const scaleProfileEnv = "SCIMSYNC_SCALE_PROFILE"
@@ -256,7 +283,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
 		emu := buildEmulate(b, dir)
-		graph := startEmu(b, emu, "graph", "-users", strconv.Itoa(users), "-page", strconv.Itoa(scaleGraphPageSize), "-dir", dir)
+		graph := startEmu(b, emu, graphArgs(b, users, dir)...)
 		recording := filepath.Join(dir, "creates.jsonl")
 		tgt := startEmu(b, emu, "scim", "-token", scaleToken, "-record", recording)
 		cfg := writeHarnessJob(b, dir, graph, tgt.str("url"))
@@ -266,6 +293,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		// A cycle right after, with nothing changed in the directory: an incremental cycle on the state
 		// the first one left.
 		again := runScimsync(b, bin, cfg, "nochange")
+		again.requests = tgt.stats(b).Requests - st.Requests // an incremental cycle with nothing to do sends nothing
 		// Then the portal's "Restart provisioning": the next cycle is a full round over every user,
 		// each planned against its stored link, with nothing to send.
 		if out, err := exec.Command(bin, "restart", "--config", cfg).CombinedOutput(); err != nil {
@@ -318,7 +346,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		// scimsync itself against a target that offers Bulk (target.bulk is on by default): a fresh tenant
 		// of the same size, a fresh state, the same job.
 		bdir := b.TempDir()
-		graph2 := startEmu(b, emu, "graph", "-users", strconv.Itoa(users), "-page", strconv.Itoa(scaleGraphPageSize), "-dir", bdir)
+		graph2 := startEmu(b, emu, graphArgs(b, users, bdir)...)
 		ownBulk := startEmu(b, emu, "scim", "-token", scaleToken, "-bulk-ops", strconv.Itoa(harnessBulk.MaxOperations),
 			"-bulk-bytes", strconv.Itoa(harnessBulk.MaxPayloadSize))
 		bproc := runScimsync(b, bin, writeHarnessJob(b, bdir, graph2, ownBulk.str("url")), "bulk")
@@ -362,6 +390,9 @@ func (h harnessRun) report(b *testing.B) {
 	fmt.Printf("\n== scale harness: %d generated users, %d created; every party its own process; concurrency %d ==\n",
 		h.users, st.Creates, harnessConcurrency)
 	fmt.Printf("  %s, %s, %d CPUs, host %s\n", time.Now().UTC().Format("2006-01-02"), cpuModel(), numCPU(), host)
+	if g := os.Getenv(scaleGroupsEnv); g != "" && g != "0" {
+		fmt.Printf("  with %s security groups of 100 members each, provisioned with their members (the raw client posts users only)\n", g)
+	}
 	fmt.Printf("  | users | raw writes/s | scimsync apply / whole cycle | %% of raw | scimsync peak RSS | requests | state file |\n")
 	fmt.Printf("  |---|---|---|---|---|---|---|\n")
 	fmt.Printf("  | %d | %.0f | %.0f / %.0f users/s | %.0f %% / %.0f %% | %.0f MiB | %d | %.1f MiB (%.0f B/user) |\n",
@@ -386,8 +417,8 @@ func (h harnessRun) report(b *testing.B) {
 		fmt.Printf("  in a memory cgroup of %d MiB: its peak usage %.0f MiB (page cache included), limit reached %d times, %d OOM kills\n",
 			proc.cgroupMiB, mib(proc.cgroupPeak), proc.cgroupHits, proc.oomKills)
 	}
-	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB\n",
-		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS))
+	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB, %d SCIM requests\n",
+		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS), h.noChange.requests)
 	fmt.Printf("  full round after `scimsync restart` (every user planned against its link, nothing changed): wall %.2f s, CPU %.2f s, "+
 		"peak RSS %.0f MiB (anonymous %.0f, file pages %.0f; at the highest sample %.0f + %.0f, at %.1f s); the two runs sent %d requests\n", h.fullRound.wall.Seconds(), h.fullRound.cpu.Seconds(),
 		mib(h.fullRound.peakRSS), mib(h.fullRound.peakAnon), mib(h.fullRound.peakFile), mib(h.fullRound.atPeakAnon), mib(h.fullRound.atPeakFile), h.fullRound.atPeak.Seconds(), h.laterRequests)
@@ -407,7 +438,8 @@ func (h harnessRun) report(b *testing.B) {
 	b.ReportMetric(float64(sf.dataBytes)/created, "state-B/user")
 }
 
-// writeHarnessJob writes the job: every user, the Gong preset, groups off, no rate limit.
+// writeHarnessJob writes the job: every user, the Gong preset, groups when scaleGroupsEnv asks, no rate
+// limit.
 func writeHarnessJob(b *testing.B, dir string, graph *emuProc, targetURL string) string {
 	b.Helper()
 	write := func(name, content string) string { return writeBenchFile(b, dir, name, content) }
@@ -431,11 +463,11 @@ scope: all
 users:
   preset: gong
 groups:
-  enabled: false
+  enabled: %t
 state: %s
 logging: {level: info, format: json}
 `, graph.str("tenantId"), secret, graph.str("graphUrl"), graph.str("authorityHost"), graph.str("caFile"),
-		graph.str("servicePrincipalId"), targetURL, token, harnessConcurrency, filepath.Join(dir, "state.db")))
+		graph.str("servicePrincipalId"), targetURL, token, harnessConcurrency, scaleGroups(b) > 0, filepath.Join(dir, "state.db")))
 }
 
 // cpuModel names the machine's CPU for the figures (from /proc/cpuinfo).

@@ -71,6 +71,8 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	seed := fs.Int64("seed", 1, "graph: generator seed")
 	page := fs.Int("page", 200, "graph: users per delta page")
 	dir := fs.String("dir", "", "graph: folder for the CA file")
+	groups := fs.Int("groups", 0, "graph: security groups of -members enabled users each, instead of the generated groups and assignments")
+	members := fs.Int("members", 100, "graph: members of each of -groups")
 	token := fs.String("token", "", "scim: the accepted bearer token")
 	record := fs.String("record", "", "scim: write each created user as a JSON line {id, body} to this file")
 	bulkOps := fs.Int("bulk-ops", 0, "scim: serve /Bulk with this maxOperations (0: no Bulk)")
@@ -81,7 +83,11 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	out := json.NewEncoder(stdout)
 	switch args[0] {
 	case "graph":
-		return runGraph(stdin, out, *users, *seed, *page, *dir)
+		tenant := graphapi.GenerateTenant(*users, *seed)
+		if *groups > 0 {
+			tenant = graphapi.GenerateGroupTenant(*users, *groups, *members)
+		}
+		return runGraph(stdin, out, tenant, *page, *dir)
 	case "scim":
 		return runSCIM(stdin, out, *token, *record, *bulkOps, *bulkBytes)
 	}
@@ -89,11 +95,10 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 }
 
 // runGraph serves a generated tenant until standard input ends (see run).
-func runGraph(stdin io.Reader, out *json.Encoder, users int, seed int64, page int, dir string) error {
+func runGraph(stdin io.Reader, out *json.Encoder, tenant *graphapi.Tenant, page int, dir string) error {
 	if dir == "" {
 		return errors.New("graph needs -dir")
 	}
-	tenant := graphapi.GenerateTenant(users, seed)
 	g := graphapi.NewServer(tenant, graphapi.Options{PageSize: page})
 	g.Start()
 	defer g.Close()
