@@ -3,7 +3,7 @@
 // scimsync process, neither its memory nor its CPU counts in scimsync's figures. It is built by the
 // harness only and never linked into scimsync.
 //
-//	emulate graph -users N [-seed S] [-page P] -dir DIR
+//	emulate graph -users N [-seed S] [-page P] [-groups G [-members M]] -dir DIR
 //	emulate scim -token T [-record FILE] [-bulk-ops N -bulk-bytes B]
 //
 // It prints one JSON line when it serves (its URLs), then serves until its standard input closes, and
