@@ -32,7 +32,6 @@ func (s *Store) Link(kind Kind, sourceID string) (a Link, ok bool, err error) {
 		return a, ok, nil
 	}
 	err = s.view(func(tx *bolt.Tx) error {
-		defer s.dropSometimes(tx)
 		b := layout.KindBucket(tx, layout.Links, kind)
 		if b == nil {
 			return nil
@@ -48,21 +47,6 @@ func (s *Store) Link(kind Kind, sourceID string) (a Link, ok bool, err error) {
 		return Link{}, false, fmt.Errorf("get anchor %s/%s: %w", kind, sourceID, err)
 	}
 	return a, ok, nil
-}
-
-// dropEveryGets is how many single-anchor reads (Link, LinkByTarget) run between letting go of the
-// file's mapped pages: each lands on a random leaf, mapped with the kernel's 64 KiB around it, and a
-// step that looks up thousands (the manager step's unlinked managers) would otherwise map much of the
-// file (docs/performance.md#memory). At 64, about 4 MiB between two drops (256 let 16 MiB pile up
-// in the scale harness), each one madvise call.
-const dropEveryGets = 64
-
-// dropSometimes lets go of the mapped pages every dropEveryGets single-anchor reads, inside the read's
-// transaction (mapped.Drop).
-func (s *Store) dropSometimes(tx *bolt.Tx) {
-	if s.gets.Add(1)%dropEveryGets == 0 {
-		mapped.Drop(tx)
-	}
 }
 
 // Links loads every anchor of a kind keyed by source id, which the engine does once per cycle to plan
@@ -117,7 +101,6 @@ func (s *Store) LinkByTarget(kind Kind, targetID string) (a Link, ok bool, err e
 		return Link{}, false, fmt.Errorf("get anchor by target %s/%s: %w", kind, targetID, err)
 	}
 	err = s.view(func(tx *bolt.Tx) error {
-		defer s.dropSometimes(tx)
 		idx := layout.KindBucket(tx, layout.Targets, kind)
 		anchors := layout.KindBucket(tx, layout.Links, kind)
 		if idx == nil || anchors == nil || targetID == "" {

@@ -95,13 +95,13 @@ func TestMappedPagesLeaveRSS(t *testing.T) {
 	if rss := mappedRSS(t, path); rss > small {
 		t.Errorf("after Check, %d bytes of the state file are still resident, want at most %d", rss, small)
 	}
-	// Many single reads at random places let go every dropEveryGets of them: after a read that did,
-	// little of the file is resident.
+	// Many single reads at random places let go every dropEveryViews read transactions: after a read
+	// that did, little of the file is resident.
 	ids := make([]string, 0, len(want))
 	for id := range want {
 		ids = append(ids, id)
 	}
-	for i := 0; i < 2000 || s.gets.Load()%dropEveryGets != 0; i++ {
+	for i := 0; i < 2000 || s.views.Load()%dropEveryViews != 0; i++ {
 		if i%2 == 0 {
 			if _, ok, err := s.Link(KindUser, ids[i%len(ids)]); err != nil || !ok {
 				t.Fatalf("Link(%s) = %v, %v", ids[i%len(ids)], ok, err)

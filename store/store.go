@@ -116,7 +116,7 @@ type Store struct {
 	jmu sync.Mutex
 	jr  *journal.Journal
 
-	gets atomic.Uint64 // single-anchor reads, for dropSometimes
+	views atomic.Uint64 // read transactions, for viewLocked's periodic mapped.Drop
 }
 
 // Open opens or creates the state file at path (creating its directory), upgrades or checks its schema
@@ -307,8 +307,21 @@ func (s *Store) viewLocked(fn func(tx *bolt.Tx) error) (err error) {
 			err = &CorruptError{Path: s.path, Err: boltfile.PanicDetail("reading", r)}
 		}
 	}()
-	return s.db.View(fn)
+	return s.db.View(func(tx *bolt.Tx) error {
+		err := fn(tx)
+		if s.views.Add(1)%dropEveryViews == 0 {
+			mapped.Drop(tx)
+		}
+		return err
+	})
 }
+
+// dropEveryViews is how many read transactions run between letting go of the file's mapped pages
+// (mapped.Drop; a read of many anchors lets go itself): a single-anchor read lands on a random leaf,
+// mapped with the kernel's 64 KiB around it, and a step that looks up thousands (the manager step's
+// unlinked managers) would otherwise map much of the file (docs/performance.md#memory). At 64, about
+// 4 MiB between two drops (256 let 16 MiB pile up in the scale harness), each one madvise call.
+const dropEveryViews = 64
 
 // update runs a write transaction; bbolt rolls it back if fn fails or panics.
 func (s *Store) update(fn func(tx *bolt.Tx) error) (err error) {
