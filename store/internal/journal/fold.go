@@ -17,14 +17,14 @@ import (
 func (j *Journal) Prepare(tx *bolt.Tx, ops []batch.LinkOp, now time.Time) ([]Op, error) {
 	out := make([]Op, len(ops))
 	// What this batch wrote earlier: each anchor's creation time (zero once deleted).
-	batchCreated := map[string]time.Time{}
+	batchCreated := map[anchor]time.Time{}
 	for i := range ops {
 		a := ops[i].Link
 		if a.Kind == "" || a.SourceID == "" {
 			return nil, fmt.Errorf("%s %s: kind and source id are required", batch.OpName(ops[i]), a)
 		}
 		out[i] = Op{Put: ops[i].Put, Kind: a.Kind, SourceID: a.SourceID}
-		key := string(a.Kind) + "\x00" + a.SourceID
+		key := anchor{a.Kind, a.SourceID}
 		if !ops[i].Put {
 			batchCreated[key] = time.Time{}
 			continue
@@ -81,7 +81,7 @@ func (j *Journal) created(tx *bolt.Tx, kind codec.Kind, sourceID string) (time.T
 // index changes are written after the anchors, in their own order (layout.FoldLinks says why), or in
 // the same transaction when it is the only one.
 func (j *Journal) Fold(update func(func(*bolt.Tx) error) error, chunk int, committed func() error) error {
-	if j.ops == 0 {
+	if len(j.entries) == 0 {
 		return nil
 	}
 	entries := j.Entries()

@@ -82,8 +82,7 @@ type Journal struct {
 	// entries are the writes in the order written; last indexes each anchor's last one.
 	entries []Entry
 	last    map[anchor]int
-	kind    map[codec.Kind]int // ops not yet folded, per kind
-	ops     int
+	kind    map[codec.Kind]int // writes not yet folded, per kind
 	buf     []byte
 }
 
@@ -252,7 +251,6 @@ func (j *Journal) index(e Entry) {
 	j.last[anchor{e.Kind, e.SourceID}] = len(j.entries)
 	j.entries = append(j.entries, e)
 	j.kind[e.Kind]++
-	j.ops++
 }
 
 // Append writes ops at the end of the journal and syncs them: afterwards they survive a crash. On an
@@ -278,7 +276,7 @@ func (j *Journal) Append(ops []Op) error {
 		b = binary.AppendUvarint(b, uint64(len(op.SourceID)))
 		b = append(b, op.SourceID...)
 		b = binary.AppendUvarint(b, uint64(len(op.Rec)))
-		entries = append(entries, Entry{Seq: j.ops + len(entries), Put: op.Put, Kind: op.Kind, SourceID: op.SourceID,
+		entries = append(entries, Entry{Seq: len(j.entries) + len(entries), Put: op.Put, Kind: op.Kind, SourceID: op.SourceID,
 			off: j.size + int64(len(b)), n: len(op.Rec)})
 		b = append(b, op.Rec...)
 	}
@@ -322,8 +320,8 @@ func (j *Journal) sync() error {
 	return nil
 }
 
-// Ops is how many writes the journal holds; Pending how many of them are of kind.
-func (j *Journal) Ops() int { return j.ops }
+// Ops is how many writes the journal holds.
+func (j *Journal) Ops() int { return len(j.entries) }
 
 // Pending is how many of the journal's writes are of kind.
 func (j *Journal) Pending(kind codec.Kind) int { return j.kind[kind] }
@@ -382,13 +380,12 @@ func (j *Journal) Reset() error {
 	clear(j.last)
 	j.entries = j.entries[:0]
 	clear(j.kind)
-	j.ops = 0
 	return nil
 }
 
 // Close closes the file; an empty journal is removed, so a cleanly closed state leaves none behind.
 func (j *Journal) Close() error {
-	empty := j.ops == 0
+	empty := len(j.entries) == 0
 	err := j.f.Close()
 	if err == nil && empty {
 		if rmErr := os.Remove(j.path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
