@@ -114,9 +114,6 @@ func (t *Tuner) Stop() {
 	}
 }
 
-// Current is the limit in force.
-func (t *Tuner) Current() int64 { return debug.SetMemoryLimit(-1) }
-
 // sentinel is garbage from the moment it is made: its finalizer runs after the next collection and
 // arms it again, which is how a Go program hears of each collection.
 type sentinel struct{ t *Tuner }
