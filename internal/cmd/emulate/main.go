@@ -83,9 +83,11 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	out := json.NewEncoder(stdout)
 	switch args[0] {
 	case "graph":
-		tenant := graphapi.GenerateTenant(*users, *seed)
+		var tenant *graphapi.Tenant
 		if *groups > 0 {
-			tenant = graphapi.GenerateGroupTenant(*users, *groups, *members)
+			tenant = graphapi.GenerateGroupTenant(*users, *groups, *members) // seed 1
+		} else {
+			tenant = graphapi.GenerateTenant(*users, *seed)
 		}
 		return runGraph(stdin, out, tenant, *page, *dir)
 	case "scim":
