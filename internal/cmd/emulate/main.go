@@ -68,7 +68,7 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	users := fs.Int("users", 10000, "graph: generated users")
-	seed := fs.Int64("seed", 1, "graph: generator seed")
+	seed := fs.Int64("seed", 1, "graph: generator seed (with -groups, always 1)")
 	page := fs.Int("page", 200, "graph: users per delta page")
 	dir := fs.String("dir", "", "graph: folder for the CA file")
 	groups := fs.Int("groups", 0, "graph: security groups of -members enabled users each, instead of the generated groups and assignments")
