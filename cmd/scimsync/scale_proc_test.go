@@ -124,6 +124,7 @@ type emuStats struct {
 	Requests                         int64
 	Endpoints                        map[string]int64
 	Creates, FirstCreate, LastCreate int64
+	CPU                              time.Duration // the target process's CPU so far
 }
 
 func (s emuStats) writePhase() time.Duration { return time.Duration(s.LastCreate - s.FirstCreate) }
@@ -325,8 +326,12 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		fresh := startEmu(b, emu, "scim", "-token", scaleToken)
+		// The raw client's target records its creates as scimsync's did: the same work per create at
+		// both targets, which share the machine's cores with the client.
+		fresh := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "raw-creates.jsonl"))
+		rawCPU := cpuTime()
 		raw, err := rawload.Replay(context.Background(), fresh.str("url"), scaleToken, recs, harnessConcurrency)
+		rawCPU = cpuTime() - rawCPU // the harness's process is otherwise idle while it replays
 		rawSt := fresh.stop(b)
 		if err != nil {
 			b.Fatalf("raw load: %v", err)
@@ -353,7 +358,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		ownBulkSt := ownBulk.stop(b)
 		graph2.stop(b)
 
-		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, bulkSt: bulkSt, raw: raw, bulk: bulk,
+		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, rawCPU: rawCPU, bulkSt: bulkSt, raw: raw, bulk: bulk,
 			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again, fullRound: full, massChange: mass,
 			laterRequests: beforeMass.Requests - st.Requests}.report(b)
 	}
@@ -369,6 +374,7 @@ type harnessRun struct {
 	bulkProc  procFigures
 	ownBulkSt emuStats
 	raw, bulk rawload.Result
+	rawCPU    time.Duration // the raw client's CPU
 	state     stateFigures
 	// noChange is a second cycle right after the first, with nothing changed; fullRound a third, after
 	// `scimsync restart`.
@@ -402,6 +408,8 @@ func (h harnessRun) report(b *testing.B) {
 		proc.wall.Seconds(), st.writePhase().Seconds(), proc.cpu.Seconds(), ms(proc.cpu)/created, counts(st.Endpoints))
 	fmt.Printf("  raw client: write phase at the target %.2f s (client side %.2f s), same %d bodies in %d manager waves\n",
 		h.rawSt.writePhase().Seconds(), h.raw.Elapsed.Seconds(), len(h.recs), len(rawload.Waves(h.recs)))
+	fmt.Printf("  CPU per created user: scimsync %.3f ms (its whole cycle) and its target %.3f ms; the raw client %.3f ms and its target %.3f ms\n",
+		ms(proc.cpu)/created, ms(st.CPU)/created, ms(h.rawCPU)/created, ms(h.rawSt.CPU)/created)
 	fmt.Printf("  raw client through SCIM Bulk (maxOperations %d, maxPayloadSize %d): %.0f users/s client side in %d Bulk requests, "+
 		"%.1f× the raw single requests' %.0f users/s client side\n", harnessBulk.MaxOperations, harnessBulk.MaxPayloadSize,
 		h.bulk.PerSecond, h.bulkSt.Endpoints["POST /Bulk"], h.bulk.PerSecond/h.raw.PerSecond, h.raw.PerSecond)
