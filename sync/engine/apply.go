@@ -68,7 +68,8 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 			return r.res, err
 		}
 		// A chunk at a time, each chunk's changes (their values) let go once its results are recorded.
-		fanout.Chunks(ctx, wave, applyChunk, func(part []plan.Change) { e.exec.execute(ctx, k, r.prepare(part, refs), r.done) })
+		prepare := func(c plan.Change) write { return r.prepare(c, refs) }
+		fanout.Chunks(ctx, wave, applyChunk, func(part []plan.Change) { e.exec.execute(ctx, k, part, prepare, r.done) })
 		if ctx.Err() != nil {
 			break
 		}
@@ -85,9 +86,9 @@ func (e *Engine) apply(ctx context.Context, k *objectKind, rep *Report, counts *
 	return r.res, ctx.Err()
 }
 
-// applyChunk is how many writes of a wave are prepared at once: a wave of creates at 100,000 users is
-// most of them, and each prepared write holds its link and body values until it is sent. A variable
-// so tests can put part boundaries anywhere.
+// applyChunk is how many writes of a wave an executor is handed at once: a wave of creates at 100,000
+// users is most of them, and the chunk's changes are let go once it is done. A variable so tests can
+// put part boundaries anywhere.
 var applyChunk = 4096
 
 // write is one planned write, with what its link held before and the manager the cycle knows.
@@ -104,19 +105,22 @@ type write struct {
 
 // executor sends a wave of planned writes and hands each result to done as it comes. perWrite sends
 // one request (and its recovery) per write; a SCIM Bulk executor can replace it without touching the
-// plan or the recording of results.
+// plan or the recording of results. Each change is made a write by prepare right before it is sent,
+// by whichever worker sends it: preparing a chunk of writes up front left no request in flight
+// meanwhile (about 3 % of the apply step at 100,000 users), and held every prepared body of it.
 type executor interface {
-	execute(ctx context.Context, k *objectKind, wave []write, done func(w write, link *store.Link, err error, took time.Duration))
+	execute(ctx context.Context, k *objectKind, wave []plan.Change, prepare func(plan.Change) write, done func(w write, link *store.Link, err error, took time.Duration))
 }
 
 // perWrite sends each write on its own, Concurrency at a time.
 type perWrite struct{ e *Engine }
 
-func (p perWrite) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Link, error, time.Duration)) {
+func (p perWrite) execute(ctx context.Context, k *objectKind, wave []plan.Change, prepare func(plan.Change) write, done func(write, *store.Link, error, time.Duration)) {
 	_ = fanout.Each(ctx, p.e.o.Concurrency, len(wave), func(ctx context.Context, i int) error {
+		w := prepare(wave[i])
 		start := p.e.o.Now()
-		a, err := p.e.applyOne(ctx, k, wave[i])
-		done(wave[i], a, err, p.e.o.Now().Sub(start))
+		a, err := p.e.applyOne(ctx, k, w)
+		done(w, a, err, p.e.o.Now().Sub(start))
 		return nil
 	})
 }
@@ -178,32 +182,32 @@ func (r *kindRun) settle(changes []plan.Change, refs userRefs) []plan.Change {
 	return work
 }
 
-// prepare reads each write's link, and puts a manager created in an earlier wave into the create body.
-func (r *kindRun) prepare(wave []plan.Change, refs userRefs) []write {
+// prepare reads a write's link, and puts a manager created in an earlier wave into a create body. The
+// apply workers call it concurrently, each for the write it sends next.
+func (r *kindRun) prepare(c plan.Change, refs userRefs) write {
+	w := write{c: c}
+	w.err = pack.UnpackChange(&w.c)
+	// Values unpacked here are this write's alone and take the manager in place; others may
+	// share their map with the evaluated object and get a merged copy.
+	owned := c.Packed != nil && w.err == nil
+	w.manager, w.mgrKnown = refs.Manager(c.SourceID, r.e.refs)
+	var m store.Link
+	var hasMgr bool
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]write, 0, len(wave))
-	for _, c := range wave {
-		w := write{c: c}
-		w.err = pack.UnpackChange(&w.c)
-		// Values unpacked here are this write's alone and take the manager in place; others may
-		// share their map with the evaluated object and get a merged copy.
-		owned := c.Packed != nil && w.err == nil
-		w.old, w.hadOld = r.links[c.SourceID]
-		w.manager, w.mgrKnown = refs.Manager(c.SourceID, r.e.refs)
-		if c.Op == plan.Create && len(r.e.refs) > 0 && refs != nil && w.manager != "" {
-			if m, ok := r.links[w.manager]; ok && m.Managed && m.TargetID != "" {
-				if owned {
-					w.c.Values[r.e.refs[0]] = m.TargetID
-				} else {
-					w.c.Values = plan.Merged(w.c.Values, map[string]any{r.e.refs[0]: m.TargetID})
-				}
-				w.c.Hash = plan.ValuesHash(w.c.Values)
-			}
-		}
-		out = append(out, w)
+	w.old, w.hadOld = r.links[c.SourceID]
+	if w.manager != "" {
+		m, hasMgr = r.links[w.manager]
 	}
-	return out
+	r.mu.Unlock()
+	if c.Op == plan.Create && len(r.e.refs) > 0 && refs != nil && hasMgr && m.Managed && m.TargetID != "" {
+		if owned {
+			w.c.Values[r.e.refs[0]] = m.TargetID
+		} else {
+			w.c.Values = plan.Merged(w.c.Values, map[string]any{r.e.refs[0]: m.TargetID})
+		}
+		w.c.Hash = plan.ValuesHash(w.c.Values)
+	}
+	return w
 }
 
 // done records and counts one write's result. It counts and logs what really happened: a create that

@@ -26,10 +26,10 @@ type batched struct{ e *Engine }
 // limit cuts further), and a bound on the request bodies held at once.
 const maxBulkPart = 1000
 
-func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done func(write, *store.Link, error, time.Duration)) {
+func (b batched) execute(ctx context.Context, k *objectKind, wave []plan.Change, prepare func(plan.Change) write, done func(write, *store.Link, error, time.Duration)) {
 	bt, ok := k.tgt.(Batcher)
 	if !ok || len(wave) < 2 || !bt.Batching(ctx) {
-		perWrite(b).execute(ctx, k, wave, done)
+		perWrite(b).execute(ctx, k, wave, prepare, done)
 		return
 	}
 	// At least two writes a call: a Bulk request of one operation only adds the envelope. At most
@@ -38,7 +38,11 @@ func (b batched) execute(ctx context.Context, k *objectKind, wave []write, done 
 	n := max(min(b.e.o.Concurrency, len(wave)/2), (len(wave)+maxBulkPart-1)/maxBulkPart)
 	parts := fanout.Parts(wave, n)
 	_ = fanout.Each(ctx, b.e.o.Concurrency, len(parts), func(ctx context.Context, i int) error {
-		b.send(ctx, k, bt, parts[i], done)
+		part := make([]write, len(parts[i]))
+		for j, c := range parts[i] {
+			part[j] = prepare(c)
+		}
+		b.send(ctx, k, bt, part, done)
 		return nil
 	})
 }
