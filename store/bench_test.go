@@ -192,3 +192,29 @@ func BenchmarkCompact100k(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkPendingCreates marks and clears the pending creates of a wave of 50,000 users, as the apply
+// step does around a wave (sync/record.MarkPending, ClearPending).
+func BenchmarkPendingCreates(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "bench.db"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	put := make(map[string][]string, 50000)
+	del := make([]string, 0, 50000)
+	for i := range 50000 {
+		k := fmt.Sprintf("user/%08x-%04x", uint32(i)*2654435761, i)
+		put[k] = []string{}
+		del = append(del, k)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.PutSets(SetPendingCreates, put, nil, false); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.PutSets(SetPendingCreates, nil, del, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

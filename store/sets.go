@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/scimsync/scimsync/store/internal/layout"
 	bolt "go.etcd.io/bbolt"
@@ -51,6 +53,9 @@ func (s *Store) Sets(name string) (map[string][]string, error) {
 	return out, nil
 }
 
+// emptyList is what json.Marshal gives for an empty, non-nil list.
+var emptyList = []byte("[]")
+
 // PutSets stores lists under the named set in one transaction: replace drops every existing key first
 // (a full round), otherwise put keys are overwritten and del keys removed (a delta round).
 func (s *Store) PutSets(name string, put map[string][]string, del []string, replace bool) error {
@@ -68,15 +73,19 @@ func (s *Store) PutSets(name string, put map[string][]string, del []string, repl
 		if err != nil {
 			return err
 		}
-		for _, k := range del {
+		// In key order: bbolt inserts into a node by shifting what follows, so tens of thousands of
+		// keys (a wave's pending creates) put in a map's order moved a node's entries for each one.
+		for _, k := range slices.Sorted(slices.Values(del)) {
 			if err := b.Delete([]byte(k)); err != nil {
 				return err
 			}
 		}
-		for k, list := range put {
-			raw, err := json.Marshal(list)
-			if err != nil {
-				return err
+		for _, k := range slices.Sorted(maps.Keys(put)) {
+			raw := emptyList // a pending create's value, tens of thousands a wave
+			if list := put[k]; list == nil || len(list) > 0 {
+				if raw, err = json.Marshal(list); err != nil {
+					return err
+				}
 			}
 			if err := b.Put([]byte(k), raw); err != nil {
 				return err

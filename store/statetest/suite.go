@@ -787,18 +787,19 @@ func testSets(t *testing.T, be Backend) {
 	if err != nil || !reflect.DeepEqual(got, map[string][]string{"g1": {"a"}}) {
 		t.Fatalf("after delta: %v %v", got, err)
 	}
-	if err := st.PutSets(store.SetGroupMembers, map[string][]string{"g3": {}}, nil, true); err != nil {
+	// An empty list and a nil one read back as they were put.
+	if err := st.PutSets(store.SetGroupMembers, map[string][]string{"g3": {}, "g4": nil}, nil, true); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = st.Sets(store.SetGroupMembers)
-	if !reflect.DeepEqual(got, map[string][]string{"g3": {}}) {
+	if !reflect.DeepEqual(got, map[string][]string{"g3": {}, "g4": nil}) {
 		t.Fatalf("after replace: %v", got)
 	}
 	// Restart keeps sets: they describe the source, not progress.
 	if err := st.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := st.Sets(store.SetGroupMembers); len(got) != 1 {
+	if got, _ := st.Sets(store.SetGroupMembers); len(got) != 2 {
 		t.Fatalf("restart dropped the sets: %v", got)
 	}
 }
