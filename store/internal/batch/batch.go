@@ -42,10 +42,14 @@ type Batcher struct {
 
 	mu      sync.Mutex // guards the fields below
 	pending []LinkOp
-	armed   bool // a delay timer is running
-	timer   *time.Timer
-	err     error // first unreported error
-	closed  bool
+	// spare is the array of the last batch committed, cleared, for the next one: growing a fresh
+	// slice to a batch of 1,024 writes (more while a commit runs) was a large part of what the apply
+	// step allocated per link.
+	spare  []LinkOp
+	armed  bool // a delay timer is running
+	timer  *time.Timer
+	err    error // first unreported error
+	closed bool
 	// committing: a background commit runs; it keeps committing while a full batch is queued.
 	committing bool
 	background sync.WaitGroup
@@ -61,7 +65,8 @@ type LinkOp struct {
 }
 
 // Writer commits a batch of anchor writes in one transaction, in the order given, or none of them;
-// each backend has one, and the Batcher's queueing and ordering are shared.
+// each backend has one, and the Batcher's queueing and ordering are shared. ops is the Batcher's until
+// WriteLinks returns: it is reused for a later batch.
 type Writer interface {
 	WriteLinks(ops []LinkOp) error
 }
@@ -188,12 +193,20 @@ func (b *Batcher) flush() error {
 	defer b.flushMu.Unlock()
 	b.mu.Lock()
 	batch := b.pending
-	b.pending = nil
+	b.pending, b.spare = b.spare[:0], nil
 	b.mu.Unlock()
 	if len(batch) == 0 {
 		return nil
 	}
 	err := b.w.WriteLinks(batch)
+	if err == nil {
+		clear(batch) // the links' values go now, not when the array is next filled
+		b.mu.Lock()
+		if cap(batch) <= backPressure*b.max {
+			b.spare = batch[:0]
+		}
+		b.mu.Unlock()
+	}
 	if err != nil {
 		// Requeue in front of anything added meanwhile, so order is kept and nothing is lost.
 		b.mu.Lock()

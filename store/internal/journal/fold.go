@@ -17,7 +17,11 @@ import (
 func (j *Journal) Prepare(tx *bolt.Tx, ops []batch.LinkOp, now time.Time) ([]Op, error) {
 	out := make([]Op, len(ops))
 	// What this batch wrote earlier: each anchor's creation time (zero once deleted).
-	batchCreated := map[anchor]time.Time{}
+	batchCreated := make(map[anchor]time.Time, len(ops))
+	// The records share one buffer (Append copies them): a buffer per record was most of what a batch
+	// allocated. ends[i] is where out[i]'s record ends in it.
+	arena := make([]byte, 0, max(j.recSize, 128)*len(ops))
+	ends := make([]int, len(ops))
 	for i := range ops {
 		a := ops[i].Link
 		if a.Kind == "" || a.SourceID == "" {
@@ -49,7 +53,19 @@ func (j *Journal) Prepare(tx *bolt.Tx, ops []batch.LinkOp, now time.Time) ([]Op,
 		if a.UpdatedAt.IsZero() {
 			a.UpdatedAt = now
 		}
-		out[i].Rec = codec.AppendLink(make([]byte, 0, 256), &a, codec.LinkV2)
+		arena = codec.AppendLink(arena, &a, codec.LinkV2)
+		ends[i] = len(arena)
+	}
+	puts := 0
+	for i, start := 0, 0; i < len(out); i++ { // sliced once arena no longer grows
+		if out[i].Put {
+			out[i].Rec = arena[start:ends[i]:ends[i]]
+			start = ends[i]
+			puts++
+		}
+	}
+	if puts > 0 {
+		j.recSize = len(arena)/puts + len(arena)/puts/8 // the next batch's records are alike
 	}
 	return out, nil
 }

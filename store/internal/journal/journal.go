@@ -84,6 +84,8 @@ type Journal struct {
 	last    map[anchor]int
 	kind    map[codec.Kind]int // writes not yet folded, per kind
 	buf     []byte
+	// recSize is about how long Prepare's last records were, to size the next batch's buffer.
+	recSize int
 }
 
 // Open opens the journal at path, creating it if needed, and reads what it holds: the entries of a
@@ -258,7 +260,7 @@ func (j *Journal) index(e Entry) {
 // Each append is one frame, so an append a crash cut short is always the journal's last.
 func (j *Journal) Append(ops []Op) error {
 	b := j.buf[:0]
-	var entries []Entry
+	entries := make([]Entry, 0, len(ops))
 	at := -1
 	for _, op := range ops {
 		if at < 0 || len(b)-at > maxFrame/2 {
