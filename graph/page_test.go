@@ -226,6 +226,21 @@ func TestMalformedRecords(t *testing.T) {
 	}
 }
 
+// A malformed record on a page that is not the last fails the round as on the last one, although the
+// next page is asked for before the records are decoded: an error naming the page, never a partial
+// round.
+func TestMalformedMiddlePage(t *testing.T) {
+	s, _ := newEmulator(t, graphapi.Options{PageSize: 2})
+	r := newReader(t, s, secretCredential(t, s))
+	s.InjectFaults(graphapi.Fault{PathContains: "skiptoken", Skip: 1,
+		Body: `{"@odata.nextLink":"` + s.GraphURL() + `/users/delta?$skiptoken=more","value":[{"id":"u1","displayName":42}]}`})
+	round, err := r.Users(context.Background(), []string{"displayName"}, "")
+	if err == nil || round != nil || !strings.Contains(err.Error(), "users delta page: malformed page") {
+		t.Fatalf("round=%v err=%v", round != nil, err)
+	}
+	t.Log(err)
+}
+
 func TestGroupsPageShapes(t *testing.T) {
 	s, _ := newEmulator(t, graphapi.Options{})
 	r := newReader(t, s, secretCredential(t, s))
