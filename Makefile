@@ -89,10 +89,11 @@ bench-jobs: postgres build
 # target; prints the side-by-side table of docs/performance.md. PROFILE=dir writes scimsync's CPU and
 # peak-heap profiles there (go tool pprof); MEMLIMIT=256MiB gives scimsync alone that GOMEMLIMIT;
 # CGROUP=256 runs it in a memory cgroup of 256 MiB (needs a writable cgroup hierarchy, e.g. root);
-# GROUPS=1000 adds 1,000 security groups of 100 members each and provisions them.
+# GROUPS=1000 adds 1,000 security groups of 100 members each and provisions them; PAIRS=n times
+# scimsync's initial cycle and the raw client side by side n times (default 3) and prints the median.
 N ?= 100000
 scale: build
-	SCIMSYNC_BIN=$(abspath $(BIN)) SCIMSYNC_SCALE_USERS=$(N) SCIMSYNC_SCALE_PROFILE=$(if $(PROFILE),$(abspath $(PROFILE))) SCIMSYNC_SCALE_GOMEMLIMIT=$(MEMLIMIT) SCIMSYNC_SCALE_CGROUP_MIB=$(CGROUP) SCIMSYNC_SCALE_GROUPS=$(GROUPS) \
+	SCIMSYNC_BIN=$(abspath $(BIN)) SCIMSYNC_SCALE_USERS=$(N) SCIMSYNC_SCALE_PROFILE=$(if $(PROFILE),$(abspath $(PROFILE))) SCIMSYNC_SCALE_GOMEMLIMIT=$(MEMLIMIT) SCIMSYNC_SCALE_CGROUP_MIB=$(CGROUP) SCIMSYNC_SCALE_GROUPS=$(GROUPS) SCIMSYNC_SCALE_PAIRS=$(PAIRS) \
 		$(GO) test -count=1 -run '^$$' -bench '^BenchmarkScaleProcesses$$' -benchtime 1x -timeout 0 ./cmd/scimsync
 
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,14 +48,23 @@ func graphArgs(b *testing.B, users int, dir string) []string {
 }
 
 // scaleGroups is scaleGroupsEnv's count.
-func scaleGroups(b *testing.B) int {
-	v := os.Getenv(scaleGroupsEnv)
+func scaleGroups(b *testing.B) int { return envCount(b, scaleGroupsEnv, 0) }
+
+// scalePairsEnv is how many times scimsync's initial cycle and the raw client are timed side by side
+// (make scale PAIRS=n; 3 when unset), each pair on fresh targets and a fresh state. The raw client's
+// rate swung by half between runs minutes apart on the shared machine, so one pair's ratio says little;
+// the harness prints every pair's and their median.
+const scalePairsEnv = "SCIMSYNC_SCALE_PAIRS"
+
+// envCount is the count an environment variable gives, def when it is unset or empty.
+func envCount(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
 	if v == "" {
-		return 0
+		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		b.Fatalf("%s=%q is not a count", scaleGroupsEnv, v)
+		b.Fatalf("%s=%q is not a count", name, v)
 	}
 	return n
 }
@@ -315,17 +325,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		mass.patches = afterMass.Endpoints["PATCH /Users/{id}"] - beforeMass.Endpoints["PATCH /Users/{id}"]
 		mass.requests = afterMass.Requests - beforeMass.Requests
 		tgt.stop(b)
-		graph.stop(b)
-
-		f, err := os.Open(recording)
-		if err != nil {
-			b.Fatal(err)
-		}
-		recs, err := rawload.ReadRecorded(f)
-		f.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
+		recs := readRecording(b, recording)
 		// The raw client's target records its creates as scimsync's did: the same work per create at
 		// both targets, which share the machine's cores with the client.
 		fresh := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "raw-creates.jsonl"))
@@ -339,6 +339,11 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		if st.Creates == 0 || rawSt.Creates != st.Creates {
 			b.Fatalf("scimsync created %d users, the raw client %d", st.Creates, rawSt.Creates)
 		}
+		pairs := []pairFigures{{raw: rawSt, scimsync: st, wall: proc.wall}}
+		for k := 2; k <= envCount(b, scalePairsEnv, 3); k++ {
+			pairs = append(pairs, runPair(b, bin, emu, graph, fmt.Sprintf("pair%d", k)))
+		}
+		graph.stop(b)
 		// What SCIM Bulk would give against a target that offers it: the same bodies and waves.
 		bulkTgt := startEmu(b, emu, "scim", "-token", scaleToken, "-bulk-ops", strconv.Itoa(harnessBulk.MaxOperations),
 			"-bulk-bytes", strconv.Itoa(harnessBulk.MaxPayloadSize))
@@ -358,10 +363,76 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		ownBulkSt := ownBulk.stop(b)
 		graph2.stop(b)
 
-		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, rawCPU: rawCPU, bulkSt: bulkSt, raw: raw, bulk: bulk,
+		harnessRun{users: users, recs: recs, proc: proc, st: st, rawSt: rawSt, rawCPU: rawCPU, pairs: pairs, bulkSt: bulkSt, raw: raw, bulk: bulk,
 			state: sf, bulkProc: bproc, ownBulkSt: ownBulkSt, noChange: again, fullRound: full, massChange: mass,
 			laterRequests: beforeMass.Requests - st.Requests}.report(b)
 	}
+}
+
+// readRecording reads the creates a target recorded (emulate scim -record).
+func readRecording(b *testing.B, path string) []rawload.Recorded {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := rawload.ReadRecorded(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return recs
+}
+
+// pairFigures is one side-by-side timing: scimsync's initial cycle against its target and the raw
+// client against another, with the same bodies.
+type pairFigures struct {
+	raw, scimsync emuStats
+	wall          time.Duration // scimsync's process
+}
+
+// ratios are the pair's apply-phase and whole-cycle rates as shares of the raw client's rate.
+func (p pairFigures) ratios() (apply, cycle float64) {
+	raw := p.raw.writePhase().Seconds()
+	return raw / p.scimsync.writePhase().Seconds(), raw / p.wall.Seconds()
+}
+
+// runPair runs one more initial cycle with a fresh state against a fresh target, then the raw client
+// with that cycle's bodies against another fresh target (both recording, as in the first pair).
+func runPair(b *testing.B, bin, emu string, graph *emuProc, name string) pairFigures {
+	b.Helper()
+	dir := b.TempDir()
+	tgt := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "creates.jsonl"))
+	proc := runScimsync(b, bin, writeHarnessJob(b, dir, graph, tgt.str("url")), name)
+	st := tgt.stop(b)
+	recs := readRecording(b, filepath.Join(dir, "creates.jsonl"))
+	fresh := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "raw-creates.jsonl"))
+	_, err := rawload.Replay(context.Background(), fresh.str("url"), scaleToken, recs, harnessConcurrency)
+	rawSt := fresh.stop(b)
+	if err != nil {
+		b.Fatalf("raw load: %v", err)
+	}
+	if st.Creates == 0 || rawSt.Creates != st.Creates {
+		b.Fatalf("%s: scimsync created %d users, the raw client %d", name, st.Creates, rawSt.Creates)
+	}
+	return pairFigures{raw: rawSt, scimsync: st, wall: proc.wall}
+}
+
+// medianRatios are the median apply-phase and whole-cycle ratios of pairs.
+func medianRatios(pairs []pairFigures) (apply, cycle float64) {
+	as, cs := make([]float64, len(pairs)), make([]float64, len(pairs))
+	for i, p := range pairs {
+		as[i], cs[i] = p.ratios()
+	}
+	return median(as), median(cs)
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if n := len(v); n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // harnessRun is what one run of the harness measured.
@@ -375,7 +446,9 @@ type harnessRun struct {
 	ownBulkSt emuStats
 	raw, bulk rawload.Result
 	rawCPU    time.Duration // the raw client's CPU
-	state     stateFigures
+	// pairs are the side-by-side timings, the first run's first (scalePairsEnv).
+	pairs []pairFigures
+	state stateFigures
 	// noChange is a second cycle right after the first, with nothing changed; fullRound a third, after
 	// `scimsync restart`.
 	noChange, fullRound procFigures
@@ -408,6 +481,14 @@ func (h harnessRun) report(b *testing.B) {
 		proc.wall.Seconds(), st.writePhase().Seconds(), proc.cpu.Seconds(), ms(proc.cpu)/created, counts(st.Endpoints))
 	fmt.Printf("  raw client: write phase at the target %.2f s (client side %.2f s), same %d bodies in %d manager waves\n",
 		h.rawSt.writePhase().Seconds(), h.raw.Elapsed.Seconds(), len(h.recs), len(rawload.Waves(h.recs)))
+	for i, p := range h.pairs {
+		a, c := p.ratios()
+		fmt.Printf("  pair %d: raw client %.0f writes/s, scimsync %.0f / %.0f users/s: %.0f %% / %.0f %%\n", i+1,
+			float64(p.raw.Creates)/p.raw.writePhase().Seconds(), float64(p.scimsync.Creates)/p.scimsync.writePhase().Seconds(),
+			float64(p.scimsync.Creates)/p.wall.Seconds(), 100*a, 100*c)
+	}
+	medApply, medCycle := medianRatios(h.pairs)
+	fmt.Printf("  median of the %d pairs: %.0f %% / %.0f %% of the raw client's rate (apply / whole cycle)\n", len(h.pairs), 100*medApply, 100*medCycle)
 	fmt.Printf("  CPU per created user: scimsync %.3f ms (its whole cycle) and its target %.3f ms; the raw client %.3f ms and its target %.3f ms\n",
 		ms(proc.cpu)/created, ms(st.CPU)/created, ms(h.rawCPU)/created, ms(h.rawSt.CPU)/created)
 	fmt.Printf("  raw client through SCIM Bulk (maxOperations %d, maxPayloadSize %d): %.0f users/s client side in %d Bulk requests, "+
@@ -440,6 +521,8 @@ func (h harnessRun) report(b *testing.B) {
 	b.ReportMetric(mib(mc.peakRSS), "masschange-RSS-MiB")
 	b.ReportMetric(mib(h.fullRound.peakRSS), "fullround-RSS-MiB")
 	b.ReportMetric(rawRate, "raw-writes/s")
+	b.ReportMetric(100*medApply, "%-apply-median")
+	b.ReportMetric(100*medCycle, "%-cycle-median")
 	b.ReportMetric(applyRate, "users/s-apply")
 	b.ReportMetric(cycleRate, "users/s-cycle")
 	b.ReportMetric(mib(proc.peakRSS), "peak-RSS-MiB")
