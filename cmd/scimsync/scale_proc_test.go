@@ -205,6 +205,7 @@ type procFigures struct {
 // runScimsync runs one `scimsync sync` (name labels its profiles) and samples its VmHWM from /proc until it exits.
 func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 	b.Helper()
+	settleDisk()
 	args := []string{"sync", "--config", cfg}
 	if dir := os.Getenv(scaleProfileEnv); dir != "" {
 		args = append(args, "--cpu-profile", filepath.Join(dir, "cpu-"+name+".pprof"),
@@ -332,6 +333,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		// The raw client's target records its creates as scimsync's did: the same work per create at
 		// both targets, which share the machine's cores with the client.
 		fresh := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "raw-creates.jsonl"))
+		settleDisk()
 		rawCPU := cpuTime()
 		raw, err := rawload.Replay(context.Background(), fresh.str("url"), scaleToken, recs, harnessConcurrency)
 		rawCPU = cpuTime() - rawCPU // the harness's process is otherwise idle while it replays
@@ -372,6 +374,10 @@ func BenchmarkScaleProcesses(b *testing.B) {
 	}
 }
 
+// settleDisk writes out what the runs before left for the kernel to write (state files, recordings),
+// so that writing it back does not land in the next timed run.
+func settleDisk() { syscall.Sync() }
+
 // readRecording reads the creates a target recorded (emulate scim -record).
 func readRecording(b *testing.B, path string) []rawload.Recorded {
 	b.Helper()
@@ -410,6 +416,7 @@ func runPair(b *testing.B, bin, emu string, graph *emuProc, name string) pairFig
 	st := tgt.stop(b)
 	recs := readRecording(b, filepath.Join(dir, "creates.jsonl"))
 	fresh := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "raw-creates.jsonl"))
+	settleDisk()
 	_, err := rawload.Replay(context.Background(), fresh.str("url"), scaleToken, recs, harnessConcurrency)
 	rawSt := fresh.stop(b)
 	if err != nil {
