@@ -141,9 +141,9 @@ func walkDelta[R any](r *Reader, ctx context.Context, what, link string, take fu
 
 // deltaPage is one page of a users or groups delta round. Its records (Value) are decoded once the
 // next page is asked for: only the links are needed for that, and decoding a page of 200 users held
-// the next request back by as long as it took (2–3 ms a page, a second or more of a 100,000-user
-// round against the emulated Graph). Value entries are decoded into pointers so that a JSON null
-// entry is skipped, as the SDK did.
+// the next request back by as long as it took (2–3 ms a page; BenchmarkUsersFullRound10k, 10,000
+// users from the emulated Graph: 276–311 → 224–251 ms). Value entries are decoded into pointers so
+// that a JSON null entry is skipped, as the SDK did.
 type deltaPage struct {
 	Value     json.RawMessage `json:"value"`
 	NextLink  *string         `json:"@odata.nextLink"`
