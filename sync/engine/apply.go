@@ -275,11 +275,14 @@ func (r *kindRun) record(a store.Link) {
 // count tallies one result; old is the object's link before the change, took the time its requests
 // took (0 when none was sent).
 func (r *kindRun) count(c plan.Change, old store.Link, err error, took time.Duration) {
+	rep, res, k := r.rep, &r.res, r.k
+	// The entry is built before the lock (the workers queued behind it while it was built), and
+	// stamped under it, so the log's entries keep their times in the order they are appended.
+	le, logged := r.e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged())
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rep, res, k := r.rep, &r.res, r.k
-	if le, ok := r.e.logEntry(rep, k, c, err, c.Op == plan.Skip && c.Staged()); ok {
-		le.DurationMs = took.Milliseconds()
+	if logged {
+		le.Time, le.DurationMs = r.e.o.Now(), took.Milliseconds()
 		rep.AddLog(le)
 	}
 	if err != nil && quarantine.IsFatal(err) && rep.Fatal == nil {
