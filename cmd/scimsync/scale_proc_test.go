@@ -200,6 +200,9 @@ type procFigures struct {
 	cgroupPeak                      uint64
 	// patches and requests are what the target received during the run, when the harness counted.
 	patches, requests int64
+	// cpuSamples are the process's CPU time sampled while it ran, to tell its CPU in the write phase
+	// (cpuBetween) from the Graph round before it and the closing after it.
+	cpuSamples []cpuSample
 }
 
 // runScimsync runs one `scimsync sync` (name labels its profiles) and samples its VmHWM from /proc until it exits.
@@ -230,13 +233,15 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var hwm, anon, file, rss, atAnon, atFile uint64
+	var samples []cpuSample
 	var atTime time.Duration
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
-			f := procFigures{wall: time.Since(t0), peakRSS: hwm, peakAnon: anon, peakFile: file, atPeakAnon: atAnon, atPeakFile: atFile, atPeak: atTime}
+			f := procFigures{wall: time.Since(t0), peakRSS: hwm, peakAnon: anon, peakFile: file, atPeakAnon: atAnon, atPeakFile: atFile, atPeak: atTime,
+				cpuSamples: samples}
 			if cg != nil {
 				f.cgroupPeak, f.cgroupHits, f.oomKills = cg.figures()
 				f.cgroupMiB, _ = strconv.Atoi(os.Getenv(scaleCgroupEnv))
@@ -253,6 +258,7 @@ func runScimsync(b *testing.B, bin, cfg, name string) procFigures {
 			}
 			return f
 		case <-tick.C:
+			samples = append(samples, cpuSample{time.Now().UnixNano(), procCPU(cmd.Process.Pid)})
 			m := procMem(cmd.Process.Pid)
 			hwm = max(hwm, m["VmHWM"])
 			anon, file = max(anon, m["RssAnon"]), max(file, m["RssFile"])
@@ -279,6 +285,49 @@ func procMem(pid int) map[string]uint64 {
 		}
 	}
 	return out
+}
+
+// procCPU is a process's user and system CPU time so far, from /proc (0 when it cannot be read). Linux
+// counts it in USER_HZ ticks, 100 a second on every architecture Go supports.
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which may hold spaces, in parentheses: utime and stime are
+	// the 14th and 15th of the line, the 12th and 13th after it.
+	_, rest, ok := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	k, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+k) * (time.Second / 100)
+}
+
+// cpuSample is a process's CPU time at a moment (Unix nanoseconds, as the targets time their creates).
+type cpuSample struct {
+	at  int64
+	cpu time.Duration
+}
+
+// cpuBetween is the CPU the samples show spent from from to to (Unix nanoseconds): from the last
+// sample before from to the first after to, so a little more than the span rather than less.
+func cpuBetween(samples []cpuSample, from, to int64) time.Duration {
+	var first, last *cpuSample
+	for i := range samples {
+		if samples[i].at <= from || first == nil {
+			first = &samples[i]
+		}
+		if last == nil && samples[i].at >= to {
+			last = &samples[i]
+		}
+	}
+	if first == nil || last == nil {
+		return 0
+	}
+	return last.cpu - first.cpu
 }
 
 // BenchmarkScaleProcesses is the side-by-side table of issue 12 for one tenant size.
@@ -501,6 +550,11 @@ func (h harnessRun) report(b *testing.B) {
 	fmt.Printf("  median of the %d pairs: %.0f %% / %.0f %% of the raw client's rate (apply / whole cycle)\n", len(h.pairs), 100*medApply, 100*medCycle)
 	fmt.Printf("  CPU per created user: scimsync %.3f ms (its whole cycle) and its target %.3f ms; the raw client %.3f ms and its target %.3f ms\n",
 		ms(proc.cpu)/created, ms(st.CPU)/created, ms(h.rawCPU)/created, ms(h.rawSt.CPU)/created)
+	if inPhase := cpuBetween(proc.cpuSamples, st.FirstCreate, st.LastCreate); inPhase > 0 {
+		fmt.Printf("  in the write phase: scimsync %.3f ms of CPU per created user (%.1f s; the rest of its cycle %.1f s), and with its target "+
+			"%.2f of the %d cores; the raw client and its target %.2f\n", ms(inPhase)/created, inPhase.Seconds(), (proc.cpu - inPhase).Seconds(),
+			(inPhase+st.CPU).Seconds()/st.writePhase().Seconds(), numCPU(), (h.rawCPU+h.rawSt.CPU).Seconds()/h.rawSt.writePhase().Seconds())
+	}
 	fmt.Printf("  raw client through SCIM Bulk (maxOperations %d, maxPayloadSize %d): %.0f users/s client side in %d Bulk requests, "+
 		"%.1f× the raw single requests' %.0f users/s client side\n", harnessBulk.MaxOperations, harnessBulk.MaxPayloadSize,
 		h.bulk.PerSecond, h.bulkSt.Endpoints["POST /Bulk"], h.bulk.PerSecond/h.raw.PerSecond, h.raw.PerSecond)
