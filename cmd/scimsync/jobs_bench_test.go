@@ -18,14 +18,16 @@ const (
 	benchUsersEnv = "SCIMSYNC_BENCH_USERS"
 )
 
-func benchSize(b *testing.B, env string, def int) int {
+// envCount is the whole number an environment variable sizing a benchmark gives: def when it is unset
+// or empty, and at least least.
+func envCount(b *testing.B, env string, def, least int) int {
 	raw := os.Getenv(env)
 	if raw == "" {
 		return def
 	}
 	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive whole number", env, raw)
+	if err != nil || n < least {
+		b.Fatalf("%s=%q: want a whole number of at least %d", env, raw, least)
 	}
 	return n
 }
@@ -37,8 +39,8 @@ func benchSize(b *testing.B, env string, def int) int {
 // emulated tenant read by every job; the state is one PostgreSQL database. Printed, not asserted
 // (docs/performance.md, "Many jobs and replicas").
 func BenchmarkReplicaJobs(b *testing.B) {
-	jobs := benchSize(b, benchJobsEnv, 100)
-	users := benchSize(b, benchUsersEnv, 1000)
+	jobs := envCount(b, benchJobsEnv, 100, 1)
+	users := envCount(b, benchUsersEnv, 1000, 1)
 	for _, replicas := range []int{1, 3} {
 		b.Run(fmt.Sprintf("jobs=%d/users=%d/replicas=%d", jobs, users, replicas), func(b *testing.B) {
 			for b.Loop() {

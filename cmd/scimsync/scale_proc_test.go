@@ -48,26 +48,13 @@ func graphArgs(b *testing.B, users int, dir string) []string {
 }
 
 // scaleGroups is scaleGroupsEnv's count.
-func scaleGroups(b *testing.B) int { return envCount(b, scaleGroupsEnv, 0) }
+func scaleGroups(b *testing.B) int { return envCount(b, scaleGroupsEnv, 0, 0) }
 
 // scalePairsEnv is how many times scimsync's initial cycle and the raw client are timed side by side
 // (make scale PAIRS=n; 3 when unset), each pair on fresh targets and a fresh state. The raw client's
 // rate swung by half between runs minutes apart on the shared machine, so one pair's ratio says little;
 // the harness prints every pair's and their median.
 const scalePairsEnv = "SCIMSYNC_SCALE_PAIRS"
-
-// envCount is the count an environment variable gives, def when it is unset or empty.
-func envCount(b *testing.B, name string, def int) int {
-	v := os.Getenv(name)
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		b.Fatalf("%s=%q is not a count", name, v)
-	}
-	return n
-}
 
 // scaleProfileEnv names a folder for scimsync's CPU and peak-heap profiles of each run (make scale
 // PROFILE=dir); none when unset.
@@ -332,14 +319,7 @@ func cpuBetween(samples []cpuSample, from, to int64) time.Duration {
 
 // BenchmarkScaleProcesses is the side-by-side table of issue 12 for one tenant size.
 func BenchmarkScaleProcesses(b *testing.B) {
-	users := 10000
-	if v := os.Getenv(scaleUsersEnv); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			b.Fatalf("%s=%q is not a positive number", scaleUsersEnv, v)
-		}
-		users = n
-	}
+	users := envCount(b, scaleUsersEnv, 10000, 1)
 	bin := os.Getenv("SCIMSYNC_BIN")
 	if bin == "" {
 		b.Skip("needs the built binary: make build, then SCIMSYNC_BIN=$PWD/bin/scimsync")
@@ -394,7 +374,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 			b.Fatalf("scimsync created %d users, the raw client %d", st.Creates, rawSt.Creates)
 		}
 		pairs := []pairFigures{{raw: rawSt, scimsync: st, wall: proc.wall}}
-		for k := 2; k <= envCount(b, scalePairsEnv, 3); k++ {
+		for k := 2; k <= envCount(b, scalePairsEnv, 3, 0); k++ {
 			pairs = append(pairs, runPair(b, bin, emu, graph, fmt.Sprintf("pair%d", k)))
 		}
 		graph.stop(b)
