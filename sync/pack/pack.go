@@ -131,13 +131,13 @@ func DropUnchanged(changes []plan.Change, links map[string]plan.Link) {
 	}
 }
 
-// KeepIDs drops what the later steps no longer need of evaluated objects once they are planned: the
-// changes carry the values to send, and the apply, reference and record steps read only an object's
-// id, name and pending mark.
+// KeepIDs drops what the later steps no longer need of evaluated objects once a part is planned: the
+// changes carry the values to send, and what the steps after planning read of the objects is their
+// IDs (IDsOf), taken once every part is planned.
 func KeepIDs(objs []plan.Object) {
 	for i := range objs {
 		o := &objs[i]
-		*o = plan.Object{SourceID: o.SourceID, Identity: o.Identity, Pending: o.Pending}
+		*o = plan.Object{SourceID: o.SourceID, Pending: o.Pending}
 	}
 }
 
