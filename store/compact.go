@@ -11,7 +11,6 @@ import (
 
 	"github.com/scimsync/scimsync/store/internal/boltfile"
 	"github.com/scimsync/scimsync/store/internal/compact"
-	"github.com/scimsync/scimsync/store/internal/mapped"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -66,7 +65,8 @@ func (s *Store) Compact(p CompactPolicy) (res CompactResult, err error) {
 		return res, fmt.Errorf("compact %s: the state file is closed", s.path)
 	}
 	var f compact.Figures
-	if err := s.viewLocked(func(tx *bolt.Tx) error { f = compact.Measure(tx); mapped.Drop(tx); return nil }); err != nil {
+	// Measure lets go of each bucket's mapped pages once it has read them.
+	if err := s.viewLocked(func(tx *bolt.Tx) error { f = compact.Measure(tx); return nil }); err != nil {
 		return res, fmt.Errorf("compact %s: %w", s.path, err)
 	}
 	res.Before, res.After = f.FileBytes, f.FileBytes
