@@ -3,6 +3,10 @@
 package main
 
 import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -14,4 +18,38 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childUsage is an exited child's peak RSS in bytes and its CPU time, from the kernel's accounting.
+func childUsage(ps *os.ProcessState) (maxRSS, cpu int64) {
+	ru, ok := ps.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0, 0
+	}
+	return rssBytes(int64(ru.Maxrss)), ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// selfMaxRSS is the peak RSS of this process's memory so far, in bytes: VmHWM on Linux, which
+// counts this memory alone, where getrusage's maxrss would also carry the peak of the process that
+// started this one (the harness, see runExec). 0 where it cannot be read.
+func selfMaxRSS() int64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// rssBytes converts ru_maxrss, which Linux and the BSDs count in KiB and macOS in bytes.
+func rssBytes(maxrss int64) int64 {
+	if runtime.GOOS == "darwin" || runtime.GOOS == "ios" {
+		return maxrss
+	}
+	return maxrss * 1024
 }

@@ -5,6 +5,10 @@
 //
 //	emulate graph -users N [-seed S] [-page P] [-groups G [-members M]] -dir DIR
 //	emulate scim -token T [-record FILE] [-bulk-ops N -bulk-bytes B]
+//	emulate exec -pidfile FILE -usage FILE -- command [args]
+//
+// exec runs a command (scimsync) as its child and writes the command's own peak RSS and CPU once it
+// exited (see runExec): the harness's children report its memory as theirs.
 //
 // It prints one JSON line when it serves (its URLs), then serves until its standard input closes, and
 // prints a second JSON line with what it counted (requests per endpoint; for the SCIM target the
@@ -34,6 +38,17 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "exec" {
+		fs := flag.NewFlagSet("exec", flag.ExitOnError)
+		pid := fs.String("pidfile", "", "write the command's pid here once it started")
+		usage := fs.String("usage", "", "write the command's peak RSS and CPU here (JSON, Usage) once it exited")
+		_ = fs.Parse(os.Args[2:])
+		code, err := runExec(*pid, *usage, fs.Args())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "emulate exec:", err)
+		}
+		os.Exit(code)
+	}
 	if err := run(os.Args[1:], os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "emulate:", err)
 		os.Exit(1)
