@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/emulator/graphapi"
+	"github.com/scimsync/scimsync/internal/procstatus"
 )
 
 // Environment variables sizing BenchmarkReplicaJobs (`make bench-jobs JOBS=… USERS=…`).
@@ -76,7 +77,7 @@ func runReplicaJobs(b *testing.B, jobs, users, replicas int) {
 	held := jobsOf(e.holders())
 	var spread []int
 	for _, p := range procs {
-		hwm := procMem(p.cmd.Process.Pid)["VmHWM"]
+		hwm := procstatus.Memory(strconv.Itoa(p.cmd.Process.Pid))["VmHWM"]
 		peak, total = max(peak, hwm), total+hwm
 		spread = append(spread, len(held[p.cmd.Process.Pid]))
 	}

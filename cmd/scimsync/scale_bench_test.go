@@ -16,7 +16,6 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,6 +27,7 @@ import (
 	"github.com/scimsync/scimsync/emulator/graphapi"
 	"github.com/scimsync/scimsync/emulator/rawload"
 	"github.com/scimsync/scimsync/emulator/scimserver"
+	"github.com/scimsync/scimsync/internal/procstatus"
 	"github.com/scimsync/scimsync/internal/testenv/scimmy"
 	"github.com/scimsync/scimsync/job"
 	"github.com/scimsync/scimsync/sync/engine"
@@ -392,22 +392,7 @@ func (p *memProbe) finish() memFigures {
 }
 
 // vmHWM reads the process's peak resident set size from /proc (0 where there is no /proc).
-func vmHWM() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return 0
-			}
-			return kb * 1024
-		}
-	}
-	return 0
-}
+func vmHWM() uint64 { return procstatus.Memory("self")["VmHWM"] }
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/scimsync/scimsync/emulator/rawload"
+	"github.com/scimsync/scimsync/internal/procstatus"
 	"github.com/scimsync/scimsync/scimclient"
 )
 
@@ -285,21 +286,7 @@ func runScimsync(b *testing.B, bin, emu, cfg, name string) procFigures {
 
 // procMem reads the memory lines of a process's /proc status in bytes (VmHWM, RssAnon, RssFile...);
 // empty once it is gone.
-func procMem(pid int) map[string]uint64 {
-	out := map[string]uint64{}
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if rest = strings.TrimSpace(rest); ok && strings.HasSuffix(rest, " kB") {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(rest, " kB"), 10, 64)
-			out[name] = kb * 1024
-		}
-	}
-	return out
-}
+func procMem(pid int) map[string]uint64 { return procstatus.Memory(strconv.Itoa(pid)) }
 
 // procCPU is a process's user and system CPU time so far, from /proc (0 when it cannot be read). Linux
 // counts it in USER_HZ ticks, 100 a second on every architecture Go supports.

@@ -5,10 +5,10 @@ package main
 import (
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/scimsync/scimsync/internal/procstatus"
 )
 
 // cpuTime is the process's user and system CPU time.
@@ -32,19 +32,7 @@ func childUsage(ps *os.ProcessState) (maxRSS, cpu int64) {
 // selfMaxRSS is the peak RSS of this process's memory so far, in bytes: VmHWM on Linux, which
 // counts this memory alone, where getrusage's maxrss would also carry the peak of the process that
 // started this one (the harness, see runExec). 0 where it cannot be read.
-func selfMaxRSS() int64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
+func selfMaxRSS() int64 { return int64(procstatus.Memory("self")["VmHWM"]) }
 
 // rssBytes converts ru_maxrss, which Linux and the BSDs count in KiB and macOS in bytes.
 func rssBytes(maxrss int64) int64 {
