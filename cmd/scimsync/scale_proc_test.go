@@ -204,6 +204,9 @@ type procFigures struct {
 	// cpuSamples are the process's CPU time sampled while it ran, to tell its CPU in the write phase
 	// (cpuBetween) from the Graph round before it and the closing after it.
 	cpuSamples []cpuSample
+	// graphCPU is what the run cost the emulated Graph, which shares the machine's cores (measured
+	// for the first initial cycle).
+	graphCPU time.Duration
 }
 
 // runScimsync runs one `scimsync sync` (name labels its profiles) through `emulate exec` (emu), samples
@@ -346,7 +349,9 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		tgt := startEmu(b, emu, "scim", "-token", scaleToken, "-record", recording)
 		cfg := writeHarnessJob(b, dir, graph, tgt.str("url"))
 
+		graphCPU := graph.stats(b).CPU
 		proc := runScimsync(b, bin, emu, cfg, "single")
+		proc.graphCPU = time.Duration(graph.stats(b).CPU - graphCPU)
 		st := tgt.stats(b) // the initial cycle's requests, before the runs below add theirs
 		// A cycle right after, with nothing changed in the directory: an incremental cycle on the state
 		// the first one left.
@@ -544,10 +549,24 @@ func (h harnessRun) report(b *testing.B) {
 	fmt.Printf("  median of the %d pairs: %.0f %% / %.0f %% of the raw client's rate (apply / whole cycle)\n", len(h.pairs), 100*medApply, 100*medCycle)
 	fmt.Printf("  CPU per created user: scimsync %.3f ms (its whole cycle) and its target %.3f ms; the raw client %.3f ms and its target %.3f ms\n",
 		ms(proc.cpu)/created, ms(st.CPU)/created, ms(h.rawCPU)/created, ms(h.rawSt.CPU)/created)
+	rawPair := h.rawCPU + h.rawSt.CPU
 	if inPhase := cpuBetween(proc.cpuSamples, st.FirstCreate, st.LastCreate); inPhase > 0 {
+		cores, rawCores := (inPhase+st.CPU).Seconds()/st.writePhase().Seconds(), rawPair.Seconds()/h.rawSt.writePhase().Seconds()
 		fmt.Printf("  in the write phase: scimsync %.3f ms of CPU per created user (%.1f s; the rest of its cycle %.1f s), and with its target "+
 			"%.2f of the %d cores; the raw client and its target %.2f\n", ms(inPhase)/created, inPhase.Seconds(), (proc.cpu - inPhase).Seconds(),
-			(inPhase+st.CPU).Seconds()/st.writePhase().Seconds(), numCPU(), (h.rawCPU+h.rawSt.CPU).Seconds()/h.rawSt.writePhase().Seconds())
+			cores, numCPU(), rawCores)
+		// docs/performance.md#what-bounds-the-ratio-on-this-machine: the pairs share the cores, so the
+		// apply ratio is the ratio of the CPU one create costs each pair, times the cores each used.
+		fmt.Printf("  CPU model of the apply phase: (raw client + its target) / (scimsync + its target) per create × cores used = %.0f %% (measured %.0f %%)\n",
+			100*rawPair.Seconds()/(inPhase+st.CPU).Seconds()*cores/rawCores, 100*applyRate/rawRate)
+	}
+	if proc.graphCPU > 0 {
+		// The whole cycle at best keeps every core busy with scimsync, its target and the emulated
+		// Graph from start to end.
+		ceiling := h.rawSt.writePhase().Seconds() * float64(numCPU()) / (proc.cpu + st.CPU + proc.graphCPU).Seconds()
+		fmt.Printf("  the emulated Graph spent %.3f ms of CPU per created user on the initial round; with every core busy all the cycle, "+
+			"scimsync's whole cycle could reach at most %.0f %% of the raw client's rate (measured %.0f %%)\n",
+			ms(proc.graphCPU)/created, 100*ceiling, 100*cycleRate/rawRate)
 	}
 	fmt.Printf("  raw client through SCIM Bulk (maxOperations %d, maxPayloadSize %d): %.0f users/s client side in %d Bulk requests, "+
 		"%.1f× the raw single requests' %.0f users/s client side\n", harnessBulk.MaxOperations, harnessBulk.MaxPayloadSize,

@@ -130,11 +130,21 @@ func runGraph(stdin io.Reader, out *json.Encoder, tenant *graphapi.Tenant, page 
 		TenantID: g.TenantID(), SPID: tenant.ServicePrincipal.ID, CAFile: ca, Users: len(tenant.Users)}); err != nil {
 		return err
 	}
+	stats := func() Stats { return Stats{Requests: int64(len(g.Requests())), CPU: int64(cpuTime())} }
 	// A "retitle" line changes every user's jobTitle, so that the next delta round returns them
-	// all (the harness's mass-change cycle); the answer is a line with the count.
+	// all (the harness's mass-change cycle); the answer is a line with the count. A "stats" line asks
+	// for the figures so far: the harness reads the CPU a round cost the emulated Graph, which shares
+	// the machine's cores with scimsync.
 	lines := bufio.NewScanner(stdin)
 	for round := 1; lines.Scan(); {
-		if strings.TrimSpace(lines.Text()) != "retitle" {
+		switch strings.TrimSpace(lines.Text()) {
+		case "stats":
+			if err := out.Encode(stats()); err != nil {
+				return err
+			}
+			continue
+		case "retitle":
+		default:
 			continue
 		}
 		round++
@@ -146,7 +156,7 @@ func runGraph(stdin io.Reader, out *json.Encoder, tenant *graphapi.Tenant, page 
 			return err
 		}
 	}
-	return out.Encode(Stats{Requests: int64(len(g.Requests()))})
+	return out.Encode(stats())
 }
 
 // runSCIM serves a fresh SCIM target until standard input ends (see run).
