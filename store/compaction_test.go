@@ -25,9 +25,13 @@ import (
 var eager = CompactPolicy{MinReclaim: 1, MinShare: 0.0001}
 
 // fillInterleaved writes n users as an initial cycle does: links in batches of 256 through the
-// batcher, and their log entries in batches in between, which leaves freed and half-full pages.
+// batcher, and their log entries in batches in between, which leaves freed and half-full pages. The
+// journal is folded after every batch, as in a cycle larger than foldOps: folded once, into empty
+// buckets, the links would fill their pages (layout.FoldLinks) and leave nothing to compact.
 func fillInterleaved(t testing.TB, s *Store, n int) {
 	t.Helper()
+	defer func(o int) { foldOps = o }(foldOps)
+	foldOps = 256
 	bt := s.NewBatcher(256, time.Hour)
 	logs := make([]LogEntry, 0, 500)
 	for i := range n {

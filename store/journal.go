@@ -18,8 +18,8 @@ import (
 // fold transaction writes at most foldChunk anchors, so its dirty pages stay a few MiB. They are
 // variables for the tests, which fold a few writes at a time.
 var (
-	foldOps   = 32 << 10
-	foldBytes = int64(64 << 20)
+	foldOps   = 128 << 10
+	foldBytes = int64(128 << 20)
 	foldChunk = 4 << 10
 	// foldCommitted, when set, runs after each transaction of a fold; an error stops the fold there
 	// as a crash would.

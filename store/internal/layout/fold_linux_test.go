@@ -35,7 +35,7 @@ func TestFoldsAndReadsLetGoOfMappedPages(t *testing.T) {
 	ops := make([]FoldOp, n)
 	for i := range ops {
 		id := fmt.Sprintf("%08x-user-%d", uint32(i)*2654435761, i) // spread over the whole bucket
-		a := codec.Link{Kind: codec.KindUser, SourceID: id, TargetID: "t-" + id + strings.Repeat("x", 150), Managed: true, Hash: strings.Repeat("h", 64),
+		a := codec.Link{Kind: codec.KindUser, SourceID: id, TargetID: "t-" + id + strings.Repeat("x", 400), Managed: true, Hash: strings.Repeat("h", 64),
 			Values:    map[string]any{"userName": id + "@example.com", "displayName": strings.Repeat("d", 200)},
 			CreatedAt: time.Unix(1, 0), UpdatedAt: time.Unix(2, 0)}
 		ops[i] = FoldOp{Seq: i, Kind: codec.KindUser, SourceID: id, Rec: codec.AppendLink(nil, &a, codec.LinkV2)}
