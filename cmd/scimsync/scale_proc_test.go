@@ -586,8 +586,9 @@ func (h harnessRun) report(b *testing.B) {
 		fmt.Printf("  in a memory cgroup of %d MiB: its peak usage %.0f MiB (page cache included), limit reached %d times, %d OOM kills\n",
 			proc.cgroupMiB, mib(proc.cgroupPeak), proc.cgroupHits, proc.oomKills)
 	}
-	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB, %d SCIM requests\n",
-		h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS), h.noChange.requests)
+	fmt.Printf("  no-change cycle right after (incremental, nothing changed): wall %.2f s, CPU %.2f s, peak RSS %.0f MiB (anonymous %.0f, file pages %.0f; "+
+		"at the highest sample %.0f + %.0f), %d SCIM requests\n", h.noChange.wall.Seconds(), h.noChange.cpu.Seconds(), mib(h.noChange.peakRSS),
+		mib(h.noChange.peakAnon), mib(h.noChange.peakFile), mib(h.noChange.atPeakAnon), mib(h.noChange.atPeakFile), h.noChange.requests)
 	fmt.Printf("  full round after `scimsync restart` (every user planned against its link, nothing changed): wall %.2f s, CPU %.2f s, "+
 		"peak RSS %.0f MiB (anonymous %.0f, file pages %.0f; at the highest sample %.0f + %.0f, at %.1f s); the two runs sent %d requests\n", h.fullRound.wall.Seconds(), h.fullRound.cpu.Seconds(),
 		mib(h.fullRound.peakRSS), mib(h.fullRound.peakAnon), mib(h.fullRound.peakFile), mib(h.fullRound.atPeakAnon), mib(h.fullRound.atPeakFile), h.fullRound.atPeak.Seconds(), h.laterRequests)
