@@ -13,7 +13,7 @@ import (
 // TestFillIfAppending: pages are filled fully only when every key a fold writes sorts after the
 // bucket's keys.
 func TestFillIfAppending(t *testing.T) {
-	db := openTestDB(t)
+	db, _ := openTestDB(t)
 	err := db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
 		if err != nil {
@@ -54,7 +54,7 @@ func TestFillIfAppending(t *testing.T) {
 // bucket and of the target index come out nearly full, as a compaction would leave them, instead of
 // half full. What is stored is checked by the journal's tests against a model of direct writes.
 func TestFoldIntoEmptyBucketFillsPages(t *testing.T) {
-	db := openTestDB(t)
+	db, _ := openTestDB(t)
 	const n, chunk = 6000, 1000
 	ops := make([]FoldOp, n)
 	for i := range ops {
@@ -94,10 +94,11 @@ func TestFoldIntoEmptyBucketFillsPages(t *testing.T) {
 	}
 }
 
-// openTestDB is a bbolt file with the links and target index buckets.
-func openTestDB(t *testing.T) *bolt.DB {
+// openTestDB is a bbolt file with the links and target index buckets, and its path.
+func openTestDB(t *testing.T) (*bolt.DB, string) {
 	t.Helper()
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "state.db"), 0o600, nil)
+	path := filepath.Join(t.TempDir(), "state.db")
+	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,5 +113,5 @@ func openTestDB(t *testing.T) *bolt.DB {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return db
+	return db, path
 }

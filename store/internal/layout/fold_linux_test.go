@@ -2,7 +2,6 @@ package layout
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,22 +14,7 @@ import (
 // A fold's transaction, and a read of many anchors, let go of the file's pages as they go, so neither
 // maps the whole file into the process's RSS before it ends (measured by the kernel, /proc/self/smaps).
 func TestFoldsAndReadsLetGoOfMappedPages(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state.db")
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{Links, Targets} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	db, path := openTestDB(t)
 	const n = 30000
 	ops := make([]FoldOp, n)
 	for i := range ops {
