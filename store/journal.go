@@ -15,8 +15,12 @@ import (
 // and how) and are folded into the file in key order: when the journal reaches these limits, before
 // a read of many anchors, or of one by its target id, of a kind it holds writes of, before anything
 // that reads or replaces the whole file, and on Close. Link reads one anchor through the journal. Each
-// fold transaction writes at most foldChunk anchors, so its dirty pages stay a few MiB. They are
-// variables for the tests, which fold a few writes at a time.
+// fold transaction writes at most foldChunk anchors, so its dirty pages stay a few MiB. The limits
+// let an initial cycle of 100,000 users fold once, at its end, into empty buckets with full pages
+// (layout.FoldLinks), where folding every 32,768 writes put the later folds between the keys of the
+// first and left a file that needed compacting (docs/performance.md#the-anchor-journal); the journal's
+// index holds about 120 bytes a write meanwhile. They are variables for the tests, which fold a few
+// writes at a time.
 var (
 	foldOps   = 128 << 10
 	foldBytes = int64(128 << 20)
