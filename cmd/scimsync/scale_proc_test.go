@@ -123,7 +123,6 @@ type emuUsage struct {
 	MaxRSS      int64 `json:"maxRss"`
 	LauncherRSS int64 `json:"launcherRss"`
 	CPU         int64 `json:"cpu"`
-	Exit        int   `json:"exit"`
 }
 
 // emuStats is the emulator's last line (internal/cmd/emulate Stats).
@@ -378,20 +377,7 @@ func BenchmarkScaleProcesses(b *testing.B) {
 		mass.requests = afterMass.Requests - beforeMass.Requests
 		tgt.stop(b)
 		recs := readRecording(b, recording)
-		// The raw client's target records its creates as scimsync's did: the same work per create at
-		// both targets, which share the machine's cores with the client.
-		fresh := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "raw-creates.jsonl"))
-		settleDisk()
-		rawCPU := cpuTime()
-		raw, err := rawload.Replay(context.Background(), fresh.str("url"), scaleToken, recs, harnessConcurrency)
-		rawCPU = cpuTime() - rawCPU // the harness's process is otherwise idle while it replays
-		rawSt := fresh.stop(b)
-		if err != nil {
-			b.Fatalf("raw load: %v", err)
-		}
-		if st.Creates == 0 || rawSt.Creates != st.Creates {
-			b.Fatalf("scimsync created %d users, the raw client %d", st.Creates, rawSt.Creates)
-		}
+		raw, rawSt, rawCPU := replayRaw(b, emu, dir, recs, st, "pair1")
 		pairs := []pairFigures{{raw: rawSt, scimsync: st, wall: proc.wall}}
 		for k := 2; k <= envCount(b, scalePairsEnv, 3, 0); k++ {
 			pairs = append(pairs, runPair(b, bin, emu, graph, fmt.Sprintf("pair%d", k)))
@@ -462,18 +448,29 @@ func runPair(b *testing.B, bin, emu string, graph *emuProc, name string) pairFig
 	tgt := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "creates.jsonl"))
 	proc := runScimsync(b, bin, emu, writeHarnessJob(b, dir, graph, tgt.str("url")), name)
 	st := tgt.stop(b)
-	recs := readRecording(b, filepath.Join(dir, "creates.jsonl"))
+	_, rawSt, _ := replayRaw(b, emu, dir, readRecording(b, filepath.Join(dir, "creates.jsonl")), st, name)
+	return pairFigures{raw: rawSt, scimsync: st, wall: proc.wall}
+}
+
+// replayRaw sends scimsync's recorded creates (recs) with the raw client to a fresh target, which
+// records them as scimsync's target did (the same work per create at both, which share the machine's
+// cores with the client), and checks that it created as many users as scimsync's target (st). cpu is
+// the harness's CPU meanwhile: its process is otherwise idle while the raw client runs in it.
+func replayRaw(b *testing.B, emu, dir string, recs []rawload.Recorded, st emuStats, name string) (raw rawload.Result, rawSt emuStats, cpu time.Duration) {
+	b.Helper()
 	fresh := startEmu(b, emu, "scim", "-token", scaleToken, "-record", filepath.Join(dir, "raw-creates.jsonl"))
 	settleDisk()
-	_, err := rawload.Replay(context.Background(), fresh.str("url"), scaleToken, recs, harnessConcurrency)
-	rawSt := fresh.stop(b)
+	cpu = cpuTime()
+	raw, err := rawload.Replay(context.Background(), fresh.str("url"), scaleToken, recs, harnessConcurrency)
+	cpu = cpuTime() - cpu
+	rawSt = fresh.stop(b)
 	if err != nil {
-		b.Fatalf("raw load: %v", err)
+		b.Fatalf("%s: raw load: %v", name, err)
 	}
 	if st.Creates == 0 || rawSt.Creates != st.Creates {
 		b.Fatalf("%s: scimsync created %d users, the raw client %d", name, st.Creates, rawSt.Creates)
 	}
-	return pairFigures{raw: rawSt, scimsync: st, wall: proc.wall}
+	return raw, rawSt, cpu
 }
 
 // medianRatios are the median apply-phase and whole-cycle ratios of pairs.

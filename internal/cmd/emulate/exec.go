@@ -23,8 +23,7 @@ type Usage struct {
 	// it says only that the command's peak was no higher.
 	LauncherRSS int64 `json:"launcherRss"`
 	// CPU is the command's user and system CPU time (nanoseconds).
-	CPU  int64 `json:"cpu"`
-	Exit int   `json:"exit"`
+	CPU int64 `json:"cpu"`
 }
 
 // runExec runs argv as a child of this small process and writes the child's pid to pidFile once it
@@ -63,7 +62,7 @@ func runExec(pidFile, usageFile string, argv []string) (int, error) {
 	if err != nil && !errors.As(err, &exit) {
 		return 1, err
 	}
-	u := Usage{LauncherRSS: launcher, Exit: cmd.ProcessState.ExitCode()}
+	u := Usage{LauncherRSS: launcher}
 	u.MaxRSS, u.CPU = childUsage(cmd.ProcessState)
 	raw, err := json.Marshal(u)
 	if err != nil {
@@ -72,7 +71,7 @@ func runExec(pidFile, usageFile string, argv []string) (int, error) {
 	if err := writeFile(usageFile, raw); err != nil {
 		return 1, err
 	}
-	return max(u.Exit, 0), nil
+	return max(cmd.ProcessState.ExitCode(), 0), nil
 }
 
 // writeFile writes data to path whole or not at all (a reader polling path never sees half of it).

@@ -137,22 +137,21 @@ func runGraph(stdin io.Reader, out *json.Encoder, tenant *graphapi.Tenant, page 
 	// the machine's cores with scimsync.
 	lines := bufio.NewScanner(stdin)
 	for round := 1; lines.Scan(); {
+		var answer any
 		switch strings.TrimSpace(lines.Text()) {
 		case "stats":
-			if err := out.Encode(stats()); err != nil {
+			answer = stats()
+		case "retitle":
+			round++
+			n, err := retitle(g, tenant, round)
+			if err != nil {
 				return err
 			}
-			continue
-		case "retitle":
+			answer = Changed{Users: n}
 		default:
 			continue
 		}
-		round++
-		n, err := retitle(g, tenant, round)
-		if err != nil {
-			return err
-		}
-		if err := out.Encode(Changed{Users: n}); err != nil {
+		if err := out.Encode(answer); err != nil {
 			return err
 		}
 	}
