@@ -71,7 +71,11 @@ func runExec(pidFile, usageFile string, argv []string) (int, error) {
 	if err := writeFile(usageFile, raw); err != nil {
 		return 1, err
 	}
-	return max(cmd.ProcessState.ExitCode(), 0), nil
+	if code := cmd.ProcessState.ExitCode(); code >= 0 {
+		return code, nil
+	}
+	// Killed by a signal (an OOM kill in a memory cgroup): ExitCode is -1, which must not read as success.
+	return 1, fmt.Errorf("%s: %s", argv[0], cmd.ProcessState)
 }
 
 // writeFile writes data to path whole or not at all (a reader polling path never sees half of it).

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +17,12 @@ const childEnv = "EMULATE_EXEC_TEST_CHILD"
 const childMiB = 64
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "kill" {
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			_ = p.Kill()
+		}
+		select {}
+	}
 	if os.Getenv(childEnv) != "" {
 		b := make([]byte, childMiB<<20)
 		for i := range b {
@@ -59,6 +66,23 @@ func TestExecReportsTheChild(t *testing.T) {
 	}
 	if u.MaxRSS < childMiB<<20 || u.CPU <= 0 || u.LauncherRSS <= 0 {
 		t.Errorf("usage %+v: want maxRss at least %d MiB, some CPU and the launcher's RSS", u, childMiB)
+	}
+}
+
+// TestExecChildKilled: a command killed by a signal (as the kernel kills one out of memory) fails the
+// launcher, and its usage is still written.
+func TestExecChildKilled(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the harness measures on Linux")
+	}
+	dir := t.TempDir()
+	t.Setenv(childEnv, "kill")
+	code, err := runExec(filepath.Join(dir, "pid"), filepath.Join(dir, "usage.json"), []string{os.Args[0], "-test.run=^$"})
+	if code == 0 || err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("code %d, err %v: want a failure naming the signal", code, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "usage.json")); err != nil {
+		t.Errorf("no usage written: %v", err)
 	}
 }
 
