@@ -20,26 +20,25 @@ func TestFillIfAppending(t *testing.T) {
 			return err
 		}
 		for _, c := range []struct {
+			put   string // put before the check
 			first string
 			want  float64
-		}{{"a", 1.0}} { // empty: every key is an append
+		}{
+			{first: "a", want: 1.0}, // empty: every key is an append
+			{put: "b", first: "e", want: 1.0},
+			{put: "d", first: "e", want: 1.0},
+			{first: "d", want: bolt.DefaultFillPercent},
+			{first: "c", want: bolt.DefaultFillPercent},
+			{first: "a", want: bolt.DefaultFillPercent},
+		} {
+			if c.put != "" { // the cases after it see this key too
+				if err := b.Put([]byte(c.put), []byte("v")); err != nil {
+					return err
+				}
+			}
 			b.FillPercent = bolt.DefaultFillPercent
 			if fillIfAppending(b, []byte(c.first)); b.FillPercent != c.want {
-				t.Errorf("empty bucket, first %q: FillPercent %v, want %v", c.first, b.FillPercent, c.want)
-			}
-		}
-		for _, k := range []string{"b", "d"} {
-			if err := b.Put([]byte(k), []byte("v")); err != nil {
-				return err
-			}
-		}
-		for _, c := range []struct {
-			first string
-			want  float64
-		}{{"e", 1.0}, {"d", bolt.DefaultFillPercent}, {"c", bolt.DefaultFillPercent}, {"a", bolt.DefaultFillPercent}} {
-			b.FillPercent = bolt.DefaultFillPercent
-			if fillIfAppending(b, []byte(c.first)); b.FillPercent != c.want {
-				t.Errorf("keys b, d, first %q: FillPercent %v, want %v", c.first, b.FillPercent, c.want)
+				t.Errorf("first key %q: FillPercent %v, want %v", c.first, b.FillPercent, c.want)
 			}
 		}
 		return nil
